@@ -3,6 +3,8 @@ package libvirtx
 import (
 	"context"
 
+	"libvirt.org/go/libvirt"
+
 	"virtchain/model"
 )
 
@@ -14,7 +16,14 @@ const DefaultURI = "qemu:///system"
 func ResolveURI(flag string) string { panic("TODO(libvirtx-conn)") }
 
 // Conn is one libvirt connection. It is safe for concurrent use.
-type Conn struct{}
+type Conn struct {
+	virt     *libvirt.Connect
+	uri      string
+	readonly bool
+	// local is true when the daemon runs on this host, so image files can
+	// be read directly.
+	local bool
+}
 
 // Open connects to uri (read-only when readonly is set). It registers the
 // libvirt event loop first. Errors are *ConnectError with a one-line message

@@ -1,0 +1,73 @@
+package model
+
+import "sort"
+
+// Ref is one user of a file: a layer of a domain's disk chain, a snapshot's
+// disk overlay, or a snapshot's memory file.
+type Ref struct {
+	Domain   string
+	Target   string // disk target, empty for a memory file
+	Snapshot string // empty for a chain reference
+	Kind     string // "chain", "snapshot-disk", "snapshot-memory"
+}
+
+// String renders a reference for a plan or an error message.
+func (r Ref) String() string {
+	switch r.Kind {
+	case "snapshot-disk":
+		return "snapshot " + r.Snapshot + " of " + r.Domain + " (" + r.Target + ")"
+	case "snapshot-memory":
+		return "memory file of snapshot " + r.Snapshot + " of " + r.Domain
+	}
+	return "chain of " + r.Domain + " " + r.Target
+}
+
+// Refs maps each file path to everything that references it, over every
+// domain's chains and snapshots. It is the one source for "never delete a
+// file that anything still uses".
+type Refs map[string][]Ref
+
+// BuildRefs indexes every chain layer, snapshot disk file and snapshot
+// memory file of every domain.
+func BuildRefs(domains []Domain) Refs {
+	refs := Refs{}
+	for _, d := range domains {
+		for _, disk := range d.Disks {
+			for _, l := range disk.Layers {
+				if l.Path != "" {
+					refs[l.Path] = append(refs[l.Path], Ref{Domain: d.Name, Target: disk.Target, Kind: "chain"})
+				}
+			}
+		}
+		for _, s := range d.Snapshots {
+			for _, sd := range s.Disks {
+				if sd.File != "" {
+					refs[sd.File] = append(refs[sd.File], Ref{Domain: d.Name, Target: sd.Target, Snapshot: s.Name, Kind: "snapshot-disk"})
+				}
+			}
+			if s.MemoryFile != "" {
+				refs[s.MemoryFile] = append(refs[s.MemoryFile], Ref{Domain: d.Name, Snapshot: s.Name, Kind: "snapshot-memory"})
+			}
+		}
+	}
+	return refs
+}
+
+// UsersExcept returns who references path, leaving out references that
+// match skip (for example the operation's own domain and disk), sorted.
+func (r Refs) UsersExcept(path string, skip func(Ref) bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ref := range r[path] {
+		if skip != nil && skip(ref) {
+			continue
+		}
+		s := ref.String()
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
