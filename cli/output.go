@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"virtchain/model"
+)
+
+// PrintJSON writes v as indented JSON with a trailing newline. HTML is not
+// escaped: paths and names print as they are.
+func (e *Env) PrintJSON(v any) error { return writeJSON(e.Stdout, v) }
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// Emit prints v as JSON with --json, else calls text to write the readable
+// form to Stdout. Most commands end with it.
+func (e *Env) Emit(v any, text func(w io.Writer) error) error {
+	if e.JSON {
+		return e.PrintJSON(v)
+	}
+	return text(e.Stdout)
+}
+
+// Table prints aligned columns. Create it with env.Table(headers...), add
+// rows with Row, and call Flush once.
+type Table struct {
+	tw *tabwriter.Writer
+}
+
+// Table starts a table on Stdout with the given column headers (none for a
+// table without a header line).
+func (e *Env) Table(headers ...string) *Table { return newTable(e.Stdout, headers...) }
+
+func newTable(w io.Writer, headers ...string) *Table {
+	t := &Table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	if len(headers) > 0 {
+		t.Row(headers...)
+	}
+	return t
+}
+
+// Row adds one row. Tabs and newlines inside a cell become spaces so a
+// cell never breaks the columns.
+func (t *Table) Row(cells ...string) {
+	clean := make([]string, len(cells))
+	for i, c := range cells {
+		clean[i] = strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\n' || r == '\r' {
+				return ' '
+			}
+			return r
+		}, c)
+	}
+	fmt.Fprintln(t.tw, strings.Join(clean, "\t"))
+}
+
+// Flush writes the table out.
+func (t *Table) Flush() error { return t.tw.Flush() }
+
+// HumanBytes renders a size in binary units as qemu-img does: 512 B,
+// 64 MiB, 1.5 GiB.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < 0 {
+		return "-"
+	}
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	v := float64(n)
+	i := -1
+	for v >= unit && i < len(units)-1 {
+		v /= unit
+		i++
+	}
+	if v == float64(int64(v)) {
+		return fmt.Sprintf("%d %s", int64(v), units[i])
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
+}
+
+// yesNo renders a flag for tables.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// orDash shows "-" for an empty cell so columns stay readable.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// PrintPlan prints what an operation will do: the plan as JSON with --json,
+// else a readable list ending with the equivalent virsh commands. Mutating
+// commands call it for --dry-run and before they act.
+func (e *Env) PrintPlan(p model.Plan) error {
+	if e.JSON {
+		return e.PrintJSON(p)
+	}
+	return writePlan(e.Stdout, p)
+}
+
+func writePlan(w io.Writer, p model.Plan) error {
+	var b strings.Builder
+	head := p.Op + " on " + p.Domain
+	if p.Target != "" {
+		head += " " + p.Target
+	}
+	fmt.Fprintf(&b, "Plan: %s\n", head)
+	if p.Summary != "" {
+		fmt.Fprintf(&b, "  %s\n", p.Summary)
+	}
+	list := func(title string, items []string, numbered bool) {
+		if len(items) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "%s:\n", title)
+		for i, it := range items {
+			if numbered {
+				fmt.Fprintf(&b, "  %d. %s\n", i+1, it)
+			} else {
+				fmt.Fprintf(&b, "  - %s\n", it)
+			}
+		}
+	}
+	list("Steps", p.Steps, true)
+	list("Kept", p.Kept, false)
+	list("Leaving the chain", p.LeavingChain, false)
+	if p.BytesToCopy > 0 {
+		fmt.Fprintf(&b, "Data to copy: %s\n", HumanBytes(p.BytesToCopy))
+	}
+	list("Snapshot metadata that becomes stale", p.StaleSnapshots, false)
+	list("Also used by", p.UsedBy, false)
+	list("Warnings", p.Warnings, false)
+	list("Equivalent commands", p.Virsh, false)
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,366 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"virtchain/model"
+)
+
+// The read commands: list, chain, snapshots. They change nothing.
+
+func init() {
+	register(Command{
+		Name:    "list",
+		Summary: "every domain with its state, disks, deepest chain and snapshot count",
+		JSON:    true,
+		Run:     runList,
+	})
+	register(Command{
+		Name:    "chain",
+		Args:    "DOMAIN [TARGET]",
+		Summary: "the backing chain of each disk (or of TARGET), active layer first",
+		Help: "Each layer shows its index (vda[N], from the live XML of a running domain),\n" +
+			"path, format, virtual size, allocation, the external snapshot that created it,\n" +
+			"the internal snapshots stored in it, and any problem. A broken chain is shown,\n" +
+			"not an error: the command still exits 0.",
+		JSON: true,
+		Run:  runChain,
+	})
+	register(Command{
+		Name:    "snapshots",
+		Args:    "DOMAIN",
+		Summary: "the domain's snapshot tree, with the current snapshot marked",
+		JSON:    true,
+		Run:     runSnapshots,
+	})
+}
+
+// listJSON is the contract of `virtchain list --json`.
+type listJSON struct {
+	URI     string         `json:"uri"`
+	Domains []model.Domain `json:"domains"`
+}
+
+// chainJSON is the contract of `virtchain chain --json`.
+type chainJSON struct {
+	Domain string       `json:"domain"`
+	Disks  []model.Disk `json:"disks"`
+}
+
+// snapshotsJSON is the contract of `virtchain snapshots --json`.
+type snapshotsJSON struct {
+	Domain    string           `json:"domain"`
+	Current   string           `json:"current"`
+	Snapshots []model.Snapshot `json:"snapshots"`
+}
+
+// normalizeDomain makes every list in the JSON contract an array, never
+// null, whatever discovery left nil.
+func normalizeDomain(d model.Domain) model.Domain {
+	if d.Disks == nil {
+		d.Disks = []model.Disk{}
+	}
+	for i := range d.Disks {
+		d.Disks[i] = normalizeDisk(d.Disks[i])
+	}
+	if d.Snapshots == nil {
+		d.Snapshots = []model.Snapshot{}
+	}
+	for i := range d.Snapshots {
+		if d.Snapshots[i].Disks == nil {
+			d.Snapshots[i].Disks = []model.SnapshotDisk{}
+		}
+	}
+	return d
+}
+
+func normalizeDisk(d model.Disk) model.Disk {
+	if d.Layers == nil {
+		d.Layers = []model.Layer{}
+	}
+	for i := range d.Layers {
+		if d.Layers[i].InternalSnapshots == nil {
+			d.Layers[i].InternalSnapshots = []string{}
+		}
+	}
+	return d
+}
+
+func runList(env *Env, _ []string) error {
+	conn, err := env.Conn()
+	if err != nil {
+		return err
+	}
+	doms, err := conn.Discover(env.Ctx)
+	if err != nil {
+		return err
+	}
+	out := listJSON{URI: conn.URI(), Domains: make([]model.Domain, 0, len(doms))}
+	for _, d := range doms {
+		out.Domains = append(out.Domains, normalizeDomain(d))
+	}
+	return env.Emit(out, func(w io.Writer) error { return writeList(w, out) })
+}
+
+func writeList(w io.Writer, l listJSON) error {
+	if len(l.Domains) == 0 {
+		_, err := fmt.Fprintf(w, "No domains on %s.\n", l.URI)
+		return err
+	}
+	t := newTable(w, "NAME", "STATE", "PERSISTENT", "MANAGED SAVE", "DISKS", "DEEPEST CHAIN", "SNAPSHOTS", "PROBLEM")
+	for _, d := range l.Domains {
+		t.Row(d.Name, string(d.State), yesNo(d.Persistent), yesNo(d.ManagedSave),
+			strconv.Itoa(len(d.Disks)), strconv.Itoa(d.DeepestChain()),
+			strconv.Itoa(len(d.Snapshots)), orDash(domainProblem(d)))
+	}
+	return t.Flush()
+}
+
+// domainProblem is the first thing wrong with a domain, for the list.
+func domainProblem(d model.Domain) string {
+	if d.Problem != "" {
+		return d.Problem
+	}
+	for _, disk := range d.Disks {
+		for _, l := range disk.Layers {
+			if l.Problem != "" {
+				return disk.Target + ": " + l.Problem
+			}
+		}
+	}
+	return ""
+}
+
+// discoverDomain reads one domain, turning "no such domain" into a line that
+// says how to list them.
+func discoverDomain(env *Env, name string) (model.Domain, error) {
+	conn, err := env.Conn()
+	if err != nil {
+		return model.Domain{}, err
+	}
+	d, err := conn.DiscoverDomain(env.Ctx, name)
+	if err != nil {
+		if isNoDomain(err) {
+			return model.Domain{}, fmt.Errorf("no domain named %q on %s; 'virtchain list' shows the domains", name, conn.URI())
+		}
+		return model.Domain{}, err
+	}
+	return normalizeDomain(d), nil
+}
+
+// isNoDomain recognises libvirt's "Domain not found" (VIR_ERR_NO_DOMAIN),
+// whose text is stable across libvirt versions.
+func isNoDomain(err error) bool {
+	return strings.Contains(strings.ToLower(err.Error()), "domain not found")
+}
+
+func runChain(env *Env, args []string) error {
+	d, err := discoverDomain(env, args[0])
+	if err != nil {
+		return err
+	}
+	out := chainJSON{Domain: d.Name, Disks: d.Disks}
+	if len(args) == 2 {
+		disk := d.Disk(args[1])
+		if disk == nil {
+			return fmt.Errorf("domain %s has no disk %q; its disks are: %s ('virtchain chain %s' shows them all)",
+				d.Name, args[1], diskTargets(d), d.Name)
+		}
+		out.Disks = []model.Disk{*disk}
+	}
+	return env.Emit(out, func(w io.Writer) error { return writeChain(w, out) })
+}
+
+func diskTargets(d model.Domain) string {
+	if len(d.Disks) == 0 {
+		return "none"
+	}
+	var ts []string
+	for _, disk := range d.Disks {
+		ts = append(ts, disk.Target)
+	}
+	return strings.Join(ts, ", ")
+}
+
+// writeChain draws each disk's chain as a vertical tree, the active layer
+// first: a line with the index and path, and an indented line of details.
+func writeChain(w io.Writer, c chainJSON) error {
+	var b strings.Builder
+	if len(c.Disks) == 0 {
+		fmt.Fprintf(&b, "Domain %s has no disks.\n", c.Domain)
+	}
+	for i, disk := range c.Disks {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		head := []string{}
+		for _, s := range []string{disk.Device, disk.Bus, disk.SourceType} {
+			if s != "" {
+				head = append(head, s)
+			}
+		}
+		if disk.ReadOnly {
+			head = append(head, "readonly")
+		}
+		if disk.Shareable {
+			head = append(head, "shareable")
+		}
+		layers := "layers"
+		if len(disk.Layers) == 1 {
+			layers = "layer"
+		}
+		fmt.Fprintf(&b, "%s %s", c.Domain, disk.Target)
+		if len(head) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(head, ", "))
+		}
+		fmt.Fprintf(&b, ": %d %s\n", len(disk.Layers), layers)
+		if len(disk.Layers) == 0 {
+			fmt.Fprintf(&b, "  no image (%s)\n", orDash(disk.Source))
+		}
+		for j, l := range disk.Layers {
+			last := j == len(disk.Layers)-1
+			branch, stem := "├─ ", "│    "
+			if last {
+				branch, stem = "└─ ", "     "
+			}
+			idx := l.IndexString(disk.Target)
+			if idx == "" {
+				idx = "#" + strconv.Itoa(j)
+			}
+			role := ""
+			switch {
+			case j == 0 && last:
+				role = "  [active, base]"
+			case j == 0:
+				role = "  [active]"
+			case last && l.Problem == "":
+				role = "  [base]"
+			}
+			fmt.Fprintf(&b, "  %s%s  %s%s\n", branch, idx, l.Path, role)
+			fmt.Fprintf(&b, "  %s%s\n", stem, layerDetails(l))
+			if l.Problem != "" {
+				fmt.Fprintf(&b, "  %s! %s\n", stem, l.Problem)
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func layerDetails(l model.Layer) string {
+	parts := []string{orDash(l.Format)}
+	if l.VirtualSize > 0 {
+		parts = append(parts, HumanBytes(l.VirtualSize)+" virtual")
+	}
+	parts = append(parts, HumanBytes(l.Allocation)+" allocated")
+	if l.CreatedBySnapshot != "" {
+		parts = append(parts, "created by snapshot "+l.CreatedBySnapshot)
+	}
+	if len(l.InternalSnapshots) > 0 {
+		parts = append(parts, "internal snapshots: "+strings.Join(l.InternalSnapshots, ", "))
+	}
+	if l.Dirty {
+		parts = append(parts, "dirty")
+	}
+	if l.Corrupt {
+		parts = append(parts, "CORRUPT")
+	}
+	if l.DataFile != "" {
+		parts = append(parts, "data file "+l.DataFile)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func runSnapshots(env *Env, args []string) error {
+	d, err := discoverDomain(env, args[0])
+	if err != nil {
+		return err
+	}
+	out := snapshotsJSON{Domain: d.Name, Current: d.CurrentSnapshot, Snapshots: d.Snapshots}
+	return env.Emit(out, func(w io.Writer) error { return writeSnapshots(w, out) })
+}
+
+// writeSnapshots prints the tree as `virsh snapshot-list --tree` does, as
+// the first column of a table of kind, memory, state and creation time.
+func writeSnapshots(w io.Writer, s snapshotsJSON) error {
+	if len(s.Snapshots) == 0 {
+		_, err := fmt.Fprintf(w, "Domain %s has no snapshots.\n", s.Domain)
+		return err
+	}
+	byName := map[string]bool{}
+	for _, sn := range s.Snapshots {
+		byName[sn.Name] = true
+	}
+	children := map[string][]int{}
+	var roots []int
+	for i, sn := range s.Snapshots {
+		if sn.Parent == "" || !byName[sn.Parent] {
+			roots = append(roots, i)
+		} else {
+			children[sn.Parent] = append(children[sn.Parent], i)
+		}
+	}
+	t := newTable(w, "NAME", "KIND", "MEMORY", "STATE", "CREATED", "DISKS", "DESCRIPTION")
+	seen := map[int]bool{}
+	var walk func(i int, prefix, branch string)
+	walk = func(i int, prefix, branch string) {
+		if seen[i] { // metadata can be inconsistent; never loop
+			return
+		}
+		seen[i] = true
+		sn := s.Snapshots[i]
+		name := prefix + branch + sn.Name
+		if sn.Name == s.Current {
+			name += " *"
+		}
+		created := "-"
+		if !sn.Created.IsZero() {
+			created = sn.Created.Local().Format(time.DateTime)
+		}
+		t.Row(name, string(sn.Kind), string(sn.Memory), orDash(sn.State), created,
+			snapshotDisks(sn), orDash(sn.Description))
+		kids := children[sn.Name]
+		next := prefix
+		switch branch {
+		case "├─ ":
+			next += "│  "
+		case "└─ ":
+			next += "   "
+		}
+		for k, c := range kids {
+			b := "├─ "
+			if k == len(kids)-1 {
+				b = "└─ "
+			}
+			walk(c, next, b)
+		}
+	}
+	for _, r := range roots {
+		walk(r, "", "")
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	if s.Current != "" {
+		_, err := fmt.Fprintf(w, "\n* current snapshot: %s\n", s.Current)
+		return err
+	}
+	return nil
+}
+
+// snapshotDisks summarises a snapshot's disks: "vda=external", with the
+// memory file when there is one.
+func snapshotDisks(sn model.Snapshot) string {
+	var parts []string
+	for _, d := range sn.Disks {
+		parts = append(parts, d.Target+"="+orDash(d.Kind))
+	}
+	if sn.MemoryFile != "" {
+		parts = append(parts, "memory="+sn.MemoryFile)
+	}
+	return orDash(strings.Join(parts, " "))
+}
