@@ -227,9 +227,10 @@ func writeChain(w io.Writer, c chainJSON) error {
 			if last {
 				branch, stem = "└─ ", "     "
 			}
+			// No index (shut-off domain): show none rather than invent one.
 			idx := l.IndexString(disk.Target)
-			if idx == "" {
-				idx = "#" + strconv.Itoa(j)
+			if idx != "" {
+				idx += "  "
 			}
 			role := ""
 			switch {
@@ -240,7 +241,7 @@ func writeChain(w io.Writer, c chainJSON) error {
 			case last && l.Problem == "":
 				role = "  [base]"
 			}
-			fmt.Fprintf(&b, "  %s%s  %s%s\n", branch, idx, l.Path, role)
+			fmt.Fprintf(&b, "  %s%s%s%s\n", branch, idx, l.Path, role)
 			fmt.Fprintf(&b, "  %s%s\n", stem, layerDetails(l))
 			if l.Problem != "" {
 				fmt.Fprintf(&b, "  %s! %s\n", stem, l.Problem)
