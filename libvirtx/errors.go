@@ -1,0 +1,153 @@
+package libvirtx
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+
+	"libvirt.org/go/libvirt"
+)
+
+// ConnectCause says why a connection could not be opened.
+type ConnectCause int
+
+// Causes of a failed connection, each with its own hint.
+const (
+	CauseOther     ConnectCause = iota // anything not recognised below
+	CauseNoLibrary                     // libvirt.so.0 (or its companions) cannot be loaded
+	CauseNoDaemon                      // nothing answers at the URI's socket or host
+	CauseBadURI                        // no driver for the URI, or a malformed one
+	CauseDenied                        // permission denied or authentication failed
+)
+
+// ConnectError is a failed Open. Error() is one line naming the URI, the
+// cause (libvirt's own text) and what to run.
+type ConnectError struct {
+	URI   string
+	Cause ConnectCause
+	// Detail is libvirt's message, on one line.
+	Detail string
+	// Hint is what to run or change.
+	Hint string
+	Err  error
+}
+
+func (e *ConnectError) Error() string {
+	s := "cannot connect to " + e.URI + ": " + e.Detail
+	if e.Hint != "" {
+		s += "; " + e.Hint
+	}
+	return s
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// classifyConnectError turns whatever libvirt (or the dlopen shim) said into
+// a *ConnectError with a hint. Order matters: a socket that exists but
+// refuses us is a permission problem, not a missing daemon, and so is
+// polkit failing to reach D-Bus ("Unable to get system bus connection: ...
+// No such file or directory"), which non-root users get on hosts without
+// systemd.
+func classifyConnectError(uri string, err error) *ConnectError {
+	ce := &ConnectError{URI: uri, Err: err, Detail: errorText(err)}
+	var verr libvirt.Error
+	isVirt := errors.As(err, &verr)
+	msg := strings.ToLower(ce.Detail)
+	has := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.Contains(msg, s) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("libvirt.so.0", "libvirt-admin.so.0", "cannot open shared object file"):
+		ce.Cause = CauseNoLibrary
+		ce.Hint = "install libvirt's client library: run `make setup` (or `apt-get install libvirt0`)"
+	case has("permission denied", "authentication failed", "authentication cancelled",
+		"authentication unavailable", "access denied", "not authorized", "polkit",
+		"unable to get system bus connection") ||
+		(isVirt && (verr.Code == libvirt.ERR_AUTH_FAILED || verr.Code == libvirt.ERR_AUTH_CANCELLED ||
+			verr.Code == libvirt.ERR_AUTH_UNAVAILABLE || verr.Code == libvirt.ERR_ACCESS_DENIED ||
+			verr.Code == libvirt.ERR_OPERATION_DENIED)):
+		ce.Cause = CauseDenied
+		ce.Hint = "run as root, join the libvirt group (`sudo adduser $USER libvirt`, then log in again), or pass --readonly"
+	case has("no connection driver available", "uri path", "parse uri", "unsupported uri",
+		"invalid uri", "uri scheme", "unknown scheme", "unsupported transport", "no valid connection") ||
+		(isVirt && verr.Code == libvirt.ERR_NO_CONNECT && !has("socket", "connect")):
+		ce.Cause = CauseBadURI
+		ce.Hint = "use a URI such as qemu:///system, qemu:///session or qemu+ssh://user@host/system"
+	case has("failed to connect socket", "no such file or directory", "connection refused",
+		"cannot recv data", "cannot write data", "could not resolve", "no route to host",
+		"timed out", "network is unreachable", "end of file while reading data"):
+		ce.Cause = CauseNoDaemon
+		if isLocalURI(uri) {
+			ce.Hint = "start libvirt: run `sudo bash scripts/setup.sh` (or `libvirtd -d`)"
+		} else {
+			ce.Hint = "check that `ssh " + uriHost(uri) + "` works and that libvirtd runs there (`virsh -c " + uri + " version`)"
+		}
+	default:
+		ce.Cause = CauseOther
+		ce.Hint = "check `virsh -c " + uri + " version`"
+	}
+	return ce
+}
+
+// errorText is libvirt's own message (without the Go binding's
+// "virError(Code=...)" wrapper), collapsed onto one line.
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	var verr libvirt.Error
+	s := err.Error()
+	if errors.As(err, &verr) && verr.Message != "" {
+		s = verr.Message
+	}
+	return oneLine(s)
+}
+
+// oneLine joins a multi-line message so a user sees one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// isLocalURI reports whether the URI's daemon runs on this host: no host
+// part, or a loopback name.
+func isLocalURI(uri string) bool {
+	switch uriHost(uri) {
+	case "", "localhost", "127.0.0.1", "::1", "localhost.localdomain":
+		return true
+	}
+	return false
+}
+
+// uriHost is the URI's host name without user or port, or "".
+func uriHost(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// LibvirtError is a failed libvirt call after the connection is open. Its
+// message is one line: what was being done, then libvirt's own text.
+type LibvirtError struct {
+	Op  string // "list domains", "read XML of lab-test2", ...
+	Err error
+}
+
+func (e *LibvirtError) Error() string { return e.Op + ": " + errorText(e.Err) }
+
+func (e *LibvirtError) Unwrap() error { return e.Err }
+
+// virtCode is libvirt's error number, or -1 when err is not a libvirt error.
+func virtCode(err error) libvirt.ErrorNumber {
+	var verr libvirt.Error
+	if errors.As(err, &verr) {
+		return verr.Code
+	}
+	return -1
+}

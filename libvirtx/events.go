@@ -1,0 +1,144 @@
+package libvirtx
+
+import (
+	"sync"
+
+	"libvirt.org/go/libvirt"
+
+	"virtchain/model"
+)
+
+// Event kinds carried in model.Event.Kind. Lifecycle kinds use virsh's
+// words for libvirt's lifecycle event types.
+//
+// Not every change is evented by libvirt: creating or deleting a snapshot
+// (without a revert), a block job finishing, or an image changing on disk
+// send nothing here, so whoever makes such a change re-reads the domain
+// itself. Block-job events are a separate subscription.
+const (
+	EventDefined       = "defined"
+	EventUndefined     = "undefined"
+	EventStarted       = "started"
+	EventSuspended     = "suspended"
+	EventResumed       = "resumed"
+	EventStopped       = "stopped"
+	EventShutdown      = "shutdown"
+	EventPMSuspended   = "pmsuspended"
+	EventCrashed       = "crashed"
+	EventDeviceAdded   = "device-added"
+	EventDeviceRemoved = "device-removed"
+	EventDiskChange    = "disk-change"
+	// EventDisconnected has no domain: the connection to libvirt closed
+	// (daemon restart, keepalive timeout). Every domain is stale.
+	EventDisconnected = "disconnected"
+)
+
+// eventBuffer is large enough for a burst (lab up, start all); when it is
+// full an event is dropped rather than blocking libvirt's event loop.
+const eventBuffer = 256
+
+var lifecycleKinds = map[libvirt.DomainEventType]string{
+	libvirt.DOMAIN_EVENT_DEFINED:     EventDefined,
+	libvirt.DOMAIN_EVENT_UNDEFINED:   EventUndefined,
+	libvirt.DOMAIN_EVENT_STARTED:     EventStarted,
+	libvirt.DOMAIN_EVENT_SUSPENDED:   EventSuspended,
+	libvirt.DOMAIN_EVENT_RESUMED:     EventResumed,
+	libvirt.DOMAIN_EVENT_STOPPED:     EventStopped,
+	libvirt.DOMAIN_EVENT_SHUTDOWN:    EventShutdown,
+	libvirt.DOMAIN_EVENT_PMSUSPENDED: EventPMSuspended,
+	libvirt.DOMAIN_EVENT_CRASHED:     EventCrashed,
+}
+
+// eventHub owns a connection's callbacks and the channel they feed.
+type eventHub struct {
+	virt *libvirt.Connect
+	ch   chan model.Event
+
+	mu       sync.Mutex
+	closed   bool
+	ids      []int
+	closeCBs bool
+}
+
+func newEventHub(virt *libvirt.Connect) *eventHub {
+	return &eventHub{virt: virt, ch: make(chan model.Event, eventBuffer)}
+}
+
+// send never blocks: it runs on libvirt's event loop goroutine, which also
+// serves keepalives and every other connection.
+func (h *eventHub) send(ev model.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	select {
+	case h.ch <- ev:
+	default:
+	}
+}
+
+// domainName is read from the callback's domain without an RPC; the
+// binding does not take a reference, so it must not be freed.
+func domainName(d *libvirt.Domain) string {
+	name, err := d.GetName()
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// register subscribes to every domain event that changes what discovery
+// shows. A driver that lacks one of them (test:///) simply never sends it.
+func (h *eventHub) register() {
+	add := func(id int, err error) {
+		if err == nil {
+			h.mu.Lock()
+			h.ids = append(h.ids, id)
+			h.mu.Unlock()
+		}
+	}
+	add(h.virt.DomainEventLifecycleRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, ev *libvirt.DomainEventLifecycle) {
+		kind, ok := lifecycleKinds[ev.Event]
+		if !ok {
+			kind = "lifecycle"
+		}
+		h.send(model.Event{Domain: domainName(d), Kind: kind})
+	}))
+	add(h.virt.DomainEventDeviceAddedRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, _ *libvirt.DomainEventDeviceAdded) {
+		h.send(model.Event{Domain: domainName(d), Kind: EventDeviceAdded})
+	}))
+	add(h.virt.DomainEventDeviceRemovedRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, _ *libvirt.DomainEventDeviceRemoved) {
+		h.send(model.Event{Domain: domainName(d), Kind: EventDeviceRemoved})
+	}))
+	add(h.virt.DomainEventDiskChangeRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, _ *libvirt.DomainEventDiskChange) {
+		h.send(model.Event{Domain: domainName(d), Kind: EventDiskChange})
+	}))
+	if err := h.virt.RegisterCloseCallback(func(_ *libvirt.Connect, _ libvirt.ConnectCloseReason) {
+		h.send(model.Event{Kind: EventDisconnected})
+	}); err == nil {
+		h.closeCBs = true
+	}
+}
+
+// close deregisters every callback, then closes the channel. The closed
+// flag, taken under the same lock as send, keeps a late callback from
+// sending on a closed channel.
+func (h *eventHub) close() {
+	h.mu.Lock()
+	ids := h.ids
+	h.ids = nil
+	already := h.closed
+	h.closed = true
+	h.mu.Unlock()
+	if already {
+		return
+	}
+	for _, id := range ids {
+		_ = h.virt.DomainEventDeregister(id)
+	}
+	if h.closeCBs {
+		_ = h.virt.UnregisterCloseCallback()
+	}
+	close(h.ch)
+}

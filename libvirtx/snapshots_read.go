@@ -1,0 +1,203 @@
+package libvirtx
+
+import (
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"virtchain/model"
+)
+
+// readSnapshots lists a domain's snapshots (one call), reads each one's
+// XML and the current snapshot's name, and returns them parents first.
+// A snapshot whose XML cannot be read is still listed, by name.
+func readSnapshots(dom *libvirt.Domain) ([]model.Snapshot, string, error) {
+	list, err := dom.ListAllSnapshots(0)
+	if err != nil {
+		return nil, "", &LibvirtError{Op: "list snapshots", Err: err}
+	}
+	var problems []string
+	snaps := make([]model.Snapshot, 0, len(list))
+	for i := range list {
+		name, _ := list[i].GetName()
+		doc, err := list[i].GetXMLDesc(0)
+		_ = list[i].Free()
+		if err != nil {
+			problems = append(problems, "snapshot "+name+": "+errorText(err))
+			snaps = append(snaps, model.Snapshot{Name: name, Disks: []model.SnapshotDisk{}})
+			continue
+		}
+		s, err := parseSnapshot(doc)
+		if err != nil {
+			problems = append(problems, "snapshot "+name+": "+oneLine(err.Error()))
+			s = model.Snapshot{Name: name, Disks: []model.SnapshotDisk{}}
+		}
+		if s.Name == "" {
+			s.Name = name
+		}
+		snaps = append(snaps, s)
+	}
+
+	current := ""
+	if len(snaps) > 0 {
+		cur, err := dom.SnapshotCurrent(0)
+		switch {
+		case err == nil:
+			current, _ = cur.GetName()
+			_ = cur.Free()
+		case virtCode(err) != libvirt.ERR_NO_DOMAIN_SNAPSHOT:
+			problems = append(problems, "current snapshot: "+errorText(err))
+		}
+	}
+	snaps = orderSnapshots(snaps)
+	for i := range snaps {
+		snaps[i].Current = snaps[i].Name == current
+	}
+	if len(problems) > 0 {
+		return snaps, current, errors.New(strings.Join(problems, "; "))
+	}
+	return snaps, current, nil
+}
+
+// parseSnapshot turns one <domainsnapshot> document into a model value.
+func parseSnapshot(doc string) (model.Snapshot, error) {
+	var x libvirtxml.DomainSnapshot
+	if err := x.Unmarshal(doc); err != nil {
+		return model.Snapshot{}, err
+	}
+	s := model.Snapshot{
+		Name:        x.Name,
+		State:       x.State,
+		Description: x.Description,
+		Disks:       []model.SnapshotDisk{},
+	}
+	if x.Parent != nil {
+		s.Parent = x.Parent.Name
+	}
+	if secs, err := strconv.ParseInt(strings.TrimSpace(x.CreationTime), 10, 64); err == nil {
+		s.Created = time.Unix(secs, 0).UTC()
+	}
+	external := false
+	if x.Disks != nil {
+		for _, xd := range x.Disks.Disks {
+			sd := model.SnapshotDisk{Target: xd.Name, Kind: xd.Snapshot}
+			if src := describeSource(xd.Source); src.name != "" {
+				sd.File = src.name
+			}
+			if sd.Kind == "external" {
+				external = true
+			}
+			s.Disks = append(s.Disks, sd)
+		}
+	}
+	switch {
+	case x.Memory != nil && x.Memory.Snapshot != "":
+		s.Memory = model.MemoryKind(x.Memory.Snapshot)
+		s.MemoryFile = x.Memory.File
+	case x.State == "disk-snapshot" || x.State == "shutoff" || x.State == "":
+		s.Memory = model.MemoryNo
+	case external:
+		// Old libvirt omitted <memory>; an external snapshot of a running
+		// domain then had no memory part unless a file was named.
+		s.Memory = model.MemoryNo
+	default:
+		s.Memory = model.MemoryInternal
+	}
+	if s.Memory == model.MemoryExternal {
+		external = true
+	}
+	s.Kind = model.SnapshotInternal
+	if external {
+		s.Kind = model.SnapshotExternal
+	}
+	return s, nil
+}
+
+// orderSnapshots returns the tree flattened parents first (depth first),
+// siblings by creation time, then name. A snapshot whose parent is not in
+// the list is treated as a root, so nothing is lost.
+func orderSnapshots(snaps []model.Snapshot) []model.Snapshot {
+	byName := map[string]bool{}
+	for _, s := range snaps {
+		byName[s.Name] = true
+	}
+	children := map[string][]int{}
+	for i, s := range snaps {
+		parent := s.Parent
+		if !byName[parent] || parent == s.Name {
+			parent = ""
+		}
+		children[parent] = append(children[parent], i)
+	}
+	for _, kids := range children {
+		sort.Slice(kids, func(a, b int) bool {
+			sa, sb := snaps[kids[a]], snaps[kids[b]]
+			if !sa.Created.Equal(sb.Created) {
+				return sa.Created.Before(sb.Created)
+			}
+			return sa.Name < sb.Name
+		})
+	}
+	out := make([]model.Snapshot, 0, len(snaps))
+	visited := make([]bool, len(snaps))
+	var walk func(parent string)
+	walk = func(parent string) {
+		for _, i := range children[parent] {
+			if visited[i] {
+				continue
+			}
+			visited[i] = true
+			out = append(out, snaps[i])
+			walk(snaps[i].Name)
+		}
+	}
+	walk("")
+	// A parent cycle (corrupt metadata) has no root; list it anyway.
+	for i := range snaps {
+		if !visited[i] {
+			visited[i] = true
+			out = append(out, snaps[i])
+			walk(snaps[i].Name)
+		}
+	}
+	return out
+}
+
+// markCreatedBy sets Layer.CreatedBySnapshot for each layer that an
+// external snapshot of the same domain created: the snapshot's <disk>
+// <source file> names the overlay it made. If several snapshots name the
+// same file (a name reused after a delete), the newest wins.
+func markCreatedBy(d *model.Domain) {
+	type creator struct {
+		name    string
+		created time.Time
+	}
+	by := map[string]creator{}
+	for _, s := range d.Snapshots {
+		for _, sd := range s.Disks {
+			if sd.Kind != "external" || sd.File == "" {
+				continue
+			}
+			if old, ok := by[sd.File]; ok && old.created.After(s.Created) {
+				continue
+			}
+			by[sd.File] = creator{s.Name, s.Created}
+		}
+	}
+	if len(by) == 0 {
+		return
+	}
+	for i := range d.Disks {
+		for j := range d.Disks[i].Layers {
+			l := &d.Disks[i].Layers[j]
+			if cr, ok := by[l.Path]; ok {
+				l.CreatedBySnapshot = cr.name
+			}
+		}
+	}
+}
