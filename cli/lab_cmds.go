@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"strings"
+
+	"virtchain/libvirtx"
+)
+
+func init() {
+	var prefix, dir string
+	labFlags := func(f *FlagSet) {
+		prefix, dir = libvirtx.DefaultLabPrefix, libvirtx.DefaultLabDir
+		f.StringVar(&prefix, "prefix", "PREFIX", "name prefix of the lab's domains (default "+libvirtx.DefaultLabPrefix+")")
+		f.StringVar(&dir, "dir", "DIR", "folder that holds every lab image (default "+libvirtx.DefaultLabDir+")")
+	}
+	labOptions := func(env *Env) (libvirtx.LabOptions, error) {
+		if strings.TrimSpace(prefix) == "" {
+			return libvirtx.LabOptions{}, Usagef("--prefix must not be empty: the prefix is what keeps lab down away from other domains")
+		}
+		if !strings.HasPrefix(dir, "/") {
+			return libvirtx.LabOptions{}, Usagef("--dir %q must be an absolute path", dir)
+		}
+		return libvirtx.LabOptions{Prefix: prefix, Dir: dir, Log: env.Stdout}, nil
+	}
+	register(Command{
+		Name:    "lab up",
+		Summary: "build the demo lab: lab-* domains with chains and snapshot trees",
+		Help: "Builds, on the local libvirt, the domains the README's tour uses, all named\n" +
+			"PREFIX* with their images in DIR:\n" +
+			"  test2     running; vda: centos.qcow2 -> test2.qcow2 -> external snapshots\n" +
+			"            test, nmap, net-tools, lsof (each layer holds its own data)\n" +
+			"  tree      running; a branching tree of internal snapshots\n" +
+			"  deep      shut off; a 6-deep chain\n" +
+			"  shared-a  running, and shared-b, shut off: chains sharing one base image\n" +
+			"  twodisk   running; two disks snapshotted together\n" +
+			"When the lab is already up it says so; when a part of one is left from a\n" +
+			"failed run it refuses: run 'virtchain lab down' first.",
+		Flags: labFlags,
+		Run: func(env *Env, args []string) error {
+			opts, err := labOptions(env)
+			if err != nil {
+				return err
+			}
+			c, err := env.Conn()
+			if err != nil {
+				return err
+			}
+			return c.LabUp(env.Ctx, opts)
+		},
+	})
+	register(Command{
+		Name:    "lab down",
+		Summary: "remove the demo lab: its domains (with their snapshots) and its folder",
+		Help: "Destroys and undefines the lab's PREFIX* domains, with their snapshot\n" +
+			"metadata, managed-save images and NVRAM, then deletes DIR. It also cleans\n" +
+			"up after a 'lab up' that failed halfway. Other domains are never touched.",
+		Flags: labFlags,
+		Run: func(env *Env, args []string) error {
+			opts, err := labOptions(env)
+			if err != nil {
+				return err
+			}
+			c, err := env.Conn()
+			if err != nil {
+				return err
+			}
+			return c.LabDown(env.Ctx, opts)
+		},
+	})
+}
