@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"strings"
 
 	"virtchain/libvirtx"
@@ -13,14 +14,21 @@ func init() {
 		f.StringVar(&prefix, "prefix", "PREFIX", "name prefix of the lab's domains (default "+libvirtx.DefaultLabPrefix+")")
 		f.StringVar(&dir, "dir", "DIR", "folder that holds every lab image (default "+libvirtx.DefaultLabDir+")")
 	}
-	labOptions := func(env *Env) (libvirtx.LabOptions, error) {
-		if strings.TrimSpace(prefix) == "" {
-			return libvirtx.LabOptions{}, Usagef("--prefix must not be empty: the prefix is what keeps lab down away from other domains")
+	// labRun checks the flags, opens the connection and runs up or down.
+	labRun := func(do func(*libvirtx.Conn, context.Context, libvirtx.LabOptions) error) func(*Env, []string) error {
+		return func(env *Env, _ []string) error {
+			if strings.TrimSpace(prefix) == "" {
+				return Usagef("--prefix must not be empty: the prefix is what keeps lab down away from other domains")
+			}
+			if !strings.HasPrefix(dir, "/") {
+				return Usagef("--dir %q must be an absolute path", dir)
+			}
+			c, err := env.Conn()
+			if err != nil {
+				return err
+			}
+			return do(c, env.Ctx, libvirtx.LabOptions{Prefix: prefix, Dir: dir, Log: env.Stdout})
 		}
-		if !strings.HasPrefix(dir, "/") {
-			return libvirtx.LabOptions{}, Usagef("--dir %q must be an absolute path", dir)
-		}
-		return libvirtx.LabOptions{Prefix: prefix, Dir: dir, Log: env.Stdout}, nil
 	}
 	register(Command{
 		Name:    "lab up",
@@ -36,17 +44,7 @@ func init() {
 			"When the lab is already up it says so; when a part of one is left from a\n" +
 			"failed run it refuses: run 'virtchain lab down' first.",
 		Flags: labFlags,
-		Run: func(env *Env, args []string) error {
-			opts, err := labOptions(env)
-			if err != nil {
-				return err
-			}
-			c, err := env.Conn()
-			if err != nil {
-				return err
-			}
-			return c.LabUp(env.Ctx, opts)
-		},
+		Run:   labRun((*libvirtx.Conn).LabUp),
 	})
 	register(Command{
 		Name:    "lab down",
@@ -55,16 +53,6 @@ func init() {
 			"metadata, managed-save images and NVRAM, then deletes DIR. It also cleans\n" +
 			"up after a 'lab up' that failed halfway. Other domains are never touched.",
 		Flags: labFlags,
-		Run: func(env *Env, args []string) error {
-			opts, err := labOptions(env)
-			if err != nil {
-				return err
-			}
-			c, err := env.Conn()
-			if err != nil {
-				return err
-			}
-			return c.LabDown(env.Ctx, opts)
-		},
+		Run:   labRun((*libvirtx.Conn).LabDown),
 	})
 }
