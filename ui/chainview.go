@@ -1,0 +1,434 @@
+package ui
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// chainRow is one line of the chain view: a disk header (layer < 0) or a
+// layer of that disk's chain.
+type chainRow struct {
+	disk, layer int
+}
+
+// chainView draws every disk's backing chain, active layer first, base
+// last. Its cursor sits on a layer, which is where issue 4's range marks
+// (top and base) will attach.
+type chainView struct {
+	common  *Common
+	width   int
+	height  int
+	focused bool
+
+	dom    *model.Domain
+	rows   []chainRow
+	scroll scroller
+
+	// Column widths computed once per domain, not per frame.
+	idxW  int
+	nameW int // longest file name in the domain
+}
+
+const (
+	barW    = 8
+	sizeW   = 11 // "12.3M/64.0M"
+	fmtW    = 5
+	treeW   = 3
+	minName = 12
+)
+
+func newChainView(c *Common) *chainView { return &chainView{common: c} }
+
+// SetDomain shows a domain (nil for none), keeping the cursor on the same
+// disk and layer path when the domain is re-read.
+func (v *chainView) SetDomain(d *model.Domain) {
+	keepDisk, keepPath := v.cursorKey()
+	v.dom = d
+	v.rows = v.rows[:0]
+	v.idxW, v.nameW = 0, 0
+	if d != nil {
+		for di := range d.Disks {
+			disk := &d.Disks[di]
+			v.rows = append(v.rows, chainRow{disk: di, layer: -1})
+			for li := range disk.Layers {
+				v.rows = append(v.rows, chainRow{disk: di, layer: li})
+				l := &disk.Layers[li]
+				v.idxW = max(v.idxW, textWidth(l.IndexString(disk.Target)))
+				v.nameW = max(v.nameW, textWidth(filepath.Base(l.Path)))
+			}
+		}
+	}
+	v.scroll.setCount(len(v.rows))
+	if !v.restoreCursor(keepDisk, keepPath) {
+		// A fresh domain opens on its first active layer, the one the
+		// guest writes.
+		v.scroll.moveTo(min(1, len(v.rows)-1))
+	}
+}
+
+func (v *chainView) cursorKey() (disk, path string) {
+	if v.dom == nil || len(v.rows) == 0 {
+		return "", ""
+	}
+	r := v.rows[v.scroll.cursor]
+	d := &v.dom.Disks[r.disk]
+	if r.layer >= 0 {
+		return d.Target, d.Layers[r.layer].Path
+	}
+	return d.Target, ""
+}
+
+func (v *chainView) restoreCursor(disk, path string) bool {
+	if disk == "" {
+		return false
+	}
+	for i, r := range v.rows {
+		d := &v.dom.Disks[r.disk]
+		if d.Target != disk {
+			continue
+		}
+		if (r.layer < 0 && path == "") || (r.layer >= 0 && d.Layers[r.layer].Path == path) {
+			v.scroll.moveTo(i)
+			return true
+		}
+	}
+	return false
+}
+
+// Cursor returns the disk and layer under the cursor; layer is nil on a
+// disk header.
+func (v *chainView) Cursor() (*model.Disk, *model.Layer) {
+	if v.dom == nil || len(v.rows) == 0 {
+		return nil, nil
+	}
+	r := v.rows[v.scroll.cursor]
+	d := &v.dom.Disks[r.disk]
+	if r.layer < 0 {
+		return d, nil
+	}
+	return d, &d.Layers[r.layer]
+}
+
+func (v *chainView) SetFocus(f bool) { v.focused = f }
+
+func (v *chainView) SetSize(w, h int) {
+	v.width, v.height = w, h
+	v.scroll.setHeight(h - v.infoH())
+}
+
+// infoH is the height of the description of the cursor row: two lines,
+// plus a rule above them when the pane is tall enough to spare one.
+func (v *chainView) infoH() int {
+	if v.height >= 12 {
+		return 3
+	}
+	return 2
+}
+
+// rowAt maps a y offset inside the view to a row, for mouse clicks.
+func (v *chainView) rowAt(y int) (int, bool) {
+	row := v.scroll.offset + y
+	if y < 0 || y >= v.height-v.infoH() || row >= len(v.rows) {
+		return 0, false
+	}
+	return row, true
+}
+
+func (v *chainView) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		v.scroll.navigate(v.common.KeyMap, msg)
+	case tea.MouseWheelMsg:
+		if msg.Button == tea.MouseWheelUp {
+			v.scroll.scroll(-3)
+		} else if msg.Button == tea.MouseWheelDown {
+			v.scroll.scroll(3)
+		}
+	}
+	return nil
+}
+
+func (v *chainView) ShortHelp() []key.Binding {
+	km := v.common.KeyMap
+	return []key.Binding{km.Move, km.Left, km.NextFocus, km.Help, km.Quit}
+}
+
+func (v *chainView) FullHelp() [][]key.Binding {
+	km := v.common.KeyMap
+	return [][]key.Binding{{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}}
+}
+
+// columns decides the name and tag widths for the current pane width.
+func (v *chainView) columns() (idxW, nameW, tagW int) {
+	idxW = v.idxW
+	if idxW > 0 {
+		idxW++ // separating space
+	}
+	fixed := 1 + treeW + idxW + 1 + barW + 1 + sizeW + 1 + fmtW + 1
+	nameW = min(max(v.nameW, minName), max(minName, v.width-fixed-16))
+	tagW = max(v.width-fixed-nameW, 0)
+	return idxW, nameW, tagW
+}
+
+func (v *chainView) View() string {
+	st := v.common.Styles
+	if v.dom == nil {
+		return block([]string{st.Dim.Render("  no domain selected")}, v.width, v.height)
+	}
+	lines := make([]string, 0, v.height)
+	if len(v.rows) == 0 {
+		lines = append(lines, st.Dim.Render("  this domain has no disks"))
+	}
+	idxW, nameW, tagW := v.columns()
+	from, to := v.scroll.visible()
+	for i := from; i < to; i++ {
+		r := v.rows[i]
+		disk := &v.dom.Disks[r.disk]
+		sel := i == v.scroll.cursor
+		if r.layer < 0 {
+			lines = append(lines, v.renderDisk(disk, sel))
+		} else {
+			lines = append(lines, v.renderLayer(disk, r.layer, sel, idxW, nameW, tagW))
+		}
+	}
+	for len(lines) < v.height-v.infoH() {
+		lines = append(lines, "")
+	}
+	lines = append(lines, v.info()...)
+	return block(lines, v.width, v.height)
+}
+
+func (v *chainView) renderDisk(d *model.Disk, sel bool) string {
+	st := v.common.Styles
+	parts := []string{d.Target}
+	if d.Bus != "" || d.Device != "" {
+		parts = append(parts, strings.TrimSpace(d.Bus+" "+d.Device))
+	}
+	if d.Format != "" {
+		parts = append(parts, d.Format)
+	}
+	switch n := d.Depth(); n {
+	case 0:
+		parts = append(parts, "no image")
+	case 1:
+		parts = append(parts, "1 layer")
+	default:
+		parts = append(parts, strconv.Itoa(n)+" layers")
+	}
+	var alloc int64
+	for _, l := range d.Layers {
+		alloc += l.Allocation
+	}
+	if alloc > 0 {
+		parts = append(parts, humanBytes(alloc)+" on disk")
+	}
+	if d.ReadOnly {
+		parts = append(parts, "readonly")
+	}
+	if d.Shareable {
+		parts = append(parts, "shareable")
+	}
+	text := truncate(strings.Join(parts, " · "), v.width-2)
+	warn := ""
+	if d.Broken() && textWidth(text)+16 <= v.width-2 {
+		warn = "  " + st.Warning.Render("⚠ broken chain")
+	}
+	mark := " "
+	if sel {
+		mark = "▸"
+	}
+	if sel && v.focused {
+		return mark + st.Selected.Render(" "+text) + warn
+	}
+	return mark + " " + st.DiskHeader.Render(text) + warn
+}
+
+func (v *chainView) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, tagW int) string {
+	st := v.common.Styles
+	l := &d.Layers[li]
+	last := li == len(d.Layers)-1
+
+	var b strings.Builder
+	if sel {
+		b.WriteString("▸")
+	} else {
+		b.WriteString(" ")
+	}
+	tree := "├─ "
+	if last {
+		tree = "└─ "
+	}
+	b.WriteString(st.Tree.Render(tree))
+
+	// The row body is built as plain text first when selected so that the
+	// reverse-video highlight covers it evenly.
+	idx := ""
+	if idxW > 0 {
+		idx = padRight(l.IndexString(d.Target), idxW)
+	}
+	name := padRight(filepath.Base(l.Path), nameW)
+
+	if l.Problem != "" {
+		rest := truncate("⚠ "+l.Problem, max(v.width-1-treeW-idxW-nameW-1, 0))
+		if sel && v.focused {
+			b.WriteString(st.Selected.Render(idx + name + " " + rest))
+		} else {
+			b.WriteString(st.Index.Render(idx) + st.Warning.Render(name) + " " + st.Warning.Render(rest))
+		}
+		return b.String()
+	}
+
+	var frac float64
+	if l.VirtualSize > 0 {
+		frac = float64(l.Allocation) / float64(l.VirtualSize)
+	}
+	full, empty := barCells(frac, barW)
+	size := padLeft(humanBytes(l.Allocation)+"/"+humanBytes(l.VirtualSize), sizeW)
+	if l.VirtualSize == 0 {
+		size = padLeft(humanBytes(l.Allocation), sizeW)
+	}
+	format := padRight(l.Format, fmtW)
+	tags := truncate(v.layerTags(d, li), tagW)
+
+	if sel && v.focused {
+		b.WriteString(st.Selected.Render(idx + name + " " + full + empty + " " + size + " " + format + " " + tags))
+		return b.String()
+	}
+	nameStyle := st.Bold
+	if !sel {
+		nameStyle = st.Bold.UnsetBold()
+		if li == 0 {
+			nameStyle = st.Bold
+		}
+	}
+	b.WriteString(st.Index.Render(idx))
+	b.WriteString(nameStyle.Render(name))
+	b.WriteString(" ")
+	b.WriteString(st.BarFull.Render(full))
+	b.WriteString(st.BarEmpty.Render(empty))
+	b.WriteString(" ")
+	b.WriteString(size)
+	b.WriteString(" ")
+	b.WriteString(st.Format.Render(format))
+	b.WriteString(" ")
+	b.WriteString(v.styleTags(tags, d, li))
+	return b.String()
+}
+
+// layerTags is the plain text after the format column: role, the snapshot
+// that created the layer, internal snapshots, and header flags.
+func (v *chainView) layerTags(d *model.Disk, li int) string {
+	l := &d.Layers[li]
+	var parts []string
+	if li == 0 {
+		parts = append(parts, "active")
+	} else if li == len(d.Layers)-1 {
+		parts = append(parts, "base")
+	}
+	if l.Dirty {
+		parts = append(parts, "dirty")
+	}
+	if l.Corrupt {
+		parts = append(parts, "corrupt")
+	}
+	if l.CreatedBySnapshot != "" {
+		parts = append(parts, "◆"+l.CreatedBySnapshot)
+	}
+	if len(l.InternalSnapshots) > 0 {
+		parts = append(parts, "⊙"+strings.Join(l.InternalSnapshots, ","))
+	}
+	return strings.Join(parts, " ")
+}
+
+// styleTags colours the already truncated tag text by its leading words.
+func (v *chainView) styleTags(tags string, d *model.Disk, li int) string {
+	st := v.common.Styles
+	if tags == "" {
+		return ""
+	}
+	var b strings.Builder
+	for i, t := range strings.Split(tags, " ") {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		switch {
+		case t == "active" && i == 0 && li == 0:
+			b.WriteString(st.ActiveTag.Render(t))
+		case t == "base" && i == 0:
+			b.WriteString(st.BaseTag.Render(t))
+		case t == "dirty" || t == "corrupt":
+			b.WriteString(st.Warning.Render(t))
+		case strings.HasPrefix(t, "◆"):
+			b.WriteString(st.SnapTag.Render(t))
+		case strings.HasPrefix(t, "⊙"):
+			b.WriteString(st.InternTag.Render(t))
+		default:
+			b.WriteString(t)
+		}
+	}
+	return b.String()
+}
+
+// info is the two lines under the chain describing the cursor row in full,
+// since the rows themselves truncate.
+func (v *chainView) info() []string {
+	st := v.common.Styles
+	w := v.width
+	var out []string
+	if v.infoH() == 3 {
+		out = append(out, st.Separator.Render(strings.Repeat("─", w)))
+	}
+	d, l := v.Cursor()
+	if d == nil {
+		return out
+	}
+	if l == nil {
+		src := d.Source
+		if src == "" {
+			src = "(no source)"
+		}
+		parts := []string{d.Target}
+		if d.SourceType != "" {
+			parts = append(parts, d.SourceType)
+		}
+		parts = append(parts, src)
+		return append(out, st.Bold.Render(truncate("disk "+d.Target, w)), st.Dim.Render(truncateLeft(strings.Join(parts, " "), w)))
+	}
+	var parts []string
+	if l.Problem != "" {
+		parts = append(parts, "⚠ "+l.Problem)
+	}
+	parts = append(parts, "virtual "+humanBytes(l.VirtualSize), "allocated "+humanBytes(l.Allocation))
+	if l.BackingFile != "" {
+		bf := "backing " + l.BackingFile
+		if l.BackingFormat != "" {
+			bf += " (" + l.BackingFormat + ")"
+		}
+		parts = append(parts, bf)
+	}
+	if l.ClusterSize > 0 {
+		parts = append(parts, "cluster "+humanBytes(l.ClusterSize))
+	}
+	if l.DataFile != "" {
+		parts = append(parts, "data file "+l.DataFile)
+	}
+	if l.CreatedBySnapshot != "" {
+		parts = append(parts, "created by snapshot "+l.CreatedBySnapshot)
+	}
+	if len(l.InternalSnapshots) > 0 {
+		parts = append(parts, "internal snapshots "+strings.Join(l.InternalSnapshots, ", "))
+	}
+	line := truncate(strings.Join(parts, " · "), w)
+	if l.Problem != "" {
+		line = st.Warning.Render(line)
+	} else {
+		line = st.Dim.Render(line)
+	}
+	return append(out, st.Bold.Render(truncateLeft(l.Path, w)), line)
+}

@@ -1,0 +1,224 @@
+package ui
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+)
+
+// Common is what every component shares: the context backend calls run
+// under, the backend itself (used only inside tea.Cmds), the styles and the
+// keymap. Sizes are per component, set through SetSize.
+type Common struct {
+	Ctx     context.Context
+	Backend Backend
+	Styles  *Styles
+	KeyMap  *KeyMap
+}
+
+// component is one part of the screen. Each renders exactly the size it was
+// given, which lets the root join panes line by line without measuring.
+type component interface {
+	help.KeyMap
+	SetSize(width, height int)
+	Update(msg tea.Msg) tea.Cmd
+	View() string
+}
+
+// truncate shortens plain (unstyled) text to w cells, ending in an ellipsis
+// when it had to cut.
+func truncate(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if isASCII(s) {
+		if len(s) <= w {
+			return s
+		}
+		if w == 1 {
+			return "…"
+		}
+		return s[:w-1] + "…"
+	}
+	if lipgloss.Width(s) <= w {
+		return s
+	}
+	var b strings.Builder
+	used := 0
+	for _, r := range s {
+		rw := lipgloss.Width(string(r))
+		if used+rw > w-1 {
+			break
+		}
+		b.WriteRune(r)
+		used += rw
+	}
+	b.WriteString("…")
+	return b.String()
+}
+
+// truncateLeft keeps the end of plain text (the useful part of a path).
+func truncateLeft(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if lipgloss.Width(s) <= w {
+		return s
+	}
+	rs := []rune(s)
+	used := 0
+	i := len(rs)
+	for i > 0 {
+		rw := lipgloss.Width(string(rs[i-1]))
+		if used+rw > w-1 {
+			break
+		}
+		used += rw
+		i--
+	}
+	return "…" + string(rs[i:])
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// textWidth is the display width of plain text.
+func textWidth(s string) int {
+	if isASCII(s) {
+		return len(s)
+	}
+	return lipgloss.Width(s)
+}
+
+// padRight pads plain text with spaces to w cells (truncating if longer).
+func padRight(s string, w int) string {
+	s = truncate(s, w)
+	if n := w - textWidth(s); n > 0 {
+		return s + spaces(n)
+	}
+	return s
+}
+
+// padLeft right-aligns plain text in w cells.
+func padLeft(s string, w int) string {
+	s = truncate(s, w)
+	if n := w - textWidth(s); n > 0 {
+		return spaces(n) + s
+	}
+	return s
+}
+
+const spaceRun = "                                                                                                                                "
+
+func spaces(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if n <= len(spaceRun) {
+		return spaceRun[:n]
+	}
+	return strings.Repeat(" ", n)
+}
+
+// fitLine makes a styled line exactly w cells wide. Components build lines
+// whose width they know; the slow ANSI-aware cut is only a safety net.
+func fitLine(s string, w int) string {
+	lw := lipgloss.Width(s)
+	switch {
+	case lw == w:
+		return s
+	case lw < w:
+		return s + spaces(w-lw)
+	default:
+		return lipgloss.NewStyle().MaxWidth(w).Render(s)
+	}
+}
+
+// block joins lines into exactly h lines of w cells.
+func block(lines []string, w, h int) string {
+	var b strings.Builder
+	for i := 0; i < h; i++ {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if i < len(lines) {
+			b.WriteString(fitLine(lines[i], w))
+		} else {
+			b.WriteString(spaces(w))
+		}
+	}
+	return b.String()
+}
+
+// humanBytes renders a byte count in binary units the way qemu-img does
+// (64 MiB, 1.5 GiB), kept short for table columns.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + "B"
+	}
+	units := "KMGTPE"
+	v := float64(n)
+	i := -1
+	for v >= unit && i < len(units)-1 {
+		v /= unit
+		i++
+	}
+	if v >= 100 || v == float64(int64(v)) {
+		return strconv.FormatInt(int64(v+0.5), 10) + string(units[i])
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + string(units[i])
+}
+
+// barCells renders the filled and empty parts of a w-cell bar for frac in
+// [0,1], using eighth blocks so small allocations still show.
+func barCells(frac float64, w int) (full, empty string) {
+	if w <= 0 {
+		return "", ""
+	}
+	if frac < 0 {
+		frac = 0
+	}
+	if frac > 1 {
+		frac = 1
+	}
+	eighths := int(frac*float64(w*8) + 0.5)
+	if eighths == 0 && frac > 0 {
+		eighths = 1 // anything allocated is visible
+	}
+	whole := eighths / 8
+	rem := eighths % 8
+	var b strings.Builder
+	for i := 0; i < whole; i++ {
+		b.WriteString("█")
+	}
+	cells := whole
+	if rem > 0 {
+		b.WriteString(partialBlocks[rem])
+		cells++
+	}
+	return b.String(), strings.Repeat("·", w-cells)
+}
+
+var partialBlocks = [8]string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
+
+// clamp keeps v within [lo, hi]; hi < lo yields lo.
+func clamp(v, lo, hi int) int {
+	if v > hi {
+		v = hi
+	}
+	if v < lo {
+		v = lo
+	}
+	return v
+}

@@ -1,0 +1,298 @@
+package ui
+
+import (
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"virtchain/model"
+)
+
+// domainList is the left pane: every domain with its state and chain
+// counts, filterable with `/`.
+type domainList struct {
+	common  *Common
+	width   int
+	height  int
+	focused bool
+
+	domains []model.Domain
+	shown   []int // indexes into domains that pass the filter
+	nameW   int   // longest domain name, so columns sit next to the names
+	scroll  scroller
+
+	filter    textinput.Model
+	filtering bool // the filter input has the keyboard
+}
+
+// Fixed list columns; the name gets what is left.
+const (
+	colState = 8
+	colDisks = 3
+	colChain = 5
+	colSnaps = 4
+	colSaved = 5
+	listFixed = 3 + colState + 1 + colDisks + 1 + colChain + 1 + colSnaps + 1 + colSaved + 1
+)
+
+func newDomainList(c *Common) *domainList {
+	ti := textinput.New()
+	ti.Prompt = "/"
+	ti.Placeholder = "filter by name"
+	ti.CharLimit = 128
+	ti.SetStyles(c.Styles.Input)
+	return &domainList{common: c, filter: ti, focused: true}
+}
+
+// SetDomains replaces the data and keeps the cursor on the same domain by
+// name, so a refresh never makes the selection jump.
+func (l *domainList) SetDomains(ds []model.Domain) {
+	name := l.SelectedName()
+	l.domains = ds
+	l.nameW = 0
+	for i := range ds {
+		l.nameW = max(l.nameW, textWidth(ds[i].Name))
+	}
+	l.applyFilter()
+	l.selectName(name)
+}
+
+func (l *domainList) applyFilter() {
+	q := strings.ToLower(strings.TrimSpace(l.filter.Value()))
+	l.shown = l.shown[:0]
+	for i, d := range l.domains {
+		if q == "" || strings.Contains(strings.ToLower(d.Name), q) {
+			l.shown = append(l.shown, i)
+		}
+	}
+	l.scroll.setCount(len(l.shown))
+}
+
+func (l *domainList) selectName(name string) bool {
+	for row, i := range l.shown {
+		if l.domains[i].Name == name {
+			l.scroll.moveTo(row)
+			return true
+		}
+	}
+	return false
+}
+
+// Selected is the domain under the cursor, or nil when none is shown.
+func (l *domainList) Selected() *model.Domain {
+	if len(l.shown) == 0 {
+		return nil
+	}
+	return &l.domains[l.shown[l.scroll.cursor]]
+}
+
+// SelectedName is the name under the cursor, or "".
+func (l *domainList) SelectedName() string {
+	if d := l.Selected(); d != nil {
+		return d.Name
+	}
+	return ""
+}
+
+// Filtering reports whether the filter input has the keyboard; the root
+// then sends it every key, including q.
+func (l *domainList) Filtering() bool { return l.filtering }
+
+func (l *domainList) SetFocus(f bool) { l.focused = f }
+
+func (l *domainList) SetSize(w, h int) {
+	l.width, l.height = w, h
+	l.filter.SetWidth(max(w-3, 1))
+	l.scroll.setHeight(l.rowsHeight())
+}
+
+// rowsHeight is the space left for domain rows under the title and column
+// header (and the filter line when it shows).
+func (l *domainList) rowsHeight() int {
+	h := l.height - 2
+	if l.showFilterLine() {
+		h--
+	}
+	return max(h, 1)
+}
+
+func (l *domainList) showFilterLine() bool {
+	return l.filtering || l.filter.Value() != ""
+}
+
+// rowAt maps a y offset inside the pane to a shown row, for mouse clicks.
+func (l *domainList) rowAt(y int) (int, bool) {
+	top := 2
+	if l.showFilterLine() {
+		top++
+	}
+	row := l.scroll.offset + y - top
+	if y < top || row >= len(l.shown) {
+		return 0, false
+	}
+	return row, true
+}
+
+func (l *domainList) Update(msg tea.Msg) tea.Cmd {
+	km := l.common.KeyMap
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		if l.filtering {
+			switch {
+			case key.Matches(msg, km.ClearFilter):
+				l.filtering = false
+				l.filter.Blur()
+				l.filter.SetValue("")
+				l.refilter()
+				return nil
+			case key.Matches(msg, km.AcceptFilter), msg.String() == "down", msg.String() == "up":
+				l.filtering = false
+				l.filter.Blur()
+				l.scroll.setHeight(l.rowsHeight())
+				return nil
+			}
+			var cmd tea.Cmd
+			l.filter, cmd = l.filter.Update(msg)
+			l.refilter()
+			return cmd
+		}
+		switch {
+		case key.Matches(msg, km.Filter):
+			l.filtering = true
+			l.scroll.setHeight(l.rowsHeight())
+			return l.filter.Focus()
+		case key.Matches(msg, km.ClearFilter) && l.filter.Value() != "":
+			l.filter.SetValue("")
+			l.refilter()
+			return nil
+		}
+		l.scroll.navigate(km, msg)
+	case tea.MouseWheelMsg:
+		if msg.Button == tea.MouseWheelUp {
+			l.scroll.scroll(-3)
+		} else if msg.Button == tea.MouseWheelDown {
+			l.scroll.scroll(3)
+		}
+	default:
+		if l.filtering {
+			var cmd tea.Cmd
+			l.filter, cmd = l.filter.Update(msg)
+			return cmd
+		}
+	}
+	return nil
+}
+
+// refilter re-applies the filter, staying on the same domain if it still
+// matches.
+func (l *domainList) refilter() {
+	name := l.SelectedName()
+	l.applyFilter()
+	l.scroll.setHeight(l.rowsHeight())
+	if !l.selectName(name) {
+		l.scroll.moveTo(0)
+	}
+}
+
+func (l *domainList) ShortHelp() []key.Binding {
+	km := l.common.KeyMap
+	if l.filtering {
+		return []key.Binding{km.AcceptFilter, km.ClearFilter}
+	}
+	return []key.Binding{km.Move, km.Right, km.Filter, km.NextFocus, km.Help, km.Quit}
+}
+
+func (l *domainList) FullHelp() [][]key.Binding {
+	km := l.common.KeyMap
+	return [][]key.Binding{
+		{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End},
+		{km.Right, km.Filter, km.AcceptFilter, km.ClearFilter},
+	}
+}
+
+func (l *domainList) View() string {
+	st := l.common.Styles
+	w := l.width
+	lines := make([]string, 0, l.height)
+
+	title := "Domains"
+	count := strconv.Itoa(len(l.domains))
+	if len(l.shown) != len(l.domains) {
+		count = strconv.Itoa(len(l.shown)) + "/" + count
+	}
+	titleStyle := st.Dim
+	if l.focused {
+		titleStyle = st.PaneTitle
+	}
+	lines = append(lines, titleStyle.Render(truncate(title+" ("+count+")", w)))
+	if l.showFilterLine() {
+		lines = append(lines, l.filter.View())
+	}
+
+	nameW := clamp(l.nameW, 8, max(w-listFixed, 4))
+	head := "   " + padRight("DOMAIN", nameW) + " " + padRight("STATE", colState) + " " +
+		padLeft("DSK", colDisks) + " " + padLeft("CHAIN", colChain) + " " + padLeft("SNAP", colSnaps) + " " + padRight("SAVED", colSaved)
+	lines = append(lines, st.ColumnHead.Render(truncate(head, w)))
+
+	if len(l.shown) == 0 {
+		msg := "no domains"
+		if len(l.domains) > 0 {
+			msg = "no domain matches the filter"
+		}
+		lines = append(lines, st.Dim.Render(truncate("  "+msg, w)))
+	}
+	from, to := l.scroll.visible()
+	for row := from; row < to; row++ {
+		d := &l.domains[l.shown[row]]
+		lines = append(lines, l.renderRow(d, row == l.scroll.cursor, nameW))
+	}
+	return block(lines, w, l.height)
+}
+
+func (l *domainList) renderRow(d *model.Domain, selected bool, nameW int) string {
+	st := l.common.Styles
+	glyph, stStyle := stateGlyph(st, d.State)
+	if d.Problem != "" {
+		glyph, stStyle = "⚠", st.Warning
+	}
+	saved := ""
+	if d.ManagedSave {
+		saved = "saved"
+	}
+	snaps := strconv.Itoa(len(d.Snapshots))
+	text := padRight(d.Name, nameW) + " " + padRight(string(d.State), colState) + " " +
+		padLeft(strconv.Itoa(len(d.Disks)), colDisks) + " " + padLeft(strconv.Itoa(d.DeepestChain()), colChain) + " " +
+		padLeft(snaps, colSnaps) + " " + padRight(saved, colSaved)
+	text = truncate(text, l.width-3)
+	mark := " "
+	if selected {
+		mark = "▸"
+	}
+	switch {
+	case selected && l.focused:
+		return mark + st.Selected.Render(glyph+" "+text)
+	case selected:
+		return mark + stStyle.Render(glyph) + " " + st.Bold.Render(text)
+	default:
+		return mark + stStyle.Render(glyph) + " " + text
+	}
+}
+
+// stateGlyph gives each state a distinct shape, so state reads without
+// colour too.
+func stateGlyph(st *Styles, s model.DomainState) (string, lipgloss.Style) {
+	switch s {
+	case model.StateRunning, model.StateBlocked:
+		return "●", st.Running
+	case model.StatePaused, model.StatePMSuspended, model.StateShutdown:
+		return "◐", st.Paused
+	case model.StateCrashed:
+		return "✖", st.Crashed
+	default:
+		return "○", st.Shutoff
+	}
+}

@@ -1,0 +1,569 @@
+package ui
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"virtchain/model"
+)
+
+// Messages carrying backend results into Update. Each is produced by a
+// tea.Cmd; Update and View never call the backend.
+type (
+	// discoveredMsg is the result of a full Discover.
+	discoveredMsg struct {
+		domains []model.Domain
+		err     error
+	}
+	// domainMsg is the result of re-reading one domain after an event.
+	domainMsg struct {
+		name string
+		dom  model.Domain
+		err  error
+	}
+	// eventMsg is one libvirt event from Backend.Events.
+	eventMsg struct{ ev model.Event }
+	// eventsClosedMsg says the event stream ended (connection closed).
+	eventsClosedMsg struct{}
+	// ErrorMsg is shown in the footer until the next key; commands of
+	// later features return it for failures.
+	ErrorMsg struct{ Err error }
+)
+
+// focus says which pane has the keyboard.
+type focus int
+
+const (
+	focusList focus = iota
+	focusDetail
+)
+
+// wideMin is the width from which the list sits beside the detail pane;
+// below it the list sits above, so both keep readable columns at 80x24.
+const wideMin = 120
+
+// Model is the root of the Bubble Tea program.
+type Model struct {
+	common *Common
+	opts   Options
+
+	width, height int
+	wide          bool
+	listW, listH  int // list pane size in the current layout
+
+	domains []model.Domain
+	loaded  bool
+	loading bool
+
+	list   *domainList
+	detail *detail
+	focus  focus
+
+	help     help.Model
+	showHelp bool
+	spinner  spinner.Model
+
+	err      string // footer error, cleared on the next key
+	notice   string // footer notice, e.g. events stopped
+	inflight map[string]bool
+	dirty    map[string]bool
+}
+
+// New builds the root model. Run uses it; tests drive it directly.
+func New(ctx context.Context, b Backend, opts Options) *Model {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	st := NewStyles(opts.noColor())
+	c := &Common{Ctx: ctx, Backend: b, Styles: st, KeyMap: DefaultKeyMap()}
+	h := help.New()
+	h.Styles = st.Help
+	m := &Model{
+		common:   c,
+		opts:     opts,
+		list:     newDomainList(c),
+		detail:   newDetail(c),
+		help:     h,
+		spinner:  spinner.New(spinner.WithSpinner(spinner.MiniDot)),
+		inflight: map[string]bool{},
+		dirty:    map[string]bool{},
+		loading:  true,
+	}
+	m.setFocus(focusList)
+	return m
+}
+
+// Init starts discovery, the event stream and the loading spinner.
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(m.discover(), m.waitEvent(), m.spinner.Tick)
+}
+
+// discover reads every domain.
+func (m *Model) discover() tea.Cmd {
+	b, ctx := m.common.Backend, m.common.Ctx
+	return func() tea.Msg {
+		ds, err := b.Discover(ctx)
+		return discoveredMsg{domains: ds, err: err}
+	}
+}
+
+// rediscover re-reads one domain after an event.
+func (m *Model) rediscover(name string) tea.Cmd {
+	b, ctx := m.common.Backend, m.common.Ctx
+	return func() tea.Msg {
+		d, err := b.DiscoverDomain(ctx, name)
+		return domainMsg{name: name, dom: d, err: err}
+	}
+}
+
+// waitEvent blocks on the event channel in a Cmd and is issued again after
+// each event, so nothing polls while nothing happens.
+func (m *Model) waitEvent() tea.Cmd {
+	ch := m.common.Backend.Events()
+	if ch == nil {
+		return nil
+	}
+	ctx := m.common.Ctx
+	return func() tea.Msg {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				return eventsClosedMsg{}
+			}
+			return eventMsg{ev: ev}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Update handles one message.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.layout()
+		return m, nil
+
+	case discoveredMsg:
+		m.loading = false
+		if msg.err != nil {
+			m.err = "discovery on " + m.common.Backend.URI() + " failed: " + oneLine(msg.err.Error()) + " (ctrl+r to retry)"
+			return m, nil
+		}
+		first := !m.loaded
+		m.loaded = true
+		m.setDomains(msg.domains)
+		if first && m.opts.Domain != "" {
+			if m.list.selectName(m.opts.Domain) {
+				m.syncDetail()
+				m.setFocus(focusDetail)
+			} else {
+				m.err = "domain " + m.opts.Domain + " not found on " + m.common.Backend.URI()
+			}
+		}
+		return m, nil
+
+	case domainMsg:
+		delete(m.inflight, msg.name)
+		if msg.err != nil {
+			// The domain may be gone (undefined, or a transient one that
+			// stopped): a full read settles which domains exist.
+			if !m.loading {
+				m.loading = true
+				return m, tea.Batch(m.discover(), m.spinner.Tick)
+			}
+			return m, nil
+		}
+		m.putDomain(msg.dom)
+		if m.dirty[msg.name] {
+			delete(m.dirty, msg.name)
+			m.inflight[msg.name] = true
+			return m, m.rediscover(msg.name)
+		}
+		return m, nil
+
+	case eventMsg:
+		cmds := []tea.Cmd{m.waitEvent()}
+		name := msg.ev.Domain
+		switch {
+		case name == "":
+		case m.inflight[name]:
+			// Coalesce a burst of events into one more read.
+			m.dirty[name] = true
+		default:
+			m.inflight[name] = true
+			cmds = append(cmds, m.rediscover(name))
+		}
+		return m, tea.Batch(cmds...)
+
+	case eventsClosedMsg:
+		m.notice = "libvirt events stopped: ctrl+r refreshes by hand"
+		return m, nil
+
+	case ErrorMsg:
+		if msg.Err != nil {
+			m.err = oneLine(msg.Err.Error())
+		}
+		return m, nil
+
+	case spinner.TickMsg:
+		if !m.loading {
+			return m, nil // stop ticking once idle
+		}
+		var cmd tea.Cmd
+		m.spinner, cmd = m.spinner.Update(msg)
+		return m, cmd
+
+	case tea.KeyPressMsg:
+		m.err = ""
+		return m, m.handleKey(msg)
+
+	case tea.MouseClickMsg:
+		m.err = ""
+		m.handleClick(msg.Mouse())
+		return m, nil
+
+	case tea.MouseWheelMsg:
+		m.handleWheel(msg)
+		return m, nil
+	}
+	// Anything else (cursor blink of the filter input) goes to the list.
+	return m, m.list.Update(msg)
+}
+
+func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
+	km := m.common.KeyMap
+	if m.list.Filtering() {
+		if msg.String() == "ctrl+c" {
+			return tea.Quit
+		}
+		cmd := m.list.Update(msg)
+		m.layout() // the filter line comes and goes
+		m.syncDetail()
+		return cmd
+	}
+	switch {
+	case key.Matches(msg, km.Quit):
+		return tea.Quit
+	case m.showHelp:
+		// The help screen covers the panes; only closing it makes sense.
+		if key.Matches(msg, km.Help) || msg.String() == "esc" {
+			m.showHelp = false
+		}
+		return nil
+	case key.Matches(msg, km.Help):
+		m.showHelp = true
+		return nil
+	case key.Matches(msg, km.Refresh):
+		if m.loading {
+			return nil
+		}
+		m.loading = true
+		return tea.Batch(m.discover(), m.spinner.Tick)
+	case key.Matches(msg, km.NextFocus):
+		m.cycleFocus(1)
+		return nil
+	case key.Matches(msg, km.PrevFocus):
+		m.cycleFocus(-1)
+		return nil
+	case key.Matches(msg, km.Chains):
+		m.detail.SetTab(tabChains)
+		m.setFocus(focusDetail)
+		return nil
+	case key.Matches(msg, km.Snapshots):
+		m.detail.SetTab(tabSnapshots)
+		m.setFocus(focusDetail)
+		return nil
+	}
+
+	if m.focus == focusList {
+		if key.Matches(msg, km.Right) && m.list.Selected() != nil {
+			m.setFocus(focusDetail)
+			return nil
+		}
+		cmd := m.list.Update(msg)
+		m.layout()
+		m.syncDetail()
+		return cmd
+	}
+	if key.Matches(msg, km.Left) || msg.String() == "esc" {
+		m.setFocus(focusList)
+		return nil
+	}
+	return m.detail.Update(msg)
+}
+
+// cycleFocus walks list -> Chains -> Snapshots -> list.
+func (m *Model) cycleFocus(d int) {
+	stops := []struct {
+		f focus
+		t tab
+	}{{focusList, 0}, {focusDetail, tabChains}, {focusDetail, tabSnapshots}}
+	cur := 0
+	if m.focus == focusDetail {
+		cur = 1 + int(m.detail.active)
+	}
+	next := (cur + d + len(stops)) % len(stops)
+	if stops[next].f == focusDetail {
+		m.detail.SetTab(stops[next].t)
+	}
+	m.setFocus(stops[next].f)
+}
+
+func (m *Model) setFocus(f focus) {
+	m.focus = f
+	m.list.SetFocus(f == focusList)
+	m.detail.SetFocus(f == focusDetail)
+}
+
+// Pane geometry: the header is one line, then the body.
+func (m *Model) inList(x, y int) bool {
+	if m.wide {
+		return x < m.listW && y >= 1
+	}
+	return y >= 1 && y < 1+m.listH
+}
+
+// detailOrigin is the detail pane's top-left corner on screen.
+func (m *Model) detailOrigin() (int, int) {
+	if m.wide {
+		return m.listW + 1, 1
+	}
+	return 0, 1 + m.listH + 1
+}
+
+func (m *Model) handleClick(mo tea.Mouse) {
+	if mo.Button != tea.MouseLeft || m.showHelp {
+		return
+	}
+	if m.inList(mo.X, mo.Y) {
+		if row, ok := m.list.rowAt(mo.Y - 1); ok {
+			m.list.scroll.moveTo(row)
+			m.syncDetail()
+		}
+		m.setFocus(focusList)
+		return
+	}
+	x0, y0 := m.detailOrigin()
+	if mo.X >= x0 && mo.Y >= y0 && m.list.Selected() != nil {
+		m.detail.click(mo.X-x0, mo.Y-y0)
+		m.setFocus(focusDetail)
+	}
+}
+
+func (m *Model) handleWheel(msg tea.MouseWheelMsg) {
+	mo := msg.Mouse()
+	if m.inList(mo.X, mo.Y) {
+		m.list.Update(msg)
+		m.syncDetail()
+		return
+	}
+	m.detail.Update(msg)
+}
+
+// setDomains installs a full discovery result.
+func (m *Model) setDomains(ds []model.Domain) {
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
+	m.domains = ds
+	m.list.SetDomains(m.domains)
+	m.layout()
+	m.syncDetail()
+}
+
+// putDomain replaces or adds one re-read domain.
+func (m *Model) putDomain(d model.Domain) {
+	ds := make([]model.Domain, 0, len(m.domains)+1)
+	found := false
+	for _, old := range m.domains {
+		if old.Name == d.Name {
+			ds = append(ds, d)
+			found = true
+		} else {
+			ds = append(ds, old)
+		}
+	}
+	if !found {
+		ds = append(ds, d)
+	}
+	m.setDomains(ds)
+}
+
+// syncDetail points the detail pane at the list's selection.
+func (m *Model) syncDetail() {
+	m.detail.SetDomain(m.list.Selected())
+	m.layoutDetail()
+}
+
+// layout splits the screen. Wide: list | detail. Narrow: list above the
+// detail, sized to the domain count but never more than a third.
+func (m *Model) layout() {
+	if m.width <= 0 || m.height <= 0 {
+		return
+	}
+	m.help.SetWidth(m.width)
+	bodyH := max(m.height-2, 3) // header and footer
+	m.wide = m.width >= wideMin
+	if m.wide {
+		m.listW = clamp(m.width*2/5, 40, 60)
+		m.listH = bodyH
+	} else {
+		m.listW = m.width
+		extra := 2
+		if m.list.showFilterLine() {
+			extra++
+		}
+		m.listH = clamp(len(m.list.shown)+extra, 4, max(bodyH/3+1, 4))
+	}
+	m.list.SetSize(m.listW, m.listH)
+	m.layoutDetail()
+}
+
+func (m *Model) layoutDetail() {
+	if m.width <= 0 {
+		return
+	}
+	bodyH := max(m.height-2, 3)
+	if m.wide {
+		m.detail.SetSize(m.width-m.listW-1, bodyH)
+	} else {
+		m.detail.SetSize(m.width, max(bodyH-m.listH-1, 2))
+	}
+}
+
+// fullHelp renders every key group, wrapping groups onto further rows
+// when they do not fit side by side (bubbles/help drops what does not fit).
+func (m *Model) fullHelp() []string {
+	st := m.common.Styles
+	lines := []string{st.Bold.Render("Keys") + st.Dim.Render("  (? or esc closes)"), ""}
+	groups := m.FullHelp()
+	h := m.help
+	h.SetWidth(0)
+	for len(groups) > 0 {
+		n := 1
+		for n < len(groups) && lipgloss.Width(h.FullHelpView(groups[:n+1])) <= m.width {
+			n++
+		}
+		lines = append(lines, strings.Split(h.FullHelpView(groups[:n]), "\n")...)
+		lines = append(lines, "")
+		groups = groups[n:]
+	}
+	return lines
+}
+
+// ShortHelp is the footer's key list: the focused pane's keys.
+func (m *Model) ShortHelp() []key.Binding {
+	if m.focus == focusList {
+		return m.list.ShortHelp()
+	}
+	return m.detail.ShortHelp()
+}
+
+// FullHelp is every key, grouped.
+func (m *Model) FullHelp() [][]key.Binding {
+	km := m.common.KeyMap
+	groups := m.list.FullHelp()
+	groups = append(groups, m.detail.FullHelp()[1:]...)
+	return append(groups, []key.Binding{km.Refresh, km.Help, km.Quit})
+}
+
+// View draws the frame. It reads state only.
+func (m *Model) View() tea.View {
+	var v tea.View
+	v.AltScreen = !m.opts.NoAltScreen
+	if !m.opts.NoMouse {
+		v.MouseMode = tea.MouseModeCellMotion
+	}
+	v.WindowTitle = "virtchain " + m.common.Backend.URI()
+	if m.width <= 0 || m.height <= 0 {
+		v.SetContent("")
+		return v
+	}
+	v.SetContent(m.render())
+	return v
+}
+
+func (m *Model) render() string {
+	st := m.common.Styles
+	var b strings.Builder
+	b.WriteString(m.header())
+	b.WriteByte('\n')
+
+	bodyH := max(m.height-2, 3)
+	switch {
+	case m.showHelp:
+		b.WriteString(block(m.fullHelp(), m.width, bodyH))
+	case m.wide:
+		left := strings.Split(m.list.View(), "\n")
+		right := strings.Split(m.detail.View(), "\n")
+		sep := st.Separator.Render("│")
+		for i := 0; i < m.listH; i++ {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			if i < len(left) {
+				b.WriteString(left[i])
+			}
+			b.WriteString(sep)
+			if i < len(right) {
+				b.WriteString(right[i])
+			}
+		}
+	default:
+		b.WriteString(m.list.View())
+		b.WriteByte('\n')
+		b.WriteString(st.Separator.Render(strings.Repeat("─", m.width)))
+		b.WriteByte('\n')
+		b.WriteString(m.detail.View())
+	}
+	b.WriteByte('\n')
+	b.WriteString(m.footer())
+	return b.String()
+}
+
+func (m *Model) header() string {
+	st := m.common.Styles
+	var b strings.Builder
+	b.WriteString(st.Header.Render("virtchain"))
+	b.WriteString(" ")
+	used := len("virtchain ")
+	uri := truncate(m.common.Backend.URI(), max(m.width/2, 10))
+	b.WriteString(st.HeaderURI.Render(uri))
+	used += textWidth(uri)
+	if m.common.Backend.ReadOnly() {
+		b.WriteString(" ")
+		b.WriteString(st.ReadOnly.Render("[read-only]"))
+		used += len(" [read-only]")
+	}
+	right := ""
+	switch {
+	case m.loading:
+		right = m.spinner.View() + " reading libvirt…"
+	case m.loaded:
+		right = strconv.Itoa(len(m.domains)) + " domains"
+	}
+	if rw := textWidth(right); right != "" && used+rw+2 <= m.width {
+		b.WriteString(spaces(m.width - used - rw))
+		b.WriteString(st.Dim.Render(right))
+	}
+	return fitLine(b.String(), m.width)
+}
+
+func (m *Model) footer() string {
+	st := m.common.Styles
+	switch {
+	case m.err != "":
+		return fitLine(st.Error.Render(truncate("✖ "+m.err, m.width)), m.width)
+	case m.notice != "":
+		return fitLine(st.Warning.Render(truncate(m.notice, m.width)), m.width)
+	}
+	return fitLine(m.help.ShortHelpView(m.ShortHelp()), m.width)
+}

@@ -1,0 +1,42 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	tea "charm.land/bubbletea/v2"
+)
+
+// Options tune the TUI. The zero value is the normal interactive program.
+type Options struct {
+	// Domain, when set, is selected and opened once discovery finishes.
+	Domain string
+	// NoColor drops every colour; the NO_COLOR environment variable (any
+	// non-empty value, per no-color.org) does the same.
+	NoColor bool
+	// NoAltScreen draws inline instead of on the alternate screen.
+	NoAltScreen bool
+	// NoMouse leaves mouse reporting off, so the terminal's own selection
+	// works (useful over some SSH clients and multiplexers).
+	NoMouse bool
+}
+
+func (o Options) noColor() bool {
+	return o.NoColor || os.Getenv("NO_COLOR") != ""
+}
+
+// Run opens the TUI on b and returns when the user quits or ctx ends. The
+// caller owns b and closes it afterwards.
+func Run(ctx context.Context, b Backend, opts Options) error {
+	if b == nil {
+		return errors.New("virtchain: no libvirt connection to show")
+	}
+	p := tea.NewProgram(New(ctx, b, opts), tea.WithContext(ctx))
+	_, err := p.Run()
+	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {
+		// Cancelled from outside (a signal in the caller): not a failure.
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,324 @@
+package ui
+
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// snapRow is one snapshot in tree order with its drawn tree prefix.
+type snapRow struct {
+	snap   int    // index into Domain.Snapshots
+	prefix string // tree glyphs before the bullet
+}
+
+// snapView draws the domain's snapshot tree. A node with one child keeps
+// the child at its own indentation, so the usual long line of snapshots
+// reads top-down like a log and only real branches indent.
+type snapView struct {
+	common  *Common
+	width   int
+	height  int
+	focused bool
+
+	dom    *model.Domain
+	rows   []snapRow
+	scroll scroller
+	nameW  int // widest prefix + bullet + name
+}
+
+const (
+	colKind    = 8
+	colMemory  = 8
+	colSState  = 9
+	colCreated = 16
+	snapFixed  = 1 + 1 + colKind + 1 + colMemory + 1 + colSState + 1 + colCreated + 1
+)
+
+func newSnapView(c *Common) *snapView { return &snapView{common: c} }
+
+// SetDomain shows a domain's snapshots, keeping the cursor on the same
+// snapshot by name.
+func (v *snapView) SetDomain(d *model.Domain) {
+	keep := ""
+	if s := v.Selected(); s != nil {
+		keep = s.Name
+	}
+	v.dom = d
+	v.rows = v.rows[:0]
+	v.nameW = 0
+	if d != nil {
+		v.rows = snapshotRows(d.Snapshots, v.rows)
+		for _, r := range v.rows {
+			v.nameW = max(v.nameW, textWidth(r.prefix)+2+textWidth(d.Snapshots[r.snap].Name))
+		}
+	}
+	v.scroll.setCount(len(v.rows))
+	target := keep
+	if target == "" && d != nil {
+		target = d.CurrentSnapshot
+	}
+	v.scroll.moveTo(0)
+	for i, r := range v.rows {
+		if d.Snapshots[r.snap].Name == target {
+			v.scroll.moveTo(i)
+			break
+		}
+	}
+}
+
+// snapshotRows orders snapshots depth first, parents before children, and
+// draws the branch glyphs. Snapshots whose parent is unknown are roots. It
+// walks with an explicit stack: a chain of a thousand snapshots is normal.
+func snapshotRows(snaps []model.Snapshot, rows []snapRow) []snapRow {
+	byName := make(map[string]int, len(snaps))
+	for i, s := range snaps {
+		byName[s.Name] = i
+	}
+	children := make(map[int][]int, len(snaps))
+	var roots []int
+	for i, s := range snaps {
+		p, ok := byName[s.Parent]
+		if s.Parent == "" || !ok || p == i {
+			roots = append(roots, i)
+			continue
+		}
+		children[p] = append(children[p], i)
+	}
+	type item struct {
+		snap       int
+		line, cont string
+	}
+	seen := make([]bool, len(snaps))
+	var stack []item
+	push := func(kids []int, cont string) {
+		// Pushed in reverse so the first child is drawn first.
+		if len(kids) == 1 {
+			stack = append(stack, item{kids[0], cont, cont})
+			return
+		}
+		for i := len(kids) - 1; i >= 0; i-- {
+			if i == len(kids)-1 {
+				stack = append(stack, item{kids[i], cont + "└─", cont + "  "})
+			} else {
+				stack = append(stack, item{kids[i], cont + "├─", cont + "│ "})
+			}
+		}
+	}
+	emit := func(start []int) {
+		push(start, "")
+		for len(stack) > 0 {
+			it := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[it.snap] {
+				continue // a parent loop in bad metadata must not hang us
+			}
+			seen[it.snap] = true
+			rows = append(rows, snapRow{snap: it.snap, prefix: it.line})
+			push(children[it.snap], it.cont)
+		}
+	}
+	emit(roots)
+	// Anything unseen sits in a parent loop; list it flat rather than hide it.
+	for i := range snaps {
+		if !seen[i] {
+			emit([]int{i})
+		}
+	}
+	return rows
+}
+
+// Selected is the snapshot under the cursor, or nil.
+func (v *snapView) Selected() *model.Snapshot {
+	if v.dom == nil || len(v.rows) == 0 {
+		return nil
+	}
+	return &v.dom.Snapshots[v.rows[v.scroll.cursor].snap]
+}
+
+func (v *snapView) SetFocus(f bool) { v.focused = f }
+
+func (v *snapView) SetSize(w, h int) {
+	v.width, v.height = w, h
+	v.scroll.setHeight(h - v.headH() - v.infoH())
+}
+
+func (v *snapView) headH() int { return 1 }
+
+func (v *snapView) infoH() int {
+	if v.height >= 12 {
+		return 3
+	}
+	return 2
+}
+
+func (v *snapView) rowAt(y int) (int, bool) {
+	row := v.scroll.offset + y - v.headH()
+	if y < v.headH() || y >= v.height-v.infoH() || row >= len(v.rows) {
+		return 0, false
+	}
+	return row, true
+}
+
+func (v *snapView) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		v.scroll.navigate(v.common.KeyMap, msg)
+	case tea.MouseWheelMsg:
+		if msg.Button == tea.MouseWheelUp {
+			v.scroll.scroll(-3)
+		} else if msg.Button == tea.MouseWheelDown {
+			v.scroll.scroll(3)
+		}
+	}
+	return nil
+}
+
+func (v *snapView) ShortHelp() []key.Binding {
+	km := v.common.KeyMap
+	return []key.Binding{km.Move, km.Left, km.NextFocus, km.Help, km.Quit}
+}
+
+func (v *snapView) FullHelp() [][]key.Binding {
+	km := v.common.KeyMap
+	return [][]key.Binding{{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}}
+}
+
+// columns fits the name and created columns to the width; the description
+// takes the rest.
+func (v *snapView) columns() (nameW, createdW, descW int) {
+	createdW = colCreated
+	if v.width < 90 {
+		createdW = 11 // "01-02 15:04"
+	}
+	fixed := snapFixed - colCreated + createdW
+	nameW = min(max(v.nameW, 10), max(10, v.width-fixed-12))
+	descW = max(v.width-fixed-nameW, 0)
+	return nameW, createdW, descW
+}
+
+func (v *snapView) View() string {
+	st := v.common.Styles
+	if v.dom == nil {
+		return block([]string{st.Dim.Render("  no domain selected")}, v.width, v.height)
+	}
+	nameW, createdW, descW := v.columns()
+	lines := make([]string, 0, v.height)
+	head := "  " + padRight("SNAPSHOT", nameW) + " " + padRight("KIND", colKind) + " " + padRight("MEMORY", colMemory) + " " +
+		padRight("STATE", colSState) + " " + padRight("CREATED", createdW) + " " + "DESCRIPTION"
+	lines = append(lines, st.ColumnHead.Render(truncate(head, v.width)))
+	if len(v.rows) == 0 {
+		lines = append(lines, st.Dim.Render("  no snapshots"))
+	}
+	from, to := v.scroll.visible()
+	for i := from; i < to; i++ {
+		lines = append(lines, v.renderRow(v.rows[i], i == v.scroll.cursor, nameW, createdW, descW))
+	}
+	for len(lines) < v.height-v.infoH() {
+		lines = append(lines, "")
+	}
+	lines = append(lines, v.info()...)
+	return block(lines, v.width, v.height)
+}
+
+func (v *snapView) renderRow(r snapRow, sel bool, nameW, createdW, descW int) string {
+	st := v.common.Styles
+	s := &v.dom.Snapshots[r.snap]
+	current := s.Current || s.Name == v.dom.CurrentSnapshot
+	bullet := "○"
+	if current {
+		bullet = "●"
+	}
+	name := truncate(s.Name, max(nameW-textWidth(r.prefix)-2, 1))
+	namePad := spaces(nameW - textWidth(r.prefix) - 2 - textWidth(name))
+	created := ""
+	if !s.Created.IsZero() {
+		if createdW >= colCreated {
+			created = s.Created.Format("2006-01-02 15:04")
+		} else {
+			created = s.Created.Format("01-02 15:04")
+		}
+	}
+	state := s.State
+	if state == "disk-snapshot" {
+		state = "disk-snap"
+	}
+	cols := " " + padRight(string(s.Kind), colKind) + " " + padRight(string(s.Memory), colMemory) + " " +
+		padRight(state, colSState) + " " + padRight(created, createdW) + " " + truncate(oneLine(s.Description), descW)
+
+	mark := " "
+	if sel {
+		mark = "▸"
+	}
+	if sel && v.focused {
+		return mark + st.Selected.Render(r.prefix+bullet+" "+name+namePad+cols)
+	}
+	nameStyle := st.Bold.UnsetBold()
+	bulletStyle := st.Tree
+	if current {
+		nameStyle, bulletStyle = st.Current, st.Current
+	}
+	if len(s.Stale) > 0 {
+		nameStyle = st.Warning
+	}
+	return mark + st.Tree.Render(r.prefix) + bulletStyle.Render(bullet) + " " + nameStyle.Render(name) + namePad + st.Dim.Render(cols)
+}
+
+// info describes the snapshot under the cursor in full.
+func (v *snapView) info() []string {
+	st := v.common.Styles
+	w := v.width
+	var out []string
+	if v.infoH() == 3 {
+		out = append(out, st.Separator.Render(strings.Repeat("─", w)))
+	}
+	s := v.Selected()
+	if s == nil {
+		return out
+	}
+	title := s.Name
+	if s.Current || s.Name == v.dom.CurrentSnapshot {
+		title += " (current)"
+	}
+	if s.Parent != "" {
+		title += " ← " + s.Parent
+	}
+	if s.Description != "" {
+		title += ": " + oneLine(s.Description)
+	}
+	var parts []string
+	if len(s.Stale) > 0 {
+		parts = append(parts, "⚠ stale: "+strings.Join(s.Stale, ",")+" left the chain")
+	}
+	if !s.Created.IsZero() {
+		parts = append(parts, s.Created.Format("2006-01-02 15:04:05"))
+	}
+	if s.MemoryFile != "" {
+		parts = append(parts, "memory "+s.MemoryFile)
+	}
+	for _, d := range s.Disks {
+		if d.File != "" {
+			parts = append(parts, d.Target+" "+d.File)
+		} else if d.Kind != "" {
+			parts = append(parts, d.Target+" "+d.Kind)
+		}
+	}
+	line := truncate(strings.Join(parts, " · "), w)
+	if len(s.Stale) > 0 {
+		line = st.Warning.Render(line)
+	} else {
+		line = st.Dim.Render(line)
+	}
+	return append(out, st.Bold.Render(truncate(title, w)), line)
+}
+
+// oneLine flattens a multi-line description for a table cell.
+func oneLine(s string) string {
+	if strings.ContainsAny(s, "\n\r\t") {
+		return strings.Join(strings.Fields(s), " ")
+	}
+	return s
+}
