@@ -31,11 +31,11 @@ type domainList struct {
 
 // Fixed list columns; the name gets what is left.
 const (
-	colState = 8
-	colDisks = 3
-	colChain = 5
-	colSnaps = 4
-	colSaved = 5
+	colState  = 8
+	colDisks  = 3
+	colChain  = 5
+	colSnaps  = 4
+	colSaved  = 5
 	listFixed = 3 + colState + 1 + colDisks + 1 + colChain + 1 + colSnaps + 1 + colSaved + 1
 )
 
