@@ -36,6 +36,9 @@ type Conn struct {
 	local bool
 
 	events *eventHub
+	// closeRefs is what virConnectClose returned: references still held
+	// by unfreed objects (tests check it is 0).
+	closeRefs int
 }
 
 // Keepalive settings: a remote daemon that stops answering for
@@ -116,7 +119,8 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.events.close()
-	_, err := c.virt.Close()
+	n, err := c.virt.Close()
+	c.closeRefs = n
 	c.virt = nil
 	if err != nil {
 		return &LibvirtError{Op: "close " + c.uri, Err: err}

@@ -451,8 +451,13 @@ func (c *Conn) liveChain(x libvirtxml.DomainDisk, top diskSource, format, target
 	if x.Source != nil {
 		chain = append(chain, live{x.Source.Index, top, format})
 	}
-	for bs := x.BackingStore; bs != nil && bs.Source != nil && len(chain) <= model.MaxChainDepth; bs = bs.BackingStore {
-		l := live{index: bs.Source.Index, src: describeSource(bs.Source)}
+	// The chain ends at an empty <backingStore/> (or none at all).
+	for bs := x.BackingStore; bs != nil && len(chain) <= model.MaxChainDepth; bs = bs.BackingStore {
+		src := describeSource(bs.Source)
+		if src.name == "" {
+			break
+		}
+		l := live{index: bs.Source.Index, src: src}
 		if bs.Index != 0 {
 			l.index = bs.Index
 		}
