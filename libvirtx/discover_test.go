@@ -182,26 +182,12 @@ func (l *discLab) discoverWith(c *Conn) model.Domain {
 	return doms[i]
 }
 
-// qemuImgChain is `qemu-img info -U --backing-chain`, the independent
-// answer each chain is checked against.
-type qemuImgChain []struct {
-	Filename      string `json:"filename"`
-	Format        string `json:"format"`
-	VirtualSize   int64  `json:"virtual-size"`
-	ActualSize    int64  `json:"actual-size"`
-	BackingFormat string `json:"backing-filename-format"`
-	Snapshots     []struct {
-		Name string `json:"name"`
-	} `json:"snapshots"`
-}
-
+// checkAgainstQemuImg compares a chain layer by layer with `qemu-img info
+// -U --backing-chain` (qemuChain, shared with the lab tests), the
+// independent answer.
 func (l *discLab) checkAgainstQemuImg(disk model.Disk) {
 	l.t.Helper()
-	var want qemuImgChain
-	out := l.run("qemu-img", "info", "-U", "--backing-chain", "--output=json", disk.Layers[0].Path)
-	if err := json.Unmarshal([]byte(out), &want); err != nil {
-		l.t.Fatal(err)
-	}
+	want := qemuChain(l.t, disk.Layers[0].Path)
 	if len(want) != len(disk.Layers) {
 		l.t.Fatalf("%s: %d layers, qemu-img says %d", disk.Target, len(disk.Layers), len(want))
 	}
@@ -212,7 +198,7 @@ func (l *discLab) checkAgainstQemuImg(disk model.Disk) {
 			snaps = append(snaps, s.Name)
 		}
 		if g.Path != w.Filename || g.Format != w.Format || g.VirtualSize != w.VirtualSize ||
-			g.BackingFormat != w.BackingFormat || !slices.Equal(g.InternalSnapshots, snaps) && len(snaps)+len(g.InternalSnapshots) > 0 {
+			g.BackingFile != w.BackingFile || !slices.Equal(g.InternalSnapshots, snaps) && len(snaps)+len(g.InternalSnapshots) > 0 {
 			l.t.Errorf("%s layer %d: got %+v, qemu-img says %+v", disk.Target, i, g, w)
 		}
 		if g.Allocation <= 0 || g.Problem != "" {
@@ -268,6 +254,9 @@ func TestDiscoverShutoff(t *testing.T) {
 		if layer.Index != nil {
 			t.Errorf("shut-off layer %s has index %d", layer.Path, *layer.Index)
 		}
+	}
+	if vda.Layers[0].BackingFile != "mid.qcow2" || vda.Layers[0].BackingFormat != "qcow2" || vda.Layers[2].BackingFile != "" {
+		t.Errorf("backing names as stored: %+v", vda.Layers)
 	}
 	if !slices.Equal(vda.Layers[0].InternalSnapshots, []string{"int1"}) {
 		t.Errorf("internal snapshots of top: %v", vda.Layers[0].InternalSnapshots)
