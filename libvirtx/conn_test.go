@@ -3,7 +3,12 @@ package libvirtx
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,4 +243,59 @@ func TestCloseTwice(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+// TestOpenDeniedAsUser runs this test binary again as the unprivileged
+// user nobody, whom the system daemon refuses, and checks the one line it
+// prints names the cause and the fix.
+func TestOpenDeniedAsUser(t *testing.T) {
+	if os.Getenv("VCT_DISC_OPEN_AS_USER") == "1" {
+		_, err := Open("qemu:///system", false)
+		var ce *ConnectError
+		if errors.As(err, &ce) {
+			fmt.Printf("CAUSE=%d\nMSG=%s\n", ce.Cause, ce.Error())
+		} else {
+			fmt.Printf("ERR=%v\n", err)
+		}
+		return
+	}
+	if !discIntegration() {
+		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run against the real libvirtd")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a child as nobody")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "vct-disc-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "libvirtx.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestOpenDeniedAsUser$")
+	cmd.Env = []string{"VCT_DISC_OPEN_AS_USER=1", "HOME=" + dir, "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), fmt.Sprintf("CAUSE=%d\n", CauseDenied)) ||
+		!strings.Contains(string(out), "cannot connect to qemu:///system: ") ||
+		!strings.Contains(string(out), "run as root, join the libvirt group") {
+		t.Errorf("as nobody:\n%s", out)
+	}
+	t.Logf("as nobody: %s", out)
 }
