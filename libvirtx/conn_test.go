@@ -138,6 +138,9 @@ func discTestDriverChecks(t *testing.T, c *Conn, ctx context.Context) {
 		t.Fatalf("domains %v", names)
 	}
 	off, run := doms[0], doms[1]
+	if c.bulkFacts([]string{run.UUID}) == nil {
+		t.Error("bulk facts refused: discovery fell back to per-domain calls")
+	}
 	if off.State != model.StateShutoff || !off.Persistent || off.ManagedSave || len(off.Snapshots) != 0 || off.Problem != "" {
 		t.Errorf("disc-shutoff: %+v", off)
 	}

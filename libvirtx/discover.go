@@ -87,6 +87,7 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 	bulk := c.bulkFacts(uuids)
 
 	out := make([]model.Domain, len(doms))
+	gone := make([]bool, len(doms))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(discoverWorkers, len(doms)); w++ {
@@ -98,7 +99,7 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 				if !ok {
 					f = c.oneFacts(&doms[i])
 				}
-				out[i] = c.buildDomain(ctx, &doms[i], uuids[i], f)
+				out[i], gone[i] = c.buildDomain(ctx, &doms[i], uuids[i], f)
 			}
 		}()
 	}
@@ -113,8 +114,14 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	kept := out[:0]
+	for i := range out {
+		if !gone[i] {
+			kept = append(kept, out[i])
+		}
+	}
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Name < kept[j].Name })
+	return kept, nil
 }
 
 // discoverOne reads one domain by name with per-domain calls.
@@ -133,9 +140,12 @@ func (c *Conn) discoverOne(ctx context.Context, name string) (model.Domain, erro
 	if !c.local && f.state.Active() {
 		f.blocks = c.blockStats([]*libvirt.Domain{dom})[uuid]
 	}
-	d := c.buildDomain(ctx, dom, uuid, f)
+	d, gone := c.buildDomain(ctx, dom, uuid, f)
 	if err := ctx.Err(); err != nil {
 		return model.Domain{}, err
+	}
+	if gone {
+		return model.Domain{}, fmt.Errorf("domain %q was undefined while being read on %s", name, c.uri)
 	}
 	return d, nil
 }
@@ -271,10 +281,11 @@ func (c *Conn) oneFacts(dom *libvirt.Domain) domainFacts {
 }
 
 // buildDomain turns one domain into a model value. It never fails: what
-// cannot be read lands in Domain.Problem or Layer.Problem.
-func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string, f domainFacts) model.Domain {
+// cannot be read lands in Domain.Problem or Layer.Problem. gone reports a
+// domain undefined since it was listed, which is dropped, not flagged.
+func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string, f domainFacts) (d model.Domain, gone bool) {
 	name, _ := dom.GetName()
-	d := model.Domain{
+	d = model.Domain{
 		Name:        name,
 		UUID:        uuid,
 		State:       f.state,
@@ -287,12 +298,15 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 	defer func() { d.Problem = strings.Join(problems, "; ") }()
 	if ctx.Err() != nil {
 		problems = append(problems, "discovery cancelled")
-		return d
+		return d, false
 	}
 
 	// Flags 0: the live definition for an active domain, which is the one
 	// carrying <backingStore index=..>; the persistent one otherwise.
 	doc, err := dom.GetXMLDesc(0)
+	if virtCode(err) == libvirt.ERR_NO_DOMAIN {
+		return d, true
+	}
 	if err != nil {
 		problems = append(problems, "domain XML: "+errorText(err))
 	} else {
@@ -314,7 +328,7 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 		d.Snapshots, d.CurrentSnapshot = snaps, current
 		markCreatedBy(&d)
 	}
-	return d
+	return d, false
 }
 
 // diskSource names a disk's (or layer's) source.
