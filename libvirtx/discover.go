@@ -76,7 +76,11 @@ func freeStats(stats []libvirt.DomainStats) {
 func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 	doms, err := c.virt.ListAllDomains(0)
 	if err != nil {
-		return nil, &LibvirtError{Op: "list domains on " + c.uri, Err: err}
+		le := &LibvirtError{Op: "list domains on " + c.uri, Err: err}
+		if lostConnection(err) {
+			le.Hint = "the connection to libvirt was lost: check `virsh -c " + c.uri + " version`, then start virtchain again"
+		}
+		return nil, le
 	}
 	defer freeDomains(doms)
 

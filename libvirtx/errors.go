@@ -135,11 +135,31 @@ func uriHost(uri string) string {
 // LibvirtError is a failed libvirt call after the connection is open. Its
 // message is one line: what was being done, then libvirt's own text.
 type LibvirtError struct {
-	Op  string // "list domains", "read XML of lab-test2", ...
-	Err error
+	Op   string // "list domains", "read XML of lab-test2", ...
+	Err  error
+	Hint string // what to do, when known
 }
 
-func (e *LibvirtError) Error() string { return e.Op + ": " + errorText(e.Err) }
+func (e *LibvirtError) Error() string {
+	s := e.Op + ": " + errorText(e.Err)
+	if e.Hint != "" {
+		s += "; " + e.Hint
+	}
+	return s
+}
+
+// lostConnection reports errors that mean the daemon went away under an
+// open connection (restart, keepalive timeout, ssh dropped).
+func lostConnection(err error) bool {
+	msg := strings.ToLower(errorText(err))
+	for _, s := range []string{"client socket is closed", "broken pipe", "end of file while reading data",
+		"connection reset by peer", "cannot recv data", "cannot write data", "keepalive"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
 
 func (e *LibvirtError) Unwrap() error { return e.Err }
 

@@ -83,6 +83,13 @@ func TestLibvirtErrorIsOneLine(t *testing.T) {
 	if got, want := err.Error(), "list domains on qemu:///system: Cannot write data: Broken pipe"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	if !lostConnection(err) || lostConnection(libvirt.Error{Message: "Domain not found"}) {
+		t.Error("lostConnection misjudged")
+	}
+	err.Hint = "reconnect"
+	if !strings.HasSuffix(err.Error(), "Broken pipe; reconnect") {
+		t.Errorf("hint: %q", err.Error())
+	}
 	if virtCode(err) != libvirt.ERR_SYSTEM_ERROR {
 		t.Errorf("virtCode = %d", virtCode(err))
 	}
