@@ -33,6 +33,7 @@ type chainView struct {
 	// Column widths computed once per domain, not per frame.
 	idxW  int
 	nameW int // longest file name in the domain
+	tagsW int // longest tag text in the domain
 }
 
 const (
@@ -51,7 +52,7 @@ func (v *chainView) SetDomain(d *model.Domain) {
 	keepDisk, keepPath := v.cursorKey()
 	v.dom = d
 	v.rows = v.rows[:0]
-	v.idxW, v.nameW = 0, 0
+	v.idxW, v.nameW, v.tagsW = 0, 0, 0
 	if d != nil {
 		for di := range d.Disks {
 			disk := &d.Disks[di]
@@ -61,6 +62,7 @@ func (v *chainView) SetDomain(d *model.Domain) {
 				l := &disk.Layers[li]
 				v.idxW = max(v.idxW, textWidth(l.IndexString(disk.Target)))
 				v.nameW = max(v.nameW, textWidth(filepath.Base(l.Path)))
+				v.tagsW = max(v.tagsW, textWidth(v.layerTags(disk, li)))
 			}
 		}
 	}
@@ -171,7 +173,8 @@ func (v *chainView) columns() (idxW, nameW, tagW int) {
 		idxW++ // separating space
 	}
 	fixed := 1 + treeW + idxW + 1 + barW + 1 + sizeW + 1 + fmtW + 1
-	nameW = min(max(v.nameW, minName), max(minName, v.width-fixed-16))
+	// Names get the room, minus what the tags need (up to 20 cells).
+	nameW = min(max(v.nameW, minName), max(minName, v.width-fixed-min(v.tagsW, 20)))
 	tagW = max(v.width-fixed-nameW, 0)
 	return idxW, nameW, tagW
 }
@@ -302,7 +305,7 @@ func (v *chainView) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, ta
 	}
 	nameStyle := st.Bold
 	if !sel {
-		nameStyle = st.Bold.UnsetBold()
+		nameStyle = st.Plain
 		if li == 0 {
 			nameStyle = st.Bold
 		}
@@ -400,29 +403,31 @@ func (v *chainView) info() []string {
 		parts = append(parts, src)
 		return append(out, st.Bold.Render(truncate("disk "+d.Target, w)), st.Dim.Render(truncateLeft(strings.Join(parts, " "), w)))
 	}
+	// Most telling first: the row above already shows sizes, and the next
+	// row is the backing image.
 	var parts []string
 	if l.Problem != "" {
 		parts = append(parts, "⚠ "+l.Problem)
-	}
-	parts = append(parts, "virtual "+humanBytes(l.VirtualSize), "allocated "+humanBytes(l.Allocation))
-	if l.BackingFile != "" {
-		bf := "backing " + l.BackingFile
-		if l.BackingFormat != "" {
-			bf += " (" + l.BackingFormat + ")"
-		}
-		parts = append(parts, bf)
-	}
-	if l.ClusterSize > 0 {
-		parts = append(parts, "cluster "+humanBytes(l.ClusterSize))
-	}
-	if l.DataFile != "" {
-		parts = append(parts, "data file "+l.DataFile)
 	}
 	if l.CreatedBySnapshot != "" {
 		parts = append(parts, "created by snapshot "+l.CreatedBySnapshot)
 	}
 	if len(l.InternalSnapshots) > 0 {
 		parts = append(parts, "internal snapshots "+strings.Join(l.InternalSnapshots, ", "))
+	}
+	parts = append(parts, "virtual "+humanBytes(l.VirtualSize), "allocated "+humanBytes(l.Allocation))
+	if l.ClusterSize > 0 {
+		parts = append(parts, "cluster "+humanBytes(l.ClusterSize))
+	}
+	if l.DataFile != "" {
+		parts = append(parts, "data file "+l.DataFile)
+	}
+	if l.BackingFile != "" {
+		bf := "backing " + l.BackingFile
+		if l.BackingFormat != "" {
+			bf += " (" + l.BackingFormat + ")"
+		}
+		parts = append(parts, bf)
 	}
 	line := truncate(strings.Join(parts, " · "), w)
 	if l.Problem != "" {

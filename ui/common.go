@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"charm.land/bubbles/v2/help"
 	tea "charm.land/bubbletea/v2"
@@ -97,7 +99,63 @@ func textWidth(s string) int {
 	if isASCII(s) {
 		return len(s)
 	}
-	return lipgloss.Width(s)
+	return cellWidth(s)
+}
+
+// cellWidth is the display width of styled text. The UI's own glyphs (box
+// drawing, blocks, arrows, Latin text) take a table lookup; anything else
+// goes to lipgloss's grapheme-aware measure, which is exact but slow.
+func cellWidth(s string) int {
+	w := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c == 0x1b { // skip a CSI sequence: ESC [ params final
+			i++
+			if i < len(s) && s[i] == '[' {
+				i++
+				for i < len(s) && (s[i] < 0x40 || s[i] > 0x7e) {
+					i++
+				}
+			}
+			i++
+			continue
+		}
+		if c < 0x80 {
+			if c >= 0x20 {
+				w++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r >= 0xa0 && r < 0x300:
+			w++
+		case r >= glyphLo && r < glyphHi:
+			w += glyphWidth(r)
+		default:
+			return lipgloss.Width(s)
+		}
+		i += size
+	}
+	return w
+}
+
+// Punctuation, arrows, box drawing, blocks, shapes and dingbats.
+const glyphLo, glyphHi = 0x2000, 0x2800
+
+var (
+	glyphOnce   sync.Once
+	glyphWidths [glyphHi - glyphLo]int8
+)
+
+func glyphWidth(r rune) int {
+	glyphOnce.Do(func() {
+		for g := rune(glyphLo); g < glyphHi; g++ {
+			glyphWidths[g-glyphLo] = int8(lipgloss.Width(string(g)))
+		}
+	})
+	return int(glyphWidths[r-glyphLo])
 }
 
 // padRight pads plain text with spaces to w cells (truncating if longer).
@@ -133,7 +191,7 @@ func spaces(n int) string {
 // fitLine makes a styled line exactly w cells wide. Components build lines
 // whose width they know; the slow ANSI-aware cut is only a safety net.
 func fitLine(s string, w int) string {
-	lw := lipgloss.Width(s)
+	lw := cellWidth(s)
 	switch {
 	case lw == w:
 		return s

@@ -7,7 +7,6 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"virtchain/model"
 )
@@ -284,7 +283,7 @@ func (l *domainList) renderRow(d *model.Domain, selected bool, nameW int) string
 
 // stateGlyph gives each state a distinct shape, so state reads without
 // colour too.
-func stateGlyph(st *Styles, s model.DomainState) (string, lipgloss.Style) {
+func stateGlyph(st *Styles, s model.DomainState) (string, Style) {
 	switch s {
 	case model.StateRunning, model.StateBlocked:
 		return "●", st.Running

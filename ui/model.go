@@ -413,7 +413,7 @@ func (m *Model) layout() {
 	bodyH := max(m.height-2, 3) // header and footer
 	m.wide = m.width >= wideMin
 	if m.wide {
-		m.listW = clamp(m.width*2/5, 40, 60)
+		m.listW = clamp(m.list.nameW+listFixed+1, 36, m.width*2/5)
 		m.listH = bodyH
 	} else {
 		m.listW = m.width

@@ -256,7 +256,7 @@ func (v *snapView) renderRow(r snapRow, sel bool, nameW, createdW, descW int) st
 	if sel && v.focused {
 		return mark + st.Selected.Render(r.prefix+bullet+" "+name+namePad+cols)
 	}
-	nameStyle := st.Bold.UnsetBold()
+	nameStyle := st.Plain
 	bulletStyle := st.Tree
 	if current {
 		nameStyle, bulletStyle = st.Current, st.Current

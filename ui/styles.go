@@ -2,6 +2,7 @@ package ui
 
 import (
 	"image/color"
+	"strings"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/textinput"
@@ -9,55 +10,85 @@ import (
 	"charm.land/lipgloss/v2"
 )
 
+// Style is a lipgloss style whose escape codes are worked out once. Render
+// then only concatenates, which keeps a frame well inside its 2 ms budget;
+// lipgloss's own Render re-derives everything on every call.
+type Style struct {
+	lipgloss.Style
+	pre, post string
+	fast      bool
+}
+
+func newStyle(ls lipgloss.Style) Style {
+	st := Style{Style: ls}
+	const probe = "x"
+	r := ls.Render(probe)
+	if i := strings.Index(r, probe); i >= 0 && strings.Count(r, probe) == 1 {
+		st.pre, st.post, st.fast = r[:i], r[i+len(probe):], true
+	}
+	return st
+}
+
+// Render styles single-line text.
+func (s Style) Render(text string) string {
+	if text == "" {
+		return ""
+	}
+	if !s.fast || strings.IndexByte(text, '\n') >= 0 {
+		return s.Style.Render(text)
+	}
+	return s.pre + text + s.post
+}
+
 // Styles is every style the UI draws with, built once by NewStyles so that
-// View never allocates a style and NO_COLOR is decided in one place.
+// View never builds a style and NO_COLOR is decided in one place.
 type Styles struct {
 	NoColor bool
 
-	Header      lipgloss.Style
-	HeaderURI   lipgloss.Style
-	ReadOnly    lipgloss.Style
-	Dim         lipgloss.Style
-	Bold        lipgloss.Style
-	Error       lipgloss.Style
-	Warning     lipgloss.Style
-	Selected    lipgloss.Style // the cursor row in the focused pane
-	SelectedDim lipgloss.Style // the cursor row in an unfocused pane
-	ColumnHead  lipgloss.Style
-	Separator   lipgloss.Style
+	Plain      Style
+	Header     Style
+	HeaderURI  Style
+	ReadOnly   Style
+	Dim        Style
+	Bold       Style
+	Error      Style
+	Warning    Style
+	Selected   Style // the cursor row in the focused pane
+	ColumnHead Style
+	Separator  Style
 
-	TabActive   lipgloss.Style
-	TabInactive lipgloss.Style
-	PaneTitle   lipgloss.Style
+	TabActive   Style
+	TabInactive Style
+	PaneTitle   Style
 
 	// Domain states.
-	Running lipgloss.Style
-	Paused  lipgloss.Style
-	Shutoff lipgloss.Style
-	Crashed lipgloss.Style
+	Running Style
+	Paused  Style
+	Shutoff Style
+	Crashed Style
 
 	// Chain view.
-	Tree       lipgloss.Style
-	Index      lipgloss.Style
-	BarFull    lipgloss.Style
-	BarEmpty   lipgloss.Style
-	Format     lipgloss.Style
-	SnapTag    lipgloss.Style // external snapshot that created a layer
-	InternTag  lipgloss.Style // internal snapshots stored in a layer
-	ActiveTag  lipgloss.Style
-	BaseTag    lipgloss.Style
-	DiskHeader lipgloss.Style
+	Tree       Style
+	Index      Style
+	BarFull    Style
+	BarEmpty   Style
+	Format     Style
+	SnapTag    Style // the external snapshot that created a layer
+	InternTag  Style // internal snapshots stored in a layer
+	ActiveTag  Style
+	BaseTag    Style
+	DiskHeader Style
 
 	// Snapshot view.
-	Current lipgloss.Style
+	Current Style
 
 	Help  help.Styles
 	Input textinput.Styles
 }
 
 // NewStyles builds the styles. With noColor every distinction that colour
-// would carry is also carried by a glyph, bold or reverse video, so the
-// screen stays readable on a monochrome terminal.
+// would carry is also carried by a glyph, bold, faint or reverse video, so
+// the screen stays readable on a monochrome terminal.
 func NewStyles(noColor bool) *Styles {
 	c := func(ansi string) color.Color {
 		if noColor {
@@ -66,7 +97,7 @@ func NewStyles(noColor bool) *Styles {
 		return lipgloss.Color(ansi)
 	}
 	// ANSI 16-colour indices follow the user's terminal theme, which keeps
-	// the UI legible on both dark and light backgrounds and over SSH.
+	// the UI legible on dark and light backgrounds alike, and over SSH.
 	var (
 		red     = c("1")
 		green   = c("2")
@@ -77,65 +108,59 @@ func NewStyles(noColor bool) *Styles {
 		grey    = c("8")
 	)
 	s := lipgloss.NewStyle
+	dim := s().Foreground(grey)
+	subtle := dim // decoration that may fade into the text without colour
+	if noColor {
+		dim = s().Faint(true)
+		subtle = s()
+	}
+	n := newStyle
 	st := &Styles{
 		NoColor:     noColor,
-		Header:      s().Bold(true),
-		HeaderURI:   s().Foreground(cyan),
-		ReadOnly:    s().Foreground(yellow).Bold(true),
-		Dim:         s().Foreground(grey),
-		Bold:        s().Bold(true),
-		Error:       s().Foreground(red).Bold(true),
-		Warning:     s().Foreground(yellow).Bold(true),
-		Selected:    s().Reverse(true),
-		SelectedDim: s().Underline(true),
-		ColumnHead:  s().Foreground(grey).Bold(true),
-		Separator:   s().Foreground(grey),
-		TabActive:   s().Bold(true).Reverse(true).Padding(0, 1),
-		TabInactive: s().Foreground(grey).Padding(0, 1),
-		PaneTitle:   s().Bold(true),
-		Running:     s().Foreground(green),
-		Paused:      s().Foreground(yellow),
-		Shutoff:     s().Foreground(grey),
-		Crashed:     s().Foreground(red).Bold(true),
-		Tree:        s().Foreground(grey),
-		Index:       s().Foreground(magenta),
-		BarFull:     s().Foreground(blue),
-		BarEmpty:    s().Foreground(grey),
-		Format:      s().Foreground(grey),
-		SnapTag:     s().Foreground(cyan),
-		InternTag:   s().Foreground(magenta),
-		ActiveTag:   s().Foreground(green).Bold(true),
-		BaseTag:     s().Foreground(grey),
-		DiskHeader:  s().Bold(true),
-		Current:     s().Foreground(green).Bold(true),
-	}
-	if noColor {
-		// Without colour the dim grey would vanish into plain text; keep
-		// hierarchy with faint and bold, which monochrome terminals show.
-		st.Dim = s().Faint(true)
-		st.TabInactive = s().Padding(0, 1)
-		st.Shutoff = s()
-		st.Tree = s()
-		st.BarFull = s()
-		st.BarEmpty = s().Faint(true)
-		st.Format = s()
+		Plain:       n(s()),
+		Header:      n(s().Bold(true)),
+		HeaderURI:   n(s().Foreground(cyan)),
+		ReadOnly:    n(s().Foreground(yellow).Bold(true)),
+		Dim:         n(dim),
+		Bold:        n(s().Bold(true)),
+		Error:       n(s().Foreground(red).Bold(true)),
+		Warning:     n(s().Foreground(yellow).Bold(true)),
+		Selected:    n(s().Reverse(true)),
+		ColumnHead:  n(dim.Bold(true)),
+		Separator:   n(dim),
+		TabActive:   n(s().Bold(true).Reverse(true).Padding(0, 1)),
+		TabInactive: n(subtle.Padding(0, 1)),
+		PaneTitle:   n(s().Bold(true)),
+		Running:     n(s().Foreground(green)),
+		Paused:      n(s().Foreground(yellow)),
+		Shutoff:     n(subtle),
+		Crashed:     n(s().Foreground(red).Bold(true)),
+		Tree:        n(subtle),
+		Index:       n(s().Foreground(magenta)),
+		BarFull:     n(s().Foreground(blue)),
+		BarEmpty:    n(dim),
+		Format:      n(subtle),
+		SnapTag:     n(s().Foreground(cyan)),
+		InternTag:   n(s().Foreground(magenta)),
+		ActiveTag:   n(s().Foreground(green).Bold(true)),
+		BaseTag:     n(subtle),
+		DiskHeader:  n(s().Bold(true)),
+		Current:     n(s().Foreground(green).Bold(true)),
 	}
 	key := s().Bold(true)
-	desc := st.Dim
 	if !noColor {
 		key = s().Foreground(cyan)
 	}
 	st.Help = help.Styles{
-		Ellipsis:       st.Dim,
+		Ellipsis:       dim,
 		ShortKey:       key,
-		ShortDesc:      desc,
-		ShortSeparator: st.Dim,
+		ShortDesc:      dim,
+		ShortSeparator: dim,
 		FullKey:        key,
-		FullDesc:       desc,
-		FullSeparator:  st.Dim,
+		FullDesc:       dim,
+		FullSeparator:  dim,
 	}
-	plain := s()
-	state := textinput.StyleState{Text: plain, Placeholder: st.Dim, Suggestion: st.Dim, Prompt: st.Bold}
+	state := textinput.StyleState{Text: s(), Placeholder: dim, Suggestion: dim, Prompt: s().Bold(true)}
 	st.Input = textinput.Styles{
 		Focused: state,
 		Blurred: state,

@@ -1,0 +1,565 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"virtchain/model"
+)
+
+// harness drives a Model the way the program would, but runs backend Cmds
+// only when the test says so, so each step can assert that Update alone
+// never reached the backend.
+type harness struct {
+	t *testing.T
+	m *Model
+	f *fakeBackend
+}
+
+func newHarness(t *testing.T, f *fakeBackend, w, h int) *harness {
+	t.Helper()
+	m := New(context.Background(), f, Options{NoColor: true})
+	hs := &harness{t: t, m: m, f: f}
+	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
+	hs.send(m.discover()())
+	return hs
+}
+
+// send delivers one message and fails if Update called the backend.
+func (h *harness) send(msg tea.Msg) tea.Cmd {
+	h.t.Helper()
+	h.f.mu.Lock()
+	before := h.f.discoverCalls + len(h.f.domainCalls)
+	h.f.mu.Unlock()
+	_, cmd := h.m.Update(msg)
+	h.f.mu.Lock()
+	after := h.f.discoverCalls + len(h.f.domainCalls)
+	h.f.mu.Unlock()
+	if after != before {
+		h.t.Fatalf("Update(%T) called the backend", msg)
+	}
+	return cmd
+}
+
+// keys types each key; names are tea key strings ("j", "tab", "ctrl+r").
+func (h *harness) keys(names ...string) tea.Cmd {
+	h.t.Helper()
+	var cmd tea.Cmd
+	for _, n := range names {
+		cmd = h.send(keyMsg(n))
+	}
+	return cmd
+}
+
+func keyMsg(n string) tea.KeyPressMsg {
+	switch n {
+	case "up":
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	case "down":
+		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "left":
+		return tea.KeyPressMsg{Code: tea.KeyLeft}
+	case "right":
+		return tea.KeyPressMsg{Code: tea.KeyRight}
+	case "tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab}
+	case "shift+tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab, Mod: tea.ModShift}
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "backspace":
+		return tea.KeyPressMsg{Code: tea.KeyBackspace}
+	case "f5":
+		return tea.KeyPressMsg{Code: tea.KeyF5}
+	case "ctrl+r", "ctrl+c", "ctrl+d", "ctrl+u":
+		return tea.KeyPressMsg{Code: rune(n[5]), Mod: tea.ModCtrl}
+	}
+	r := []rune(n)
+	if len(r) != 1 {
+		panic("unknown key " + n)
+	}
+	return tea.KeyPressMsg{Code: r[0], Text: n}
+}
+
+// view is the frame without escape codes, as a user reads it.
+func (h *harness) view() string {
+	h.t.Helper()
+	return sgr.ReplaceAllString(h.m.View().Content, "")
+}
+
+var sgr = regexp.MustCompile("\x1b\\[[0-9;:]*m")
+
+// lines checks the frame is exactly the terminal size and returns it.
+func (h *harness) lines() []string {
+	h.t.Helper()
+	ls := strings.Split(h.view(), "\n")
+	if len(ls) != h.m.height {
+		h.t.Fatalf("frame has %d lines, terminal has %d:\n%s", len(ls), h.m.height, h.view())
+	}
+	for i, l := range ls {
+		if w := lipgloss.Width(l); w != h.m.width {
+			h.t.Fatalf("line %d is %d cells wide, terminal is %d: %q", i, w, h.m.width, l)
+		}
+	}
+	return ls
+}
+
+func (h *harness) contains(want ...string) {
+	h.t.Helper()
+	v := h.view()
+	for _, w := range want {
+		if !strings.Contains(v, w) {
+			h.t.Errorf("view lacks %q:\n%s", w, v)
+		}
+	}
+}
+
+func (h *harness) lacks(bad ...string) {
+	h.t.Helper()
+	v := h.view()
+	for _, w := range bad {
+		if strings.Contains(v, w) {
+			h.t.Errorf("view unexpectedly has %q:\n%s", w, v)
+		}
+	}
+}
+
+// isQuit runs cmd and reports whether it quits the program.
+func isQuit(cmd tea.Cmd) bool {
+	if cmd == nil {
+		return false
+	}
+	_, ok := cmd().(tea.QuitMsg)
+	return ok
+}
+
+func TestListShowsDomainsWithCounts(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	h.lines()
+	h.contains("qemu:///system", "4 domains", "Domains (4)", "lab-test2", "lab-tree", "saved")
+	// lab-test2: 1 disk, chain of 6, 4 snapshots, in that row.
+	for _, l := range strings.Split(h.view(), "\n") {
+		if strings.Contains(l, "lab-test2 ") {
+			if f := strings.Fields(l); !strings.Contains(strings.Join(f, " "), "running 1 6 4") {
+				t.Errorf("lab-test2 row = %q, want running, 1 disk, chain 6, 4 snapshots", l)
+			}
+		}
+	}
+	if h.m.list.SelectedName() != "lab-deep" {
+		t.Errorf("first selection = %q, want lab-deep (sorted by name)", h.m.list.SelectedName())
+	}
+}
+
+func TestClassicChainDrawnTopToBase(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	h.keys("j", "j")
+	if got := h.m.list.SelectedName(); got != "lab-test2" {
+		t.Fatalf("selected %q after j j, want lab-test2", got)
+	}
+	ls := h.lines()
+	h.contains("vda · virtio disk · qcow2 · 6 layers", "├─ vda[6] test2_lsof.qcow2", "└─ vda[1] centos.qcow2",
+		"active", "base", "◆lsof", "◆net-tools", "current lsof")
+	top, base := -1, -1
+	for i, l := range ls {
+		if strings.Contains(l, "test2_lsof.qcow2") && top < 0 {
+			top = i
+		}
+		if strings.Contains(l, "centos.qcow2") {
+			base = i
+		}
+	}
+	if top < 0 || base < 0 || base-top != 5 {
+		t.Errorf("active layer at line %d, base at %d; want the six layers in order", top, base)
+	}
+}
+
+func TestChainCursorAndInfoLine(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	h.keys("j", "j", "l")
+	if h.m.focus != focusDetail {
+		t.Fatal("l did not focus the detail pane")
+	}
+	d, l := h.m.detail.chains.Cursor()
+	if d == nil || l == nil || !strings.HasSuffix(l.Path, "test2_lsof.qcow2") {
+		t.Fatalf("cursor starts on %v, want the active layer", l)
+	}
+	h.keys("G")
+	_, l = h.m.detail.chains.Cursor()
+	if !strings.HasSuffix(l.Path, "centos.qcow2") {
+		t.Fatalf("G moved to %s, want the base", l.Path)
+	}
+	h.contains("/var/lib/libvirt/images/lab/centos.qcow2", "virtual 64M")
+	h.keys("k", "k")
+	_, l = h.m.detail.chains.Cursor()
+	if !strings.HasSuffix(l.Path, "test2_test.qcow2") {
+		t.Fatalf("k k moved to %s, want test2_test", l.Path)
+	}
+	h.contains("created by snapshot test", "virtual 64M · allocated 12M")
+	h.keys("h")
+	if h.m.focus != focusList {
+		t.Fatal("h did not return to the list")
+	}
+}
+
+func TestBrokenChainShowsProblem(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	h.keys("G") // lab-tree
+	h.lines()
+	h.contains("⚠ broken chain", "gone.qcow2", "⚠ missing file", "⊙fresh,a1,a2,b1,b2,b3")
+}
+
+func TestSnapshotTreeBranchesAndCurrent(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	h.keys("G", "2")
+	if h.m.detail.active != tabSnapshots || h.m.focus != focusDetail {
+		t.Fatal("2 did not open the snapshots tab")
+	}
+	h.lines()
+	h.contains("○ fresh", "├─○ a1", "│ ○ a2", "└─○ b1", "├─● b2", "└─○ b3", "b2 (current) ← b1")
+	if s := h.m.detail.snaps.Selected(); s == nil || s.Name != "b2" {
+		t.Fatalf("cursor on %v, want the current snapshot b2", s)
+	}
+	h.keys("g")
+	if s := h.m.detail.snaps.Selected(); s.Name != "fresh" {
+		t.Errorf("g moved to %s, want fresh", s.Name)
+	}
+}
+
+func TestSnapshotRowsLongLineDoesNotIndent(t *testing.T) {
+	var ss []model.Snapshot
+	parent := ""
+	for _, n := range []string{"s1", "s2", "s3", "s4"} {
+		ss = append(ss, model.Snapshot{Name: n, Parent: parent})
+		parent = n
+	}
+	ss = append(ss, model.Snapshot{Name: "orphan", Parent: "missing"}, model.Snapshot{Name: "loopy", Parent: "loopy"})
+	rows := snapshotRows(ss, nil)
+	if len(rows) != len(ss) {
+		t.Fatalf("%d rows for %d snapshots", len(rows), len(ss))
+	}
+	// Three roots (s1, the orphan, the self-parent) branch; s1's line of
+	// children continues under it at one indentation.
+	if rows[3].prefix != "│ " || rows[0].prefix != "├─" || rows[5].prefix != "└─" {
+		t.Errorf("a linear run must not indent: prefixes %q", []string{rows[0].prefix, rows[3].prefix})
+	}
+}
+
+func TestTabCyclesPanesAndTabs(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	type stop struct {
+		f focus
+		t tab
+	}
+	want := []stop{{focusDetail, tabChains}, {focusDetail, tabSnapshots}, {focusList, tabSnapshots}, {focusDetail, tabChains}}
+	for i, w := range want {
+		h.keys("tab")
+		if h.m.focus != w.f || (w.f == focusDetail && h.m.detail.active != w.t) {
+			t.Fatalf("after %d tabs: focus %d tab %d, want %+v", i+1, h.m.focus, h.m.detail.active, w)
+		}
+	}
+	h.keys("shift+tab")
+	if h.m.focus != focusList {
+		t.Errorf("shift+tab from chains should reach the list")
+	}
+	h.keys("shift+tab")
+	if h.m.focus != focusDetail || h.m.detail.active != tabSnapshots {
+		t.Errorf("shift+tab from the list should reach snapshots")
+	}
+}
+
+func TestFilterNarrowsAndClears(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	h.keys("/", "t", "r", "e")
+	if !h.m.list.Filtering() {
+		t.Fatal("/ did not open the filter")
+	}
+	h.lines()
+	h.contains("Domains (1/4)", "lab-tree")
+	h.lacks("lab-test2")
+	if h.m.detail.dom == nil || h.m.detail.dom.Name != "lab-tree" {
+		t.Errorf("detail shows %v, want the only match", h.m.detail.dom)
+	}
+	// q is text while filtering, not quit.
+	if isQuit(h.keys("q")) {
+		t.Fatal("q quit while typing a filter")
+	}
+	h.keys("backspace", "enter")
+	if h.m.list.Filtering() {
+		t.Fatal("enter did not close the filter input")
+	}
+	h.contains("/tre")
+	h.keys("esc")
+	h.contains("Domains (4)")
+	if h.m.list.filter.Value() != "" || h.m.list.showFilterLine() {
+		t.Error("esc did not clear the filter")
+	}
+	h.keys("/", "z", "z", "z")
+	h.contains("no domain matches the filter")
+	h.lines()
+}
+
+func TestQuitKeys(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	if !isQuit(h.keys("q")) {
+		t.Error("q does not quit")
+	}
+	if !isQuit(h.keys("ctrl+c")) {
+		t.Error("ctrl+c does not quit")
+	}
+}
+
+func TestHelpTogglesFullKeys(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	h.keys("?")
+	h.lines()
+	h.contains("Keys", "ctrl+r/F5", "refresh", "filter", "next pane", "snapshots tab", "G/end")
+	h.keys("j") // ignored while help is open
+	if h.m.list.SelectedName() != "lab-deep" {
+		t.Error("keys reached the list behind the help screen")
+	}
+	h.keys("?")
+	h.lacks("ctrl+r/F5")
+	h.contains("? help", "q quit")
+}
+
+func TestRefreshRunsDiscoverInCmd(t *testing.T) {
+	f := newFake(labDomains()...)
+	h := newHarness(t, f, 80, 24)
+	for _, k := range []string{"ctrl+r", "f5"} {
+		cmd := h.keys(k)
+		if cmd == nil {
+			t.Fatalf("%s returned no command", k)
+		}
+		if !h.m.loading {
+			t.Errorf("%s did not mark loading", k)
+		}
+		f.set(classicDomain())
+		h.send(h.m.discover()())
+		if h.m.loading || len(h.m.domains) != 1 {
+			t.Fatalf("after %s: loading=%v, %d domains", k, h.m.loading, len(h.m.domains))
+		}
+		f.set(labDomains()...)
+	}
+}
+
+func TestDiscoverErrorInFooterClearedByKey(t *testing.T) {
+	f := newFake()
+	f.err = errors.New("Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied")
+	h := newHarness(t, f, 80, 24)
+	ls := h.lines()
+	if last := ls[len(ls)-1]; !strings.Contains(last, "discovery on qemu:///system failed") {
+		t.Fatalf("footer = %q, want the discovery error", last)
+	}
+	h.contains("no domains")
+	h.keys("j")
+	h.lacks("failed")
+	h.contains("? help")
+}
+
+func TestEventReReadsOneDomainAndCoalesces(t *testing.T) {
+	f := newFake(labDomains()...)
+	h := newHarness(t, f, 80, 24)
+	h.keys("j", "j", "l", "j", "j") // lab-test2, cursor on vda[4]
+	cmd := h.send(eventMsg{ev: model.Event{Domain: "lab-test2", Kind: "Started"}})
+	if cmd == nil || !h.m.inflight["lab-test2"] {
+		t.Fatal("an event did not start a re-read")
+	}
+	// A second event while the read runs is remembered, not issued.
+	h.send(eventMsg{ev: model.Event{Domain: "lab-test2", Kind: "Suspended"}})
+	if !h.m.dirty["lab-test2"] {
+		t.Fatal("a burst of events was not coalesced")
+	}
+	d := classicDomain()
+	d.State = model.StatePaused
+	f.set(d)
+	msg := h.m.rediscover("lab-test2")()
+	if cmd := h.send(msg); cmd == nil {
+		t.Fatal("the coalesced event did not trigger one more read")
+	}
+	h.send(h.m.rediscover("lab-test2")())
+	if len(h.m.inflight) != 0 || len(h.m.dirty) != 0 {
+		t.Errorf("inflight %v dirty %v after the reads", h.m.inflight, h.m.dirty)
+	}
+	if h.m.list.SelectedName() != "lab-test2" {
+		t.Errorf("selection moved to %q on refresh", h.m.list.SelectedName())
+	}
+	_, l := h.m.detail.chains.Cursor()
+	if l == nil || !strings.HasSuffix(l.Path, "test2_nmap.qcow2") {
+		t.Errorf("chain cursor moved on refresh: %v", l)
+	}
+	h.contains("paused")
+}
+
+func TestEventForVanishedDomainRereadsAll(t *testing.T) {
+	f := newFake(labDomains()...)
+	h := newHarness(t, f, 80, 24)
+	f.set(labDomains()[1:]...)
+	h.send(eventMsg{ev: model.Event{Domain: "lab-test2", Kind: "Undefined"}})
+	cmd := h.send(h.m.rediscover("lab-test2")())
+	if cmd == nil || !h.m.loading {
+		t.Fatal("a failed re-read did not fall back to a full discovery")
+	}
+	h.send(h.m.discover()())
+	h.lacks("lab-test2")
+	h.contains("3 domains")
+}
+
+func TestEventsClosedNotice(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	h.send(eventsClosedMsg{})
+	h.contains("libvirt events stopped")
+}
+
+func TestWaitEventReadsChannel(t *testing.T) {
+	f := newFake()
+	m := New(context.Background(), f, Options{})
+	f.events <- model.Event{Domain: "x", Kind: "Defined"}
+	if got := m.waitEvent()(); got != (eventMsg{ev: model.Event{Domain: "x", Kind: "Defined"}}) {
+		t.Fatalf("waitEvent = %#v", got)
+	}
+	close(f.events)
+	if _, ok := m.waitEvent()().(eventsClosedMsg); !ok {
+		t.Fatal("a closed channel did not end the stream")
+	}
+}
+
+func TestMouseClickSelectsAndWheelScrolls(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	// Narrow layout: header, list title, column head, then rows.
+	h.send(tea.MouseClickMsg{X: 5, Y: 5, Button: tea.MouseLeft})
+	if got := h.m.list.SelectedName(); got != "lab-test2" {
+		t.Fatalf("click on the third row selected %q", got)
+	}
+	// Click the Snapshots tab label in the detail tab bar.
+	x0, y0 := h.m.detailOrigin()
+	span := h.m.detail.tabSpans()[tabSnapshots]
+	h.send(tea.MouseClickMsg{X: x0 + span[0] + 1, Y: y0, Button: tea.MouseLeft})
+	if h.m.detail.active != tabSnapshots || h.m.focus != focusDetail {
+		t.Fatal("clicking the tab label did not open the snapshots tab")
+	}
+	h.send(tea.MouseClickMsg{X: x0 + 3, Y: y0 + 2, Button: tea.MouseLeft})
+	if s := h.m.detail.snaps.Selected(); s == nil || s.Name != "test" {
+		t.Errorf("click on the first snapshot row selected %v", s)
+	}
+	// Wheel over a long chain scrolls it.
+	f := newFake(chainDomain("deep", 300))
+	h = newHarness(t, f, 80, 24)
+	x0, y0 = h.m.detailOrigin()
+	h.send(tea.MouseWheelMsg{X: x0 + 2, Y: y0 + 3, Button: tea.MouseWheelDown})
+	if h.m.detail.chains.scroll.offset != 3 {
+		t.Errorf("wheel down scrolled to %d, want 3", h.m.detail.chains.scroll.offset)
+	}
+}
+
+func TestResizeKeepsFrameExact(t *testing.T) {
+	h := newHarness(t, newFake(append(labDomains(), fleet(40)...)...), 80, 24)
+	h.keys("j", "j", "l")
+	for _, sz := range [][2]int{{80, 24}, {60, 15}, {132, 43}, {200, 60}, {40, 10}, {80, 24}} {
+		h.send(tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
+		h.lines()
+		h.contains("virtchain")
+		if sz[0] >= wideMin != h.m.wide {
+			t.Errorf("at width %d wide=%v", sz[0], h.m.wide)
+		}
+	}
+	h.send(tea.WindowSizeMsg{Width: 132, Height: 43})
+	h.contains("│", "Domains (44)", "vda[3] guest-002-layer-0003.qcow2", "active")
+}
+
+func TestLongNamesTruncateWithEllipsis(t *testing.T) {
+	d := classicDomain()
+	d.Name = "a-very-long-domain-name-that-goes-on-and-on-and-on-for-ever-and-then-some-more"
+	d.Disks[0].Layers[0].Path = "/images/" + strings.Repeat("overlay-", 12) + ".qcow2"
+	h := newHarness(t, newFake(d), 80, 24)
+	h.lines()
+	h.contains("…")
+}
+
+func TestNoColorHasNoColourCodes(t *testing.T) {
+	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	h.keys("G", "l")
+	v := h.m.View().Content
+	for _, sgr := range []string{"[3", "[9", "[4"} { // foreground, bright, background colours
+		for _, part := range strings.Split(v, "\x1b")[1:] {
+			if strings.HasPrefix(part, sgr) && !strings.HasPrefix(part, "[4m") {
+				t.Fatalf("colour escape %q in NO_COLOR view", "\\e"+part[:min(8, len(part))])
+			}
+		}
+	}
+	// Selection and warnings still read without colour.
+	h.contains("▸", "⚠ missing file")
+}
+
+func TestReadOnlyMarker(t *testing.T) {
+	f := newFake(labDomains()...)
+	f.readOnly = true
+	f.uri = "qemu+ssh://root@hv1/system"
+	h := newHarness(t, f, 80, 24)
+	h.contains("qemu+ssh://root@hv1/system", "[read-only]")
+}
+
+func TestInitialDomainOption(t *testing.T) {
+	f := newFake(labDomains()...)
+	m := New(context.Background(), f, Options{Domain: "lab-tree", NoColor: true})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.Update(m.discover()())
+	if m.list.SelectedName() != "lab-tree" || m.focus != focusDetail {
+		t.Fatalf("Options.Domain: selected %q focus %d", m.list.SelectedName(), m.focus)
+	}
+	m = New(context.Background(), f, Options{Domain: "nope", NoColor: true})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.Update(m.discover()())
+	if !strings.Contains(m.View().Content, "domain nope not found") {
+		t.Error("a missing initial domain is not reported")
+	}
+}
+
+func TestHumanBytesAndBar(t *testing.T) {
+	for n, want := range map[int64]string{0: "0B", 512: "512B", 1024: "1K", 1536: "1.5K", 64 * mib: "64M", 20 * gib: "20G", 100*mib + 1: "100M"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+	full, empty := barCells(0.5, 8)
+	if full != "████" || empty != "····" {
+		t.Errorf("half bar = %q %q", full, empty)
+	}
+	if full, _ := barCells(0.0001, 8); full != "▏" {
+		t.Errorf("a tiny allocation must still show, got %q", full)
+	}
+	if full, empty := barCells(3, 4); full != "████" || empty != "" {
+		t.Errorf("over-allocated bar = %q %q", full, empty)
+	}
+	if got := truncate("héllo wörld", 6); got != "héllo…" {
+		t.Errorf("truncate = %q", got)
+	}
+	if got := truncateLeft("/var/lib/libvirt/images/x.qcow2", 10); got != "…x.qcow2" && lipgloss.Width(got) != 10 {
+		t.Errorf("truncateLeft = %q", got)
+	}
+}
+
+func TestFastStyleMatchesLipgloss(t *testing.T) {
+	for _, noColor := range []bool{false, true} {
+		st := NewStyles(noColor)
+		for _, s := range []Style{st.Selected, st.Warning, st.TabActive, st.Dim, st.Plain, st.Index} {
+			for _, text := range []string{"vda[3]", "├─ x", "a b"} {
+				if got, want := s.Render(text), s.Style.Render(text); got != want {
+					t.Errorf("fast render %q != lipgloss %q", got, want)
+				}
+			}
+		}
+	}
+	for _, s := range []string{"plain", "\x1b[1mbold\x1b[m ├─ █▏· ⚠ ◆ ⊙ ● ○ ◐ ✖ ▸ … é", "日本語 names", "\x1b[7mx\x1b[m"} {
+		if got, want := cellWidth(s), lipgloss.Width(s); got != want {
+			t.Errorf("cellWidth(%q) = %d, lipgloss says %d", s, got, want)
+		}
+	}
+}
