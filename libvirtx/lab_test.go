@@ -447,3 +447,47 @@ func TestLabRefusesForeignFolder(t *testing.T) {
 	}
 	os.Remove(filepath.Join(opts.Dir, "precious"))
 }
+
+// Only narrows the lab to some domains and exactly the images they need.
+func TestLabSpecOnly(t *testing.T) {
+	s, err := loadLabSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.only([]string{"test2", "shared-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, img := range o.Images {
+		files = append(files, img.File)
+	}
+	if want := []string{"centos.qcow2", "test2.qcow2", "shared-base.qcow2", "shared-b.qcow2"}; !slices.Equal(files, want) {
+		t.Errorf("images = %v, want %v", files, want)
+	}
+	if len(o.Domains) != 2 || o.Domains[0].Name != "test2" || o.Domains[1].Name != "shared-b" {
+		t.Errorf("domains = %+v", o.Domains)
+	}
+	if _, err := s.only([]string{"nosuch"}); err == nil || !strings.Contains(err.Error(), "test2") {
+		t.Errorf("only(nosuch) = %v, want an error listing the lab's domains", err)
+	}
+}
+
+// A test that reshapes lab-test2 builds just that domain.
+func TestLabUpOnlyTest2(t *testing.T) {
+	c, opts := labIntegration(t, "only")
+	opts.Only = []string{"test2"}
+	if err := c.LabUp(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range LabDomainNames(opts.Prefix) {
+		if ok, _ := c.domainExists(n); ok != (n == opts.Prefix+"test2") {
+			t.Errorf("%s exists: %v", n, ok)
+		}
+	}
+	top := labTop(t, c, opts.Prefix+"test2", "vda")
+	if got := chainNames(qemuChain(t, top)); len(got) != 6 || got[0] != "test2_lsof.qcow2" {
+		t.Errorf("test2 chain = %v", got)
+	}
+	readPattern(t, top, "0x66", "64M", "1M")
+}
