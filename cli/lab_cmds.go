@@ -9,8 +9,9 @@ import (
 
 func init() {
 	var prefix, dir string
+	var only []string
 	labFlags := func(f *FlagSet) {
-		prefix, dir = libvirtx.DefaultLabPrefix, libvirtx.DefaultLabDir
+		prefix, dir, only = libvirtx.DefaultLabPrefix, libvirtx.DefaultLabDir, nil
 		f.StringVar(&prefix, "prefix", "PREFIX", "name prefix of the lab's domains (default "+libvirtx.DefaultLabPrefix+")")
 		f.StringVar(&dir, "dir", "DIR", "folder that holds every lab image (default "+libvirtx.DefaultLabDir+")")
 	}
@@ -27,7 +28,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			return do(c, env.Ctx, libvirtx.LabOptions{Prefix: prefix, Dir: dir, Log: env.Stdout})
+			return do(c, env.Ctx, libvirtx.LabOptions{Prefix: prefix, Dir: dir, Log: env.Stdout, Only: only})
 		}
 	}
 	register(Command{
@@ -43,8 +44,11 @@ func init() {
 			"  twodisk   running; two disks snapshotted together\n" +
 			"When the lab is already up it says so; when a part of one is left from a\n" +
 			"failed run it refuses: run 'virtchain lab down' first.",
-		Flags: labFlags,
-		Run:   labRun((*libvirtx.Conn).LabUp),
+		Flags: func(f *FlagSet) {
+			labFlags(f)
+			f.StringsVar(&only, "only", "NAME", "build just this lab domain (repeatable), e.g. --only test2")
+		},
+		Run: labRun((*libvirtx.Conn).LabUp),
 	})
 	register(Command{
 		Name:    "lab down",
