@@ -405,7 +405,9 @@ func (v *chainView) info() []string {
 	}
 	// Most telling first: the row above already shows sizes, and the next
 	// row is the backing image.
-	var parts []string
+	// Position first: in a long chain the disk header has scrolled away.
+	li := v.rows[v.scroll.cursor].layer
+	parts := []string{d.Target + " layer " + strconv.Itoa(li+1) + "/" + strconv.Itoa(len(d.Layers))}
 	if l.Problem != "" {
 		parts = append(parts, "⚠ "+l.Problem)
 	}
