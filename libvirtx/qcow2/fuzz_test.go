@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"virtchain/libvirtx/qcow2/qcow2test"
 )
 
 // Seeds are the first bytes of images qemu-img made (whole images for the
@@ -74,7 +76,12 @@ func TestRegenTestdata(t *testing.T) {
 	if os.Getenv("VIRTCHAIN_REGEN_TESTDATA") != "1" {
 		t.Skip("set VIRTCHAIN_REGEN_TESTDATA=1 to rewrite testdata/*.img")
 	}
+	out, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
+	t.Chdir(dir) // qemu-img creates a relative data_file in its working folder
 	p := func(n string) string { return filepath.Join(dir, n) }
 	type seed struct {
 		name   string
@@ -89,12 +96,12 @@ func TestRegenTestdata(t *testing.T) {
 		{"v3-snapshots-c512.img", []string{"-f", "qcow2", "-o", "cluster_size=512", "-u", "-b", "base.raw", "-F", "raw", p("d"), "1M"}, []string{"fresh", "after-update"}, 0},
 		{"v2-snapshots-c512.img", []string{"-f", "qcow2", "-o", "compat=0.10,cluster_size=512", p("e"), "1M"}, []string{"one"}, 0},
 	}
-	qemuImg(t, "create", "-f", "raw", p("base.raw"), "1M")
+	qcow2test.QemuImg(t, "create", "-f", "raw", p("base.raw"), "1M")
 	for _, s := range seeds {
-		qemuImg(t, append([]string{"create"}, s.create...)...)
+		qcow2test.QemuImg(t, append([]string{"create"}, s.create...)...)
 		img := s.create[len(s.create)-2]
 		for _, n := range s.snaps {
-			qemuImg(t, "snapshot", "-c", n, img)
+			qcow2test.QemuImg(t, "snapshot", "-c", n, img)
 		}
 		b, err := os.ReadFile(img)
 		if err != nil {
@@ -103,7 +110,7 @@ func TestRegenTestdata(t *testing.T) {
 		if s.keep > 0 {
 			b = b[:s.keep]
 		}
-		if err := os.WriteFile(filepath.Join("testdata", s.name), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(out, s.name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -238,6 +238,10 @@ func Parse(first []byte, r io.ReaderAt, size int64) (*Header, error) {
 		}
 		h.BackingFile = string(b)
 	}
+	if h.BackingFile == "" {
+		// QEMU ignores a backing format with no backing file.
+		h.BackingFormat = ""
+	}
 	if err := h.readSnapshots(r, size, snapOff); err != nil {
 		return nil, err
 	}

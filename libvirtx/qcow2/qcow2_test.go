@@ -6,23 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
-)
 
-// qemuImg runs qemu-img with args and fails the test on error.
-func qemuImg(t testing.TB, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("qemu-img", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("qemu-img %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+	"virtchain/libvirtx/qcow2/qcow2test"
+)
 
 // qemuInfo is the part of `qemu-img info --output=json` we compare.
 type qemuInfo struct {
@@ -51,27 +42,11 @@ type qemuInfo struct {
 func info(t testing.TB, path string) qemuInfo {
 	t.Helper()
 	var qi qemuInfo
-	if err := json.Unmarshal([]byte(qemuImg(t, "info", "-U", "--output=json", path)), &qi); err != nil {
+	if err := json.Unmarshal([]byte(qcow2test.QemuImg(t, "info", "-U", "--output=json", path)), &qi); err != nil {
 		t.Fatal(err)
 	}
 	return qi
 }
-
-// patch overwrites bytes of the file at off.
-func patch(t testing.TB, path string, off int64, b []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // compare checks every field the reader shares with qemu-img info.
 func compare(t *testing.T, path string) *Header {
@@ -121,8 +96,8 @@ func compare(t *testing.T, path string) *Header {
 func TestReadMatchesQemuImg(t *testing.T) {
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
-	qemuImg(t, "create", "-f", "qcow2", p("base.qcow2"), "64M")
-	qemuImg(t, "create", "-f", "raw", p("base.raw"), "1M")
+	qcow2test.QemuImg(t, "create", "-f", "qcow2", p("base.qcow2"), "64M")
+	qcow2test.QemuImg(t, "create", "-f", "raw", p("base.raw"), "1M")
 	cases := []struct {
 		name string
 		args []string
@@ -142,13 +117,13 @@ func TestReadMatchesQemuImg(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			qemuImg(t, append([]string{"create"}, c.args...)...)
+			qcow2test.QemuImg(t, append([]string{"create"}, c.args...)...)
 			path := c.args[len(c.args)-1]
 			if !strings.HasPrefix(path, dir) {
 				path = c.args[len(c.args)-2]
 			}
 			for _, s := range c.snap {
-				qemuImg(t, "snapshot", "-c", s, path)
+				qcow2test.QemuImg(t, "snapshot", "-c", s, path)
 			}
 			h := compare(t, path)
 			if !slices.Equal(h.SnapshotNames(), append([]string{}, c.snap...)) {
@@ -161,18 +136,18 @@ func TestReadMatchesQemuImg(t *testing.T) {
 func TestFeatureBits(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "f.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", path, "1M")
+	qcow2test.QemuImg(t, "create", "-f", "qcow2", path, "1M")
 	for _, c := range []struct {
 		bits           uint64
 		dirty, corrupt bool
 	}{{IncompatDirty, true, false}, {IncompatCorrupt, false, true}, {IncompatDirty | IncompatCorrupt, true, true}, {0, false, false}} {
-		patch(t, path, 72, be64(c.bits))
+		qcow2test.Patch(t, path, 72, qcow2test.BE64(c.bits))
 		h := compare(t, path)
 		if h.Dirty != c.dirty || h.Corrupt != c.corrupt || h.IncompatibleFeatures != c.bits {
 			t.Errorf("bits %x: dirty %v corrupt %v", c.bits, h.Dirty, h.Corrupt)
 		}
 	}
-	patch(t, path, 72, be64(1<<40))
+	qcow2test.Patch(t, path, 72, qcow2test.BE64(1<<40))
 	h, err := Open(path)
 	if err != nil || h.UnknownIncompatible() != 1<<40 {
 		t.Errorf("unknown bit 40: %v, %x", err, h.UnknownIncompatible())
@@ -184,15 +159,15 @@ func TestFeatureBits(t *testing.T) {
 // and report no backing format.
 func TestExtensionsSkippedAndBackingFormatMissing(t *testing.T) {
 	dir := t.TempDir()
-	qemuImg(t, "create", "-f", "qcow2", filepath.Join(dir, "b.qcow2"), "1M")
+	qcow2test.QemuImg(t, "create", "-f", "qcow2", filepath.Join(dir, "b.qcow2"), "1M")
 	path := filepath.Join(dir, "t.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", path)
+	qcow2test.QemuImg(t, "create", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", path)
 	raw, _ := os.ReadFile(path)
-	at := bytes.Index(raw[:4096], be32(extBackingFormat))
+	at := bytes.Index(raw[:4096], qcow2test.BE32(extBackingFormat))
 	if at < 0 {
 		t.Fatal("no backing format extension in a fresh image")
 	}
-	patch(t, path, int64(at), be32(0x12345678))
+	qcow2test.Patch(t, path, int64(at), qcow2test.BE32(0x12345678))
 	h := compare(t, path)
 	if h.BackingFile != "b.qcow2" || h.BackingFormat != "" {
 		t.Errorf("backing %q format %q", h.BackingFile, h.BackingFormat)
@@ -203,8 +178,8 @@ func TestExtensionsSkippedAndBackingFormatMissing(t *testing.T) {
 // odd lengths and no extra data, and checks both QEMU and us parse it.
 func TestSnapshotTablePadding(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-o", "compat=0.10", path, "1M")
-	qemuImg(t, "snapshot", "-c", "real", path)
+	qcow2test.QemuImg(t, "create", "-f", "qcow2", "-o", "compat=0.10", path, "1M")
+	qcow2test.QemuImg(t, "snapshot", "-c", "real", path)
 	h, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -230,8 +205,8 @@ func TestSnapshotTablePadding(t *testing.T) {
 	table = append(table, entry("1", "abc", nil, 0)...)
 	table = append(table, entry("22", "a name with spaces", make([]byte, 16), 0)...)
 	table = append(table, entry("333", "seven77", make([]byte, 5), 0)...)
-	patch(t, path, h.SnapshotsOffset, table)
-	patch(t, path, 60, be32(3))
+	qcow2test.Patch(t, path, h.SnapshotsOffset, table)
+	qcow2test.Patch(t, path, 60, qcow2test.BE32(3))
 	got := compare(t, path)
 	if want := []string{"abc", "a name with spaces", "seven77"}; !slices.Equal(got.SnapshotNames(), want) {
 		t.Errorf("names %q, want %q", got.SnapshotNames(), want)
@@ -252,11 +227,11 @@ func (c *countingReader) ReadAt(b []byte, off int64) (int, error) {
 func TestReadCount(t *testing.T) {
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "p.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-u", "-b", "/some/base.qcow2", "-F", "qcow2", plain, "1M")
+	qcow2test.QemuImg(t, "create", "-f", "qcow2", "-u", "-b", "/some/base.qcow2", "-F", "qcow2", plain, "1M")
 	snap := filepath.Join(dir, "s.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", snap, "1M")
-	qemuImg(t, "snapshot", "-c", "a", snap)
-	qemuImg(t, "snapshot", "-c", "b", snap)
+	qcow2test.QemuImg(t, "create", "-f", "qcow2", snap, "1M")
+	qcow2test.QemuImg(t, "snapshot", "-c", "a", snap)
+	qcow2test.QemuImg(t, "snapshot", "-c", "b", snap)
 	for path, want := range map[string]int32{plain: 1, snap: 2} {
 		f, err := os.Open(path)
 		if err != nil {
@@ -278,26 +253,26 @@ func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	mk := func(name string, args ...string) string {
 		p := filepath.Join(dir, name)
-		qemuImg(t, append(append([]string{"create"}, args...), p, "1M")...)
+		qcow2test.QemuImg(t, append(append([]string{"create"}, args...), p, "1M")...)
 		return p
 	}
 	tooLong := mk("long.qcow2", "-f", "qcow2", "-u", "-b", "/b.qcow2", "-F", "qcow2")
-	patch(t, tooLong, 16, be32(1024))
+	qcow2test.Patch(t, tooLong, 16, qcow2test.BE32(1024))
 	// 1023 bytes is still fine (the name then runs into zero padding).
 	edge := mk("edge.qcow2", "-f", "qcow2", "-u", "-b", "/b.qcow2", "-F", "qcow2")
-	patch(t, edge, 16, be32(1023))
+	qcow2test.Patch(t, edge, 16, qcow2test.BE32(1023))
 	snapPast := mk("snap.qcow2", "-f", "qcow2")
-	patch(t, snapPast, 60, append(be32(1), be64(1<<30)...))
+	qcow2test.Patch(t, snapPast, 60, append(qcow2test.BE32(1), qcow2test.BE64(1<<30)...))
 	snapShort := mk("snaptrunc.qcow2", "-f", "qcow2")
 	st, _ := os.Stat(snapShort)
-	patch(t, snapShort, 60, append(be32(65536), be64(uint64(st.Size())&^0xffff)...))
+	qcow2test.Patch(t, snapShort, 60, append(qcow2test.BE32(65536), qcow2test.BE64(uint64(st.Size())&^0xffff)...))
 	badCluster := mk("cl.qcow2", "-f", "qcow2")
-	patch(t, badCluster, 20, be32(30))
+	qcow2test.Patch(t, badCluster, 20, qcow2test.BE32(30))
 	badExt := mk("ext.qcow2", "-f", "qcow2", "-u", "-b", "/b.qcow2", "-F", "qcow2")
-	patch(t, badExt, 112+4, be32(60000))
+	qcow2test.Patch(t, badExt, 112+4, qcow2test.BE32(60000))
 	qcow1 := mk("v1.qcow", "-f", "qcow")
 	v4 := mk("v4.qcow2", "-f", "qcow2")
-	patch(t, v4, 4, be32(4))
+	qcow2test.Patch(t, v4, 4, qcow2test.BE32(4))
 	raw := mk("r.raw", "-f", "raw")
 	cut := filepath.Join(dir, "cut.qcow2")
 	b, _ := os.ReadFile(mk("whole.qcow2", "-f", "qcow2"))
@@ -337,7 +312,7 @@ func TestProbe(t *testing.T) {
 	dir := t.TempDir()
 	for _, format := range []string{"qcow2", "qcow", "raw", "vmdk", "vdi", "vhdx", "vpc", "qed", "parallels"} {
 		p := filepath.Join(dir, "img."+format)
-		qemuImg(t, "create", "-f", format, p, "1M")
+		qcow2test.QemuImg(t, "create", "-f", format, p, "1M")
 		f, err := os.Open(p)
 		if err != nil {
 			t.Fatal(err)
