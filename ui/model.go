@@ -336,7 +336,7 @@ func (m *Model) inList(x, y int) bool {
 // detailOrigin is the detail pane's top-left corner on screen.
 func (m *Model) detailOrigin() (int, int) {
 	if m.wide {
-		return m.listW + 1, 1
+		return m.listW + 2, 1
 	}
 	return 0, 1 + m.listH + 1
 }
@@ -433,7 +433,7 @@ func (m *Model) layoutDetail() {
 	}
 	bodyH := max(m.height-2, 3)
 	if m.wide {
-		m.detail.SetSize(m.width-m.listW-1, bodyH)
+		m.detail.SetSize(m.width-m.listW-2, bodyH)
 	} else {
 		m.detail.SetSize(m.width, max(bodyH-m.listH-1, 2))
 	}
@@ -504,7 +504,7 @@ func (m *Model) render() string {
 	case m.wide:
 		left := strings.Split(m.list.View(), "\n")
 		right := strings.Split(m.detail.View(), "\n")
-		sep := st.Separator.Render("│")
+		sep := st.Separator.Render("│") + " "
 		for i := 0; i < m.listH; i++ {
 			if i > 0 {
 				b.WriteByte('\n')
