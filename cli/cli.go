@@ -145,10 +145,12 @@ func oneLine(s string) string {
 func run(env *Env, args []string) error {
 	// Global flags before the command name.
 	var g global
+	var tf tuiFlags
 	gf := newFlagSet("virtchain")
 	g.define(gf)
+	tf.define(gf)
 	if err := gf.fs.Parse(args); err != nil {
-		return usageFromFlagError(err)
+		return usageFromFlagError(err, args)
 	}
 	rest := gf.fs.Args()
 	if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" && len(rest) > 0 {
@@ -164,7 +166,10 @@ func run(env *Env, args []string) error {
 			return Usagef("--json and --dry-run need a command, such as 'virtchain list --json'")
 		}
 		env.URI, env.ReadOnly = libvirtx.ResolveURI(g.connect), g.readonly
-		return runTUI(env)
+		return runTUI(env, tf)
+	}
+	if tf.set() {
+		return Usagef("--domain, --no-color, --inline and --no-mouse are for the terminal UI, not for '%s'", rest[0])
 	}
 
 	// The command's words are the leading non-flag arguments.

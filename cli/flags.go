@@ -114,7 +114,7 @@ func (f *FlagSet) parse(args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := f.fs.Parse(args); err != nil {
-			return nil, usageFromFlagError(err)
+			return nil, usageFromFlagError(err, args)
 		}
 		rest := f.fs.Args()
 		consumed := len(args) - len(rest)
@@ -129,7 +129,7 @@ func (f *FlagSet) parse(args []string) ([]string, error) {
 	}
 }
 
-func usageFromFlagError(err error) error {
+func usageFromFlagError(err error, args []string) error {
 	if errors.Is(err, flag.ErrHelp) {
 		// -help or -h that no FlagSet defined; every command defines -h, so
 		// this is only a safety net.
@@ -139,12 +139,24 @@ func usageFromFlagError(err error) error {
 	// The flag package says "flag provided but not defined: -x"; say it in
 	// our words, with the spelling the user typed.
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-		return &UsageError{Msg: "unknown flag " + name}
+		return &UsageError{Msg: "unknown flag " + typed(name, args)}
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
-		return &UsageError{Msg: "flag " + name + " needs a value"}
+		return &UsageError{Msg: "flag " + typed(name, args) + " needs a value"}
 	}
 	return &UsageError{Msg: msg}
+}
+
+// typed returns the spelling of flag -name that the user typed (--name or
+// -name), so the message quotes the command line.
+func typed(name string, args []string) string {
+	for _, a := range args {
+		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
+			a, _, _ = strings.Cut(a, "=")
+			return a
+		}
+	}
+	return name
 }
 
 // write prints the flags for help, sorted by their first long name.

@@ -131,8 +131,8 @@ func writeHelp(w io.Writer) {
 	fmt.Fprint(w, `virtchain: explore and reshape the backing chains and snapshots of libvirt domains.
 
 Usage:
-  virtchain [-c URI] [--readonly]          open the terminal UI
-  virtchain COMMAND [ARGS] [FLAGS]         flags may come before or after ARGS
+  virtchain [-c URI] [--readonly] [--domain NAME]   open the terminal UI
+  virtchain COMMAND [ARGS] [FLAGS]                  flags may come before or after ARGS
 
 Commands:
 `)
@@ -146,6 +146,11 @@ Commands:
 	f := newFlagSet("virtchain")
 	g.define(f)
 	f.write(w)
+	fmt.Fprint(w, "\nTerminal UI flags (without a command):\n")
+	var tf tuiFlags
+	tfs := newFlagSet("virtchain")
+	tf.define(tfs)
+	tfs.write(w)
 	fmt.Fprint(w, "\n'virtchain help COMMAND' shows a command's own flags.\nExit status: 0 ok, 1 error, 2 bad usage.\n")
 }
 
