@@ -23,7 +23,9 @@ const ProblemNotLocal = "backing is not a local file"
 // against the folder of the image that names it.
 //
 // A broken chain is data: the layer where it breaks carries a
-// model.Problem* reason and the walk stops there. It never fails.
+// model.Problem* reason (or ProblemNotLocal) and the walk stops there. A
+// missing external data file is flagged on its layer without stopping the
+// walk, since the backing chain is still readable. It never fails.
 func WalkChain(top, format string) []model.Layer {
 	w := newWalker()
 	var layers []model.Layer

@@ -232,7 +232,25 @@ func TestReadCount(t *testing.T) {
 	qcow2test.QemuImg(t, "create", "-f", "qcow2", snap, "1M")
 	qcow2test.QemuImg(t, "snapshot", "-c", "a", snap)
 	qcow2test.QemuImg(t, "snapshot", "-c", "b", snap)
-	for path, want := range map[string]int32{plain: 1, snap: 2} {
+	// Extensions and backing name reaching past FirstRead: the rest of
+	// the first cluster takes one more read.
+	far := filepath.Join(dir, "far.qcow2")
+	qcow2test.QemuImg(t, "create", "-f", "qcow2", far, "1M")
+	ext := func(typ uint32, data []byte) []byte {
+		b := append(qcow2test.BE32(typ), qcow2test.BE32(uint32(len(data)))...)
+		b = append(b, data...)
+		return append(b, make([]byte, (8-len(data)%8)%8)...)
+	}
+	area := ext(0x12345678, bytes.Repeat([]byte{0xee}, 6001))
+	area = append(area, ext(extBackingFormat, []byte("raw"))...)
+	area = append(area, ext(extEnd, nil)...)
+	name := "../far away/base.img"
+	qcow2test.Patch(t, far, v3HeaderLen+8, append(area, name...))
+	qcow2test.Patch(t, far, 8, append(qcow2test.BE64(uint64(v3HeaderLen+8+len(area))), qcow2test.BE32(uint32(len(name)))...))
+	if h := compare(t, far); h.BackingFile != name || h.BackingFormat != "raw" {
+		t.Errorf("far header: backing %q format %q", h.BackingFile, h.BackingFormat)
+	}
+	for path, want := range map[string]int32{plain: 1, snap: 2, far: 2} {
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
