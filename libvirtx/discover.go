@@ -489,7 +489,7 @@ func (c *Conn) liveChain(x libvirtxml.DomainDisk, top diskSource, format, target
 	for i, l := range chain {
 		var layer model.Layer
 		if c.local && l.src.path != "" {
-			layer = layerDetails(l.src.path, l.format)
+			layer = LayerInfo(l.src.path, l.format)
 		}
 		layer.Path = l.src.name
 		if l.format != "" {
@@ -634,15 +634,4 @@ func normalizeLayers(layers []model.Layer) {
 			layers[i].InternalSnapshots = []string{}
 		}
 	}
-}
-
-// layerDetails is one image's header details and sizes. It stands in for
-// LayerInfo (chain.go) until that lands: the first layer of a walk is the
-// image itself.
-func layerDetails(path, format string) model.Layer {
-	layers := WalkChain(path, format)
-	if len(layers) == 0 {
-		return model.Layer{Path: path, Format: format}
-	}
-	return layers[0]
 }
