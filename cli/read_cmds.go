@@ -135,8 +135,8 @@ func domainProblem(d model.Domain) string {
 	return ""
 }
 
-// discoverDomain reads one domain, turning "no such domain" into a line that
-// says how to list them.
+// discoverDomain reads one domain. libvirtx already words "no such domain"
+// as one line that says how to list them.
 func discoverDomain(env *Env, name string) (model.Domain, error) {
 	conn, err := env.Conn()
 	if err != nil {
@@ -144,18 +144,9 @@ func discoverDomain(env *Env, name string) (model.Domain, error) {
 	}
 	d, err := conn.DiscoverDomain(env.Ctx, name)
 	if err != nil {
-		if isNoDomain(err) {
-			return model.Domain{}, fmt.Errorf("no domain named %q on %s; 'virtchain list' shows the domains", name, conn.URI())
-		}
 		return model.Domain{}, err
 	}
 	return normalizeDomain(d), nil
-}
-
-// isNoDomain recognises libvirt's "Domain not found" (VIR_ERR_NO_DOMAIN),
-// whose text is stable across libvirt versions.
-func isNoDomain(err error) bool {
-	return strings.Contains(strings.ToLower(err.Error()), "domain not found")
 }
 
 func runChain(env *Env, args []string) error {
