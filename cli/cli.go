@@ -132,6 +132,11 @@ func Main(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintf(stderr, "virtchain: %s (see '%s')\n", oneLine(ue.Msg), hint)
 		return 2
 	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Ctrl-C or SIGTERM: say so rather than "context canceled".
+		fmt.Fprintln(stderr, "virtchain: interrupted")
+		return 1
+	}
 	fmt.Fprintf(stderr, "virtchain: %s\n", oneLine(err.Error()))
 	return 1
 }
