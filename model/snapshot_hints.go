@@ -15,6 +15,7 @@ var errorHints = []struct {
 	{[]string{"revert to external snapshot not supported"}, "this libvirt (before 9.9) cannot revert external snapshots; virtchain reverts them itself when the capabilities lack <externalSnapshot/>"},
 	{[]string{"revert requires force"}, "libvirt needs --force for this revert: the domain is stopped and started again, and its current state is lost"},
 	{[]string{"requires force"}, "add --force if losing the current state is acceptable"},
+	{[]string{"read only access"}, "this connection is read-only: run again without --readonly"},
 	{[]string{"permission denied"}, "QEMU (user libvirt-qemu, confined by AppArmor) cannot open a file: make each folder on the path traversable (chmod 755), and look for DENIED in dmesg or /var/log/syslog"},
 	{[]string{"apparmor"}, "AppArmor blocked QEMU: look for DENIED in dmesg, and make sure the image and its backing files are in the domain's disk chain"},
 	{[]string{"failed to get", "lock"}, "another process holds the image open (QEMU of another domain, or a qemu-img/qemu-io): stop it first"},

@@ -1,0 +1,230 @@
+package libvirtx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"virtchain/model"
+)
+
+// virtchain's own revert to an external snapshot, for libvirt before 9.9
+// ("revert to external snapshot not supported yet"). In order:
+//
+//  1. read everything it needs (snapshot XML, saved definition, memory
+//     file header) so bad input fails before any change;
+//  2. create a new overlay on the image at the snapshot point for each disk;
+//  3. define the domain from the saved configuration, pointed at them;
+//  4. stop the domain if it runs (its memory state is discarded);
+//  5. restore the checkpoint's memory with the new disks, or start the
+//     domain when asked;
+//  6. redefine the snapshot with REDEFINE|CURRENT so it is current.
+//
+// The old overlays stay on disk and the snapshot's children stay in the
+// tree, so the newer branch remains. Nothing is deleted, except the new
+// overlays of a revert that failed before the domain was redefined.
+
+// retargetDisks points each reverted disk of def at its new overlay, and
+// takes the other disks as they are defined now (they were not part of the
+// snapshot, so the snapshot cannot say where they should be).
+func retargetDisks(def *libvirtxml.Domain, overlays []model.RevertOverlay, current *libvirtxml.Domain) error {
+	if def.Devices == nil {
+		return errors.New("the saved definition has no devices")
+	}
+	byTarget := map[string]string{}
+	for _, ov := range overlays {
+		byTarget[ov.Target] = ov.Overlay
+	}
+	currentDisks := map[string]libvirtxml.DomainDisk{}
+	if current != nil && current.Devices != nil {
+		for _, d := range current.Devices.Disks {
+			if d.Target != nil {
+				currentDisks[d.Target.Dev] = d
+			}
+		}
+	}
+	found := 0
+	for i := range def.Devices.Disks {
+		d := &def.Devices.Disks[i]
+		if d.Target == nil {
+			continue
+		}
+		ov, ok := byTarget[d.Target.Dev]
+		if !ok {
+			if cur, ok := currentDisks[d.Target.Dev]; ok && current != nil {
+				*d = cur
+			}
+			continue
+		}
+		found++
+		d.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: ov}}
+		if d.Driver == nil {
+			d.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu"}
+		}
+		d.Driver.Type = "qcow2"
+		// The chain below the overlay is in its qcow2 header; a stale
+		// <backingStore> from the snapshot time must not override it.
+		d.BackingStore = nil
+	}
+	if found != len(overlays) {
+		return fmt.Errorf("the saved definition lacks %d of the %d reverted disks", len(overlays)-found, len(overlays))
+	}
+	return nil
+}
+
+// createOverlay runs qemu-img create for one new overlay.
+func createOverlay(ctx context.Context, ov model.RevertOverlay) error {
+	cmd := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", ov.Point, "-F", ov.PointFormat, ov.Overlay)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// revertExternal carries out a RevertVirtchain plan.
+func (c *Conn) revertExternal(ctx context.Context, p *model.SnapshotRevertPlan) error {
+	name, snapName := p.Request.Domain, p.Request.Name
+	op := "revert " + name + " to external snapshot " + snapName
+
+	// 1. Read everything first.
+	snapX, snapDoc, err := c.snapshotDoc(name, snapName)
+	if err != nil {
+		return err
+	}
+	saved := snapshotDef(snapX)
+	if saved == nil {
+		return model.Refuse("snapshot "+snapName+" of "+name+" has no saved domain definition", "revert it by hand")
+	}
+	def, err := cloneDomainDef(saved)
+	if err != nil {
+		return opErr(op+": copy the saved definition", err)
+	}
+	dom, err := c.domainHandle(name)
+	if err != nil {
+		return err
+	}
+	defer dom.Free()
+	curDoc, err := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE | libvirt.DOMAIN_XML_SECURE)
+	if err != nil {
+		return opErr(op+": read the current definition", err)
+	}
+	var current libvirtxml.Domain
+	if err := current.Unmarshal(curDoc); err != nil {
+		return opErr(op+": parse the current definition", err)
+	}
+	if err := retargetDisks(def, p.Overlays, &current); err != nil {
+		return opErr(op, err)
+	}
+	newDoc, err := def.Marshal()
+	if err != nil {
+		return opErr(op+": build the new definition", err)
+	}
+	restoreDoc := ""
+	if p.MemoryFile != "" {
+		memDoc, err := c.virt.DomainSaveImageGetXMLDesc(p.MemoryFile, libvirt.DOMAIN_SAVE_IMAGE_XML_SECURE)
+		if err != nil {
+			return opErr(op+": read the memory file "+p.MemoryFile, err)
+		}
+		var memDef libvirtxml.Domain
+		if err := memDef.Unmarshal(memDoc); err != nil {
+			return opErr(op+": parse the definition in "+p.MemoryFile, err)
+		}
+		// Only the reverted disks change; every other device must match
+		// the memory image exactly.
+		if err := retargetDisks(&memDef, p.Overlays, nil); err != nil {
+			return opErr(op+": memory file "+p.MemoryFile, err)
+		}
+		if restoreDoc, err = memDef.Marshal(); err != nil {
+			return opErr(op+": build the restore definition", err)
+		}
+	}
+
+	// 2. New overlays on the snapshot point.
+	var created []string
+	undo := func() {
+		for _, f := range created {
+			_ = os.Remove(f)
+		}
+	}
+	for _, ov := range p.Overlays {
+		if err := createOverlay(ctx, ov); err != nil {
+			undo()
+			return opErr(op+": create overlay "+ov.Overlay, err)
+		}
+		created = append(created, ov.Overlay)
+	}
+
+	// 3. The persistent definition, pointed at the new overlays. A running
+	// domain keeps running on its old one until it is stopped.
+	newDom, err := c.virt.DomainDefineXML(newDoc)
+	if err != nil {
+		undo()
+		return opErr(op+": define "+name+" with the new overlays", err)
+	}
+	_ = newDom.Free()
+
+	// 4. Stop the running domain: its memory state is discarded.
+	if active, _ := dom.IsActive(); active {
+		if err := dom.Destroy(); err != nil {
+			// Put the old definition back, so nothing changed.
+			if old, derr := c.virt.DomainDefineXML(curDoc); derr == nil {
+				_ = old.Free()
+				undo()
+			}
+			return opErr(op+": stop "+name, err)
+		}
+	}
+
+	// 5. Bring it back as the snapshot was.
+	switch {
+	case p.MemoryFile != "":
+		flags := libvirt.DOMAIN_SAVE_RUNNING
+		if p.Start == model.StartPaused {
+			flags = libvirt.DOMAIN_SAVE_PAUSED
+		}
+		if err := c.virt.DomainRestoreFlags(p.MemoryFile, restoreDoc, flags); err != nil {
+			return opErr(op+": restore memory from "+p.MemoryFile+" ("+name+" is defined on the new overlays and shut off)", err)
+		}
+	case p.Start != model.StartDefault:
+		var flags libvirt.DomainCreateFlags
+		if p.Start == model.StartPaused {
+			flags = libvirt.DOMAIN_START_PAUSED
+		}
+		if err := dom.CreateWithFlags(flags); err != nil {
+			return opErr(op+": start "+name+" (it is defined on the new overlays and shut off)", err)
+		}
+	}
+
+	// 6. The snapshot becomes current in libvirt's metadata.
+	snap, err := dom.CreateSnapshotXML(snapDoc, libvirt.DOMAIN_SNAPSHOT_CREATE_REDEFINE|libvirt.DOMAIN_SNAPSHOT_CREATE_CURRENT)
+	if err != nil {
+		return opErr(op+": make "+snapName+" the current snapshot (the disks are reverted)", err)
+	}
+	_ = snap.Free()
+	return nil
+}
+
+// cloneDomainDef copies a definition through its XML, so the snapshot's
+// parsed document is never changed in place.
+func cloneDomainDef(d *libvirtxml.Domain) (*libvirtxml.Domain, error) {
+	doc, err := d.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	var out libvirtxml.Domain
+	if err := out.Unmarshal(doc); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

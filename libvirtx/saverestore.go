@@ -1,0 +1,156 @@
+package libvirtx
+
+import (
+	"context"
+	"path/filepath"
+
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"virtchain/model"
+)
+
+// Save, restore, managed save and start. Each Plan call reads the host and
+// returns the plan (or a *model.Refusal); each action plans again and runs
+// only what that fresh plan allows.
+
+// PlanSave plans virsh save DOMAIN FILE.
+func (c *Conn) PlanSave(ctx context.Context, req model.SaveRequest) (*model.Plan, error) {
+	w, err := c.world(ctx, req.Domain)
+	if err != nil {
+		return nil, err
+	}
+	return model.PlanSave(w.domains, req, w.facts)
+}
+
+// Save writes the domain's memory and device state to req.File and stops it.
+func (c *Conn) Save(ctx context.Context, req model.SaveRequest) error {
+	if err := c.refuseReadOnly("save"); err != nil {
+		return err
+	}
+	if _, err := c.PlanSave(ctx, req); err != nil {
+		return err
+	}
+	dom, err := c.domainHandle(req.Domain)
+	if err != nil {
+		return err
+	}
+	defer dom.Free()
+	if err := dom.SaveFlags(filepath.Clean(req.File), "", 0); err != nil {
+		return opErr("save "+req.Domain+" to "+req.File, err)
+	}
+	return nil
+}
+
+// SaveImageDomain reads the name of the domain recorded in a save file.
+func (c *Conn) SaveImageDomain(file string) (string, error) {
+	doc, err := c.virt.DomainSaveImageGetXMLDesc(file, 0)
+	if err != nil {
+		return "", opErr("read save file "+file, err)
+	}
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(doc); err != nil {
+		return "", opErr("parse the definition in save file "+file, err)
+	}
+	return def.Name, nil
+}
+
+// PlanRestore plans virsh restore FILE.
+func (c *Conn) PlanRestore(ctx context.Context, req model.RestoreRequest) (*model.Plan, error) {
+	w, err := c.world(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	// The model refuses a missing file in its own words; only read the
+	// header of a file that may be there.
+	name := ""
+	if filepath.IsAbs(req.File) && (w.facts.Stat == nil || w.facts.Stat(req.File) != model.FileMissing) {
+		if name, err = c.SaveImageDomain(req.File); err != nil {
+			return nil, err
+		}
+	}
+	return model.PlanRestore(w.domains, req, name, w.facts)
+}
+
+// Restore starts a domain from a save file, running or paused as asked.
+func (c *Conn) Restore(ctx context.Context, req model.RestoreRequest) error {
+	if err := c.refuseReadOnly("restore"); err != nil {
+		return err
+	}
+	if _, err := c.PlanRestore(ctx, req); err != nil {
+		return err
+	}
+	var flags libvirt.DomainSaveRestoreFlags
+	switch req.Start {
+	case model.StartRunning:
+		flags = libvirt.DOMAIN_SAVE_RUNNING
+	case model.StartPaused:
+		flags = libvirt.DOMAIN_SAVE_PAUSED
+	}
+	if err := c.virt.DomainRestoreFlags(filepath.Clean(req.File), "", flags); err != nil {
+		return opErr("restore from "+req.File, err)
+	}
+	return nil
+}
+
+// PlanManagedSave plans virsh managedsave DOMAIN.
+func (c *Conn) PlanManagedSave(ctx context.Context, domain string) (*model.Plan, error) {
+	w, err := c.world(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	return model.PlanManagedSave(w.domains, domain, w.facts)
+}
+
+// ManagedSave saves the domain to libvirt's managed-save image and stops it.
+func (c *Conn) ManagedSave(ctx context.Context, domain string) error {
+	return c.domainAction(ctx, "managed save", domain, c.PlanManagedSave, func(dom *libvirt.Domain) error { return dom.ManagedSave(0) })
+}
+
+// PlanManagedSaveRemove plans virsh managedsave-remove DOMAIN.
+func (c *Conn) PlanManagedSaveRemove(ctx context.Context, domain string) (*model.Plan, error) {
+	w, err := c.world(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	return model.PlanManagedSaveRemove(w.domains, domain)
+}
+
+// ManagedSaveRemove deletes the domain's managed-save image.
+func (c *Conn) ManagedSaveRemove(ctx context.Context, domain string) error {
+	return c.domainAction(ctx, "remove the managed-save image of", domain, c.PlanManagedSaveRemove, func(dom *libvirt.Domain) error { return dom.ManagedSaveRemove(0) })
+}
+
+// PlanStart plans virsh start DOMAIN.
+func (c *Conn) PlanStart(ctx context.Context, domain string) (*model.Plan, error) {
+	w, err := c.world(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	return model.PlanStart(w.domains, domain)
+}
+
+// Start boots the domain, or resumes it from its managed-save image.
+func (c *Conn) Start(ctx context.Context, domain string) error {
+	return c.domainAction(ctx, "start", domain, c.PlanStart, func(dom *libvirt.Domain) error { return dom.Create() })
+}
+
+// domainAction plans, then runs one libvirt call on the domain.
+func (c *Conn) domainAction(ctx context.Context, op, domain string,
+	plan func(context.Context, string) (*model.Plan, error), act func(*libvirt.Domain) error) error {
+	if err := c.refuseReadOnly(op); err != nil {
+		return err
+	}
+	if _, err := plan(ctx, domain); err != nil {
+		return err
+	}
+	dom, err := c.domainHandle(domain)
+	if err != nil {
+		return err
+	}
+	defer dom.Free()
+	if err := act(dom); err != nil {
+		return opErr(op+" "+domain, err)
+	}
+	return nil
+}

@@ -1,0 +1,425 @@
+package libvirtx
+
+import (
+	"context"
+	"errors"
+	"os"
+	"reflect"
+
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"virtchain/model"
+)
+
+// Snapshot operations. Each comes as a pair: PlanX reads the host and
+// returns the plan the user confirms (or a *model.Refusal); X takes that
+// plan, plans again from a fresh read, refuses if anything changed in
+// between, and then runs it. Nothing changes before the plan is rechecked.
+
+// OpError is a failed snapshot, save or restore operation: what was being
+// done, libvirt's full text, and a one-line hint when one is known
+// (model.ErrorHint).
+type OpError struct {
+	Op   string
+	Err  error
+	Hint string
+}
+
+func (e *OpError) Error() string {
+	s := e.Op + ": " + errorText(e.Err)
+	if e.Hint != "" {
+		s += "; hint: " + e.Hint
+	}
+	return s
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// opErr wraps a libvirt (or qemu-img) error with what was being done.
+func opErr(op string, err error) error {
+	return &OpError{Op: op, Err: err, Hint: model.ErrorHint(errorText(err))}
+}
+
+// errPlanChanged says that the host moved on between the plan the user saw
+// and the moment it was to run.
+var errPlanChanged = errors.New("the domain changed since this plan was made (state, chain, snapshots or files); nothing was done: look at the new plan and try again")
+
+// ErrPlanChanged reports whether err means the plan went stale before it
+// ran; the UI then shows the fresh plan.
+func ErrPlanChanged(err error) bool { return errors.Is(err, errPlanChanged) }
+
+func samePlan(a, b model.Plan) bool {
+	return reflect.DeepEqual(a.Steps, b.Steps) && reflect.DeepEqual(a.Virsh, b.Virsh)
+}
+
+// statFunc answers whether a path exists, for a connection to this host.
+// Over a remote connection it answers nothing and libvirt decides.
+func (c *Conn) statFunc() func(string) model.FileState {
+	if !c.local {
+		return nil
+	}
+	return func(p string) model.FileState {
+		_, err := os.Stat(p)
+		switch {
+		case err == nil:
+			return model.FileExists
+		case errors.Is(err, os.ErrNotExist):
+			return model.FileMissing
+		}
+		return model.FileUnknown
+	}
+}
+
+// externalRevertSupported reads the host capabilities for
+// <externalSnapshot/>, which libvirt 9.9 and later advertise.
+func (c *Conn) externalRevertSupported() bool {
+	doc, err := c.virt.GetCapabilities()
+	if err != nil {
+		return false
+	}
+	var caps libvirtxml.Caps
+	if caps.Unmarshal(doc) != nil {
+		return false
+	}
+	for _, g := range caps.Guests {
+		if g.Features != nil && g.Features.ExternalSnapshot != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// agentState reads the guest agent channel state from the live XML.
+func agentState(dom *libvirt.Domain) model.AgentState {
+	doc, err := dom.GetXMLDesc(0)
+	if err != nil {
+		return model.AgentNone
+	}
+	var def libvirtxml.Domain
+	if def.Unmarshal(doc) != nil || def.Devices == nil {
+		return model.AgentNone
+	}
+	for _, ch := range def.Devices.Channels {
+		if ch.Target != nil && ch.Target.VirtIO != nil && ch.Target.VirtIO.Name == "org.qemu.guest_agent.0" {
+			if ch.Target.VirtIO.State == "connected" {
+				return model.AgentConnected
+			}
+			return model.AgentDisconnected
+		}
+	}
+	return model.AgentNone
+}
+
+// snapshotWorld is everything a snapshot rule reads: every domain (for the
+// file references), the facts, and the target domain's snapshot points.
+type snapshotWorld struct {
+	domains []model.Domain
+	facts   model.SnapshotFacts
+}
+
+// world discovers every domain and gathers the facts for domain.
+func (c *Conn) world(ctx context.Context, domain string) (snapshotWorld, error) {
+	doms, err := c.Discover(ctx)
+	if err != nil {
+		return snapshotWorld{}, err
+	}
+	jobs, err := c.ListJobs(ctx)
+	if err != nil {
+		return snapshotWorld{}, err
+	}
+	w := snapshotWorld{domains: doms, facts: model.SnapshotFacts{
+		Stat:           c.statFunc(),
+		ExternalRevert: c.externalRevertSupported(),
+		Jobs:           jobs,
+	}}
+	if domain != "" {
+		if dom, err := c.virt.LookupDomainByName(domain); err == nil {
+			if active, _ := dom.IsActive(); active {
+				w.facts.Agent = agentState(dom)
+			}
+			_ = dom.Free()
+		}
+	}
+	return w, nil
+}
+
+// domainHandle looks a domain up by name; the caller frees it.
+func (c *Conn) domainHandle(name string) (*libvirt.Domain, error) {
+	dom, err := c.virt.LookupDomainByName(name)
+	if err != nil {
+		if virtCode(err) == libvirt.ERR_NO_DOMAIN {
+			return nil, model.Refuse("no domain named "+name, "see the names with virtchain list")
+		}
+		return nil, opErr("find domain "+name, err)
+	}
+	return dom, nil
+}
+
+// snapshotDoc reads one snapshot's XML (with secure fields, since it may
+// be redefined or its domain definition reused).
+func (c *Conn) snapshotDoc(domain, name string) (*libvirtxml.DomainSnapshot, string, error) {
+	dom, err := c.domainHandle(domain)
+	if err != nil {
+		return nil, "", err
+	}
+	defer dom.Free()
+	snap, err := dom.SnapshotLookupByName(name, 0)
+	if err != nil {
+		if virtCode(err) == libvirt.ERR_NO_DOMAIN_SNAPSHOT {
+			return nil, "", model.Refuse("domain "+domain+" has no snapshot named "+name, "see its snapshots with virtchain snapshots "+model.ShellQuote(domain))
+		}
+		return nil, "", opErr("find snapshot "+name+" of "+domain, err)
+	}
+	defer snap.Free()
+	doc, err := snap.GetXMLDesc(libvirt.DOMAIN_SNAPSHOT_XML_SECURE)
+	if err != nil {
+		return nil, "", opErr("read snapshot "+name+" of "+domain, err)
+	}
+	var x libvirtxml.DomainSnapshot
+	if err := x.Unmarshal(doc); err != nil {
+		return nil, "", opErr("parse snapshot "+name+" of "+domain, err)
+	}
+	return &x, doc, nil
+}
+
+// snapshotDef is the domain definition libvirt saved with a snapshot: the
+// inactive one when both are stored (a running domain's snapshot).
+func snapshotDef(x *libvirtxml.DomainSnapshot) *libvirtxml.Domain {
+	if x.InactiveDomain != nil {
+		return &x.InactiveDomain.Domain
+	}
+	return x.Domain
+}
+
+// pointDisks lists, per disk, the image at the snapshot point from the
+// definition saved with the snapshot.
+func pointDisks(x *libvirtxml.DomainSnapshot) []model.PointDisk {
+	def := x.Domain
+	if def == nil && x.InactiveDomain != nil {
+		def = &x.InactiveDomain.Domain
+	}
+	if def == nil || def.Devices == nil {
+		return nil
+	}
+	var out []model.PointDisk
+	for _, d := range def.Devices.Disks {
+		if d.Target == nil || d.Source == nil {
+			continue
+		}
+		pd := model.PointDisk{Target: d.Target.Dev}
+		switch {
+		case d.Source.File != nil:
+			pd.Path = d.Source.File.File
+		case d.Source.Block != nil:
+			pd.Path = d.Source.Block.Dev
+		}
+		if d.Driver != nil {
+			pd.Format = d.Driver.Type
+		}
+		if pd.Path != "" {
+			out = append(out, pd)
+		}
+	}
+	return out
+}
+
+// snapshotPoints reads a snapshot's points, or nil when the snapshot does
+// not exist (the model then refuses with the right words).
+func (c *Conn) snapshotPoints(domain, name string) ([]model.PointDisk, error) {
+	x, _, err := c.snapshotDoc(domain, name)
+	var r *model.Refusal
+	if errors.As(err, &r) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pointDisks(x), nil
+}
+
+func (c *Conn) refuseReadOnly(op string) error {
+	if c.readonly {
+		return model.Refuse("this connection is read-only, so "+op+" cannot run", "drop --readonly")
+	}
+	return nil
+}
+
+// PlanSnapshotCreate reads the host and plans a snapshot creation.
+func (c *Conn) PlanSnapshotCreate(ctx context.Context, req model.SnapshotCreateRequest) (*model.SnapshotCreatePlan, error) {
+	w, err := c.world(ctx, req.Domain)
+	if err != nil {
+		return nil, err
+	}
+	return model.PlanSnapshotCreate(w.domains, req, w.facts)
+}
+
+// snapshotCreateXML is the <domainsnapshot> document for a plan.
+func snapshotCreateXML(p *model.SnapshotCreatePlan) (string, error) {
+	x := libvirtxml.DomainSnapshot{Name: p.Request.Name, Description: p.Request.Description, Disks: &libvirtxml.DomainSnapshotDisks{}}
+	switch {
+	case p.Memory == model.MemoryExternal:
+		x.Memory = &libvirtxml.DomainSnapshotMemory{Snapshot: "external", File: p.MemoryFile}
+	case p.Memory == model.MemoryInternal:
+		x.Memory = &libvirtxml.DomainSnapshotMemory{Snapshot: "internal"}
+	case p.Kind == model.SnapshotExternal:
+		x.Memory = &libvirtxml.DomainSnapshotMemory{Snapshot: "no"}
+	}
+	for _, d := range p.Disks {
+		sd := libvirtxml.DomainSnapshotDisk{Name: d.Target, Snapshot: d.Snapshot}
+		if d.Snapshot == "external" {
+			sd.Driver = &libvirtxml.DomainDiskDriver{Type: "qcow2"}
+			sd.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: d.Overlay}}
+		}
+		x.Disks.Disks = append(x.Disks.Disks, sd)
+	}
+	return x.Marshal()
+}
+
+// CreateSnapshot runs a plan from PlanSnapshotCreate. External snapshots
+// always pass ATOMIC: with several disks, either all switch or none.
+func (c *Conn) CreateSnapshot(ctx context.Context, p *model.SnapshotCreatePlan) error {
+	if err := c.refuseReadOnly("snapshot create"); err != nil {
+		return err
+	}
+	fresh, err := c.PlanSnapshotCreate(ctx, p.Request)
+	if err != nil {
+		return err
+	}
+	if !samePlan(fresh.Plan, p.Plan) {
+		return errPlanChanged
+	}
+	doc, err := snapshotCreateXML(fresh)
+	if err != nil {
+		return opErr("build snapshot XML", err)
+	}
+	flags := libvirt.DOMAIN_SNAPSHOT_CREATE_ATOMIC
+	if fresh.DiskOnly {
+		flags |= libvirt.DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+	}
+	if fresh.Quiesce {
+		flags |= libvirt.DOMAIN_SNAPSHOT_CREATE_QUIESCE
+	}
+	dom, err := c.domainHandle(p.Request.Domain)
+	if err != nil {
+		return err
+	}
+	defer dom.Free()
+	snap, err := dom.CreateSnapshotXML(doc, flags)
+	if err != nil {
+		return opErr("create snapshot "+p.Request.Name+" of "+p.Request.Domain, err)
+	}
+	_ = snap.Free()
+	return nil
+}
+
+// PlanSnapshotRevert reads the host and plans a revert. virtchain's own
+// external revert runs qemu-img, so it needs a connection to this host.
+func (c *Conn) PlanSnapshotRevert(ctx context.Context, req model.SnapshotRevertRequest) (*model.SnapshotRevertPlan, error) {
+	w, err := c.world(ctx, req.Domain)
+	if err != nil {
+		return nil, err
+	}
+	points, err := c.snapshotPoints(req.Domain, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := model.PlanSnapshotRevert(w.domains, req, points, w.facts)
+	if err != nil {
+		return nil, err
+	}
+	if p.Method == model.RevertVirtchain && !c.local {
+		return nil, model.Refuse("this libvirt cannot revert external snapshots, and virtchain's own revert creates overlays with qemu-img on the hypervisor",
+			"run virtchain on the host itself (qemu:///system)")
+	}
+	return p, nil
+}
+
+// RevertSnapshot runs a plan from PlanSnapshotRevert: libvirt's revert, or
+// virtchain's external revert (revert_external.go).
+func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) error {
+	if err := c.refuseReadOnly("snapshot revert"); err != nil {
+		return err
+	}
+	fresh, err := c.PlanSnapshotRevert(ctx, p.Request)
+	if err != nil {
+		return err
+	}
+	if !samePlan(fresh.Plan, p.Plan) {
+		return errPlanChanged
+	}
+	if fresh.Method == model.RevertVirtchain {
+		return c.revertExternal(ctx, fresh)
+	}
+	dom, err := c.domainHandle(p.Request.Domain)
+	if err != nil {
+		return err
+	}
+	defer dom.Free()
+	snap, err := dom.SnapshotLookupByName(p.Request.Name, 0)
+	if err != nil {
+		return opErr("find snapshot "+p.Request.Name+" of "+p.Request.Domain, err)
+	}
+	defer snap.Free()
+	var flags libvirt.DomainSnapshotRevertFlags
+	switch p.Request.Start {
+	case model.StartRunning:
+		flags |= libvirt.DOMAIN_SNAPSHOT_REVERT_RUNNING
+	case model.StartPaused:
+		flags |= libvirt.DOMAIN_SNAPSHOT_REVERT_PAUSED
+	}
+	if p.Request.Force {
+		flags |= libvirt.DOMAIN_SNAPSHOT_REVERT_FORCE
+	}
+	if err := snap.RevertToSnapshot(flags); err != nil {
+		return opErr("revert "+p.Request.Domain+" to snapshot "+p.Request.Name, err)
+	}
+	return nil
+}
+
+// PlanSnapshotDelete reads the host and plans a delete.
+func (c *Conn) PlanSnapshotDelete(ctx context.Context, req model.SnapshotDeleteRequest) (*model.SnapshotDeletePlan, error) {
+	w, err := c.world(ctx, req.Domain)
+	if err != nil {
+		return nil, err
+	}
+	points, err := c.snapshotPoints(req.Domain, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	return model.PlanSnapshotDelete(w.domains, req, points, w.facts)
+}
+
+// DeleteSnapshot runs a plan from PlanSnapshotDelete. For an external
+// snapshot libvirt commits each overlay into the image below and removes
+// the overlay; it waits until that is done.
+func (c *Conn) DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) error {
+	if err := c.refuseReadOnly("snapshot delete"); err != nil {
+		return err
+	}
+	fresh, err := c.PlanSnapshotDelete(ctx, p.Request)
+	if err != nil {
+		return err
+	}
+	if !samePlan(fresh.Plan, p.Plan) {
+		return errPlanChanged
+	}
+	dom, err := c.domainHandle(p.Request.Domain)
+	if err != nil {
+		return err
+	}
+	defer dom.Free()
+	snap, err := dom.SnapshotLookupByName(p.Request.Name, 0)
+	if err != nil {
+		return opErr("find snapshot "+p.Request.Name+" of "+p.Request.Domain, err)
+	}
+	defer snap.Free()
+	var flags libvirt.DomainSnapshotDeleteFlags
+	if p.Request.MetadataOnly {
+		flags |= libvirt.DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY
+	}
+	if err := snap.Delete(flags); err != nil {
+		return opErr("delete snapshot "+p.Request.Name+" of "+p.Request.Domain, err)
+	}
+	return nil
+}
