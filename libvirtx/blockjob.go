@@ -685,6 +685,7 @@ func (w *JobWatcher) pollDue() {
 			w.send(j, true)
 		default:
 			wj.gone = time.Time{}
+			before := wj.job
 			wj.job.Observe(int64(info.Cur), int64(info.End), now)
 			wj.job.Bandwidth = int64(info.Bandwidth)
 			if wj.job.Kind == model.JobUnknown || wj.job.Kind == "" {
@@ -692,7 +693,10 @@ func (w *JobWatcher) pollDue() {
 			}
 			j := wj.job
 			w.mu.Unlock()
-			w.send(j, false)
+			// Nothing moved: nothing to redraw.
+			if j.Cur != before.Cur || j.End != before.End || j.Bandwidth != before.Bandwidth || j.Kind != before.Kind {
+				w.send(j, false)
+			}
 		}
 	}
 }
