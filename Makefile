@@ -4,12 +4,13 @@
 GO      ?= go
 TAGS    := libvirt_dlopen
 BIN     := virtchain
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: build setup demo test unit bench fuzz vet clean
 
 build:
-	$(GO) build -tags $(TAGS) -o $(BIN) .
+	$(GO) build -tags $(TAGS) -ldflags "-X virtchain/cli.Version=$(VERSION)" -o $(BIN) .
 
 setup:
 	bash scripts/setup.sh
