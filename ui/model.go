@@ -175,6 +175,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case domainMsg:
 		delete(m.inflight, msg.name)
 		if msg.err != nil {
+			delete(m.dirty, msg.name)
 			// The domain may be gone (undefined, or a transient one that
 			// stopped): a full read settles which domains exist.
 			if !m.loading {
