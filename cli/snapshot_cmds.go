@@ -47,6 +47,23 @@ func runPlanned(env *Env, plan model.Plan, full any, act func() error, done stri
 	return err
 }
 
+// runOp opens the connection, plans with plan, shows the plan (view picks
+// the part a person reads) and carries it out with act unless --dry-run.
+func runOp[P any](env *Env, plan func(*libvirtx.Conn) (P, error), view func(P) model.Plan,
+	act func(*libvirtx.Conn, P) error, done func(P) string) error {
+	conn, err := env.Conn()
+	if err != nil {
+		return err
+	}
+	p, err := plan(conn)
+	if err != nil {
+		return err
+	}
+	return runPlanned(env, view(p), p, func() error { return act(conn, p) }, done(p))
+}
+
+func plainPlan(p *model.Plan) model.Plan { return *p }
+
 // absPath makes a path typed on the command line absolute when the daemon
 // runs on this host; over a remote connection it must be given absolute.
 func absPath(conn *libvirtx.Conn, p string) string {
@@ -128,22 +145,18 @@ func init() {
 			if !external && (diskOnly || memoryFile != "" || len(files) > 0) {
 				return Usagef("--disk-only, --memory-file and --file need --external")
 			}
-			conn, err := env.Conn()
-			if err != nil {
-				return err
-			}
-			fm, err := parseFileSpecs(conn, files)
-			if err != nil {
-				return err
-			}
-			req := model.SnapshotCreateRequest{Domain: args[0], Name: args[1], Description: description,
-				External: external, DiskOnly: diskOnly, MemoryFile: absPath(conn, memoryFile), Files: fm, Quiesce: quiesce}
-			p, err := conn.PlanSnapshotCreate(env.Ctx, req)
-			if err != nil {
-				return err
-			}
-			return runPlanned(env, p.Plan, p, func() error { return conn.CreateSnapshot(env.Ctx, p) },
-				fmt.Sprintf("Created %s snapshot %s of %s.", p.Kind, req.Name, req.Domain))
+			return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotCreatePlan, error) {
+				fm, err := parseFileSpecs(conn, files)
+				if err != nil {
+					return nil, err
+				}
+				return conn.PlanSnapshotCreate(env.Ctx, model.SnapshotCreateRequest{Domain: args[0], Name: args[1], Description: description,
+					External: external, DiskOnly: diskOnly, MemoryFile: absPath(conn, memoryFile), Files: fm, Quiesce: quiesce})
+			}, func(p *model.SnapshotCreatePlan) model.Plan { return p.Plan },
+				func(conn *libvirtx.Conn, p *model.SnapshotCreatePlan) error { return conn.CreateSnapshot(env.Ctx, p) },
+				func(p *model.SnapshotCreatePlan) string {
+					return fmt.Sprintf("Created %s snapshot %s of %s.", p.Kind, p.Request.Name, p.Domain)
+				})
 		},
 	})
 	register(Command{
@@ -168,17 +181,15 @@ func init() {
 			if err != nil {
 				return err
 			}
-			conn, err := env.Conn()
-			if err != nil {
-				return err
-			}
 			req := model.SnapshotRevertRequest{Domain: args[0], Name: args[1], Start: start, Force: force}
-			p, err := conn.PlanSnapshotRevert(env.Ctx, req)
-			if err != nil {
-				return err
-			}
-			return runPlanned(env, p.Plan, p, func() error { return conn.RevertSnapshot(env.Ctx, p) },
-				fmt.Sprintf("Reverted %s to snapshot %s.", req.Domain, req.Name))
+			return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotRevertPlan, error) {
+				return conn.PlanSnapshotRevert(env.Ctx, req)
+			},
+				func(p *model.SnapshotRevertPlan) model.Plan { return p.Plan },
+				func(conn *libvirtx.Conn, p *model.SnapshotRevertPlan) error { return conn.RevertSnapshot(env.Ctx, p) },
+				func(p *model.SnapshotRevertPlan) string {
+					return fmt.Sprintf("Reverted %s to snapshot %s.", req.Domain, req.Name)
+				})
 		},
 	})
 	register(Command{
@@ -196,17 +207,15 @@ func init() {
 			f.BoolVar(&metadataOnly, "metadata-only", "remove only libvirt's metadata; keep every file (virsh --metadata)")
 		},
 		Run: func(env *Env, args []string) error {
-			conn, err := env.Conn()
-			if err != nil {
-				return err
-			}
 			req := model.SnapshotDeleteRequest{Domain: args[0], Name: args[1], MetadataOnly: metadataOnly}
-			p, err := conn.PlanSnapshotDelete(env.Ctx, req)
-			if err != nil {
-				return err
-			}
-			return runPlanned(env, p.Plan, p, func() error { return conn.DeleteSnapshot(env.Ctx, p) },
-				fmt.Sprintf("Deleted snapshot %s of %s.", req.Name, req.Domain))
+			return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotDeletePlan, error) {
+				return conn.PlanSnapshotDelete(env.Ctx, req)
+			},
+				func(p *model.SnapshotDeletePlan) model.Plan { return p.Plan },
+				func(conn *libvirtx.Conn, p *model.SnapshotDeletePlan) error { return conn.DeleteSnapshot(env.Ctx, p) },
+				func(p *model.SnapshotDeletePlan) string {
+					return fmt.Sprintf("Deleted snapshot %s of %s.", req.Name, req.Domain)
+				})
 		},
 	})
 	register(Command{
@@ -215,17 +224,13 @@ func init() {
 		Summary: "save a running domain's memory and device state to FILE and stop it",
 		JSON:    true, DryRun: true,
 		Run: func(env *Env, args []string) error {
-			conn, err := env.Conn()
-			if err != nil {
-				return err
-			}
-			req := model.SaveRequest{Domain: args[0], File: absPath(conn, args[1])}
-			p, err := conn.PlanSave(env.Ctx, req)
-			if err != nil {
-				return err
-			}
-			return runPlanned(env, *p, p, func() error { return conn.Save(env.Ctx, req) },
-				fmt.Sprintf("Saved %s to %s.", req.Domain, req.File))
+			var req model.SaveRequest
+			return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) {
+				req = model.SaveRequest{Domain: args[0], File: absPath(conn, args[1])}
+				return conn.PlanSave(env.Ctx, req)
+			}, plainPlan,
+				func(conn *libvirtx.Conn, _ *model.Plan) error { return conn.Save(env.Ctx, req) },
+				func(*model.Plan) string { return fmt.Sprintf("Saved %s to %s.", req.Domain, req.File) })
 		},
 	})
 	register(Command{
@@ -243,17 +248,13 @@ func init() {
 			if err != nil {
 				return err
 			}
-			conn, err := env.Conn()
-			if err != nil {
-				return err
-			}
-			req := model.RestoreRequest{File: absPath(conn, args[0]), Start: start}
-			p, err := conn.PlanRestore(env.Ctx, req)
-			if err != nil {
-				return err
-			}
-			return runPlanned(env, *p, p, func() error { return conn.Restore(env.Ctx, req) },
-				fmt.Sprintf("Restored %s from %s.", p.Domain, req.File))
+			var req model.RestoreRequest
+			return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) {
+				req = model.RestoreRequest{File: absPath(conn, args[0]), Start: start}
+				return conn.PlanRestore(env.Ctx, req)
+			}, plainPlan,
+				func(conn *libvirtx.Conn, _ *model.Plan) error { return conn.Restore(env.Ctx, req) },
+				func(p *model.Plan) string { return fmt.Sprintf("Restored %s from %s.", p.Domain, req.File) })
 		},
 	})
 	domainCmd := func(name, summary string, plan func(*libvirtx.Conn, *Env, string) (*model.Plan, error),
@@ -261,15 +262,9 @@ func init() {
 		register(Command{
 			Name: name, Args: "DOMAIN", Summary: summary, JSON: true, DryRun: true,
 			Run: func(env *Env, args []string) error {
-				conn, err := env.Conn()
-				if err != nil {
-					return err
-				}
-				p, err := plan(conn, env, args[0])
-				if err != nil {
-					return err
-				}
-				return runPlanned(env, *p, p, func() error { return act(conn, env, args[0]) }, fmt.Sprintf(done, args[0]))
+				return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) { return plan(conn, env, args[0]) }, plainPlan,
+					func(conn *libvirtx.Conn, _ *model.Plan) error { return act(conn, env, args[0]) },
+					func(*model.Plan) string { return fmt.Sprintf(done, args[0]) })
 			},
 		})
 	}

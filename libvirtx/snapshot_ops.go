@@ -351,16 +351,6 @@ func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) 
 	if fresh.Method == model.RevertVirtchain {
 		return c.revertExternal(ctx, fresh)
 	}
-	dom, err := c.domainHandle(p.Request.Domain)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
-	snap, err := dom.SnapshotLookupByName(p.Request.Name, 0)
-	if err != nil {
-		return opErr("find snapshot "+p.Request.Name+" of "+p.Request.Domain, err)
-	}
-	defer snap.Free()
 	var flags libvirt.DomainSnapshotRevertFlags
 	switch p.Request.Start {
 	case model.StartRunning:
@@ -371,10 +361,8 @@ func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) 
 	if p.Request.Force {
 		flags |= libvirt.DOMAIN_SNAPSHOT_REVERT_FORCE
 	}
-	if err := snap.RevertToSnapshot(flags); err != nil {
-		return opErr("revert "+p.Request.Domain+" to snapshot "+p.Request.Name, err)
-	}
-	return nil
+	return c.onSnapshot(p.Request.Domain, p.Request.Name, "revert "+p.Request.Domain+" to snapshot "+p.Request.Name,
+		func(snap *libvirt.DomainSnapshot) error { return snap.RevertToSnapshot(flags) })
 }
 
 // PlanSnapshotDelete reads the host and plans a delete.
@@ -404,22 +392,29 @@ func (c *Conn) DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) 
 	if !samePlan(fresh.Plan, p.Plan) {
 		return errPlanChanged
 	}
-	dom, err := c.domainHandle(p.Request.Domain)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
-	snap, err := dom.SnapshotLookupByName(p.Request.Name, 0)
-	if err != nil {
-		return opErr("find snapshot "+p.Request.Name+" of "+p.Request.Domain, err)
-	}
-	defer snap.Free()
 	var flags libvirt.DomainSnapshotDeleteFlags
 	if p.Request.MetadataOnly {
 		flags |= libvirt.DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY
 	}
-	if err := snap.Delete(flags); err != nil {
-		return opErr("delete snapshot "+p.Request.Name+" of "+p.Request.Domain, err)
+	return c.onSnapshot(p.Request.Domain, p.Request.Name, "delete snapshot "+p.Request.Name+" of "+p.Request.Domain,
+		func(snap *libvirt.DomainSnapshot) error { return snap.Delete(flags) })
+}
+
+// onSnapshot looks a snapshot up, runs act on it and frees it; act's error
+// becomes an *OpError for op.
+func (c *Conn) onSnapshot(domain, name, op string, act func(*libvirt.DomainSnapshot) error) error {
+	dom, err := c.domainHandle(domain)
+	if err != nil {
+		return err
+	}
+	defer dom.Free()
+	snap, err := dom.SnapshotLookupByName(name, 0)
+	if err != nil {
+		return opErr("find snapshot "+name+" of "+domain, err)
+	}
+	defer snap.Free()
+	if err := act(snap); err != nil {
+		return opErr(op, err)
 	}
 	return nil
 }
