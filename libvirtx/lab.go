@@ -11,9 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"libvirt.org/go/libvirt"
@@ -365,13 +367,8 @@ func (c *Conn) labUp(ctx context.Context, opts LabOptions, spec labSpec) error {
 	}
 
 	opts.logf("creating %d images in %s", len(spec.Images), opts.Dir)
-	for _, img := range spec.Images {
-		if err := ctx.Err(); err != nil {
-			return fail(err)
-		}
-		if err := createLabImage(ctx, opts.Dir, img); err != nil {
-			return fail(err)
-		}
+	if err := createLabImages(ctx, opts.Dir, spec.Images); err != nil {
+		return fail(err)
 	}
 
 	typ := c.labDomainType()
@@ -543,6 +540,51 @@ func (c *Conn) labDomainType() string {
 		return "kvm"
 	}
 	return "qemu"
+}
+
+// createLabImages makes the images, a few at a time: each one waits only
+// for its backing image, so a fleet's many chains grow side by side.
+func createLabImages(ctx context.Context, dir string, images []labImage) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(map[string]chan struct{}, len(images))
+	for _, img := range images {
+		done[img.File] = make(chan struct{})
+	}
+	sem := make(chan struct{}, max(2, runtime.NumCPU()))
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, img := range images {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if img.Backing != "" {
+				select {
+				case <-done[img.Backing]:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			err := createLabImage(ctx, dir, img)
+			<-sem
+			if err != nil {
+				once.Do(func() { first = err; cancel() })
+				return
+			}
+			close(done[img.File])
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // createLabImage makes one image with qemu-img and writes its patterns
