@@ -433,7 +433,6 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 	if len(bp.StaleSnapshots) > 0 {
 		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(bp.StaleSnapshots, ", "))
 	}
-	bp.Kept = append(bp.Kept, paths(leaving)...)
 	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(leaving)...)
 	if !keep {
 		bp.Warnings = append(bp.Warnings, "stopped midway, the chain stays as it is but "+filepath.Base(baseL.Path)+" keeps part of the moved data")
@@ -526,7 +525,6 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 	if len(bp.UsedBy) > 0 {
 		bp.Warnings = append(bp.Warnings, "the files leaving this chain stay in use by: "+strings.Join(bp.UsedBy, "; "))
 	}
-	bp.Kept = append(bp.Kept, bp.LeavingChain...)
 	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(moving)...)
 	bp.Virsh = pullCommands(d, disk, bp)
 	return bp, nil

@@ -1,0 +1,657 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"virtchain/libvirtx"
+	"virtchain/model"
+)
+
+// The block-job commands: commit, pull, jobs, abort, bandwidth, cleanup.
+// None of them prompts: the plan is printed, then carried out (or only
+// printed with --dry-run).
+
+func init() {
+	var (
+		top, base, bw              string
+		shallow, active, pivot     bool
+		keepOverlay, wait, relativ bool
+		deleteFiles                bool
+	)
+	bwFlag := func(f *FlagSet) {
+		bw = ""
+		f.StringVar(&bw, "bandwidth", "MiB/s", "limit the copy speed in MiB/s, as virsh does (fractions allowed; 0 is no limit)")
+	}
+	waitFlag := func(f *FlagSet, what string) {
+		wait = false
+		f.BoolVar(&wait, "wait", "follow "+what+" to its end with a progress bar (plain percentage lines when piped)")
+	}
+	register(Command{
+		Name:    "commit",
+		Args:    "DOMAIN TARGET",
+		Summary: "merge a range of a disk's chain down into its base (blockcommit)",
+		Help: "The data of --top and of every layer between it and --base is written into\n" +
+			"--base; those layers leave the chain. X and Y are each a path, an index such as\n" +
+			"vda[3] (running domains), or the name of the snapshot that created the layer.\n" +
+			"Without --top the active layer is the top: an active commit, which needs\n" +
+			"--active and then --pivot (the base becomes the active layer) or\n" +
+			"--keep-overlay (abort at READY, chain unchanged); both wait for READY.\n" +
+			"Without --base: the bottom of the chain, or with --shallow the image directly\n" +
+			"below the top. A shut-off domain is merged with qemu-img and its definition\n" +
+			"updated. Other domains or snapshots using the images involved are refused.",
+		JSON: true, DryRun: true,
+		Flags: func(f *FlagSet) {
+			top, base, shallow, active, pivot, keepOverlay, relativ = "", "", false, false, false, false, false
+			f.StringVar(&top, "top", "X", "the highest layer whose data moves (default: the active layer)")
+			f.StringVar(&base, "base", "Y", "the image the data moves into (default: the bottom of the chain)")
+			f.BoolVar(&shallow, "shallow", "commit into the image directly below --top")
+			f.BoolVar(&active, "active", "the top is the active layer: mirror, then --pivot or --keep-overlay at READY")
+			f.BoolVar(&pivot, "pivot", "with --active: at READY, make the base the active layer")
+			f.BoolVar(&keepOverlay, "keep-overlay", "with --active: at READY, abort and keep the chain as it was")
+			f.BoolVar(&relativ, "keep-relative", "keep backing names relative")
+			bwFlag(f)
+			waitFlag(f, "the job")
+		},
+		Run: func(env *Env, args []string) error {
+			if pivot && keepOverlay {
+				return Usagef("--pivot and --keep-overlay exclude each other")
+			}
+			if (pivot || keepOverlay) && !active {
+				return Usagef("--pivot and --keep-overlay are for an active commit: add --active")
+			}
+			bps, err := parseBandwidth(bw)
+			if err != nil {
+				return err
+			}
+			req := model.CommitRequest{Domain: args[0], Target: args[1], Top: top, Base: base, Shallow: shallow,
+				Active: active, Relative: relativ, Bandwidth: bps}
+			switch {
+			case pivot:
+				req.AfterReady = model.AfterReadyPivot
+			case keepOverlay:
+				req.AfterReady = model.AfterReadyKeepOverlay
+			}
+			return runBlockJob(env, wait || pivot || keepOverlay, func(doms []model.Domain, jobs []model.Job) (*model.BlockPlan, error) {
+				return model.PlanCommit(doms, req, jobs)
+			})
+		},
+	})
+	register(Command{
+		Name:    "pull",
+		Args:    "DOMAIN TARGET",
+		Summary: "copy data up into the active layer (blockpull), with or without a base",
+		Help: "The data of the layers below the active layer, down to (not including)\n" +
+			"--base, is copied into the active layer, whose backing file becomes --base.\n" +
+			"Without --base everything is copied and the disk no longer depends on any\n" +
+			"backing image (as before a migration). Y is a path, an index such as vda[3],\n" +
+			"or the name of the snapshot that created the layer. A shut-off domain is\n" +
+			"pulled with qemu-img rebase.",
+		JSON: true, DryRun: true,
+		Flags: func(f *FlagSet) {
+			base, relativ = "", false
+			f.StringVar(&base, "base", "Y", "the layer that stays as the backing image (default: none, a full pull)")
+			f.BoolVar(&relativ, "keep-relative", "keep backing names relative")
+			bwFlag(f)
+			waitFlag(f, "the job")
+		},
+		Run: func(env *Env, args []string) error {
+			bps, err := parseBandwidth(bw)
+			if err != nil {
+				return err
+			}
+			req := model.PullRequest{Domain: args[0], Target: args[1], Base: base, Relative: relativ, Bandwidth: bps}
+			return runBlockJob(env, wait, func(doms []model.Domain, jobs []model.Job) (*model.BlockPlan, error) {
+				return model.PlanPull(doms, req, jobs)
+			})
+		},
+	})
+	register(Command{
+		Name:    "jobs",
+		Summary: "every block job on the connection, including ones virsh started",
+		JSON:    true,
+		Flags:   func(f *FlagSet) { waitFlag(f, "every job") },
+		Run:     func(env *Env, _ []string) error { return runJobs(env, wait) },
+	})
+	register(Command{
+		Name:    "abort",
+		Args:    "DOMAIN TARGET",
+		Summary: "stop a disk's block job; with --pivot, switch a READY mirror to its base",
+		Help: "Without --pivot the chain stays as it was (for an active commit at READY\n" +
+			"the base keeps the copied data). With --pivot an active commit at READY makes\n" +
+			"its base the active layer; with --pivot --wait a job not READY yet is pivoted\n" +
+			"as soon as it gets there.",
+		JSON: true,
+		Flags: func(f *FlagSet) {
+			pivot = false
+			f.BoolVar(&pivot, "pivot", "pivot a READY active commit instead of abandoning it")
+			waitFlag(f, "the job")
+		},
+		Run: func(env *Env, args []string) error { return runAbort(env, args[0], args[1], pivot, wait) },
+	})
+	register(Command{
+		Name:    "bandwidth",
+		Args:    "DOMAIN TARGET MIB_PER_S",
+		Summary: "change the speed limit of a running block job (0 removes it)",
+		Run: func(env *Env, args []string) error {
+			bps, err := parseBandwidth(args[2])
+			if err != nil {
+				return err
+			}
+			if env.ReadOnly {
+				return readOnlyRefusal()
+			}
+			conn, err := env.Conn()
+			if err != nil {
+				return err
+			}
+			if err := conn.SetJobBandwidth(args[0], args[1], bps); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "%s %s: bandwidth %s\n", args[0], args[1], bandwidthText(bps))
+			return nil
+		},
+	})
+	register(Command{
+		Name:    "cleanup",
+		Args:    "DOMAIN [FILE]...",
+		Summary: "after a commit or pull: drop stale snapshot metadata, optionally delete left files",
+		Help: "Snapshots whose files left the chain are removed with a metadata-only delete\n" +
+			"(on libvirt 9.0 a normal delete of them fails). With --delete-files, the\n" +
+			"files they named, and each FILE given (files a commit or pull listed as\n" +
+			"leaving the chain), are deleted, but only those that no chain and no\n" +
+			"snapshot of any domain references.",
+		JSON: true, DryRun: true,
+		Flags: func(f *FlagSet) {
+			deleteFiles = false
+			f.BoolVar(&deleteFiles, "delete-files", "also delete the files that left the chain and nothing references")
+		},
+		Run: func(env *Env, args []string) error { return runCleanup(env, args[0], args[1:], deleteFiles) },
+	})
+}
+
+func readOnlyRefusal() error {
+	return model.Refuse("the connection is read-only (--readonly)", "run again without --readonly to change anything")
+}
+
+// parseBandwidth reads MiB/s (virsh's unit) into bytes per second.
+func parseBandwidth(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "M"), 64)
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || v > 1<<40 {
+		return 0, Usagef("bandwidth %q: give MiB/s as a number of at least 0, such as 10 or 0.5", s)
+	}
+	return int64(v * (1 << 20)), nil
+}
+
+func bandwidthText(bps int64) string {
+	if bps <= 0 {
+		return "unlimited"
+	}
+	return HumanBytes(bps) + "/s"
+}
+
+// blockJobJSON is what commit and pull print with --json.
+type blockJobJSON struct {
+	Plan *model.BlockPlan `json:"plan"`
+	Job  *model.Job       `json:"job,omitempty"`
+	// After a --wait that succeeded: what reconciliation found.
+	StaleSnapshots []string `json:"stale_snapshots,omitempty"`
+	LeftFiles      []string `json:"left_files,omitempty"`
+}
+
+// runBlockJob plans against every domain and the jobs running now, prints
+// the plan, and unless --dry-run starts it (following it with --wait).
+func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*model.BlockPlan, error)) error {
+	conn, doms, err := discoverAll(env)
+	if err != nil {
+		return err
+	}
+	running, err := conn.ListJobs(env.Ctx)
+	if err != nil {
+		return err
+	}
+	bp, err := plan(doms, running)
+	if err != nil {
+		return err
+	}
+	if env.DryRun {
+		if env.JSON {
+			return env.PrintJSON(blockJobJSON{Plan: bp})
+		}
+		return writeBlockPlan(env.Stdout, bp)
+	}
+	if env.ReadOnly {
+		return readOnlyRefusal()
+	}
+	if !env.JSON {
+		if err := writeBlockPlan(env.Stdout, bp); err != nil {
+			return err
+		}
+	}
+	w, err := conn.WatchJobs(env.Ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	job, err := w.Start(env.Ctx, bp)
+	if err != nil {
+		return err
+	}
+	out := blockJobJSON{Plan: bp, Job: &job}
+	if !wait {
+		if env.JSON {
+			return env.PrintJSON(out)
+		}
+		fmt.Fprintf(env.Stdout, "Started %s on %s %s; follow it with 'virtchain jobs --wait'\n", bp.Kind, bp.Domain, bp.Target)
+		return nil
+	}
+	final, err := followJobs(env, w, map[string]bool{job.Key(): true})
+	if err != nil {
+		return err
+	}
+	job = final[job.Key()]
+	out.Job = &job
+	if !job.Succeeded() {
+		if env.JSON {
+			_ = env.PrintJSON(out)
+		}
+		return jobFailure(job)
+	}
+	// Reconcile: which snapshot metadata now names files that left the
+	// chain, and which files left it.
+	if d, err := conn.DiscoverDomain(env.Ctx, bp.Domain); err == nil {
+		out.StaleSnapshots = model.Reconcile(&d)
+		if disk := d.Disk(bp.Target); disk != nil {
+			in := map[string]bool{}
+			for _, l := range disk.Layers {
+				in[l.Path] = true
+			}
+			for _, p := range bp.LeavingChain {
+				if !in[p] {
+					out.LeftFiles = append(out.LeftFiles, p)
+				}
+			}
+		}
+	}
+	if env.JSON {
+		return env.PrintJSON(out)
+	}
+	writeAfterJob(env.Stdout, bp.Domain, out)
+	return nil
+}
+
+// discoverAll opens the connection and reads every domain: the rules need
+// all of them to know who else uses an image.
+func discoverAll(env *Env) (*libvirtx.Conn, []model.Domain, error) {
+	conn, err := env.Conn()
+	if err != nil {
+		return nil, nil, err
+	}
+	doms, err := conn.Discover(env.Ctx)
+	return conn, doms, err
+}
+
+func jobFailure(j model.Job) error {
+	what := fmt.Sprintf("%s on %s %s %s", j.Kind, j.Domain, j.Disk, j.Phase)
+	if j.Error != "" {
+		return fmt.Errorf("%s: %s", what, j.Error)
+	}
+	if j.Phase == model.PhaseCancelled {
+		return fmt.Errorf("%s; the chain is as it was", what)
+	}
+	return fmt.Errorf("%s", what)
+}
+
+func writeBlockPlan(w io.Writer, bp *model.BlockPlan) error {
+	if err := writePlan(w, bp.Plan); err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Chain afterwards (active first):\n")
+	for _, p := range bp.NewChain {
+		fmt.Fprintf(&b, "  %s\n", p)
+	}
+	if bp.Bandwidth > 0 {
+		fmt.Fprintf(&b, "Bandwidth: %s\n", bandwidthText(bp.Bandwidth))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
+	fmt.Fprintf(w, "Done: %s on %s %s\n", out.Job.Kind, out.Job.Domain, out.Job.Disk)
+	if len(out.StaleSnapshots) > 0 {
+		fmt.Fprintf(w, "Stale snapshot metadata: %s (remove with 'virtchain cleanup %s')\n",
+			strings.Join(out.StaleSnapshots, ", "), model.ShellQuote(domain))
+	}
+	if len(out.LeftFiles) > 0 {
+		fmt.Fprintf(w, "Files that left the chain (still on disk):\n")
+		for _, f := range out.LeftFiles {
+			fmt.Fprintf(w, "  %s\n", f)
+		}
+		fmt.Fprintf(w, "Delete them with 'virtchain cleanup %s --delete-files %s'\n",
+			model.ShellQuote(domain), model.ShellJoin(out.LeftFiles))
+	}
+}
+
+// followJobs prints progress for the jobs in keys (every job when keys is
+// empty, until none is live) and returns each one's final state.
+func followJobs(env *Env, w *libvirtx.JobWatcher, keys map[string]bool) (map[string]model.Job, error) {
+	all := len(keys) == 0
+	if all {
+		keys = map[string]bool{}
+		for _, j := range w.Jobs() {
+			keys[j.Key()] = true
+		}
+	}
+	final := map[string]model.Job{}
+	p := newProgressPrinter(env.Stdout, env.StdoutIsTerminal() && !env.JSON, env.JSON)
+	for _, j := range w.Jobs() {
+		if keys[j.Key()] {
+			p.update(j)
+		}
+	}
+	for len(final) < len(keys) {
+		select {
+		case <-env.Ctx.Done():
+			p.finish()
+			return nil, fmt.Errorf("stopped waiting; a running block job goes on: follow it with 'virtchain jobs --wait', stop it with 'virtchain abort DOMAIN TARGET'")
+		case j, ok := <-w.Updates():
+			if !ok {
+				p.finish()
+				return nil, fmt.Errorf("the job watcher stopped")
+			}
+			if all && !keys[j.Key()] && j.Phase.Live() {
+				keys[j.Key()] = true
+			}
+			if !keys[j.Key()] {
+				continue
+			}
+			p.update(j)
+			if !j.Phase.Live() {
+				final[j.Key()] = j
+			}
+		}
+	}
+	p.finish()
+	return final, nil
+}
+
+// progressPrinter draws one bar line per job on a terminal, at most 10
+// times a second, and plain "DOMAIN DISK KIND NN%" lines when piped, one
+// per whole percent or phase change.
+type progressPrinter struct {
+	w        io.Writer
+	tty      bool
+	quiet    bool
+	last     map[string]string
+	order    []string
+	jobs     map[string]model.Job
+	drawn    int
+	lastDraw time.Time
+}
+
+func newProgressPrinter(w io.Writer, tty, quiet bool) *progressPrinter {
+	return &progressPrinter{w: w, tty: tty, quiet: quiet, last: map[string]string{}, jobs: map[string]model.Job{}}
+}
+
+func (p *progressPrinter) update(j model.Job) {
+	if p.quiet {
+		return
+	}
+	k := j.Key()
+	if _, ok := p.jobs[k]; !ok {
+		p.order = append(p.order, k)
+	}
+	prev, seen := p.jobs[k]
+	p.jobs[k] = j
+	if !p.tty {
+		line := fmt.Sprintf("%s %s %s %d%% %s", j.Domain, j.Disk, j.Kind, int(j.Fraction()*100), j.Phase)
+		if p.last[k] != line {
+			p.last[k] = line
+			if j.Error != "" {
+				line += ": " + j.Error
+			}
+			fmt.Fprintln(p.w, line)
+		}
+		return
+	}
+	phaseChange := !seen || prev.Phase != j.Phase
+	if !phaseChange && time.Since(p.lastDraw) < 100*time.Millisecond {
+		return
+	}
+	p.draw()
+}
+
+func (p *progressPrinter) draw() {
+	var b strings.Builder
+	if p.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
+	}
+	for _, k := range p.order {
+		b.WriteString("\r\x1b[2K")
+		b.WriteString(progressLine(p.jobs[k], 30))
+		b.WriteString("\n")
+	}
+	p.drawn = len(p.order)
+	p.lastDraw = time.Now()
+	_, _ = io.WriteString(p.w, b.String())
+}
+
+func (p *progressPrinter) finish() {
+	if p.tty && !p.quiet && len(p.order) > 0 {
+		p.draw()
+	}
+}
+
+// progressLine is "vm vda commit [#####-----]  45%  12 MiB/26 MiB  5 MiB/s  ETA 3s  running".
+func progressLine(j model.Job, width int) string {
+	f := j.Fraction()
+	n := int(f * float64(width))
+	bar := strings.Repeat("#", n) + strings.Repeat("-", width-n)
+	s := fmt.Sprintf("%s %s %-13s [%s] %3d%%  %s/%s", j.Domain, j.Disk, j.Kind, bar, int(f*100), HumanBytes(j.Cur), HumanBytes(j.End))
+	if r := j.Rate(); r > 0 {
+		s += "  " + HumanBytes(int64(r)) + "/s"
+	}
+	if eta, ok := j.ETA(); ok {
+		s += "  ETA " + eta.Round(time.Second).String()
+	}
+	s += "  " + string(j.Phase)
+	if j.Error != "" {
+		s += ": " + j.Error
+	}
+	return s
+}
+
+func runJobs(env *Env, wait bool) error {
+	conn, err := env.Conn()
+	if err != nil {
+		return err
+	}
+	if wait {
+		w, err := conn.WatchJobs(env.Ctx)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		if len(w.Jobs()) == 0 {
+			return env.Emit([]model.Job{}, func(out io.Writer) error {
+				_, err := fmt.Fprintln(out, "no block jobs")
+				return err
+			})
+		}
+		final, err := followJobs(env, w, nil)
+		if err != nil {
+			return err
+		}
+		var list []model.Job
+		failed := 0
+		for _, j := range final {
+			list = append(list, j)
+			if !j.Succeeded() {
+				failed++
+			}
+		}
+		if env.JSON {
+			if err := env.PrintJSON(list); err != nil {
+				return err
+			}
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d job(s) did not complete", failed)
+		}
+		return nil
+	}
+	// Two readings half a second apart give a rate and an ETA.
+	jobs, err := conn.ListJobs(env.Ctx)
+	if err != nil {
+		return err
+	}
+	if len(jobs) > 0 {
+		select {
+		case <-env.Ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+		again, err := conn.ListJobs(env.Ctx)
+		if err == nil {
+			byKey := map[string]model.Job{}
+			for _, j := range again {
+				byKey[j.Key()] = j
+			}
+			for i := range jobs {
+				if a, ok := byKey[jobs[i].Key()]; ok {
+					jobs[i].Observe(a.Cur, a.End, a.Updated)
+					jobs[i].Phase, jobs[i].Bandwidth = a.Phase, a.Bandwidth
+				}
+			}
+		}
+	}
+	if jobs == nil {
+		jobs = []model.Job{}
+	}
+	return env.Emit(jobs, func(out io.Writer) error {
+		if len(jobs) == 0 {
+			_, err := fmt.Fprintln(out, "no block jobs")
+			return err
+		}
+		t := newTable(out, "DOMAIN", "DISK", "KIND", "PHASE", "PROGRESS", "DONE", "TOTAL", "RATE", "ETA", "BANDWIDTH")
+		for _, j := range jobs {
+			rate, eta := "-", "-"
+			if r := j.Rate(); r > 0 {
+				rate = HumanBytes(int64(r)) + "/s"
+			}
+			if e, ok := j.ETA(); ok {
+				eta = e.Round(time.Second).String()
+			}
+			t.Row(j.Domain, j.Disk, string(j.Kind), string(j.Phase), fmt.Sprintf("%d%%", int(j.Fraction()*100)),
+				HumanBytes(j.Cur), HumanBytes(j.End), rate, eta, bandwidthText(j.Bandwidth))
+		}
+		return t.Flush()
+	})
+}
+
+func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
+	if env.ReadOnly {
+		return readOnlyRefusal()
+	}
+	conn, err := env.Conn()
+	if err != nil {
+		return err
+	}
+	if !wait {
+		if err := conn.AbortJob(domain, disk, pivot); err != nil {
+			if pivot {
+				err = fmt.Errorf("%w (with --wait, virtchain pivots when the job gets to READY)", err)
+			}
+			return err
+		}
+		what := "abort"
+		if pivot {
+			what = "pivot"
+		}
+		if env.JSON {
+			return env.PrintJSON(map[string]string{"domain": domain, "disk": disk, "requested": what})
+		}
+		fmt.Fprintf(env.Stdout, "%s requested on %s %s; 'virtchain jobs' shows when it is done\n", what, domain, disk)
+		return nil
+	}
+	w, err := conn.WatchJobs(env.Ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if _, ok := w.Job(domain, disk); !ok {
+		return model.Refuse("no block job on "+domain+" "+disk, "list running jobs with 'virtchain jobs'")
+	}
+	if pivot {
+		err = w.PivotWhenReady(domain, disk)
+	} else {
+		err = w.Abort(domain, disk, false)
+	}
+	if err != nil {
+		return err
+	}
+	key := model.JobKey(domain, disk)
+	final, err := followJobs(env, w, map[string]bool{key: true})
+	if err != nil {
+		return err
+	}
+	j := final[key]
+	if env.JSON {
+		if err := env.PrintJSON(j); err != nil {
+			return err
+		}
+	}
+	// Without --pivot, a cancelled job is what was asked for.
+	if (pivot && j.Phase != model.PhaseCompleted) || (!pivot && j.Phase == model.PhaseFailed) {
+		return jobFailure(j)
+	}
+	return nil
+}
+
+func runCleanup(env *Env, domain string, files []string, deleteFiles bool) error {
+	conn, doms, err := discoverAll(env)
+	if err != nil {
+		return err
+	}
+	cp, err := model.PlanCleanup(doms, domain, files, deleteFiles)
+	if err != nil {
+		return err
+	}
+	if env.DryRun {
+		if env.JSON {
+			return env.PrintJSON(cp)
+		}
+		return writePlan(env.Stdout, cp.Plan)
+	}
+	if env.ReadOnly && (len(cp.Snapshots) > 0 || len(cp.Files) > 0) {
+		return readOnlyRefusal()
+	}
+	res, err := conn.Cleanup(env.Ctx, cp)
+	if env.JSON {
+		if jerr := env.PrintJSON(res); jerr != nil && err == nil {
+			err = jerr
+		}
+		return err
+	}
+	for _, s := range res.RemovedSnapshots {
+		fmt.Fprintf(env.Stdout, "removed metadata of snapshot %s\n", s)
+	}
+	for _, f := range res.DeletedFiles {
+		fmt.Fprintf(env.Stdout, "deleted %s\n", f)
+	}
+	for _, k := range res.Kept {
+		fmt.Fprintf(env.Stdout, "kept %s\n", k)
+	}
+	if len(res.RemovedSnapshots)+len(res.DeletedFiles)+len(res.Kept) == 0 {
+		fmt.Fprintf(env.Stdout, "nothing to clean on %s\n", domain)
+	}
+	return err
+}

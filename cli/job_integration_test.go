@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+)
+
+// The block-job commands against the real libvirtd, on a domain of their
+// own (vct-job-cli-*) whose vda chain is base <- test2 <- s1 <- s2 <- s3 <-
+// active, made by external snapshots s1..s4 of the shut-off domain.
+
+func jobCLIDomain(t *testing.T) (name, dir string) {
+	t.Helper()
+	name = fmt.Sprintf("vct-job-cli-%d", time.Now().UnixNano()%1_000_000_000)
+	dir, err := os.MkdirTemp("/var/tmp", "vct-job-cli-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("virsh", "-c", systemURI, "destroy", name).Run()
+		_ = exec.Command("virsh", "-c", systemURI, "undefine", name, "--snapshots-metadata", "--managed-save").Run()
+		_ = os.RemoveAll(dir)
+	})
+	p := func(f string) string { return filepath.Join(dir, f) }
+	write := func(i int, f string) {
+		labTool(t, "qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("write -P 0x%02x %dM 3M", 0x11*(i+1), 2*i), p(f))
+	}
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", p("base.qcow2"), "64M")
+	write(0, "base.qcow2")
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", p("base.qcow2"), "-F", "qcow2", p("test2.qcow2"))
+	write(1, "test2.qcow2")
+	dom := libvirtxml.Domain{
+		Type: "kvm", Name: name,
+		Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
+		OS:     &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Type: "hvm", Arch: "x86_64"}},
+		Devices: &libvirtxml.DomainDeviceList{Disks: []libvirtxml.DomainDisk{{
+			Device: "disk",
+			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
+			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: p("test2.qcow2")}},
+			Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+		}}},
+	}
+	xml, err := dom.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("domain.xml"), []byte(xml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	labVirsh(t, "define", p("domain.xml"))
+	for i, f := range []string{"s1.qcow2", "s2.qcow2", "s3.qcow2", "active.qcow2"} {
+		labVirsh(t, "snapshot-create-as", "--domain", name, "--name", fmt.Sprintf("s%d", i+1), "--disk-only",
+			"--diskspec", "vda,snapshot=external,file="+p(f))
+		write(i+2, f)
+	}
+	labVirsh(t, "start", name)
+	return name, dir
+}
+
+func jobCLIChain(t *testing.T, name string) []string {
+	t.Helper()
+	var c struct {
+		Disks []struct {
+			Layers []struct {
+				Path string `json:"path"`
+			} `json:"layers"`
+		} `json:"disks"`
+	}
+	cliJSON(t, &c, "chain", name, "vda")
+	var out []string
+	for _, l := range c.Disks[0].Layers {
+		out = append(out, filepath.Base(l.Path))
+	}
+	return out
+}
+
+func jobCLIFlush(t *testing.T, name string) {
+	t.Helper()
+	labVirsh(t, "qemu-monitor-command", name, "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"`)
+}
+
+type jobCLIJob struct {
+	Domain    string  `json:"domain"`
+	Disk      string  `json:"disk"`
+	Kind      string  `json:"kind"`
+	Phase     string  `json:"phase"`
+	Bandwidth int64   `json:"bandwidth"`
+	Progress  float64 `json:"progress"`
+}
+
+func TestIntegrationJobCommands(t *testing.T) {
+	needIntegration(t)
+	name, dir := jobCLIDomain(t)
+	p := func(f string) string { return filepath.Join(dir, f) }
+	jobCLIFlush(t, name)
+	ref := p("ref.qcow2")
+	labTool(t, "qemu-img", "convert", "-U", "-O", "qcow2", p("active.qcow2"), ref)
+
+	// Bad usage and refusals: exit 2 and 1, one line, nothing changes.
+	code, _, stderr := runMain(t, "-c", systemURI, "commit", name, "vda", "--pivot")
+	if code != 2 {
+		t.Fatalf("--pivot without --active: exit %d %s", code, stderr)
+	}
+	code, _, stderr = runMain(t, "-c", systemURI, "commit", name, "vda", "--top", "vda[99]")
+	if code != 1 {
+		t.Fatalf("unknown index: exit %d", code)
+	}
+	wantOneLine(t, stderr, "no layer vda[99]")
+	code, _, stderr = runMain(t, "-c", systemURI, "commit", name, "vda", "--top", "s1", "--base", "s3")
+	if code != 1 {
+		t.Fatalf("base above top: exit %d", code)
+	}
+	wantOneLine(t, stderr, "is above top")
+	code, _, stderr = runMain(t, "-c", systemURI, "abort", name, "vda")
+	if code != 1 {
+		t.Fatalf("abort without a job: exit %d", code)
+	}
+	wantOneLine(t, stderr, name)
+
+	// --dry-run prints the plan and the virsh command, and changes nothing.
+	out := cliText(t, "commit", name, "vda", "--top", "s3", "--base", "s1", "--dry-run")
+	want := "virsh blockcommit --domain " + name + " --path vda --base " + p("s1.qcow2") + " --top " + p("s3.qcow2") + " --wait --verbose"
+	if !strings.Contains(out, want) || !strings.Contains(out, "Snapshot metadata that becomes stale:\n  - s2\n  - s3") {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	t.Logf("dry run:\n%s", out)
+	all := []string{"active.qcow2", "s3.qcow2", "s2.qcow2", "s1.qcow2", "test2.qcow2", "base.qcow2"}
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, all) {
+		t.Fatalf("dry run changed the chain: %v", got)
+	}
+
+	// Commit 2-3 into 1, waiting; piped output is plain percentage lines.
+	out = cliText(t, "commit", name, "vda", "--top", "s3", "--base", "s1", "--wait")
+	if !strings.Contains(out, name+" vda commit 100% completed") || !strings.Contains(out, "Stale snapshot metadata: s2, s3") || strings.Contains(out, "\r") {
+		t.Fatalf("commit --wait:\n%s", out)
+	}
+	t.Logf("commit --wait:\n%s", out)
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, []string{"active.qcow2", "s1.qcow2", "test2.qcow2", "base.qcow2"}) {
+		t.Fatalf("after commit: %v", got)
+	}
+
+	// Active commit into s1 with a pivot (implies --wait), JSON.
+	var res struct {
+		Plan struct {
+			Kind string `json:"kind"`
+		} `json:"plan"`
+		Job            jobCLIJob `json:"job"`
+		StaleSnapshots []string  `json:"stale_snapshots"`
+		LeftFiles      []string  `json:"left_files"`
+	}
+	cliJSON(t, &res, "commit", name, "vda", "--shallow", "--active", "--pivot")
+	if res.Plan.Kind != "active-commit" || res.Job.Phase != "completed" || res.Job.Progress != 1 ||
+		!reflect.DeepEqual(res.StaleSnapshots, []string{"s2", "s3", "s4"}) || !reflect.DeepEqual(res.LeftFiles, []string{p("active.qcow2")}) {
+		t.Fatalf("active commit: %+v", res)
+	}
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, []string{"s1.qcow2", "test2.qcow2", "base.qcow2"}) {
+		t.Fatalf("after pivot: %v", got)
+	}
+
+	// A throttled full pull whose virtchain is killed: the job goes on, a
+	// new virtchain lists it, lifts the limit and follows it to the end.
+	cmd := exec.Command(virtchainBin(t), "-c", systemURI, "pull", name, "vda", "--bandwidth", "0.125", "--wait")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !strings.Contains(sc.Text(), " vda pull ") {
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	var jobs []jobCLIJob
+	cliJSON(t, &jobs, "jobs")
+	if len(jobs) == 0 {
+		t.Fatal("the pull did not outlive its virtchain")
+	}
+	var mine *jobCLIJob
+	for i := range jobs {
+		if jobs[i].Domain == name {
+			mine = &jobs[i]
+		}
+	}
+	if mine == nil || mine.Kind != "pull" || mine.Phase != "running" || mine.Bandwidth != 128<<10 {
+		t.Fatalf("jobs: %+v", jobs)
+	}
+	follow := exec.Command(virtchainBin(t), "-c", systemURI, "jobs", "--wait")
+	var followOut strings.Builder
+	follow.Stdout = &followOut
+	follow.Stderr = &followOut
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // let it attach while the job still crawls
+	if out := cliText(t, "bandwidth", name, "vda", "0"); !strings.Contains(out, "unlimited") {
+		t.Fatalf("bandwidth: %s", out)
+	}
+	if err := follow.Wait(); err != nil || !strings.Contains(followOut.String(), name+" vda pull 100% completed") {
+		t.Fatalf("jobs --wait: %v\n%s", err, followOut.String())
+	}
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, []string{"s1.qcow2"}) {
+		t.Fatalf("after pull: %v", got)
+	}
+
+	// Cleanup: the dry run lists, the real one removes metadata and files.
+	out = cliText(t, "cleanup", name, "--dry-run", p("test2.qcow2"), p("base.qcow2"))
+	if !strings.Contains(out, "virsh snapshot-delete --domain "+name+" s4 --metadata") || !strings.Contains(out, "delete with --delete-files") {
+		t.Fatalf("cleanup dry run:\n%s", out)
+	}
+	code, _, stderr = runMain(t, "-c", systemURI, "cleanup", name, "--delete-files", p("s1.qcow2"))
+	if code != 1 {
+		t.Fatalf("deleting the active layer: exit %d", code)
+	}
+	wantOneLine(t, stderr, "still used by chain of "+name+" vda")
+	out = cliText(t, "cleanup", name, "--delete-files", p("test2.qcow2"), p("base.qcow2"))
+	for _, f := range []string{"s2.qcow2", "s3.qcow2", "active.qcow2", "test2.qcow2", "base.qcow2"} {
+		if !strings.Contains(out, "deleted "+p(f)) {
+			t.Errorf("cleanup did not delete %s:\n%s", f, out)
+		}
+		if _, err := os.Stat(p(f)); !os.IsNotExist(err) {
+			t.Errorf("%s still there", f)
+		}
+	}
+	if snaps := strings.Fields(labVirsh(t, "snapshot-list", name, "--name")); !reflect.DeepEqual(snaps, []string{"s1"}) {
+		t.Fatalf("snapshots left: %v", snaps)
+	}
+	jobCLIFlush(t, name)
+	labTool(t, "qemu-img", "compare", "-U", ref, p("s1.qcow2"))
+}
