@@ -396,6 +396,7 @@ type progressPrinter struct {
 	jobs     map[string]model.Job
 	drawn    int
 	lastDraw time.Time
+	dirty    bool // an update came in too soon after a draw
 }
 
 func newProgressPrinter(w io.Writer, tty, quiet bool) *progressPrinter {
@@ -425,6 +426,7 @@ func (p *progressPrinter) update(j model.Job) {
 	}
 	phaseChange := !seen || prev.Phase != j.Phase
 	if !phaseChange && time.Since(p.lastDraw) < 100*time.Millisecond {
+		p.dirty = true
 		return
 	}
 	p.draw()
@@ -442,11 +444,12 @@ func (p *progressPrinter) draw() {
 	}
 	p.drawn = len(p.order)
 	p.lastDraw = time.Now()
+	p.dirty = false
 	_, _ = io.WriteString(p.w, b.String())
 }
 
 func (p *progressPrinter) finish() {
-	if p.tty && !p.quiet && len(p.order) > 0 {
+	if p.tty && !p.quiet && p.dirty {
 		p.draw()
 	}
 }
