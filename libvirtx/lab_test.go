@@ -383,8 +383,8 @@ func (w *cancelOn) Write(p []byte) (int, error) {
 }
 
 // An up that fails halfway leaves a partial lab: a second up refuses and
-// names `lab down`, and down removes it all. A user's own domain that
-// shares the prefix is left alone.
+// names `lab down`, and down removes it all, managed-save image included.
+// A user's own domain that shares the prefix is left alone.
 func TestLabDownAfterFailedUp(t *testing.T) {
 	c, opts := labIntegration(t, "partial")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -415,6 +415,15 @@ func TestLabDownAfterFailedUp(t *testing.T) {
 	if ok, _ := c.domainExists(opts.Prefix + "test2"); !ok {
 		t.Fatalf("%stest2 should exist after a cancelled up", opts.Prefix)
 	}
+	// A managed-save image must not stop lab down.
+	test2, err := c.virt.LookupDomainByName(opts.Prefix + "test2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := test2.ManagedSave(0); err != nil {
+		t.Fatal(err)
+	}
+	test2.Free()
 	err = c.LabUp(context.Background(), opts)
 	if err == nil || !strings.Contains(err.Error(), "partial lab") || !strings.Contains(err.Error(), "lab down") {
 		t.Fatalf("up over a partial lab: %v, want a refusal naming `lab down`", err)
