@@ -125,7 +125,7 @@ func discTestDriverChecks(t *testing.T, c *Conn, ctx context.Context) {
 		t.Fatalf("domains %v", names)
 	}
 	off, run := doms[0], doms[1]
-	if c.bulkFacts([]string{run.UUID}) == nil {
+	if discBulk(t, c) == nil {
 		t.Error("bulk facts refused: discovery fell back to per-domain calls")
 	}
 	if off.State != model.StateShutoff || !off.Persistent || off.ManagedSave || len(off.Snapshots) != 0 || off.Problem != "" {
@@ -202,6 +202,21 @@ func TestTestDriverEvents(t *testing.T) {
 			t.Fatal("Events() not closed by Close")
 		}
 	}
+}
+
+// discBulk runs the bulk fact calls as Discover does.
+func discBulk(t *testing.T, c *Conn) map[string]domainFacts {
+	t.Helper()
+	doms, err := c.virt.ListAllDomains(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer freeDomains(doms)
+	uuids := make([]string, len(doms))
+	for i := range doms {
+		uuids[i], _ = doms[i].GetUUIDString()
+	}
+	return c.bulkFacts(doms, uuids)
 }
 
 // discWaitEvent reads events until want arrives, failing after 10s.

@@ -70,9 +70,9 @@ func freeStats(stats []libvirt.DomainStats) {
 	}
 }
 
-// discoverAll reads every domain: one ListAllDomains, four filtered lists
-// for the yes/no facts, one stats call for states, then one XML per domain
-// (and snapshots only where there are some) in a bounded worker pool.
+// discoverAll reads every domain: one ListAllDomains, seven filtered lists
+// for states and yes/no facts, then one XML per domain (and snapshots only
+// where there are some) in a bounded worker pool.
 func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 	doms, err := c.virt.ListAllDomains(0)
 	if err != nil {
@@ -88,7 +88,7 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 	for i := range doms {
 		uuids[i], _ = doms[i].GetUUIDString()
 	}
-	bulk := c.bulkFacts(uuids)
+	bulk := c.bulkFacts(doms, uuids)
 
 	out := make([]model.Domain, len(doms))
 	gone := make([]bool, len(doms))
@@ -154,17 +154,33 @@ func (c *Conn) discoverOne(ctx context.Context, name string) (model.Domain, erro
 	return d, nil
 }
 
+// stateLists are the ListAllDomains filters that tell most states apart.
+// The rest (blocked, in shutdown, crashed, pmsuspended) share the OTHER
+// filter and are asked one by one, which is rare.
+var stateLists = map[libvirt.ConnectListAllDomainsFlags]model.DomainState{
+	libvirt.CONNECT_LIST_DOMAINS_RUNNING: model.StateRunning,
+	libvirt.CONNECT_LIST_DOMAINS_PAUSED:  model.StatePaused,
+	libvirt.CONNECT_LIST_DOMAINS_SHUTOFF: model.StateShutoff,
+}
+
 // bulkFacts answers state, persistence, managed save, autostart and "has
-// snapshots" for every domain in six round trips. It returns nil (and the
-// caller asks each domain) if the daemon refuses any of the bulk calls.
-func (c *Conn) bulkFacts(uuids []string) map[string]domainFacts {
-	sets := map[libvirt.ConnectListAllDomainsFlags]map[string]bool{}
-	for _, flag := range []libvirt.ConnectListAllDomainsFlags{
+// snapshots" for every domain with filtered ListAllDomains calls, one
+// round trip each, handled by the daemon without taking any domain job.
+// (GetAllDomainStats would give exact states in one call but is ten times
+// slower and waits for, or skips, busy domains.) It returns nil, and the
+// caller asks each domain, if the daemon refuses a filter.
+func (c *Conn) bulkFacts(doms []libvirt.Domain, uuids []string) map[string]domainFacts {
+	flags := []libvirt.ConnectListAllDomainsFlags{
 		libvirt.CONNECT_LIST_DOMAINS_PERSISTENT,
 		libvirt.CONNECT_LIST_DOMAINS_MANAGEDSAVE,
 		libvirt.CONNECT_LIST_DOMAINS_AUTOSTART,
 		libvirt.CONNECT_LIST_DOMAINS_HAS_SNAPSHOT,
-	} {
+	}
+	for f := range stateLists {
+		flags = append(flags, f)
+	}
+	sets := map[libvirt.ConnectListAllDomainsFlags]map[string]bool{}
+	for _, flag := range flags {
 		list, err := c.virt.ListAllDomains(flag)
 		if err != nil {
 			return nil
@@ -178,39 +194,30 @@ func (c *Conn) bulkFacts(uuids []string) map[string]domainFacts {
 		freeDomains(list)
 		sets[flag] = set
 	}
-	// NOWAIT: the state needs no monitor, so a domain busy in a job does
-	// not hold up the whole list.
-	stats, err := c.virt.GetAllDomainStats(nil, libvirt.DOMAIN_STATS_STATE, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
-	if err != nil {
-		return nil
-	}
-	states := map[string]model.DomainState{}
-	for _, s := range stats {
-		if s.Domain == nil || s.State == nil || !s.State.StateSet {
-			continue
-		}
-		if u, err := s.Domain.GetUUIDString(); err == nil {
-			states[u] = stateName(s.State.State)
-		}
-	}
-	freeStats(stats)
 
 	out := map[string]domainFacts{}
 	anyActive := false
-	for _, u := range uuids {
-		st, ok := states[u]
-		if !ok {
-			// Defined between the calls: leave it to oneFacts.
-			continue
-		}
-		anyActive = anyActive || st.Active()
-		out[u] = domainFacts{
-			state:        st,
+	for i, u := range uuids {
+		f := domainFacts{
 			persistent:   sets[libvirt.CONNECT_LIST_DOMAINS_PERSISTENT][u],
 			managedSave:  sets[libvirt.CONNECT_LIST_DOMAINS_MANAGEDSAVE][u],
 			autostart:    sets[libvirt.CONNECT_LIST_DOMAINS_AUTOSTART][u],
 			hasSnapshots: sets[libvirt.CONNECT_LIST_DOMAINS_HAS_SNAPSHOT][u],
 		}
+		for flag, st := range stateLists {
+			if sets[flag][u] {
+				f.state = st
+			}
+		}
+		if f.state == "" {
+			st, _, err := doms[i].GetState()
+			if err != nil {
+				continue // undefined meanwhile, or odd: oneFacts decides
+			}
+			f.state = stateName(st)
+		}
+		anyActive = anyActive || f.state.Active()
+		out[u] = f
 	}
 	if !c.local && anyActive {
 		for u, blocks := range c.blockStats(nil) {

@@ -235,7 +235,7 @@ func TestDiscoverShutoff(t *testing.T) {
 			{Name: "vda", Snapshot: "internal"}, {Name: "vdb", Snapshot: "no"}}}}, 0)
 
 	d := l.discover()
-	if bulk := l.c.bulkFacts([]string{d.UUID}); bulk == nil || !bulk[d.UUID].hasSnapshots {
+	if bulk := discBulk(t, l.c); bulk == nil || !bulk[d.UUID].hasSnapshots {
 		t.Errorf("bulk facts: %+v (nil means discovery fell back to per-domain calls)", bulk)
 	}
 	if d.State != model.StateShutoff || !d.Persistent || d.ManagedSave || d.Autostart || d.UUID == "" {
