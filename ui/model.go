@@ -69,9 +69,12 @@ type Model struct {
 
 	help     help.Model
 	showHelp bool
-	spinner  spinner.Model
+	// dialog, when set, covers the body and gets every key (dialog.go).
+	dialog  Dialog
+	spinner spinner.Model
 
 	err      string // footer error, cleared on the next key
+	info     string // footer result of a hidden op, cleared on the next key
 	notice   string // footer notice, e.g. events stopped
 	inflight map[string]bool
 	dirty    map[string]bool
@@ -216,7 +219,23 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 
+	case OpenDialogMsg:
+		m.dialog = msg.D
+		m.showHelp = false
+		m.layout()
+		return m, nil
+
+	case CloseDialogMsg:
+		m.dialog = nil
+		return m, nil
+
+	case OpDoneMsg:
+		return m, m.opDone(msg)
+
 	case spinner.TickMsg:
+		if msg.ID != m.spinner.ID() {
+			return m, m.toDialog(msg)
+		}
 		if !m.loading {
 			return m, nil // stop ticking once idle
 		}
@@ -225,20 +244,74 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, cmd
 
 	case tea.KeyPressMsg:
-		m.err = ""
+		m.err, m.info = "", ""
+		if m.dialog != nil {
+			if msg.String() == "ctrl+c" {
+				return m, tea.Quit
+			}
+			return m, m.dialog.Update(msg)
+		}
 		return m, m.handleKey(msg)
 
 	case tea.MouseClickMsg:
 		m.err = ""
+		if m.dialog != nil {
+			return m, m.dialog.Update(msg)
+		}
 		m.handleClick(msg.Mouse())
 		return m, nil
 
 	case tea.MouseWheelMsg:
+		if m.dialog != nil {
+			return m, m.dialog.Update(msg)
+		}
 		m.handleWheel(msg)
 		return m, nil
 	}
-	// Anything else (cursor blink of the filter input) goes to the list.
+	// Anything else goes to the open dialog (its Cmds' results), or to
+	// the list (cursor blink of the filter input).
+	if m.dialog != nil {
+		return m, m.dialog.Update(msg)
+	}
 	return m, m.list.Update(msg)
+}
+
+func (m *Model) toDialog(msg tea.Msg) tea.Cmd {
+	if m.dialog == nil {
+		return nil
+	}
+	return m.dialog.Update(msg)
+}
+
+// opDone re-reads what an op changed and shows its result: in the dialog
+// that ran it, or in the footer when that dialog was hidden.
+func (m *Model) opDone(msg OpDoneMsg) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, name := range msg.Reread {
+		if name == "" {
+			if !m.loading {
+				m.loading = true
+				cmds = append(cmds, m.discover(), m.spinner.Tick)
+			}
+			continue
+		}
+		if m.inflight[name] {
+			m.dirty[name] = true
+			continue
+		}
+		m.inflight[name] = true
+		cmds = append(cmds, m.rediscover(name))
+	}
+	if d, ok := m.dialog.(*opDialog); ok && d.id == msg.ID {
+		cmds = append(cmds, d.Update(msg))
+		return tea.Batch(cmds...)
+	}
+	if msg.Err != nil {
+		m.err = msg.Title + ": " + oneLine(msg.Err.Error())
+	} else if msg.Result != "" {
+		m.info = "✔ " + msg.Result
+	}
+	return tea.Batch(cmds...)
 }
 
 func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
@@ -426,6 +499,9 @@ func (m *Model) layout() {
 	}
 	m.list.SetSize(m.listW, m.listH)
 	m.layoutDetail()
+	if m.dialog != nil {
+		m.dialog.SetSize(m.width, bodyH)
+	}
 }
 
 func (m *Model) layoutDetail() {
@@ -500,6 +576,8 @@ func (m *Model) render() string {
 
 	bodyH := max(m.height-2, 3)
 	switch {
+	case m.dialog != nil:
+		b.WriteString(m.dialog.View())
 	case m.showHelp:
 		b.WriteString(block(m.fullHelp(), m.width, bodyH))
 	case m.wide:
@@ -563,6 +641,10 @@ func (m *Model) footer() string {
 	switch {
 	case m.err != "":
 		return fitLine(st.Error.Render(truncate("✖ "+m.err, m.width)), m.width)
+	case m.dialog != nil:
+		return fitLine(m.help.ShortHelpView(m.dialog.ShortHelp()), m.width)
+	case m.info != "":
+		return fitLine(st.Running.Render(truncate(m.info, m.width)), m.width)
 	case m.notice != "":
 		return fitLine(st.Warning.Render(truncate(m.notice, m.width)), m.width)
 	}

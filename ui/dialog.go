@@ -1,0 +1,531 @@
+package ui
+
+// The modal layer. A Dialog covers the whole body (everything between the
+// header and the footer) and gets every key while it is open; the footer
+// shows its ShortHelp. Libvirt events and re-reads keep flowing underneath,
+// so the panes are current when it closes.
+//
+// Opening a dialog: return OpenDialog(d) from any Update (a component's or
+// a dialog's); it replaces whatever dialog is open. A dialog closes itself
+// by returning CloseDialog. Messages the root does not know (results of a
+// dialog's own Cmds, spinner ticks of other spinners) go to the open dialog.
+//
+// Changing something goes through an Op, which is always: plan (a Cmd that
+// reads the host) -> the plan on screen (steps, kept files, files leaving
+// the chain, bytes, stale snapshots, users, warnings, equivalent virsh
+// command) -> y/enter runs it, n/esc cancels -> spinner -> the result, or
+// the error in full with its one-line hint. Afterwards the domains in
+// Op.Reread (default: the plan's Domain) are re-read. For example:
+//
+//	return startOp(c, plannedOp("Delete snapshot fresh of vm1",
+//		func(ctx context.Context) (*model.SnapshotDeletePlan, error) { return b.PlanSnapshotDelete(ctx, req) },
+//		func(p *model.SnapshotDeletePlan) model.Plan { return p.Plan },
+//		func(ctx context.Context, p *model.SnapshotDeletePlan) error { return b.DeleteSnapshot(ctx, p) },
+//		func(*model.SnapshotDeletePlan) string { return "Deleted snapshot fresh of vm1." }))
+//
+// startOp refuses on a read-only connection (footer error, nothing runs).
+// Other entry points: confirmOp (a plan already in hand -> confirm -> run),
+// runOp (no plan step: spinner -> result, e.g. an abort or a pivot), and
+// planLines (the plan rendered as lines, for a dialog of one's own).
+// A running op can be hidden with esc; its result then lands in the footer.
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// Dialog is a modal layer over the body. View renders exactly the size
+// given by SetSize.
+type Dialog interface {
+	component
+}
+
+// OpenDialogMsg opens D over the body, replacing any open dialog.
+type OpenDialogMsg struct{ D Dialog }
+
+// CloseDialogMsg closes the open dialog.
+type CloseDialogMsg struct{}
+
+// OpenDialog is a Cmd that opens d.
+func OpenDialog(d Dialog) tea.Cmd {
+	return func() tea.Msg { return OpenDialogMsg{D: d} }
+}
+
+// CloseDialog is a Cmd that closes the open dialog.
+func CloseDialog() tea.Msg { return CloseDialogMsg{} }
+
+// RunFunc carries out what was planned and returns the line that says
+// what happened ("Deleted snapshot fresh of vm1.").
+type RunFunc func(ctx context.Context) (string, error)
+
+// Op is one change the user asked for.
+type Op struct {
+	// Title names the change: "Revert lab-test2 to fresh".
+	Title string
+	// Plan reads the host (inside a Cmd) and returns the plan to show and
+	// the function that runs exactly that plan. A refusal is an error.
+	Plan func(ctx context.Context) (model.Plan, RunFunc, error)
+	// Reread names the domains to read again after the op ran; empty means
+	// the plan's Domain, or every domain when that is empty too.
+	Reread []string
+}
+
+// plannedOp builds an Op from a typed planner, the part of its plan a
+// person reads, the runner, and the success line.
+func plannedOp[P any](title string, plan func(context.Context) (P, error), view func(P) model.Plan,
+	run func(context.Context, P) error, done func(P) string) Op {
+	return Op{Title: title, Plan: func(ctx context.Context) (model.Plan, RunFunc, error) {
+		p, err := plan(ctx)
+		if err != nil {
+			return model.Plan{}, nil, err
+		}
+		return view(p), func(ctx context.Context) (string, error) {
+			if err := run(ctx, p); err != nil {
+				return "", err
+			}
+			return done(p), nil
+		}, nil
+	}}
+}
+
+// opPlannedMsg is the result of an Op's Plan.
+type opPlannedMsg struct {
+	id   int64
+	plan model.Plan
+	run  RunFunc
+	err  error
+}
+
+// OpDoneMsg is the end of a run: Result on success, else Err. The root
+// re-reads Reread (every domain when it holds "") and shows the result in
+// the dialog that ran it, or in the footer when that dialog was hidden.
+type OpDoneMsg struct {
+	ID     int64
+	Title  string
+	Result string
+	Err    error
+	Reread []string
+}
+
+var opSeq atomic.Int64
+
+type opPhase int
+
+const (
+	phasePlanning opPhase = iota
+	phaseConfirm
+	phaseRunning
+	phaseDone
+	phaseFailed
+)
+
+// opDialog walks one Op through its phases.
+type opDialog struct {
+	common        *Common
+	width, height int
+	id            int64
+	op            Op
+	phase         opPhase
+	plan          model.Plan
+	run           RunFunc
+	result        string
+	err           error
+	spin          spinner.Model
+	offset        int // scroll of the content lines
+	keys          dialogKeys
+}
+
+type dialogKeys struct {
+	Confirm, Cancel, Close, Hide, Replan, Scroll key.Binding
+}
+
+func newDialogKeys() dialogKeys {
+	b := func(keys []string, h, d string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(h, d))
+	}
+	return dialogKeys{
+		Confirm: b([]string{"y", "enter"}, "y/enter", "confirm"),
+		Cancel:  b([]string{"n", "esc"}, "n/esc", "cancel"),
+		Close:   b([]string{"enter", "esc", "q"}, "enter/esc", "close"),
+		Hide:    b([]string{"esc"}, "esc", "hide (keeps running)"),
+		Replan:  b([]string{"r"}, "r", "plan again"),
+		Scroll:  b([]string{"up", "down", "k", "j", "pgup", "pgdown"}, "↑↓/jk", "scroll"),
+	}
+}
+
+func newOpDialog(c *Common, op Op, phase opPhase) *opDialog {
+	return &opDialog{
+		common: c, op: op, phase: phase, id: opSeq.Add(1),
+		spin: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
+		keys: newDialogKeys(),
+	}
+}
+
+// readOnlyCmd is the footer error for a change asked on a read-only
+// connection.
+func readOnlyCmd(c *Common, what string) tea.Cmd {
+	uri := c.Backend.URI()
+	return func() tea.Msg {
+		return ErrorMsg{Err: errors.New("cannot " + what + ": the connection to " + uri + " is read-only; start virtchain without --readonly")}
+	}
+}
+
+// startOp plans op in a Cmd behind a spinner, then asks for confirmation.
+func startOp(c *Common, op Op) tea.Cmd {
+	if c.Backend.ReadOnly() {
+		return readOnlyCmd(c, strings.ToLower(op.Title))
+	}
+	d := newOpDialog(c, op, phasePlanning)
+	return tea.Batch(OpenDialog(d), d.planCmd(), d.spin.Tick)
+}
+
+// confirmOp shows a plan already in hand; y runs run.
+func confirmOp(c *Common, title string, plan model.Plan, run RunFunc, reread ...string) tea.Cmd {
+	if c.Backend.ReadOnly() {
+		return readOnlyCmd(c, strings.ToLower(title))
+	}
+	d := newOpDialog(c, Op{Title: title, Reread: reread}, phaseConfirm)
+	d.plan, d.run = plan, run
+	return OpenDialog(d)
+}
+
+// runOp runs run at once behind a spinner and shows the result.
+func runOp(c *Common, title string, run RunFunc, reread ...string) tea.Cmd {
+	if c.Backend.ReadOnly() {
+		return readOnlyCmd(c, strings.ToLower(title))
+	}
+	d := newOpDialog(c, Op{Title: title, Reread: reread}, phaseRunning)
+	d.run = run
+	return tea.Batch(OpenDialog(d), d.runCmd(), d.spin.Tick)
+}
+
+func (d *opDialog) planCmd() tea.Cmd {
+	ctx, id, plan := d.common.Ctx, d.id, d.op.Plan
+	return func() tea.Msg {
+		p, run, err := plan(ctx)
+		return opPlannedMsg{id: id, plan: p, run: run, err: err}
+	}
+}
+
+func (d *opDialog) runCmd() tea.Cmd {
+	ctx, id, run, title := d.common.Ctx, d.id, d.run, d.op.Title
+	reread := d.op.Reread
+	if len(reread) == 0 {
+		reread = []string{d.plan.Domain} // "" means every domain
+	}
+	return func() tea.Msg {
+		res, err := run(ctx)
+		return OpDoneMsg{ID: id, Title: title, Result: res, Err: err, Reread: reread}
+	}
+}
+
+func (d *opDialog) SetSize(w, h int) { d.width, d.height = w, h }
+
+func (d *opDialog) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case opPlannedMsg:
+		if msg.id != d.id || d.phase != phasePlanning {
+			return nil
+		}
+		d.offset = 0
+		if msg.err != nil {
+			d.phase, d.err = phaseFailed, msg.err
+			return nil
+		}
+		d.phase, d.plan, d.run = phaseConfirm, msg.plan, msg.run
+		return nil
+	case OpDoneMsg:
+		if msg.ID != d.id {
+			return nil
+		}
+		d.offset = 0
+		if msg.Err != nil {
+			d.phase, d.err = phaseFailed, msg.Err
+		} else {
+			d.phase, d.result = phaseDone, msg.Result
+		}
+		return nil
+	case spinner.TickMsg:
+		if d.phase != phasePlanning && d.phase != phaseRunning {
+			return nil // stop ticking once nothing runs
+		}
+		var cmd tea.Cmd
+		d.spin, cmd = d.spin.Update(msg)
+		return cmd
+	case tea.MouseWheelMsg:
+		if msg.Mouse().Button == tea.MouseWheelUp {
+			d.scroll(-3)
+		} else {
+			d.scroll(3)
+		}
+		return nil
+	case tea.KeyPressMsg:
+		return d.key(msg)
+	}
+	return nil
+}
+
+func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
+	switch msg.String() {
+	case "up", "k":
+		d.scroll(-1)
+		return nil
+	case "down", "j":
+		d.scroll(1)
+		return nil
+	case "pgup":
+		d.scroll(-d.contentH())
+		return nil
+	case "pgdown", " ":
+		d.scroll(d.contentH())
+		return nil
+	}
+	switch d.phase {
+	case phasePlanning:
+		if key.Matches(msg, d.keys.Cancel) {
+			return CloseDialog // the plan's answer is dropped: its id is gone
+		}
+	case phaseConfirm:
+		switch {
+		case key.Matches(msg, d.keys.Confirm):
+			d.phase = phaseRunning
+			return tea.Batch(d.runCmd(), d.spin.Tick)
+		case key.Matches(msg, d.keys.Cancel):
+			return CloseDialog
+		}
+	case phaseRunning:
+		if key.Matches(msg, d.keys.Hide) {
+			return CloseDialog
+		}
+	case phaseFailed:
+		if d.op.Plan != nil && key.Matches(msg, d.keys.Replan) {
+			d.phase, d.err, d.offset = phasePlanning, nil, 0
+			return tea.Batch(d.planCmd(), d.spin.Tick)
+		}
+		if key.Matches(msg, d.keys.Close) {
+			return CloseDialog
+		}
+	case phaseDone:
+		return CloseDialog // any key
+	}
+	return nil
+}
+
+func (d *opDialog) scroll(n int) {
+	d.offset = clamp(d.offset+n, 0, max(len(d.content())-d.contentH(), 0))
+}
+
+// contentH is the room under the title line and above the prompt line.
+func (d *opDialog) contentH() int { return max(d.height-3, 1) }
+
+func (d *opDialog) ShortHelp() []key.Binding {
+	k := d.keys
+	switch d.phase {
+	case phasePlanning:
+		return []key.Binding{k.Cancel}
+	case phaseConfirm:
+		return []key.Binding{k.Confirm, k.Cancel, k.Scroll}
+	case phaseRunning:
+		return []key.Binding{k.Hide}
+	case phaseFailed:
+		if d.op.Plan != nil {
+			return []key.Binding{k.Close, k.Replan, k.Scroll}
+		}
+		return []key.Binding{k.Close, k.Scroll}
+	}
+	return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("any key", "close"))}
+}
+
+func (d *opDialog) FullHelp() [][]key.Binding { return [][]key.Binding{d.ShortHelp()} }
+
+// content is the scrollable part of the dialog.
+func (d *opDialog) content() []string {
+	st := d.common.Styles
+	w := max(d.width-2, 10)
+	switch d.phase {
+	case phasePlanning:
+		return []string{d.spin.View() + " planning: reading the domain and its files…"}
+	case phaseConfirm:
+		return planLines(st, d.plan, w)
+	case phaseRunning:
+		return append([]string{d.spin.View() + " running…", ""}, planLines(st, d.plan, w)...)
+	case phaseDone:
+		res := d.result
+		if res == "" {
+			res = "Done."
+		}
+		return indent(wrapText("✔ "+res, w), st.Running)
+	}
+	return errorLines(st, d.err, w)
+}
+
+// prompt is the pinned last line: what the keys do now.
+func (d *opDialog) prompt() string {
+	st := d.common.Styles
+	switch d.phase {
+	case phaseConfirm:
+		return st.Bold.Render("Carry out this plan?") + " " + st.Dim.Render("y/enter yes · n/esc no")
+	case phaseRunning:
+		return st.Dim.Render("esc hides this; the result then shows in the footer")
+	case phaseDone:
+		return st.Dim.Render("any key closes")
+	case phaseFailed:
+		if d.op.Plan != nil {
+			return st.Dim.Render("nothing else was changed · enter/esc closes · r plans again")
+		}
+		return st.Dim.Render("enter/esc closes")
+	}
+	return ""
+}
+
+func (d *opDialog) View() string {
+	st := d.common.Styles
+	lines := make([]string, 0, d.height)
+	lines = append(lines, st.TabActive.Render(truncate(d.op.Title, max(d.width-2, 1))))
+	content := d.content()
+	h := d.contentH()
+	off := clamp(d.offset, 0, max(len(content)-h, 0))
+	end := min(off+h, len(content))
+	for _, l := range content[off:end] {
+		lines = append(lines, " "+l)
+	}
+	for len(lines) < 1+h {
+		lines = append(lines, "")
+	}
+	more := ""
+	if end < len(content) {
+		more = st.Dim.Render("  ↓ " + strconv.Itoa(len(content)-end) + " more lines")
+	} else if off > 0 {
+		more = st.Dim.Render("  ↑ scrolled")
+	}
+	lines = append(lines, more, " "+d.prompt())
+	return block(lines, d.width, d.height)
+}
+
+// planLines renders a plan for a w-cell column: the summary, warnings
+// first (so nobody scrolls past them), then steps, what stays, what leaves
+// the chain, the bytes, stale metadata, other users and the virsh command.
+func planLines(st *Styles, p model.Plan, w int) []string {
+	var out []string
+	out = append(out, indent(wrapText(p.Summary, w), st.Bold)...)
+	section := func(title string, items []string, bullet string, style Style) {
+		if len(items) == 0 {
+			return
+		}
+		out = append(out, "", st.ColumnHead.Render(title))
+		for i, it := range items {
+			b := bullet
+			if bullet == "#" {
+				b = strconv.Itoa(i+1) + "."
+			}
+			out = append(out, hanging(b, it, w, style)...)
+		}
+	}
+	section("Warnings", p.Warnings, "!", st.Warning)
+	section("Steps", p.Steps, "#", st.Plain)
+	section("Kept", p.Kept, "•", st.Plain)
+	section("Leaving the chain", p.LeavingChain, "•", st.Plain)
+	if p.BytesToCopy > 0 {
+		out = append(out, "", st.ColumnHead.Render("Data to copy")+" "+humanBytes(p.BytesToCopy)+
+			st.Dim.Render(" ("+strconv.FormatInt(p.BytesToCopy, 10)+" bytes)"))
+	}
+	section("Snapshot metadata that becomes stale", p.StaleSnapshots, "•", st.Warning)
+	section("Also used by", p.UsedBy, "•", st.Warning)
+	section("Equivalent command", p.Virsh, "$", st.Dim)
+	return out
+}
+
+// errorLines shows an error in full, wrapped, with its hint on its own
+// line: a refusal's fix, the hint libvirtx appended, or the known hint for
+// libvirt's text.
+func errorLines(st *Styles, err error, w int) []string {
+	if err == nil {
+		return nil
+	}
+	msg, hint := splitHint(err)
+	out := indent(wrapText("✖ "+msg, w), st.Error)
+	if hint != "" {
+		out = append(out, "")
+		out = append(out, hanging("hint:", hint, w, st.Warning)...)
+	}
+	return out
+}
+
+// splitHint separates an error's text from its one-line hint.
+func splitHint(err error) (msg, hint string) {
+	var r *model.Refusal
+	if errors.As(err, &r) && err.Error() == r.Error() {
+		return r.Reason, r.Fix
+	}
+	msg = strings.Join(strings.Fields(err.Error()), " ")
+	if i := strings.LastIndex(msg, "; hint: "); i >= 0 {
+		return msg[:i], msg[i+len("; hint: "):]
+	}
+	return msg, model.ErrorHint(msg)
+}
+
+// wrapText breaks plain text into lines of at most w cells at spaces,
+// cutting words (long paths) that do not fit a line of their own.
+func wrapText(s string, w int) []string {
+	w = max(w, 4)
+	var lines []string
+	var cur []rune
+	curW := 0
+	flush := func() {
+		lines = append(lines, string(cur))
+		cur, curW = cur[:0:0], 0
+	}
+	for _, word := range strings.Fields(s) {
+		ww := textWidth(word)
+		if curW > 0 && curW+1+ww > w {
+			flush()
+		}
+		if curW > 0 {
+			cur = append(cur, ' ')
+			curW++
+		}
+		for _, r := range word {
+			rw := textWidth(string(r))
+			if curW+rw > w {
+				flush()
+			}
+			cur = append(cur, r)
+			curW += rw
+		}
+	}
+	if curW > 0 || len(lines) == 0 {
+		flush()
+	}
+	return lines
+}
+
+// hanging is a bulleted item wrapped with its continuation lines indented
+// under the text.
+func hanging(bullet, text string, w int, style Style) []string {
+	pad := textWidth(bullet) + 3
+	ls := wrapText(text, w-pad)
+	for i, l := range ls {
+		if i == 0 {
+			ls[i] = "  " + bullet + " " + style.Render(l)
+		} else {
+			ls[i] = spaces(pad) + style.Render(l)
+		}
+	}
+	return ls
+}
+
+func indent(ls []string, style Style) []string {
+	for i, l := range ls {
+		ls[i] = style.Render(l)
+	}
+	return ls
+}
