@@ -79,14 +79,7 @@ func TestTestDriverDiscover(t *testing.T) {
 	func() {
 		discTestDriverChecks(t, c, ctx)
 	}()
-	// Every Domain and Snapshot object discovery took must be freed by
-	// now: libvirt counts them as references to the connection.
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if c.closeRefs != 0 {
-		t.Errorf("connection still referenced %d times after Close: an object was not freed", c.closeRefs)
-	}
+	discCloseClean(t, c)
 }
 
 func discTestDriverChecks(t *testing.T, c *Conn, ctx context.Context) {

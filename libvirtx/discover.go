@@ -512,9 +512,6 @@ func (c *Conn) liveChain(x libvirtxml.DomainDisk, top diskSource, format, target
 		if layer.BackingFormat == "" && i+1 < len(chain) {
 			layer.BackingFormat = chain[i+1].format
 		}
-		if layer.BackingFile == "" && i+1 < len(chain) {
-			layer.BackingFile = chain[i+1].src.name
-		}
 		layers = append(layers, layer)
 	}
 	return layers

@@ -206,6 +206,18 @@ func (l *discLab) checkAgainstQemuImg(disk model.Disk) {
 	}
 }
 
+// discCloseClean closes c and checks that discovery freed every libvirt
+// object it took: each one still alive holds a reference to the connection.
+func discCloseClean(t *testing.T, c *Conn) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c.closeRefs != 0 {
+		t.Errorf("connection still referenced %d times after Close: an object was not freed", c.closeRefs)
+	}
+}
+
 func layerPaths(d model.Disk) []string {
 	var out []string
 	for _, l := range d.Layers {
@@ -306,6 +318,7 @@ func TestDiscoverShutoff(t *testing.T) {
 	if rvda.Layers[2].BackingFile != "" || rvda.Layers[0].BackingFormat != "qcow2" {
 		t.Errorf("remote backing: %+v", rvda.Layers)
 	}
+	discCloseClean(t, remote)
 }
 
 // domstatsIndices is `virsh domstats --block --backing`: path -> backing
@@ -432,6 +445,7 @@ func TestDiscoverRunning(t *testing.T) {
 			t.Errorf("remote live layer %d: %+v", i, layer)
 		}
 	}
+	discCloseClean(t, remote)
 
 	// Managed save stops the domain and keeps its state in a libvirt file;
 	// the chain is then read from the headers, without indices.
