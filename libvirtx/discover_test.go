@@ -116,6 +116,8 @@ func (l *discLab) define(disks ...libvirtxml.DomainDisk) *libvirt.Domain {
 		Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
 		VCPU:   &libvirtxml.DomainVCPU{Value: 1},
 		OS:     &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"}},
+		// ACPI: PCI hot-plug on the default machine needs it.
+		Features: &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}},
 		Devices: &libvirtxml.DomainDeviceList{
 			Disks: disks,
 		},
@@ -446,6 +448,23 @@ func TestDiscoverRunning(t *testing.T) {
 		}
 	}
 	discCloseClean(t, remote)
+
+	// Hot-plugging a disk is evented (device-added); discovery then shows it.
+	extra := l.path("extra.raw")
+	l.run("qemu-img", "create", "-q", "-f", "raw", extra, "8M")
+	vdb := discFileDisk("vdb", extra, "raw")
+	diskXML, err := vdb.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dom.AttachDeviceFlags(diskXML, libvirt.DOMAIN_DEVICE_MODIFY_LIVE); err != nil {
+		t.Fatalf("attach vdb: %v", err)
+	}
+	discWaitEvent(t, l.c.Events(), model.Event{Domain: l.name, Kind: EventDeviceAdded})
+	if d := l.discover(); len(d.Disks) != 2 || d.Disks[1].Target != "vdb" || len(d.Disks[1].Layers) != 1 ||
+		d.Disks[1].Layers[0].Index == nil || d.Disks[1].Layers[0].VirtualSize != 8<<20 {
+		t.Errorf("after hot-plug: %+v", d.Disks)
+	}
 
 	// Managed save stops the domain and keeps its state in a libvirt file;
 	// the chain is then read from the headers, without indices.
