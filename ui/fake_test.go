@@ -23,6 +23,8 @@ type fakeBackend struct {
 
 	discoverCalls int
 	domainCalls   []string
+
+	snap fakeSnapState // snapshot and restore-point operations (fake_snap_test.go)
 }
 
 func newFake(ds ...model.Domain) *fakeBackend {
