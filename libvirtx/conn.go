@@ -110,9 +110,6 @@ func (c *Conn) ReadOnly() bool { return c.readonly }
 // this host (the URI has no host part, or names localhost).
 func (c *Conn) Local() bool { return c.local }
 
-// Virt is the underlying libvirt connection, for other files of libvirtx.
-func (c *Conn) Virt() *libvirt.Connect { return c.virt }
-
 // Close releases the connection and its event callbacks.
 func (c *Conn) Close() error {
 	if c == nil || c.virt == nil {
