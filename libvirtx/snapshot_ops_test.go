@@ -544,3 +544,26 @@ func TestSnapErrorsCarryHints(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+func TestSnapRefusedWhileBlockJobRuns(t *testing.T) {
+	l := newSnapLab(t, "busy", false)
+	l.run("qemu-io", "-f", "qcow2", "-c", "write -P 0x66 0 24M", l.path("base.qcow2"))
+	if err := l.dom.Create(); err != nil {
+		t.Fatal(err)
+	}
+	l.create(model.SnapshotCreateRequest{Name: "s1", External: true, DiskOnly: true})
+	// A pull limited to 1 MiB/s keeps the disk busy for a while.
+	l.run("virsh", "-c", "qemu:///system", "blockpull", l.name, "vda", "--bandwidth", "1")
+	t.Cleanup(func() { _ = exec.Command("virsh", "-c", "qemu:///system", "blockjob", l.name, "vda", "--abort").Run() })
+	before := l.snapshotDirState()
+	_, err := l.c.PlanSnapshotCreate(l.ctx, model.SnapshotCreateRequest{Domain: l.name, Name: "s2", External: true, DiskOnly: true})
+	l.wantRefused(err, before, "vda has a pull job running", "--abort")
+	_, err = l.c.PlanSnapshotDelete(l.ctx, model.SnapshotDeleteRequest{Domain: l.name, Name: "s1"})
+	l.wantRefused(err, before, "pull job running")
+	_, err = l.c.PlanSnapshotRevert(l.ctx, model.SnapshotRevertRequest{Domain: l.name, Name: "s1"})
+	l.wantRefused(err, before, "pull job running")
+	// Metadata-only delete touches no file, so it is allowed.
+	if _, err := l.c.PlanSnapshotDelete(l.ctx, model.SnapshotDeleteRequest{Domain: l.name, Name: "s1", MetadataOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+}

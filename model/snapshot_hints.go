@@ -30,6 +30,7 @@ var errorHints = []struct {
 	{[]string{"already exists"}, "choose another file name or snapshot name"},
 	{[]string{"no such file or directory"}, "a file or folder on the path is missing: check it with ls -l"},
 	{[]string{"invalid snapshot name"}, "choose a snapshot name without '/' that does not start with '.'"},
+	{[]string{"pflash"}, "this domain boots UEFI from pflash, which rules out internal snapshots: make an external snapshot (--external) instead"},
 	{[]string{"not supported"}, "this libvirt or QEMU cannot do it: check virsh version, and the libvirt release notes for the feature"},
 	{[]string{"unsupported configuration"}, "this libvirt or QEMU cannot do it with this configuration: see the text for which part"},
 	{[]string{"operation not supported"}, "this libvirt or QEMU cannot do it: check virsh version"},
