@@ -41,14 +41,6 @@ func opErr(op string, err error) error {
 	return &OpError{Op: op, Err: err, Hint: model.ErrorHint(errorText(err))}
 }
 
-// errPlanChanged says that the host moved on between the plan the user saw
-// and the moment it was to run.
-var errPlanChanged = errors.New("the domain changed since this plan was made (state, chain, snapshots or files); nothing was done: look at the new plan and try again")
-
-// ErrPlanChanged reports whether err means the plan went stale before it
-// ran; the UI then shows the fresh plan.
-func ErrPlanChanged(err error) bool { return errors.Is(err, errPlanChanged) }
-
 func samePlan(a, b model.Plan) bool {
 	return reflect.DeepEqual(a.Steps, b.Steps) && reflect.DeepEqual(a.Virsh, b.Virsh)
 }
@@ -287,7 +279,7 @@ func (c *Conn) CreateSnapshot(ctx context.Context, p *model.SnapshotCreatePlan) 
 		return err
 	}
 	if !samePlan(fresh.Plan, p.Plan) {
-		return errPlanChanged
+		return model.ErrPlanChanged
 	}
 	doc, err := snapshotCreateXML(fresh)
 	if err != nil {
@@ -346,7 +338,7 @@ func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) 
 		return err
 	}
 	if !samePlan(fresh.Plan, p.Plan) {
-		return errPlanChanged
+		return model.ErrPlanChanged
 	}
 	if fresh.Method == model.RevertVirtchain {
 		return c.revertExternal(ctx, fresh)
@@ -390,7 +382,7 @@ func (c *Conn) DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) 
 		return err
 	}
 	if !samePlan(fresh.Plan, p.Plan) {
-		return errPlanChanged
+		return model.ErrPlanChanged
 	}
 	var flags libvirt.DomainSnapshotDeleteFlags
 	if p.Request.MetadataOnly {

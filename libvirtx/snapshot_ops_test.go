@@ -567,3 +567,20 @@ func TestSnapRefusedWhileBlockJobRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSnapStalePlanIsNotRun(t *testing.T) {
+	l := newSnapLab(t, "stale", false)
+	p, err := l.c.PlanSnapshotCreate(l.ctx, model.SnapshotCreateRequest{Domain: l.name, Name: "late", External: true, DiskOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone snapshots first: the overlay would now sit on another image.
+	l.create(model.SnapshotCreateRequest{Name: "early", External: true, DiskOnly: true})
+	before := l.snapshotDirState()
+	if err := l.c.CreateSnapshot(l.ctx, p); !errors.Is(err, model.ErrPlanChanged) {
+		t.Fatalf("stale plan: %v", err)
+	}
+	if after := l.snapshotDirState(); after != before {
+		t.Fatalf("a stale plan changed things:\n%s\n%s", before, after)
+	}
+}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,11 @@ import (
 // create, revert, delete, save, restore, managed save or start will do, or
 // why it must be refused. Each builder returns a plan from model values and
 // host facts only; libvirtx runs the plan it returns.
+
+// ErrPlanChanged is returned when the host moved on between the plan a user
+// confirmed and the moment it was to run: the operation plans again before
+// it acts, and refuses when the fresh plan differs. Nothing was changed.
+var ErrPlanChanged = errors.New("the domain changed since this plan was made (state, chain, snapshots or files); nothing was done: look at the new plan and try again")
 
 // FileState is what the host says about a path.
 type FileState int
@@ -265,6 +271,11 @@ func leftOutReason(disk *Disk) string {
 	}
 	return ""
 }
+
+// LeftOutReason says why a disk gets no external snapshot (readonly,
+// shareable, not file-backed, no media), or "" when it gets an overlay.
+// The TUI's form offers overlay paths only for the disks that get one.
+func LeftOutReason(disk *Disk) string { return leftOutReason(disk) }
 
 // PlanSnapshotCreate resolves a snapshot creation, or refuses it.
 func PlanSnapshotCreate(domains []Domain, req SnapshotCreateRequest, f SnapshotFacts) (*SnapshotCreatePlan, error) {
