@@ -34,6 +34,10 @@ type chainView struct {
 	idxW  int
 	nameW int // longest file name in the domain
 	tagsW int // longest tag text in the domain
+
+	// marks is the range picked for a commit or pull (rangepick.go).
+	marks rangeMarks
+	rkeys rangeKeys
 }
 
 const (
@@ -44,7 +48,9 @@ const (
 	minName = 12
 )
 
-func newChainView(c *Common) *chainView { return &chainView{common: c} }
+func newChainView(c *Common) *chainView {
+	return &chainView{common: c, marks: newRangeMarks(), rkeys: newRangeKeys()}
+}
 
 // SetDomain shows a domain (nil for none), keeping the cursor on the same
 // disk and layer path when the domain is re-read.
@@ -66,6 +72,7 @@ func (v *chainView) SetDomain(d *model.Domain) {
 			}
 		}
 	}
+	v.marks.forget(d)
 	v.scroll.setCount(len(v.rows))
 	if !v.restoreCursor(keepDisk, keepPath) {
 		// A fresh domain opens on its first active layer, the one the
@@ -145,6 +152,11 @@ func (v *chainView) rowAt(y int) (int, bool) {
 func (v *chainView) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
+		if v.dom != nil {
+			if cmd, ok := v.rangeKey(msg); ok {
+				return cmd
+			}
+		}
 		v.scroll.navigate(v.common.KeyMap, msg)
 	case tea.MouseWheelMsg:
 		if msg.Button == tea.MouseWheelUp {
@@ -158,12 +170,15 @@ func (v *chainView) Update(msg tea.Msg) tea.Cmd {
 
 func (v *chainView) ShortHelp() []key.Binding {
 	km := v.common.KeyMap
-	return []key.Binding{km.Move, km.Left, km.NextFocus, km.Help, km.Quit}
+	k := v.rkeys
+	return []key.Binding{km.Move, k.Top, k.Base, k.Commit, k.Pull, km.Left, km.Help, km.Quit}
 }
 
 func (v *chainView) FullHelp() [][]key.Binding {
 	km := v.common.KeyMap
-	return [][]key.Binding{{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}}
+	k := v.rkeys
+	return [][]key.Binding{{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End},
+		{k.Top, k.Base, k.Clear, k.Commit, k.Pull, k.Shallow, k.AfterReady, k.Faster}}
 }
 
 // columns decides the name and tag widths for the current pane width.
@@ -267,7 +282,18 @@ func (v *chainView) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, ta
 	if last {
 		tree = "└─ "
 	}
-	b.WriteString(st.Tree.Render(tree))
+	role := v.marks.role(v.dom.Name, d, li)
+	if role != "" {
+		// The marked range is drawn with heavy lines, so it shows without
+		// colour too.
+		tree = "┣━ "
+		if last {
+			tree = "┗━ "
+		}
+		b.WriteString(st.Warning.Render(tree))
+	} else {
+		b.WriteString(st.Tree.Render(tree))
+	}
 
 	// The row body is built as plain text first when selected so that the
 	// reverse-video highlight covers it evenly.
@@ -297,7 +323,7 @@ func (v *chainView) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, ta
 		size = padLeft(humanBytes(l.Allocation), sizeW)
 	}
 	format := padRight(l.Format, fmtW)
-	tags := truncate(v.layerTags(d, li), tagW)
+	tags := truncate(markTag(role)+v.layerTags(d, li), tagW)
 
 	if sel && v.focused {
 		b.WriteString(st.Selected.Render(idx + name + " " + full + empty + " " + size + " " + format + " " + tags))
@@ -361,6 +387,8 @@ func (v *chainView) styleTags(tags string, d *model.Disk, li int) string {
 			b.WriteString(" ")
 		}
 		switch {
+		case t == "▲TOP" || t == "▼BASE" || t == "↓moves" || t == "▲TOP▼BASE":
+			b.WriteString(st.Warning.Render(t))
 		case t == "active" && i == 0 && li == 0:
 			b.WriteString(st.ActiveTag.Render(t))
 		case t == "base" && i == 0:
@@ -384,10 +412,14 @@ func (v *chainView) info() []string {
 	st := v.common.Styles
 	w := v.width
 	var out []string
-	if v.infoH() == 3 {
-		out = append(out, st.Separator.Render(strings.Repeat("─", w)))
-	}
 	d, l := v.Cursor()
+	if v.infoH() == 3 {
+		if d != nil && (v.marks.on(v.dom.Name, d.Target) || v.marks.shallow || v.marks.bwStep > 0) {
+			out = append(out, st.Warning.Render(truncate("── "+v.marks.status(v.dom.Name, d)+" ── c commit · p pull · x clear", w)))
+		} else {
+			out = append(out, st.Separator.Render(strings.Repeat("─", w)))
+		}
+	}
 	if d == nil {
 		return out
 	}

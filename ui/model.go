@@ -78,6 +78,8 @@ type Model struct {
 	notice   string // footer notice, e.g. events stopped
 	inflight map[string]bool
 	dirty    map[string]bool
+
+	jobs *jobsPanel // block jobs (jobs.go), made on first use
 }
 
 // New builds the root model. Run uses it; tests drive it directly.
@@ -106,7 +108,7 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 
 // Init starts discovery, the event stream and the loading spinner.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(m.discover(), m.waitEvent(), m.spinner.Tick)
+	return tea.Batch(m.discover(), m.waitEvent(), m.spinner.Tick, m.initJobs())
 }
 
 // discover reads every domain.
@@ -219,6 +221,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 
+	case jobMsg:
+		return m, m.updateJobs(msg)
+
 	case OpenDialogMsg:
 		m.dialog = msg.D
 		m.showHelp = false
@@ -258,7 +263,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.dialog != nil {
 			return m, m.dialog.Update(msg)
 		}
-		m.handleClick(msg.Mouse())
+		if !m.jobsClick(msg.Mouse()) {
+			m.handleClick(msg.Mouse())
+		}
 		return m, nil
 
 	case tea.MouseWheelMsg:
@@ -323,6 +330,9 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		cmd := m.list.Update(msg)
 		m.layout() // the filter line comes and goes
 		m.syncDetail()
+		return cmd
+	}
+	if cmd, ok := m.jobsKey(msg); ok {
 		return cmd
 	}
 	switch {
@@ -538,6 +548,9 @@ func (m *Model) fullHelp() []string {
 
 // ShortHelp is the footer's key list: the focused pane's keys.
 func (m *Model) ShortHelp() []key.Binding {
+	if hs, ok := m.jobsShortHelp(); ok {
+		return hs
+	}
 	if m.focus == focusList {
 		return m.list.ShortHelp()
 	}
@@ -549,6 +562,7 @@ func (m *Model) FullHelp() [][]key.Binding {
 	km := m.common.KeyMap
 	groups := m.list.FullHelp()
 	groups = append(groups, m.detail.FullHelp()[1:]...)
+	groups = append(groups, m.jobsPanel().FullHelp()...)
 	return append(groups, []key.Binding{km.Refresh, km.Help, km.Quit})
 }
 
@@ -580,6 +594,8 @@ func (m *Model) render() string {
 		b.WriteString(m.dialog.View())
 	case m.showHelp:
 		b.WriteString(block(m.fullHelp(), m.width, bodyH))
+	case m.jobs != nil && m.jobs.visible:
+		b.WriteString(m.jobs.render(m.width, bodyH))
 	case m.wide:
 		left := strings.Split(m.list.View(), "\n")
 		right := strings.Split(m.detail.View(), "\n")
@@ -628,6 +644,9 @@ func (m *Model) header() string {
 		right = m.spinner.View() + " reading libvirt…"
 	case m.loaded:
 		right = strconv.Itoa(len(m.domains)) + " domains"
+	}
+	if s := m.jobsSummary(); s != "" {
+		right = s
 	}
 	if rw := textWidth(right); right != "" && used+rw+2 <= m.width {
 		b.WriteString(spaces(m.width - used - rw))

@@ -32,6 +32,10 @@ func Run(ctx context.Context, b Backend, opts Options) error {
 	if b == nil {
 		return errors.New("virtchain: no libvirt connection to show")
 	}
+	if jc, ok := b.(interface{ CloseBlockJobs() }); ok {
+		// The UI started following block jobs; the jobs themselves go on.
+		defer jc.CloseBlockJobs()
+	}
 	p := tea.NewProgram(New(ctx, b, opts), tea.WithContext(ctx))
 	_, err := p.Run()
 	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {

@@ -1,0 +1,129 @@
+package ui
+
+import (
+	"context"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// JobBackend is what the block-job features need from the host: plan
+// inputs (every domain comes from Backend.Discover), the job stream and
+// the job actions. libvirtx.Conn implements it with one shared watcher.
+type JobBackend interface {
+	// WatchBlockJobs starts following every block job on the connection
+	// and returns the change stream plus the jobs running now.
+	WatchBlockJobs(ctx context.Context) (<-chan model.Job, []model.Job, error)
+	// RescanBlockJobs picks up jobs started elsewhere (no event says so).
+	RescanBlockJobs(ctx context.Context) error
+	// ListJobs reads the live jobs, for the one-job-per-disk rule.
+	ListJobs(ctx context.Context) ([]model.Job, error)
+	StartBlockJob(ctx context.Context, bp *model.BlockPlan) (model.Job, error)
+	AbortBlockJob(ctx context.Context, domain, disk string, pivot bool) error
+	PivotBlockJob(ctx context.Context, domain, disk string) error
+	SetBlockJobBandwidth(ctx context.Context, domain, disk string, bytesPerSec int64) error
+	// CleanupStale removes stale snapshot metadata (and deletes files only
+	// when the plan lists any).
+	CleanupStale(ctx context.Context, cp *model.CleanupPlan) (removed, deleted []string, err error)
+}
+
+// jobMsg marks the messages of the block-job features, so the root routes
+// them with one case.
+type jobMsg interface{ isJobMsg() }
+
+type (
+	// jobsWatchMsg is the start of the job stream.
+	jobsWatchMsg struct {
+		ch   <-chan model.Job
+		jobs []model.Job
+		err  error
+	}
+	// jobUpdateMsg is one change of one job.
+	jobUpdateMsg struct{ job model.Job }
+	// jobsClosedMsg says the job stream ended.
+	jobsClosedMsg struct{}
+	// jobTickMsg applies held-back progress, at most 10 times a second.
+	jobTickMsg struct{ gen int }
+	// rescanMsg is the end of a rescan for jobs started elsewhere.
+	rescanMsg struct{ err error }
+	// jobActionMsg answers a bandwidth change.
+	jobActionMsg struct {
+		what string
+		err  error
+	}
+)
+
+func (jobsWatchMsg) isJobMsg()  {}
+func (jobUpdateMsg) isJobMsg()  {}
+func (jobsClosedMsg) isJobMsg() {}
+func (jobTickMsg) isJobMsg()    {}
+func (rescanMsg) isJobMsg()     {}
+func (jobActionMsg) isJobMsg()  {}
+
+// jobBackend is the backend's job side, or nil when it has none.
+func (c *Common) jobBackend() JobBackend {
+	jb, _ := c.Backend.(JobBackend)
+	return jb
+}
+
+// watchJobsCmd starts the job stream; jobs found running are re-attached.
+func watchJobsCmd(c *Common) tea.Cmd {
+	jb, ctx := c.jobBackend(), c.Ctx
+	if jb == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		ch, jobs, err := jb.WatchBlockJobs(ctx)
+		return jobsWatchMsg{ch: ch, jobs: jobs, err: err}
+	}
+}
+
+// waitJobCmd waits for the next change and is issued again after each one
+// (the realtime pattern): nothing runs while no job changes.
+func waitJobCmd(ctx context.Context, ch <-chan model.Job) tea.Cmd {
+	if ch == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		select {
+		case j, ok := <-ch:
+			if !ok {
+				return jobsClosedMsg{}
+			}
+			return jobUpdateMsg{job: j}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// redrawEvery is the shortest time between two progress redraws.
+const redrawEvery = 100 * time.Millisecond
+
+func jobTickCmd(gen int, d time.Duration) tea.Cmd {
+	return tea.Tick(d, func(time.Time) tea.Msg { return jobTickMsg{gen: gen} })
+}
+
+func rescanCmd(c *Common) tea.Cmd {
+	jb, ctx := c.jobBackend(), c.Ctx
+	if jb == nil {
+		return nil
+	}
+	return func() tea.Msg { return rescanMsg{err: jb.RescanBlockJobs(ctx)} }
+}
+
+// blockRequest is a marked range plus options, not yet checked.
+type blockRequest struct {
+	commit *model.CommitRequest
+	pull   *model.PullRequest
+}
+
+// bandwidthCmd changes a running job's limit.
+func bandwidthCmd(c *Common, j model.Job, bps int64) tea.Cmd {
+	jb, ctx := c.jobBackend(), c.Ctx
+	return func() tea.Msg {
+		return jobActionMsg{what: "bandwidth of " + j.Domain + " " + j.Disk, err: jb.SetBlockJobBandwidth(ctx, j.Domain, j.Disk, bps)}
+	}
+}

@@ -1,0 +1,489 @@
+package ui
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// jobFake adds the block-job side to the fake backend. Job changes are
+// sent by the tests as messages, the way waitJobCmd would deliver them.
+type jobFake struct {
+	*fakeBackend
+	jmu      sync.Mutex
+	ch       chan model.Job
+	running  []model.Job // what ListJobs and WatchBlockJobs report
+	started  []*model.BlockPlan
+	aborted  []string // "domain/disk pivot=false"
+	pivoted  []string
+	bw       map[string]int64
+	cleaned  []*model.CleanupPlan
+	calls    int
+	startErr error
+}
+
+func newJobFake(ds ...model.Domain) *jobFake {
+	return &jobFake{fakeBackend: newFake(ds...), ch: make(chan model.Job, 16), bw: map[string]int64{}}
+}
+
+func (f *jobFake) count() int {
+	f.jmu.Lock()
+	defer f.jmu.Unlock()
+	return f.calls
+}
+
+func (f *jobFake) WatchBlockJobs(context.Context) (<-chan model.Job, []model.Job, error) {
+	f.jmu.Lock()
+	defer f.jmu.Unlock()
+	f.calls++
+	return f.ch, append([]model.Job(nil), f.running...), nil
+}
+
+func (f *jobFake) RescanBlockJobs(context.Context) error {
+	f.jmu.Lock()
+	defer f.jmu.Unlock()
+	f.calls++
+	return nil
+}
+
+func (f *jobFake) ListJobs(context.Context) ([]model.Job, error) {
+	f.jmu.Lock()
+	defer f.jmu.Unlock()
+	f.calls++
+	return append([]model.Job(nil), f.running...), nil
+}
+
+func (f *jobFake) StartBlockJob(_ context.Context, bp *model.BlockPlan) (model.Job, error) {
+	f.jmu.Lock()
+	defer f.jmu.Unlock()
+	f.calls++
+	if f.startErr != nil {
+		return model.Job{}, f.startErr
+	}
+	f.started = append(f.started, bp)
+	return bp.Job(), nil
+}
+
+func (f *jobFake) AbortBlockJob(_ context.Context, domain, disk string, pivot bool) error {
+	f.jmu.Lock()
+	defer f.jmu.Unlock()
+	f.calls++
+	f.aborted = append(f.aborted, domain+"/"+disk+" pivot="+strconv.FormatBool(pivot))
+	return nil
+}
+
+func (f *jobFake) PivotBlockJob(_ context.Context, domain, disk string) error {
+	f.jmu.Lock()
+	defer f.jmu.Unlock()
+	f.calls++
+	f.pivoted = append(f.pivoted, domain+"/"+disk)
+	return nil
+}
+
+func (f *jobFake) SetBlockJobBandwidth(_ context.Context, domain, disk string, bps int64) error {
+	f.jmu.Lock()
+	defer f.jmu.Unlock()
+	f.calls++
+	f.bw[domain+"/"+disk] = bps
+	return nil
+}
+
+func (f *jobFake) CleanupStale(_ context.Context, cp *model.CleanupPlan) ([]string, []string, error) {
+	f.jmu.Lock()
+	defer f.jmu.Unlock()
+	f.calls++
+	f.cleaned = append(f.cleaned, cp)
+	return cp.Snapshots, nil, nil
+}
+
+// jobHarness is a harness on a jobFake; jsend also fails when Update
+// reached the job side of the backend.
+type jobHarness struct {
+	*harness
+	jf *jobFake
+}
+
+func newJobHarness(t *testing.T, jf *jobFake, w, h int) *jobHarness {
+	t.Helper()
+	m := New(context.Background(), jf, Options{NoColor: true})
+	hs := &harness{t: t, m: m, f: jf.fakeBackend}
+	jh := &jobHarness{harness: hs, jf: jf}
+	jh.jsend(tea.WindowSizeMsg{Width: w, Height: h})
+	hs.run(m.discover())
+	// Start the job stream the way Init does, without waiting on it.
+	msg := m.initJobs()()
+	jh.jsend(msg)
+	return jh
+}
+
+func (h *jobHarness) jsend(msg tea.Msg) tea.Cmd {
+	h.t.Helper()
+	before := h.jf.count()
+	cmd := h.send(msg)
+	if h.jf.count() != before {
+		h.t.Fatalf("Update(%T) called the job backend", msg)
+	}
+	return cmd
+}
+
+// update delivers a job change and then its redraw tick.
+func (h *jobHarness) update(j model.Job) {
+	h.t.Helper()
+	h.jsend(jobUpdateMsg{job: j})
+	h.tick()
+}
+
+// tick delivers the pending redraw tick, running what it starts.
+func (h *jobHarness) tick() {
+	h.t.Helper()
+	p := h.m.jobsPanel()
+	if p.ticking {
+		h.run(h.jsend(jobTickMsg{gen: p.tickGen}))
+	}
+}
+
+func (h *jobHarness) view() string {
+	return ansiRE.ReplaceAllString(h.m.render(), "")
+}
+
+var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+// openChain selects lab-test2 and puts the cursor on the layer named.
+func (h *jobHarness) openChain(name string) {
+	h.t.Helper()
+	h.press("1")
+	v := h.m.detail.chains
+	for i, r := range v.rows {
+		if r.layer >= 0 && filepath.Base(v.dom.Disks[r.disk].Layers[r.layer].Path) == name {
+			v.scroll.moveTo(i)
+			return
+		}
+	}
+	h.t.Fatalf("no layer %s", name)
+}
+
+func TestRangeMarksDrawnOnTree(t *testing.T) {
+	h := newJobHarness(t, newJobFake(classicDomain()), 100, 30)
+	h.openChain("test2_net-tools.qcow2")
+	h.press("t")
+	h.openChain("test2.qcow2")
+	h.press("b")
+	v := h.m.detail.chains
+	if v.marks.top == "" || v.marks.base == "" || v.marks.disk != "vda" {
+		t.Fatalf("marks = %+v", v.marks)
+	}
+	out := h.view()
+	for _, want := range []string{"▲TOP", "▼BASE", "↓moves", "top test2_net-tools.qcow2 → base test2.qcow2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("view lacks %q:\n%s", want, out)
+		}
+	}
+	// Two layers move (net-tools, nmap, test), drawn with heavy lines.
+	if n := strings.Count(out, "┣━"); n != 4 {
+		t.Errorf("%d heavy rows, want 4 (top, two between, base)\n%s", n, out)
+	}
+	// Marking the same layer again unmarks it; x clears all.
+	h.press("b")
+	if v.marks.base != "" {
+		t.Errorf("b twice kept the base")
+	}
+	h.press("x")
+	if v.marks.any() || strings.Contains(h.view(), "▲TOP") {
+		t.Errorf("x left marks")
+	}
+}
+
+func TestMouseMarksTopThenBase(t *testing.T) {
+	h := newJobHarness(t, newJobFake(classicDomain()), 100, 30)
+	h.press("1")
+	v := h.m.detail.chains
+	x0, y0 := h.m.detailOrigin()
+	click := func(row int) {
+		y := y0 + h.m.detail.headH() + row - v.scroll.offset
+		h.jsend(tea.MouseClickMsg{X: x0 + 5, Y: y, Button: tea.MouseRight})
+	}
+	click(2) // test2_net-tools
+	click(5) // test2
+	if filepath.Base(v.marks.top) != "test2_net-tools.qcow2" || filepath.Base(v.marks.base) != "test2.qcow2" {
+		t.Fatalf("marks after two right clicks: %+v", v.marks)
+	}
+}
+
+func TestCommitPlanDialogThenStart(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 40)
+	h.openChain("test2_net-tools.qcow2")
+	h.press("t")
+	h.openChain("test2.qcow2")
+	h.press("b", "+", "+", "c")
+	out := h.view()
+	for _, want := range []string{
+		"commit test2_net-tools.qcow2, test2_nmap.qcow2, test2_test.qcow2 into test2.qcow2",
+		"Leaving the chain", "Data to copy", "Snapshot metadata that becomes stale", "net-tools",
+		"virsh blockcommit --domain lab-test2 --path vda", "--bandwidth 2",
+		"chain afterwards (active first): test2_lsof.qcow2 → test2.qcow2 → centos.qcow2",
+		"Carry out this plan?",
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+			t.Errorf("plan dialog lacks %q:\n%s", want, out)
+		}
+	}
+	if len(jf.started) != 0 {
+		t.Fatal("started before confirmation")
+	}
+	h.press("y")
+	if len(jf.started) != 1 {
+		t.Fatalf("started %d jobs, want 1", len(jf.started))
+	}
+	bp := jf.started[0]
+	if bp.Kind != model.JobCommit || filepath.Base(bp.TopPath) != "test2_net-tools.qcow2" ||
+		filepath.Base(bp.BasePath) != "test2.qcow2" || bp.Bandwidth != 2<<20 {
+		t.Errorf("started %+v", bp)
+	}
+}
+
+func TestCancelPlanStartsNothing(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 40)
+	h.openChain("test2_nmap.qcow2")
+	h.press("p", "n")
+	if len(jf.started) != 0 || h.m.dialog != nil {
+		t.Fatalf("cancel: started %d, dialog %v", len(jf.started), h.m.dialog)
+	}
+}
+
+func TestPlannerRefusalShown(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 30)
+	// Base above top.
+	h.openChain("test2.qcow2")
+	h.press("t")
+	h.openChain("test2_nmap.qcow2")
+	h.press("b", "c")
+	out := strings.Join(strings.Fields(h.view()), " ")
+	if !strings.Contains(out, "base test2_nmap.qcow2 is above top test2.qcow2") || !strings.Contains(out, "swap them") {
+		t.Errorf("refusal not shown:\n%s", h.view())
+	}
+	h.press("esc")
+	if len(jf.started) != 0 {
+		t.Fatal("a refused plan started")
+	}
+	// No marks: commit asks for them in one footer line.
+	h.press("x", "c")
+	if !strings.Contains(h.m.err, "mark a top (t)") {
+		t.Errorf("footer = %q", h.m.err)
+	}
+	// A disk that already has a job.
+	jf.running = []model.Job{{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}}
+	h.press("p")
+	if out := strings.Join(strings.Fields(h.view()), " "); !strings.Contains(out, "already has a pull job") {
+		t.Errorf("busy disk not refused:\n%s", h.view())
+	}
+}
+
+// progressJob is an active commit observed at cur/end.
+func progressJob(j *model.Job, cur, end int64, at time.Time) model.Job {
+	j.Observe(cur, end, at)
+	return *j
+}
+
+var pctRE = regexp.MustCompile(`(\d+)%`)
+
+// shownPercent is the percentage on the panel's first job.
+func shownPercent(t *testing.T, h *jobHarness) int {
+	t.Helper()
+	for _, l := range strings.Split(h.view(), "\n") {
+		if strings.Contains(l, "░") || strings.Contains(l, "█") {
+			if m := pctRE.FindStringSubmatch(l); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				return n
+			}
+		}
+	}
+	t.Fatalf("no bar on screen:\n%s", h.view())
+	return 0
+}
+
+func TestProgressNeverGoesBackwards(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 30)
+	t0 := time.Now()
+	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobActiveCommit, Phase: model.PhaseRunning}
+	// The guest writes: End grows faster than Cur for a while.
+	steps := [][2]int64{{10, 100}, {40, 100}, {50, 200}, {60, 400}, {300, 400}, {350, 420}}
+	last := -1
+	for i, s := range steps {
+		h.update(progressJob(&j, s[0]*mib, s[1]*mib, t0.Add(time.Duration(i)*time.Second)))
+		got := shownPercent(t, h)
+		if got < last {
+			t.Fatalf("step %d: bar went back from %d%% to %d%%", i, last, got)
+		}
+		last = got
+	}
+	if last != 83 {
+		t.Errorf("final %d%%, want 83%%", last)
+	}
+	if !h.m.jobs.visible {
+		t.Error("a new job did not open the panel")
+	}
+	out := h.view()
+	for _, want := range []string{"lab-test2 vda active-commit", "running", "350M/420M", "/s", "ETA"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("panel lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestReadyThenPivotAndCleanup(t *testing.T) {
+	d := classicDomain()
+	jf := newJobFake(d)
+	h := newJobHarness(t, jf, 100, 40)
+	t0 := time.Now()
+	lay := d.Disks[0].Layers
+	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobActiveCommit, Phase: model.PhaseRunning,
+		Top: lay[0].Path, Base: lay[1].Path, AfterReady: model.AfterReadyWait}
+	h.update(progressJob(&j, 5*mib, 10*mib, t0))
+	j.SetPhase(model.PhaseReady, t0.Add(time.Second))
+	h.update(j)
+	if !strings.Contains(h.view(), "READY: P pivots") {
+		t.Fatalf("READY not shown:\n%s", h.view())
+	}
+	h.press("P")
+	if !strings.Contains(h.view(), "test2_net-tools.qcow2 becomes the active layer now") {
+		t.Errorf("pivot plan:\n%s", h.view())
+	}
+	h.press("y")
+	if len(jf.pivoted) != 1 {
+		t.Fatalf("pivots: %v", jf.pivoted)
+	}
+	h.press("esc")
+
+	// The pivot completes: the active layer leaves the chain and the
+	// snapshot that created it goes stale.
+	after := classicDomain()
+	after.Disks[0].Layers = after.Disks[0].Layers[1:]
+	jf.set(after)
+	j.SetPhase(model.PhaseCompleted, t0.Add(2*time.Second))
+	h.update(j)
+	out := h.view()
+	for _, want := range []string{"completed", "Left the chain", "test2_lsof.qcow2", "Snapshot metadata now stale", "lsof"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("after-job dialog lacks %q:\n%s", want, out)
+		}
+	}
+	h.press("m")
+	if !strings.Contains(h.view(), "virsh snapshot-delete --domain lab-test2 lsof --metadata") {
+		t.Errorf("cleanup plan:\n%s", h.view())
+	}
+	h.press("y")
+	if len(jf.cleaned) != 1 || len(jf.cleaned[0].Files) != 0 || strings.Join(jf.cleaned[0].Snapshots, ",") != "lsof" {
+		t.Errorf("cleanup = %+v", jf.cleaned)
+	}
+}
+
+func TestAbortAndBandwidth(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 30)
+	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning, Bandwidth: 10 << 20}
+	h.update(progressJob(&j, mib, 10*mib, time.Now()))
+	h.press("-")
+	if jf.bw["lab-test2/vda"] != 5<<20 {
+		t.Errorf("bandwidth after -: %d", jf.bw["lab-test2/vda"])
+	}
+	h.press("a")
+	if !strings.Contains(h.view(), "stop the job; the chain stays as it is") {
+		t.Errorf("abort plan:\n%s", h.view())
+	}
+	h.press("y")
+	if strings.Join(jf.aborted, ",") != "lab-test2/vda pivot=false" {
+		t.Errorf("aborted = %v", jf.aborted)
+	}
+	h.press("esc")
+	j.SetPhase(model.PhaseCancelled, time.Now())
+	h.update(j)
+	if !strings.Contains(h.view(), "cancelled, chain unchanged") {
+		t.Errorf("cancel not shown:\n%s", h.view())
+	}
+	h.press("x")
+	if len(h.m.jobs.jobs) != 0 {
+		t.Errorf("x kept %d finished jobs", len(h.m.jobs.jobs))
+	}
+}
+
+func TestReattachShowsRunningJobs(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobActiveCommit, Phase: model.PhaseReady}
+	j.Observe(10*mib, 10*mib, time.Now())
+	j.SetPhase(model.PhaseReady, time.Now())
+	jf.running = []model.Job{j}
+	h := newJobHarness(t, jf, 100, 30)
+	if !h.m.jobs.visible || !strings.Contains(h.view(), "READY: P pivots") || !strings.Contains(h.view(), "started outside this virtchain") {
+		t.Errorf("re-attached job not shown:\n%s", h.view())
+	}
+	// J closes the panel; the header keeps a word on the live job.
+	h.press("J")
+	if !strings.Contains(h.view(), "⟳ 1 job 100% READY (J)") {
+		t.Errorf("header summary:\n%s", h.view())
+	}
+}
+
+// TestRedrawCoalescing feeds progress far faster than 10 a second and
+// counts how often what the panel shows changes, on a virtual clock.
+func TestRedrawCoalescing(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 30)
+	p := h.m.jobsPanel()
+	clock := time.Unix(1_700_000_000, 0)
+	p.now = func() time.Time { return clock }
+	var due time.Time
+	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}
+	frames, prev := 0, h.view()
+	const dur = 3 * time.Second
+	for step := time.Duration(0); step < dur; step += 5 * time.Millisecond {
+		clock = time.Unix(1_700_000_000, 0).Add(step)
+		if p.ticking && !clock.Before(due) {
+			h.jsend(jobTickMsg{gen: p.tickGen})
+		}
+		was := p.ticking
+		h.jsend(jobUpdateMsg{job: progressJob(&j, int64(step/time.Millisecond)*mib, int64(dur/time.Millisecond)*mib, clock)})
+		if !was && p.ticking {
+			due = p.tickDue
+		}
+		if v := h.view(); v != prev {
+			frames++
+			prev = v
+		}
+	}
+	if max := int(dur/time.Second)*10 + 1; frames > max || frames < 20 {
+		t.Errorf("%d frames in %v of updates every 5 ms; want 20..%d", frames, dur, max)
+	}
+	// Idle: once the last change is shown, no tick is pending.
+	clock = clock.Add(time.Second)
+	h.jsend(jobTickMsg{gen: p.tickGen})
+	if p.ticking {
+		t.Error("still ticking while idle")
+	}
+	if cmd := h.jsend(jobTickMsg{gen: p.tickGen}); cmd != nil {
+		t.Error("an idle tick scheduled more work")
+	}
+}
+
+func TestReadOnlyRefusesJobs(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	jf.readOnly = true
+	h := newJobHarness(t, jf, 100, 30)
+	h.openChain("test2_nmap.qcow2")
+	h.press("p")
+	if !strings.Contains(h.m.err, "read-only") || len(jf.started) != 0 {
+		t.Errorf("read-only pull: err %q, started %d", h.m.err, len(jf.started))
+	}
+}

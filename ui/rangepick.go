@@ -1,0 +1,319 @@
+package ui
+
+import (
+	"errors"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// rangeMarks is the range a user marks in the chain view: a top and a
+// base on one disk of one domain. Marks are kept by path, so a re-read of
+// the domain (whose indexes may change) keeps them on the same files.
+type rangeMarks struct {
+	domain, disk string
+	top, base    string // paths; empty when not marked
+
+	// Options for the job the range starts.
+	shallow    bool
+	afterReady string // model.AfterReady*: what an active commit does at READY
+	bwStep     int    // index into bandwidthSteps
+}
+
+// bandwidthSteps are the limits offered, in MiB/s (0 is none); they cycle
+// with + and -, which beats typing a number mid-incident.
+var bandwidthSteps = []int64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}
+
+func newRangeMarks() rangeMarks { return rangeMarks{afterReady: model.AfterReadyPivot} }
+
+// any reports whether a top or a base is marked.
+func (r *rangeMarks) any() bool { return r.top != "" || r.base != "" }
+
+// mark sets the top (or the base) to a layer of a disk. A mark on another
+// disk or domain starts a new range; marking the same layer again unmarks it.
+func (r *rangeMarks) mark(domain, disk, path string, base bool) {
+	if r.domain != domain || r.disk != disk {
+		r.domain, r.disk, r.top, r.base = domain, disk, "", ""
+	}
+	p := &r.top
+	if base {
+		p = &r.base
+	}
+	if *p == path {
+		*p = ""
+		return
+	}
+	*p = path
+}
+
+// markNext is the mouse's mark: the first click marks the top, the next
+// one the base, a third starts over.
+func (r *rangeMarks) markNext(domain, disk, path string) {
+	switch {
+	case r.domain != domain || r.disk != disk || r.top == "":
+		r.mark(domain, disk, path, false)
+	case r.base == "" && path != r.top:
+		r.base = path
+	default:
+		r.domain, r.disk, r.top, r.base = domain, disk, path, ""
+	}
+}
+
+func (r *rangeMarks) clear() { r.top, r.base = "", "" }
+
+// forget drops marks whose disk or files are gone from d.
+func (r *rangeMarks) forget(d *model.Domain) {
+	if d == nil || d.Name != r.domain {
+		return
+	}
+	disk := d.Disk(r.disk)
+	if disk == nil {
+		r.clear()
+		return
+	}
+	if r.top != "" && layerPos(disk, r.top) < 0 {
+		r.top = ""
+	}
+	if r.base != "" && layerPos(disk, r.base) < 0 {
+		r.base = ""
+	}
+}
+
+func layerPos(d *model.Disk, path string) int {
+	for i, l := range d.Layers {
+		if l.Path == path {
+			return i
+		}
+	}
+	return -1
+}
+
+// on reports whether the marks belong to this domain's disk.
+func (r *rangeMarks) on(domain, disk string) bool {
+	return r.any() && r.domain == domain && r.disk == disk
+}
+
+// span is the marked range on disk as layer positions: from the top (or
+// the active layer) to the base (or the bottom). ok is false when nothing
+// is marked there.
+func (r *rangeMarks) span(domain string, d *model.Disk) (top, base int, ok bool) {
+	if !r.on(domain, d.Target) {
+		return 0, 0, false
+	}
+	top, base = 0, len(d.Layers)-1
+	if r.top != "" {
+		if top = layerPos(d, r.top); top < 0 {
+			return 0, 0, false
+		}
+	}
+	if r.base != "" {
+		if base = layerPos(d, r.base); base < 0 {
+			return 0, 0, false
+		}
+	}
+	return top, base, true
+}
+
+// role is what a layer is in the range: "top", "base", "moving" (data
+// between them that moves) or "".
+func (r *rangeMarks) role(domain string, d *model.Disk, li int) string {
+	top, base, ok := r.span(domain, d)
+	if !ok {
+		return ""
+	}
+	l := d.Layers[li].Path
+	switch {
+	case r.top != "" && l == r.top:
+		return "top"
+	case r.base != "" && l == r.base:
+		return "base"
+	case top < base && li > top && li < base:
+		return "moving"
+	}
+	return ""
+}
+
+func (r *rangeMarks) bandwidth() int64 { return bandwidthSteps[r.bwStep] << 20 }
+
+func (r *rangeMarks) stepBandwidth(d int) {
+	r.bwStep = clamp(r.bwStep+d, 0, len(bandwidthSteps)-1)
+}
+
+// cycleAfterReady walks pivot -> wait for a key -> keep the overlay.
+func (r *rangeMarks) cycleAfterReady() {
+	switch r.afterReady {
+	case model.AfterReadyPivot:
+		r.afterReady = model.AfterReadyWait
+	case model.AfterReadyWait:
+		r.afterReady = model.AfterReadyKeepOverlay
+	default:
+		r.afterReady = model.AfterReadyPivot
+	}
+}
+
+// commitRequest turns the marks into a commit of dom's disk. With no top
+// marked the top is the active layer (an active commit); the planner
+// refuses what does not make sense and says why.
+func (r *rangeMarks) commitRequest(dom *model.Domain, disk *model.Disk) model.CommitRequest {
+	req := model.CommitRequest{Domain: dom.Name, Target: disk.Target, Shallow: r.shallow, Bandwidth: r.bandwidth()}
+	if r.on(dom.Name, disk.Target) {
+		req.Top, req.Base = r.top, r.base
+	}
+	if req.Shallow && req.Base != "" {
+		// Shallow means "the image directly below the top"; a marked base
+		// says the same thing or contradicts it, and the planner decides.
+		if top, base, ok := r.span(dom.Name, disk); ok && base == top+1 {
+			req.Base = ""
+		}
+	}
+	topPos := 0
+	if req.Top != "" {
+		topPos = layerPos(disk, req.Top)
+	}
+	if topPos == 0 && dom.State.Active() {
+		req.Active = true
+		req.AfterReady = r.afterReady
+	}
+	return req
+}
+
+// pullRequest turns the marks into a pull into dom's disk's active layer,
+// keeping the marked base (or none: a full pull).
+func (r *rangeMarks) pullRequest(dom *model.Domain, disk *model.Disk) model.PullRequest {
+	req := model.PullRequest{Domain: dom.Name, Target: disk.Target, Bandwidth: r.bandwidth()}
+	if r.on(dom.Name, disk.Target) {
+		req.Base = r.base
+	}
+	return req
+}
+
+// status is the one-line description of the marks and options for the
+// chain view: "top test2_nmap → base centos · shallow · READY: pivot · 10 MiB/s".
+func (r *rangeMarks) status(domain string, d *model.Disk) string {
+	var parts []string
+	if r.on(domain, d.Target) {
+		top, base := "active", "bottom"
+		if r.top != "" {
+			top = filepath.Base(r.top)
+		}
+		if r.base != "" {
+			base = filepath.Base(r.base)
+		}
+		parts = append(parts, "top "+top+" → base "+base)
+	}
+	if r.shallow {
+		parts = append(parts, "shallow")
+	}
+	switch r.afterReady {
+	case model.AfterReadyPivot:
+		parts = append(parts, "READY: pivot")
+	case model.AfterReadyKeepOverlay:
+		parts = append(parts, "READY: keep overlay")
+	default:
+		parts = append(parts, "READY: wait for P")
+	}
+	if bw := bandwidthSteps[r.bwStep]; bw > 0 {
+		parts = append(parts, "≤"+strconv.FormatInt(bw, 10)+" MiB/s")
+	}
+	return strings.Join(parts, " · ")
+}
+
+// rangeKeys are the chain view's keys for marking and merging.
+type rangeKeys struct {
+	Top, Base, Clear, Commit, Pull, Shallow, AfterReady, Faster, Slower key.Binding
+}
+
+func newRangeKeys() rangeKeys {
+	b := func(keys []string, h, d string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(h, d))
+	}
+	return rangeKeys{
+		Top:        b([]string{"t"}, "t", "mark top"),
+		Base:       b([]string{"b"}, "b", "mark base"),
+		Clear:      b([]string{"x"}, "x", "clear marks"),
+		Commit:     b([]string{"c"}, "c", "commit range"),
+		Pull:       b([]string{"p"}, "p", "pull into active"),
+		Shallow:    b([]string{"s"}, "s", "shallow commit"),
+		AfterReady: b([]string{"a"}, "a", "at READY: pivot/wait/keep"),
+		Faster:     b([]string{"+", "="}, "+/-", "bandwidth limit"),
+		Slower:     b([]string{"-"}, "-", "lower limit"),
+	}
+}
+
+// rangeKey handles the marking and merging keys on the chain view; ok is
+// false for other keys.
+func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
+	k := v.rkeys
+	r := &v.marks
+	disk, layer := v.Cursor()
+	switch {
+	case key.Matches(msg, k.Top), key.Matches(msg, k.Base):
+		if layer == nil {
+			return footerErr("put the cursor on a layer to mark it"), true
+		}
+		r.mark(v.dom.Name, disk.Target, layer.Path, key.Matches(msg, k.Base))
+	case key.Matches(msg, k.Clear):
+		r.clear()
+	case key.Matches(msg, k.Shallow):
+		r.shallow = !r.shallow
+	case key.Matches(msg, k.AfterReady):
+		r.cycleAfterReady()
+	case key.Matches(msg, k.Faster):
+		r.stepBandwidth(1)
+	case key.Matches(msg, k.Slower):
+		r.stepBandwidth(-1)
+	case key.Matches(msg, k.Commit), key.Matches(msg, k.Pull):
+		if disk == nil {
+			return nil, true
+		}
+		if r.any() && r.domain == v.dom.Name {
+			if d := v.dom.Disk(r.disk); d != nil {
+				disk = d
+			}
+		}
+		if v.common.jobBackend() == nil {
+			return footerErr("this connection cannot run block jobs"), true
+		}
+		if key.Matches(msg, k.Commit) {
+			if !r.on(v.dom.Name, disk.Target) && !r.shallow {
+				return footerErr("mark a top (t) and/or a base (b) first, or s for a shallow commit of the cursor's layer"), true
+			}
+			req := r.commitRequest(v.dom, disk)
+			if !r.on(v.dom.Name, disk.Target) && layer != nil {
+				req.Top = layer.Path // shallow commit of the cursor's layer
+				req.Active, req.AfterReady = layerPos(disk, layer.Path) == 0 && v.dom.State.Active(), ""
+				if req.Active {
+					req.AfterReady = r.afterReady
+				}
+			}
+			return startOp(v.common, blockOp(v.common, blockRequest{commit: &req})), true
+		}
+		req := r.pullRequest(v.dom, disk)
+		return startOp(v.common, blockOp(v.common, blockRequest{pull: &req})), true
+	default:
+		return nil, false
+	}
+	return nil, true
+}
+
+func footerErr(s string) tea.Cmd {
+	return func() tea.Msg { return ErrorMsg{Err: errors.New(s)} }
+}
+
+// markTag is the label a layer's role in the range adds to its tags.
+func markTag(role string) string {
+	switch role {
+	case "top":
+		return "▲TOP "
+	case "base":
+		return "▼BASE "
+	case "moving":
+		return "↓moves "
+	}
+	return ""
+}
