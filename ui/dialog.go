@@ -77,6 +77,9 @@ type Op struct {
 	// Reread names the domains to read again after the op ran; empty means
 	// the plan's Domain, or every domain when that is empty too.
 	Reread []string
+	// Back, when set, is the dialog (a form) that cancel and a failed plan
+	// return to, with what the user typed still there.
+	Back Dialog
 }
 
 // plannedOp builds an Op from a typed planner, the part of its plan a
@@ -137,6 +140,7 @@ type opDialog struct {
 	phase         opPhase
 	plan          model.Plan
 	run           RunFunc
+	ran           bool // the run started (a failure is then the run's)
 	result        string
 	err           error
 	spin          spinner.Model
@@ -204,7 +208,7 @@ func runOp(c *Common, title string, run RunFunc, reread ...string) tea.Cmd {
 		return readOnlyCmd(c, strings.ToLower(title))
 	}
 	d := newOpDialog(c, Op{Title: title, Reread: reread}, phaseRunning)
-	d.run = run
+	d.run, d.ran = run, true
 	return tea.Batch(OpenDialog(d), d.runCmd(), d.spin.Tick)
 }
 
@@ -292,15 +296,15 @@ func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
 	switch d.phase {
 	case phasePlanning:
 		if key.Matches(msg, d.keys.Cancel) {
-			return CloseDialog // the plan's answer is dropped: its id is gone
+			return d.leave() // the plan's answer is dropped: its id is gone
 		}
 	case phaseConfirm:
 		switch {
 		case key.Matches(msg, d.keys.Confirm):
-			d.phase = phaseRunning
+			d.phase, d.ran = phaseRunning, true
 			return tea.Batch(d.runCmd(), d.spin.Tick)
 		case key.Matches(msg, d.keys.Cancel):
-			return CloseDialog
+			return d.leave()
 		}
 	case phaseRunning:
 		if key.Matches(msg, d.keys.Hide) {
@@ -308,16 +312,27 @@ func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case phaseFailed:
 		if d.op.Plan != nil && key.Matches(msg, d.keys.Replan) {
-			d.phase, d.err, d.offset = phasePlanning, nil, 0
+			d.phase, d.err, d.offset, d.ran = phasePlanning, nil, 0, false
 			return tea.Batch(d.planCmd(), d.spin.Tick)
 		}
 		if key.Matches(msg, d.keys.Close) {
-			return CloseDialog
+			if d.ran {
+				return CloseDialog // it ran and failed: the form is done with
+			}
+			return d.leave()
 		}
 	case phaseDone:
 		return CloseDialog // any key
 	}
 	return nil
+}
+
+// leave goes back to the form the op came from, or closes.
+func (d *opDialog) leave() tea.Cmd {
+	if d.op.Back != nil {
+		return OpenDialog(d.op.Back)
+	}
+	return CloseDialog
 }
 
 func (d *opDialog) scroll(n int) {
@@ -379,10 +394,15 @@ func (d *opDialog) prompt() string {
 	case phaseDone:
 		return st.Dim.Render("any key closes")
 	case phaseFailed:
-		if d.op.Plan != nil {
-			return st.Dim.Render("nothing else was changed · enter/esc closes · r plans again")
+		switch {
+		case !d.ran && d.op.Back != nil:
+			return st.Dim.Render("nothing was changed · enter/esc back to the form · r plans again")
+		case !d.ran:
+			return st.Dim.Render("nothing was changed · enter/esc closes · r plans again")
+		case d.op.Plan != nil:
+			return st.Dim.Render("the domain is read again · enter/esc closes · r plans again")
 		}
-		return st.Dim.Render("enter/esc closes")
+		return st.Dim.Render("the domain is read again · enter/esc closes")
 	}
 	return ""
 }

@@ -31,6 +31,19 @@ type KeyMap struct {
 	Refresh key.Binding
 	Help    key.Binding
 	Quit    key.Binding
+
+	// Domain list: restore points and start.
+	Save              key.Binding
+	Restore           key.Binding
+	ManagedSave       key.Binding
+	ManagedSaveRemove key.Binding
+	Start             key.Binding
+
+	// Snapshot tab.
+	SnapNew            key.Binding
+	SnapRevert         key.Binding
+	SnapDelete         key.Binding
+	SnapDeleteMetadata key.Binding
 }
 
 // DefaultKeyMap is virtchain's key layout: arrows and vim keys.
@@ -61,5 +74,16 @@ func DefaultKeyMap() *KeyMap {
 		Refresh: b([]string{"ctrl+r", "f5"}, "ctrl+r/F5", "refresh"),
 		Help:    b([]string{"?"}, "?", "help"),
 		Quit:    b([]string{"q", "ctrl+c"}, "q", "quit"),
+
+		Save:              b([]string{"s"}, "s", "save to file"),
+		Restore:           b([]string{"r"}, "r", "restore from file"),
+		ManagedSave:       b([]string{"m"}, "m", "managed save"),
+		ManagedSaveRemove: b([]string{"M"}, "M", "remove managed save"),
+		Start:             b([]string{"u"}, "u", "start"),
+
+		SnapNew:            b([]string{"n"}, "n", "new snapshot"),
+		SnapRevert:         b([]string{"r"}, "r", "revert"),
+		SnapDelete:         b([]string{"d"}, "d", "delete"),
+		SnapDeleteMetadata: b([]string{"D"}, "D", "delete metadata only"),
 	}
 }

@@ -79,6 +79,10 @@ type Model struct {
 	inflight map[string]bool
 	dirty    map[string]bool
 
+	// saveFiles remembers the save file typed for each domain, so restore
+	// offers it.
+	saveFiles map[string]string
+
 	jobs *jobsPanel // block jobs (jobs.go), made on first use
 }
 
@@ -101,6 +105,8 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 		inflight: map[string]bool{},
 		dirty:    map[string]bool{},
 		loading:  true,
+
+		saveFiles: map[string]string{},
 	}
 	m.setFocus(focusList)
 	return m
@@ -368,6 +374,9 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.setFocus(focusDetail)
 		return nil
 	}
+	if cmd, ok := m.opKey(msg); ok {
+		return cmd
+	}
 
 	if m.focus == focusList {
 		if key.Matches(msg, km.Right) && m.list.Selected() != nil {
@@ -551,8 +560,17 @@ func (m *Model) ShortHelp() []key.Binding {
 	if hs, ok := m.jobsShortHelp(); ok {
 		return hs
 	}
-	if m.focus == focusList {
+	km := m.common.KeyMap
+	switch {
+	case m.focus == focusList && !m.list.Filtering():
+		// The main operations in short words; the rest is in ? help.
+		return []key.Binding{km.Right, km.Filter, short(km.Save, "save"), short(km.Restore, "restore"),
+			km.Start, km.Help, km.Quit}
+	case m.focus == focusList:
 		return m.list.ShortHelp()
+	case m.detail.active == tabSnapshots:
+		return []key.Binding{km.Move, short(km.SnapNew, "new"), km.SnapRevert, km.SnapDelete,
+			short(km.Left, "back"), km.Help, km.Quit}
 	}
 	return m.detail.ShortHelp()
 }
@@ -562,6 +580,7 @@ func (m *Model) FullHelp() [][]key.Binding {
 	km := m.common.KeyMap
 	groups := m.list.FullHelp()
 	groups = append(groups, m.detail.FullHelp()[1:]...)
+	groups = append(groups, m.opHelp()...)
 	groups = append(groups, m.jobsPanel().FullHelp()...)
 	return append(groups, []key.Binding{km.Refresh, km.Help, km.Quit})
 }

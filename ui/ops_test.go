@@ -165,3 +165,279 @@ func TestDialogReadOnlyRefuses(t *testing.T) {
 	}
 	h.contains("read-only")
 }
+
+// typeText types each character of s.
+func (h *harness) typeText(s string) {
+	h.t.Helper()
+	for _, r := range s {
+		h.press(string(r))
+	}
+}
+
+func (f *fakeBackend) ranOps() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.snap.ran...)
+}
+
+func (f *fakeBackend) plannedOps() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.snap.planned...)
+}
+
+func wantRan(t *testing.T, f *fakeBackend, want ...string) {
+	t.Helper()
+	got := f.ranOps()
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("ran %q, want %q", got, want)
+	}
+}
+
+// runningTree is lab-tree running: internal snapshots with memory.
+func runningTree() model.Domain {
+	d := branchyDomain()
+	d.State = model.StateRunning
+	d.ManagedSave = false
+	return d
+}
+
+func TestNewInternalSnapshotFlow(t *testing.T) {
+	f := newFake(classicDomain())
+	h := newHarness(t, f, 80, 24)
+	h.press("2", "n")
+	if _, ok := h.m.dialog.(*form); !ok {
+		t.Fatalf("n opened no form:\n%s", h.view())
+	}
+	h.lines()
+	h.contains("New snapshot of lab-test2", "Kind", "internal", "external disk-only", "external checkpoint", "Name", "Description")
+	h.lacks("vda overlay", "Memory file") // internal: no files to name
+	h.typeText("fresh")
+	h.press("tab", "tab")
+	h.typeText("before the upgrade")
+	h.press("enter")
+	h.lines()
+	h.contains("New snapshot fresh of lab-test2", "internal snapshot fresh of lab-test2",
+		"$ virsh snapshot-create-as", "Carry out this plan?")
+	if len(f.ranOps()) != 0 {
+		t.Fatal("ran before confirmation")
+	}
+	h.press("y")
+	wantRan(t, f, "snapshot-create lab-test2 fresh")
+	h.contains("✔ Created internal snapshot fresh of lab-test2.")
+	h.press("enter")
+	if h.m.dialog != nil {
+		t.Fatal("result stays open")
+	}
+	// The domain was re-read: the new snapshot is in the tree.
+	h.contains("fresh", "before the upgrade")
+}
+
+func TestNewExternalSnapshotFormDefaults(t *testing.T) {
+	f := newFake(classicDomain())
+	h := newHarness(t, f, 80, 40)
+	h.press("2", "n", "tab", "right") // kind: external disk-only
+	h.contains("vda overlay", "/var/lib/libvirt/images/lab/lab-test2_NAME.vda.qcow2", "Quiesce")
+	h.lacks("Memory file")
+	h.press("shift+tab")
+	h.typeText("fresh")
+	h.contains("/var/lib/libvirt/images/lab/lab-test2_fresh.vda.qcow2")
+	h.press("enter")
+	h.contains("external disk-only snapshot fresh", "create overlay /var/lib/libvirt/images/lab/lab-test2_fresh.vda.qcow2",
+		"--disk-only", "--atomic", "crash-consistent")
+	h.press("y")
+	wantRan(t, f, "snapshot-create lab-test2 fresh")
+}
+
+func TestExternalFormEditedPathSticksAndCheckpointMemory(t *testing.T) {
+	f := newFake(classicDomain())
+	h := newHarness(t, f, 80, 40)
+	h.press("2", "n", "tab", "right", "right") // external checkpoint
+	h.contains("Memory file", "/var/lib/libvirt/images/lab/lab-test2_NAME.mem")
+	h.lacks("Quiesce")
+	h.press("shift+tab")
+	h.typeText("cp")
+	h.press("tab", "tab", "tab") // kind, description, then the vda overlay
+	for range len("/var/lib/libvirt/images/lab/lab-test2_cp.vda.qcow2") {
+		h.press("backspace")
+	}
+	h.typeText("/srv/o.qcow2")
+	h.press("shift+tab", "shift+tab", "shift+tab") // back to the name
+	h.typeText("2")
+	h.contains("/srv/o.qcow2", "/var/lib/libvirt/images/lab/lab-test2_cp2.mem")
+	h.press("enter")
+	h.contains("external checkpoint cp2", "/srv/o.qcow2", "--memspec")
+	h.press("esc") // back to the form, values kept
+	if _, ok := h.m.dialog.(*form); !ok {
+		t.Fatalf("cancel did not return to the form:\n%s", h.view())
+	}
+	h.contains("/srv/o.qcow2")
+	h.press("esc")
+	if h.m.dialog != nil || len(f.ranOps()) != 0 {
+		t.Fatalf("cancel left dialog %v, ran %v", h.m.dialog != nil, f.ranOps())
+	}
+}
+
+func TestFormRefusesBadInputInline(t *testing.T) {
+	f := newFake(classicDomain())
+	h := newHarness(t, f, 80, 24)
+	h.press("2", "n", "enter")
+	h.contains("✖ empty snapshot name")
+	if len(f.plannedOps()) != 0 {
+		t.Error("an empty name reached the backend")
+	}
+	h.typeText(".x")
+	h.press("enter")
+	h.contains("not allow a name starting with '.'")
+	// A name libvirt's rules accept but the planner refuses (it exists):
+	// the refusal shows, and esc goes back to the form.
+	for range 2 {
+		h.press("backspace")
+	}
+	h.typeText("lsof")
+	h.press("enter")
+	h.contains(`already has a snapshot named "lsof"`, "hint: choose another name")
+	h.press("esc")
+	if _, ok := h.m.dialog.(*form); !ok {
+		t.Fatalf("esc after a refusal did not return to the form:\n%s", h.view())
+	}
+	if len(f.ranOps()) != 0 {
+		t.Error("a refused plan ran")
+	}
+}
+
+func TestRevertFlowWarnsAndRuns(t *testing.T) {
+	f := newFake(runningTree())
+	h := newHarness(t, f, 80, 24)
+	h.press("2")
+	sel := h.m.detail.snaps.Selected().Name
+	h.press("r")
+	h.contains("Revert lab-tree to snapshot "+sel, "Afterwards", "as it was", "running", "paused", "Force")
+	h.press("right", "right") // paused
+	h.press("enter")
+	h.lines()
+	h.contains("Warnings", "Carry out this plan?", "virsh snapshot-revert", "--paused")
+	h.press("y")
+	wantRan(t, f, "snapshot-revert lab-tree "+sel)
+	h.contains("✔ Reverted lab-tree to snapshot " + sel + "; it is paused.")
+}
+
+func TestDeleteAndMetadataOnly(t *testing.T) {
+	f := newFake(branchyDomain())
+	h := newHarness(t, f, 80, 40)
+	h.press("2", "G")
+	sel := h.m.detail.snaps.Selected().Name
+	h.press("d")
+	h.contains("Delete snapshot "+sel+" of lab-tree", "delete internal snapshot "+sel, "virsh snapshot-delete")
+	h.lacks("--metadata")
+	h.press("n")
+	if h.m.dialog != nil || len(f.ranOps()) != 0 {
+		t.Fatal("n did not cancel")
+	}
+	h.press("D")
+	h.contains("Remove the metadata of snapshot "+sel, "no file changes", "--metadata")
+	h.press("y")
+	wantRan(t, f, "snapshot-delete lab-tree "+sel+" --metadata")
+	h.contains("every file stays")
+}
+
+func TestOpErrorShowsLibvirtTextAndHint(t *testing.T) {
+	f := newFake(branchyDomain())
+	f.snap.fail = map[string]error{"snapshot-delete": errors.New("delete snapshot b3 of lab-tree: internal error: unable to execute QEMU command 'blockdev-add': Could not open '/var/lib/libvirt/images/lab/tree.qcow2': Permission denied")}
+	h := newHarness(t, f, 80, 24)
+	h.press("2", "d", "y")
+	h.lines()
+	h.contains("✖ delete snapshot", "Permission denied", "hint:", "AppArmor", "r plans again")
+	// The domain is read again after a failed run too.
+	if n := len(f.domainCalls); n == 0 {
+		t.Error("no re-read after a failed run")
+	}
+	h.press("esc")
+	if h.m.dialog != nil {
+		t.Fatal("esc did not close the error")
+	}
+}
+
+func TestDomainListSaveRestoreManagedSaveStart(t *testing.T) {
+	f := newFake(classicDomain(), branchyDomain())
+	h := newHarness(t, f, 80, 24)
+	// lab-test2 (running) is first.
+	h.press("s")
+	h.contains("Save lab-test2 to a file", "/var/lib/libvirt/images/lab/lab-test2.save")
+	h.press("enter")
+	h.contains("save lab-test2's memory and device state", "$ virsh save lab-test2 /var/lib/libvirt/images/lab/lab-test2.save")
+	h.press("y")
+	h.contains("✔ Saved lab-test2")
+	h.press("enter")
+	if d := f.domain("lab-test2"); d.State != model.StateShutoff {
+		t.Fatalf("fake lab-test2 is %s", d.State)
+	}
+	h.press("r")
+	h.contains("Restore a domain from a save file", "/var/lib/libvirt/images/lab/lab-test2.save")
+	h.press("tab", "right") // start it running
+	h.press("enter")
+	h.contains("start lab-test2 from save file", "virsh restore /var/lib/libvirt/images/lab/lab-test2.save --running")
+	h.press("y")
+	h.contains("✔ Restored lab-test2")
+	h.press("enter")
+
+	h.press("m", "y")
+	h.contains("✔ Saved lab-test2 to its managed-save image")
+	h.press("enter", "u")
+	h.contains("Start lab-test2", "from its managed-save image")
+	h.press("y", "enter")
+	h.press("j", "M") // lab-tree has a managed-save image
+	h.contains("Remove the managed-save image of lab-tree", "the saved memory state of lab-tree is lost")
+	h.press("y", "enter")
+	wantRan(t, f,
+		"save lab-test2 /var/lib/libvirt/images/lab/lab-test2.save",
+		"restore lab-test2 /var/lib/libvirt/images/lab/lab-test2.save",
+		"managedsave lab-test2 ", "start lab-test2 ", "managedsave-remove lab-tree ")
+}
+
+func TestRefusedPlanChangesNothing(t *testing.T) {
+	f := newFake(classicDomain())
+	h := newHarness(t, f, 80, 24)
+	h.press("u") // lab-test2 runs already
+	h.contains("✖ lab-test2 is already running")
+	h.press("esc")
+	h.press("s")
+	h.press("ctrl+u") // textinput: delete to the start
+	h.typeText("rel.save")
+	h.press("enter")
+	h.contains("is not a full path")
+	if len(f.ranOps()) != 0 {
+		t.Errorf("ran %v", f.ranOps())
+	}
+}
+
+func TestReadOnlyRefusesEveryChange(t *testing.T) {
+	f := newFake(classicDomain(), branchyDomain())
+	f.readOnly = true
+	h := newHarness(t, f, 80, 24)
+	for _, k := range []string{"s", "r", "m", "M", "u"} {
+		h.press(k)
+		if h.m.dialog != nil {
+			t.Fatalf("%s opened a dialog on a read-only connection", k)
+		}
+		h.contains("read-only")
+	}
+	h.press("2")
+	for _, k := range []string{"n", "r", "d", "D"} {
+		h.press(k)
+		if h.m.dialog != nil {
+			t.Fatalf("%s opened a dialog on a read-only connection", k)
+		}
+		h.contains("read-only")
+	}
+	if len(f.plannedOps())+len(f.ranOps()) != 0 {
+		t.Errorf("read-only connection reached the backend: %v %v", f.plannedOps(), f.ranOps())
+	}
+}
+
+func TestHelpListsOperationKeys(t *testing.T) {
+	h := newHarness(t, newFake(classicDomain()), 80, 40)
+	h.press("?")
+	h.contains("save to file", "restore from file", "managed save", "remove managed save", "start",
+		"new snapshot", "revert", "delete metadata only")
+}

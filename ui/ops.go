@@ -1,0 +1,193 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// The snapshot and restore-point operations as Ops (see dialog.go): each
+// plans through the Backend in a Cmd, shows its plan, and runs it on y.
+// They mirror the CLI's commands in cli/snapshot_cmds.go.
+
+func snapshotCreateOp(c *Common, req model.SnapshotCreateRequest) Op {
+	b := c.Backend
+	return plannedOp("New snapshot "+req.Name+" of "+req.Domain,
+		func(ctx context.Context) (*model.SnapshotCreatePlan, error) { return b.PlanSnapshotCreate(ctx, req) },
+		func(p *model.SnapshotCreatePlan) model.Plan { return p.Plan },
+		func(ctx context.Context, p *model.SnapshotCreatePlan) error { return b.CreateSnapshot(ctx, p) },
+		func(p *model.SnapshotCreatePlan) string {
+			return fmt.Sprintf("Created %s snapshot %s of %s.", p.Kind, req.Name, req.Domain)
+		})
+}
+
+func snapshotRevertOp(c *Common, req model.SnapshotRevertRequest) Op {
+	b := c.Backend
+	return plannedOp("Revert "+req.Domain+" to snapshot "+req.Name,
+		func(ctx context.Context) (*model.SnapshotRevertPlan, error) { return b.PlanSnapshotRevert(ctx, req) },
+		func(p *model.SnapshotRevertPlan) model.Plan { return p.Plan },
+		func(ctx context.Context, p *model.SnapshotRevertPlan) error { return b.RevertSnapshot(ctx, p) },
+		func(p *model.SnapshotRevertPlan) string {
+			how := "shut off"
+			if p.Start != model.StartDefault {
+				how = string(p.Start)
+			}
+			return fmt.Sprintf("Reverted %s to snapshot %s; it is %s.", req.Domain, req.Name, how)
+		})
+}
+
+func snapshotDeleteOp(c *Common, req model.SnapshotDeleteRequest) Op {
+	b := c.Backend
+	title := "Delete snapshot " + req.Name + " of " + req.Domain
+	done := "Deleted snapshot %s of %s."
+	if req.MetadataOnly {
+		title = "Remove the metadata of snapshot " + req.Name + " of " + req.Domain
+		done = "Removed snapshot %s of %s from libvirt's metadata; every file stays."
+	}
+	return plannedOp(title,
+		func(ctx context.Context) (*model.SnapshotDeletePlan, error) { return b.PlanSnapshotDelete(ctx, req) },
+		func(p *model.SnapshotDeletePlan) model.Plan { return p.Plan },
+		func(ctx context.Context, p *model.SnapshotDeletePlan) error { return b.DeleteSnapshot(ctx, p) },
+		func(*model.SnapshotDeletePlan) string { return fmt.Sprintf(done, req.Name, req.Domain) })
+}
+
+func saveOp(c *Common, req model.SaveRequest) Op {
+	b := c.Backend
+	return plannedOp("Save "+req.Domain+" to "+req.File,
+		func(ctx context.Context) (*model.Plan, error) { return b.PlanSave(ctx, req) },
+		plainPlan,
+		func(ctx context.Context, _ *model.Plan) error { return b.Save(ctx, req) },
+		func(*model.Plan) string { return fmt.Sprintf("Saved %s to %s; it is shut off.", req.Domain, req.File) })
+}
+
+func restoreOp(c *Common, req model.RestoreRequest) Op {
+	b := c.Backend
+	// Reread stays empty: the plan's Domain is the one in the file, or ""
+	// (everything is read again) when the file's header was unreadable.
+	return plannedOp("Restore from "+req.File,
+		func(ctx context.Context) (*model.Plan, error) { return b.PlanRestore(ctx, req) },
+		plainPlan,
+		func(ctx context.Context, _ *model.Plan) error { return b.Restore(ctx, req) },
+		func(p *model.Plan) string { return fmt.Sprintf("Restored %s from %s.", p.Domain, req.File) })
+}
+
+// domainOp is an Op on one domain with no request beyond its name.
+func domainOp(title, dom string, plan func(context.Context, string) (*model.Plan, error),
+	act func(context.Context, string) error, done string) Op {
+	return plannedOp(title,
+		func(ctx context.Context) (*model.Plan, error) { return plan(ctx, dom) },
+		plainPlan,
+		func(ctx context.Context, _ *model.Plan) error { return act(ctx, dom) },
+		func(*model.Plan) string { return fmt.Sprintf(done, dom) })
+}
+
+func plainPlan(p *model.Plan) model.Plan { return *p }
+
+// opKey handles the keys that change a domain: in the domain list (save,
+// restore, managed save, start) and on the snapshot tab (new, revert,
+// delete). ok is false when msg is none of them here.
+func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
+	km, c := m.common.KeyMap, m.common
+	b := c.Backend
+	type action struct {
+		bind key.Binding
+		what string
+		run  func() tea.Cmd
+	}
+	var acts []action
+	switch {
+	case m.focus == focusList:
+		d := m.list.Selected()
+		onDomain := func(f func(d *model.Domain) tea.Cmd) func() tea.Cmd {
+			return func() tea.Cmd {
+				if d == nil {
+					return errCmd("no domain selected")
+				}
+				return f(d)
+			}
+		}
+		acts = []action{
+			{km.Save, "save a domain", onDomain(func(d *model.Domain) tea.Cmd {
+				def := m.saveFiles[d.Name]
+				if def == "" {
+					def = defaultSaveFile(d)
+				}
+				name := d.Name
+				return saveForm(c, d, def, func(file string) { m.saveFiles[name] = file })
+			})},
+			{km.Restore, "restore a domain", func() tea.Cmd {
+				def := ""
+				if d != nil {
+					def = m.saveFiles[d.Name]
+				}
+				return restoreForm(c, def)
+			}},
+			{km.ManagedSave, "managed-save a domain", onDomain(func(d *model.Domain) tea.Cmd {
+				return startOp(c, domainOp("Managed save of "+d.Name, d.Name, b.PlanManagedSave, b.ManagedSave,
+					"Saved %s to its managed-save image; it is shut off."))
+			})},
+			{km.ManagedSaveRemove, "remove a managed-save image", onDomain(func(d *model.Domain) tea.Cmd {
+				return startOp(c, domainOp("Remove the managed-save image of "+d.Name, d.Name, b.PlanManagedSaveRemove,
+					b.ManagedSaveRemove, "Removed the managed-save image of %s."))
+			})},
+			{km.Start, "start a domain", onDomain(func(d *model.Domain) tea.Cmd {
+				return startOp(c, domainOp("Start "+d.Name, d.Name, b.PlanStart, b.Start, "Started %s."))
+			})},
+		}
+	case m.focus == focusDetail && m.detail.active == tabSnapshots && m.detail.dom != nil:
+		d := m.detail.dom
+		onSnap := func(f func(s *model.Snapshot) tea.Cmd) func() tea.Cmd {
+			return func() tea.Cmd {
+				s := m.detail.snaps.Selected()
+				if s == nil {
+					return errCmd(d.Name + " has no snapshot to act on: n makes one")
+				}
+				return f(s)
+			}
+		}
+		acts = []action{
+			{km.SnapNew, "create a snapshot", func() tea.Cmd { return newSnapshotForm(c, d) }},
+			{km.SnapRevert, "revert to a snapshot", onSnap(func(s *model.Snapshot) tea.Cmd { return revertForm(c, d, s) })},
+			{km.SnapDelete, "delete a snapshot", onSnap(func(s *model.Snapshot) tea.Cmd {
+				return startOp(c, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name}))
+			})},
+			{km.SnapDeleteMetadata, "delete snapshot metadata", onSnap(func(s *model.Snapshot) tea.Cmd {
+				return startOp(c, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name, MetadataOnly: true}))
+			})},
+		}
+	}
+	for _, a := range acts {
+		if !key.Matches(msg, a.bind) {
+			continue
+		}
+		if b.ReadOnly() {
+			return readOnlyCmd(c, a.what), true
+		}
+		return a.run(), true
+	}
+	return nil, false
+}
+
+// errCmd shows text in the footer.
+func errCmd(text string) tea.Cmd {
+	return func() tea.Msg { return ErrorMsg{Err: errors.New(text)} }
+}
+
+// short is b with a shorter description, for the footer.
+func short(b key.Binding, desc string) key.Binding {
+	return key.NewBinding(key.WithKeys(b.Keys()...), key.WithHelp(b.Help().Key, desc))
+}
+
+// opHelp is the key groups of the operations, for the full help.
+func (m *Model) opHelp() [][]key.Binding {
+	km := m.common.KeyMap
+	return [][]key.Binding{
+		{km.Save, km.Restore, km.ManagedSave, km.ManagedSaveRemove, km.Start},
+		{km.SnapNew, km.SnapRevert, km.SnapDelete, km.SnapDeleteMetadata},
+	}
+}
