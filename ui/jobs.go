@@ -65,14 +65,11 @@ type jobsPanel struct {
 
 	cursor int
 	bar    progress.Model
-	// left remembers, per finished job, the files that left the chain
-	// and the stale snapshots, for the cleanup offer.
-	after map[string]afterJob
-}
-
-// afterJob is what a finished commit or pull left behind.
-type afterJob struct {
-	left, stale []string
+	// after marks finished commits and pulls whose domain may have stale
+	// snapshot metadata; staleOf says which, from the domains as they are
+	// now, so a cleanup done since shows at once.
+	after   map[string]bool
+	staleOf func(domain string) []string
 }
 
 func newJobsPanel(c *Common) *jobsPanel {
@@ -84,7 +81,8 @@ func newJobsPanel(c *Common) *jobsPanel {
 	bar.EmptyColor = empty
 	return &jobsPanel{
 		common: c, keys: newJobKeys(), pending: map[string]model.Job{},
-		now: time.Now, bar: bar, after: map[string]afterJob{},
+		now: time.Now, bar: bar, after: map[string]bool{},
+		staleOf: func(string) []string { return nil },
 	}
 }
 
@@ -205,7 +203,7 @@ func (p *jobsPanel) ShortHelp() []key.Binding {
 			if !j.Offline {
 				out = append(out, k.Faster)
 			}
-		} else if len(p.after[j.Key()].stale) > 0 {
+		} else if p.after[j.Key()] && len(p.staleOf(j.Domain)) > 0 {
 			out = append(out, k.Cleanup)
 		}
 	}
@@ -299,9 +297,8 @@ func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
 	switch {
 	case j.Error != "":
 		l3 = "    " + st.Error.Render(truncate(oneLine(j.Error), w-4))
-	case !j.Phase.Live() && len(p.after[j.Key()].stale) > 0:
-		a := p.after[j.Key()]
-		l3 = "    " + st.Warning.Render(truncate("stale snapshot metadata: "+strings.Join(a.stale, ", ")+" (m cleans)", w-4))
+	case !j.Phase.Live() && p.after[j.Key()] && len(p.staleOf(j.Domain)) > 0:
+		l3 = "    " + st.Warning.Render(truncate("stale snapshot metadata: "+strings.Join(p.staleOf(j.Domain), ", ")+" (m cleans)", w-4))
 	case j.Top != "" || j.Base != "":
 		r := filepath.Base(j.Top)
 		if j.Kind == model.JobPull {
@@ -402,6 +399,7 @@ func (p *jobsPanel) summary() string {
 func (m *Model) jobsPanel() *jobsPanel {
 	if m.jobs == nil {
 		m.jobs = newJobsPanel(m.common)
+		m.jobs.staleOf = m.staleSnapshots
 	}
 	return m.jobs
 }
@@ -534,7 +532,7 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 		return nil
 	}
 	p := m.jobsPanel()
-	p.after[j.Key()] = afterJob{left: left, stale: stale}
+	p.after[j.Key()] = true
 	if len(left) == 0 && len(stale) == 0 {
 		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed"
 		return nil
@@ -544,6 +542,19 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 		return nil
 	}
 	return OpenDialog(newJobDoneDialog(m.common, j, left, stale))
+}
+
+// staleSnapshots names domain's snapshots whose files left its chains,
+// reading the domains as they are now (without touching their Stale).
+func (m *Model) staleSnapshots(domain string) []string {
+	for i := range m.domains {
+		if m.domains[i].Name == domain {
+			dc := m.domains[i]
+			dc.Snapshots = append([]model.Snapshot(nil), dc.Snapshots...)
+			return model.Reconcile(&dc)
+		}
+	}
+	return nil
 }
 
 // jobsKey handles J everywhere and every key while the panel is shown.

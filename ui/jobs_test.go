@@ -102,6 +102,20 @@ func (f *jobFake) CleanupStale(_ context.Context, cp *model.CleanupPlan) ([]stri
 	defer f.jmu.Unlock()
 	f.calls++
 	f.cleaned = append(f.cleaned, cp)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.domains {
+		if f.domains[i].Name != cp.Domain {
+			continue
+		}
+		var kept []model.Snapshot
+		for _, sn := range f.domains[i].Snapshots {
+			if !strings.Contains(","+strings.Join(cp.Snapshots, ",")+",", ","+sn.Name+",") {
+				kept = append(kept, sn)
+			}
+		}
+		f.domains[i].Snapshots = kept
+	}
 	return cp.Snapshots, nil, nil
 }
 
@@ -387,6 +401,11 @@ func TestReadyThenPivotAndCleanup(t *testing.T) {
 	h.press("y")
 	if len(jf.cleaned) != 1 || len(jf.cleaned[0].Files) != 0 || strings.Join(jf.cleaned[0].Snapshots, ",") != "lsof" {
 		t.Errorf("cleanup = %+v", jf.cleaned)
+	}
+	// Closing the result shows the panel, which no longer offers a cleanup.
+	h.press("esc")
+	if out := h.view(); !strings.Contains(out, "✔ completed") || strings.Contains(out, "m cleans") {
+		t.Errorf("panel after the cleanup:\n%s", out)
 	}
 }
 

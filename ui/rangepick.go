@@ -209,10 +209,14 @@ func (r *rangeMarks) status(domain string, d *model.Disk) string {
 	if r.shallow {
 		parts = append(parts, "shallow")
 	}
-	switch r.afterReady {
-	case model.AfterReadyPivot:
+	// What happens at READY matters only for an active commit: no top
+	// marked, or the active layer marked as top.
+	activeTop := len(d.Layers) > 0 && (!r.on(domain, d.Target) || r.top == "" || r.top == d.Layers[0].Path)
+	switch {
+	case !activeTop:
+	case r.afterReady == model.AfterReadyPivot:
 		parts = append(parts, "READY: pivot")
-	case model.AfterReadyKeepOverlay:
+	case r.afterReady == model.AfterReadyKeepOverlay:
 		parts = append(parts, "READY: keep overlay")
 	default:
 		parts = append(parts, "READY: wait for P")
