@@ -20,6 +20,10 @@ type Common struct {
 	Backend Backend
 	Styles  *Styles
 	KeyMap  *KeyMap
+
+	// dialog hands a dialog to open or close to the root within the
+	// Update that decided it (dialog.go).
+	dialog dialogSlot
 }
 
 // component is one part of the screen. Each renders exactly the size it was

@@ -5,10 +5,13 @@ package ui
 // shows its ShortHelp. Libvirt events and re-reads keep flowing underneath,
 // so the panes are current when it closes.
 //
-// Opening a dialog: return OpenDialog(d) from any Update (a component's or
-// a dialog's); it replaces whatever dialog is open. A dialog closes itself
-// by returning CloseDialog. Messages the root does not know (results of a
-// dialog's own Cmds, spinner ticks of other spinners) go to the open dialog.
+// Opening a dialog: call c.showDialog(d) in any Update (a component's or a
+// dialog's); it replaces whatever dialog is open as soon as that Update
+// returns, so the very next key already reaches it. c.closeDialog() closes
+// it the same way. (OpenDialog(d) and CloseDialog do the same as Cmds, one
+// round trip later: keys typed in between still reach the old dialog.)
+// Messages the root does not know (results of a dialog's own Cmds, spinner
+// ticks of other spinners) go to the open dialog.
 //
 // Changing something goes through an Op, which is always: plan (a Cmd that
 // reads the host) -> the plan on screen (steps, kept files, files leaving
@@ -62,6 +65,26 @@ func OpenDialog(d Dialog) tea.Cmd {
 
 // CloseDialog is a Cmd that closes the open dialog.
 func CloseDialog() tea.Msg { return CloseDialogMsg{} }
+
+// dialogSlot is a dialog change waiting for the root, which applies it at
+// the end of the Update that asked for it.
+type dialogSlot struct {
+	set  bool
+	next Dialog // nil closes
+}
+
+// showDialog opens d over the body when the current Update returns.
+func (c *Common) showDialog(d Dialog) { c.dialog = dialogSlot{set: true, next: d} }
+
+// closeDialog closes the open dialog when the current Update returns.
+func (c *Common) closeDialog() { c.dialog = dialogSlot{set: true} }
+
+// takeDialog returns the pending dialog change, if any, and clears it.
+func (c *Common) takeDialog() (Dialog, bool) {
+	s := c.dialog
+	c.dialog = dialogSlot{}
+	return s.next, s.set
+}
 
 // RunFunc carries out what was planned and returns the line that says
 // what happened ("Deleted snapshot fresh of vm1.").
@@ -189,7 +212,8 @@ func startOp(c *Common, op Op) tea.Cmd {
 		return readOnlyCmd(c, strings.ToLower(op.Title))
 	}
 	d := newOpDialog(c, op, phasePlanning)
-	return tea.Batch(OpenDialog(d), d.planCmd(), d.spin.Tick)
+	c.showDialog(d)
+	return tea.Batch(d.planCmd(), d.spin.Tick)
 }
 
 // confirmOp shows a plan already in hand; y runs run.
@@ -199,7 +223,8 @@ func confirmOp(c *Common, title string, plan model.Plan, run RunFunc, reread ...
 	}
 	d := newOpDialog(c, Op{Title: title, Reread: reread}, phaseConfirm)
 	d.plan, d.run = plan, run
-	return OpenDialog(d)
+	c.showDialog(d)
+	return nil
 }
 
 // runOp runs run at once behind a spinner and shows the result.
@@ -209,7 +234,8 @@ func runOp(c *Common, title string, run RunFunc, reread ...string) tea.Cmd {
 	}
 	d := newOpDialog(c, Op{Title: title, Reread: reread}, phaseRunning)
 	d.run, d.ran = run, true
-	return tea.Batch(OpenDialog(d), d.runCmd(), d.spin.Tick)
+	c.showDialog(d)
+	return tea.Batch(d.runCmd(), d.spin.Tick)
 }
 
 func (d *opDialog) planCmd() tea.Cmd {
@@ -308,7 +334,7 @@ func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case phaseRunning:
 		if key.Matches(msg, d.keys.Hide) {
-			return CloseDialog
+			d.common.closeDialog()
 		}
 	case phaseFailed:
 		if d.op.Plan != nil && key.Matches(msg, d.keys.Replan) {
@@ -317,12 +343,13 @@ func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		if key.Matches(msg, d.keys.Close) {
 			if d.ran {
-				return CloseDialog // it ran and failed: the form is done with
+				d.common.closeDialog() // it ran and failed: the form is done with
+				return nil
 			}
 			return d.leave()
 		}
 	case phaseDone:
-		return CloseDialog // any key
+		d.common.closeDialog() // any key
 	}
 	return nil
 }
@@ -330,9 +357,11 @@ func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
 // leave goes back to the form the op came from, or closes.
 func (d *opDialog) leave() tea.Cmd {
 	if d.op.Back != nil {
-		return OpenDialog(d.op.Back)
+		d.common.showDialog(d.op.Back)
+	} else {
+		d.common.closeDialog()
 	}
-	return CloseDialog
+	return nil
 }
 
 func (d *opDialog) scroll(n int) {

@@ -156,8 +156,24 @@ func (m *Model) waitEvent() tea.Cmd {
 	}
 }
 
-// Update handles one message.
+// Update handles one message, then applies a dialog change it asked for.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := m.update(msg)
+	if d, ok := m.common.takeDialog(); ok {
+		m.setDialog(d)
+	}
+	return m, cmd
+}
+
+func (m *Model) setDialog(d Dialog) {
+	m.dialog = d
+	if d != nil {
+		m.showHelp = false
+		m.layout()
+	}
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -231,13 +247,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.updateJobs(msg)
 
 	case OpenDialogMsg:
-		m.dialog = msg.D
-		m.showHelp = false
-		m.layout()
+		m.setDialog(msg.D)
 		return m, nil
 
 	case CloseDialogMsg:
-		m.dialog = nil
+		m.setDialog(nil)
 		return m, nil
 
 	case OpDoneMsg:

@@ -36,6 +36,16 @@ func (h *harness) run(cmd tea.Cmd) {
 	}
 }
 
+// open runs what opened a dialog outside Update (as a component's
+// Update would), applying the dialog change as the root does.
+func (h *harness) open(cmd tea.Cmd) {
+	h.t.Helper()
+	if d, ok := h.m.common.takeDialog(); ok {
+		h.m.setDialog(d)
+	}
+	h.run(cmd)
+}
+
 // press types keys and runs what they start.
 func (h *harness) press(names ...string) {
 	h.t.Helper()
@@ -76,7 +86,7 @@ func TestDialogConfirmRunsAndRereads(t *testing.T) {
 	f := newFake(classicDomain())
 	h := newHarness(t, f, 80, 40)
 	ran := 0
-	h.run(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
+	h.open(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
 	if h.m.dialog == nil {
 		t.Fatal("no dialog opened")
 	}
@@ -108,7 +118,7 @@ func TestDialogCancelChangesNothing(t *testing.T) {
 		f := newFake(classicDomain())
 		h := newHarness(t, f, 80, 24)
 		ran := 0
-		h.run(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
+		h.open(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
 		f.domainCalls = nil
 		h.press(k)
 		if h.m.dialog != nil || ran != 0 || len(f.domainCalls) != 0 {
@@ -122,14 +132,14 @@ func TestDialogErrorsShowHint(t *testing.T) {
 	h := newHarness(t, f, 80, 24)
 	ran := 0
 	libvirtErr := errors.New("revert lab-test2 to fresh: internal error: unable to open /img/x.qcow2: Permission denied")
-	h.run(startOp(h.m.common, testOp(samplePlan(), nil, libvirtErr, &ran)))
+	h.open(startOp(h.m.common, testOp(samplePlan(), nil, libvirtErr, &ran)))
 	h.press("enter")
 	h.lines()
 	h.contains("✖ revert lab-test2 to fresh", "Permission denied", "hint:", "AppArmor", "r plans again")
 
 	// A refusal at planning time: its reason, and its fix as the hint.
 	h = newHarness(t, f, 80, 24)
-	h.run(startOp(h.m.common, testOp(model.Plan{}, model.Refuse("lab-test2 is shut off", "start it first"), nil, &ran)))
+	h.open(startOp(h.m.common, testOp(model.Plan{}, model.Refuse("lab-test2 is shut off", "start it first"), nil, &ran)))
 	h.contains("✖ lab-test2 is shut off", "hint: start it first")
 	h.press("esc")
 	if h.m.dialog != nil || ran != 1 {
@@ -141,7 +151,7 @@ func TestDialogHiddenOpReportsInFooter(t *testing.T) {
 	f := newFake(classicDomain())
 	h := newHarness(t, f, 80, 24)
 	ran := 0
-	h.run(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
+	h.open(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
 	runCmd := h.send(keyMsg("y"))
 	h.contains("running…")
 	h.press("esc") // hide it; the op is still out there in runCmd
@@ -159,7 +169,7 @@ func TestDialogReadOnlyRefuses(t *testing.T) {
 	f.readOnly = true
 	h := newHarness(t, f, 80, 24)
 	ran := 0
-	h.run(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
+	h.open(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
 	if h.m.dialog != nil || ran != 0 {
 		t.Fatal("a read-only connection opened the op")
 	}
@@ -440,4 +450,46 @@ func TestHelpListsOperationKeys(t *testing.T) {
 	h.press("?")
 	h.contains("save to file", "restore from file", "managed save", "remove managed save", "start",
 		"new snapshot", "revert", "delete metadata only")
+}
+
+// TestProgramNewSnapshot is the whole flow in the real program: the form,
+// the plan, the run in a Cmd goroutine behind the spinner, the result, and
+// the re-read domain's tree.
+func TestProgramNewSnapshot(t *testing.T) {
+	f := newFake(classicDomain())
+	tm := startProgram(t, f)
+	waitOutput(t, tm, "lab-test2")
+	tm.Send(keyMsg("2"))
+	tm.Send(keyMsg("n"))
+	waitOutput(t, tm, "New snapshot of lab-test2")
+	tm.Type("fresh")
+	tm.Send(keyMsg("enter"))
+	waitOutput(t, tm, "Carry out this plan?")
+	tm.Send(keyMsg("y"))
+	waitOutput(t, tm, "✔ Created")
+	tm.Send(keyMsg("enter")) // closes the result at once: the q that follows quits
+	m, frame := finalFrame(t, tm)
+	if m.dialog != nil {
+		t.Error("the result dialog is still open")
+	}
+	if !strings.Contains(frame, "● fresh     internal") || !strings.Contains(frame, "current fresh") {
+		t.Errorf("the tree lacks the new current snapshot:\n%s", frame)
+	}
+	wantRan(t, f, "snapshot-create lab-test2 fresh")
+}
+
+// TestTypeaheadReachesTheNewDialog: a dialog opens within the Update of the
+// key that asked for it, so keys typed right after (over a slow link they
+// arrive together) go to it, not to the pane behind.
+func TestTypeaheadReachesTheNewDialog(t *testing.T) {
+	f := newFake(classicDomain())
+	h := newHarness(t, f, 80, 24)
+	h.send(keyMsg("2"))
+	for _, k := range []string{"n", "a", "b", "enter"} {
+		h.send(keyMsg(k)) // the Cmds are not run in between
+	}
+	d, ok := h.m.dialog.(*opDialog)
+	if !ok || d.op.Title != "New snapshot ab of lab-test2" {
+		t.Fatalf("typeahead went astray: dialog %T\n%s", h.m.dialog, h.view())
+	}
 }

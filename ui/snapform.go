@@ -119,7 +119,8 @@ func (f *form) open() tea.Cmd {
 	}
 	f.cursor = -1
 	f.move(1)
-	return OpenDialog(f)
+	f.common.showDialog(f)
+	return nil
 }
 
 func (f *form) focusable(i int) bool {
@@ -174,7 +175,8 @@ func (f *form) Update(msg tea.Msg) tea.Cmd {
 	f.err = ""
 	switch {
 	case key.Matches(k, f.keys.Cancel):
-		return CloseDialog
+		f.common.closeDialog()
+		return nil
 	case key.Matches(k, f.keys.Submit):
 		op, err := f.submit(f)
 		if err != nil {
