@@ -93,3 +93,6 @@ Reproduce: \`make bench\`.
 $ui_rows
 --------------------------------
 SUMMARY
+
+# The TUI while a block job runs: at most 10 redraws and 4 KiB a second.
+bash scripts/bench_tui.sh
