@@ -96,3 +96,6 @@ SUMMARY
 
 # The TUI while a block job runs: at most 10 redraws and 4 KiB a second.
 bash scripts/bench_tui.sh
+
+# Block jobs: commit and pull of 1 GiB against virsh --wait, ratio at most 1.05.
+bash scripts/bench_jobs.sh
