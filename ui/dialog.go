@@ -200,9 +200,9 @@ func newOpDialog(c *Common, op Op, phase opPhase) *opDialog {
 // readOnlyCmd is the footer error for a change asked on a read-only
 // connection.
 func readOnlyCmd(c *Common, what string) tea.Cmd {
-	uri := c.Backend.URI()
+	// Short enough for an 80-column footer; the header names the URI.
 	return func() tea.Msg {
-		return ErrorMsg{Err: errors.New("cannot " + what + ": the connection to " + uri + " is read-only; start virtchain without --readonly")}
+		return ErrorMsg{Err: errors.New("read-only: cannot " + what + " (restart without --readonly)")}
 	}
 }
 
@@ -381,12 +381,16 @@ func (d *opDialog) ShortHelp() []key.Binding {
 	case phaseRunning:
 		return []key.Binding{k.Hide}
 	case phaseFailed:
-		if d.op.Plan != nil {
-			return []key.Binding{k.Close, k.Replan, k.Scroll}
+		closeKey := k.Close
+		if !d.ran && d.op.Back != nil {
+			closeKey = short(k.Close, "back to the form")
 		}
-		return []key.Binding{k.Close, k.Scroll}
+		if d.op.Plan != nil {
+			return []key.Binding{closeKey, k.Replan, k.Scroll}
+		}
+		return []key.Binding{closeKey, k.Scroll}
 	}
-	return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("any key", "close"))}
+	return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("any key", "closes"))}
 }
 
 func (d *opDialog) FullHelp() [][]key.Binding { return [][]key.Binding{d.ShortHelp()} }

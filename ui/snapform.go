@@ -35,7 +35,8 @@ type formField struct {
 	note    string // fieldNote's text, or a hint under a focused field
 	hidden  bool
 	// edited is set once the user changed a text field; until then it
-	// follows its default (an overlay path that contains the name).
+	// follows its default (an overlay path that contains the name). An
+	// edited field left empty means the default too.
 	edited bool
 }
 
@@ -212,8 +213,8 @@ func (f *form) Update(msg tea.Msg) tea.Cmd {
 	case fieldText:
 		before := fl.input.Value()
 		fl.input, cmd = fl.input.Update(k)
-		if v := fl.input.Value(); v != before {
-			fl.edited = strings.TrimSpace(v) != ""
+		if fl.input.Value() != before {
+			fl.edited = true
 		}
 	}
 	if f.onChange != nil {
@@ -352,13 +353,13 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 			disk := &dom.Disks[i]
 			fl := f.field("disk:" + disk.Target)
 			fl.hidden = !external
-			if fl.kind == fieldText && !fl.edited {
+			if fl.kind == fieldText {
 				follow(fl, name, model.DefaultOverlayPath(&dom, disk, shown))
 			}
 		}
 		mem := f.field("mem")
 		mem.hidden = kind != kindCheckpoint || first == nil
-		if first != nil && !mem.edited {
+		if first != nil {
 			follow(mem, name, model.DefaultMemoryPath(&dom, first, shown))
 		}
 		if q := f.field("quiesce"); q != nil {
@@ -381,6 +382,9 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 					continue
 				}
 				p := strings.TrimSpace(fl.input.Value())
+				if p == "" {
+					continue // the planner's default
+				}
 				if err := absolute(p, dom.Disks[i].Target+" overlay"); err != nil {
 					return Op{}, err
 				}
@@ -395,6 +399,9 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 			}
 		case kindCheckpoint:
 			req.MemoryFile = f.value("mem")
+			if req.MemoryFile == "" {
+				break // the planner's default
+			}
 			if err := absolute(req.MemoryFile, "memory file"); err != nil {
 				return Op{}, err
 			}
@@ -405,15 +412,19 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 }
 
 // follow keeps an untouched path field on its default, which changes with
-// the snapshot name; with no name yet it shows the default as a hint.
+// the snapshot name; with no name yet (or when emptied) the field shows the
+// default as a hint.
 func follow(fl *formField, name, def string) {
-	if name == "" {
-		fl.input.SetValue("")
-		fl.input.Placeholder = def
+	fl.input.Placeholder = def
+	if fl.edited {
 		return
 	}
-	fl.input.SetValue(def)
-	fl.input.Placeholder = ""
+	if name == "" {
+		def = ""
+	}
+	if fl.input.Value() != def {
+		fl.input.SetValue(def)
+	}
 }
 
 // absolute refuses an empty or relative path: the daemon may run on
