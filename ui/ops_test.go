@@ -268,12 +268,12 @@ func TestExternalFormEditedPathSticksAndCheckpointMemory(t *testing.T) {
 	h.press("shift+tab")
 	h.typeText("cp")
 	h.press("tab", "tab", "tab") // kind, description, then the vda overlay
-	h.press("ctrl+u")             // emptied, it stays empty while one types
+	h.press("ctrl+u")            // emptied, it stays empty while one types
 	if v := h.m.dialog.(*form).field("disk:vda").input.Value(); v != "" {
 		t.Fatalf("emptied overlay field refilled with %q", v)
 	}
 	h.contains("vda overlay  /var/lib/libvirt/images/lab/lab-test2_cp.vda.qcow2") // as the hint
-	h.press("enter") // empty means the default
+	h.press("enter")                                                              // empty means the default
 	h.contains("create overlay /var/lib/libvirt/images/lab/lab-test2_cp.vda.qcow2")
 	h.press("esc")
 	h.typeText("/srv/o.qcow2")
