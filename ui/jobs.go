@@ -541,7 +541,10 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed; J then m cleans stale metadata"
 		return nil
 	}
-	return OpenDialog(newJobDoneDialog(m.common, j, left, stale))
+	// Opened in this Update, so a form the user opens at the same moment
+	// is never silently replaced by a Cmd arriving later.
+	m.common.showDialog(newJobDoneDialog(m.common, j, left, stale))
+	return nil
 }
 
 // staleSnapshots names domain's snapshots whose files left its chains,

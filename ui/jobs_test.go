@@ -28,6 +28,7 @@ type jobFake struct {
 	bw       map[string]int64
 	cleaned  []*model.CleanupPlan
 	calls    int
+	rescans  int
 	startErr error
 }
 
@@ -52,6 +53,7 @@ func (f *jobFake) RescanBlockJobs(context.Context) error {
 	f.jmu.Lock()
 	defer f.jmu.Unlock()
 	f.calls++
+	f.rescans++
 	return nil
 }
 
@@ -452,6 +454,21 @@ func TestReattachShowsRunningJobs(t *testing.T) {
 	h.press("J")
 	if !strings.Contains(h.view(), "⟳ 1 job 100% READY (J)") {
 		t.Errorf("header summary:\n%s", h.view())
+	}
+}
+
+// TestRefreshRescansJobs: libvirt sends no event when virsh starts a job,
+// so a refresh must look for new jobs as well as re-read the domains.
+func TestRefreshRescansJobs(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 30)
+	cmd := h.jsend(tea.KeyPressMsg{Code: 'r', Mod: tea.ModCtrl})
+	h.run(cmd)
+	jf.jmu.Lock()
+	n := jf.rescans
+	jf.jmu.Unlock()
+	if n != 1 {
+		t.Errorf("ctrl+r rescanned block jobs %d times, want 1", n)
 	}
 }
 

@@ -372,7 +372,8 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		m.loading = true
-		return tea.Batch(m.discover(), m.spinner.Tick)
+		// libvirt sends no event when virsh starts a block job: look now.
+		return tea.Batch(m.discover(), m.spinner.Tick, rescanCmd(m.common))
 	case key.Matches(msg, km.NextFocus):
 		m.cycleFocus(1)
 		return nil
