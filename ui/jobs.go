@@ -519,7 +519,13 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	d := msg.dom
 	stale := model.Reconcile(&d)
 	m.putDomain(d)
-	m.detail.chains.marks.forget(&d)
+	// A finished job used up the range on its disk; a half-kept range
+	// would silently aim the next c or p somewhere new.
+	if marks := &m.detail.chains.marks; marks.on(j.Domain, j.Disk) {
+		marks.clear()
+	} else {
+		marks.forget(&d)
+	}
 	var left []string
 	if disk := d.Disk(j.Disk); disk != nil {
 		for _, p := range before {

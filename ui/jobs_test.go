@@ -367,6 +367,8 @@ func TestReadyThenPivotAndCleanup(t *testing.T) {
 	lay := d.Disks[0].Layers
 	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobActiveCommit, Phase: model.PhaseRunning,
 		Top: lay[0].Path, Base: lay[1].Path, AfterReady: model.AfterReadyWait}
+	// The range the job came from: the base stays in the chain.
+	h.m.detail.chains.marks.mark("lab-test2", "vda", lay[1].Path, true)
 	h.update(progressJob(&j, 5*mib, 10*mib, t0))
 	j.SetPhase(model.PhaseReady, t0.Add(time.Second))
 	h.update(j)
@@ -390,6 +392,9 @@ func TestReadyThenPivotAndCleanup(t *testing.T) {
 	jf.set(after)
 	j.SetPhase(model.PhaseCompleted, t0.Add(2*time.Second))
 	h.update(j)
+	if h.m.detail.chains.marks.any() {
+		t.Errorf("marks outlived the job that used them: %+v", h.m.detail.chains.marks)
+	}
 	out := h.view()
 	for _, want := range []string{"completed", "Left the chain", "test2_lsof.qcow2", "Snapshot metadata now stale", "lsof"} {
 		if !strings.Contains(out, want) {
