@@ -83,7 +83,7 @@ func classifyConnectError(uri string, err error) *ConnectError {
 		"timed out", "network is unreachable", "end of file while reading data"):
 		ce.Cause = CauseNoDaemon
 		if isLocalURI(uri) {
-			ce.Hint = "start libvirt: run `sudo bash scripts/setup.sh` (or `libvirtd -d`)"
+			ce.Hint = "start libvirt: run `sudo virtlogd -d; sudo libvirtd -d` (or `make setup` in the virtchain source)"
 		} else {
 			ce.Hint = "check that `ssh " + uriHost(uri) + "` works and that libvirtd runs there (`virsh -c " + uri + " version`)"
 		}

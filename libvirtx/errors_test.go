@@ -47,7 +47,7 @@ func TestClassifyConnectError(t *testing.T) {
 	}{
 		{"qemu:///system", libvirt.Error{Code: libvirt.ERR_INTERNAL_ERROR, Message: "Failed to open libvirt.so.0"}, CauseNoLibrary, "apt-get install libvirt0"},
 		{"qemu:///system", libvirt.Error{Message: "libvirt.so.0: cannot open shared object file: No such file or directory"}, CauseNoLibrary, "make setup"},
-		{"qemu:///system?socket=/nonexistent/sock", libvirt.Error{Code: libvirt.ERR_SYSTEM_ERROR, Message: "Failed to connect socket to '/nonexistent/sock': No such file or directory"}, CauseNoDaemon, "scripts/setup.sh"},
+		{"qemu:///system?socket=/nonexistent/sock", libvirt.Error{Code: libvirt.ERR_SYSTEM_ERROR, Message: "Failed to connect socket to '/nonexistent/sock': No such file or directory"}, CauseNoDaemon, "sudo libvirtd -d"},
 		{"qemu:///system", libvirt.Error{Code: libvirt.ERR_SYSTEM_ERROR, Message: "Failed to connect socket to '/var/run/libvirt/libvirt-sock': Connection refused"}, CauseNoDaemon, "libvirtd -d"},
 		{"qemu+ssh://hv1/system", libvirt.Error{Code: libvirt.ERR_SYSTEM_ERROR, Message: "Cannot recv data: ssh: Could not resolve hostname hv1: Name or service not known: Connection reset by peer"}, CauseNoDaemon, "ssh hv1"},
 		{"bogus:///x", libvirt.Error{Code: libvirt.ERR_NO_CONNECT, Message: "no connection driver available for bogus:///x"}, CauseBadURI, "qemu+ssh://"},
