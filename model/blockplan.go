@@ -243,8 +243,10 @@ func names(ls []Layer) string {
 }
 
 // users lists who else references path: any other domain, and this domain's
-// other disks. This domain's snapshots of this disk are not users: their
-// metadata becomes stale, which the plan says separately.
+// other disks. This domain's snapshots of this disk (their overlays and
+// points) are not users: their metadata becomes stale, which the plan says
+// separately, and files their points still read are listed as kept
+// (pointsKept); a kept branch is guarded by branchReaders.
 func users(refs Refs, path, domain, target string) []string {
 	return refs.UsersExcept(path, func(r Ref) bool {
 		return r.Domain == domain && (r.Target == target || r.Kind == "snapshot-memory")
@@ -262,6 +264,70 @@ func staleSnapshots(d *Domain, target string, leaving []string) []string {
 	for _, s := range d.Snapshots {
 		for _, sd := range s.Disks {
 			if sd.Target == target && gone[sd.File] {
+				out = append(out, s.Name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// pointsKept says which of the files leaving the chain this domain's
+// snapshots of target still read at their snapshot point. Those files stay
+// on disk, and a cleanup keeps them while the snapshots exist; snapshots
+// that are or become stale are left out, since a cleanup removes them.
+func pointsKept(d *Domain, target string, leaving, becomeStale []string) []string {
+	gone := map[string]bool{}
+	for _, p := range leaving {
+		gone[p] = true
+	}
+	var out []string
+	for _, s := range d.Snapshots {
+		if containsStr(becomeStale, s.Name) || len(s.Stale) > 0 {
+			continue
+		}
+		var read []string
+		for _, sd := range s.Disks {
+			if sd.Target != target {
+				continue
+			}
+			for _, p := range PointFiles(sd) {
+				if gone[p] {
+					read = append(read, filepath.Base(p))
+				}
+			}
+		}
+		switch {
+		case len(read) == 1:
+			out = append(out, fmt.Sprintf("%s stays on disk: snapshot %s reads it at its point, and a cleanup keeps it while %s exists", read[0], s.Name, s.Name))
+		case len(read) > 1:
+			out = append(out, fmt.Sprintf("%s stay on disk: snapshot %s reads them at its point, and a cleanup keeps them while %s exists", strings.Join(read, ", "), s.Name, s.Name))
+		}
+	}
+	return out
+}
+
+// branchReaders names this domain's snapshots off the line the disks
+// descend from (kept branches) whose point on target reads base without
+// reading through top: writing the range top..base into base changes what
+// a revert to them brings back. An internal snapshot's own image keeps its
+// state inside; only the images below it are read as they are now.
+func branchReaders(d *Domain, target, base, top string) []string {
+	line, _ := snapshotLine(d)
+	var out []string
+	for _, s := range d.Snapshots {
+		if line[s.Name] {
+			continue
+		}
+		for _, sd := range s.Disks {
+			if sd.Target != target {
+				continue
+			}
+			files := PointFiles(sd)
+			if sd.Kind == "internal" && len(files) > 0 {
+				files = files[1:]
+			}
+			if containsStr(files, base) && !containsStr(files, top) {
 				out = append(out, s.Name)
 				break
 			}
@@ -390,6 +456,11 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 			filepath.Base(baseL.Path), strings.Join(blocked, "; ")),
 			"pull into the active layer instead, or give those users their own copy first")
 	}
+	if br := branchReaders(d, disk.Target, baseL.Path, topL.Path); len(br) > 0 {
+		return nil, Refuse(fmt.Sprintf("committing into %s would change what snapshots %s read at their point, on a branch a revert kept",
+			filepath.Base(baseL.Path), strings.Join(br, ", ")),
+			"pull into the active layer instead, or remove those snapshots first (virtchain snapshot delete "+ShellQuote(d.Name)+" NAME --metadata-only)")
+	}
 
 	leaving := moving
 	keep := active && after == AfterReadyKeepOverlay
@@ -433,6 +504,7 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 	if len(bp.StaleSnapshots) > 0 {
 		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(bp.StaleSnapshots, ", "))
 	}
+	bp.Kept = append(bp.Kept, pointsKept(d, disk.Target, bp.LeavingChain, bp.StaleSnapshots)...)
 	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(leaving)...)
 	if !keep {
 		bp.Warnings = append(bp.Warnings, "stopped midway, the chain stays as it is but "+filepath.Base(baseL.Path)+" keeps part of the moved data")
@@ -522,6 +594,7 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 	if len(bp.StaleSnapshots) > 0 {
 		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(bp.StaleSnapshots, ", "))
 	}
+	bp.Kept = append(bp.Kept, pointsKept(d, disk.Target, bp.LeavingChain, bp.StaleSnapshots)...)
 	if len(bp.UsedBy) > 0 {
 		bp.Warnings = append(bp.Warnings, "the files leaving this chain stay in use by: "+strings.Join(bp.UsedBy, "; "))
 	}

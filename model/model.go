@@ -192,8 +192,14 @@ type Snapshot struct {
 	Disks       []SnapshotDisk `json:"disks"`
 	Current     bool           `json:"-"`
 	// Stale lists disks whose file no longer is in the domain's chain,
-	// filled by Reconcile after a commit or pull.
+	// filled by Reconcile after a commit or pull. Only a snapshot on the
+	// line the disks descend from (the current snapshot and its ancestors)
+	// is ever stale.
 	Stale []string `json:"stale,omitempty"`
+	// Branch is set by Reconcile for a snapshot off that line whose
+	// overlays are not in the chain: a newer branch that a revert kept on
+	// disk. It is never stale, and its files stay.
+	Branch bool `json:"branch,omitempty"`
 }
 
 // SnapshotDisk is one <disk> of a snapshot.
@@ -201,6 +207,14 @@ type SnapshotDisk struct {
 	Target string `json:"target"`
 	Kind   string `json:"kind"` // internal, external, no, manual
 	File   string `json:"file"`
+	// Point is the image holding this disk's state at the snapshot point,
+	// from the domain definition libvirt saved with the snapshot: the
+	// backing image of an external snapshot's overlay, or the image an
+	// internal snapshot lives in. Reverting to the snapshot reads it.
+	Point string `json:"point,omitempty"`
+	// PointBacking is Point's backing chain, nearest first: files the
+	// point needs as well.
+	PointBacking []string `json:"point_backing,omitempty"`
 }
 
 // Event says that something about a domain changed, from libvirt's event

@@ -20,6 +20,9 @@ type Plan struct {
 	// StaleSnapshots names snapshots whose metadata will name files that
 	// left the chain.
 	StaleSnapshots []string `json:"stale_snapshots,omitempty"`
+	// StaleRemoved names snapshots that already are stale and whose
+	// metadata the plan removes (a cleanup).
+	StaleRemoved []string `json:"stale_removed,omitempty"`
 	// UsedBy lists other users of an image involved ("domain lab-b vda",
 	// "snapshot s1 of lab-a").
 	UsedBy []string `json:"used_by,omitempty"`

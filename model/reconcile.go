@@ -7,31 +7,108 @@ import (
 	"strings"
 )
 
-// Reconcile compares d's snapshot metadata with its current chains and sets
-// each snapshot's Stale to the disks whose file is no longer in that disk's
-// chain (after a commit or pull). It returns the stale snapshots' names in
-// tree order. On libvirt 9.0 such a snapshot cannot be deleted normally
-// ("could not find base disk source in disk source chain"); a
-// metadata-only delete removes it.
+// Reconcile compares d's snapshot metadata with its current chains. A
+// snapshot on the line the disks descend from (the current snapshot and
+// its ancestors) is stale on each disk whose file is no longer in that
+// disk's chain: a commit or pull merged it. A snapshot off that line whose
+// files are not in the chain is on a branch a revert kept (Branch), never
+// stale. An ancestor whose file a later revert replaced is not stale
+// either: its child on the line still reads from the chain. Reconcile sets
+// Stale and Branch and returns the stale snapshots' names in tree order.
+// On libvirt 9.0 a stale snapshot cannot be deleted normally ("could not
+// find base disk source in disk source chain"); a metadata-only delete
+// removes it.
 func Reconcile(d *Domain) []string {
+	line, child := snapshotLine(d)
+	byName := snapshotsByName(d)
 	var stale []string
 	for i := range d.Snapshots {
 		s := &d.Snapshots[i]
-		s.Stale = nil
+		s.Stale, s.Branch = nil, false
+		off := false
 		for _, sd := range s.Disks {
 			if sd.Kind != "external" || sd.File == "" {
 				continue
 			}
 			disk := d.Disk(sd.Target)
-			if disk == nil || !inChain(disk, sd.File) {
+			if disk != nil && inChain(disk, sd.File) {
+				continue
+			}
+			off = true
+			if line[s.Name] && !lineGoesOn(disk, byName[child[s.Name]], sd.Target) {
 				s.Stale = append(s.Stale, sd.Target)
 			}
 		}
+		s.Branch = off && !line[s.Name]
 		if len(s.Stale) > 0 {
 			stale = append(stale, s.Name)
 		}
 	}
 	return stale
+}
+
+// lineGoesOn reports whether the line's next snapshot (c, the child on the
+// line) has its point for target in the disk's chain. Then the line's
+// data is still in the chain, and the parent's file is off it only because
+// virtchain's revert to the parent named a new overlay that a revert to c
+// replaced.
+func lineGoesOn(disk *Disk, c *Snapshot, target string) bool {
+	if disk == nil || c == nil {
+		return false
+	}
+	for _, sd := range c.Disks {
+		if sd.Target == target && sd.Point != "" {
+			return inChain(disk, sd.Point)
+		}
+	}
+	return false
+}
+
+func snapshotsByName(d *Domain) map[string]*Snapshot {
+	out := make(map[string]*Snapshot, len(d.Snapshots))
+	for i := range d.Snapshots {
+		out[d.Snapshots[i].Name] = &d.Snapshots[i]
+	}
+	return out
+}
+
+// snapshotLine names the snapshots on the line the domain's disks descend
+// from: the current snapshot and its ancestors. Without a current
+// snapshot it takes the snapshots whose overlay is in a chain, and their
+// ancestors. child maps a snapshot on the line to its child on the line.
+func snapshotLine(d *Domain) (line map[string]bool, child map[string]string) {
+	byName := snapshotsByName(d)
+	line, child = map[string]bool{}, map[string]string{}
+	climb := func(tip string) {
+		below := ""
+		for n := tip; n != ""; {
+			s, ok := byName[n]
+			if !ok {
+				return
+			}
+			if _, set := child[n]; below != "" && !set {
+				child[n] = below
+			}
+			if line[n] { // met the line, or a parent cycle
+				return
+			}
+			line[n] = true
+			below, n = n, s.Parent
+		}
+	}
+	if _, ok := byName[d.CurrentSnapshot]; ok {
+		climb(d.CurrentSnapshot)
+		return line, child
+	}
+	for _, s := range d.Snapshots {
+		for _, sd := range s.Disks {
+			if disk := d.Disk(sd.Target); sd.Kind == "external" && sd.File != "" && disk != nil && inChain(disk, sd.File) {
+				climb(s.Name)
+				break
+			}
+		}
+	}
+	return line, child
 }
 
 // ReconcileAll runs Reconcile on every domain.
@@ -100,7 +177,7 @@ func PlanCleanup(domains []Domain, domain string, extra []string, deleteFiles bo
 		if s.MemoryFile != "" {
 			candidates = append(candidates, s.MemoryFile)
 		}
-		cp.StaleSnapshots = append(cp.StaleSnapshots, s.Name)
+		cp.StaleRemoved = append(cp.StaleRemoved, s.Name)
 	}
 	refs := BuildRefs(domains)
 	remaining := func(p string) []string {
@@ -112,7 +189,8 @@ func PlanCleanup(domains []Domain, domain string, extra []string, deleteFiles bo
 			return nil, Refuse("file "+f+" is not an absolute path", "give the full path a commit or pull listed")
 		}
 		if u := remaining(f); len(u) > 0 {
-			return nil, Refuse(fmt.Sprintf("%s is still used by %s", f, strings.Join(u, "; ")), "leave it, or merge those chains first")
+			return nil, Refuse(fmt.Sprintf("%s is still used by %s", f, strings.Join(u, "; ")),
+				"leave it, or first merge those chains or remove those snapshots (virtchain snapshot delete DOMAIN NAME --metadata-only)")
 		}
 		candidates = append(candidates, f)
 	}

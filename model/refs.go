@@ -3,12 +3,13 @@ package model
 import "sort"
 
 // Ref is one user of a file: a layer of a domain's disk chain, a snapshot's
-// disk overlay, or a snapshot's memory file.
+// disk overlay, an image a snapshot's point reads, or a snapshot's memory
+// file.
 type Ref struct {
 	Domain   string
 	Target   string // disk target, empty for a memory file
 	Snapshot string // empty for a chain reference
-	Kind     string // "chain", "snapshot-disk", "snapshot-memory"
+	Kind     string // "chain", "snapshot-disk", "snapshot-point", "snapshot-memory"
 }
 
 // String renders a reference for a plan or an error message.
@@ -16,6 +17,8 @@ func (r Ref) String() string {
 	switch r.Kind {
 	case "snapshot-disk":
 		return "snapshot " + r.Snapshot + " of " + r.Domain + " (" + r.Target + ")"
+	case "snapshot-point":
+		return "point of snapshot " + r.Snapshot + " of " + r.Domain + " (" + r.Target + ")"
 	case "snapshot-memory":
 		return "memory file of snapshot " + r.Snapshot + " of " + r.Domain
 	}
@@ -27,8 +30,9 @@ func (r Ref) String() string {
 // file that anything still uses".
 type Refs map[string][]Ref
 
-// BuildRefs indexes every chain layer, snapshot disk file and snapshot
-// memory file of every domain.
+// BuildRefs indexes every chain layer, snapshot disk file, image at a
+// snapshot point (with its backing chain) and snapshot memory file of
+// every domain.
 func BuildRefs(domains []Domain) Refs {
 	refs := Refs{}
 	for _, d := range domains {
@@ -43,6 +47,11 @@ func BuildRefs(domains []Domain) Refs {
 			for _, sd := range s.Disks {
 				if sd.File != "" {
 					refs[sd.File] = append(refs[sd.File], Ref{Domain: d.Name, Target: sd.Target, Snapshot: s.Name, Kind: "snapshot-disk"})
+				}
+				// Reverting to the snapshot reads its point: after a revert
+				// that is how the kept newer branch stays referenced.
+				for _, p := range PointFiles(sd) {
+					refs[p] = append(refs[p], Ref{Domain: d.Name, Target: sd.Target, Snapshot: s.Name, Kind: "snapshot-point"})
 				}
 			}
 			if s.MemoryFile != "" {
@@ -69,5 +78,21 @@ func (r Refs) UsersExcept(path string, skip func(Ref) bool) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// PointFiles is the image at a snapshot disk's point and its backing
+// chain: every file a revert to that point reads.
+func PointFiles(sd SnapshotDisk) []string {
+	if sd.Point == "" {
+		return nil
+	}
+	out := make([]string, 0, 1+len(sd.PointBacking))
+	out = append(out, sd.Point)
+	for _, p := range sd.PointBacking {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
 	return out
 }

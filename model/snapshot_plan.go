@@ -955,8 +955,19 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 			}
 		}
 		into := disk.Layers[pos+1]
+		if br := branchReaders(d, sd.Target, into.Path, sd.File); len(br) > 0 {
+			return nil, Refuse(fmt.Sprintf("merging %s into %s would change what snapshots %s read at their point, on a branch a revert kept",
+				sd.File, into.Path, strings.Join(br, ", ")), metaOnlyFix)
+		}
+		// The points of snapshots below s read its overlay; libvirt points
+		// their saved definitions at the image it merges into (9.0).
+		below := map[string]bool{}
+		for _, ds := range snapDescendants(d, s.Name) {
+			below[ds.Name] = true
+		}
 		if others := refs.UsersExcept(sd.File, func(r Ref) bool {
-			return r.Domain == d.Name && (r.Kind == "chain" && r.Target == sd.Target || r.Snapshot == s.Name)
+			return r.Domain == d.Name && (r.Kind == "chain" && r.Target == sd.Target || r.Snapshot == s.Name ||
+				r.Kind == "snapshot-point" && r.Target == sd.Target && below[r.Snapshot])
 		}); len(others) > 0 {
 			return nil, Refuse(fmt.Sprintf("deleting %s removes %s, which %s also uses", s.Name, sd.File, strings.Join(others, ", ")), metaOnlyFix)
 		}
