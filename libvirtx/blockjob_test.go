@@ -259,13 +259,48 @@ func TestJobSeedWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// s4 is not stale (its overlay is the chain), but reverting to it
+	// reads s3.qcow2 and everything below: those files are s4's point.
 	left := []string{l.path("test2.qcow2"), l.path("base.qcow2")}
-	cp, err := model.PlanCleanup(doms, l.name, left, true)
+	if _, err := model.PlanCleanup(doms, l.name, left, true); err == nil || !strings.Contains(err.Error(), "point of snapshot s4") {
+		t.Fatalf("deleting s4's point: %v", err)
+	}
+	cp, err := model.PlanCleanup(doms, l.name, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := l.c.Cleanup(ctx, cp)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(res.RemovedSnapshots, []string{"s3", "s2", "s1"}) || len(res.DeletedFiles) != 0 || len(cp.Kept) != 3 {
+		t.Fatalf("cleanup %+v, kept %q", res, cp.Kept)
+	}
+	d := l.domain()
+	if len(d.Snapshots) != 1 || d.Snapshots[0].Name != "s4" || len(model.Reconcile(&d)) != 0 {
+		t.Fatalf("snapshots after cleanup %+v", d.Snapshots)
+	}
+	// Detaching the base for good: s4's metadata goes too, then its point.
+	snap, err := l.dom.SnapshotLookupByName("s4", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = snap.Delete(libvirt.DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+	_ = snap.Free()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doms, err = l.c.Discover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left = nil
+	for _, f := range jobLayerFiles[:5] {
+		left = append(left, l.path(f))
+	}
+	if cp, err = model.PlanCleanup(doms, l.name, left, true); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = l.c.Cleanup(ctx, cp); err != nil {
 		t.Fatal(err)
 	}
 	if len(res.DeletedFiles) != 5 || len(res.Kept) != 0 {
@@ -275,10 +310,6 @@ func TestJobSeedWorkflow(t *testing.T) {
 		if _, err := os.Stat(l.path(f)); !os.IsNotExist(err) {
 			t.Errorf("%s still there: %v", f, err)
 		}
-	}
-	d := l.domain()
-	if len(d.Snapshots) != 1 || d.Snapshots[0].Name != "s4" || len(model.Reconcile(&d)) != 0 {
-		t.Fatalf("snapshots after cleanup %+v", d.Snapshots)
 	}
 	l.sameView(ref)
 }

@@ -332,12 +332,15 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 	}
 
 	if f.hasSnapshots {
-		snaps, current, err := readSnapshots(dom)
+		snaps, current, formats, err := readSnapshots(dom)
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
 		d.Snapshots, d.CurrentSnapshot = snaps, current
 		markCreatedBy(&d)
+		c.fillPointBacking(&d, formats)
+		// Every consumer sees which snapshots are stale or on a kept branch.
+		model.Reconcile(&d)
 	}
 	return d, false
 }

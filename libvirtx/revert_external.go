@@ -24,11 +24,14 @@ import (
 //  4. stop the domain if it runs (its memory state is discarded);
 //  5. restore the checkpoint's memory with the new disks, or start the
 //     domain when asked;
-//  6. redefine the snapshot with REDEFINE|CURRENT so it is current.
+//  6. redefine the snapshot with REDEFINE|CURRENT so it is current, its
+//     <disks> naming the new overlays.
 //
 // The old overlays stay on disk and the snapshot's children stay in the
-// tree, so the newer branch remains. Nothing is deleted, except the new
-// overlays of a revert that failed before the domain was redefined.
+// tree, so the newer branch remains: the overlay the snapshot created
+// before is what its children's points read. Nothing is deleted, except
+// the new overlays of a revert that failed before the domain was
+// redefined.
 
 // retargetDisks points each reverted disk of def at its new overlay, and
 // takes the other disks as they are defined now (they were not part of the
@@ -130,6 +133,10 @@ func (c *Conn) revertExternal(ctx context.Context, p *model.SnapshotRevertPlan) 
 	if err != nil {
 		return opErr(op+": build the new definition", err)
 	}
+	redefineDoc, err := revertedSnapshotDoc(snapDoc, p.Overlays)
+	if err != nil {
+		return opErr(op+": build the new metadata of "+snapName, err)
+	}
 	restoreDoc := ""
 	if p.MemoryFile != "" {
 		memDoc, err := c.virt.DomainSaveImageGetXMLDesc(p.MemoryFile, libvirt.DOMAIN_SAVE_IMAGE_XML_SECURE)
@@ -207,12 +214,41 @@ func (c *Conn) revertExternal(ctx context.Context, p *model.SnapshotRevertPlan) 
 	}
 
 	// 6. The snapshot becomes current in libvirt's metadata.
-	snap, err := dom.CreateSnapshotXML(snapDoc, libvirt.DOMAIN_SNAPSHOT_CREATE_REDEFINE|libvirt.DOMAIN_SNAPSHOT_CREATE_CURRENT)
+	snap, err := dom.CreateSnapshotXML(redefineDoc, libvirt.DOMAIN_SNAPSHOT_CREATE_REDEFINE|libvirt.DOMAIN_SNAPSHOT_CREATE_CURRENT)
 	if err != nil {
 		return opErr(op+": make "+snapName+" the current snapshot (the disks are reverted)", err)
 	}
 	_ = snap.Free()
 	return nil
+}
+
+// revertedSnapshotDoc is the snapshot's XML with each reverted disk's
+// <source file> naming the new overlay, as libvirt's snapshots name the
+// overlay their creation made. The snapshot is then in its disks' chains
+// (not stale) and the current snapshot's line goes through it; the
+// overlay it named before stays on disk, read by its children's points.
+func revertedSnapshotDoc(doc string, overlays []model.RevertOverlay) (string, error) {
+	var x libvirtxml.DomainSnapshot
+	if err := x.Unmarshal(doc); err != nil {
+		return "", err
+	}
+	if x.Disks == nil {
+		return "", errors.New("the snapshot lists no disks")
+	}
+	found := 0
+	for i := range x.Disks.Disks {
+		sd := &x.Disks.Disks[i]
+		for _, ov := range overlays {
+			if ov.Target == sd.Name && sd.Snapshot == "external" {
+				sd.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: ov.Overlay}}
+				found++
+			}
+		}
+	}
+	if found != len(overlays) {
+		return "", fmt.Errorf("the snapshot lacks %d of the %d reverted disks", len(overlays)-found, len(overlays))
+	}
+	return x.Marshal()
 }
 
 // cloneDomainDef copies a definition through its XML, so the snapshot's

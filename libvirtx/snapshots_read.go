@@ -2,6 +2,7 @@ package libvirtx
 
 import (
 	"errors"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,14 +16,17 @@ import (
 
 // readSnapshots lists a domain's snapshots (one call), reads each one's
 // XML and the current snapshot's name, and returns them parents first.
-// A snapshot whose XML cannot be read is still listed, by name.
-func readSnapshots(dom *libvirt.Domain) ([]model.Snapshot, string, error) {
+// A snapshot whose XML cannot be read is still listed, by name. formats
+// maps each image at a snapshot point to its format in the saved
+// definition.
+func readSnapshots(dom *libvirt.Domain) (snaps []model.Snapshot, current string, formats map[string]string, err error) {
 	list, err := dom.ListAllSnapshots(0)
 	if err != nil {
-		return nil, "", &LibvirtError{Op: "list snapshots", Err: err}
+		return nil, "", nil, &LibvirtError{Op: "list snapshots", Err: err}
 	}
+	formats = map[string]string{}
 	var problems []string
-	snaps := make([]model.Snapshot, 0, len(list))
+	snaps = make([]model.Snapshot, 0, len(list))
 	for i := range list {
 		name, _ := list[i].GetName()
 		doc, err := list[i].GetXMLDesc(0)
@@ -32,7 +36,10 @@ func readSnapshots(dom *libvirt.Domain) ([]model.Snapshot, string, error) {
 			snaps = append(snaps, model.Snapshot{Name: name, Disks: []model.SnapshotDisk{}})
 			continue
 		}
-		s, err := parseSnapshot(doc)
+		s, points, err := parseSnapshotPoints(doc)
+		for _, pt := range points {
+			formats[pt.Path] = pt.Format
+		}
 		if err != nil {
 			problems = append(problems, "snapshot "+name+": "+oneLine(err.Error()))
 			s = model.Snapshot{Name: name, Disks: []model.SnapshotDisk{}}
@@ -43,7 +50,6 @@ func readSnapshots(dom *libvirt.Domain) ([]model.Snapshot, string, error) {
 		snaps = append(snaps, s)
 	}
 
-	current := ""
 	if len(snaps) > 0 {
 		cur, err := dom.SnapshotCurrent(0)
 		switch {
@@ -59,16 +65,23 @@ func readSnapshots(dom *libvirt.Domain) ([]model.Snapshot, string, error) {
 		snaps[i].Current = snaps[i].Name == current
 	}
 	if len(problems) > 0 {
-		return snaps, current, errors.New(strings.Join(problems, "; "))
+		return snaps, current, formats, errors.New(strings.Join(problems, "; "))
 	}
-	return snaps, current, nil
+	return snaps, current, formats, nil
 }
 
 // parseSnapshot turns one <domainsnapshot> document into a model value.
 func parseSnapshot(doc string) (model.Snapshot, error) {
+	s, _, err := parseSnapshotPoints(doc)
+	return s, err
+}
+
+// parseSnapshotPoints is parseSnapshot that also returns the images at the
+// snapshot point (with their formats) that it put into the disks' Point.
+func parseSnapshotPoints(doc string) (model.Snapshot, []model.PointDisk, error) {
 	var x libvirtxml.DomainSnapshot
 	if err := x.Unmarshal(doc); err != nil {
-		return model.Snapshot{}, err
+		return model.Snapshot{}, nil, err
 	}
 	s := model.Snapshot{
 		Name:        x.Name,
@@ -83,11 +96,17 @@ func parseSnapshot(doc string) (model.Snapshot, error) {
 		s.Created = time.Unix(secs, 0).UTC()
 	}
 	external := false
+	points := pointDisks(&x)
 	if x.Disks != nil {
 		for _, xd := range x.Disks.Disks {
 			sd := model.SnapshotDisk{Target: xd.Name, Kind: xd.Snapshot}
 			if src := describeSource(xd.Source); src.name != "" {
 				sd.File = src.name
+			}
+			for _, pt := range points {
+				if pt.Target == sd.Target {
+					sd.Point = pt.Path
+				}
 			}
 			if sd.Kind == "external" {
 				external = true
@@ -115,7 +134,7 @@ func parseSnapshot(doc string) (model.Snapshot, error) {
 	if external {
 		s.Kind = model.SnapshotExternal
 	}
-	return s, nil
+	return s, points, nil
 }
 
 // orderSnapshots returns the tree flattened parents first (depth first),
@@ -200,4 +219,51 @@ func markCreatedBy(d *model.Domain) {
 			}
 		}
 	}
+}
+
+// fillPointBacking sets each snapshot disk's PointBacking: from the disk's
+// chain when the point is in it (no I/O), else from the image headers
+// (local) or the storage pools (remote), once per image.
+func (c *Conn) fillPointBacking(d *model.Domain, formats map[string]string) {
+	known := map[string][]string{}
+	for _, disk := range d.Disks {
+		for i, l := range disk.Layers {
+			if l.Path != "" && l.Problem == "" {
+				known[l.Path] = pathsOf(disk.Layers[i+1:])
+			}
+		}
+	}
+	for i := range d.Snapshots {
+		for j := range d.Snapshots[i].Disks {
+			sd := &d.Snapshots[i].Disks[j]
+			if sd.Point == "" || !filepath.IsAbs(sd.Point) {
+				continue
+			}
+			b, ok := known[sd.Point]
+			if !ok {
+				var layers []model.Layer
+				if c.local {
+					layers = WalkChain(sd.Point, formats[sd.Point])
+				} else {
+					layers = c.poolChain(sd.Point, formats[sd.Point])
+				}
+				if len(layers) > 0 {
+					b = pathsOf(layers[1:])
+				}
+				known[sd.Point] = b
+			}
+			sd.PointBacking = b
+		}
+	}
+}
+
+// pathsOf lists the layers' paths, leaving out empty ones.
+func pathsOf(ls []model.Layer) []string {
+	var out []string
+	for _, l := range ls {
+		if l.Path != "" {
+			out = append(out, l.Path)
+		}
+	}
+	return out
 }

@@ -30,6 +30,10 @@ func TestParseSnapshotExternalDiskOnly(t *testing.T) {
 				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: "/var/tmp/x/vda.s2"}}},
 			{Name: "vdb", Snapshot: "no"},
 		}},
+		// The definition saved with the snapshot names the point.
+		Domain: &libvirtxml.Domain{Name: "d", Devices: &libvirtxml.DomainDeviceList{Disks: []libvirtxml.DomainDisk{
+			discFileDisk("vda", "/var/tmp/x/vda.s1", "qcow2"), discFileDisk("vdb", "/var/tmp/x/b.raw", "raw"),
+		}}},
 	})
 	got, err := parseSnapshot(doc)
 	if err != nil {
@@ -38,7 +42,8 @@ func TestParseSnapshotExternalDiskOnly(t *testing.T) {
 	want := model.Snapshot{
 		Name: "s2", Parent: "s1", Kind: model.SnapshotExternal, Memory: model.MemoryNo,
 		State: "disk-snapshot", Created: time.Unix(1700000000, 0).UTC(), Description: "before upgrade",
-		Disks: []model.SnapshotDisk{{Target: "vda", Kind: "external", File: "/var/tmp/x/vda.s2"}, {Target: "vdb", Kind: "no"}},
+		Disks: []model.SnapshotDisk{{Target: "vda", Kind: "external", File: "/var/tmp/x/vda.s2", Point: "/var/tmp/x/vda.s1"},
+			{Target: "vdb", Kind: "no", Point: "/var/tmp/x/b.raw"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
