@@ -465,6 +465,33 @@ func TestSnapshotsText(t *testing.T) {
 	}
 }
 
+// Stale and kept-branch snapshots are marked in the text and the JSON.
+func TestSnapshotsStaleAndBranch(t *testing.T) {
+	d := normalizeDomain(sampleDomain())
+	d.Snapshots[1].Stale = []string{"vda"}
+	d.Snapshots[1].Disks[0].Point = "/img/base.qcow2"
+	d.Snapshots[2].Branch = true
+	out := snapshotsJSON{Domain: d.Name, Current: d.CurrentSnapshot, Snapshots: d.Snapshots}
+	var b bytes.Buffer
+	if err := writeSnapshots(&b, out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "STATUS") ||
+		!strings.Contains(lines[1], " - ") || !strings.Contains(lines[2], "stale: vda") || !strings.Contains(lines[3], "branch") {
+		t.Errorf("status column:\n%s", b.String())
+	}
+	if !strings.Contains(b.String(), "'virtchain cleanup vm1' removes the metadata") || !strings.Contains(b.String(), "branch: a newer branch a revert kept") {
+		t.Errorf("legend:\n%s", b.String())
+	}
+	snaps := hasKeys(t, "snapshots", roundTrip(t, out), "snapshots")["snapshots"].([]any)
+	hasKeys(t, "stale snapshot", snaps[1], "stale")
+	hasKeys(t, "snapshot disk", snaps[1].(map[string]any)["disks"].([]any)[0], "point")
+	if m := hasKeys(t, "branch snapshot", snaps[2], "branch"); m["branch"] != true {
+		t.Errorf("branch %v", m["branch"])
+	}
+}
+
 func TestListText(t *testing.T) {
 	var b bytes.Buffer
 	d := normalizeDomain(sampleDomain())

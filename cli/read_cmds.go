@@ -296,7 +296,8 @@ func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 			children[sn.Parent] = append(children[sn.Parent], i)
 		}
 	}
-	t := newTable(w, "NAME", "KIND", "MEMORY", "STATE", "CREATED", "DISKS", "DESCRIPTION")
+	t := newTable(w, "NAME", "KIND", "MEMORY", "STATE", "CREATED", "DISKS", "STATUS", "DESCRIPTION")
+	anyStale, anyBranch := false, false
 	seen := map[int]bool{}
 	var walk func(i int, prefix, branch string)
 	walk = func(i int, prefix, branch string) {
@@ -313,8 +314,15 @@ func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 		if !sn.Created.IsZero() {
 			created = sn.Created.Local().Format(time.DateTime)
 		}
+		status := "-"
+		switch {
+		case len(sn.Stale) > 0:
+			status, anyStale = "stale: "+strings.Join(sn.Stale, ","), true
+		case sn.Branch:
+			status, anyBranch = "branch", true
+		}
 		t.Row(name, string(sn.Kind), string(sn.Memory), orDash(sn.State), created,
-			snapshotDisks(sn), orDash(sn.Description))
+			snapshotDisks(sn), status, orDash(sn.Description))
 		kids := children[sn.Name]
 		next := prefix
 		switch branch {
@@ -338,8 +346,19 @@ func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 		return err
 	}
 	if s.Current != "" {
-		_, err := fmt.Fprintf(w, "\n* current snapshot: %s\n", s.Current)
-		return err
+		if _, err := fmt.Fprintf(w, "\n* current snapshot: %s\n", s.Current); err != nil {
+			return err
+		}
+	}
+	if anyStale {
+		if _, err := fmt.Fprintf(w, "stale: those disks' files left the chain (a commit or pull merged them); 'virtchain cleanup %s' removes the metadata\n", model.ShellQuote(s.Domain)); err != nil {
+			return err
+		}
+	}
+	if anyBranch {
+		if _, err := fmt.Fprintln(w, "branch: a newer branch a revert kept; its files stay on disk"); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -53,7 +53,8 @@ func (v *snapView) SetDomain(d *model.Domain) {
 	if d != nil {
 		v.rows = snapshotRows(d.Snapshots, v.rows)
 		for _, r := range v.rows {
-			v.nameW = max(v.nameW, textWidth(r.prefix)+2+textWidth(d.Snapshots[r.snap].Name))
+			s := &d.Snapshots[r.snap]
+			v.nameW = max(v.nameW, textWidth(r.prefix)+2+textWidth(s.Name)+tagWidth(snapTag(s)))
 		}
 	}
 	v.scroll.setCount(len(v.rows))
@@ -232,8 +233,13 @@ func (v *snapView) renderRow(r snapRow, sel bool, nameW, createdW, descW int) st
 	if current {
 		bullet = "●"
 	}
-	name := truncate(s.Name, max(nameW-textWidth(r.prefix)-2, 1))
-	namePad := spaces(nameW - textWidth(r.prefix) - 2 - textWidth(name))
+	tag := snapTag(s)
+	tagW := tagWidth(tag)
+	name := truncate(s.Name, max(nameW-textWidth(r.prefix)-2-tagW, 1))
+	namePad := spaces(nameW - textWidth(r.prefix) - 2 - textWidth(name) - tagW)
+	if tag != "" {
+		tag = " " + tag
+	}
 	created := ""
 	if !s.Created.IsZero() {
 		if createdW >= colCreated {
@@ -254,17 +260,37 @@ func (v *snapView) renderRow(r snapRow, sel bool, nameW, createdW, descW int) st
 		mark = "▸"
 	}
 	if sel && v.focused {
-		return mark + st.Selected.Render(r.prefix+bullet+" "+name+namePad+cols)
+		return mark + st.Selected.Render(r.prefix+bullet+" "+name+tag+namePad+cols)
 	}
 	nameStyle := st.Plain
 	bulletStyle := st.Tree
 	if current {
 		nameStyle, bulletStyle = st.Current, st.Current
 	}
+	tagStyle := st.Dim
 	if len(s.Stale) > 0 {
-		nameStyle = st.Warning
+		nameStyle, tagStyle = st.Warning, st.Warning
 	}
-	return mark + st.Tree.Render(r.prefix) + bulletStyle.Render(bullet) + " " + nameStyle.Render(name) + namePad + st.Dim.Render(cols)
+	return mark + st.Tree.Render(r.prefix) + bulletStyle.Render(bullet) + " " + nameStyle.Render(name) + tagStyle.Render(tag) + namePad + st.Dim.Render(cols)
+}
+
+// snapTag is the short marker after a snapshot's name: stale metadata
+// (its files left the chain) or a branch a revert kept.
+func snapTag(s *model.Snapshot) string {
+	switch {
+	case len(s.Stale) > 0:
+		return "stale"
+	case s.Branch:
+		return "branch"
+	}
+	return ""
+}
+
+func tagWidth(tag string) int {
+	if tag == "" {
+		return 0
+	}
+	return 1 + textWidth(tag)
 }
 
 // info describes the snapshot under the cursor in full.
@@ -292,6 +318,9 @@ func (v *snapView) info() []string {
 	var parts []string
 	if len(s.Stale) > 0 {
 		parts = append(parts, "⚠ stale: "+strings.Join(s.Stale, ",")+" left the chain")
+	}
+	if s.Branch {
+		parts = append(parts, "branch kept by a revert: its files stay")
 	}
 	if !s.Created.IsZero() {
 		parts = append(parts, s.Created.Format("2006-01-02 15:04:05"))

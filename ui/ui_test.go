@@ -233,6 +233,30 @@ func TestSnapshotTreeBranchesAndCurrent(t *testing.T) {
 	}
 }
 
+func TestSnapshotTagsStaleAndBranch(t *testing.T) {
+	doms := labDomains()
+	for i := range doms {
+		for j := range doms[i].Snapshots {
+			switch s := &doms[i].Snapshots[j]; s.Name {
+			case "a1":
+				s.Stale = []string{"vda"}
+			case "b3":
+				s.Branch = true
+			}
+		}
+	}
+	h := newHarness(t, newFake(doms...), 80, 24)
+	h.keys("G", "2")
+	h.lines()
+	h.contains("├─○ a1 stale", "└─○ b3 branch", "○ fresh ")
+	h.keys("G") // b3, the last row
+	if s := h.m.detail.snaps.Selected(); s == nil || s.Name != "b3" {
+		t.Fatalf("cursor on %v, want b3", s)
+	}
+	h.lines()
+	h.contains("branch kept by a revert")
+}
+
 func TestSnapshotRowsLongLineDoesNotIndent(t *testing.T) {
 	var ss []model.Snapshot
 	parent := ""
