@@ -204,6 +204,9 @@ type blockJobJSON struct {
 	// After a --wait that succeeded: what reconciliation found.
 	StaleSnapshots []string `json:"stale_snapshots,omitempty"`
 	LeftFiles      []string `json:"left_files,omitempty"`
+	// KeptFiles are the left files a snapshot that is not stale still
+	// reads (at its point), each with who: a cleanup keeps them.
+	KeptFiles []string `json:"kept_files,omitempty"`
 }
 
 // runBlockJob plans against every domain and the jobs running now, prints
@@ -273,9 +276,18 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 			for _, l := range disk.Layers {
 				in[l.Path] = true
 			}
+			stale := map[string]bool{}
+			for _, s := range out.StaleSnapshots {
+				stale[s] = true
+			}
+			refs := model.BuildRefs([]model.Domain{d})
 			for _, p := range bp.LeavingChain {
-				if !in[p] {
-					out.LeftFiles = append(out.LeftFiles, p)
+				if in[p] {
+					continue
+				}
+				out.LeftFiles = append(out.LeftFiles, p)
+				if u := refs.UsersExcept(p, func(r model.Ref) bool { return r.Snapshot != "" && stale[r.Snapshot] }); len(u) > 0 {
+					out.KeptFiles = append(out.KeptFiles, p+" (used by "+strings.Join(u, "; ")+")")
 				}
 			}
 		}
@@ -333,11 +345,27 @@ func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
 	}
 	if len(out.LeftFiles) > 0 {
 		fmt.Fprintf(w, "Files that left the chain (still on disk):\n")
+		var free []string
 		for _, f := range out.LeftFiles {
-			fmt.Fprintf(w, "  %s\n", f)
+			used := ""
+			for _, k := range out.KeptFiles {
+				if strings.HasPrefix(k, f+" (used by ") {
+					used = strings.TrimPrefix(k, f)
+				}
+			}
+			fmt.Fprintf(w, "  %s%s\n", f, used)
+			if used == "" {
+				free = append(free, f)
+			}
 		}
-		fmt.Fprintf(w, "Delete them with 'virtchain cleanup %s --delete-files %s'\n",
-			model.ShellQuote(domain), model.ShellJoin(out.LeftFiles))
+		them := "them"
+		if len(free) < len(out.LeftFiles) {
+			them = "the ones nothing uses"
+		}
+		if len(free) > 0 {
+			fmt.Fprintf(w, "Delete %s with 'virtchain cleanup %s --delete-files %s'\n",
+				them, model.ShellQuote(domain), model.ShellJoin(free))
+		}
 	}
 }
 

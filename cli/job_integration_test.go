@@ -217,8 +217,9 @@ func TestIntegrationJobCommands(t *testing.T) {
 	}
 
 	// Cleanup: the dry run lists, the real one removes metadata and files.
-	out = cliText(t, "cleanup", name, "--dry-run", p("test2.qcow2"), p("base.qcow2"))
-	if !strings.Contains(out, "virsh snapshot-delete --domain "+name+" s4 --metadata") || !strings.Contains(out, "delete with --delete-files") {
+	out = cliText(t, "cleanup", name, "--dry-run")
+	if !strings.Contains(out, "virsh snapshot-delete --domain "+name+" s4 --metadata") || !strings.Contains(out, "delete with --delete-files") ||
+		!strings.Contains(out, "Stale metadata removed:\n  - s2\n  - s3\n  - s4") || strings.Contains(out, "becomes stale") {
 		t.Fatalf("cleanup dry run:\n%s", out)
 	}
 	code, _, stderr = runMain(t, "-c", systemURI, "cleanup", name, "--delete-files", p("s1.qcow2"))
@@ -226,17 +227,34 @@ func TestIntegrationJobCommands(t *testing.T) {
 		t.Fatalf("deleting the active layer: exit %d", code)
 	}
 	wantOneLine(t, stderr, "still used by chain of "+name+" vda")
-	out = cliText(t, "cleanup", name, "--delete-files", p("test2.qcow2"), p("base.qcow2"))
-	for _, f := range []string{"s2.qcow2", "s3.qcow2", "active.qcow2", "test2.qcow2", "base.qcow2"} {
+	// s1 is not stale (its overlay is the chain), but a revert to it reads
+	// test2 and base: its point.
+	code, _, stderr = runMain(t, "-c", systemURI, "cleanup", name, "--delete-files", p("test2.qcow2"), p("base.qcow2"))
+	if code != 1 {
+		t.Fatalf("deleting s1's point: exit %d", code)
+	}
+	wantOneLine(t, stderr, "still used by point of snapshot s1 of "+name+" (vda)")
+	out = cliText(t, "cleanup", name, "--delete-files")
+	for _, f := range []string{"s2.qcow2", "s3.qcow2", "active.qcow2"} {
 		if !strings.Contains(out, "deleted "+p(f)) {
 			t.Errorf("cleanup did not delete %s:\n%s", f, out)
-		}
-		if _, err := os.Stat(p(f)); !os.IsNotExist(err) {
-			t.Errorf("%s still there", f)
 		}
 	}
 	if snaps := strings.Fields(labVirsh(t, "snapshot-list", name, "--name")); !reflect.DeepEqual(snaps, []string{"s1"}) {
 		t.Fatalf("snapshots left: %v", snaps)
+	}
+	// Detaching the base for good: s1's metadata goes first.
+	cliText(t, "snapshot", "delete", name, "s1", "--metadata-only")
+	out = cliText(t, "cleanup", name, "--delete-files", p("test2.qcow2"), p("base.qcow2"))
+	for _, f := range []string{"s2.qcow2", "s3.qcow2", "active.qcow2", "test2.qcow2", "base.qcow2"} {
+		if f == "test2.qcow2" || f == "base.qcow2" {
+			if !strings.Contains(out, "deleted "+p(f)) {
+				t.Errorf("cleanup did not delete %s:\n%s", f, out)
+			}
+		}
+		if _, err := os.Stat(p(f)); !os.IsNotExist(err) {
+			t.Errorf("%s still there", f)
+		}
 	}
 	jobCLIFlush(t, name)
 	labTool(t, "qemu-img", "compare", "-U", ref, p("s1.qcow2"))

@@ -16,10 +16,16 @@ import (
 
 func snapCLIDomain(t *testing.T) (name, dir string) {
 	t.Helper()
+	return snapCLIDomainAs(t, "vct-snap-cli-seed")
+}
+
+// snapCLIDomainAs is snapCLIDomain for a test with a name of its own: a
+// running domain whose vda is a fresh 64M base.qcow2.
+func snapCLIDomainAs(t *testing.T, name string) (string, string) {
+	t.Helper()
 	if os.Getenv("VIRTCHAIN_INTEGRATION") != "1" {
 		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run it against the real libvirtd")
 	}
-	name = "vct-snap-cli-seed"
 	virsh := func(args ...string) error {
 		return exec.Command("virsh", append([]string{"-c", "qemu:///system"}, args...)...).Run()
 	}

@@ -34,7 +34,13 @@ type snapLab struct {
 // plus the extra disks, and starts it when running is set.
 func newSnapLab(t *testing.T, name string, running bool, extra ...libvirtxml.DomainDisk) *snapLab {
 	t.Helper()
-	l := &snapLab{discLab: newDiscLab(t, "vct-snap-"+name), ctx: context.Background()}
+	return newSnapLabAs(t, "vct-snap-"+name, running, extra...)
+}
+
+// newSnapLabAs is newSnapLab for a test with a name prefix of its own.
+func newSnapLabAs(t *testing.T, name string, running bool, extra ...libvirtxml.DomainDisk) *snapLab {
+	t.Helper()
+	l := &snapLab{discLab: newDiscLab(t, name), ctx: context.Background()}
 	l.run("qemu-img", "create", "-q", "-f", "qcow2", l.path("base.qcow2"), "64M")
 	l.dom = l.define(append([]libvirtxml.DomainDisk{discFileDisk("vda", l.path("base.qcow2"), "qcow2")}, extra...)...)
 	if running {
