@@ -225,14 +225,9 @@ func markCreatedBy(d *model.Domain) {
 // chain when the point is in it (no I/O), else from the image headers
 // (local) or the storage pools (remote), once per image.
 func (c *Conn) fillPointBacking(d *model.Domain, formats map[string]string) {
+	type at struct{ disk, pos int }
+	var where map[string]at // built on first need: chains can be long
 	known := map[string][]string{}
-	for _, disk := range d.Disks {
-		for i, l := range disk.Layers {
-			if l.Path != "" && l.Problem == "" {
-				known[l.Path] = pathsOf(disk.Layers[i+1:])
-			}
-		}
-	}
 	for i := range d.Snapshots {
 		for j := range d.Snapshots[i].Disks {
 			sd := &d.Snapshots[i].Disks[j]
@@ -241,14 +236,25 @@ func (c *Conn) fillPointBacking(d *model.Domain, formats map[string]string) {
 			}
 			b, ok := known[sd.Point]
 			if !ok {
-				var layers []model.Layer
-				if c.local {
-					layers = WalkChain(sd.Point, formats[sd.Point])
-				} else {
-					layers = c.poolChain(sd.Point, formats[sd.Point])
+				if where == nil {
+					where = map[string]at{}
+					for di, disk := range d.Disks {
+						for li, l := range disk.Layers {
+							if _, dup := where[l.Path]; l.Path != "" && l.Problem == "" && !dup {
+								where[l.Path] = at{di, li}
+							}
+						}
+					}
 				}
-				if len(layers) > 0 {
-					b = pathsOf(layers[1:])
+				switch w, in := where[sd.Point]; {
+				case in:
+					b = pathsOf(d.Disks[w.disk].Layers[w.pos+1:])
+				case c.local:
+					b = pathsOf(WalkChain(sd.Point, formats[sd.Point])[1:])
+				default:
+					if ls := c.poolChain(sd.Point, formats[sd.Point]); len(ls) > 0 {
+						b = pathsOf(ls[1:])
+					}
 				}
 				known[sd.Point] = b
 			}

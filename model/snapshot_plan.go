@@ -781,8 +781,8 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 	} else {
 		p.Steps = append(p.Steps, d.Name+" stays shut off")
 	}
-	p.Steps = append(p.Steps, fmt.Sprintf("make %s the current snapshot (its metadata is redefined with --redefine --current)", s.Name))
-	virsh = append(virsh, "virsh snapshot-dumpxml "+ShellQuote(d.Name)+" "+ShellQuote(s.Name)+" > snap.xml",
+	p.Steps = append(p.Steps, fmt.Sprintf("make %s the current snapshot, its disks naming the new overlays (its metadata is redefined with --redefine --current); the overlays it named before stay for the snapshots below it", s.Name))
+	virsh = append(virsh, "virsh snapshot-dumpxml "+ShellQuote(d.Name)+" "+ShellQuote(s.Name)+" > snap.xml   # edit <disks>: "+strings.Join(switches, ", "),
 		"virsh snapshot-create "+ShellQuote(d.Name)+" snap.xml --redefine --current")
 	p.Kept = append(p.Kept, "nothing is deleted")
 	p.Virsh = virsh
