@@ -403,9 +403,9 @@ func (d *opDialog) content() []string {
 	case phasePlanning:
 		return []string{d.spin.View() + " planning: reading the domain and its files…"}
 	case phaseConfirm:
-		return planLines(st, d.plan, w)
+		return planLines(st, d.tuiPlan(), w)
 	case phaseRunning:
-		return append([]string{d.spin.View() + " running…", ""}, planLines(st, d.plan, w)...)
+		return append([]string{d.spin.View() + " running…", ""}, planLines(st, d.tuiPlan(), w)...)
 	case phaseDone:
 		res := d.result
 		if res == "" {
@@ -413,7 +413,18 @@ func (d *opDialog) content() []string {
 		}
 		return indent(wrapText("✔ "+res, w), st.Running)
 	}
-	return errorLines(st, d.err, w)
+	return errorLines(st, d.err, w, d.common.KeyMap)
+}
+
+// tuiPlan is the plan with its warnings in TUI wording (wording.go); the
+// equivalent commands stay as they are.
+func (d *opDialog) tuiPlan() model.Plan {
+	p := d.plan
+	p.Warnings = make([]string, len(d.plan.Warnings))
+	for i, w := range d.plan.Warnings {
+		p.Warnings[i] = tuiWords(d.common.KeyMap, w)
+	}
+	return p
 }
 
 // prompt is the pinned last line: what the keys do now.
@@ -501,11 +512,12 @@ func planLines(st *Styles, p model.Plan, w int) []string {
 // errorLines shows an error in full, wrapped, with its hint on its own
 // line: a refusal's fix, the hint libvirtx appended, or the known hint for
 // libvirt's text.
-func errorLines(st *Styles, err error, w int) []string {
+func errorLines(st *Styles, err error, w int, km *KeyMap) []string {
 	if err == nil {
 		return nil
 	}
 	msg, hint := splitHint(err)
+	msg, hint = tuiWords(km, msg), tuiWords(km, hint)
 	out := indent(wrapText("✖ "+msg, w), st.Error)
 	if hint != "" {
 		out = append(out, "")

@@ -498,3 +498,48 @@ func TestTypeaheadReachesTheNewDialog(t *testing.T) {
 		t.Fatalf("typeahead went astray: dialog %T\n%s", h.m.dialog, h.view())
 	}
 }
+
+// TestRefusalHintsUseTUIWording: the model words its fixes for the CLI
+// (--metadata-only); the TUI shows the key that does it instead, and the
+// CLI's wording stays as it was.
+func TestRefusalHintsUseTUIWording(t *testing.T) {
+	d := branchyDomain()
+	d.Snapshots = append(d.Snapshots, model.Snapshot{Name: "ext", Parent: "b3", Kind: model.SnapshotExternal, Memory: model.MemoryNo,
+		State: "disk-snapshot", Disks: []model.SnapshotDisk{{Target: "vda", Kind: "external", File: "/var/lib/libvirt/images/lab/tree_ext.qcow2"}}})
+	f := newFake(d)
+	h := newHarness(t, f, 80, 24)
+	h.press("2", "G")
+	if s := h.m.detail.snaps.Selected(); s == nil || s.Name != "ext" {
+		t.Fatalf("selected %+v", s)
+	}
+	h.press("d")
+	flat := strings.Join(strings.Fields(h.view()), " ")
+	for _, w := range []string{"because its parent b3 is internal", "hint: remove only its metadata with the D key on the snapshot tab (every file stays)"} {
+		if !strings.Contains(flat, w) {
+			t.Errorf("view lacks %q:\n%s", w, h.view())
+		}
+	}
+	h.lacks("--metadata-only", "virtchain snapshot delete")
+	if len(f.ranOps()) != 0 {
+		t.Fatalf("ran %v", f.ranOps())
+	}
+	_, err := model.PlanSnapshotDelete([]model.Domain{d}, model.SnapshotDeleteRequest{Domain: "lab-tree", Name: "ext"}, nil, model.SnapshotFacts{})
+	if err == nil || !strings.Contains(err.Error(), "virtchain snapshot delete lab-tree ext --metadata-only") {
+		t.Fatalf("CLI wording changed: %v", err)
+	}
+
+	// A warning in a plan: Force in the revert form, not --force.
+	km := DefaultKeyMap()
+	for in, want := range map[string]string{
+		"--force changes nothing for virtchain's external revert":                                                       "Force changes nothing for virtchain's external revert",
+		"add --running or --paused":                                                                                     "choose running or paused under Afterwards",
+		"make an external snapshot instead (--external)":                                                                "make an external snapshot instead (Kind: external disk-only or checkpoint)",
+		"install qemu-guest-agent, or drop --quiesce":                                                                   "install qemu-guest-agent, or turn Quiesce off",
+		"or remove its metadata with virtchain snapshot delete --metadata-only":                                         "or remove its metadata with the D key on the snapshot tab",
+		"remove only its metadata with virtchain snapshot delete 'my vm' 'it'\\''s' --metadata-only (every file stays)": "remove only its metadata with the D key on the snapshot tab (every file stays)",
+	} {
+		if got := tuiWords(km, in); got != want {
+			t.Errorf("tuiWords(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

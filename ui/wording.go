@@ -1,0 +1,54 @@
+package ui
+
+import (
+	"regexp"
+	"strings"
+)
+
+// The rules in model word their fixes for the CLI ("--metadata-only",
+// "add --running or --paused"), which is what a script or an SSH session
+// needs. In the TUI the same fix is a key or a form field, so the dialog
+// rewrites those phrases before showing them; the CLI keeps its wording.
+
+// shellWord matches one argument as model.ShellQuote writes it.
+const shellWord = `(?:'(?:[^']|'\\'')*'|[^\s']+)`
+
+// tuiPhrases maps CLI phrases to what the TUI user presses or chooses,
+// narrow ones first. The key names come from the keymap (keys.go).
+var tuiPhrases = []struct {
+	re   *regexp.Regexp
+	with func(km *KeyMap) string
+}{
+	{regexp.MustCompile(`(?:virtchain )?snapshot delete(?: ` + shellWord + `){0,2} --metadata-only`),
+		func(km *KeyMap) string {
+			return "the " + km.SnapDeleteMetadata.Help().Key + " key on the snapshot tab"
+		}},
+	{regexp.MustCompile(`\(--external\)`),
+		func(*KeyMap) string { return "(Kind: external disk-only or checkpoint)" }},
+	{regexp.MustCompile(`add --running or --paused`),
+		func(*KeyMap) string { return "choose running or paused under Afterwards" }},
+	{regexp.MustCompile(`drop --quiesce`),
+		func(*KeyMap) string { return "turn Quiesce off" }},
+	{regexp.MustCompile(`add --force`),
+		func(*KeyMap) string { return "turn Force on" }},
+	{regexp.MustCompile(`--force`),
+		func(*KeyMap) string { return "Force" }},
+	{regexp.MustCompile(`use virtchain save DOMAIN FILE instead`),
+		func(km *KeyMap) string { return "save it to a file with " + km.Save.Help().Key + " instead" }},
+	{regexp.MustCompile(`virtchain restore ` + shellWord),
+		func(km *KeyMap) string { return km.Restore.Help().Key + " (restore) in the domain list" }},
+	{regexp.MustCompile(`drop --readonly`),
+		func(*KeyMap) string { return "restart virtchain without --readonly" }},
+}
+
+// tuiWords rewrites a refusal, hint or warning from CLI wording to TUI
+// wording.
+func tuiWords(km *KeyMap, s string) string {
+	if km == nil || !strings.Contains(s, "--") && !strings.Contains(s, "virtchain restore") {
+		return s
+	}
+	for _, p := range tuiPhrases {
+		s = p.re.ReplaceAllStringFunc(s, func(string) string { return p.with(km) })
+	}
+	return s
+}
