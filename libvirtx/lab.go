@@ -197,6 +197,20 @@ func (w labWrite) command(op string) string {
 	return op + " -P " + w.Pattern + " " + w.Offset + " " + w.Length
 }
 
+// downCommand is the `virtchain lab down` that removes this lab: with the
+// flags when they are not the defaults, so a copied hint never takes down
+// the demo lab instead of a custom one.
+func (o LabOptions) downCommand() string {
+	cmd := "virtchain lab down"
+	if o.Prefix != DefaultLabPrefix {
+		cmd += " --prefix " + o.Prefix
+	}
+	if o.Dir != DefaultLabDir {
+		cmd += " --dir " + o.Dir
+	}
+	return "`" + cmd + "`"
+}
+
 // LabDomainNames lists the names of the lab's domains for a prefix, in the
 // order `lab up` builds them.
 func LabDomainNames(prefix string) []string {
@@ -342,18 +356,18 @@ func (c *Conn) labUp(ctx context.Context, opts LabOptions, spec labSpec) error {
 	}
 	_, errComplete := os.Stat(filepath.Join(opts.Dir, labComplete))
 	if len(present) == len(spec.Domains) && errComplete == nil {
-		opts.logf("already up: %d domains %s* in %s (run `virtchain lab down` to rebuild)", len(present), opts.Prefix, opts.Dir)
+		opts.logf("already up: %d domains %s* in %s (run %s to rebuild)", len(present), opts.Prefix, opts.Dir, opts.downCommand())
 		return nil
 	}
 	if len(present) > 0 {
-		return fmt.Errorf("lab up: a partial lab exists (%s): run `virtchain lab down` first", strings.Join(present, ", "))
+		return fmt.Errorf("lab up: a partial lab exists (%s): run %s first", strings.Join(present, ", "), opts.downCommand())
 	}
 	if entries, err := os.ReadDir(opts.Dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("lab up: %s already exists and is not empty: run `virtchain lab down` first, or pick another folder", opts.Dir)
+		return fmt.Errorf("lab up: %s already exists and is not empty: run %s first, or pick another folder", opts.Dir, opts.downCommand())
 	}
 
 	fail := func(err error) error {
-		return fmt.Errorf("lab up: %w (run `virtchain lab down` to clean up)", err)
+		return fmt.Errorf("lab up: %w (run %s to clean up)", err, opts.downCommand())
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return fail(fmt.Errorf("cannot create %s: %w", opts.Dir, errors.Unwrap(err)))

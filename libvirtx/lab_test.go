@@ -425,7 +425,7 @@ func TestLabDownAfterFailedUp(t *testing.T) {
 	}
 	test2.Free()
 	err = c.LabUp(context.Background(), opts)
-	if err == nil || !strings.Contains(err.Error(), "partial lab") || !strings.Contains(err.Error(), "lab down") {
+	if err == nil || !strings.Contains(err.Error(), "partial lab") || !strings.Contains(err.Error(), "lab down --prefix "+opts.Prefix+" --dir "+opts.Dir) {
 		t.Fatalf("up over a partial lab: %v, want a refusal naming `lab down`", err)
 	}
 	if err := c.LabDown(context.Background(), opts); err != nil {
@@ -445,8 +445,12 @@ func TestLabRefusesForeignFolder(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(opts.Dir, "precious"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.LabUp(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "not empty") {
-		t.Fatalf("up into a non-empty folder: %v", err)
+	// The hint names this lab's flags: a bare `virtchain lab down` would
+	// take down the demo lab instead.
+	down := "`virtchain lab down --prefix " + opts.Prefix + " --dir " + opts.Dir + "`"
+	if err := c.LabUp(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "not empty") ||
+		!strings.Contains(err.Error(), down) {
+		t.Fatalf("up into a non-empty folder: %v, want a refusal naming %s", err, down)
 	}
 	if err := c.LabDown(context.Background(), opts); err == nil {
 		t.Fatal("down deleted a folder without the lab marker")
