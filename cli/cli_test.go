@@ -442,6 +442,22 @@ func TestChainText(t *testing.T) {
 	}
 }
 
+// A lone layer whose header cannot be read may well have a backing file:
+// it is the active layer, not a base.
+func TestChainTextBrokenLoneLayerIsNotBase(t *testing.T) {
+	disk := model.Disk{Target: "vda", Device: "disk", Bus: "virtio", SourceType: "file", Source: "/img/long.qcow2", Format: "qcow2",
+		Layers: []model.Layer{{Path: "/img/long.qcow2", Format: "qcow2", InternalSnapshots: []string{}, Problem: model.ProblemNameTooLong}}}
+	var b bytes.Buffer
+	if err := writeChain(&b, chainJSON{Domain: "vm1", Disks: []model.Disk{disk}}); err != nil {
+		t.Fatal(err)
+	}
+	s := b.String()
+	if !strings.Contains(s, "└─ /img/long.qcow2  [active]\n") || strings.Contains(s, "base]") ||
+		!strings.Contains(s, "! "+model.ProblemNameTooLong) {
+		t.Errorf("broken lone layer:\n%s", s)
+	}
+}
+
 func TestSnapshotsText(t *testing.T) {
 	d := normalizeDomain(sampleDomain())
 	var b bytes.Buffer

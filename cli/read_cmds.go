@@ -225,7 +225,7 @@ func writeChain(w io.Writer, c chainJSON) error {
 			}
 			role := ""
 			switch {
-			case j == 0 && last:
+			case j == 0 && last && l.Problem == "":
 				role = "  [active, base]"
 			case j == 0:
 				role = "  [active]"

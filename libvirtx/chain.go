@@ -212,7 +212,8 @@ func headerProblem(err error, first []byte) string {
 	detail := err.Error()
 	switch {
 	case errors.Is(err, qcow2.ErrPastEOF):
-		return model.ProblemPastEOF + ": " + detail
+		// The reader's text starts with its own "offset past end of file".
+		return model.ProblemPastEOF + ": " + strings.TrimPrefix(detail, qcow2.ErrPastEOF.Error()+": ")
 	case errors.Is(err, qcow2.ErrBackingNameTooLong):
 		return model.ProblemNameTooLong
 	case errors.Is(err, qcow2.ErrNotQcow2):

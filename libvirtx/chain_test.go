@@ -230,7 +230,12 @@ func TestWalkChainBroken(t *testing.T) {
 	t.Run("past end of file", func(t *testing.T) {
 		top := mk("snap.qcow2", "-f", "qcow2", "-b", "base.img", "-F", "raw")
 		qcow2test.Patch(t, top, 60, append(qcow2test.BE32(1), qcow2test.BE64(1<<30)...))
-		walkWant(t, WalkChain(top, "qcow2"), 1, top, model.ProblemPastEOF)
+		l := WalkChain(top, "qcow2")
+		walkWant(t, l, 1, top, model.ProblemPastEOF)
+		// One reason, then where: the reader's own prefix is not repeated.
+		if want := model.ProblemPastEOF + ": snapshot table at 1073741824, file is "; !strings.HasPrefix(l[0].Problem, want) {
+			t.Errorf("problem %q, want it to start %q", l[0].Problem, want)
+		}
 	})
 	t.Run("name too long", func(t *testing.T) {
 		top := mk("long.qcow2", "-f", "qcow2", "-u", "-b", "x.qcow2", "-F", "qcow2")
