@@ -753,6 +753,14 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 			for _, l := range leaving {
 				p.LeavingChain = append(p.LeavingChain, l)
 				p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays on disk with the writes made after %s", l, ov.Target, s.Name))
+				// After the revert s names the new overlay; a layer no other
+				// snapshot names or reads is in no tree, and nothing guards it.
+				if len(refs.UsersExcept(l, func(r Ref) bool {
+					return r.Domain == d.Name && (r.Kind == "chain" || r.Kind == "snapshot-disk" && r.Snapshot == s.Name)
+				})) == 0 {
+					p.Warnings = append(p.Warnings, fmt.Sprintf("no snapshot will name %s (%s): those writes show in no snapshot tree, and a later merge below it (deleting %s, a commit) leaves it without its backing file; to keep them as a branch, create a snapshot of %s first",
+						l, ov.Target, s.Name, d.Name))
+				}
 			}
 		}
 	}

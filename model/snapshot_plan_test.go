@@ -28,7 +28,7 @@ func snapFixture() []Domain {
 			{Name: "s1", Kind: SnapshotExternal, Memory: MemoryNo, State: "disk-snapshot",
 				Disks: []SnapshotDisk{{Target: "vda", Kind: "external", File: "/img/ov1.qcow2"}, {Target: "sda", Kind: "no"}, {Target: "vdb", Kind: "no"}}},
 			{Name: "s2", Parent: "s1", Kind: SnapshotExternal, Memory: MemoryExternal, MemoryFile: "/img/s2.mem", State: "running", Current: true,
-				Disks: []SnapshotDisk{{Target: "vda", Kind: "external", File: "/img/ov2.qcow2"}, {Target: "sda", Kind: "no"}, {Target: "vdb", Kind: "no"}}},
+				Disks: []SnapshotDisk{{Target: "vda", Kind: "external", File: "/img/ov2.qcow2", Point: "/img/ov1.qcow2"}, {Target: "sda", Kind: "no"}, {Target: "vdb", Kind: "no"}}},
 		},
 		CurrentSnapshot: "s2",
 	}
@@ -326,6 +326,10 @@ func TestPlanSnapshotRevertExternalByVirtchain(t *testing.T) {
 	if p.Method != RevertVirtchain || !p.StopFirst || p.Start != StartDefault {
 		t.Errorf("method %s stop %v start %s", p.Method, p.StopFirst, p.Start)
 	}
+	// s2 names ov2 and reads ov1: both stay in the tree as a branch.
+	if w := joined(p.Warnings); strings.Contains(w, "no snapshot will name") {
+		t.Errorf("warned about a branch s2 keeps: %q", p.Warnings)
+	}
 	// revert1 exists on disk, so the next free name is taken.
 	want := RevertOverlay{Target: "vda", Point: "/img/base.qcow2", PointFormat: "qcow2", Overlay: "/img/vm_s1-revert2.vda.qcow2"}
 	if len(p.Overlays) != 1 || p.Overlays[0] != want {
@@ -361,6 +365,11 @@ func TestPlanSnapshotRevertExternalByVirtchain(t *testing.T) {
 	}
 	if joined(p.LeavingChain) != "/img/ov2.qcow2" {
 		t.Errorf("leaving %q", p.LeavingChain)
+	}
+	// ov2 holds the writes since s2, and after the revert no snapshot names
+	// it: the plan says so, and how to keep it as a branch.
+	if w := joined(p.Warnings); !strings.Contains(w, "no snapshot will name /img/ov2.qcow2 (vda)") || !strings.Contains(w, "create a snapshot of vm first") {
+		t.Errorf("unnamed newer branch not warned: %q", p.Warnings)
 	}
 
 	// Where libvirt can revert external snapshots, it does.
