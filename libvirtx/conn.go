@@ -78,7 +78,7 @@ func startEventLoop() error {
 // naming the URI, the cause and what to run.
 func Open(uri string, readonly bool) (*Conn, error) {
 	if err := startEventLoop(); err != nil {
-		return nil, classifyConnectError(uri, err)
+		return nil, classifyConnectError(uri, readonly, err)
 	}
 	var (
 		virt *libvirt.Connect
@@ -90,7 +90,7 @@ func Open(uri string, readonly bool) (*Conn, error) {
 		virt, err = libvirt.NewConnect(uri)
 	}
 	if err != nil {
-		return nil, classifyConnectError(uri, err)
+		return nil, classifyConnectError(uri, readonly, err)
 	}
 	// Drivers without a daemon (test:///) do not support keepalive; that is fine.
 	_ = virt.SetKeepAlive(keepaliveInterval, keepaliveCount)

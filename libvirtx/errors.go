@@ -48,7 +48,7 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // polkit failing to reach D-Bus ("Unable to get system bus connection: ...
 // No such file or directory"), which non-root users get on hosts without
 // systemd.
-func classifyConnectError(uri string, err error) *ConnectError {
+func classifyConnectError(uri string, readonly bool, err error) *ConnectError {
 	ce := &ConnectError{URI: uri, Err: err, Detail: errorText(err)}
 	var verr libvirt.Error
 	isVirt := errors.As(err, &verr)
@@ -65,6 +65,11 @@ func classifyConnectError(uri string, err error) *ConnectError {
 	case has("libvirt.so.0", "libvirt-admin.so.0", "cannot open shared object file"):
 		ce.Cause = CauseNoLibrary
 		ce.Hint = "install libvirt's client library: run `make setup` (or `apt-get install libvirt0`)"
+	case has("unable to get system bus connection"):
+		// polkit authorizes non-root clients over D-Bus; with no D-Bus on
+		// the daemon's host the libvirt group and --readonly do not help.
+		ce.Cause = CauseDenied
+		ce.Hint = "polkit cannot reach D-Bus there, so only root may connect: run virtchain as root (sudo), or start dbus and polkitd"
 	case has("permission denied", "authentication failed", "authentication cancelled",
 		"authentication unavailable", "access denied", "not authorized", "polkit",
 		"unable to get system bus connection") ||
@@ -73,6 +78,9 @@ func classifyConnectError(uri string, err error) *ConnectError {
 			verr.Code == libvirt.ERR_OPERATION_DENIED)):
 		ce.Cause = CauseDenied
 		ce.Hint = "run as root, join the libvirt group (`sudo adduser $USER libvirt`, then log in again), or pass --readonly"
+		if readonly {
+			ce.Hint = "run as root, or join the libvirt group (`sudo adduser $USER libvirt`, then log in again)"
+		}
 	case has("no connection driver available", "uri path", "parse uri", "unsupported uri",
 		"invalid uri", "uri scheme", "unknown scheme", "unsupported transport", "no valid connection") ||
 		(isVirt && verr.Code == libvirt.ERR_NO_CONNECT && !has("socket", "connect")):

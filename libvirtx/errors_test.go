@@ -53,12 +53,12 @@ func TestClassifyConnectError(t *testing.T) {
 		{"bogus:///x", libvirt.Error{Code: libvirt.ERR_NO_CONNECT, Message: "no connection driver available for bogus:///x"}, CauseBadURI, "qemu+ssh://"},
 		{"qemu:///foo", libvirt.Error{Code: libvirt.ERR_INTERNAL_ERROR, Message: "internal error: unexpected qemu URI path '/foo', try qemu:///system"}, CauseBadURI, "qemu:///system"},
 		{"qemu:///system", libvirt.Error{Code: libvirt.ERR_SYSTEM_ERROR, Message: "Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied"}, CauseDenied, "--readonly"},
-		{"qemu:///system", libvirt.Error{Code: libvirt.ERR_INTERNAL_ERROR, Message: "internal error: Unable to get system bus connection: Could not connect: No such file or directory"}, CauseDenied, "libvirt group"},
+		{"qemu:///system", libvirt.Error{Code: libvirt.ERR_INTERNAL_ERROR, Message: "internal error: Unable to get system bus connection: Could not connect: No such file or directory"}, CauseDenied, "run virtchain as root"},
 		{"qemu:///system", libvirt.Error{Code: libvirt.ERR_AUTH_FAILED, Message: "authentication failed: access denied by policy"}, CauseDenied, "root"},
 		{"qemu:///system", errors.New("something odd\nhappened"), CauseOther, "virsh -c qemu:///system version"},
 	}
 	for _, tc := range cases {
-		ce := classifyConnectError(tc.uri, tc.err)
+		ce := classifyConnectError(tc.uri, false, tc.err)
 		if ce.Cause != tc.want {
 			t.Errorf("%v: cause %d, want %d", tc.err, ce.Cause, tc.want)
 		}
@@ -74,6 +74,23 @@ func TestClassifyConnectError(t *testing.T) {
 		}
 		if !errors.Is(ce, tc.err) && !errors.As(ce, new(libvirt.Error)) {
 			t.Errorf("cause not unwrappable from %q", msg)
+		}
+	}
+}
+
+// A hint never offers what cannot help: --readonly to a read-only
+// connection, or the libvirt group when polkit has no D-Bus to ask.
+func TestDeniedHintFitsTheCase(t *testing.T) {
+	sock := libvirt.Error{Code: libvirt.ERR_SYSTEM_ERROR, Message: "Failed to connect socket to '/var/run/libvirt/libvirt-sock-ro': Permission denied"}
+	if h := classifyConnectError("qemu:///system", true, sock).Hint; strings.Contains(h, "--readonly") || !strings.Contains(h, "libvirt group") {
+		t.Errorf("read-only, socket denied: hint %q", h)
+	}
+	noBus := libvirt.Error{Code: libvirt.ERR_INTERNAL_ERROR, Message: "internal error: Unable to get system bus connection: Could not connect: No such file or directory"}
+	for _, ro := range []bool{false, true} {
+		ce := classifyConnectError("qemu:///system", ro, noBus)
+		if ce.Cause != CauseDenied || strings.Contains(ce.Hint, "--readonly") || strings.Contains(ce.Hint, "adduser") ||
+			!strings.Contains(ce.Hint, "D-Bus") || !strings.Contains(ce.Hint, "as root") {
+			t.Errorf("read-only %v, no D-Bus: cause %d hint %q", ro, ce.Cause, ce.Hint)
 		}
 	}
 }
