@@ -255,12 +255,19 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 		fmt.Fprintf(env.Stdout, "Started %s on %s %s; follow it with 'virtchain jobs --wait'\n", bp.Kind, bp.Domain, bp.Target)
 		return nil
 	}
-	final, err := followJobs(env, w, map[string]bool{job.Key(): true})
+	final, err := followJobs(env, w, map[string]bool{job.Key(): true}, true)
 	if err != nil {
 		return err
 	}
 	job = final[job.Key()]
 	out.Job = &job
+	if waitsAtReady(job) {
+		if env.JSON {
+			return env.PrintJSON(out)
+		}
+		fmt.Fprintln(env.Stdout, readyNote(job))
+		return nil
+	}
 	if !job.Succeeded() {
 		if env.JSON {
 			_ = env.PrintJSON(out)
@@ -370,8 +377,10 @@ func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
 }
 
 // followJobs prints progress for the jobs in keys (every job when keys is
-// empty, until none is live) and returns each one's final state.
-func followJobs(env *Env, w *libvirtx.JobWatcher, keys map[string]bool) (map[string]model.Job, error) {
+// empty, until none is live) and returns each one's final state. With
+// settleReady, a mirror at READY that nothing will pivot or abort counts as
+// settled, as with virsh blockcommit --active --wait: it would wait forever.
+func followJobs(env *Env, w *libvirtx.JobWatcher, keys map[string]bool, settleReady bool) (map[string]model.Job, error) {
 	all := len(keys) == 0
 	if all {
 		keys = map[string]bool{}
@@ -403,13 +412,25 @@ func followJobs(env *Env, w *libvirtx.JobWatcher, keys map[string]bool) (map[str
 				continue
 			}
 			p.update(j)
-			if !j.Phase.Live() {
+			if !j.Phase.Live() || (settleReady && waitsAtReady(j)) {
 				final[j.Key()] = j
 			}
 		}
 	}
 	p.finish()
 	return final, nil
+}
+
+// waitsAtReady reports a mirror at READY with no pivot or abort to come.
+func waitsAtReady(j model.Job) bool {
+	return j.Phase == model.PhaseReady && j.AfterReady == model.AfterReadyWait
+}
+
+// readyNote is what to do with a job that waits at READY.
+func readyNote(j model.Job) string {
+	d, t := model.ShellQuote(j.Domain), model.ShellQuote(j.Disk)
+	return fmt.Sprintf("%s %s: %s is READY; pivot with 'virtchain abort %s %s --pivot', or keep the overlay with 'virtchain abort %s %s'",
+		j.Domain, j.Disk, j.Kind, d, t, d, t)
 }
 
 // progressPrinter draws one bar line per job on a terminal, at most 10
@@ -518,7 +539,7 @@ func runJobs(env *Env, wait bool) error {
 				return err
 			})
 		}
-		final, err := followJobs(env, w, nil)
+		final, err := followJobs(env, w, nil, true)
 		if err != nil {
 			return err
 		}
@@ -526,7 +547,11 @@ func runJobs(env *Env, wait bool) error {
 		failed := 0
 		for _, j := range final {
 			list = append(list, j)
-			if !j.Succeeded() {
+			if waitsAtReady(j) {
+				if !env.JSON {
+					fmt.Fprintln(env.Stdout, readyNote(j))
+				}
+			} else if !j.Succeeded() {
 				failed++
 			}
 		}
@@ -613,7 +638,7 @@ func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
 		fmt.Fprintf(env.Stdout, "%s requested on %s %s; 'virtchain jobs' shows when it is done\n", what, domain, disk)
 		return nil
 	}
-	w, err := conn.WatchJobs(env.Ctx)
+	w, err := conn.WatchJobsToStop(env.Ctx)
 	if err != nil {
 		return err
 	}
@@ -630,7 +655,7 @@ func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
 		return err
 	}
 	key := model.JobKey(domain, disk)
-	final, err := followJobs(env, w, map[string]bool{key: true})
+	final, err := followJobs(env, w, map[string]bool{key: true}, false)
 	if err != nil {
 		return err
 	}

@@ -259,3 +259,122 @@ func TestIntegrationJobCommands(t *testing.T) {
 	jobCLIFlush(t, name)
 	labTool(t, "qemu-img", "compare", "-U", ref, p("s1.qcow2"))
 }
+
+// An active commit started with --pivot outlives its virtchain, which is
+// killed before READY; a virtchain started later finds it READY and
+// pivots it, as asked, from the file the first one left. 'abort --wait' on
+// such a job cancels it instead, and 'jobs --wait' settles on a READY
+// mirror that nothing will pivot.
+func TestIntegrationJobPivotAfterRestart(t *testing.T) {
+	needIntegration(t)
+	state, err := os.MkdirTemp("/var/tmp", "vct-job-cli-state-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(state) })
+	t.Setenv("XDG_STATE_HOME", state)
+	intents := func() []string {
+		m, _ := filepath.Glob(filepath.Join(state, "virtchain", "jobs", "*.json"))
+		return m
+	}
+	name, dir := jobCLIDomain(t)
+	p := func(f string) string { return filepath.Join(dir, f) }
+	bin := virtchainBin(t)
+	// Enough data in the active layer that the throttled mirror takes
+	// seconds to get READY.
+	labVirsh(t, "qemu-monitor-command", name, "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x6b 8M 6M"`)
+	jobCLIFlush(t, name)
+	ref := p("ref.qcow2")
+	labTool(t, "qemu-img", "convert", "-U", "-O", "qcow2", p("active.qcow2"), ref)
+	all := []string{"active.qcow2", "s3.qcow2", "s2.qcow2", "s1.qcow2", "test2.qcow2", "base.qcow2"}
+
+	startAndKill := func() {
+		t.Helper()
+		cmd := exec.Command(bin, "-c", systemURI, "commit", name, "vda", "--shallow", "--active", "--pivot", "--bandwidth", "1")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() && !strings.Contains(sc.Text(), " vda active-commit ") {
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if len(intents()) != 1 {
+			t.Fatalf("no pivot intent kept in %s", state)
+		}
+	}
+	waitReady := func() {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			var jobs []jobCLIJob
+			cliJSON(t, &jobs, "jobs")
+			var phase string
+			for _, j := range jobs {
+				if j.Domain == name {
+					phase = j.Phase
+				}
+			}
+			if phase == "ready" {
+				return
+			}
+			if phase != "running" || time.Now().After(deadline) {
+				t.Fatalf("job of %s is %q before READY (listing jobs must not act on it)", name, phase)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+
+	// Abort --wait on a READY job whose starter asked for a pivot: the
+	// abort wins, the chain stays.
+	startAndKill()
+	waitReady()
+	code, stdout, stderr := runMain(t, "-c", systemURI, "abort", name, "vda", "--wait")
+	if code != 0 || !strings.Contains(stdout, name+" vda active-commit 100% cancelled") {
+		t.Fatalf("abort --wait: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, all) {
+		t.Fatalf("after abort: %v", got)
+	}
+	if len(intents()) != 0 {
+		t.Fatalf("intent left after the job ended: %v", intents())
+	}
+
+	// Killed again; the restarted 'jobs --wait' pivots.
+	startAndKill()
+	waitReady()
+	code, stdout, stderr = runMain(t, "-c", systemURI, "jobs", "--wait")
+	if code != 0 || !strings.Contains(stdout, name+" vda active-commit 100% completed") {
+		t.Fatalf("jobs --wait: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, all[1:]) {
+		t.Fatalf("after the pivot: %v", got)
+	}
+	if len(intents()) != 0 {
+		t.Fatalf("intent left after the pivot: %v", intents())
+	}
+	jobCLIFlush(t, name)
+	labTool(t, "qemu-img", "compare", "-U", ref, p("s3.qcow2"))
+
+	// An active commit without --pivot settles at READY: 'commit --wait'
+	// and 'jobs --wait' return, saying how to finish it.
+	code, stdout, stderr = runMain(t, "-c", systemURI, "commit", name, "vda", "--shallow", "--active", "--wait")
+	if code != 0 || !strings.Contains(stdout, "is READY; pivot with 'virtchain abort "+name+" vda --pivot'") {
+		t.Fatalf("commit --active --wait: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if len(intents()) != 0 {
+		t.Fatalf("intent kept for a job with no READY action: %v", intents())
+	}
+	code, stdout, stderr = runMain(t, "-c", systemURI, "jobs", "--wait")
+	if code != 0 || !strings.Contains(stdout, name+" vda: active-commit is READY") {
+		t.Fatalf("jobs --wait at READY: exit %d\n%s%s", code, stdout, stderr)
+	}
+	cliText(t, "abort", name, "vda", "--wait")
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, all[1:]) {
+		t.Fatalf("after keeping the overlay: %v", got)
+	}
+}

@@ -252,6 +252,10 @@ func domainJobs(dom *libvirt.Domain, name string, now time.Time) []model.Job {
 		if d.Mirror != nil && d.Mirror.Ready == "yes" {
 			j.SetPhase(model.PhaseReady, now)
 		}
+		// The mirror names the image an active commit writes into: its base.
+		if d.Mirror != nil && d.Mirror.Source != nil && d.Mirror.Source.File != nil {
+			j.Base = d.Mirror.Source.File.File
+		}
 		out = append(out, j)
 	}
 	return out
@@ -284,6 +288,8 @@ type watched struct {
 	acted bool
 	// cancel stops an offline qemu-img run.
 	cancel context.CancelFunc
+	// intent is the file that keeps the READY action for a re-attach.
+	intent string
 }
 
 // JobWatcher follows every block job on a connection: the ones it starts,
@@ -304,12 +310,28 @@ type JobWatcher struct {
 	jobs      map[string]*watched
 	closed    bool
 	closeOnce sync.Once
+	// hold keeps recorded READY actions from being carried out on jobs
+	// found already READY: the caller is about to decide itself.
+	hold bool
 }
 
 // WatchJobs registers for block-job events, lists the jobs already running
 // on the connection, and starts following them.
 func (c *Conn) WatchJobs(ctx context.Context) (*JobWatcher, error) {
+	return c.watchJobs(ctx, false)
+}
+
+// WatchJobsToStop is WatchJobs for a caller that is about to abort or pivot
+// a job itself ('virtchain abort --wait'): a pivot an earlier virtchain
+// recorded is not carried out on a job found READY, so the abort asked for
+// now is what happens.
+func (c *Conn) WatchJobsToStop(ctx context.Context) (*JobWatcher, error) {
+	return c.watchJobs(ctx, true)
+}
+
+func (c *Conn) watchJobs(ctx context.Context, hold bool) (*JobWatcher, error) {
 	w := &JobWatcher{
+		hold:    hold,
 		c:       c,
 		updates: make(chan model.Job, 64),
 		events:  make(chan blockEvent, 256),
@@ -367,13 +389,16 @@ func (w *JobWatcher) Job(domain, disk string) (model.Job, bool) {
 // such as one started by virsh after the watcher started (libvirt sends no
 // event when a job starts).
 func (w *JobWatcher) Rescan(ctx context.Context) error {
+	scanned := time.Now()
 	found, err := w.c.ListJobs(ctx)
 	if err != nil {
 		return err
 	}
-	var fresh []model.Job
+	live := map[string]bool{}
+	var fresh, pivotNow, abortNow []model.Job
 	w.mu.Lock()
 	for _, j := range found {
+		live[j.Key()] = true
 		if _, ok := w.jobs[j.Key()]; ok {
 			continue
 		}
@@ -381,15 +406,51 @@ func (w *JobWatcher) Rescan(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		w.jobs[j.Key()] = &watched{job: j, dom: dom}
-		fresh = append(fresh, j)
+		wj := &watched{job: j, dom: dom}
+		// A job an earlier virtchain started: what it was to do at READY.
+		if j.Kind == model.JobActiveCommit {
+			wj.job.AfterReady, wj.intent = loadIntent(dom, j)
+			if wj.job.AfterReady != model.AfterReadyWait && j.Phase == model.PhaseReady && !w.hold {
+				wj.acted = true
+				if wj.job.AfterReady == model.AfterReadyPivot {
+					pivotNow = append(pivotNow, wj.job)
+				} else {
+					abortNow = append(abortNow, wj.job)
+				}
+			}
+		}
+		w.jobs[j.Key()] = wj
+		fresh = append(fresh, wj.job)
 	}
 	w.mu.Unlock()
+	w.c.sweepIntents(live, scanned)
 	for _, j := range fresh {
 		w.send(j, false)
 	}
+	for _, j := range pivotNow {
+		w.actAtReady(j, true)
+	}
+	for _, j := range abortNow {
+		w.actAtReady(j, false)
+	}
 	w.poke()
 	return nil
+}
+
+// actAtReady carries out a READY job's pivot (or keep-overlay abort); a
+// refusal is shown on the job.
+func (w *JobWatcher) actAtReady(j model.Job, pivot bool) {
+	err := w.c.AbortJob(j.Domain, j.Disk, pivot)
+	if err == nil {
+		return
+	}
+	w.mu.Lock()
+	if wj, ok := w.jobs[j.Key()]; ok {
+		wj.job.Error = err.Error()
+		j = wj.job
+	}
+	w.mu.Unlock()
+	w.send(j, true)
 }
 
 func (w *JobWatcher) poke() {
@@ -467,12 +528,18 @@ func (w *JobWatcher) Start(ctx context.Context, bp *model.BlockPlan) (model.Job,
 		}
 		return j, err
 	}
+	w.mu.Unlock()
+	// Written once the job exists, so a sweep never takes it for a leftover.
+	intent := saveIntent(dom, j)
+	w.mu.Lock()
 	if w.jobs[key] == wj {
 		wj.dom = dom
+		wj.intent = intent
 		j = wj.job
 	} else {
 		// Its final event came first (a tiny job); it was reported then.
 		_ = dom.Free()
+		dropIntent(intent)
 	}
 	w.mu.Unlock()
 	w.poke()
@@ -519,6 +586,11 @@ func (w *JobWatcher) PivotWhenReady(domain, disk string) error {
 	ready := wj.job.Phase == model.PhaseReady
 	if ready {
 		wj.acted = true
+	}
+	if !ready && wj.dom != nil {
+		// Kept, so that a virtchain started after this one went away
+		// pivots too. Under the lock: wj.dom is freed when the job ends.
+		wj.intent = saveIntent(wj.dom, wj.job)
 	}
 	w.mu.Unlock()
 	if ready {
@@ -707,6 +779,7 @@ func (w *JobWatcher) dropLocked(key string) {
 		if wj.dom != nil {
 			_ = wj.dom.Free()
 		}
+		dropIntent(wj.intent)
 		delete(w.jobs, key)
 	}
 }
