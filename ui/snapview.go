@@ -28,6 +28,9 @@ type snapView struct {
 	rows   []snapRow
 	scroll scroller
 	nameW  int // widest prefix + bullet + name
+	// detailN is the most detail lines any of the domain's snapshots has,
+	// so the info area keeps one height while the cursor moves.
+	detailN int
 }
 
 const (
@@ -57,7 +60,17 @@ func (v *snapView) SetDomain(d *model.Domain) {
 			v.nameW = max(v.nameW, textWidth(r.prefix)+2+textWidth(s.Name)+tagWidth(snapTag(s)))
 		}
 	}
+	v.detailN = 1
+	if d != nil {
+		for i := range d.Snapshots {
+			first, files := snapDetail(&d.Snapshots[i])
+			v.detailN = max(v.detailN, len(files)+min(len(first), 1))
+		}
+	}
 	v.scroll.setCount(len(v.rows))
+	if v.height > 0 {
+		v.scroll.setHeight(v.height - v.headH() - v.infoH())
+	}
 	target := keep
 	if target == "" && d != nil {
 		target = d.CurrentSnapshot
@@ -149,9 +162,12 @@ func (v *snapView) SetSize(w, h int) {
 
 func (v *snapView) headH() int { return 1 }
 
+// infoH is the separator, the title and one line per detail (the memory
+// file and each disk's file on lines of their own, so a two-disk checkpoint
+// shows every path), leaving the tree at least 3 rows.
 func (v *snapView) infoH() int {
 	if v.height >= 12 {
-		return 3
+		return 2 + clamp(v.detailN, 1, v.height-v.headH()-2-3)
 	}
 	return 2
 }
@@ -315,33 +331,59 @@ func (v *snapView) info() []string {
 	if s.Description != "" {
 		title += ": " + oneLine(s.Description)
 	}
-	var parts []string
+	// A path loses its folder before its file name when it is too wide.
+	first, files := snapDetail(s)
+	var lines, plain []string
+	if first != "" {
+		lines, plain = append(lines, first), append(plain, first)
+	}
+	for _, f := range files {
+		lines = append(lines, f.label+" "+truncateLeft(f.path, max(w-textWidth(f.label)-1, 1)))
+		plain = append(plain, f.label+" "+f.path)
+	}
+	if room := v.infoH() - len(out) - 1; len(lines) > room {
+		lines = append(lines[:room-1:room-1], strings.Join(plain[room-1:], " · "))
+	}
+	out = append(out, st.Bold.Render(truncate(title, w)))
+	for _, l := range lines {
+		if len(s.Stale) > 0 {
+			out = append(out, st.Warning.Render(truncate(l, w)))
+		} else {
+			out = append(out, st.Dim.Render(truncate(l, w)))
+		}
+	}
+	return out
+}
+
+// snapFile is a file a snapshot names: its memory state or a disk's overlay.
+type snapFile struct{ label, path string }
+
+// snapDetail is what the info area says about s: marks, time and disks
+// without a file of their own on one line, then the memory file and each
+// disk's file, one a line.
+func snapDetail(s *model.Snapshot) (string, []snapFile) {
+	var first []string
+	var files []snapFile
 	if len(s.Stale) > 0 {
-		parts = append(parts, "⚠ stale: "+strings.Join(s.Stale, ",")+" left the chain")
+		first = append(first, "⚠ stale: "+strings.Join(s.Stale, ",")+" left the chain")
 	}
 	if s.Branch {
-		parts = append(parts, "branch kept by a revert: its files stay")
+		first = append(first, "branch kept by a revert: its files stay")
 	}
 	if !s.Created.IsZero() {
-		parts = append(parts, s.Created.Format("2006-01-02 15:04:05"))
+		first = append(first, s.Created.Format("2006-01-02 15:04:05"))
 	}
 	if s.MemoryFile != "" {
-		parts = append(parts, "memory "+s.MemoryFile)
+		files = append(files, snapFile{"memory", s.MemoryFile})
 	}
 	for _, d := range s.Disks {
 		if d.File != "" {
-			parts = append(parts, d.Target+" "+d.File)
+			files = append(files, snapFile{d.Target, d.File})
 		} else if d.Kind != "" {
-			parts = append(parts, d.Target+" "+d.Kind)
+			first = append(first, d.Target+" "+d.Kind)
 		}
 	}
-	line := truncate(strings.Join(parts, " · "), w)
-	if len(s.Stale) > 0 {
-		line = st.Warning.Render(line)
-	} else {
-		line = st.Dim.Render(line)
-	}
-	return append(out, st.Bold.Render(truncate(title, w)), line)
+	return strings.Join(first, " · "), files
 }
 
 // oneLine flattens a multi-line description for a table cell.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -231,6 +232,44 @@ func TestSnapshotTreeBranchesAndCurrent(t *testing.T) {
 	if s := h.m.detail.snaps.Selected(); s.Name != "fresh" {
 		t.Errorf("g moved to %s, want fresh", s.Name)
 	}
+}
+
+// At 80x24 the info area names the memory file and every disk's overlay
+// in full, one a line, and the tree keeps its rows.
+func TestSnapshotInfoShowsEveryFile(t *testing.T) {
+	dir := "/var/lib/libvirt/images/customer-acme/production"
+	d := model.Domain{Name: "acme-db", State: model.StateRunning, Persistent: true,
+		Snapshots: []model.Snapshot{
+			{Name: "before-upgrade", Kind: model.SnapshotExternal, Memory: model.MemoryExternal, State: "running",
+				MemoryFile: dir + "/acme-db.before-upgrade.mem", Description: "checkpoint",
+				Created: time.Date(2026, 11, 25, 19, 8, 16, 0, time.UTC),
+				Disks: []model.SnapshotDisk{
+					{Target: "vda", Kind: "external", File: dir + "/acme-db-vda.before-upgrade.qcow2"},
+					{Target: "vdb", Kind: "external", File: dir + "/acme-db-vdb.before-upgrade.qcow2"}}},
+			{Name: "after", Parent: "before-upgrade", Kind: model.SnapshotInternal, Memory: model.MemoryInternal, State: "running",
+				Disks: []model.SnapshotDisk{{Target: "vda", Kind: "internal"}, {Target: "vdb", Kind: "internal"}}},
+		}, CurrentSnapshot: "before-upgrade"}
+	h := newHarness(t, newFake(d), 80, 24)
+	h.keys("2")
+	ls := h.lines()
+	h.contains("before-upgrade (current): checkpoint", "2026-11-25 19:08:16", "○ after")
+	// Each file on its own line, its name kept whole: a wide path loses
+	// its folder first.
+	for _, want := range []string{"memory …", "/acme-db.before-upgrade.mem",
+		"vda …", "/acme-db-vda.before-upgrade.qcow2", "vdb …", "/acme-db-vdb.before-upgrade.qcow2"} {
+		found := false
+		for _, l := range ls {
+			found = found || strings.Contains(strings.TrimRight(l, " "), want) && (strings.HasSuffix(want, "…") ||
+				strings.HasSuffix(strings.TrimRight(l, " "), want))
+		}
+		if !found {
+			t.Errorf("no line with %q:\n%s", want, h.view())
+		}
+	}
+	// Moving to a snapshot with less to say keeps the layout.
+	h.keys("j")
+	h.lines()
+	h.contains("● before-upgrade", "after ← before-upgrade", "vda internal · vdb internal")
 }
 
 func TestSnapshotTagsStaleAndBranch(t *testing.T) {
