@@ -5,7 +5,9 @@
 set -euo pipefail
 
 uri=qemu:///system
-need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux gcc make)
+# ca-certificates: the first build fetches Go modules over HTTPS, and a
+# minimal Debian 12 image has no CA bundle.
+need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux gcc make ca-certificates)
 
 sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
