@@ -171,19 +171,7 @@ func TestIntegrationJobCommands(t *testing.T) {
 
 	// A throttled full pull whose virtchain is killed: the job goes on, a
 	// new virtchain lists it, lifts the limit and follows it to the end.
-	cmd := exec.Command(virtchainBin(t), "-c", systemURI, "pull", name, "vda", "--bandwidth", "0.125", "--wait")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && !strings.Contains(sc.Text(), " vda pull ") {
-	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	killAfterLine(t, virtchainBin(t), " vda pull ", "pull", name, "vda", "--bandwidth", "0.125", "--wait")
 	var jobs []jobCLIJob
 	cliJSON(t, &jobs, "jobs")
 	if len(jobs) == 0 {
@@ -290,19 +278,7 @@ func TestIntegrationJobPivotAfterRestart(t *testing.T) {
 
 	startAndKill := func() {
 		t.Helper()
-		cmd := exec.Command(bin, "-c", systemURI, "commit", name, "vda", "--shallow", "--active", "--pivot", "--bandwidth", "1")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() && !strings.Contains(sc.Text(), " vda active-commit ") {
-		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		killAfterLine(t, bin, " vda active-commit ", "commit", name, "vda", "--shallow", "--active", "--pivot", "--bandwidth", "1")
 		if len(intents()) != 1 {
 			t.Fatalf("no pivot intent kept in %s", state)
 		}
@@ -377,4 +353,23 @@ func TestIntegrationJobPivotAfterRestart(t *testing.T) {
 	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, all[1:]) {
 		t.Fatalf("after keeping the overlay: %v", got)
 	}
+}
+
+// killAfterLine runs virtchain with args and kills it once it prints a line
+// holding match: a virtchain that goes away while its job runs.
+func killAfterLine(t *testing.T, bin, match string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"-c", systemURI}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !strings.Contains(sc.Text(), match) {
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 }

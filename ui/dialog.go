@@ -354,6 +354,11 @@ func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
+// doneFor reports a dialog showing the result of an op on domain's disk.
+func (d *opDialog) doneFor(domain, disk string) bool {
+	return d.phase == phaseDone && d.plan.Domain == domain && d.plan.Target == disk
+}
+
 // leave goes back to the form the op came from, or closes.
 func (d *opDialog) leave() tea.Cmd {
 	if d.op.Back != nil {

@@ -543,7 +543,10 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed"
 		return nil
 	}
-	if m.dialog != nil {
+	// The result page of the op that started (or pivoted) this very job
+	// says nothing the completion does not: the completion replaces it.
+	// Any other dialog is the user's, and stays.
+	if od, ok := m.dialog.(*opDialog); m.dialog != nil && !(ok && od.doneFor(j.Domain, j.Disk)) {
 		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed; J then m cleans stale metadata"
 		return nil
 	}

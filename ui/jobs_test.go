@@ -528,3 +528,47 @@ func TestReadOnlyRefusesJobs(t *testing.T) {
 		t.Errorf("read-only pull: err %q, started %d", h.m.err, len(jf.started))
 	}
 }
+
+// A job that ends while the "Started ..." result of its own commit is on
+// screen opens the completion dialog in its place; a plan the user is
+// reading stays, and the completion goes to the footer.
+func TestJobDoneReplacesItsStartedResult(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 40)
+	h.openChain("test2_net-tools.qcow2")
+	h.press("t")
+	h.openChain("test2.qcow2")
+	h.press("b", "c", "y")
+	if !strings.Contains(h.view(), "Started commit on lab-test2 vda") {
+		t.Fatalf("no started result:\n%s", h.view())
+	}
+	after := classicDomain()
+	lay := after.Disks[0].Layers
+	after.Disks[0].Layers = append([]model.Layer{lay[0]}, lay[4:]...)
+	jf.set(after)
+	j := jf.started[0].Job()
+	j.SetPhase(model.PhaseCompleted, time.Now())
+	h.update(j)
+	out := h.view()
+	if strings.Contains(out, "Started commit") || !strings.Contains(out, "commit on lab-test2 vda completed") ||
+		!strings.Contains(out, "Left the chain") || !strings.Contains(out, "test2_nmap.qcow2") {
+		t.Fatalf("completion did not replace the started result:\n%s", out)
+	}
+
+	// A pivot plan waiting for y is not replaced.
+	d := classicDomain()
+	jf2 := newJobFake(d)
+	h2 := newJobHarness(t, jf2, 100, 40)
+	a := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobActiveCommit, Phase: model.PhaseRunning,
+		Top: d.Disks[0].Layers[0].Path, Base: d.Disks[0].Layers[1].Path}
+	h2.update(a)
+	h2.press("P")
+	after2 := classicDomain()
+	after2.Disks[0].Layers = after2.Disks[0].Layers[1:]
+	jf2.set(after2)
+	a.SetPhase(model.PhaseCompleted, time.Now())
+	h2.update(a)
+	if out := h2.view(); !strings.Contains(out, "Carry out this plan?") || !strings.Contains(h2.m.info, "completed; J then m cleans") {
+		t.Fatalf("a plan being read was replaced:\n%s", out)
+	}
+}
