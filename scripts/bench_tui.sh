@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[ -x "$bin" ] || make -s build
+make -s build # never measure a stale binary
 go build -o "$work/benchtui" ./scripts/benchtui
 "$bin" -c "$uri" lab down --prefix "$prefix" --dir "$dir" >/dev/null 2>&1 || true
 "$bin" -c "$uri" lab up --only test2 --prefix "$prefix" --dir "$dir" >/dev/null
