@@ -10,6 +10,8 @@ import (
 	"charm.land/bubbles/v2/help"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+
+	"virtchain/model"
 )
 
 // Common is what every component shares: the context backend calls run
@@ -24,6 +26,19 @@ type Common struct {
 	// dialog hands a dialog to open or close to the root within the
 	// Update that decided it (dialog.go).
 	dialog dialogSlot
+
+	// steered holds the keys (model.JobKey) of block jobs this session
+	// started, aborted or pivoted. Only their endings open a dialog: a job
+	// someone else runs on the host only earns a footer line.
+	steered map[string]bool
+}
+
+// steer records that the user acted on the job of domain's disk here.
+func (c *Common) steer(domain, disk string) {
+	if c.steered == nil {
+		c.steered = map[string]bool{}
+	}
+	c.steered[model.JobKey(domain, disk)] = true
 }
 
 // component is one part of the screen. Each renders exactly the size it was

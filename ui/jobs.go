@@ -539,6 +539,14 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	}
 	p := m.jobsPanel()
 	p.after[j.Key()] = true
+	steered := m.common.steered[j.Key()]
+	delete(m.common.steered, j.Key())
+	if !steered {
+		// Someone else's job (virsh, a script, another virtchain): the
+		// panel row offers the cleanup; a modal would interrupt the user.
+		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed (J shows it)"
+		return nil
+	}
 	if len(left) == 0 && len(stale) == 0 {
 		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed"
 		return nil
@@ -604,8 +612,10 @@ func (m *Model) jobsKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		p.clearFinished()
 	case !ok:
 	case key.Matches(msg, p.keys.Abort) && j.Phase.Live():
+		c.steer(j.Domain, j.Disk)
 		return abortOp(c, j), true
 	case key.Matches(msg, p.keys.Pivot) && j.Phase.Live():
+		c.steer(j.Domain, j.Disk)
 		return pivotOp(c, j), true
 	case (key.Matches(msg, p.keys.Faster) || key.Matches(msg, p.keys.Slower)) && j.Phase.Live():
 		if c.Backend.ReadOnly() {

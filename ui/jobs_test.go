@@ -572,3 +572,28 @@ func TestJobDoneReplacesItsStartedResult(t *testing.T) {
 		t.Fatalf("a plan being read was replaced:\n%s", out)
 	}
 }
+
+// TestForeignJobEndIsAFooterLine: a job this session neither started nor
+// steered (virsh, a script, another virtchain) ends without a modal, which
+// would steal the keys of someone browsing another domain.
+func TestForeignJobEndIsAFooterLine(t *testing.T) {
+	d := classicDomain()
+	jf := newJobFake(d)
+	h := newJobHarness(t, jf, 100, 40)
+	h.press("J") // close the panel the running job may have opened
+	lay := d.Disks[0].Layers
+	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobCommit, Phase: model.PhaseRunning,
+		Top: lay[1].Path, Base: lay[3].Path}
+	h.update(progressJob(&j, mib, 10*mib, time.Now()))
+	after := classicDomain()
+	after.Disks[0].Layers = append([]model.Layer{lay[0]}, lay[3:]...)
+	jf.set(after)
+	j.SetPhase(model.PhaseCompleted, time.Now())
+	h.update(j)
+	if h.m.dialog != nil {
+		t.Fatalf("a foreign job's end opened a dialog:\n%s", h.view())
+	}
+	if !strings.Contains(h.m.info, "commit on lab-test2 vda completed") {
+		t.Errorf("footer note = %q", h.m.info)
+	}
+}

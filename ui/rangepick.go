@@ -295,9 +295,11 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 					req.AfterReady = r.afterReady
 				}
 			}
+			v.common.steer(v.dom.Name, disk.Target)
 			return startOp(v.common, blockOp(v.common, blockRequest{commit: &req})), true
 		}
 		req := r.pullRequest(v.dom, disk)
+		v.common.steer(v.dom.Name, disk.Target)
 		return startOp(v.common, blockOp(v.common, blockRequest{pull: &req})), true
 	default:
 		return nil, false
