@@ -29,7 +29,7 @@ func newJobKeys() jobKeys {
 	return jobKeys{
 		Toggle:  b([]string{"J"}, "J", "jobs panel"),
 		Abort:   b([]string{"a"}, "a", "abort"),
-		Pivot:   b([]string{"P"}, "P", "pivot (now or at READY)"),
+		Pivot:   b([]string{"P"}, "P", "pivot, now or at READY"),
 		Faster:  b([]string{"+", "="}, "+/-", "bandwidth"),
 		Slower:  b([]string{"-"}, "-", "less bandwidth"),
 		Clear:   b([]string{"x"}, "x", "clear finished"),
@@ -212,7 +212,7 @@ func (p *jobsPanel) ShortHelp() []key.Binding {
 
 func (p *jobsPanel) FullHelp() [][]key.Binding {
 	k := p.keys
-	return [][]key.Binding{{k.Toggle, k.Abort, k.Pivot, k.Faster, k.Slower, k.Clear, k.Cleanup, k.Close}}
+	return [][]key.Binding{{k.Toggle, k.Abort, k.Pivot, k.Faster, k.Clear, k.Cleanup, k.Close}}
 }
 
 // render draws the panel in w x h cells.

@@ -555,19 +555,66 @@ func (m *Model) layoutDetail() {
 func (m *Model) fullHelp() []string {
 	st := m.common.Styles
 	lines := []string{st.Bold.Render("Keys") + st.Dim.Render("  (? or esc closes)"), ""}
-	groups := m.FullHelp()
 	h := m.help
 	h.SetWidth(0)
-	for len(groups) > 0 {
-		n := 1
-		for n < len(groups) && lipgloss.Width(h.FullHelpView(groups[:n+1])) <= m.width {
-			n++
+	// Each section is titled, so s (save here, shallow there) is never
+	// ambiguous. Sections flow down a column until the body is full, then
+	// into the next column; columns too wide for the screen start a new row.
+	avail := max(m.height-2-len(lines), 4)
+	var cols []string
+	col, colH := "", 0
+	for _, sec := range m.helpSections() {
+		block := st.Bold.Render(sec.title) + "\n" + h.FullHelpView([][]key.Binding{sec.keys})
+		bh := lipgloss.Height(block)
+		switch {
+		case col == "":
+			col, colH = block, bh
+		case colH+1+bh <= avail:
+			col, colH = col+"\n\n"+block, colH+1+bh
+		default:
+			cols = append(cols, col)
+			col, colH = block, bh
 		}
-		lines = append(lines, strings.Split(h.FullHelpView(groups[:n]), "\n")...)
+	}
+	cols = append(cols, col)
+	const gap = "  "
+	for len(cols) > 0 {
+		n, row := 1, cols[0]
+		for n < len(cols) {
+			next := lipgloss.JoinHorizontal(lipgloss.Top, row, gap, cols[n])
+			if lipgloss.Width(next) > m.width {
+				break
+			}
+			row, n = next, n+1
+		}
+		lines = append(lines, strings.Split(row, "\n")...)
 		lines = append(lines, "")
-		groups = groups[n:]
+		cols = cols[n:]
 	}
 	return lines
+}
+
+// helpSection is one titled group of the full help.
+type helpSection struct {
+	title string
+	keys  []key.Binding
+}
+
+// helpSections lists every key by where it works.
+func (m *Model) helpSections() []helpSection {
+	km := m.common.KeyMap
+	rk := m.detail.chains.rkeys
+	jk := m.jobsPanel().keys
+	return []helpSection{
+		{"Move", []key.Binding{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}},
+		{"Panes", []key.Binding{km.Right, km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots}},
+		{"Domain list", []key.Binding{km.Filter, km.AcceptFilter, km.ClearFilter, km.Save, km.Restore,
+			km.ManagedSave, km.ManagedSaveRemove, km.Start}},
+		{"Chain view", []key.Binding{rk.Top, rk.Base, rk.Clear, rk.Commit, rk.Pull, rk.Shallow, rk.AfterReady, rk.Faster}},
+		{"Snapshot tab", []key.Binding{km.SnapNew, km.SnapRevert, km.SnapDelete, km.SnapDeleteMetadata}},
+		{"Jobs panel", []key.Binding{jk.Toggle, jk.Abort, jk.Pivot, jk.Faster, jk.Clear, jk.Cleanup, jk.Close}},
+		{"Anywhere", []key.Binding{km.Refresh, km.Help, km.Quit}},
+	}
 }
 
 // ShortHelp is the footer's key list: the focused pane's keys.

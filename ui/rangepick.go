@@ -243,7 +243,7 @@ func newRangeKeys() rangeKeys {
 		Commit:     b([]string{"c"}, "c", "commit range"),
 		Pull:       b([]string{"p"}, "p", "pull into active"),
 		Shallow:    b([]string{"s"}, "s", "shallow commit"),
-		AfterReady: b([]string{"a"}, "a", "at READY: pivot/wait/keep"),
+		AfterReady: b([]string{"a"}, "a", "action at READY"),
 		Faster:     b([]string{"+", "="}, "+/-", "bandwidth limit"),
 		Slower:     b([]string{"-"}, "-", "lower limit"),
 	}

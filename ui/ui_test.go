@@ -384,6 +384,10 @@ func TestHelpTogglesFullKeys(t *testing.T) {
 	h.keys("?")
 	h.lines()
 	h.contains("Keys", "ctrl+r/F5", "refresh", "filter", "next pane", "snapshots tab", "G/end")
+	// Every section fits 80x24, each under its title, so a key that means
+	// two things (s: save, shallow) says where.
+	h.contains("Domain list", "Chain view", "Snapshot tab", "Jobs panel", "Anywhere",
+		"save to file", "shallow commit", "delete metadata only", "clean stale metadata", "q         quit")
 	h.keys("j") // ignored while help is open
 	if h.m.list.SelectedName() != "lab-deep" {
 		t.Error("keys reached the list behind the help screen")
