@@ -369,7 +369,7 @@ func TestJobAbortKeepsChain(t *testing.T) {
 	key := model.JobKey(l.name, "vda")
 	// A second job on the same disk is refused by the rules.
 	if _, err := model.PlanPull([]model.Domain{l.domain()}, model.PullRequest{Domain: l.name, Target: "vda"}, w.Jobs()); err == nil ||
-		!strings.Contains(err.Error(), "already has a commit job") {
+		!strings.Contains(err.Error(), "already has a block job: commit") {
 		t.Fatalf("second job: %v", err)
 	}
 	time.Sleep(500 * time.Millisecond)

@@ -201,7 +201,7 @@ func findDisk(domains []Domain, name, target string) (*Domain, *Disk, error) {
 func busy(jobs []Job, domain, target string) error {
 	for _, j := range jobs {
 		if j.Domain == domain && j.Disk == target && j.Phase.Live() {
-			return Refuse(fmt.Sprintf("%s %s already has a %s job (%s)", domain, target, j.Kind, j.Phase),
+			return Refuse(fmt.Sprintf("%s %s already has a block job: %s, %s", domain, target, j.Kind, j.Phase),
 				"wait for it, or stop it with 'virtchain abort "+domain+" "+target+"'")
 		}
 	}

@@ -200,7 +200,7 @@ func TestPlanCommitRangeRefusals(t *testing.T) {
 		"negative bandwidth":           {Top: "s3", Bandwidth: -1},
 		"has no disk vdz":              {Target: "vdz", Top: "s3"},
 		"no domain \"nope\"":           {Domain: "nope", Top: "s3"},
-		"already has a commit job":     {Top: "s3", Base: "s1"},
+		"already has a block job: commit":     {Top: "s3", Base: "s1"},
 		"repair the chain first":       {Top: "s3", Base: "centos.qcow2"},
 		"have no libvirt index":        {},
 		"is a network disk":            {},
@@ -212,7 +212,7 @@ func TestPlanCommitRangeRefusals(t *testing.T) {
 		ds := []Domain{seed(StateRunning)}
 		js := jobs
 		switch want {
-		case "already has a commit job":
+		case "already has a block job: commit":
 			js = append(js, Job{Domain: "vm", Disk: "vda", Kind: JobCommit, Phase: PhaseReady})
 		case "repair the chain first":
 			ds[0].Disks[0].Layers[4].Problem = ProblemMissing

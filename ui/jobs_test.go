@@ -301,7 +301,7 @@ func TestPlannerRefusalShown(t *testing.T) {
 	// A disk that already has a job.
 	jf.running = []model.Job{{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}}
 	h.press("p")
-	if out := strings.Join(strings.Fields(h.view()), " "); !strings.Contains(out, "already has a pull job") {
+	if out := strings.Join(strings.Fields(h.view()), " "); !strings.Contains(out, "already has a block job: pull") {
 		t.Errorf("busy disk not refused:\n%s", h.view())
 	}
 }
