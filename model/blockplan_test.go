@@ -194,18 +194,18 @@ func TestPlanCommitActive(t *testing.T) {
 
 func TestPlanCommitRangeRefusals(t *testing.T) {
 	cases := map[string]CommitRequest{
-		"is above top":                 {Top: "s1", Base: "s3"},
-		"the same layer":               {Top: "s2", Base: "vda[4]"},
-		"no backing image":             {Top: "centos.qcow2"},
-		"negative bandwidth":           {Top: "s3", Bandwidth: -1},
-		"has no disk vdz":              {Target: "vdz", Top: "s3"},
-		"no domain \"nope\"":           {Domain: "nope", Top: "s3"},
-		"already has a block job: commit":     {Top: "s3", Base: "s1"},
-		"repair the chain first":       {Top: "s3", Base: "centos.qcow2"},
-		"have no libvirt index":        {},
-		"is a network disk":            {},
-		"managed save image":           {},
-		"on a shut-off domain, where ": {},
+		"is above top":                    {Top: "s1", Base: "s3"},
+		"the same layer":                  {Top: "s2", Base: "vda[4]"},
+		"no backing image":                {Top: "centos.qcow2"},
+		"negative bandwidth":              {Top: "s3", Bandwidth: -1},
+		"has no disk vdz":                 {Target: "vdz", Top: "s3"},
+		"no domain \"nope\"":              {Domain: "nope", Top: "s3"},
+		"already has a block job: commit": {Top: "s3", Base: "s1"},
+		"repair the chain first":          {Top: "s3", Base: "centos.qcow2"},
+		"have no libvirt index":           {},
+		"is a network disk":               {},
+		"managed save image":              {},
+		"on a shut-off domain, where ":    {},
 	}
 	jobs := []Job{{Domain: "other", Disk: "vda", Phase: PhaseRunning}, {Domain: "vm", Disk: "vda", Phase: PhaseCompleted}}
 	for want, req := range cases {
