@@ -104,6 +104,18 @@ func truncateLeft(s string, w int) string {
 	return "…" + string(rs[i:])
 }
 
+// truncateMiddle shortens s to w cells by cutting its middle, so names
+// that share a long prefix (prod-db-replica-a, prod-db-replica-b) stay
+// apart.
+func truncateMiddle(s string, w int) string {
+	if lipgloss.Width(s) <= w || w < 5 {
+		return truncate(s, w)
+	}
+	tail := (w - 1) / 2
+	head := w - 1 - tail
+	return strings.TrimSuffix(truncate(s, head+1), "…") + "…" + strings.TrimPrefix(truncateLeft(s, tail+1), "…")
+}
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {

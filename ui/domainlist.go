@@ -263,7 +263,7 @@ func (l *domainList) renderRow(d *model.Domain, selected bool, nameW int) string
 		saved = "saved"
 	}
 	snaps := strconv.Itoa(len(d.Snapshots))
-	text := padRight(d.Name, nameW) + " " + padRight(string(d.State), colState) + " " +
+	text := padRight(truncateMiddle(d.Name, nameW), nameW) + " " + padRight(string(d.State), colState) + " " +
 		padLeft(strconv.Itoa(len(d.Disks)), colDisks) + " " + padLeft(strconv.Itoa(d.DeepestChain()), colChain) + " " +
 		padLeft(snaps, colSnaps) + " " + padRight(saved, colSaved)
 	text = truncate(text, l.width-3)

@@ -630,3 +630,23 @@ func TestFastStyleMatchesLipgloss(t *testing.T) {
 		}
 	}
 }
+
+// TestDomainNamesCutInTheMiddle: fleet names share long prefixes; cutting
+// their ends would make every row read the same.
+func TestDomainNamesCutInTheMiddle(t *testing.T) {
+	a, b := classicDomain(), classicDomain()
+	a.Name, b.Name = "prod-database-cluster-replica-a", "prod-database-cluster-replica-b"
+	// 120 columns: the list sits beside the detail, names get few cells.
+	h := newHarness(t, newFake(a, b), 120, 30)
+	h.lines()
+	h.contains("prod-da…plica-a", "prod-da…plica-b")
+	for _, c := range []struct {
+		s    string
+		w    int
+		want string
+	}{{"abcdefghij", 10, "abcdefghij"}, {"abcdefghijk", 7, "abc…ijk"}, {"abcdefgh", 6, "abc…gh"}, {"abcdef", 3, "ab…"}, {"ääääöööö", 5, "ää…öö"}} {
+		if got := truncateMiddle(c.s, c.w); got != c.want {
+			t.Errorf("truncateMiddle(%q, %d) = %q, want %q", c.s, c.w, got, c.want)
+		}
+	}
+}
