@@ -1120,11 +1120,16 @@ func PlanManagedSave(domains []Domain, name string, f SnapshotFacts) (*Plan, err
 	if err := snapJobBusy(f.Jobs, d, "a managed save"); err != nil {
 		return nil, err
 	}
+	// libvirt brings a domain saved while paused back paused.
+	comesBack := "resumes it"
+	if d.State == StatePaused {
+		comesBack = "brings it back paused, as it is now"
+	}
 	return &Plan{Op: "managedsave", Domain: d.Name,
-		Summary: fmt.Sprintf("save %s's state to libvirt's managed-save image and stop it; the next start resumes it", d.Name),
+		Summary: fmt.Sprintf("save %s's state to libvirt's managed-save image and stop it; the next start %s", d.Name, comesBack),
 		Steps: []string{
 			fmt.Sprintf("pause %s and write its memory and device state to libvirt's managed-save image", d.Name),
-			fmt.Sprintf("stop %s; the next start resumes from the image, which libvirt then removes", d.Name),
+			fmt.Sprintf("stop %s; the next start %s from the image, which libvirt then removes", d.Name, comesBack),
 		},
 		Kept:  []string{"every disk image stays as it is"},
 		Virsh: []string{ShellJoin([]string{"virsh", "managedsave", d.Name})},

@@ -523,9 +523,16 @@ func TestPlanSaveRestoreManaged(t *testing.T) {
 	_, err = PlanManagedSave(doms, "vm", hostFacts)
 	wantRefusal(t, err, "transient", "virtchain save")
 	doms[0].Persistent = true
-	if p, err = PlanManagedSave(doms, "vm", hostFacts); err != nil || p.Virsh[0] != "virsh managedsave vm" {
+	if p, err = PlanManagedSave(doms, "vm", hostFacts); err != nil || p.Virsh[0] != "virsh managedsave vm" ||
+		!strings.Contains(p.Summary, "next start resumes it") {
 		t.Fatalf("managedsave: %v %+v", err, p)
 	}
+	// A domain saved while paused comes back paused.
+	doms[0].State = StatePaused
+	if p, err = PlanManagedSave(doms, "vm", hostFacts); err != nil || !strings.Contains(p.Summary, "back paused") {
+		t.Fatalf("managedsave of a paused domain: %v %+v", err, p)
+	}
+	doms[0].State = StateRunning
 	_, err = PlanManagedSaveRemove(doms, "vm")
 	wantRefusal(t, err, "no managed-save image")
 	_, err = PlanStart(doms, "vm")
