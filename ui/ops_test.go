@@ -247,7 +247,7 @@ func TestNewExternalSnapshotFormDefaults(t *testing.T) {
 	f := newFake(classicDomain())
 	h := newHarness(t, f, 80, 40)
 	h.press("2", "n", "tab", "right") // kind: external disk-only
-	h.contains("vda overlay", "/var/lib/libvirt/images/lab/lab-test2_NAME.vda.qcow2", "Quiesce")
+	h.contains("vda overlay", "/var/lib/libvirt/images/lab/lab-test2_snap1.vda.qcow2", "Quiesce")
 	h.lacks("Memory file")
 	h.press("shift+tab")
 	h.typeText("fresh")
@@ -263,7 +263,7 @@ func TestExternalFormEditedPathSticksAndCheckpointMemory(t *testing.T) {
 	f := newFake(classicDomain())
 	h := newHarness(t, f, 80, 40)
 	h.press("2", "n", "tab", "right", "right") // external checkpoint
-	h.contains("Memory file", "/var/lib/libvirt/images/lab/lab-test2_NAME.mem")
+	h.contains("Memory file", "/var/lib/libvirt/images/lab/lab-test2_snap1.mem")
 	h.lacks("Quiesce")
 	h.press("shift+tab")
 	h.typeText("cp")
@@ -296,10 +296,14 @@ func TestExternalFormEditedPathSticksAndCheckpointMemory(t *testing.T) {
 func TestFormRefusesBadInputInline(t *testing.T) {
 	f := newFake(classicDomain())
 	h := newHarness(t, f, 80, 24)
-	h.press("2", "n", "enter")
-	h.contains("✖ empty snapshot name")
-	if len(f.plannedOps()) != 0 {
-		t.Error("an empty name reached the backend")
+	// An empty name is the free snapN the placeholder shows.
+	h.press("2", "n")
+	h.contains("Name         snap1")
+	h.press("enter")
+	h.contains("internal snapshot snap1 of lab-test2")
+	h.press("esc") // back to the form
+	if len(f.ranOps()) != 0 {
+		t.Fatal("cancelling the plan ran it")
 	}
 	h.typeText(".x")
 	h.press("enter")

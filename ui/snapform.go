@@ -2,6 +2,7 @@ package ui
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -308,6 +309,21 @@ const (
 	kindCheckpoint = "external checkpoint"
 )
 
+// freeSnapshotName is the name a new snapshot gets when the form's name is
+// left empty: snap1, snap2, ... whichever the domain does not have yet
+// (virsh would pick a number of seconds, which says less).
+func freeSnapshotName(d *model.Domain) string {
+	taken := map[string]bool{}
+	for _, s := range d.Snapshots {
+		taken[s.Name] = true
+	}
+	for n := 1; ; n++ {
+		if name := "snap" + strconv.Itoa(n); !taken[name] {
+			return name
+		}
+	}
+}
+
 // newSnapshotForm is `n` on the snapshot tab.
 func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 	dom := *d
@@ -320,7 +336,10 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 	} else {
 		f.intro = []string{dom.Name + " is " + string(dom.State) + ": a snapshot holds the disks only"}
 	}
-	f.text("name", "Name", "", "fresh")
+	// Left empty, the name is a free snapN, shown as the placeholder: enter
+	// alone works, and typing starts a name rather than appending to one.
+	defName := freeSnapshotName(&dom)
+	f.text("name", "Name", "", defName)
 	f.choice("kind", "Kind", kinds...)
 	f.text("desc", "Description", "", "optional")
 	var first *model.Disk
@@ -347,7 +366,7 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 		name := f.value("name")
 		shown := name
 		if shown == "" {
-			shown = "NAME"
+			shown = defName
 		}
 		for i := range dom.Disks {
 			disk := &dom.Disks[i]
@@ -368,6 +387,9 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 	}
 	f.submit = func(f *form) (Op, error) {
 		name := f.value("name")
+		if name == "" {
+			name = defName
+		}
 		if err := model.CheckSnapshotName(name); err != nil {
 			return Op{}, err
 		}
