@@ -159,11 +159,7 @@ func (v *chainView) Update(msg tea.Msg) tea.Cmd {
 		}
 		v.scroll.navigate(v.common.KeyMap, msg)
 	case tea.MouseWheelMsg:
-		if msg.Button == tea.MouseWheelUp {
-			v.scroll.scroll(-3)
-		} else if msg.Button == tea.MouseWheelDown {
-			v.scroll.scroll(3)
-		}
+		v.scroll.wheel(msg)
 	}
 	return nil
 }

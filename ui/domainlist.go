@@ -171,11 +171,7 @@ func (l *domainList) Update(msg tea.Msg) tea.Cmd {
 		}
 		l.scroll.navigate(km, msg)
 	case tea.MouseWheelMsg:
-		if msg.Button == tea.MouseWheelUp {
-			l.scroll.scroll(-3)
-		} else if msg.Button == tea.MouseWheelDown {
-			l.scroll.scroll(3)
-		}
+		l.scroll.wheel(msg)
 	default:
 		if l.filtering {
 			var cmd tea.Cmd

@@ -37,6 +37,16 @@ func (s *scroller) scroll(d int) {
 	s.fix()
 }
 
+// wheel scrolls three rows per notch of the mouse wheel.
+func (s *scroller) wheel(msg tea.MouseWheelMsg) {
+	switch msg.Button {
+	case tea.MouseWheelUp:
+		s.scroll(-3)
+	case tea.MouseWheelDown:
+		s.scroll(3)
+	}
+}
+
 func (s *scroller) fix() {
 	if s.height <= 0 {
 		s.height = 1

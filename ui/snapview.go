@@ -185,11 +185,7 @@ func (v *snapView) Update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		v.scroll.navigate(v.common.KeyMap, msg)
 	case tea.MouseWheelMsg:
-		if msg.Button == tea.MouseWheelUp {
-			v.scroll.scroll(-3)
-		} else if msg.Button == tea.MouseWheelDown {
-			v.scroll.scroll(3)
-		}
+		v.scroll.wheel(msg)
 	}
 	return nil
 }
