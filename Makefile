@@ -28,9 +28,10 @@ unit:
 	$(GO) test -tags $(TAGS) -count=1 ./...
 
 # test runs everything, including the integration tests against the real
-# libvirtd and QEMU (VIRTCHAIN_INTEGRATION=1 is the switch).
+# libvirtd and QEMU (VIRTCHAIN_INTEGRATION=1 is the switch), under the race
+# detector: the event loop, the job watcher and the TUI's Cmds run at once.
 test: setup build vet
-	VIRTCHAIN_INTEGRATION=1 VIRTCHAIN_BIN=$(CURDIR)/$(BIN) $(GO) test -tags $(TAGS) -count=1 -p 1 -timeout 45m ./...
+	VIRTCHAIN_INTEGRATION=1 VIRTCHAIN_BIN=$(CURDIR)/$(BIN) $(GO) test -race -tags $(TAGS) -count=1 -p 1 -timeout 45m ./...
 
 bench: setup build
 	bash scripts/bench.sh
