@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"virtchain/libvirtx"
 	"virtchain/model"
@@ -446,10 +447,14 @@ type progressPrinter struct {
 	drawn    int
 	lastDraw time.Time
 	dirty    bool // an update came in too soon after a draw
+	// width reports the terminal's columns: a line that wraps would break
+	// the cursor-up redraw into a stream of new lines.
+	width func() int
 }
 
 func newProgressPrinter(w io.Writer, tty, quiet bool) *progressPrinter {
-	return &progressPrinter{w: w, tty: tty, quiet: quiet, last: map[string]string{}, jobs: map[string]model.Job{}}
+	return &progressPrinter{w: w, tty: tty, quiet: quiet, last: map[string]string{}, jobs: map[string]model.Job{},
+		width: func() int { return terminalWidth(w) }}
 }
 
 func (p *progressPrinter) update(j model.Job) {
@@ -486,9 +491,10 @@ func (p *progressPrinter) draw() {
 	if p.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
 	}
+	cols := p.width()
 	for _, k := range p.order {
 		b.WriteString("\r\x1b[2K")
-		b.WriteString(progressLine(p.jobs[k], 30))
+		b.WriteString(fitProgressLine(p.jobs[k], cols))
 		b.WriteString("\n")
 	}
 	p.drawn = len(p.order)
@@ -503,12 +509,28 @@ func (p *progressPrinter) finish() {
 	}
 }
 
+// fitProgressLine is progressLine within cols-1 cells (the last column
+// would wrap on some terminals): the bar shrinks first, then the tail goes.
+func fitProgressLine(j model.Job, cols int) string {
+	if cols <= 0 {
+		cols = 80
+	}
+	line := progressLine(j, 30)
+	for bar := 30; bar > 10 && utf8.RuneCountInString(line) > cols-1; bar -= 2 {
+		line = progressLine(j, bar-2)
+	}
+	if r := []rune(line); len(r) > cols-1 {
+		line = string(r[:max(cols-1, 0)])
+	}
+	return line
+}
+
 // progressLine is "vm vda commit [#####-----]  45%  12 MiB/26 MiB  5 MiB/s  ETA 3s  running".
 func progressLine(j model.Job, width int) string {
 	f := j.Fraction()
 	n := int(f * float64(width))
 	bar := strings.Repeat("#", n) + strings.Repeat("-", width-n)
-	s := fmt.Sprintf("%s %s %-13s [%s] %3d%%  %s/%s", j.Domain, j.Disk, j.Kind, bar, int(f*100), HumanBytes(j.Cur), HumanBytes(j.End))
+	s := fmt.Sprintf("%s %s %s [%s] %3d%%  %s/%s", j.Domain, j.Disk, j.Kind, bar, int(f*100), HumanBytes(j.Cur), HumanBytes(j.End))
 	if r := j.Rate(); r > 0 {
 		s += "  " + HumanBytes(int64(r)) + "/s"
 	}

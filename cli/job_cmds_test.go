@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"virtchain/model"
 )
@@ -62,6 +63,7 @@ func TestProgressPrinterPiped(t *testing.T) {
 func TestProgressPrinterTerminal(t *testing.T) {
 	var b bytes.Buffer
 	p := newProgressPrinter(&b, true, false)
+	p.width = func() int { return 120 } // wide enough for the whole bar
 	j := model.Job{Domain: "vm", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}
 	now := time.Now()
 	// A burst of updates is drawn at most every 100 ms.
@@ -79,5 +81,38 @@ func TestProgressPrinterTerminal(t *testing.T) {
 	}
 	if line := progressLine(j, 10); strings.Contains(line, "\n") || !strings.HasPrefix(line, "vm vda pull") {
 		t.Fatalf("line %q", line)
+	}
+}
+
+// TestProgressLineFitsTheTerminal: a bar line that wraps turns the
+// cursor-up redraw into a stream of new lines, so every line fits.
+func TestProgressLineFitsTheTerminal(t *testing.T) {
+	j := model.Job{Domain: "prod-database-cluster-replica-a", Disk: "vda", Kind: model.JobActiveCommit, Phase: model.PhaseRunning}
+	t0 := time.Unix(100, 0)
+	j.Observe(10<<20, 256<<20, t0)
+	j.Observe(30<<20, 256<<20, t0.Add(time.Second))
+	for _, cols := range []int{200, 100, 80, 60, 20} {
+		line := fitProgressLine(j, cols)
+		if n := utf8.RuneCountInString(line); n > cols-1 {
+			t.Errorf("%d columns: line of %d runes: %q", cols, n, line)
+		}
+		if !strings.HasPrefix(line, "prod-database-cluster-replica-a"[:min(cols-1, 31)]) {
+			t.Errorf("%d columns: line %q", cols, line)
+		}
+	}
+	if line := fitProgressLine(j, 200); !strings.Contains(line, strings.Repeat("#", 3)+strings.Repeat("-", 26)) {
+		t.Errorf("wide terminal keeps the full bar: %q", line)
+	}
+	if line := fitProgressLine(j, 120); !strings.Contains(line, "ETA") || !strings.Contains(line, "running") {
+		t.Errorf("120 columns: the bar shrinks before the tail goes: %q", line)
+	}
+	var b bytes.Buffer
+	p := newProgressPrinter(&b, true, false)
+	p.width = func() int { return 60 }
+	p.update(j)
+	for _, l := range strings.Split(b.String(), "\n") {
+		if l = strings.TrimPrefix(l, "\r\x1b[2K"); utf8.RuneCountInString(l) > 59 {
+			t.Errorf("drawn line of %d runes at 60 columns: %q", utf8.RuneCountInString(l), l)
+		}
 	}
 }
