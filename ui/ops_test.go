@@ -541,6 +541,8 @@ func TestRefusalHintsUseTUIWording(t *testing.T) {
 		"install qemu-guest-agent, or drop --quiesce":                                                                   "install qemu-guest-agent, or turn Quiesce off",
 		"or remove its metadata with virtchain snapshot delete --metadata-only":                                         "or remove its metadata with the D key on the snapshot tab",
 		"remove only its metadata with virtchain snapshot delete 'my vm' 'it'\\''s' --metadata-only (every file stays)": "remove only its metadata with the D key on the snapshot tab (every file stays)",
+		"start d only through virtchain restore /var/tmp/d.save: booting it fresh":                                      "start d only through r (restore) in the domain list: booting it fresh",
+		"start d only through virtchain restore '/var/tmp/my d.save': booting it fresh":                                 "start d only through r (restore) in the domain list: booting it fresh",
 	} {
 		if got := tuiWords(km, in); got != want {
 			t.Errorf("tuiWords(%q) = %q, want %q", in, got, want)

@@ -35,7 +35,9 @@ var tuiPhrases = []struct {
 		func(*KeyMap) string { return "Force" }},
 	{regexp.MustCompile(`use virtchain save DOMAIN FILE instead`),
 		func(km *KeyMap) string { return "save it to a file with " + km.Save.Help().Key + " instead" }},
-	{regexp.MustCompile(`virtchain restore ` + shellWord),
+	// The file ends before a trailing colon or comma: ShellQuote leaves
+	// ':' and ',' unquoted, and the sentence needs them.
+	{regexp.MustCompile(`virtchain restore (?:'(?:[^']|'\\'')*'|[^\s']*[^\s':,])`),
 		func(km *KeyMap) string { return km.Restore.Help().Key + " (restore) in the domain list" }},
 	{regexp.MustCompile(`drop --readonly`),
 		func(*KeyMap) string { return "restart virtchain without --readonly" }},
