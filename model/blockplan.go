@@ -242,6 +242,15 @@ func names(ls []Layer) string {
 	return strings.Join(out, ", ")
 }
 
+// leaveStep is the plan step for the layers a merge takes out of the
+// chain, worded for one layer or several.
+func leaveStep(ls []Layer) string {
+	if len(ls) == 1 {
+		return names(ls) + " leaves the chain; the file stays on disk"
+	}
+	return names(ls) + " leave the chain; the files stay on disk"
+}
+
 // users lists who else references path: any other domain, and this domain's
 // other disks. This domain's snapshots of this disk (their overlays and
 // points) are not users: their metadata becomes stale, which the plan says
@@ -496,7 +505,7 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 		bp.Steps = append(bp.Steps, "the domain definition's "+disk.Target+" source becomes "+baseL.Path)
 	}
 	if len(leaving) > 0 {
-		bp.Steps = append(bp.Steps, names(leaving)+" leave the chain; the files stay on disk")
+		bp.Steps = append(bp.Steps, leaveStep(leaving))
 	}
 	if offline && top > 0 {
 		bp.Steps = append(bp.Steps, "the domain definition is checked so the domain starts on the new chain")
@@ -590,7 +599,7 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 	} else {
 		bp.Steps = append(bp.Steps, into+" no longer has a backing file")
 	}
-	bp.Steps = append(bp.Steps, names(moving)+" leave the chain; the files stay on disk")
+	bp.Steps = append(bp.Steps, leaveStep(moving))
 	if len(bp.StaleSnapshots) > 0 {
 		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(bp.StaleSnapshots, ", "))
 	}

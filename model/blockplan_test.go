@@ -309,6 +309,14 @@ func TestPlanPull(t *testing.T) {
 	if want := "virsh blockpull --domain vm --path vda --bandwidth 1 --wait --verbose"; bp.Virsh[0] != want {
 		t.Fatalf("virsh %q", bp.Virsh[0])
 	}
+	// One layer leaves: the step says so in the singular.
+	bp, err = PlanPull(doms, PullRequest{Domain: "vm", Target: "vda", Base: "s2"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "test2_net-tools.qcow2 leaves the chain; the file stays on disk"; !reflect.DeepEqual(bp.Steps[2], want) {
+		t.Fatalf("steps %q", bp.Steps)
+	}
 	_, err = PlanPull(doms, PullRequest{Domain: "vm", Target: "vda", Base: "vda[6]"}, nil)
 	refusal(t, err, "below the active layer")
 	_, err = PlanPull(doms, PullRequest{Domain: "vm", Target: "vda", Base: "s3"}, nil)
