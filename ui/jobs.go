@@ -889,10 +889,12 @@ func (d *jobDoneDialog) View() string {
 		for _, s := range d.stale {
 			add(hanging("•", s, w, st.Warning)...)
 		}
-		add("", st.Dim.Render(truncate("libvirt 9.0 refuses a normal delete of these; m removes their metadata only", w)))
+		add("")
+		add(indent(wrapText("libvirt 9.0 refuses a normal delete of these; m removes their metadata only", w), st.Dim)...)
 	}
 	if len(d.left) > 0 {
-		add(st.Dim.Render(truncate("delete files with 'virtchain cleanup "+j.Domain+" --delete-files' (checks no one uses them)", w)))
+		// Wrapped, not cut: the command is the part an admin copies.
+		add(indent(wrapText("delete files with 'virtchain cleanup "+j.Domain+" --delete-files' (checks no one uses them)", w), st.Dim)...)
 	}
 	return block(lines, d.width, d.height)
 }

@@ -597,3 +597,27 @@ func TestForeignJobEndIsAFooterLine(t *testing.T) {
 		t.Errorf("footer note = %q", h.m.info)
 	}
 }
+
+// At 80 columns the after-job dialog's cleanup command is shown whole,
+// wrapped rather than cut, even for a long domain name.
+func TestJobDoneDialogWrapsTheCleanupHint(t *testing.T) {
+	c := &Common{Ctx: context.Background(), Styles: NewStyles(true), KeyMap: DefaultKeyMap()}
+	j := model.Job{Domain: "vct-qa-a-rather-long-domain-name", Disk: "vda", Kind: model.JobCommit, Phase: model.PhaseCompleted}
+	d := newJobDoneDialog(c, j, []string{"/var/tmp/x/deep_2.qcow2"}, []string{"step2"})
+	d.SetSize(80, 22)
+	view := sgr.ReplaceAllString(d.View(), "")
+	flat := strings.Join(strings.Fields(view), " ")
+	for _, want := range []string{
+		"'virtchain cleanup vct-qa-a-rather-long-domain-name --delete-files' (checks no one uses them)",
+		"libvirt 9.0 refuses a normal delete of these; m removes their metadata only",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("dialog lacks %q:\n%s", want, view)
+		}
+	}
+	for _, l := range strings.Split(view, "\n") {
+		if textWidth(l) > 80 {
+			t.Errorf("line wider than 80: %q", l)
+		}
+	}
+}
