@@ -1161,7 +1161,12 @@ func PlanStart(domains []Domain, name string) (*Plan, error) {
 		return nil, err
 	}
 	if d.State.Active() {
-		return nil, Refuse(fmt.Sprintf("%s is already %s", d.Name, d.State), "")
+		fix := ""
+		if d.State == StatePaused {
+			// A restore --paused ends here; virtchain has no resume of its own.
+			fix = "resume it with " + ShellJoin([]string{"virsh", "resume", d.Name})
+		}
+		return nil, Refuse(fmt.Sprintf("%s is already %s", d.Name, d.State), fix)
 	}
 	p := &Plan{Op: "start", Domain: d.Name, Virsh: []string{ShellJoin([]string{"virsh", "start", d.Name})}}
 	if d.ManagedSave {

@@ -537,6 +537,10 @@ func TestPlanSaveRestoreManaged(t *testing.T) {
 	wantRefusal(t, err, "no managed-save image")
 	_, err = PlanStart(doms, "vm")
 	wantRefusal(t, err, "already running")
+	doms[0].State = StatePaused
+	_, err = PlanStart(doms, "vm")
+	wantRefusal(t, err, "already paused; resume it with virsh resume vm")
+	doms[0].State = StateRunning
 	doms[0].State, doms[0].ManagedSave = StateShutoff, true
 	if p, err = PlanStart(doms, "vm"); err != nil || !strings.Contains(p.Summary, "managed-save") {
 		t.Fatalf("start: %v %+v", err, p)
