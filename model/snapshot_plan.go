@@ -1121,15 +1121,15 @@ func PlanManagedSave(domains []Domain, name string, f SnapshotFacts) (*Plan, err
 		return nil, err
 	}
 	// libvirt brings a domain saved while paused back paused.
-	comesBack := "resumes it"
+	comesBack, fromImage := "resumes it", "resumes it from the image"
 	if d.State == StatePaused {
-		comesBack = "brings it back paused, as it is now"
+		comesBack, fromImage = "brings it back paused, as it is now", "brings it back paused from the image"
 	}
 	return &Plan{Op: "managedsave", Domain: d.Name,
 		Summary: fmt.Sprintf("save %s's state to libvirt's managed-save image and stop it; the next start %s", d.Name, comesBack),
 		Steps: []string{
 			fmt.Sprintf("pause %s and write its memory and device state to libvirt's managed-save image", d.Name),
-			fmt.Sprintf("stop %s; the next start %s from the image, which libvirt then removes", d.Name, comesBack),
+			fmt.Sprintf("stop %s; the next start %s, which libvirt then removes", d.Name, fromImage),
 		},
 		Kept:  []string{"every disk image stays as it is"},
 		Virsh: []string{ShellJoin([]string{"virsh", "managedsave", d.Name})},

@@ -529,7 +529,8 @@ func TestPlanSaveRestoreManaged(t *testing.T) {
 	}
 	// A domain saved while paused comes back paused.
 	doms[0].State = StatePaused
-	if p, err = PlanManagedSave(doms, "vm", hostFacts); err != nil || !strings.Contains(p.Summary, "back paused") {
+	if p, err = PlanManagedSave(doms, "vm", hostFacts); err != nil || !strings.Contains(p.Summary, "back paused") ||
+		p.Steps[1] != "stop vm; the next start brings it back paused from the image, which libvirt then removes" {
 		t.Fatalf("managedsave of a paused domain: %v %+v", err, p)
 	}
 	doms[0].State = StateRunning
