@@ -278,7 +278,12 @@ func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
 		frac = 1
 	}
 	pct := padLeft(strconv.Itoa(int(frac*100))+"%", 4)
-	nums := humanBytes(j.Cur) + "/" + humanBytes(j.End)
+	// A job seen only at its end (started elsewhere, over before a rescan)
+	// has no sizes: "0B/0B" would read as nothing copied.
+	nums := ""
+	if j.End > 0 || j.Cur > 0 {
+		nums = humanBytes(j.Cur) + "/" + humanBytes(j.End)
+	}
 	if r := j.Rate(); r > 0 && j.Phase == model.PhaseRunning {
 		nums += "  " + humanBytes(int64(r)) + "/s"
 	}
@@ -288,6 +293,7 @@ func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
 	if j.Bandwidth > 0 {
 		nums += "  ≤" + humanBytes(j.Bandwidth) + "/s"
 	}
+	nums = strings.TrimPrefix(nums, "  ")
 	barW := clamp(w-4-5-textWidth(nums)-2, 10, 40)
 	b := p.bar
 	b.SetWidth(barW)

@@ -621,3 +621,21 @@ func TestJobDoneDialogWrapsTheCleanupHint(t *testing.T) {
 		}
 	}
 }
+
+// A job that ran elsewhere and ended before virtchain saw it running has
+// no sizes: its row must not claim "0B/0B" were copied.
+func TestJobSeenOnlyAtItsEndShowsNoSizes(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 80, 24)
+	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull}
+	j.SetPhase(model.PhaseCompleted, time.Now())
+	h.update(j)
+	h.press("J")
+	out := h.view()
+	if !strings.Contains(out, "lab-test2 vda pull") || !strings.Contains(out, "100%") {
+		t.Fatalf("finished job not shown:\n%s", out)
+	}
+	if strings.Contains(out, "0B/0B") {
+		t.Errorf("sizes of an unseen job shown as 0B/0B:\n%s", out)
+	}
+}
