@@ -516,7 +516,7 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 	bp.Kept = append(bp.Kept, pointsKept(d, disk.Target, bp.LeavingChain, bp.StaleSnapshots)...)
 	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(leaving)...)
 	if !keep {
-		bp.Warnings = append(bp.Warnings, "stopped midway, the chain stays as it is but "+filepath.Base(baseL.Path)+" keeps part of the moved data")
+		bp.Warnings = append(bp.Warnings, "if it stops midway (abort, crash), the chain stays as it is but "+filepath.Base(baseL.Path)+" keeps part of the moved data")
 	}
 	bp.Virsh = commitCommands(d, disk, bp)
 	return bp, nil

@@ -136,6 +136,10 @@ func TestPlanCommitIntermediate(t *testing.T) {
 	if j := bp.Job(); j.Phase != PhaseRunning || j.Key() != "vm/vda" || j.End != bp.BytesToCopy {
 		t.Fatalf("job %+v", j)
 	}
+	// The warning is about what may happen, not a report that it did.
+	if want := "if it stops midway (abort, crash), the chain stays as it is but test2_test.qcow2 keeps part of the moved data"; !reflect.DeepEqual(bp.Warnings, []string{want}) {
+		t.Fatalf("warnings %q", bp.Warnings)
+	}
 }
 
 func TestPlanCommitShallowDefaultsAndBandwidth(t *testing.T) {
