@@ -207,7 +207,7 @@ func TestIntegrationJobCommands(t *testing.T) {
 	// Cleanup: the dry run lists, the real one removes metadata and files.
 	out = cliText(t, "cleanup", name, "--dry-run")
 	if !strings.Contains(out, "virsh snapshot-delete --domain "+name+" s4 --metadata") || !strings.Contains(out, "delete with --delete-files") ||
-		!strings.Contains(out, "Stale metadata removed:\n  - s2\n  - s3\n  - s4") || strings.Contains(out, "becomes stale") {
+		!strings.Contains(out, "Stale metadata to remove:\n  - s2\n  - s3\n  - s4") || strings.Contains(out, "becomes stale") {
 		t.Fatalf("cleanup dry run:\n%s", out)
 	}
 	code, _, stderr = runMain(t, "-c", systemURI, "cleanup", name, "--delete-files", p("s1.qcow2"))

@@ -145,7 +145,7 @@ func writePlan(w io.Writer, p model.Plan) error {
 		fmt.Fprintf(&b, "Data to copy: %s\n", HumanBytes(p.BytesToCopy))
 	}
 	list("Snapshot metadata that becomes stale", p.StaleSnapshots, false)
-	list("Stale metadata removed", p.StaleRemoved, false)
+	list("Stale metadata to remove", p.StaleRemoved, false)
 	list("Also used by", p.UsedBy, false)
 	list("Warnings", p.Warnings, false)
 	list("Equivalent commands", p.Virsh, false)

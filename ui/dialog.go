@@ -508,7 +508,7 @@ func planLines(st *Styles, p model.Plan, w int) []string {
 			st.Dim.Render(" ("+strconv.FormatInt(p.BytesToCopy, 10)+" bytes)"))
 	}
 	section("Snapshot metadata that becomes stale", p.StaleSnapshots, "•", st.Warning)
-	section("Stale metadata removed", p.StaleRemoved, "•", st.Plain)
+	section("Stale metadata to remove", p.StaleRemoved, "•", st.Plain)
 	section("Also used by", p.UsedBy, "•", st.Warning)
 	section("Equivalent command", p.Virsh, "$", st.Dim)
 	return out

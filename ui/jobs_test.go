@@ -405,6 +405,10 @@ func TestReadyThenPivotAndCleanup(t *testing.T) {
 	if !strings.Contains(h.view(), "virsh snapshot-delete --domain lab-test2 lsof --metadata") {
 		t.Errorf("cleanup plan:\n%s", h.view())
 	}
+	// Nothing is removed before y: the plan says what it will remove.
+	if out := h.view(); !strings.Contains(out, "Stale metadata to remove") || strings.Contains(out, "metadata removed") {
+		t.Errorf("cleanup plan heading:\n%s", out)
+	}
 	h.press("y")
 	if len(jf.cleaned) != 1 || len(jf.cleaned[0].Files) != 0 || strings.Join(jf.cleaned[0].Snapshots, ",") != "lsof" {
 		t.Errorf("cleanup = %+v", jf.cleaned)
