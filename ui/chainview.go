@@ -248,6 +248,17 @@ func (v *chainView) renderDisk(d *model.Disk, sel bool) string {
 	if d.Shareable {
 		parts = append(parts, "shareable")
 	}
+	// A job on this disk is why the chain is about to change: say so where
+	// the user is looking, not only in the header.
+	if v.common.liveJob != nil {
+		if j, ok := v.common.liveJob(v.dom.Name, d.Target); ok {
+			job := "⟳ " + string(j.Kind) + " " + strconv.Itoa(int(j.Fraction()*100)) + "%"
+			if j.Phase == model.PhaseReady {
+				job += " READY"
+			}
+			parts = append([]string{parts[0], job}, parts[1:]...)
+		}
+	}
 	text := truncate(strings.Join(parts, " · "), v.width-2)
 	warn := ""
 	if d.Broken() && textWidth(text)+16 <= v.width-2 {

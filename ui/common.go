@@ -31,6 +31,10 @@ type Common struct {
 	// started, aborted or pivoted. Only their endings open a dialog: a job
 	// someone else runs on the host only earns a footer line.
 	steered map[string]bool
+
+	// liveJob finds the running block job of a domain's disk, as the jobs
+	// panel shows it; nil until the root wires the panel in.
+	liveJob func(domain, disk string) (model.Job, bool)
 }
 
 // steer records that the user acted on the job of domain's disk here.

@@ -97,6 +97,17 @@ func (p *jobsPanel) live() int {
 	return n
 }
 
+// liveOn finds the running job of domain's disk, for the chain view's
+// disk header.
+func (p *jobsPanel) liveOn(domain, disk string) (model.Job, bool) {
+	for _, j := range p.jobs {
+		if j.Domain == domain && j.Disk == disk && j.Phase.Live() {
+			return j, true
+		}
+	}
+	return model.Job{}, false
+}
+
 func (p *jobsPanel) selected() (model.Job, bool) {
 	if p.cursor < 0 || p.cursor >= len(p.jobs) {
 		return model.Job{}, false
@@ -406,6 +417,7 @@ func (m *Model) jobsPanel() *jobsPanel {
 	if m.jobs == nil {
 		m.jobs = newJobsPanel(m.common)
 		m.jobs.staleOf = m.staleSnapshots
+		m.common.liveJob = m.jobs.liveOn
 	}
 	return m.jobs
 }

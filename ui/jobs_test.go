@@ -643,3 +643,25 @@ func TestJobSeenOnlyAtItsEndShowsNoSizes(t *testing.T) {
 		t.Errorf("sizes of an unseen job shown as 0B/0B:\n%s", out)
 	}
 }
+
+// TestChainViewShowsTheDisksJob: the chain the user is looking at is about
+// to change; its disk header says so, not only the screen's header.
+func TestChainViewShowsTheDisksJob(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 30)
+	h.openChain("test2_lsof.qcow2")
+	h.lacks("⟳ pull")
+	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}
+	h.update(progressJob(&j, 25*mib, 100*mib, time.Now()))
+	if h.m.jobs.visible {
+		h.press("J") // back to the chain view
+	}
+	if out := h.view(); !strings.Contains(out, "vda · ⟳ pull 25% · virtio disk") {
+		t.Errorf("disk header lacks the job:\n%s", out)
+	}
+	j.SetPhase(model.PhaseCompleted, time.Now())
+	h.update(j)
+	if out := h.view(); strings.Contains(out, "⟳ pull") {
+		t.Errorf("a finished job still shows on the disk:\n%s", out)
+	}
+}
