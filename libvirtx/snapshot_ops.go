@@ -45,6 +45,24 @@ func samePlan(a, b model.Plan) bool {
 	return reflect.DeepEqual(a.Steps, b.Steps) && reflect.DeepEqual(a.Virsh, b.Virsh)
 }
 
+// replan plans again right before running, so what runs is what the user
+// confirmed: a read-only connection is refused, and a plan that changed
+// since it was shown (the host moved on) is not run.
+func replan[P interface{ Base() *model.Plan }](c *Conn, op string, shown model.Plan, plan func() (P, error)) (P, error) {
+	var none P
+	if err := c.refuseReadOnly(op); err != nil {
+		return none, err
+	}
+	fresh, err := plan()
+	if err != nil {
+		return none, err
+	}
+	if !samePlan(*fresh.Base(), shown) {
+		return none, model.ErrPlanChanged
+	}
+	return fresh, nil
+}
+
 // statFunc answers whether a path exists, for a connection to this host.
 // Over a remote connection it answers nothing and libvirt decides.
 func (c *Conn) statFunc() func(string) model.FileState {
@@ -271,15 +289,9 @@ func snapshotCreateXML(p *model.SnapshotCreatePlan) (string, error) {
 // CreateSnapshot runs a plan from PlanSnapshotCreate. External snapshots
 // always pass ATOMIC: with several disks, either all switch or none.
 func (c *Conn) CreateSnapshot(ctx context.Context, p *model.SnapshotCreatePlan) error {
-	if err := c.refuseReadOnly("snapshot create"); err != nil {
-		return err
-	}
-	fresh, err := c.PlanSnapshotCreate(ctx, p.Request)
+	fresh, err := replan(c, "snapshot create", p.Plan, func() (*model.SnapshotCreatePlan, error) { return c.PlanSnapshotCreate(ctx, p.Request) })
 	if err != nil {
 		return err
-	}
-	if !samePlan(fresh.Plan, p.Plan) {
-		return model.ErrPlanChanged
 	}
 	doc, err := snapshotCreateXML(fresh)
 	if err != nil {
@@ -330,15 +342,9 @@ func (c *Conn) PlanSnapshotRevert(ctx context.Context, req model.SnapshotRevertR
 // RevertSnapshot runs a plan from PlanSnapshotRevert: libvirt's revert, or
 // virtchain's external revert (revert_external.go).
 func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) error {
-	if err := c.refuseReadOnly("snapshot revert"); err != nil {
-		return err
-	}
-	fresh, err := c.PlanSnapshotRevert(ctx, p.Request)
+	fresh, err := replan(c, "snapshot revert", p.Plan, func() (*model.SnapshotRevertPlan, error) { return c.PlanSnapshotRevert(ctx, p.Request) })
 	if err != nil {
 		return err
-	}
-	if !samePlan(fresh.Plan, p.Plan) {
-		return model.ErrPlanChanged
 	}
 	if fresh.Method == model.RevertVirtchain {
 		return c.revertExternal(ctx, fresh)
@@ -374,15 +380,8 @@ func (c *Conn) PlanSnapshotDelete(ctx context.Context, req model.SnapshotDeleteR
 // snapshot libvirt commits each overlay into the image below and removes
 // the overlay; it waits until that is done.
 func (c *Conn) DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) error {
-	if err := c.refuseReadOnly("snapshot delete"); err != nil {
+	if _, err := replan(c, "snapshot delete", p.Plan, func() (*model.SnapshotDeletePlan, error) { return c.PlanSnapshotDelete(ctx, p.Request) }); err != nil {
 		return err
-	}
-	fresh, err := c.PlanSnapshotDelete(ctx, p.Request)
-	if err != nil {
-		return err
-	}
-	if !samePlan(fresh.Plan, p.Plan) {
-		return model.ErrPlanChanged
 	}
 	var flags libvirt.DomainSnapshotDeleteFlags
 	if p.Request.MetadataOnly {

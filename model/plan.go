@@ -33,6 +33,10 @@ type Plan struct {
 	Virsh []string `json:"virsh"`
 }
 
+// Base is the plan itself; the operation-specific plans that embed Plan
+// get it too, so code that only needs the shared part can take any of them.
+func (p *Plan) Base() *Plan { return p }
+
 // Refusal is a rule saying no. Its message is one line: what is wrong and
 // what to do instead.
 type Refusal struct {
