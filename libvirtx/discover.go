@@ -306,7 +306,15 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 		Disks:       []model.Disk{},
 	}
 	problems := append([]string(nil), f.problems...)
-	defer func() { d.Problem = strings.Join(problems, "; ") }()
+	defer func() {
+		// Runs in a worker goroutine, where a panic would kill the process
+		// with a stack trace: one odd domain becomes a flagged domain.
+		if r := recover(); r != nil {
+			problems = append(problems, fmt.Sprintf("internal error while reading this domain: %v (please report it)", r))
+			gone = false
+		}
+		d.Problem = strings.Join(problems, "; ")
+	}()
 	if ctx.Err() != nil {
 		problems = append(problems, "discovery cancelled")
 		return d, false
