@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,6 +55,9 @@ const wideMin = 120
 type Model struct {
 	common *Common
 	opts   Options
+	// crashed holds a panic caught in Update or View: the program quits and
+	// Run returns it as one line instead of Bubble Tea's stack trace.
+	crashed error
 
 	width, height int
 	wide          bool
@@ -157,8 +161,17 @@ func (m *Model) waitEvent() tea.Cmd {
 }
 
 // Update handles one message, then applies a dialog change it asked for.
-func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	_, cmd := m.update(msg)
+func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
+	if m.crashed != nil {
+		return m, tea.Quit
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			m.crashed = fmt.Errorf("internal error in the terminal UI: %v (please report it)", r)
+			cmd = tea.Quit
+		}
+	}()
+	_, cmd = m.update(msg)
 	if d, ok := m.common.takeDialog(); ok {
 		m.setDialog(d)
 	}
@@ -648,8 +661,16 @@ func (m *Model) FullHelp() [][]key.Binding {
 }
 
 // View draws the frame. It reads state only.
-func (m *Model) View() tea.View {
-	var v tea.View
+func (m *Model) View() (v tea.View) {
+	if m.crashed != nil {
+		return v
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			m.crashed = fmt.Errorf("internal error drawing the terminal UI: %v (please report it)", r)
+			v.SetContent("virtchain: " + m.crashed.Error())
+		}
+	}()
 	v.AltScreen = !m.opts.NoAltScreen
 	if !m.opts.NoMouse {
 		v.MouseMode = tea.MouseModeCellMotion

@@ -36,8 +36,12 @@ func Run(ctx context.Context, b Backend, opts Options) error {
 		// The UI started following block jobs; the jobs themselves go on.
 		defer jc.CloseBlockJobs()
 	}
-	p := tea.NewProgram(New(ctx, b, opts), tea.WithContext(ctx))
+	m := New(ctx, b, opts)
+	p := tea.NewProgram(m, tea.WithContext(ctx))
 	_, err := p.Run()
+	if m.crashed != nil {
+		return m.crashed
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {
 		// Cancelled from outside (a signal in the caller): not a failure.
 		return nil

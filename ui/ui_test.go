@@ -650,3 +650,48 @@ func TestDomainNamesCutInTheMiddle(t *testing.T) {
 		}
 	}
 }
+
+// panicky is a backend with a bug: a panic in Update or View must end the
+// program with one line from Run, not Bubble Tea's stack trace.
+type panicky struct {
+	*fakeBackend
+	inURI, inReadOnly bool
+}
+
+func (p *panicky) URI() string {
+	if p.inURI {
+		panic("URI blew up")
+	}
+	return p.fakeBackend.URI()
+}
+
+func (p *panicky) ReadOnly() bool {
+	if p.inReadOnly {
+		panic("ReadOnly blew up")
+	}
+	return p.fakeBackend.ReadOnly()
+}
+
+func TestPanicBecomesOneLineError(t *testing.T) {
+	b := &panicky{fakeBackend: newFake(labDomains()...)}
+	m := New(context.Background(), b, Options{NoColor: true})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	b.inReadOnly = true
+	if _, cmd := m.Update(keyMsg("s")); cmd == nil || cmd() != tea.Quit() {
+		t.Fatalf("a panic in Update did not quit")
+	}
+	if m.crashed == nil || !strings.Contains(m.crashed.Error(), "ReadOnly blew up") || strings.Contains(m.crashed.Error(), "\n") {
+		t.Fatalf("crashed = %v", m.crashed)
+	}
+
+	b2 := &panicky{fakeBackend: newFake(labDomains()...), inURI: true}
+	m2 := New(context.Background(), b2, Options{NoColor: true})
+	m2.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m2.View()
+	if m2.crashed == nil || !strings.Contains(m2.crashed.Error(), "URI blew up") {
+		t.Fatalf("a panic in View was not caught: %v", m2.crashed)
+	}
+	if _, cmd := m2.Update(keyMsg("j")); cmd == nil || cmd() != tea.Quit() {
+		t.Fatal("after a crash in View the next message did not quit")
+	}
+}
