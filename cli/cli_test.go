@@ -521,14 +521,6 @@ func TestListText(t *testing.T) {
 	}
 }
 
-func TestHumanBytes(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 512: "512 B", 1024: "1 KiB", 1536: "1.5 KiB", 64 << 20: "64 MiB", 3 << 30: "3 GiB"} {
-		if got := HumanBytes(n); got != want {
-			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 func TestPlanText(t *testing.T) {
 	var b bytes.Buffer
 	p := model.Plan{Op: "commit", Domain: "vm1", Target: "vda", Summary: "merge s2 into base",

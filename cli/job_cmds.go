@@ -195,7 +195,7 @@ func bandwidthText(bps int64) string {
 	if bps <= 0 {
 		return "unlimited"
 	}
-	return HumanBytes(bps) + "/s"
+	return model.FormatBytes(bps) + "/s"
 }
 
 // blockJobJSON is what commit and pull print with --json.
@@ -530,9 +530,9 @@ func progressLine(j model.Job, width int) string {
 	f := j.Fraction()
 	n := int(f * float64(width))
 	bar := strings.Repeat("#", n) + strings.Repeat("-", width-n)
-	s := fmt.Sprintf("%s %s %s [%s] %3d%%  %s/%s", j.Domain, j.Disk, j.Kind, bar, int(f*100), HumanBytes(j.Cur), HumanBytes(j.End))
+	s := fmt.Sprintf("%s %s %s [%s] %3d%%  %s/%s", j.Domain, j.Disk, j.Kind, bar, int(f*100), model.FormatBytes(j.Cur), model.FormatBytes(j.End))
 	if r := j.Rate(); r > 0 {
-		s += "  " + HumanBytes(int64(r)) + "/s"
+		s += "  " + model.FormatBytes(int64(r)) + "/s"
 	}
 	if eta, ok := j.ETA(); ok {
 		s += "  ETA " + eta.Round(time.Second).String()
@@ -623,13 +623,13 @@ func runJobs(env *Env, wait bool) error {
 		for _, j := range jobs {
 			rate, eta := "-", "-"
 			if r := j.Rate(); r > 0 {
-				rate = HumanBytes(int64(r)) + "/s"
+				rate = model.FormatBytes(int64(r)) + "/s"
 			}
 			if e, ok := j.ETA(); ok {
 				eta = e.Round(time.Second).String()
 			}
 			t.Row(j.Domain, j.Disk, string(j.Kind), string(j.Phase), fmt.Sprintf("%d%%", int(j.Fraction()*100)),
-				HumanBytes(j.Cur), HumanBytes(j.End), rate, eta, bandwidthText(j.Bandwidth))
+				model.FormatBytes(j.Cur), model.FormatBytes(j.End), rate, eta, bandwidthText(j.Bandwidth))
 		}
 		return t.Flush()
 	})

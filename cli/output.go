@@ -66,29 +66,6 @@ func (t *Table) Row(cells ...string) {
 // Flush writes the table out.
 func (t *Table) Flush() error { return t.tw.Flush() }
 
-// HumanBytes renders a size in binary units as qemu-img does: 512 B,
-// 64 MiB, 1.5 GiB.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < 0 {
-		return "-"
-	}
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	v := float64(n)
-	i := -1
-	for v >= unit && i < len(units)-1 {
-		v /= unit
-		i++
-	}
-	if v == float64(int64(v)) {
-		return fmt.Sprintf("%d %s", int64(v), units[i])
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
-}
-
 // yesNo renders a flag for tables.
 func yesNo(b bool) string {
 	if b {
@@ -142,7 +119,7 @@ func writePlan(w io.Writer, p model.Plan) error {
 	list("Kept", p.Kept, false)
 	list("Leaving the chain", p.LeavingChain, false)
 	if p.BytesToCopy > 0 {
-		fmt.Fprintf(&b, "Data to copy: %s\n", HumanBytes(p.BytesToCopy))
+		fmt.Fprintf(&b, "Data to copy: %s\n", model.FormatBytes(p.BytesToCopy))
 	}
 	list("Snapshot metadata that becomes stale", p.StaleSnapshots, false)
 	list("Stale metadata to remove", p.StaleRemoved, false)

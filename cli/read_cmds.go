@@ -246,9 +246,9 @@ func writeChain(w io.Writer, c chainJSON) error {
 func layerDetails(l model.Layer) string {
 	parts := []string{orDash(l.Format)}
 	if l.VirtualSize > 0 {
-		parts = append(parts, HumanBytes(l.VirtualSize)+" virtual")
+		parts = append(parts, model.FormatBytes(l.VirtualSize)+" virtual")
 	}
-	parts = append(parts, HumanBytes(l.Allocation)+" allocated")
+	parts = append(parts, model.FormatBytes(l.Allocation)+" allocated")
 	if l.CreatedBySnapshot != "" {
 		parts = append(parts, "created by snapshot "+l.CreatedBySnapshot)
 	}

@@ -240,7 +240,7 @@ func (v *chainView) renderDisk(d *model.Disk, sel bool) string {
 		alloc += l.Allocation
 	}
 	if alloc > 0 {
-		parts = append(parts, humanBytes(alloc)+" on disk")
+		parts = append(parts, model.FormatBytesShort(alloc)+" on disk")
 	}
 	if d.ReadOnly {
 		parts = append(parts, "readonly")
@@ -325,9 +325,9 @@ func (v *chainView) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, ta
 		frac = float64(l.Allocation) / float64(l.VirtualSize)
 	}
 	full, empty := barCells(frac, barW)
-	size := padLeft(humanBytes(l.Allocation)+"/"+humanBytes(l.VirtualSize), sizeW)
+	size := padLeft(model.FormatBytesShort(l.Allocation)+"/"+model.FormatBytesShort(l.VirtualSize), sizeW)
 	if l.VirtualSize == 0 {
-		size = padLeft(humanBytes(l.Allocation), sizeW)
+		size = padLeft(model.FormatBytesShort(l.Allocation), sizeW)
 	}
 	format := padRight(l.Format, fmtW)
 	tags := truncate(markTag(role)+v.layerTags(d, li), tagW)
@@ -456,9 +456,9 @@ func (v *chainView) info() []string {
 	if len(l.InternalSnapshots) > 0 {
 		parts = append(parts, "internal snapshots "+strings.Join(l.InternalSnapshots, ", "))
 	}
-	parts = append(parts, "virtual "+humanBytes(l.VirtualSize), "allocated "+humanBytes(l.Allocation))
+	parts = append(parts, "virtual "+model.FormatBytesShort(l.VirtualSize), "allocated "+model.FormatBytesShort(l.Allocation))
 	if l.ClusterSize > 0 {
-		parts = append(parts, "cluster "+humanBytes(l.ClusterSize))
+		parts = append(parts, "cluster "+model.FormatBytesShort(l.ClusterSize))
 	}
 	if l.DataFile != "" {
 		parts = append(parts, "data file "+l.DataFile)

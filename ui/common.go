@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -251,26 +250,6 @@ func block(lines []string, w, h int) string {
 		}
 	}
 	return b.String()
-}
-
-// humanBytes renders a byte count in binary units the way qemu-img does
-// (64 MiB, 1.5 GiB), kept short for table columns.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + "B"
-	}
-	units := "KMGTPE"
-	v := float64(n)
-	i := -1
-	for v >= unit && i < len(units)-1 {
-		v /= unit
-		i++
-	}
-	if v >= 100 || v == float64(int64(v)) {
-		return strconv.FormatInt(int64(v+0.5), 10) + string(units[i])
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + string(units[i])
 }
 
 // barCells renders the filled and empty parts of a w-cell bar for frac in

@@ -504,7 +504,7 @@ func planLines(st *Styles, p model.Plan, w int) []string {
 	section("Kept", p.Kept, "•", st.Plain)
 	section("Leaving the chain", p.LeavingChain, "•", st.Plain)
 	if p.BytesToCopy > 0 {
-		out = append(out, "", st.ColumnHead.Render("Data to copy")+" "+humanBytes(p.BytesToCopy)+
+		out = append(out, "", st.ColumnHead.Render("Data to copy")+" "+model.FormatBytesShort(p.BytesToCopy)+
 			st.Dim.Render(" ("+strconv.FormatInt(p.BytesToCopy, 10)+" bytes)"))
 	}
 	section("Snapshot metadata that becomes stale", p.StaleSnapshots, "•", st.Warning)

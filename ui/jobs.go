@@ -293,16 +293,16 @@ func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
 	// has no sizes: "0B/0B" would read as nothing copied.
 	nums := ""
 	if j.End > 0 || j.Cur > 0 {
-		nums = humanBytes(j.Cur) + "/" + humanBytes(j.End)
+		nums = model.FormatBytesShort(j.Cur) + "/" + model.FormatBytesShort(j.End)
 	}
 	if r := j.Rate(); r > 0 && j.Phase == model.PhaseRunning {
-		nums += "  " + humanBytes(int64(r)) + "/s"
+		nums += "  " + model.FormatBytesShort(int64(r)) + "/s"
 	}
 	if eta, ok := j.ETA(); ok {
 		nums += "  ETA " + shortDuration(eta)
 	}
 	if j.Bandwidth > 0 {
-		nums += "  ≤" + humanBytes(j.Bandwidth) + "/s"
+		nums += "  ≤" + model.FormatBytesShort(j.Bandwidth) + "/s"
 	}
 	nums = strings.TrimPrefix(nums, "  ")
 	barW := clamp(w-4-5-textWidth(nums)-2, 10, 40)
@@ -677,7 +677,7 @@ func bandwidthText(bps int64) string {
 	if bps <= 0 {
 		return "unlimited"
 	}
-	return humanBytes(bps) + "/s"
+	return model.FormatBytesShort(bps) + "/s"
 }
 
 // jobsView draws the panel over the body, when shown.

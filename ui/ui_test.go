@@ -589,12 +589,7 @@ func TestInitialDomainOption(t *testing.T) {
 	}
 }
 
-func TestHumanBytesAndBar(t *testing.T) {
-	for n, want := range map[int64]string{0: "0B", 512: "512B", 1024: "1K", 1536: "1.5K", 64 * mib: "64M", 20 * gib: "20G", 100*mib + 1: "100M"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
+func TestBarCells(t *testing.T) {
 	full, empty := barCells(0.5, 8)
 	if full != "████" || empty != "····" {
 		t.Errorf("half bar = %q %q", full, empty)
