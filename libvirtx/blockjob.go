@@ -25,24 +25,6 @@ const (
 	goneGrace = 2 * time.Second
 )
 
-// JobError is a failed block-job operation: one line with what was being
-// done, libvirt's (or qemu-img's) text, and a hint when one is known.
-type JobError struct {
-	Op   string
-	Err  error
-	Hint string
-}
-
-func (e *JobError) Error() string {
-	s := e.Op + ": " + errorText(e.Err)
-	if e.Hint != "" {
-		s += "; " + e.Hint
-	}
-	return s
-}
-
-func (e *JobError) Unwrap() error { return e.Err }
-
 // jobHint adds what to do for the libvirt errors a block job commonly meets.
 func jobHint(domain, disk string, err error) string {
 	msg := strings.ToLower(errorText(err))
@@ -62,7 +44,7 @@ func jobHint(domain, disk string, err error) string {
 }
 
 func jobErr(op, domain, disk string, err error) error {
-	return &JobError{Op: op + " on " + domain + " " + disk, Err: err, Hint: jobHint(domain, disk, err)}
+	return &LibvirtError{Op: op + " on " + domain + " " + disk, Err: err, Hint: jobHint(domain, disk, err)}
 }
 
 // kindOf maps libvirt's job type to virtchain's words.
@@ -86,7 +68,7 @@ func kindOf(t libvirt.DomainBlockJobType) model.JobKind {
 func (c *Conn) lookupDomain(name string) (*libvirt.Domain, error) {
 	dom, err := c.virt.LookupDomainByName(name)
 	if err != nil {
-		return nil, &JobError{Op: "find domain " + name, Err: err, Hint: "list domains with 'virtchain list'"}
+		return nil, &LibvirtError{Op: "find domain " + name, Err: err, Hint: "list domains with 'virtchain list'"}
 	}
 	return dom, nil
 }

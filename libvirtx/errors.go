@@ -140,8 +140,10 @@ func uriHost(uri string) string {
 	return u.Hostname()
 }
 
-// LibvirtError is a failed libvirt call after the connection is open. Its
-// message is one line: what was being done, then libvirt's own text.
+// LibvirtError is a failed operation after the connection is open: a
+// libvirt call, qemu-img, or a file step of one. Its message is one line:
+// what was being done, the tool's own full text, then "; hint: " and what
+// to do when that is known (the TUI shows the hint on a line of its own).
 type LibvirtError struct {
 	Op   string // "list domains", "read XML of lab-test2", ...
 	Err  error
@@ -151,7 +153,7 @@ type LibvirtError struct {
 func (e *LibvirtError) Error() string {
 	s := e.Op + ": " + errorText(e.Err)
 	if e.Hint != "" {
-		s += "; " + e.Hint
+		s += "; hint: " + e.Hint
 	}
 	return s
 }

@@ -104,7 +104,7 @@ func TestLibvirtErrorIsOneLine(t *testing.T) {
 		t.Error("lostConnection misjudged")
 	}
 	err.Hint = "reconnect"
-	if !strings.HasSuffix(err.Error(), "Broken pipe; reconnect") {
+	if !strings.HasSuffix(err.Error(), "Broken pipe; hint: reconnect") {
 		t.Errorf("hint: %q", err.Error())
 	}
 	if virtCode(err) != libvirt.ERR_SYSTEM_ERROR {

@@ -37,12 +37,12 @@ func (c *Conn) Cleanup(ctx context.Context, cp *model.CleanupPlan) (CleanupResul
 				if virtCode(err) == libvirt.ERR_NO_DOMAIN_SNAPSHOT {
 					continue // already gone
 				}
-				return res, &JobError{Op: "find snapshot " + name + " of " + cp.Domain, Err: err}
+				return res, &LibvirtError{Op: "find snapshot " + name + " of " + cp.Domain, Err: err}
 			}
 			err = snap.Delete(libvirt.DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
 			_ = snap.Free()
 			if err != nil {
-				return res, &JobError{Op: "remove the metadata of snapshot " + name + " of " + cp.Domain, Err: err}
+				return res, &LibvirtError{Op: "remove the metadata of snapshot " + name + " of " + cp.Domain, Err: err}
 			}
 			res.RemovedSnapshots = append(res.RemovedSnapshots, name)
 		}
@@ -69,13 +69,13 @@ func (c *Conn) Cleanup(ctx context.Context, cp *model.CleanupPlan) (CleanupResul
 			res.Kept = append(res.Kept, f+" (already gone)")
 			continue
 		case err != nil:
-			return res, &JobError{Op: "check " + f, Err: err}
+			return res, &LibvirtError{Op: "check " + f, Err: err}
 		case !st.Mode().IsRegular():
 			res.Kept = append(res.Kept, f+" (not a regular file)")
 			continue
 		}
 		if err := os.Remove(f); err != nil {
-			return res, &JobError{Op: "delete " + f, Err: err}
+			return res, &LibvirtError{Op: "delete " + f, Err: err}
 		}
 		res.DeletedFiles = append(res.DeletedFiles, f)
 	}

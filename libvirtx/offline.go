@@ -50,7 +50,7 @@ func (c *Conn) RunOffline(ctx context.Context, bp *model.BlockPlan, progress fun
 	// qemu-img and QEMU must never write the same image; the image locks
 	// would catch it too, but say it plainly.
 	if active, err := dom.IsActive(); err != nil {
-		return &JobError{Op: "read the state of " + bp.Domain, Err: err}
+		return &LibvirtError{Op: "read the state of " + bp.Domain, Err: err}
 	} else if active {
 		return model.Refuse(bp.Domain+" was started after the plan was made", "plan again: a running domain uses a block job")
 	}
@@ -115,7 +115,7 @@ func runQemuImg(ctx context.Context, argv []string, progress func(float64)) erro
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return &JobError{Op: "run " + QemuImg, Err: err, Hint: "install qemu-utils (make setup)"}
+		return &LibvirtError{Op: "run " + QemuImg, Err: err, Hint: "install qemu-utils (make setup)"}
 	}
 	// All output is read before Wait, as os/exec requires.
 	scanProgress(out, progress)
@@ -128,13 +128,13 @@ func runQemuImg(ctx context.Context, argv []string, progress func(float64)) erro
 	}
 	op := model.ShellJoin(append([]string{QemuImg}, argv...))
 	if ctx.Err() != nil {
-		return &JobError{Op: op, Err: errors.New("stopped"), Hint: "the chain is as it was"}
+		return &LibvirtError{Op: op, Err: errors.New("stopped"), Hint: "the chain is as it was"}
 	}
 	msg := strings.TrimSpace(stderr.String())
 	if msg == "" {
 		msg = err.Error()
 	}
-	return &JobError{Op: op, Err: errors.New(lastLine(msg))}
+	return &LibvirtError{Op: op, Err: errors.New(lastLine(msg))}
 }
 
 func lastLine(s string) string {
@@ -188,11 +188,11 @@ func parseProgress(line string) (float64, bool) {
 func (c *Conn) updateDiskDefinition(dom *libvirt.Domain, name, target, source, format string) error {
 	xml, err := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE | libvirt.DOMAIN_XML_SECURE)
 	if err != nil {
-		return &JobError{Op: "read the definition of " + name, Err: err}
+		return &LibvirtError{Op: "read the definition of " + name, Err: err}
 	}
 	var def libvirtxml.Domain
 	if err := def.Unmarshal(xml); err != nil {
-		return &JobError{Op: "parse the definition of " + name, Err: err}
+		return &LibvirtError{Op: "parse the definition of " + name, Err: err}
 	}
 	changed := false
 	if def.Devices != nil {
@@ -222,11 +222,11 @@ func (c *Conn) updateDiskDefinition(dom *libvirt.Domain, name, target, source, f
 	}
 	out, err := def.Marshal()
 	if err != nil {
-		return &JobError{Op: "write the definition of " + name, Err: err}
+		return &LibvirtError{Op: "write the definition of " + name, Err: err}
 	}
 	nd, err := c.virt.DomainDefineXML(out)
 	if err != nil {
-		return &JobError{Op: "update the definition of " + name, Err: err,
+		return &LibvirtError{Op: "update the definition of " + name, Err: err,
 			Hint: "the images are merged; point " + target + " at " + source + " with 'virsh edit " + name + "'"}
 	}
 	return nd.Free()

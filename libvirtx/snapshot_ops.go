@@ -17,28 +17,9 @@ import (
 // plan, plans again from a fresh read, refuses if anything changed in
 // between, and then runs it. Nothing changes before the plan is rechecked.
 
-// OpError is a failed snapshot, save or restore operation: what was being
-// done, libvirt's full text, and a one-line hint when one is known
-// (model.ErrorHint).
-type OpError struct {
-	Op   string
-	Err  error
-	Hint string
-}
-
-func (e *OpError) Error() string {
-	s := e.Op + ": " + errorText(e.Err)
-	if e.Hint != "" {
-		s += "; hint: " + e.Hint
-	}
-	return s
-}
-
-func (e *OpError) Unwrap() error { return e.Err }
-
 // opErr wraps a libvirt (or qemu-img) error with what was being done.
 func opErr(op string, err error) error {
-	return &OpError{Op: op, Err: err, Hint: model.ErrorHint(errorText(err))}
+	return &LibvirtError{Op: op, Err: err, Hint: model.ErrorHint(errorText(err))}
 }
 
 func samePlan(a, b model.Plan) bool {
@@ -392,7 +373,7 @@ func (c *Conn) DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) 
 }
 
 // onSnapshot looks a snapshot up, runs act on it and frees it; act's error
-// becomes an *OpError for op.
+// becomes an *LibvirtError for op.
 func (c *Conn) onSnapshot(domain, name, op string, act func(*libvirt.DomainSnapshot) error) error {
 	dom, err := c.domainHandle(domain)
 	if err != nil {

@@ -545,7 +545,7 @@ func TestSnapErrorsCarryHints(t *testing.T) {
 		t.Skip("this libvirt reverts external snapshots")
 	}
 	err := l.c.onSnapshot(l.name, "e", "revert", func(s *libvirt.DomainSnapshot) error { return s.RevertToSnapshot(0) })
-	var oe *OpError
+	var oe *LibvirtError
 	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "revert to external snapshot not supported yet") || !strings.Contains(oe.Hint, "9.9") {
 		t.Fatalf("error %v", err)
 	}
