@@ -97,6 +97,9 @@ type BlockPlan struct {
 	Bandwidth   int64  `json:"bandwidth,omitempty"`
 	// NewChain is the chain after the operation, active layer first.
 	NewChain []string `json:"new_chain"`
+	// Destroys are the snapshot points this merge writes over; libvirtx
+	// records them in the domain's metadata before the merge starts.
+	Destroys []PointMark `json:"destroys,omitempty"`
 }
 
 // Job returns the job this plan starts, in its first phase.
@@ -480,7 +483,8 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 	bp.Domain, bp.Target = d.Name, disk.Target
 	bp.LeavingChain = paths(leaving)
 	bp.BytesToCopy = sumAlloc(moving)
-	bp.StaleSnapshots = staleSnapshots(d, disk.Target, bp.LeavingChain)
+	bp.Destroys = commitDestroys(d, disk.Target, topL.Path, baseL.Path, bp.Kind)
+	bp.StaleSnapshots = withDestroyed(d, staleSnapshots(d, disk.Target, bp.LeavingChain), bp.Destroys)
 	bp.NewChain = append(paths(disk.Layers[:top]), paths(disk.Layers[base:])...)
 	if keep {
 		bp.NewChain = paths(disk.Layers)
@@ -510,9 +514,10 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 	if offline && top > 0 {
 		bp.Steps = append(bp.Steps, "the domain definition is checked so the domain starts on the new chain")
 	}
-	if len(bp.StaleSnapshots) > 0 {
-		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(bp.StaleSnapshots, ", "))
+	if st := staleSnapshots(d, disk.Target, bp.LeavingChain); len(st) > 0 {
+		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(st, ", "))
 	}
+	bp.Steps = append(bp.Steps, destroyedStep(bp.Destroys)...)
 	bp.Kept = append(bp.Kept, pointsKept(d, disk.Target, bp.LeavingChain, bp.StaleSnapshots)...)
 	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(leaving)...)
 	if !keep {
@@ -585,7 +590,8 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 	bp.Domain, bp.Target = d.Name, disk.Target
 	bp.LeavingChain = paths(moving)
 	bp.BytesToCopy = sumAlloc(moving)
-	bp.StaleSnapshots = staleSnapshots(d, disk.Target, bp.LeavingChain)
+	bp.Destroys = pullDestroys(d, disk.Target, topL.Path, bp.BasePath, moving)
+	bp.StaleSnapshots = withDestroyed(d, staleSnapshots(d, disk.Target, bp.LeavingChain), bp.Destroys)
 	bp.NewChain = append([]string{topL.Path}, paths(disk.Layers[base:])...)
 	into := filepath.Base(topL.Path)
 	if bp.BasePath != "" {
@@ -600,9 +606,10 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 		bp.Steps = append(bp.Steps, into+" no longer has a backing file")
 	}
 	bp.Steps = append(bp.Steps, leaveStep(moving))
-	if len(bp.StaleSnapshots) > 0 {
-		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(bp.StaleSnapshots, ", "))
+	if st := staleSnapshots(d, disk.Target, bp.LeavingChain); len(st) > 0 {
+		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(st, ", "))
 	}
+	bp.Steps = append(bp.Steps, destroyedStep(bp.Destroys)...)
 	bp.Kept = append(bp.Kept, pointsKept(d, disk.Target, bp.LeavingChain, bp.StaleSnapshots)...)
 	if len(bp.UsedBy) > 0 {
 		bp.Warnings = append(bp.Warnings, "the files leaving this chain stay in use by: "+strings.Join(bp.UsedBy, "; "))

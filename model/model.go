@@ -52,6 +52,9 @@ type Domain struct {
 	Snapshots []Snapshot `json:"-"`
 	// CurrentSnapshot names libvirt's current snapshot, or is empty.
 	CurrentSnapshot string `json:"-"`
+	// PointMarks are the destroyed points recorded in the domain's
+	// metadata (see PointMark); Reconcile applies them to Snapshots.
+	PointMarks []PointMark `json:"-"`
 	// Problem is set when discovery of this domain failed partway; the
 	// domain is still listed so one bad domain never hides the others.
 	Problem string `json:"problem,omitempty"`
@@ -192,10 +195,13 @@ type Snapshot struct {
 	Disks       []SnapshotDisk `json:"disks"`
 	Current     bool           `json:"-"`
 	// Stale lists disks whose file no longer is in the domain's chain,
-	// filled by Reconcile after a commit or pull. Only a snapshot on the
-	// line the disks descend from (the current snapshot and its ancestors)
-	// is ever stale.
+	// filled by Reconcile after a commit or pull (only on the line the
+	// disks descend from: the current snapshot and its ancestors), and
+	// disks whose point a merge wrote over (Destroyed), anywhere.
 	Stale []string `json:"stale,omitempty"`
+	// Destroyed are the marks of merges that wrote over this snapshot's
+	// point; a marked disk is stale whatever the line.
+	Destroyed []PointMark `json:"destroyed,omitempty"`
 	// Branch is set by Reconcile for a snapshot off that line whose
 	// overlays are not in the chain: a newer branch that a revert kept on
 	// disk. It is never stale, and its files stay.

@@ -13,7 +13,9 @@ import (
 // disk's chain: a commit or pull merged it. A snapshot off that line whose
 // files are not in the chain is on a branch a revert kept (Branch), never
 // stale. An ancestor whose file a later revert replaced is not stale
-// either: its child on the line still reads from the chain. Reconcile sets
+// either: its child on the line still reads from the chain. A snapshot
+// with a PointMark is stale on that disk wherever it is, since a merge
+// wrote over its point and no revert brings that back. Reconcile sets
 // Stale and Branch and returns the stale snapshots' names in tree order.
 // On libvirt 9.0 a stale snapshot cannot be deleted normally ("could not
 // find base disk source in disk source chain"); a metadata-only delete
@@ -39,7 +41,16 @@ func Reconcile(d *Domain) []string {
 				s.Stale = append(s.Stale, sd.Target)
 			}
 		}
-		s.Branch = off && !line[s.Name]
+		s.Destroyed = nil
+		for _, m := range d.PointMarks {
+			if m.Marks(s) {
+				s.Destroyed = append(s.Destroyed, m)
+				if !containsStr(s.Stale, m.Target) {
+					s.Stale = append(s.Stale, m.Target)
+				}
+			}
+		}
+		s.Branch = off && !line[s.Name] && len(s.Stale) == 0
 		if len(s.Stale) > 0 {
 			stale = append(stale, s.Name)
 		}
@@ -169,7 +180,7 @@ func PlanCleanup(domains []Domain, domain string, extra []string, deleteFiles bo
 		removing[s.Name] = true
 		cp.Snapshots = append([]string{s.Name}, cp.Snapshots...) // children first
 		for _, sd := range s.Disks {
-			if sd.File != "" && containsStr(s.Stale, sd.Target) {
+			if sd.File != "" && containsStr(s.Stale, sd.Target) && offChain(&dc, sd) {
 				candidates = append(candidates, sd.File)
 			}
 		}
@@ -209,7 +220,7 @@ func PlanCleanup(domains []Domain, domain string, extra []string, deleteFiles bo
 	}
 	cp.LeavingChain = candidates
 	for _, s := range cp.Snapshots {
-		cp.Steps = append(cp.Steps, "remove the metadata of snapshot "+s+" (its files left the chain)")
+		cp.Steps = append(cp.Steps, "remove the metadata of snapshot "+s+" ("+staleWhy(&dc, s)+")")
 		cp.Virsh = append(cp.Virsh, ShellJoin([]string{"virsh", "snapshot-delete", "--domain", d.Name, s, "--metadata"}))
 	}
 	for _, f := range cp.Files {

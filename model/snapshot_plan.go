@@ -602,6 +602,9 @@ func PlanSnapshotRevert(domains []Domain, req SnapshotRevertRequest, points []Po
 	if err := snapJobBusy(f.Jobs, d, "a revert"); err != nil {
 		return nil, err
 	}
+	if err := refuseStaleRevert(d, s.Name); err != nil {
+		return nil, err
+	}
 	p := &SnapshotRevertPlan{Request: req, Snapshot: *s, Start: snapshotEndState(s, req.Start)}
 	p.Op, p.Domain = "snapshot-revert", d.Name
 	if s.Kind == SnapshotExternal && !f.ExternalRevert {
