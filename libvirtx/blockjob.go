@@ -82,6 +82,11 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 		return err
 	}
 	defer dom.Free()
+	// The points this merge writes over are marked before it writes.
+	marksBefore, err := markPoints(dom, bp)
+	if err != nil {
+		return err
+	}
 	bw := uint64(bp.Bandwidth)
 	switch bp.Kind {
 	case model.JobCommit, model.JobActiveCommit:
@@ -99,6 +104,7 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 			flags |= libvirt.DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES
 		}
 		if err := dom.BlockCommit(bp.Target, bp.BaseArg, bp.TopArg, bw, flags); err != nil {
+			undoMarks(dom, bp, marksBefore)
 			return jobErr("start commit", bp.Domain, bp.Target, err)
 		}
 	case model.JobPull:
@@ -120,6 +126,7 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 			err = dom.BlockRebase(bp.Target, bp.BaseArg, bw, flags)
 		}
 		if err != nil {
+			undoMarks(dom, bp, marksBefore)
 			return jobErr("start pull", bp.Domain, bp.Target, err)
 		}
 	default:

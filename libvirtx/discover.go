@@ -332,9 +332,14 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 		var x libvirtxml.Domain
 		if err := x.Unmarshal(doc); err != nil {
 			problems = append(problems, "domain XML: "+oneLine(err.Error()))
-		} else if x.Devices != nil {
-			for _, xd := range x.Devices.Disks {
-				d.Disks = append(d.Disks, c.buildDisk(xd, f))
+		} else {
+			if x.Devices != nil {
+				for _, xd := range x.Devices.Disks {
+					d.Disks = append(d.Disks, c.buildDisk(xd, f))
+				}
+			}
+			if x.Metadata != nil {
+				d.PointMarks = parseMarks(x.Metadata.XML, false)
 			}
 		}
 	}

@@ -44,6 +44,9 @@ func (c *Conn) Cleanup(ctx context.Context, cp *model.CleanupPlan) (CleanupResul
 			if err != nil {
 				return res, &LibvirtError{Op: "remove the metadata of snapshot " + name + " of " + cp.Domain, Err: err}
 			}
+			if err := dropMarks(dom, name); err != nil {
+				return res, &LibvirtError{Op: "remove the destroyed-point marks of snapshot " + name + " from " + cp.Domain + "'s metadata", Err: err}
+			}
 			res.RemovedSnapshots = append(res.RemovedSnapshots, name)
 		}
 	}

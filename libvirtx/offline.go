@@ -57,6 +57,9 @@ func (c *Conn) RunOffline(ctx context.Context, bp *model.BlockPlan, progress fun
 	if progress == nil {
 		progress = func(float64) {}
 	}
+	if _, err := markPoints(dom, bp); err != nil {
+		return err
+	}
 	switch bp.Kind {
 	case model.JobCommit:
 		argv := []string{"commit", "-p", "-f", orRaw(bp.TopFormat), "-b", bp.BasePath}

@@ -126,6 +126,13 @@ func (c *Conn) revertExternal(ctx context.Context, p *model.SnapshotRevertPlan) 
 	if err := current.Unmarshal(curDoc); err != nil {
 		return opErr(op+": parse the current definition", err)
 	}
+	// The saved definition lacks the destroyed-point marks made since the
+	// snapshot; they are written back once it is defined, and again once
+	// the domain runs (a restore brings its own live definition).
+	marks, err := readMarks(dom)
+	if err != nil {
+		return opErr(op+": read the destroyed-point marks", err)
+	}
 	if err := retargetDisks(def, p.Overlays, &current); err != nil {
 		return opErr(op, err)
 	}
@@ -180,6 +187,13 @@ func (c *Conn) revertExternal(ctx context.Context, p *model.SnapshotRevertPlan) 
 		return opErr(op+": define "+name+" with the new overlays", err)
 	}
 	_ = newDom.Free()
+	if err := keepMarks(dom, name, marks); err != nil {
+		if old, derr := c.virt.DomainDefineXML(curDoc); derr == nil {
+			_ = old.Free()
+			undo()
+		}
+		return opErr(op, err)
+	}
 
 	// 4. Stop the running domain: its memory state is discarded.
 	if active, _ := dom.IsActive(); active {
@@ -210,6 +224,12 @@ func (c *Conn) revertExternal(ctx context.Context, p *model.SnapshotRevertPlan) 
 		}
 		if err := dom.CreateWithFlags(flags); err != nil {
 			return opErr(op+": start "+name+" (it is defined on the new overlays and shut off)", err)
+		}
+	}
+
+	if active, _ := dom.IsActive(); active {
+		if err := keepMarks(dom, name, marks); err != nil {
+			return opErr(op+" (the disks are reverted)", err)
 		}
 	}
 

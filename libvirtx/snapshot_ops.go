@@ -340,8 +340,20 @@ func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) 
 	if p.Request.Force {
 		flags |= libvirt.DOMAIN_SNAPSHOT_REVERT_FORCE
 	}
+	// libvirt's revert puts back the definition saved with the snapshot,
+	// which lacks the destroyed-point marks made since.
+	var marks []model.PointMark
 	return c.onSnapshot(p.Request.Domain, p.Request.Name, "revert "+p.Request.Domain+" to snapshot "+p.Request.Name,
-		func(snap *libvirt.DomainSnapshot) error { return snap.RevertToSnapshot(flags) })
+		func(dom *libvirt.Domain, snap *libvirt.DomainSnapshot) error {
+			var err error
+			if marks, err = readMarks(dom); err != nil {
+				return err
+			}
+			if err := snap.RevertToSnapshot(flags); err != nil {
+				return err
+			}
+			return keepMarks(dom, p.Request.Domain, marks)
+		})
 }
 
 // PlanSnapshotDelete reads the host and plans a delete.
@@ -369,12 +381,17 @@ func (c *Conn) DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) 
 		flags |= libvirt.DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY
 	}
 	return c.onSnapshot(p.Request.Domain, p.Request.Name, "delete snapshot "+p.Request.Name+" of "+p.Request.Domain,
-		func(snap *libvirt.DomainSnapshot) error { return snap.Delete(flags) })
+		func(dom *libvirt.Domain, snap *libvirt.DomainSnapshot) error {
+			if err := snap.Delete(flags); err != nil {
+				return err
+			}
+			return dropMarks(dom, p.Request.Name)
+		})
 }
 
 // onSnapshot looks a snapshot up, runs act on it and frees it; act's error
 // becomes an *LibvirtError for op.
-func (c *Conn) onSnapshot(domain, name, op string, act func(*libvirt.DomainSnapshot) error) error {
+func (c *Conn) onSnapshot(domain, name, op string, act func(*libvirt.Domain, *libvirt.DomainSnapshot) error) error {
 	dom, err := c.domainHandle(domain)
 	if err != nil {
 		return err
@@ -385,7 +402,7 @@ func (c *Conn) onSnapshot(domain, name, op string, act func(*libvirt.DomainSnaps
 		return opErr("find snapshot "+name+" of "+domain, err)
 	}
 	defer snap.Free()
-	if err := act(snap); err != nil {
+	if err := act(dom, snap); err != nil {
 		return opErr(op, err)
 	}
 	return nil

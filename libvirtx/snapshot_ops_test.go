@@ -544,7 +544,7 @@ func TestSnapErrorsCarryHints(t *testing.T) {
 	if l.c.externalRevertSupported() {
 		t.Skip("this libvirt reverts external snapshots")
 	}
-	err := l.c.onSnapshot(l.name, "e", "revert", func(s *libvirt.DomainSnapshot) error { return s.RevertToSnapshot(0) })
+	err := l.c.onSnapshot(l.name, "e", "revert", func(_ *libvirt.Domain, s *libvirt.DomainSnapshot) error { return s.RevertToSnapshot(0) })
 	var oe *LibvirtError
 	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "revert to external snapshot not supported yet") || !strings.Contains(oe.Hint, "9.9") {
 		t.Fatalf("error %v", err)
