@@ -360,7 +360,10 @@ type snapFile struct{ label, path string }
 func snapDetail(s *model.Snapshot) (string, []snapFile) {
 	var first []string
 	var files []snapFile
-	if len(s.Stale) > 0 {
+	switch {
+	case len(s.Destroyed) > 0: // a merge wrote over its point
+		first = append(first, "⚠ stale: "+s.Destroyed[0].Cause())
+	case len(s.Stale) > 0:
 		first = append(first, "⚠ stale: "+strings.Join(s.Stale, ",")+" left the chain")
 	}
 	if s.Branch {
