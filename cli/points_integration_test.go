@@ -111,6 +111,9 @@ func TestIntegrationVc7sRevertAfterKeepOverlay(t *testing.T) {
 		t.Fatalf("chain after keep-overlay: %v", c)
 	}
 	wantRevertRefused(t, name, "s1", p("ov.qcow2"), "the commit of ov.qcow2 into base.qcow2 on vda wrote over its point")
+	if out := snapCLI(t, "snapshots", name); !strings.Contains(out, "stale: vda") || !strings.Contains(out, "wrote over the snapshot's point") {
+		t.Errorf("snapshots does not show s1 as stale:\n%s", out)
+	}
 }
 
 // A revert to another snapshot (libvirt's internal revert puts back the

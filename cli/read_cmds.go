@@ -351,7 +351,7 @@ func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 		}
 	}
 	if anyStale {
-		if _, err := fmt.Fprintf(w, "stale: those disks' files left the chain (a commit or pull merged them); 'virtchain cleanup %s' removes the metadata\n", model.ShellQuote(s.Domain)); err != nil {
+		if _, err := fmt.Fprintf(w, "stale: a commit or pull merged those disks' files away or wrote over the snapshot's point, so it cannot be reverted; 'virtchain cleanup %s' removes the metadata\n", model.ShellQuote(s.Domain)); err != nil {
 			return err
 		}
 	}
