@@ -1,0 +1,158 @@
+// Package testhost hands integration tests the libvirt host they run
+// against. `make test` runs the suite once per host (the machine's own
+// libvirtd, then the Debian 13 root that scripts/testhost.sh starts), and
+// names the host in the environment, so a failure says which libvirt it
+// happened on.
+package testhost
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The environment `make test` sets for each pass of the suite.
+const (
+	envIntegration = "VIRTCHAIN_INTEGRATION" // "1" runs integration tests
+	envName        = "VIRTCHAIN_TEST_HOST"   // host name: local, trixie, trixie-backports
+	envURI         = "VIRTCHAIN_TEST_URI"    // its libvirt URI
+	envRoot        = "VIRTCHAIN_TEST_ROOT"   // the folder its daemons see as /
+)
+
+// Enabled reports whether integration tests run in this pass.
+func Enabled() bool { return os.Getenv(envIntegration) == "1" }
+
+// Need skips t unless integration tests run in this pass.
+func Need(t testing.TB) {
+	t.Helper()
+	if !Enabled() {
+		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run it against the real libvirtd")
+	}
+}
+
+// URI is the libvirt URI of the host under test (qemu:///system unless
+// make test names another).
+func URI() string {
+	if u := os.Getenv(envURI); u != "" {
+		return u
+	}
+	return "qemu:///system"
+}
+
+// Name is the host's name for messages ("local" for the machine's own).
+func Name() string {
+	if n := os.Getenv(envName); n != "" {
+		return n
+	}
+	return "local"
+}
+
+// Root is the folder the host's libvirtd and QEMU see as "/": "/" for the
+// machine's own, the debootstrap root for the others. Paths under /var/tmp
+// are the same in every root (shared storage); others are not.
+func Root() string {
+	if r := os.Getenv(envRoot); r != "" {
+		return r
+	}
+	return "/"
+}
+
+// InRoot is path as the test process sees a file the host keeps at path
+// (a managed-save image, a log).
+func InRoot(path string) string { return filepath.Join(Root(), path) }
+
+// Virsh runs virsh against the host and fails t on a non-zero exit.
+func Virsh(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("virsh", append([]string{"-c", URI()}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("virsh -c %s %s: %v\n%s", URI(), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// VirshQuiet runs virsh against the host and ignores the outcome, for
+// cleanup that may find nothing left to do.
+func VirshQuiet(args ...string) {
+	_ = exec.Command("virsh", append([]string{"-c", URI()}, args...)...).Run()
+}
+
+// daemonPIDs lists the processes named comm whose root is the host's.
+func daemonPIDs(comm string) []int {
+	root := filepath.Clean(Root())
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		name, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if strings.TrimSpace(string(name)) != comm {
+			continue
+		}
+		if r, err := os.Readlink(filepath.Join("/proc", e.Name(), "root")); err == nil && filepath.Clean(r) == root {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// Answers reports whether the host's libvirtd answers within a few seconds.
+func Answers() bool {
+	cmd := exec.Command("timeout", "10", "virsh", "-c", URI(), "version")
+	return cmd.Run() == nil
+}
+
+// StopLibvirtd stops the host's libvirtd (only this host's: several run on
+// the machine) and waits until it is gone. Its QEMU processes keep running.
+func StopLibvirtd() error {
+	pids := daemonPIDs("libvirtd")
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if len(daemonPIDs("libvirtd")) == 0 {
+			return nil
+		}
+	}
+	for _, pid := range daemonPIDs("libvirtd") {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return nil
+}
+
+// StartLibvirtd starts the host's libvirtd when none runs, and waits until
+// it answers.
+func StartLibvirtd() error {
+	if len(daemonPIDs("libvirtd")) == 0 {
+		if out, err := exec.Command("chroot", Root(), "libvirtd", "-d").CombinedOutput(); err != nil {
+			return fmt.Errorf("start libvirtd on %s: %v %s", Name(), err, out)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if Answers() {
+			return nil
+		}
+	}
+	return fmt.Errorf("libvirtd on %s does not answer on %s after a restart", Name(), URI())
+}
+
+// RestartLibvirtd stops and starts the host's libvirtd, and makes sure t
+// leaves it running whatever happens.
+func RestartLibvirtd(t testing.TB) {
+	t.Helper()
+	t.Cleanup(func() { _ = StartLibvirtd() })
+	if err := StopLibvirtd(); err != nil {
+		t.Fatal(err)
+	}
+	if err := StartLibvirtd(); err != nil {
+		t.Fatal(err)
+	}
+}
