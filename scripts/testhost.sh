@@ -9,6 +9,7 @@
 #   testhost.sh down [NAME]     stop its daemons and unmount everything
 #   testhost.sh uri [NAME]      print its qemu+unix URI
 #   testhost.sh ssh-uri [NAME]  print its qemu+ssh URI (through its sshd)
+#   testhost.sh root [NAME]     print the folder its daemons see as /
 #   testhost.sh status [NAME]   say whether it answers
 #
 # NAME is trixie (Debian 13: libvirt 11.3, QEMU 10.0; the default) or
@@ -195,6 +196,7 @@ up) up ;;
 down) down ;;
 uri) uri ;;
 ssh-uri) ssh_uri ;;
+root) echo "$root" ;;
 status) if answers; then echo "testhost: $name answers on $(uri)"; else echo "testhost: $name is down"; exit 1; fi ;;
-*) echo "usage: testhost.sh up|down|uri|ssh-uri|status [trixie|trixie-backports]" >&2; exit 2 ;;
+*) echo "usage: testhost.sh up|down|uri|ssh-uri|root|status [trixie|trixie-backports]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the whole suite once per libvirt host: the machine's own libvirtd
+# ("local", Debian 12: libvirt 9.0) and the hosts scripts/testhost.sh
+# starts. Each pass names its host and libvirt version, so a failure says
+# which libvirt it is on. Hosts this script started are stopped again,
+# also when a test fails or the run is interrupted.
+#
+#   scripts/test.sh [HOST...]     default: local trixie
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+hosts=("$@")
+[ ${#hosts[@]} -gt 0 ] || hosts=(local trixie)
+bin=$PWD/virtchain
+started=()
+cleanup() {
+	for h in "${started[@]}"; do bash scripts/testhost.sh down "$h" >/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+failed=()
+for h in "${hosts[@]}"; do
+	if [ "$h" = local ]; then
+		uri=qemu:///system root=/
+	else
+		bash scripts/testhost.sh status "$h" >/dev/null 2>&1 || started+=("$h")
+		bash scripts/testhost.sh up "$h" || { failed+=("$h (did not start)"); continue; }
+		uri=$(bash scripts/testhost.sh uri "$h") root=$(bash scripts/testhost.sh root "$h")
+	fi
+	version=$(virsh -c "$uri" version --daemon 2>/dev/null | sed -n 's/^Running against daemon: *//p')
+	echo "=== host $h: libvirt ${version:-?} on $uri"
+	if ! VIRTCHAIN_INTEGRATION=1 VIRTCHAIN_BIN=$bin VIRTCHAIN_TEST_HOST=$h VIRTCHAIN_TEST_URI=$uri VIRTCHAIN_TEST_ROOT=$root \
+		go test -race -tags libvirt_dlopen -count=1 -p 1 -timeout 45m ./...; then
+		failed+=("$h (libvirt ${version:-?})")
+	fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "=== FAILED on: ${failed[*]}"
+	exit 1
+fi
+echo "=== passed on: ${hosts[*]}"
