@@ -186,18 +186,14 @@ func findDisk(domains []Domain, name, target string) (*Domain, *Disk, error) {
 		d := &domains[i]
 		disk := d.Disk(target)
 		if disk == nil {
-			var ts []string
-			for _, dk := range d.Disks {
-				ts = append(ts, dk.Target)
-			}
-			return nil, nil, Refuse(fmt.Sprintf("%s has no disk %s", name, target), "its disks are: "+strings.Join(ts, ", "))
+			return nil, nil, NoDisk(d, target)
 		}
 		if len(disk.Layers) == 0 {
 			return nil, nil, Refuse(fmt.Sprintf("%s %s has no image", name, target), "pick a disk with a source file")
 		}
 		return d, disk, nil
 	}
-	return nil, nil, Refuse("no domain "+strconv.Quote(name), "list domains with 'virtchain list'")
+	return nil, nil, NoDomain(name)
 }
 
 // busy refuses a second job on a disk.
@@ -385,6 +381,10 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 			return nil, err
 		}
 	}
+	// An unreadable top hides its backing chain: name it, not "no backing".
+	if err := checkLayers(disk, top, top); err != nil {
+		return nil, err
+	}
 	if top == len(disk.Layers)-1 {
 		return nil, Refuse(filepath.Base(disk.Layers[top].Path)+" has no backing image to commit into", "pick a top above the bottom of the chain")
 	}
@@ -543,6 +543,10 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 		}
 	}
 	topL := disk.Layers[0]
+	// Before "nothing to do": an unreadable layer hides what is below it.
+	if err := checkLayers(disk, 0, base); err != nil {
+		return nil, err
+	}
 	if base == 0 {
 		return nil, Refuse("the base of a pull must be below the active layer "+filepath.Base(topL.Path), "pick a lower base, or none for a full pull")
 	}
@@ -551,9 +555,6 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 	}
 	if base == 1 {
 		return nil, Refuse(filepath.Base(disk.Layers[1].Path)+" is already the active layer's backing image", "pick a lower base, or none for a full pull")
-	}
-	if err := checkLayers(disk, 0, base); err != nil {
-		return nil, err
 	}
 	offline := !d.State.Active()
 	if offline {
@@ -727,7 +728,31 @@ func ShellQuote(s string) string {
 	}) < 0 {
 		return s
 	}
+	if at, _ := controlAt(s, ""); at >= 0 {
+		return ansiCQuote(s)
+	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ansiCQuote is bash's $'...' form, for a word holding control characters:
+// the command stays exact when pasted, and printing it cannot drive the
+// terminal. Each byte of a control character is written as \xHH.
+func ansiCQuote(s string) string {
+	var b strings.Builder
+	b.WriteString("$'")
+	for len(s) > 0 {
+		at, size := controlAt(s, "")
+		if at < 0 {
+			at, size = len(s), 0
+		}
+		b.WriteString(strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s[:at]))
+		for i := at; i < at+size; i++ {
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		}
+		s = s[at+size:]
+	}
+	b.WriteString("'")
+	return b.String()
 }
 
 // ShellJoin quotes and joins an argument vector for display.

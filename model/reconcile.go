@@ -162,7 +162,7 @@ func PlanCleanup(domains []Domain, domain string, extra []string, deleteFiles bo
 		}
 	}
 	if d == nil {
-		return nil, Refuse("no domain \""+domain+"\"", "list domains with 'virtchain list'")
+		return nil, NoDomain(domain)
 	}
 	// Work on a copy so the caller's snapshots keep their own Stale.
 	dc := *d

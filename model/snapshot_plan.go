@@ -86,6 +86,8 @@ func CheckSnapshotName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return Refuse("empty snapshot name", "give the snapshot a name such as fresh")
+	case CheckInput("snapshot name", name) != nil:
+		return CheckInput("snapshot name", name)
 	case strings.Contains(name, "/"):
 		return Refuse(fmt.Sprintf("invalid snapshot name %q: libvirt does not allow '/' in a name", name), "choose a name without '/'")
 	case strings.HasPrefix(name, "."):
@@ -127,7 +129,7 @@ func snapDomain(domains []Domain, name string) (*Domain, error) {
 			return &domains[i], nil
 		}
 	}
-	return nil, Refuse(fmt.Sprintf("no domain named %q", name), "see the names with virtchain list")
+	return nil, NoDomain(name)
 }
 
 // snapFind finds a snapshot of d by name.
@@ -137,7 +139,7 @@ func snapFind(d *Domain, name string) (*Snapshot, error) {
 			return &d.Snapshots[i], nil
 		}
 	}
-	return nil, Refuse(fmt.Sprintf("domain %s has no snapshot named %q", d.Name, name), "see its snapshots with virtchain snapshots "+ShellQuote(d.Name))
+	return nil, NoSnapshot(d.Name, name)
 }
 
 // snapChildren lists the direct children of a snapshot, in tree order.
@@ -186,8 +188,11 @@ func snapJobBusy(jobs []Job, d *Domain, what string) error {
 // absolute, is already used by a chain or snapshot, already exists, or sits
 // in a missing folder. taken holds the files this plan already creates.
 func checkNewFile(path, what string, refs Refs, f SnapshotFacts, taken map[string]string) error {
+	if err := CheckInput(what+" path", path); err != nil {
+		return err
+	}
 	if !filepath.IsAbs(path) {
-		return Refuse(fmt.Sprintf("%s path %q is not absolute", what, path), "give a full path such as /var/lib/libvirt/images/name.qcow2")
+		return NotAbsolute(what+" path", path)
 	}
 	path = filepath.Clean(path)
 	if other, ok := taken[path]; ok {
@@ -286,6 +291,9 @@ func PlanSnapshotCreate(domains []Domain, req SnapshotCreateRequest, f SnapshotF
 	if err := CheckSnapshotName(req.Name); err != nil {
 		return nil, err
 	}
+	if err := CheckText("description", req.Description); err != nil {
+		return nil, err
+	}
 	for _, s := range d.Snapshots {
 		if s.Name == req.Name {
 			return nil, Refuse(fmt.Sprintf("%s already has a snapshot named %q", d.Name, req.Name), "choose another name, or delete that snapshot first")
@@ -296,7 +304,7 @@ func PlanSnapshotCreate(domains []Domain, req SnapshotCreateRequest, f SnapshotF
 	}
 	for _, t := range sortedTargets(req.Files) {
 		if d.Disk(t) == nil {
-			return nil, Refuse(fmt.Sprintf("%s has no disk %s", d.Name, t), "name a disk target from virtchain chain "+ShellQuote(d.Name))
+			return nil, NoDisk(d, t)
 		}
 	}
 	p := &SnapshotCreatePlan{Request: req}
@@ -1062,8 +1070,11 @@ type RestoreRequest struct {
 // PlanRestore resolves a restore, or refuses it. imageDomain is the domain
 // name recorded in the save file (empty when it could not be read).
 func PlanRestore(domains []Domain, req RestoreRequest, imageDomain string, f SnapshotFacts) (*Plan, error) {
+	if err := CheckInput("save file path", req.File); err != nil {
+		return nil, err
+	}
 	if !filepath.IsAbs(req.File) {
-		return nil, Refuse(fmt.Sprintf("save file path %q is not absolute", req.File), "give the full path")
+		return nil, NotAbsolute("save file path", req.File)
 	}
 	file := filepath.Clean(req.File)
 	if f.stat(file) == FileMissing {

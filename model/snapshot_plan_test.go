@@ -135,7 +135,7 @@ func TestPlanSnapshotCreateRefusesBadNames(t *testing.T) {
 		wantRefusal(t, err, want)
 	}
 	_, err := PlanSnapshotCreate(internalFixture(), SnapshotCreateRequest{Domain: "nope", Name: "x"}, hostFacts)
-	wantRefusal(t, err, `no domain named "nope"`, "virtchain list")
+	wantRefusal(t, err, `no domain "nope"`, "list domains with 'virtchain list'")
 }
 
 func TestPlanSnapshotCreateInternalRefusesExternalOptions(t *testing.T) {
