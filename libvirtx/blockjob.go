@@ -38,7 +38,7 @@ func jobHint(domain, disk string, err error) string {
 	case strings.Contains(msg, "domain is not running"):
 		return "start the domain, or merge it offline while it is shut off"
 	case virtCode(err) == libvirt.ERR_OPERATION_DENIED || strings.Contains(msg, "read-only"):
-		return "open a read-write connection (drop --readonly)"
+		return model.ReadOnlyFix
 	}
 	return ""
 }
@@ -67,8 +67,11 @@ func kindOf(t libvirt.DomainBlockJobType) model.JobKind {
 // lookupDomain returns a domain the caller must Free.
 func (c *Conn) lookupDomain(name string) (*libvirt.Domain, error) {
 	dom, err := c.virt.LookupDomainByName(name)
+	if virtCode(err) == libvirt.ERR_NO_DOMAIN {
+		return nil, model.NoDomain(name)
+	}
 	if err != nil {
-		return nil, &LibvirtError{Op: "find domain " + name, Err: err, Hint: "list domains with 'virtchain list'"}
+		return nil, &LibvirtError{Op: "find domain " + name, Err: err}
 	}
 	return dom, nil
 }
@@ -144,6 +147,9 @@ func (c *Conn) AbortJob(domain, disk string, pivot bool) error {
 		return err
 	}
 	defer dom.Free()
+	if err := refuseNoJob(dom, domain, disk); err != nil {
+		return err
+	}
 	flags := libvirt.DOMAIN_BLOCK_JOB_ABORT_ASYNC
 	op := "abort the block job"
 	if pivot {
@@ -167,8 +173,21 @@ func (c *Conn) SetJobBandwidth(domain, disk string, bytesPerSec int64) error {
 		return err
 	}
 	defer dom.Free()
+	if err := refuseNoJob(dom, domain, disk); err != nil {
+		return err
+	}
 	if err := dom.BlockJobSetSpeed(disk, uint64(bytesPerSec), libvirt.DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES); err != nil {
 		return jobErr("set the bandwidth", domain, disk, err)
+	}
+	return nil
+}
+
+// refuseNoJob says "no block job" in virtchain's words when the disk has
+// none; libvirt's own answer differs between abort and set-speed. A disk
+// libvirt cannot read is left to the call that follows, with its own text.
+func refuseNoJob(dom *libvirt.Domain, domain, disk string) error {
+	if _, ok, err := jobInfo(dom, disk); err == nil && !ok {
+		return model.NoJob(domain, disk)
 	}
 	return nil
 }
@@ -565,7 +584,7 @@ func (w *JobWatcher) PivotWhenReady(domain, disk string) error {
 	wj, ok := w.jobs[model.JobKey(domain, disk)]
 	if !ok {
 		w.mu.Unlock()
-		return model.Refuse("no block job on "+domain+" "+disk, "list running jobs with 'virtchain jobs'")
+		return model.NoJob(domain, disk)
 	}
 	if wj.job.Kind != model.JobActiveCommit && wj.job.Kind != model.JobCopy {
 		w.mu.Unlock()

@@ -133,7 +133,7 @@ func (c *Conn) discoverOne(ctx context.Context, name string) (model.Domain, erro
 	dom, err := c.virt.LookupDomainByName(name)
 	if err != nil {
 		if virtCode(err) == libvirt.ERR_NO_DOMAIN {
-			return model.Domain{}, fmt.Errorf("no domain named %q on %s; `virtchain list` shows the domains", name, c.uri)
+			return model.Domain{}, model.NoDomain(name)
 		}
 		return model.Domain{}, &LibvirtError{Op: "look up domain " + name, Err: err}
 	}

@@ -22,6 +22,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"virtchain/assets"
+	"virtchain/model"
 )
 
 // Lab defaults.
@@ -456,7 +457,7 @@ func (c *Conn) labPrepare(verb string, opts LabOptions) (LabOptions, error) {
 		return opts, fmt.Errorf("lab %s: no libvirt connection", verb)
 	}
 	if c.readonly {
-		return opts, fmt.Errorf("lab %s: the connection is read-only: run without --readonly", verb)
+		return opts, model.RefuseReadOnly("lab " + verb)
 	}
 	return opts, nil
 }

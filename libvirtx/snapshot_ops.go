@@ -140,7 +140,7 @@ func (c *Conn) domainHandle(name string) (*libvirt.Domain, error) {
 	dom, err := c.virt.LookupDomainByName(name)
 	if err != nil {
 		if virtCode(err) == libvirt.ERR_NO_DOMAIN {
-			return nil, model.Refuse("no domain named "+name, "see the names with virtchain list")
+			return nil, model.NoDomain(name)
 		}
 		return nil, opErr("find domain "+name, err)
 	}
@@ -158,12 +158,18 @@ func (c *Conn) snapshotDoc(domain, name string) (*libvirtxml.DomainSnapshot, str
 	snap, err := dom.SnapshotLookupByName(name, 0)
 	if err != nil {
 		if virtCode(err) == libvirt.ERR_NO_DOMAIN_SNAPSHOT {
-			return nil, "", model.Refuse("domain "+domain+" has no snapshot named "+name, "see its snapshots with virtchain snapshots "+model.ShellQuote(domain))
+			return nil, "", model.NoSnapshot(domain, name)
 		}
 		return nil, "", opErr("find snapshot "+name+" of "+domain, err)
 	}
 	defer snap.Free()
-	doc, err := snap.GetXMLDesc(libvirt.DOMAIN_SNAPSHOT_XML_SECURE)
+	// A read-only connection may not see secure fields; it only plans
+	// (--dry-run), which needs none.
+	var flags libvirt.DomainSnapshotXMLFlags
+	if !c.readonly {
+		flags = libvirt.DOMAIN_SNAPSHOT_XML_SECURE
+	}
+	doc, err := snap.GetXMLDesc(flags)
 	if err != nil {
 		return nil, "", opErr("read snapshot "+name+" of "+domain, err)
 	}
@@ -231,7 +237,7 @@ func (c *Conn) snapshotPoints(domain, name string) ([]model.PointDisk, error) {
 
 func (c *Conn) refuseReadOnly(op string) error {
 	if c.readonly {
-		return model.Refuse("this connection is read-only, so "+op+" cannot run", "drop --readonly")
+		return model.RefuseReadOnly(op)
 	}
 	return nil
 }

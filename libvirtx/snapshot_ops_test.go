@@ -497,7 +497,7 @@ func TestSnapBadInput(t *testing.T) {
 	before = l.snapshotDirState()
 
 	_, err = l.c.PlanSnapshotCreate(ctx, model.SnapshotCreateRequest{Domain: "vct-snap-no-such-domain", Name: "x"})
-	l.wantRefused(err, before, `no domain named "vct-snap-no-such-domain"`)
+	l.wantRefused(err, before, `no domain "vct-snap-no-such-domain"; list domains with 'virtchain list'`)
 	_, err = l.c.PlanSnapshotRevert(ctx, model.SnapshotRevertRequest{Domain: l.name, Name: "nope"})
 	l.wantRefused(err, before, `no snapshot named "nope"`)
 	_, err = l.c.PlanSnapshotDelete(ctx, model.SnapshotDeleteRequest{Domain: l.name, Name: "nope"})
