@@ -54,11 +54,14 @@ type component interface {
 }
 
 // truncate shortens plain (unstyled) text to w cells, ending in an ellipsis
-// when it had to cut.
+// when it had to cut. It is where host data (names, paths, libvirt's text)
+// becomes screen text, so it escapes control characters (model.Escape): a
+// name cannot drive the terminal. truncateLeft and wrapText do the same.
 func truncate(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
+	s = model.Escape(s)
 	if isASCII(s) {
 		if len(s) <= w {
 			return s
@@ -90,6 +93,7 @@ func truncateLeft(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
+	s = model.Escape(s)
 	if lipgloss.Width(s) <= w {
 		return s
 	}

@@ -202,7 +202,7 @@ func newOpDialog(c *Common, op Op, phase opPhase) *opDialog {
 func readOnlyCmd(c *Common, what string) tea.Cmd {
 	// Short enough for an 80-column footer; the header names the URI.
 	return func() tea.Msg {
-		return ErrorMsg{Err: errors.New("read-only: cannot " + what + " (restart without --readonly)")}
+		return ErrorMsg{Err: errors.New(tuiWords(c.KeyMap, model.RefuseReadOnly(what).Error()))}
 	}
 }
 
@@ -555,7 +555,10 @@ func wrapText(s string, w int) []string {
 		lines = append(lines, string(cur))
 		cur, curW = cur[:0:0], 0
 	}
+	// Line breaks and tabs are spaces here (libvirt's messages have some);
+	// any other control character is escaped, as in truncate.
 	for _, word := range strings.Fields(s) {
+		word = model.Escape(word)
 		ww := textWidth(word)
 		if curW > 0 && curW+1+ww > w {
 			flush()

@@ -207,7 +207,7 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				m.syncDetail()
 				m.setFocus(focusDetail)
 			} else {
-				m.err = "domain " + m.opts.Domain + " not found on " + m.common.Backend.URI()
+				m.err = model.NoDomain(m.opts.Domain).Error()
 			}
 		}
 		return m, nil
@@ -675,7 +675,7 @@ func (m *Model) View() (v tea.View) {
 	if !m.opts.NoMouse {
 		v.MouseMode = tea.MouseModeCellMotion
 	}
-	v.WindowTitle = "virtchain " + m.common.Backend.URI()
+	v.WindowTitle = "virtchain " + model.Escape(m.common.Backend.URI())
 	if m.width <= 0 || m.height <= 0 {
 		v.SetContent("")
 		return v

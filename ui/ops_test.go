@@ -424,7 +424,7 @@ func TestRefusedPlanChangesNothing(t *testing.T) {
 	h.press("ctrl+u") // textinput: delete to the start
 	h.typeText("rel.save")
 	h.press("enter")
-	h.contains("is not a full path")
+	h.contains("is not absolute")
 	if len(f.ranOps()) != 0 {
 		t.Errorf("ran %v", f.ranOps())
 	}

@@ -456,7 +456,7 @@ func absolute(p, what string) error {
 	case p == "":
 		return model.Refuse("the "+what+" is empty", "give a full path")
 	case !filepath.IsAbs(p):
-		return model.Refuse("the "+what+" "+p+" is not a full path", "give a path that starts with /")
+		return model.NotAbsolute(what, p)
 	}
 	return nil
 }

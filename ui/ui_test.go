@@ -584,7 +584,7 @@ func TestInitialDomainOption(t *testing.T) {
 	m = New(context.Background(), f, Options{Domain: "nope", NoColor: true})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.Update(m.discover()())
-	if !strings.Contains(m.View().Content, "domain nope not found") {
+	if !strings.Contains(m.View().Content, `no domain "nope"`) {
 		t.Error("a missing initial domain is not reported")
 	}
 }

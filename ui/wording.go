@@ -39,8 +39,8 @@ var tuiPhrases = []struct {
 	// ':' and ',' unquoted, and the sentence needs them.
 	{regexp.MustCompile(`virtchain restore (?:'(?:[^']|'\\'')*'|[^\s']*[^\s':,])`),
 		func(km *KeyMap) string { return km.Restore.Help().Key + " (restore) in the domain list" }},
-	{regexp.MustCompile(`drop --readonly`),
-		func(*KeyMap) string { return "restart virtchain without --readonly" }},
+	{regexp.MustCompile(`run again without --readonly`),
+		func(*KeyMap) string { return "restart without --readonly" }},
 }
 
 // tuiWords rewrites a refusal, hint or warning from CLI wording to TUI
