@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"virtchain/libvirtx"
+	"virtchain/model"
 )
 
 // UsageError is bad usage: an unknown command or flag, or a wrong number of
@@ -128,7 +129,7 @@ func Main(args []string, stdout, stderr io.Writer) (status int) {
 	defer func() {
 		if r := recover(); r != nil {
 			env.close()
-			fmt.Fprintf(stderr, "virtchain: internal error: %s\n", oneLine(fmt.Sprint(r)))
+			printf(stderr, "virtchain: internal error: %s\n", oneLine(fmt.Sprint(r)))
 			status = 1
 		}
 	}()
@@ -144,7 +145,7 @@ func Main(args []string, stdout, stderr io.Writer) (status int) {
 		if ue.Cmd != "" {
 			hint += " " + ue.Cmd
 		}
-		fmt.Fprintf(stderr, "virtchain: %s (see '%s')\n", oneLine(ue.Msg), hint)
+		printf(stderr, "virtchain: %s (see '%s')\n", oneLine(ue.Msg), hint)
 		return 2
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -152,7 +153,7 @@ func Main(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintln(stderr, "virtchain: interrupted")
 		return 1
 	}
-	fmt.Fprintf(stderr, "virtchain: %s\n", oneLine(err.Error()))
+	printf(stderr, "virtchain: %s\n", oneLine(err.Error()))
 	return 1
 }
 
@@ -171,6 +172,9 @@ func run(env *Env, args []string) error {
 	tf.define(gf)
 	if err := gf.fs.Parse(args); err != nil {
 		return usageFromFlagError(err, args)
+	}
+	if err := gf.checkInput(args); err != nil {
+		return err
 	}
 	rest := gf.fs.Args()
 	if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" && len(rest) > 0 {
@@ -221,6 +225,12 @@ func run(env *Env, args []string) error {
 		cmd.Flags(cf)
 	}
 	pos, err := cf.parse(rest[nameWords:])
+	if err == nil {
+		err = cf.checkInput(rest[nameWords:])
+	}
+	if err == nil {
+		err = checkArgs(cmd.Args, pos)
+	}
 	if err != nil {
 		err.(*UsageError).Cmd = cmd.Name
 		return err
@@ -245,6 +255,9 @@ func run(env *Env, args []string) error {
 	}
 	if env.DryRun && !cmd.DryRun {
 		return uerr("'%s' changes nothing, so it has no --dry-run", cmd.Name)
+	}
+	if cmd.Changes && env.ReadOnly && !env.DryRun {
+		return model.RefuseReadOnly("run virtchain " + cmd.Name)
 	}
 	if len(pos) < cmd.minArgs {
 		return uerr("'%s' needs %s", cmd.Name, strings.Join(missingArgs(cmd.Args, len(pos)), " "))

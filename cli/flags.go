@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"virtchain/model"
 )
 
 // FlagSet holds one command's flags. Each flag may have several names given
@@ -63,6 +65,12 @@ func (f *FlagSet) BoolVar(p *bool, names, usage string) {
 // StringVar defines a flag taking one value; ARG names the value in help.
 func (f *FlagSet) StringVar(p *string, names, arg, usage string) {
 	f.add((*stringValue)(p), names, arg, usage)
+}
+
+// TextVar defines a flag taking free text (a description), which may hold
+// newlines and tabs; StringVar values are names and paths and may not.
+func (f *FlagSet) TextVar(p *string, names, arg, usage string) {
+	f.add((*textValue)(p), names, arg, usage)
 }
 
 // StringsVar defines a repeatable flag: each use appends one value
@@ -129,6 +137,51 @@ func (f *FlagSet) parse(args []string) ([]string, error) {
 	}
 }
 
+// checkInput refuses a control character in any string flag that was given
+// (model.CheckInput), naming the flag as typed. args is the command line.
+func (f *FlagSet) checkInput(args []string) error {
+	var err error
+	f.fs.Visit(func(fl *flag.Flag) {
+		if err != nil {
+			return
+		}
+		what := typed(fl.Name, args)
+		switch v := fl.Value.(type) {
+		case *stringValue:
+			err = model.CheckInput(what, string(*v))
+		case *stringsValue:
+			for _, s := range *v {
+				if err = model.CheckInput(what, s); err != nil {
+					break
+				}
+			}
+		case *textValue:
+			err = model.CheckText(what, string(*v))
+		}
+	})
+	if err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	return nil
+}
+
+// checkArgs refuses a control character in a positional argument, naming
+// it by the command's Args spec (DOMAIN, NAME, FILE).
+func checkArgs(spec string, pos []string) error {
+	words := strings.Fields(spec)
+	for i, a := range pos {
+		what := "argument"
+		if len(words) > 0 {
+			w := words[min(i, len(words)-1)]
+			what = strings.Trim(w, "[].")
+		}
+		if err := model.CheckInput(what, a); err != nil {
+			return &UsageError{Msg: err.Error()}
+		}
+	}
+	return nil
+}
+
 func usageFromFlagError(err error, args []string) error {
 	if errors.Is(err, flag.ErrHelp) {
 		// -help or -h that no FlagSet defined; every command defines -h, so
@@ -143,6 +196,12 @@ func usageFromFlagError(err error, args []string) error {
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
 		return &UsageError{Msg: "flag " + typed(name, args) + " needs a value"}
+	}
+	// "invalid value "x" for flag -bandwidth: why": name the flag as typed.
+	if val, rest, ok := strings.Cut(msg, " for flag -"); ok && strings.HasPrefix(val, "invalid value ") {
+		if name, why, ok := strings.Cut(rest, ": "); ok {
+			return &UsageError{Msg: val + " for " + typed(name, args) + ": " + why}
+		}
 	}
 	return &UsageError{Msg: msg}
 }
@@ -212,6 +271,11 @@ type stringValue string
 
 func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
 func (s *stringValue) String() string     { return string(*s) }
+
+type textValue string
+
+func (s *textValue) Set(v string) error { *s = textValue(v); return nil }
+func (s *textValue) String() string     { return string(*s) }
 
 type stringsValue []string
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -19,14 +20,15 @@ import (
 
 func init() {
 	var (
-		top, base, bw              string
+		top, base                  string
+		bw                         bandwidthValue
 		shallow, active, pivot     bool
 		keepOverlay, wait, relativ bool
 		deleteFiles                bool
 	)
 	bwFlag := func(f *FlagSet) {
-		bw = ""
-		f.StringVar(&bw, "bandwidth", "MiB/s", "limit the copy speed in MiB/s, as virsh does (fractions allowed; 0 is no limit)")
+		bw = 0
+		f.Var(&bw, "bandwidth", "MiB/s", "limit the copy speed in MiB/s, as virsh does (fractions allowed; 0 is no limit)")
 	}
 	waitFlag := func(f *FlagSet, what string) {
 		wait = false
@@ -45,7 +47,7 @@ func init() {
 			"Without --base: the bottom of the chain, or with --shallow the image directly\n" +
 			"below the top. A shut-off domain is merged with qemu-img and its definition\n" +
 			"updated. Other domains or snapshots using the images involved are refused.",
-		JSON: true, DryRun: true,
+		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			top, base, shallow, active, pivot, keepOverlay, relativ = "", "", false, false, false, false, false
 			f.StringVar(&top, "top", "X", "the highest layer whose data moves (default: the active layer)")
@@ -65,10 +67,7 @@ func init() {
 			if (pivot || keepOverlay) && !active {
 				return Usagef("--pivot and --keep-overlay are for an active commit: add --active")
 			}
-			bps, err := parseBandwidth(bw)
-			if err != nil {
-				return err
-			}
+			bps := int64(bw)
 			req := model.CommitRequest{Domain: args[0], Target: args[1], Top: top, Base: base, Shallow: shallow,
 				Active: active, Relative: relativ, Bandwidth: bps}
 			switch {
@@ -92,7 +91,7 @@ func init() {
 			"backing image (as before a migration). Y is a path, an index such as vda[3],\n" +
 			"or the name of the snapshot that created the layer. A shut-off domain is\n" +
 			"pulled with qemu-img rebase.",
-		JSON: true, DryRun: true,
+		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			base, relativ = "", false
 			f.StringVar(&base, "base", "Y", "the layer that stays as the backing image (default: none, a full pull)")
@@ -101,10 +100,7 @@ func init() {
 			waitFlag(f, "the job")
 		},
 		Run: func(env *Env, args []string) error {
-			bps, err := parseBandwidth(bw)
-			if err != nil {
-				return err
-			}
+			bps := int64(bw)
 			req := model.PullRequest{Domain: args[0], Target: args[1], Base: base, Relative: relativ, Bandwidth: bps}
 			return runBlockJob(env, wait, func(doms []model.Domain, jobs []model.Job) (*model.BlockPlan, error) {
 				return model.PlanPull(doms, req, jobs)
@@ -126,7 +122,7 @@ func init() {
 			"the base keeps the copied data). With --pivot an active commit at READY makes\n" +
 			"its base the active layer; with --pivot --wait a job not READY yet is pivoted\n" +
 			"as soon as it gets there.",
-		JSON: true,
+		JSON: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			pivot = false
 			f.BoolVar(&pivot, "pivot", "pivot a READY active commit instead of abandoning it")
@@ -138,13 +134,11 @@ func init() {
 		Name:    "bandwidth",
 		Args:    "DOMAIN TARGET MIB_PER_S",
 		Summary: "change the speed limit of a running block job (0 removes it)",
+		Changes: true,
 		Run: func(env *Env, args []string) error {
 			bps, err := parseBandwidth(args[2])
 			if err != nil {
-				return err
-			}
-			if env.ReadOnly {
-				return readOnlyRefusal()
+				return Usagef("MIB_PER_S %q: %v", args[2], err)
 			}
 			conn, err := env.Conn()
 			if err != nil {
@@ -153,7 +147,7 @@ func init() {
 			if err := conn.SetJobBandwidth(args[0], args[1], bps); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "%s %s: bandwidth %s\n", args[0], args[1], bandwidthText(bps))
+			printf(env.Stdout, "%s %s: bandwidth %s\n", args[0], args[1], bandwidthText(bps))
 			return nil
 		},
 	})
@@ -166,7 +160,7 @@ func init() {
 			"files they named, and each FILE given (files a commit or pull listed as\n" +
 			"leaving the chain), are deleted, but only those that no chain and no\n" +
 			"snapshot of any domain references.",
-		JSON: true, DryRun: true,
+		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			deleteFiles = false
 			f.BoolVar(&deleteFiles, "delete-files", "also delete the files that left the chain and nothing references")
@@ -175,21 +169,27 @@ func init() {
 	})
 }
 
-func readOnlyRefusal() error {
-	return model.Refuse("the connection is read-only (--readonly)", "run again without --readonly to change anything")
-}
-
-// parseBandwidth reads MiB/s (virsh's unit) into bytes per second.
+// parseBandwidth reads MiB/s (virsh's unit) into bytes per second. An
+// empty value is an error, not 0: 0 lifts the limit, which nobody should
+// get from a typo or an unset shell variable.
 func parseBandwidth(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
 	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "M"), 64)
 	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || v > 1<<40 {
-		return 0, Usagef("bandwidth %q: give MiB/s as a number of at least 0, such as 10 or 0.5", s)
+		return 0, fmt.Errorf("give MiB/s as a number of at least 0, such as 10 or 0.5")
 	}
 	return int64(v * (1 << 20)), nil
 }
+
+// bandwidthValue is --bandwidth: MiB/s on the command line, bytes per
+// second inside, checked while the flags are parsed.
+type bandwidthValue int64
+
+func (b *bandwidthValue) Set(s string) error {
+	v, err := parseBandwidth(s)
+	*b = bandwidthValue(v)
+	return err
+}
+func (b *bandwidthValue) String() string { return strconv.FormatInt(int64(*b), 10) }
 
 func bandwidthText(bps int64) string {
 	if bps <= 0 {
@@ -231,9 +231,6 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 		}
 		return writeBlockPlan(env.Stdout, bp)
 	}
-	if env.ReadOnly {
-		return readOnlyRefusal()
-	}
 	if !env.JSON {
 		if err := writeBlockPlan(env.Stdout, bp); err != nil {
 			return err
@@ -253,7 +250,7 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 		if env.JSON {
 			return env.PrintJSON(out)
 		}
-		fmt.Fprintf(env.Stdout, "Started %s on %s %s; follow it with 'virtchain jobs --wait'\n", bp.Kind, bp.Domain, bp.Target)
+		printf(env.Stdout, "Started %s on %s %s; follow it with 'virtchain jobs --wait'\n", bp.Kind, bp.Domain, bp.Target)
 		return nil
 	}
 	final, err := followJobs(env, w, map[string]bool{job.Key(): true}, true)
@@ -336,7 +333,7 @@ func writeBlockPlan(w io.Writer, bp *model.BlockPlan) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Chain afterwards (active first):\n")
 	for _, p := range bp.NewChain {
-		fmt.Fprintf(&b, "  %s\n", p)
+		printf(&b, "  %s\n", p)
 	}
 	if bp.Bandwidth > 0 {
 		fmt.Fprintf(&b, "Bandwidth: %s\n", bandwidthText(bp.Bandwidth))
@@ -346,9 +343,9 @@ func writeBlockPlan(w io.Writer, bp *model.BlockPlan) error {
 }
 
 func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
-	fmt.Fprintf(w, "Done: %s on %s %s\n", out.Job.Kind, out.Job.Domain, out.Job.Disk)
+	printf(w, "Done: %s on %s %s\n", out.Job.Kind, out.Job.Domain, out.Job.Disk)
 	if len(out.StaleSnapshots) > 0 {
-		fmt.Fprintf(w, "Stale snapshot metadata: %s (remove with 'virtchain cleanup %s')\n",
+		printf(w, "Stale snapshot metadata: %s (remove with 'virtchain cleanup %s')\n",
 			strings.Join(out.StaleSnapshots, ", "), model.ShellQuote(domain))
 	}
 	if len(out.LeftFiles) > 0 {
@@ -361,7 +358,7 @@ func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
 					used = strings.TrimPrefix(k, f)
 				}
 			}
-			fmt.Fprintf(w, "  %s%s\n", f, used)
+			printf(w, "  %s%s\n", f, used)
 			if used == "" {
 				free = append(free, f)
 			}
@@ -371,7 +368,7 @@ func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
 			them = "the ones nothing uses"
 		}
 		if len(free) > 0 {
-			fmt.Fprintf(w, "Delete %s with 'virtchain cleanup %s --delete-files %s'\n",
+			printf(w, "Delete %s with 'virtchain cleanup %s --delete-files %s'\n",
 				them, model.ShellQuote(domain), model.ShellJoin(free))
 		}
 	}
@@ -431,7 +428,7 @@ func waitsAtReady(j model.Job) bool {
 func readyNote(j model.Job) string {
 	d, t := model.ShellQuote(j.Domain), model.ShellQuote(j.Disk)
 	return fmt.Sprintf("%s %s: %s is READY; pivot with 'virtchain abort %s %s --pivot', or keep the overlay with 'virtchain abort %s %s'",
-		j.Domain, j.Disk, j.Kind, d, t, d, t)
+		model.Escape(j.Domain), model.Escape(j.Disk), j.Kind, d, t, d, t)
 }
 
 // progressPrinter draws one bar line per job on a terminal, at most 10
@@ -468,11 +465,11 @@ func (p *progressPrinter) update(j model.Job) {
 	prev, seen := p.jobs[k]
 	p.jobs[k] = j
 	if !p.tty {
-		line := fmt.Sprintf("%s %s %s %d%% %s", j.Domain, j.Disk, j.Kind, int(j.Fraction()*100), j.Phase)
+		line := fmt.Sprintf("%s %s %s %d%% %s", escapeArgs([]any{j.Domain, j.Disk, j.Kind, int(j.Fraction() * 100), j.Phase})...)
 		if p.last[k] != line {
 			p.last[k] = line
 			if j.Error != "" {
-				line += ": " + j.Error
+				line += ": " + model.Escape(j.Error)
 			}
 			fmt.Fprintln(p.w, line)
 		}
@@ -530,7 +527,7 @@ func progressLine(j model.Job, width int) string {
 	f := j.Fraction()
 	n := int(f * float64(width))
 	bar := strings.Repeat("#", n) + strings.Repeat("-", width-n)
-	s := fmt.Sprintf("%s %s %s [%s] %3d%%  %s/%s", j.Domain, j.Disk, j.Kind, bar, int(f*100), model.FormatBytes(j.Cur), model.FormatBytes(j.End))
+	s := fmt.Sprintf("%s %s %s [%s] %3d%%  %s/%s", model.Escape(j.Domain), model.Escape(j.Disk), j.Kind, bar, int(f*100), model.FormatBytes(j.Cur), model.FormatBytes(j.End))
 	if r := j.Rate(); r > 0 {
 		s += "  " + model.FormatBytes(int64(r)) + "/s"
 	}
@@ -539,7 +536,7 @@ func progressLine(j model.Job, width int) string {
 	}
 	s += "  " + string(j.Phase)
 	if j.Error != "" {
-		s += ": " + j.Error
+		s += ": " + model.Escape(j.Error)
 	}
 	return s
 }
@@ -636,16 +633,14 @@ func runJobs(env *Env, wait bool) error {
 }
 
 func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
-	if env.ReadOnly {
-		return readOnlyRefusal()
-	}
 	conn, err := env.Conn()
 	if err != nil {
 		return err
 	}
 	if !wait {
 		if err := conn.AbortJob(domain, disk, pivot); err != nil {
-			if pivot {
+			var r *model.Refusal
+			if pivot && !errors.As(err, &r) {
 				err = fmt.Errorf("%w (with --wait, virtchain pivots when the job gets to READY)", err)
 			}
 			return err
@@ -657,7 +652,7 @@ func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
 		if env.JSON {
 			return env.PrintJSON(map[string]string{"domain": domain, "disk": disk, "requested": what})
 		}
-		fmt.Fprintf(env.Stdout, "%s requested on %s %s; 'virtchain jobs' shows when it is done\n", what, domain, disk)
+		printf(env.Stdout, "%s requested on %s %s; 'virtchain jobs' shows when it is done\n", what, domain, disk)
 		return nil
 	}
 	w, err := conn.WatchJobsToStop(env.Ctx)
@@ -666,7 +661,10 @@ func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
 	}
 	defer w.Close()
 	if _, ok := w.Job(domain, disk); !ok {
-		return model.Refuse("no block job on "+domain+" "+disk, "list running jobs with 'virtchain jobs'")
+		if _, err := conn.DiscoverDomain(env.Ctx, domain); err != nil {
+			return err // no such domain, said as everywhere else
+		}
+		return model.NoJob(domain, disk)
 	}
 	if pivot {
 		err = w.PivotWhenReady(domain, disk)
@@ -709,9 +707,6 @@ func runCleanup(env *Env, domain string, files []string, deleteFiles bool) error
 		}
 		return writePlan(env.Stdout, cp.Plan)
 	}
-	if env.ReadOnly && (len(cp.Snapshots) > 0 || len(cp.Files) > 0) {
-		return readOnlyRefusal()
-	}
 	res, err := conn.Cleanup(env.Ctx, cp)
 	if env.JSON {
 		if jerr := env.PrintJSON(res); jerr != nil && err == nil {
@@ -720,16 +715,16 @@ func runCleanup(env *Env, domain string, files []string, deleteFiles bool) error
 		return err
 	}
 	for _, s := range res.RemovedSnapshots {
-		fmt.Fprintf(env.Stdout, "removed metadata of snapshot %s\n", s)
+		printf(env.Stdout, "removed metadata of snapshot %s\n", s)
 	}
 	for _, f := range res.DeletedFiles {
-		fmt.Fprintf(env.Stdout, "deleted %s\n", f)
+		printf(env.Stdout, "deleted %s\n", f)
 	}
 	for _, k := range res.Kept {
-		fmt.Fprintf(env.Stdout, "kept %s\n", k)
+		printf(env.Stdout, "kept %s\n", k)
 	}
 	if len(res.RemovedSnapshots)+len(res.DeletedFiles)+len(res.Kept) == 0 {
-		fmt.Fprintf(env.Stdout, "nothing to clean on %s\n", domain)
+		printf(env.Stdout, "nothing to clean on %s\n", domain)
 	}
 	return err
 }

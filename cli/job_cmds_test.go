@@ -11,12 +11,12 @@ import (
 )
 
 func TestParseBandwidth(t *testing.T) {
-	for in, want := range map[string]int64{"": 0, "0": 0, "10": 10 << 20, "0.5": 512 << 10, " 2M": 2 << 20} {
+	for in, want := range map[string]int64{"0": 0, "10": 10 << 20, "0.5": 512 << 10, " 2M": 2 << 20} {
 		if got, err := parseBandwidth(in); err != nil || got != want {
 			t.Errorf("parseBandwidth(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"-1", "fast", "NaN", "Inf", "1e20"} {
+	for _, in := range []string{"", " ", "-1", "fast", "NaN", "Inf", "1e20"} {
 		if _, err := parseBandwidth(in); err == nil {
 			t.Errorf("parseBandwidth(%q) accepted", in)
 		}
@@ -32,6 +32,9 @@ func TestJobUsageErrors(t *testing.T) {
 		{"pull", "vm"},
 		{"abort", "vm"},
 		{"bandwidth", "vm", "vda", "-3"},
+		{"bandwidth", "vm", "vda", ""},
+		{"commit", "vm", "vda", "--bandwidth", ""},
+		{"pull", "vm", "vda", "--bandwidth="},
 	} {
 		code, _, stderr := runMain(t, append([]string{"-c", "test:///default"}, args...)...)
 		if code != 2 {

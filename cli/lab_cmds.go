@@ -48,7 +48,8 @@ func init() {
 			labFlags(f)
 			f.StringsVar(&only, "only", "NAME", "build just this lab domain (repeatable), e.g. --only test2")
 		},
-		Run: labRun((*libvirtx.Conn).LabUp),
+		Changes: true,
+		Run:     labRun((*libvirtx.Conn).LabUp),
 	})
 	register(Command{
 		Name:    "lab down",
@@ -56,7 +57,8 @@ func init() {
 		Help: "Destroys and undefines the lab's PREFIX* domains, with their snapshot\n" +
 			"metadata, managed-save images and NVRAM, then deletes DIR. It also cleans\n" +
 			"up after a 'lab up' that failed halfway. Other domains are never touched.",
-		Flags: labFlags,
-		Run:   labRun((*libvirtx.Conn).LabDown),
+		Flags:   labFlags,
+		Changes: true,
+		Run:     labRun((*libvirtx.Conn).LabDown),
 	})
 }

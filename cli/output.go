@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,10 +16,50 @@ import (
 func (e *Env) PrintJSON(v any) error { return writeJSON(e.Stdout, v) }
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	// encoding/json escapes C0 but writes DEL and C1 (U+0080-U+009F) raw;
+	// \u escapes keep the names exact and the terminal undisturbed. They
+	// can only occur inside strings, so a plain replacement is safe.
+	_, err := io.WriteString(w, jsonControls.Replace(b.String()))
+	return err
+}
+
+var jsonControls = func() *strings.Replacer {
+	var pairs []string
+	for r := rune(0x7f); r <= 0x9f; r++ {
+		pairs = append(pairs, string(r), fmt.Sprintf(`\u%04x`, r))
+	}
+	return strings.NewReplacer(pairs...)
+}()
+
+// printf is fmt.Fprintf for text meant for a terminal. The format is
+// virtchain's own; every string or error argument is data (a name, a path,
+// libvirt's text) and is escaped (model.Escape), so a name can neither
+// drive the terminal nor break a line. Text output goes through it, Row
+// and writePlan; JSON does not.
+func printf(w io.Writer, format string, a ...any) {
+	fmt.Fprintf(w, format, escapeArgs(a)...)
+}
+
+func escapeArgs(a []any) []any {
+	out := make([]any, len(a))
+	for i, v := range a {
+		switch s := v.(type) {
+		case string:
+			out[i] = model.Escape(s)
+		case error:
+			out[i] = model.Escape(s.Error())
+		default:
+			out[i] = v
+		}
+	}
+	return out
 }
 
 // Emit prints v as JSON with --json, else calls text to write the readable
@@ -48,17 +89,12 @@ func newTable(w io.Writer, headers ...string) *Table {
 	return t
 }
 
-// Row adds one row. Tabs and newlines inside a cell become spaces so a
-// cell never breaks the columns.
+// Row adds one row. Control characters inside a cell are escaped
+// (model.Escape), so a cell never breaks the columns or drives the terminal.
 func (t *Table) Row(cells ...string) {
 	clean := make([]string, len(cells))
 	for i, c := range cells {
-		clean[i] = strings.Map(func(r rune) rune {
-			if r == '\t' || r == '\n' || r == '\r' {
-				return ' '
-			}
-			return r
-		}, c)
+		clean[i] = model.Escape(c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(clean, "\t"))
 }
@@ -98,9 +134,9 @@ func writePlan(w io.Writer, p model.Plan) error {
 	if p.Target != "" {
 		head += " " + p.Target
 	}
-	fmt.Fprintf(&b, "Plan: %s\n", head)
+	printf(&b, "Plan: %s\n", head)
 	if p.Summary != "" {
-		fmt.Fprintf(&b, "  %s\n", p.Summary)
+		printf(&b, "  %s\n", p.Summary)
 	}
 	list := func(title string, items []string, numbered bool) {
 		if len(items) == 0 {
@@ -109,9 +145,9 @@ func writePlan(w io.Writer, p model.Plan) error {
 		fmt.Fprintf(&b, "%s:\n", title)
 		for i, it := range items {
 			if numbered {
-				fmt.Fprintf(&b, "  %d. %s\n", i+1, it)
+				printf(&b, "  %d. %s\n", i+1, it)
 			} else {
-				fmt.Fprintf(&b, "  - %s\n", it)
+				printf(&b, "  - %s\n", it)
 			}
 		}
 	}

@@ -108,8 +108,8 @@ func runList(env *Env, _ []string) error {
 
 func writeList(w io.Writer, l listJSON) error {
 	if len(l.Domains) == 0 {
-		_, err := fmt.Fprintf(w, "No domains on %s.\n", l.URI)
-		return err
+		printf(w, "No domains on %s.\n", l.URI)
+		return nil
 	}
 	t := newTable(w, "NAME", "STATE", "PERSISTENT", "MANAGED SAVE", "DISKS", "DEEPEST CHAIN", "SNAPSHOTS", "PROBLEM")
 	for _, d := range l.Domains {
@@ -158,23 +158,11 @@ func runChain(env *Env, args []string) error {
 	if len(args) == 2 {
 		disk := d.Disk(args[1])
 		if disk == nil {
-			return fmt.Errorf("domain %s has no disk %q; its disks are: %s ('virtchain chain %s' shows them all)",
-				d.Name, args[1], diskTargets(d), d.Name)
+			return model.NoDisk(&d, args[1])
 		}
 		out.Disks = []model.Disk{*disk}
 	}
 	return env.Emit(out, func(w io.Writer) error { return writeChain(w, out) })
-}
-
-func diskTargets(d model.Domain) string {
-	if len(d.Disks) == 0 {
-		return "none"
-	}
-	var ts []string
-	for _, disk := range d.Disks {
-		ts = append(ts, disk.Target)
-	}
-	return strings.Join(ts, ", ")
 }
 
 // writeChain draws each disk's chain as a vertical tree, the active layer
@@ -182,7 +170,7 @@ func diskTargets(d model.Domain) string {
 func writeChain(w io.Writer, c chainJSON) error {
 	var b strings.Builder
 	if len(c.Disks) == 0 {
-		fmt.Fprintf(&b, "Domain %s has no disks.\n", c.Domain)
+		printf(&b, "Domain %s has no disks.\n", c.Domain)
 	}
 	for i, disk := range c.Disks {
 		if i > 0 {
@@ -204,13 +192,13 @@ func writeChain(w io.Writer, c chainJSON) error {
 		if len(disk.Layers) == 1 {
 			layers = "layer"
 		}
-		fmt.Fprintf(&b, "%s %s", c.Domain, disk.Target)
+		printf(&b, "%s %s", c.Domain, disk.Target)
 		if len(head) > 0 {
-			fmt.Fprintf(&b, " (%s)", strings.Join(head, ", "))
+			printf(&b, " (%s)", strings.Join(head, ", "))
 		}
-		fmt.Fprintf(&b, ": %d %s\n", len(disk.Layers), layers)
+		printf(&b, ": %d %s\n", len(disk.Layers), layers)
 		if len(disk.Layers) == 0 {
-			fmt.Fprintf(&b, "  no image (%s)\n", orDash(disk.Source))
+			printf(&b, "  no image (%s)\n", orDash(disk.Source))
 		}
 		for j, l := range disk.Layers {
 			last := j == len(disk.Layers)-1
@@ -232,10 +220,10 @@ func writeChain(w io.Writer, c chainJSON) error {
 			case last && l.Problem == "":
 				role = "  [base]"
 			}
-			fmt.Fprintf(&b, "  %s%s%s%s\n", branch, idx, l.Path, role)
-			fmt.Fprintf(&b, "  %s%s\n", stem, layerDetails(l))
+			printf(&b, "  %s%s%s%s\n", branch, idx, l.Path, role)
+			printf(&b, "  %s%s\n", stem, layerDetails(l))
 			if l.Problem != "" {
-				fmt.Fprintf(&b, "  %s! %s\n", stem, l.Problem)
+				printf(&b, "  %s! %s\n", stem, l.Problem)
 			}
 		}
 	}
@@ -280,8 +268,8 @@ func runSnapshots(env *Env, args []string) error {
 // the first column of a table of kind, memory, state and creation time.
 func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 	if len(s.Snapshots) == 0 {
-		_, err := fmt.Fprintf(w, "Domain %s has no snapshots.\n", s.Domain)
-		return err
+		printf(w, "Domain %s has no snapshots.\n", s.Domain)
+		return nil
 	}
 	byName := map[string]bool{}
 	for _, sn := range s.Snapshots {
@@ -346,14 +334,10 @@ func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 		return err
 	}
 	if s.Current != "" {
-		if _, err := fmt.Fprintf(w, "\n* current snapshot: %s\n", s.Current); err != nil {
-			return err
-		}
+		printf(w, "\n* current snapshot: %s\n", s.Current)
 	}
 	if anyStale {
-		if _, err := fmt.Fprintf(w, "stale: a commit or pull merged those disks' files away or wrote over the snapshot's point, so it cannot be reverted; 'virtchain cleanup %s' removes the metadata\n", model.ShellQuote(s.Domain)); err != nil {
-			return err
-		}
+		printf(w, "stale: a commit or pull merged those disks' files away or wrote over the snapshot's point, so it cannot be reverted; 'virtchain cleanup %s' removes the metadata\n", model.ShellQuote(s.Domain))
 	}
 	if anyBranch {
 		if _, err := fmt.Fprintln(w, "branch: a newer branch a revert kept; its files stay on disk"); err != nil {

@@ -45,6 +45,9 @@ type Command struct {
 	JSON bool
 	// DryRun says the command accepts --dry-run (env.DryRun).
 	DryRun bool
+	// Changes says the command changes the host: under --readonly Main
+	// refuses it (but not its --dry-run) before libvirt is called.
+	Changes bool
 	// Flags defines the command's own flags. It must reset the variables it
 	// binds, because Main may run the same command twice in one process.
 	Flags func(f *FlagSet)

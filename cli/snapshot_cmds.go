@@ -29,9 +29,6 @@ func runPlanned(env *Env, plan model.Plan, full any, act func() error, done stri
 		}
 		return env.PrintPlan(plan)
 	}
-	if env.ReadOnly {
-		return readOnlyRefusal()
-	}
 	if !env.JSON {
 		if err := env.PrintPlan(plan); err != nil {
 			return err
@@ -43,8 +40,8 @@ func runPlanned(env *Env, plan model.Plan, full any, act func() error, done stri
 	if env.JSON {
 		return env.PrintJSON(opResultJSON{Plan: full, Done: true})
 	}
-	_, err := fmt.Fprintln(env.Stdout, done)
-	return err
+	printf(env.Stdout, "%s\n", done)
+	return nil
 }
 
 // runOp opens the connection, plans with plan, shows the plan (view picks
@@ -128,14 +125,14 @@ func init() {
 			"--file TARGET=PATH chooses one. A running domain gets a checkpoint (memory to\n" +
 			"--memory-file, default <domain>_<name>.mem next to the first overlay) unless\n" +
 			"--disk-only. --quiesce freezes the guest's filesystems through its agent.",
-		JSON: true, DryRun: true,
+		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			external, diskOnly, quiesce, memoryFile, description, files = false, false, false, "", "", nil
 			f.BoolVar(&external, "external", "make overlays instead of internal snapshots")
 			f.BoolVar(&diskOnly, "disk-only", "with --external: disks only, no memory")
 			f.StringVar(&memoryFile, "memory-file", "PATH", "with --external: where a checkpoint's memory goes")
 			f.StringsVar(&files, "file", "TARGET=PATH", "with --external: the overlay for one disk (repeatable)")
-			f.StringVar(&description, "description", "TEXT", "the snapshot's description")
+			f.TextVar(&description, "description", "TEXT", "the snapshot's description")
 			f.BoolVar(&quiesce, "quiesce", "with --external --disk-only: freeze the guest's filesystems (needs the guest agent)")
 		},
 		Run: func(env *Env, args []string) error {
@@ -169,7 +166,7 @@ func init() {
 			"redefined onto them, a checkpoint's memory restored, the snapshot made\n" +
 			"current. The newer overlays stay on disk and later snapshots stay in the tree.\n" +
 			"A running domain's current state is discarded.",
-		JSON: true, DryRun: true,
+		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			running, paused, force = false, false, false
 			f.BoolVar(&running, "running", "leave the domain running afterwards")
@@ -201,7 +198,7 @@ func init() {
 			"libvirt. --metadata-only forgets the snapshot and leaves every file alone.\n" +
 			"Refused, with what to do instead, when files of other domains or snapshots\n" +
 			"would change, when a block job runs, or when libvirt cannot merge it.",
-		JSON: true, DryRun: true,
+		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			metadataOnly = false
 			f.BoolVar(&metadataOnly, "metadata-only", "remove only libvirt's metadata; keep every file (virsh --metadata)")
@@ -222,7 +219,7 @@ func init() {
 		Name:    "save",
 		Args:    "DOMAIN FILE",
 		Summary: "save a running domain's memory and device state to FILE and stop it",
-		JSON:    true, DryRun: true,
+		JSON:    true, DryRun: true, Changes: true,
 		Run: func(env *Env, args []string) error {
 			var req model.SaveRequest
 			return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) {
@@ -237,7 +234,7 @@ func init() {
 		Name:    "restore",
 		Args:    "FILE",
 		Summary: "start a domain from a save file",
-		JSON:    true, DryRun: true,
+		JSON:    true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			running, paused = false, false
 			f.BoolVar(&running, "running", "start it running, whatever the file says")
@@ -260,7 +257,7 @@ func init() {
 	domainCmd := func(name, summary string, plan func(*libvirtx.Conn, *Env, string) (*model.Plan, error),
 		act func(*libvirtx.Conn, *Env, string) error, done string) {
 		register(Command{
-			Name: name, Args: "DOMAIN", Summary: summary, JSON: true, DryRun: true,
+			Name: name, Args: "DOMAIN", Summary: summary, JSON: true, DryRun: true, Changes: true,
 			Run: func(env *Env, args []string) error {
 				return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) { return plan(conn, env, args[0]) }, plainPlan,
 					func(conn *libvirtx.Conn, _ *model.Plan) error { return act(conn, env, args[0]) },
