@@ -76,14 +76,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestIntegrationTUIOpensAndQuits runs `virtchain` without a command on a
-// real terminal against the libvirt test driver: the UI must show the
-// driver's domain, and q must end it with status 0.
-func TestIntegrationTUIOpensAndQuits(t *testing.T) {
-	needIntegration(t)
-	bin := virtchainBin(t)
+// startTUI runs bin with args on a new 80x24 terminal. It returns what the
+// terminal got so far (it keeps collecting), the master end to type into,
+// and the exit of the process; a process still running at the end is killed.
+func startTUI(t *testing.T, bin string, args ...string) (*syncBuffer, *os.File, *exec.Cmd, chan error) {
+	t.Helper()
 	master, slave := openPTY(t)
-	cmd := exec.Command(bin, "-c", "test:///default", "--readonly")
+	cmd := exec.Command(bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -109,6 +108,16 @@ func TestIntegrationTUIOpensAndQuits(t *testing.T) {
 			}
 		}
 	}()
+	return &out, master, cmd, done
+}
+
+// TestIntegrationTUIOpensAndQuits runs `virtchain` without a command on a
+// real terminal against the libvirt test driver: the UI must show the
+// driver's domain, and q must end it with status 0.
+func TestIntegrationTUIOpensAndQuits(t *testing.T) {
+	needIntegration(t)
+	bin := virtchainBin(t)
+	out, master, _, done := startTUI(t, bin, "-c", "test:///default", "--readonly")
 
 	// The test driver has one domain, "test", running.
 	deadline := time.Now().Add(15 * time.Second)
