@@ -117,7 +117,7 @@ func TestIntegrationJobCommands(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("unknown index: exit %d", code)
 	}
-	wantOneLine(t, stderr, "no layer vda[99]")
+	wantOneLine(t, stderr, `no layer "vda[99]"`)
 	code, _, stderr = runMain(t, "-c", systemURI, "commit", name, "vda", "--top", "s1", "--base", "s3")
 	if code != 1 {
 		t.Fatalf("base above top: exit %d", code)

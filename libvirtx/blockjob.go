@@ -166,7 +166,7 @@ func (c *Conn) AbortJob(domain, disk string, pivot bool) error {
 // (0 removes it).
 func (c *Conn) SetJobBandwidth(domain, disk string, bytesPerSec int64) error {
 	if bytesPerSec < 0 {
-		return model.Refuse("negative bandwidth", "give a limit of at least 0 (0 is no limit)")
+		return model.RefuseBandwidth()
 	}
 	dom, err := c.lookupDomain(domain)
 	if err != nil {
@@ -499,8 +499,7 @@ func (w *JobWatcher) Start(ctx context.Context, bp *model.BlockPlan) (model.Job,
 	}
 	if old, ok := w.jobs[key]; ok && old.job.Phase.Live() {
 		w.mu.Unlock()
-		return j, model.Refuse(fmt.Sprintf("%s %s already has a %s job (%s)", bp.Domain, bp.Target, old.job.Kind, old.job.Phase),
-			"wait for it, or stop it with 'virtchain abort "+bp.Domain+" "+bp.Target+"'")
+		return j, model.RefuseBusy(old.job)
 	}
 	// Registered before libvirt starts it, so an event of a very short job
 	// finds it.

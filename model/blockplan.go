@@ -135,7 +135,7 @@ func ResolveLayer(d *Domain, disk *Disk, spec string) (int, error) {
 				return i, nil
 			}
 		}
-		return 0, Refuse(fmt.Sprintf("no layer %s in %s's chain", spec, disk.Target), "indexes change as the chain changes; "+list)
+		return 0, Refuse(fmt.Sprintf("no layer %q in %s %s's chain", spec, d.Name, disk.Target), "indexes change as the chain changes; "+list)
 	}
 	for i, l := range disk.Layers {
 		if l.Path == spec {
@@ -200,8 +200,7 @@ func findDisk(domains []Domain, name, target string) (*Domain, *Disk, error) {
 func busy(jobs []Job, domain, target string) error {
 	for _, j := range jobs {
 		if j.Domain == domain && j.Disk == target && j.Phase.Live() {
-			return Refuse(fmt.Sprintf("%s %s already has a block job: %s, %s", domain, target, j.Kind, j.Phase),
-				"wait for it, or stop it with 'virtchain abort "+domain+" "+target+"'")
+			return RefuseBusy(j)
 		}
 	}
 	return nil
@@ -437,7 +436,7 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 		return nil, Refuse("unknown action at READY "+strconv.Quote(after), "use pivot or keep-overlay")
 	}
 	if req.Bandwidth < 0 {
-		return nil, Refuse("negative bandwidth", "give MiB/s of at least 0 (0 is no limit)")
+		return nil, RefuseBandwidth()
 	}
 
 	baseL := disk.Layers[base]
@@ -563,7 +562,7 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 		}
 	}
 	if req.Bandwidth < 0 {
-		return nil, Refuse("negative bandwidth", "give MiB/s of at least 0 (0 is no limit)")
+		return nil, RefuseBandwidth()
 	}
 	refs := BuildRefs(domains)
 	// A pull writes only into the active layer; the layers it drops are

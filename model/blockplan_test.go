@@ -83,7 +83,7 @@ func TestResolveLayer(t *testing.T) {
 		}
 	}
 	for spec, want := range map[string]string{
-		"vda[9]": "no layer vda[9]", "vdb[1]": "names disk vdb", "nosuch": "no layer \"nosuch\"", "": "empty layer name",
+		"vda[9]": `no layer "vda[9]"`, "vdb[1]": "names disk vdb", "nosuch": "no layer \"nosuch\"", "": "empty layer name",
 	} {
 		_, err := ResolveLayer(&d, disk, spec)
 		refusal(t, err, want)

@@ -136,6 +136,18 @@ func NotAbsolute(what, path string) error {
 	return Refuse(fmt.Sprintf("%s %q is not absolute", what, path), "give a full path that starts with /")
 }
 
+// RefuseBusy is the one refusal of a second job on a disk whose job j
+// still runs.
+func RefuseBusy(j Job) error {
+	return Refuse(fmt.Sprintf("%s %s already has a block job: %s, %s", j.Domain, j.Disk, j.Kind, j.Phase),
+		"wait for it, or stop it with 'virtchain abort "+ShellQuote(j.Domain)+" "+ShellQuote(j.Disk)+"'")
+}
+
+// RefuseBandwidth is the one refusal of a negative speed limit.
+func RefuseBandwidth() error {
+	return Refuse("negative bandwidth", "give MiB/s of at least 0 (0 is no limit)")
+}
+
 // NoJob is the one refusal for a disk without a block job.
 func NoJob(domain, disk string) error {
 	return Refuse("no block job on "+domain+" "+disk, "list running jobs with 'virtchain jobs'")
