@@ -95,14 +95,13 @@ func TestVc7iControlCharactersRefused(t *testing.T) {
 	}
 }
 
-// libvirt accepts C1 controls (U+009B is the 8-bit CSI) and tabs in a
-// domain name, and a qcow2 header can name any backing file. Text output
-// escapes them, JSON keeps them exact. (Such a domain name cannot be given
-// as an argument: the CLI refuses it like any control character.)
-func TestVc7iHostNamesEscaped(t *testing.T) {
-	odd, _ := vc7iDomain(t, "vc7i-\u009b31mred\tx-", false, nil)
+// vc7iOddChain is a shut-off domain on top.qcow2 -> "base\x1b[31m.qcow2"
+// with an internal snapshot named "s\u0085x" (NEL). It returns the domain
+// and the base's path.
+func vc7iOddChain(t *testing.T, name string) (string, string) {
+	t.Helper()
 	var base string
-	name, _ := vc7iDomain(t, "vc7i-esc-", false, func(dir string) string {
+	name, _ = vc7iDomain(t, name, false, func(dir string) string {
 		base = filepath.Join(dir, "base\x1b[31m.qcow2")
 		top := filepath.Join(dir, "top.qcow2")
 		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "64M")
@@ -110,6 +109,16 @@ func TestVc7iHostNamesEscaped(t *testing.T) {
 		return top
 	})
 	labVirsh(t, "snapshot-create-as", name, "--name", "s\u0085x")
+	return name, base
+}
+
+// libvirt accepts C1 controls (U+009B is the 8-bit CSI) and tabs in a
+// domain name, and a qcow2 header can name any backing file. Text output
+// escapes them, JSON keeps them exact. (Such a domain name cannot be given
+// as an argument: the CLI refuses it like any control character.)
+func TestVc7iHostNamesEscaped(t *testing.T) {
+	odd, _ := vc7iDomain(t, "vc7i-\u009b31mred\tx-", false, nil)
+	name, base := vc7iOddChain(t, "vc7i-esc-")
 	escOdd := strings.ReplaceAll(strings.ReplaceAll(odd, "\u009b", `\u009b`), "\t", `\t`)
 	escBase := strings.ReplaceAll(base, "\x1b", `\x1b`)
 	raw := regexp.MustCompile("[\x00-\x09\x0b-\x1f\x7f]|\u0085|\u009b")
@@ -284,15 +293,7 @@ func TestVc7iTUIEscapesHostNames(t *testing.T) {
 	nonce := fmt.Sprint(time.Now().UnixNano() % 1_000_000_000)
 	// The filter below shows both; the list sorts the plain name first.
 	vc7iDomain(t, "vc7i-\u009b31mred\tx-"+nonce+"-", false, nil)
-	var base string
-	name, _ := vc7iDomain(t, "vc7i-tui-"+nonce+"-", false, func(dir string) string {
-		base = filepath.Join(dir, "base\x1b[31m.qcow2")
-		top := filepath.Join(dir, "top.qcow2")
-		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "64M")
-		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top)
-		return top
-	})
-	labVirsh(t, "snapshot-create-as", name, "--name", "s\u0085x")
+	vc7iOddChain(t, "vc7i-tui-"+nonce+"-")
 	out, master, _, done := startTUI(t, virtchainBin(t), "-c", systemURI, "--readonly", "--no-mouse")
 	// Other tests' block jobs on the shared daemon may pop up the jobs
 	// panel at any time: the keys are typed again each second (esc hides
