@@ -49,6 +49,13 @@ func TestHostDataIsEscapedOnScreen(t *testing.T) {
 	if strings.Contains(h.m.View().WindowTitle, "\x1b") {
 		t.Errorf("window title %q carries ESC", h.m.View().WindowTitle)
 	}
+	h.press("s") // the save form's placeholder holds the domain name
+	onlySGR(t, "save form", h.m.View().Content)
+	h.contains(`Save vc7i-\x1b[31mred`, `save/vc7i-\x1b[31mred\u009b2J\tx.save`)
+	if v := h.m.dialog.(*form).value("file"); v != "" {
+		t.Errorf("the save form offers %q, a default stripped of its control characters", v)
+	}
+	h.press("esc")
 	h.keys("enter")
 	onlySGR(t, "chain view", h.m.View().Content)
 	h.contains(`top\x1b]0;pwned\a.qcow2`)

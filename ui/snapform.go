@@ -77,9 +77,9 @@ func (f *form) text(id, label, value, placeholder string) *formField {
 	ti := textinput.New()
 	ti.Prompt = ""
 	ti.CharLimit = 4096
-	ti.Placeholder = placeholder
+	ti.Placeholder = model.Escape(placeholder)
 	ti.SetStyles(f.common.Styles.Input)
-	ti.SetValue(value)
+	ti.SetValue(offered(value))
 	fl := &formField{id: id, label: label, kind: fieldText, input: ti}
 	f.fields = append(f.fields, fl)
 	return fl
@@ -437,16 +437,28 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 // the snapshot name; with no name yet (or when emptied) the field shows the
 // default as a hint.
 func follow(fl *formField, name, def string) {
-	fl.input.Placeholder = def
+	fl.input.Placeholder = model.Escape(def)
 	if fl.edited {
 		return
 	}
 	if name == "" {
 		def = ""
 	}
+	def = offered(def)
 	if fl.input.Value() != def {
 		fl.input.SetValue(def)
 	}
+}
+
+// offered is a default as a field's value. One built from a host name with
+// control characters is not offered: the text input would silently drop
+// them and plan another path. The field stays empty (its placeholder shows
+// the default escaped) and the plan refuses the default by the model's rule.
+func offered(def string) string {
+	if model.CheckInput("", def) != nil {
+		return ""
+	}
+	return def
 }
 
 // absolute refuses an empty or relative path: the daemon may run on
