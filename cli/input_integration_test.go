@@ -126,7 +126,7 @@ func TestVc7iHostNamesEscaped(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"list"}, []string{escOdd + "  shut off"}},
+		{[]string{"list"}, []string{escOdd + " "}},
 		{[]string{"chain", name}, []string{escBase + "  [base]"}},
 		{[]string{"snapshots", name}, []string{`s\u0085x *`, `current snapshot: s\u0085x`}},
 		{[]string{"commit", name, "vda", "--dry-run"}, []string{"write the data of top.qcow2 into " + escBase, "-b $'" + escBase + "'"}},
