@@ -349,7 +349,7 @@ func TestIntegrationReadCommands(t *testing.T) {
 		if code != 1 {
 			t.Fatalf("unknown target: exit %d", code)
 		}
-		wantOneLine(t, stderr, `"vdz"`, "vda")
+		wantOneLine(t, stderr, "has no disk vdz", "its disks are: vda")
 		code, _, stderr = runMain(t, "-c", systemURI, "snapshots", "vct-cli-nosuch", "--json")
 		if code != 1 {
 			t.Fatalf("unknown domain (snapshots): exit %d", code)
