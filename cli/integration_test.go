@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"libvirt.org/go/libvirtxml"
 )
 
 // Integration tests run cli.Main in-process against the real libvirtd on a
@@ -79,49 +77,14 @@ func makeChainDomain(t *testing.T) (name, dir string) {
 	t.Helper()
 	sweepStale(t)
 	name = fmt.Sprintf("vct-cli-%d-%d", time.Now().Unix(), time.Now().UnixNano()%1_000_000)
-	dir, err := os.MkdirTemp("/var/tmp", "vct-cli-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// QEMU runs as libvirt-qemu and must traverse the folder.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Best effort: each step may fail when the previous one did.
-		_ = exec.Command("virsh", "-c", systemURI, "destroy", name).Run()
-		_ = exec.Command("virsh", "-c", systemURI, "undefine", name, "--snapshots-metadata", "--managed-save").Run()
-		_ = os.RemoveAll(dir)
-	})
+	dir = scratchDomain(t, name, "vct-cli-")
 	base, top := filepath.Join(dir, "base.qcow2"), filepath.Join(dir, "top.qcow2")
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "64M")
 	labTool(t, "qemu-io", "-c", "write -P 0x11 0 1M", base)
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top)
 	labTool(t, "qemu-io", "-c", "write -P 0x22 1M 1M", top)
 
-	dom := libvirtxml.Domain{
-		Type:   "kvm",
-		Name:   name,
-		Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
-		OS:     &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Type: "hvm", Arch: "x86_64"}},
-		Devices: &libvirtxml.DomainDeviceList{
-			Disks: []libvirtxml.DomainDisk{{
-				Device: "disk",
-				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
-				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: top}},
-				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
-			}},
-		},
-	}
-	xml, err := dom.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	xmlPath := filepath.Join(dir, "domain.xml")
-	if err := os.WriteFile(xmlPath, []byte(xml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	labVirsh(t, "define", xmlPath)
+	defineDiskDomain(t, name, dir, top)
 	labVirsh(t, "start", name)
 	return name, dir
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"libvirt.org/go/libvirtxml"
 )
 
 // The block-job commands against the real libvirtd, on a domain of their
@@ -21,18 +19,7 @@ import (
 func jobCLIDomain(t *testing.T) (name, dir string) {
 	t.Helper()
 	name = fmt.Sprintf("vct-job-cli-%d", time.Now().UnixNano()%1_000_000_000)
-	dir, err := os.MkdirTemp("/var/tmp", "vct-job-cli-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command("virsh", "-c", systemURI, "destroy", name).Run()
-		_ = exec.Command("virsh", "-c", systemURI, "undefine", name, "--snapshots-metadata", "--managed-save").Run()
-		_ = os.RemoveAll(dir)
-	})
+	dir = scratchDomain(t, name, "vct-job-cli-")
 	p := func(f string) string { return filepath.Join(dir, f) }
 	write := func(i int, f string) {
 		labTool(t, "qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("write -P 0x%02x %dM 3M", 0x11*(i+1), 2*i), p(f))
@@ -41,25 +28,7 @@ func jobCLIDomain(t *testing.T) (name, dir string) {
 	write(0, "base.qcow2")
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", p("base.qcow2"), "-F", "qcow2", p("test2.qcow2"))
 	write(1, "test2.qcow2")
-	dom := libvirtxml.Domain{
-		Type: "kvm", Name: name,
-		Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
-		OS:     &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Type: "hvm", Arch: "x86_64"}},
-		Devices: &libvirtxml.DomainDeviceList{Disks: []libvirtxml.DomainDisk{{
-			Device: "disk",
-			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
-			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: p("test2.qcow2")}},
-			Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
-		}}},
-	}
-	xml, err := dom.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p("domain.xml"), []byte(xml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	labVirsh(t, "define", p("domain.xml"))
+	defineDiskDomain(t, name, dir, p("test2.qcow2"))
 	for i, f := range []string{"s1.qcow2", "s2.qcow2", "s3.qcow2", "active.qcow2"} {
 		labVirsh(t, "snapshot-create-as", "--domain", name, "--name", fmt.Sprintf("s%d", i+1), "--disk-only",
 			"--diskspec", "vda,snapshot=external,file="+p(f))
