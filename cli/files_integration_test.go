@@ -1,15 +1,40 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"libvirt.org/go/libvirtxml"
 )
 
-// Helpers for integration tests that need a domain of their own.
+// Tests of the files virtchain deletes (cleanup --delete-files) and writes
+// (job intents), against the real libvirtd, on domains named vc7f-*.
+
+// vc7fDomain defines a domain whose vda chain is base <- mid <- top, made
+// by qemu-img (no snapshot metadata), and starts it when running is set.
+func vc7fDomain(t *testing.T, running bool) (name, dir string) {
+	t.Helper()
+	name = fmt.Sprintf("vc7f-%d", time.Now().UnixNano()%1_000_000_000)
+	dir = scratchDomain(t, name, "vc7f-")
+	p := func(f string) string { return filepath.Join(dir, f) }
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", p("base.qcow2"), "64M")
+	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 2M", p("base.qcow2"))
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", p("base.qcow2"), "-F", "qcow2", p("mid.qcow2"))
+	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x22 2M 2M", p("mid.qcow2"))
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", p("mid.qcow2"), "-F", "qcow2", p("top.qcow2"))
+	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x33 4M 2M", p("top.qcow2"))
+	defineDiskDomain(t, name, dir, p("top.qcow2"))
+	if running {
+		labVirsh(t, "start", name)
+	}
+	return name, dir
+}
 
 // scratchDomain makes a folder /var/tmp/PREFIX* that QEMU can traverse,
 // and removes it and the domain name (if defined by then) when the test
@@ -60,4 +85,79 @@ func defineDiskDomain(t *testing.T, name, dir, image string) {
 		t.Fatal(err)
 	}
 	labVirsh(t, "define", path)
+}
+
+// The job intent (what to do at READY) is written without following a
+// symbolic link planted at its temporary or final path, and root keeps it
+// in /var/lib/virtchain, whatever XDG_STATE_HOME says.
+func TestIntegrationIntentNoFollow(t *testing.T) {
+	needIntegration(t)
+	name, dir := vc7fDomain(t, true)
+	p := func(f string) string { return filepath.Join(dir, f) }
+	if os.Geteuid() != 0 {
+		t.Skip("the intent folder of root is tested as root")
+	}
+	xdg := p("xdg")
+	if err := os.Mkdir(xdg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_STATE_HOME", xdg)
+	jobs := "/var/lib/virtchain/jobs"
+	if err := os.MkdirAll(jobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uuid := strings.TrimSpace(labVirsh(t, "domuuid", name))
+	final := filepath.Join(jobs, uuid+"_vda.json")
+	// Links where root writes, and where a user's XDG_STATE_HOME would
+	// have it write.
+	if err := os.MkdirAll(filepath.Join(xdg, "virtchain", "jobs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	xdgFinal := filepath.Join(xdg, "virtchain", "jobs", uuid+"_vda.json")
+	planted := []string{final + ".tmp", final, xdgFinal + ".tmp", xdgFinal}
+	t.Cleanup(func() {
+		for _, l := range planted {
+			_ = os.Remove(l)
+		}
+	})
+	for i, l := range planted {
+		if err := os.WriteFile(p(fmt.Sprintf("target%d", i)), []byte("precious\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(p(fmt.Sprintf("target%d", i)), l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Enough data in the active layer that the throttled mirror takes
+	// seconds to get READY.
+	labVirsh(t, "qemu-monitor-command", name, "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x6b 8M 6M"`)
+	killAfterLine(t, virtchainBin(t), " vda active-commit ", "commit", name, "vda", "--shallow", "--active", "--pivot", "--bandwidth", "1")
+	for i := range planted {
+		if b, err := os.ReadFile(p(fmt.Sprintf("target%d", i))); err != nil || string(b) != "precious\n" {
+			t.Errorf("target%d, behind the link at %s, now holds %q (%v)", i, planted[i], b, err)
+		}
+	}
+	if st, err := os.Lstat(final); err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o022 != 0 {
+		t.Errorf("no intent file at %s (%v)", final, err)
+	}
+	for _, l := range planted[2:] {
+		if st, err := os.Lstat(l); err != nil || st.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("root wrote its intent into XDG_STATE_HOME: %s changed (%v)", l, err)
+		}
+	}
+	// The intent is whole, and goes when the job ends ('jobs --wait' would
+	// follow other tests' jobs too).
+	if b, err := os.ReadFile(final); err != nil || !strings.Contains(string(b), `"after_ready":"pivot"`) {
+		t.Errorf("intent %s: %q %v", final, b, err)
+	}
+	code, stdout, stderr := runMain(t, "-c", systemURI, "abort", name, "vda", "--pivot", "--wait")
+	if code != 0 || !strings.Contains(stdout, name+" vda active-commit 100% completed") {
+		t.Fatalf("abort --pivot --wait: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, []string{"mid.qcow2", "base.qcow2"}) {
+		t.Fatalf("after the pivot: %v", got)
+	}
+	if _, err := os.Lstat(final); !os.IsNotExist(err) {
+		t.Errorf("intent left after the pivot: %v", err)
+	}
 }

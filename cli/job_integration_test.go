@@ -224,17 +224,21 @@ func TestIntegrationJobCommands(t *testing.T) {
 // mirror that nothing will pivot.
 func TestIntegrationJobPivotAfterRestart(t *testing.T) {
 	needIntegration(t)
-	state, err := os.MkdirTemp("/var/tmp", "vct-job-cli-state-")
-	if err != nil {
-		t.Fatal(err)
+	name, dir := jobCLIDomain(t)
+	// Root keeps intents in /var/lib/virtchain (XDG_STATE_HOME is a user's).
+	state, err := os.UserHomeDir()
+	if os.Geteuid() == 0 || err != nil {
+		state = "/var/lib"
+	} else if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		state = x
+	} else {
+		state = filepath.Join(state, ".local", "state")
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(state) })
-	t.Setenv("XDG_STATE_HOME", state)
+	uuid := strings.TrimSpace(labVirsh(t, "domuuid", name))
 	intents := func() []string {
-		m, _ := filepath.Glob(filepath.Join(state, "virtchain", "jobs", "*.json"))
+		m, _ := filepath.Glob(filepath.Join(state, "virtchain", "jobs", uuid+"_*.json"))
 		return m
 	}
-	name, dir := jobCLIDomain(t)
 	p := func(f string) string { return filepath.Join(dir, f) }
 	bin := virtchainBin(t)
 	// Enough data in the active layer that the throttled mirror takes

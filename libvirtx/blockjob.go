@@ -506,6 +506,17 @@ func (w *JobWatcher) Start(ctx context.Context, bp *model.BlockPlan) (model.Job,
 	wj := &watched{job: j}
 	w.jobs[key] = wj
 	w.mu.Unlock()
+	// What virtchain must remember of the job is written first: a job whose
+	// records cannot be kept safely does not start.
+	rec, err := w.c.recordJob(bp, j)
+	if err != nil {
+		w.mu.Lock()
+		if w.jobs[key] == wj {
+			delete(w.jobs, key)
+		}
+		w.mu.Unlock()
+		return j, err
+	}
 
 	if bp.Offline {
 		octx, cancel := context.WithCancel(context.Background())
@@ -526,6 +537,7 @@ func (w *JobWatcher) Start(ctx context.Context, bp *model.BlockPlan) (model.Job,
 	}
 	w.mu.Lock()
 	if err != nil {
+		rec.notStarted()
 		if w.jobs[key] == wj {
 			delete(w.jobs, key)
 		}
@@ -537,7 +549,7 @@ func (w *JobWatcher) Start(ctx context.Context, bp *model.BlockPlan) (model.Job,
 	}
 	w.mu.Unlock()
 	// Written once the job exists, so a sweep never takes it for a leftover.
-	intent := saveIntent(dom, j)
+	intent := rec.started()
 	w.mu.Lock()
 	if w.jobs[key] == wj {
 		wj.dom = dom

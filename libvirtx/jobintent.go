@@ -31,55 +31,113 @@ type jobIntent struct {
 	Started    time.Time     `json:"started"`
 }
 
-// intentDir is $XDG_STATE_HOME/virtchain/jobs, /var/lib/virtchain/jobs for
-// root, or ~/.local/state/virtchain/jobs.
-func intentDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "virtchain", "jobs")
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/virtchain/jobs"
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "virtchain", "jobs")
-	}
-	return ""
-}
-
-func intentPath(uuid, disk string) string {
-	dir := intentDir()
-	if dir == "" || uuid == "" || disk == "" || strings.ContainsAny(disk, `/\`) {
+// intentName is the file of a job on one disk of the domain with uuid.
+func intentName(uuid, disk string) string {
+	if uuid == "" || disk == "" || strings.ContainsAny(disk, `/\`) || strings.HasPrefix(disk, ".") {
 		return ""
 	}
-	return filepath.Join(dir, uuid+"_"+disk+".json")
+	return uuid + "_" + disk + ".json"
 }
 
-// saveIntent records the READY action of job j running on dom. It is best
-// effort: without the file only a re-attach loses the action.
+// wantsIntent reports whether job j has a READY action to keep.
+func wantsIntent(j model.Job) bool {
+	return !j.Offline && j.Kind == model.JobActiveCommit && j.Base != "" &&
+		(j.AfterReady == model.AfterReadyPivot || j.AfterReady == model.AfterReadyKeepOverlay)
+}
+
+// jobRecords is what virtchain wrote about a job before starting it.
+type jobRecords struct {
+	intent *stagedIntent
+}
+
+// recordJob stages the job's READY intent. An error means the job must not start.
+func (c *Conn) recordJob(bp *model.BlockPlan, j model.Job) (*jobRecords, error) {
+	dom, err := c.lookupDomain(bp.Domain)
+	if err != nil {
+		return nil, err
+	}
+	uuid, err := dom.GetUUIDString()
+	_ = dom.Free()
+	if err != nil {
+		return nil, &LibvirtError{Op: "read the UUID of " + bp.Domain, Err: err}
+	}
+	rec := &jobRecords{}
+	if rec.intent, err = stageIntent(uuid, j); err != nil {
+		rec.notStarted()
+		return nil, err
+	}
+	return rec, nil
+}
+
+// started puts the intent in place once the job exists (so a sweep never
+// takes it for a leftover) and returns its path.
+func (r *jobRecords) started() string { return r.intent.commit() }
+
+// notStarted removes what was written for a job that did not start.
+func (r *jobRecords) notStarted() {
+	r.intent.abandon()
+}
+
+// stagedIntent is an intent written to a temporary file before its job
+// starts: a job whose READY action cannot be kept safely does not start.
+// Once the job exists, commit renames it into place.
+type stagedIntent struct{ tmp, path string }
+
+// stageIntent writes the READY action of job j, about to start on the
+// domain with uuid. It returns nil (and no error) when j has none.
+func stageIntent(uuid string, j model.Job) (*stagedIntent, error) {
+	if !wantsIntent(j) {
+		return nil, nil
+	}
+	name := intentName(uuid, j.Disk)
+	if name == "" {
+		return nil, model.Refuse("cannot name the intent file of "+j.Domain+" "+j.Disk, "start the job with virsh and pivot it with 'virtchain abort DOMAIN TARGET --pivot'")
+	}
+	dir, err := stateDir("jobs")
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(jobIntent{Domain: j.Domain, UUID: uuid, Disk: j.Disk, Kind: j.Kind,
+		Top: j.Top, Base: j.Base, AfterReady: j.AfterReady, Started: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := stageStateFile(dir, name, data)
+	if err != nil {
+		return nil, err
+	}
+	return &stagedIntent{tmp: tmp, path: filepath.Join(dir, name)}, nil
+}
+
+// commit puts the staged intent in place and returns its path ("" when
+// there is none or it failed: then only a re-attach loses the action).
+func (s *stagedIntent) commit() string {
+	if s == nil || commitStateFile(s.tmp, s.path) != nil {
+		return ""
+	}
+	return s.path
+}
+
+// abandon removes the staged intent of a job that did not start.
+func (s *stagedIntent) abandon() {
+	if s != nil {
+		_ = os.Remove(s.tmp)
+	}
+}
+
+// saveIntent records the READY action of job j, already running on dom
+// (a pivot asked for later). It is best effort: the job runs anyway, and
+// without the file only a re-attach loses the action.
 func saveIntent(dom *libvirt.Domain, j model.Job) string {
-	if j.Offline || j.Kind != model.JobActiveCommit || j.Base == "" ||
-		(j.AfterReady != model.AfterReadyPivot && j.AfterReady != model.AfterReadyKeepOverlay) {
-		return ""
-	}
 	uuid, err := dom.GetUUIDString()
 	if err != nil {
 		return ""
 	}
-	path := intentPath(uuid, j.Disk)
-	if path == "" {
+	s, err := stageIntent(uuid, j)
+	if err != nil {
 		return ""
 	}
-	data, err := json.Marshal(jobIntent{Domain: j.Domain, UUID: uuid, Disk: j.Disk, Kind: j.Kind,
-		Top: j.Top, Base: j.Base, AfterReady: j.AfterReady, Started: time.Now()})
-	if err != nil || os.MkdirAll(filepath.Dir(path), 0o755) != nil {
-		return ""
-	}
-	tmp := path + ".tmp"
-	if os.WriteFile(tmp, data, 0o644) != nil || os.Rename(tmp, path) != nil {
-		_ = os.Remove(tmp)
-		return ""
-	}
-	return path
+	return s.commit()
 }
 
 // loadIntent returns the READY action recorded for the job j found running
@@ -91,11 +149,13 @@ func loadIntent(dom *libvirt.Domain, j model.Job) (afterReady, path string) {
 	if err != nil {
 		return "", ""
 	}
-	path = intentPath(uuid, j.Disk)
-	if path == "" {
+	dir, err := stateDir("jobs")
+	name := intentName(uuid, j.Disk)
+	if err != nil || name == "" {
 		return "", ""
 	}
-	data, err := os.ReadFile(path)
+	path = filepath.Join(dir, name)
+	data, err := readStateFile(path)
 	if err != nil {
 		return "", ""
 	}
@@ -120,13 +180,16 @@ func dropIntent(path string) {
 // (live holds the keys of the jobs running now). Files written after the
 // scan began belong to jobs it may have missed, and stay.
 func (c *Conn) sweepIntents(live map[string]bool, scanned time.Time) {
-	dir := intentDir()
+	dir, err := stateDir("jobs")
+	if err != nil {
+		return
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".json") {
+		if !strings.HasSuffix(e.Name(), ".json") || !e.Type().IsRegular() {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
@@ -134,7 +197,7 @@ func (c *Conn) sweepIntents(live map[string]bool, scanned time.Time) {
 			continue
 		}
 		var in jobIntent
-		if data, err := os.ReadFile(path); err != nil || json.Unmarshal(data, &in) != nil {
+		if data, err := readStateFile(path); err != nil || json.Unmarshal(data, &in) != nil {
 			continue
 		}
 		dom, err := c.virt.LookupDomainByUUIDString(in.UUID)
