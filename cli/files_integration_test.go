@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +88,103 @@ func defineDiskDomain(t *testing.T, name, dir, image string) {
 	labVirsh(t, "define", path)
 }
 
+// cleanup --delete-files deletes only files that left this domain's chain
+// (here: the layer a virtchain commit took out), that are regular image
+// files and that nothing uses; anything else refuses the whole command and
+// deletes nothing.
+func TestIntegrationCleanupDeletesOnlyLeftFiles(t *testing.T) {
+	needIntegration(t)
+	name, dir := vc7fDomain(t, false)
+	p := func(f string) string { return filepath.Join(dir, f) }
+
+	// Files that must survive every refused cleanup.
+	if err := os.WriteFile(p("notes.txt"), []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	labTool(t, "cp", p("mid.qcow2"), p("midcopy.qcow2")) // looks just like a layer that left the chain
+	if err := syscall.Mkfifo(p("pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(p("notes.txt"), p("link.qcow2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p("sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Another domain's save image and managed-save image.
+	other := name + "-sv"
+	t.Cleanup(func() {
+		_ = exec.Command("virsh", "-c", systemURI, "destroy", other).Run()
+		_ = exec.Command("virsh", "-c", systemURI, "undefine", other, "--managed-save").Run()
+	})
+	defineDiskDomain(t, other, dir, "")
+	labVirsh(t, "start", other)
+	labVirsh(t, "save", other, p("other.save"))
+	labVirsh(t, "start", other)
+	labVirsh(t, "managedsave", other)
+	managed := "/var/lib/libvirt/qemu/save/" + other + ".save"
+	survivors := []string{p("notes.txt"), p("midcopy.qcow2"), p("pipe"), p("link.qcow2"), p("other.save"), managed,
+		p("base.qcow2"), p("mid.qcow2"), p("top.qcow2")}
+	checkSurvivors := func(when string) {
+		t.Helper()
+		for _, f := range survivors {
+			if _, err := os.Lstat(f); err != nil {
+				t.Errorf("%s: %s is gone: %v", when, f, err)
+			}
+		}
+		if b, _ := os.ReadFile(p("notes.txt")); string(b) != "keep me\n" {
+			t.Errorf("%s: notes.txt holds %q", when, b)
+		}
+	}
+	refused := func(want string, args ...string) {
+		t.Helper()
+		code, stdout, stderr := runMain(t, append([]string{"-c", systemURI, "cleanup", name, "--delete-files"}, args...)...)
+		if code != 1 || strings.Contains(stdout, "rm --") || strings.Contains(stdout, "deleted") {
+			t.Errorf("cleanup --delete-files %q: exit %d\n%s%s", args, code, stdout, stderr)
+			return
+		}
+		wantOneLine(t, stderr, want)
+	}
+	refused("/etc/hostname", "--dry-run", "/etc/hostname")
+	refused("/ is a directory", "--dry-run", "/")
+	refused("did not leave the chains of "+name, p("notes.txt"))
+	refused("is a named pipe", p("pipe"))
+	refused("is a symbolic link", p("link.qcow2"))
+	refused("is a libvirt save image", p("other.save"))
+	refused("is a libvirt save image", managed)
+	refused("is a directory", p("sub"))
+	refused("did not leave the chains of "+name, p("sub/../notes.txt"))
+	refused("is still used by chain of "+name+" vda", p("mid.qcow2"))
+	checkSurvivors("before the commit")
+
+	// A virtchain commit takes mid out of the chain: now mid may go, and
+	// nothing else.
+	out := cliText(t, "commit", name, "vda", "--top", p("mid.qcow2"), "--base", p("base.qcow2"), "--wait")
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, []string{"top.qcow2", "base.qcow2"}) {
+		t.Fatalf("after commit: %v\n%s", got, out)
+	}
+	refused("did not leave the chains of "+name, p("midcopy.qcow2"))
+	refused("did not leave the chains of "+name, p("mid.qcow2"), p("notes.txt"))
+	refused("is a symbolic link", p("mid.qcow2"), p("link.qcow2"))
+	refused("is still used by chain of "+name+" vda", p("base.qcow2"))
+	checkSurvivors("after the commit")
+	// Through a symbolic link to its folder, mid is still mid.
+	if err := os.Symlink(dir, p("sub/dir")); err != nil {
+		t.Fatal(err)
+	}
+	out = cliText(t, "cleanup", name, "--delete-files", p("sub/dir/mid.qcow2"))
+	if !strings.Contains(out, "deleted "+p("mid.qcow2")) {
+		t.Fatalf("cleanup of the left layer:\n%s", out)
+	}
+	if _, err := os.Lstat(p("mid.qcow2")); !os.IsNotExist(err) {
+		t.Fatalf("mid.qcow2 still there: %v", err)
+	}
+	// A new file at the recorded path is not the file that left the chain.
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", p("mid.qcow2"), "64M")
+	refused("did not leave the chains of "+name, p("mid.qcow2"))
+	checkSurvivors("at the end")
+}
+
 // The job intent (what to do at READY) is written without following a
 // symbolic link planted at its temporary or final path, and root keeps it
 // in /var/lib/virtchain, whatever XDG_STATE_HOME says.
@@ -159,5 +257,28 @@ func TestIntegrationIntentNoFollow(t *testing.T) {
 	}
 	if _, err := os.Lstat(final); !os.IsNotExist(err) {
 		t.Errorf("intent left after the pivot: %v", err)
+	}
+}
+
+// A stale checkpoint's overlay and memory image (a libvirt save image) go
+// with its metadata.
+func TestIntegrationCleanupCheckpointFiles(t *testing.T) {
+	needIntegration(t)
+	name, dir := vc7fDomain(t, true)
+	p := func(f string) string { return filepath.Join(dir, f) }
+	labVirsh(t, "snapshot-create-as", "--domain", name, "--name", "c1", "--memspec", "file="+p("c1.mem")+",snapshot=external",
+		"--diskspec", "vda,snapshot=external,file="+p("c1.qcow2"))
+	cliText(t, "commit", name, "vda", "--shallow", "--active", "--pivot")
+	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, []string{"top.qcow2", "mid.qcow2", "base.qcow2"}) {
+		t.Fatalf("after the pivot: %v", got)
+	}
+	out := cliText(t, "cleanup", name, "--delete-files")
+	for _, f := range []string{"c1.qcow2", "c1.mem"} {
+		if !strings.Contains(out, "deleted "+p(f)) {
+			t.Errorf("%s not deleted:\n%s", f, out)
+		}
+	}
+	if !strings.Contains(out, "removed metadata of snapshot c1") {
+		t.Errorf("c1 kept:\n%s", out)
 	}
 }

@@ -157,9 +157,10 @@ func init() {
 		Summary: "after a commit or pull: drop stale snapshot metadata, optionally delete left files",
 		Help: "Snapshots whose files left the chain are removed with a metadata-only delete\n" +
 			"(on libvirt 9.0 a normal delete of them fails). With --delete-files, the\n" +
-			"files they named, and each FILE given (files a commit or pull listed as\n" +
-			"leaving the chain), are deleted, but only those that no chain and no\n" +
-			"snapshot of any domain references.",
+			"files they named, and each FILE given (files a virtchain commit or pull\n" +
+			"listed as leaving the chain), are deleted. Each must be a regular qcow2 or\n" +
+			"raw image that left this domain's chains, used by no chain, snapshot or\n" +
+			"save image of any domain; any other FILE refuses the whole cleanup.",
 		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			deleteFiles = false
@@ -693,11 +694,11 @@ func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
 }
 
 func runCleanup(env *Env, domain string, files []string, deleteFiles bool) error {
-	conn, doms, err := discoverAll(env)
+	conn, err := env.Conn()
 	if err != nil {
 		return err
 	}
-	cp, err := model.PlanCleanup(doms, domain, files, deleteFiles)
+	cp, err := conn.PlanCleanup(env.Ctx, model.CleanupRequest{Domain: domain, Files: files, DeleteFiles: deleteFiles})
 	if err != nil {
 		return err
 	}

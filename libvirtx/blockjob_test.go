@@ -255,17 +255,13 @@ func TestJobSeedWorkflow(t *testing.T) {
 			t.Log("libvirt deleted a stale snapshot normally; metadata-only delete is then merely tidier")
 		}
 	}
-	doms, err := l.c.Discover(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// s4 is not stale (its overlay is the chain), but reverting to it
 	// reads s3.qcow2 and everything below: those files are s4's point.
 	left := []string{l.path("test2.qcow2"), l.path("base.qcow2")}
-	if _, err := model.PlanCleanup(doms, l.name, left, true); err == nil || !strings.Contains(err.Error(), "point of snapshot s4") {
+	if _, err := l.c.PlanCleanup(ctx, model.CleanupRequest{Domain: l.name, Files: left, DeleteFiles: true}); err == nil || !strings.Contains(err.Error(), "point of snapshot s4") {
 		t.Fatalf("deleting s4's point: %v", err)
 	}
-	cp, err := model.PlanCleanup(doms, l.name, nil, true)
+	cp, err := l.c.PlanCleanup(ctx, model.CleanupRequest{Domain: l.name, DeleteFiles: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,14 +286,11 @@ func TestJobSeedWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doms, err = l.c.Discover(ctx); err != nil {
-		t.Fatal(err)
-	}
 	left = nil
 	for _, f := range jobLayerFiles[:5] {
 		left = append(left, l.path(f))
 	}
-	if cp, err = model.PlanCleanup(doms, l.name, left, true); err != nil {
+	if cp, err = l.c.PlanCleanup(ctx, model.CleanupRequest{Domain: l.name, Files: left, DeleteFiles: true}); err != nil {
 		t.Fatal(err)
 	}
 	if res, err = l.c.Cleanup(ctx, cp); err != nil {

@@ -48,9 +48,11 @@ func wantsIntent(j model.Job) bool {
 // jobRecords is what virtchain wrote about a job before starting it.
 type jobRecords struct {
 	intent *stagedIntent
+	left   string
 }
 
-// recordJob stages the job's READY intent. An error means the job must not start.
+// recordJob writes the record of the files bp takes out of the chain and
+// stages the job's READY intent. An error means the job must not start.
 func (c *Conn) recordJob(bp *model.BlockPlan, j model.Job) (*jobRecords, error) {
 	dom, err := c.lookupDomain(bp.Domain)
 	if err != nil {
@@ -62,6 +64,15 @@ func (c *Conn) recordJob(bp *model.BlockPlan, j model.Job) (*jobRecords, error) 
 		return nil, &LibvirtError{Op: "read the UUID of " + bp.Domain, Err: err}
 	}
 	rec := &jobRecords{}
+	if c.local && len(bp.LeavingChain) > 0 {
+		lr := leftRecord{Domain: bp.Domain, UUID: uuid, Disk: bp.Target, Kind: bp.Kind, Started: time.Now()}
+		for _, p := range bp.LeavingChain {
+			lr.Files = append(lr.Files, model.LeftFile{Path: filepath.Clean(p), ID: identify(p), Job: string(bp.Kind) + " on " + bp.Target})
+		}
+		if rec.left, err = writeLeftRecord(lr); err != nil {
+			return nil, err
+		}
+	}
 	if rec.intent, err = stageIntent(uuid, j); err != nil {
 		rec.notStarted()
 		return nil, err
@@ -76,6 +87,9 @@ func (r *jobRecords) started() string { return r.intent.commit() }
 // notStarted removes what was written for a job that did not start.
 func (r *jobRecords) notStarted() {
 	r.intent.abandon()
+	if r.left != "" {
+		_ = os.Remove(r.left)
+	}
 }
 
 // stagedIntent is an intent written to a temporary file before its job

@@ -141,6 +141,7 @@ func TestJobRefusedWithUnsafeStateDir(t *testing.T) {
 	before := l.chain()
 	for _, req := range []model.CommitRequest{
 		{Domain: l.name, Target: "vda", Base: "s1", Active: true, AfterReady: model.AfterReadyPivot},
+		{Domain: l.name, Target: "vda", Top: "s3", Base: "s1"},
 	} {
 		bp := l.plan(func(d []model.Domain) (*model.BlockPlan, error) { return model.PlanCommit(d, req, w.Jobs()) })
 		_, err := w.Start(context.Background(), bp)

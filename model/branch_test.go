@@ -150,20 +150,20 @@ func TestRefsPoints(t *testing.T) {
 
 func TestCleanupKeepsBranch(t *testing.T) {
 	d := branchDomain()
-	cp, err := PlanCleanup([]Domain{d}, "vm", nil, true)
+	cp, err := PlanCleanup([]Domain{d}, CleanupRequest{Domain: "vm", DeleteFiles: true}, CleanupFacts{Inspect: onHost(nil)})
 	if err != nil || len(cp.Snapshots)+len(cp.Files) != 0 || len(cp.StaleRemoved) != 0 {
 		t.Fatalf("%+v %v", cp, err)
 	}
-	_, err = PlanCleanup([]Domain{d}, "vm", []string{img + "x.qcow2"}, true)
+	_, err = PlanCleanup([]Domain{d}, CleanupRequest{Domain: "vm", Files: []string{img + "x.qcow2"}, DeleteFiles: true}, leftFacts(img+"x.qcow2"))
 	refusal(t, err, "still used by point of snapshot Y of vm (vda)")
-	_, err = PlanCleanup([]Domain{d}, "vm", []string{img + "y.qcow2"}, true)
+	_, err = PlanCleanup([]Domain{d}, CleanupRequest{Domain: "vm", Files: []string{img + "y.qcow2"}, DeleteFiles: true}, leftFacts(img+"y.qcow2"))
 	refusal(t, err, "still used by snapshot Y of vm (vda)")
 }
 
 func TestCleanupAfterFullPull(t *testing.T) {
 	d := pointedSeed()
 	d.Disks[0].Layers = d.Disks[0].Layers[:1]
-	cp, err := PlanCleanup([]Domain{d}, "vm", nil, true)
+	cp, err := PlanCleanup([]Domain{d}, CleanupRequest{Domain: "vm", DeleteFiles: true}, CleanupFacts{Inspect: onHost(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,12 +180,13 @@ func TestCleanupAfterFullPull(t *testing.T) {
 			t.Fatalf("kept %q", cp.Kept)
 		}
 	}
-	_, err = PlanCleanup([]Domain{d}, "vm", []string{img + "centos.qcow2"}, true)
+	_, err = PlanCleanup([]Domain{d}, CleanupRequest{Domain: "vm", Files: []string{img + "centos.qcow2"}, DeleteFiles: true}, leftFacts(img+"centos.qcow2"))
 	refusal(t, err, "point of snapshot s4")
 	// Without s4, they go.
 	d.Snapshots = d.Snapshots[:3]
 	d.CurrentSnapshot = "s3"
-	cp, err = PlanCleanup([]Domain{d}, "vm", []string{img + "test2.qcow2", img + "centos.qcow2"}, true)
+	cp, err = PlanCleanup([]Domain{d}, CleanupRequest{Domain: "vm", Files: []string{img + "test2.qcow2", img + "centos.qcow2"}, DeleteFiles: true},
+		leftFacts(img+"test2.qcow2", img+"centos.qcow2"))
 	if err != nil || len(cp.Files) != 5 || len(cp.Kept) != 0 {
 		t.Fatalf("%+v %v", cp, err)
 	}
@@ -234,4 +235,14 @@ func TestDeleteWithChildPoint(t *testing.T) {
 	other := Domain{Name: "other", Snapshots: []Snapshot{{Name: "o", Kind: SnapshotExternal, Disks: []SnapshotDisk{{Target: "vda", Kind: "external", File: "/o.qcow2", Point: img + "test2_nmap.qcow2"}}}}}
 	_, err = PlanSnapshotDelete([]Domain{d, other}, SnapshotDeleteRequest{Domain: "vm", Name: "s2"}, nil, SnapshotFacts{})
 	refusal(t, err, "point of snapshot o of other (vda)")
+}
+
+// leftFacts is a host where every file is a qcow2 image and the paths were
+// recorded as leaving vm's chain.
+func leftFacts(paths ...string) CleanupFacts {
+	f := CleanupFacts{Inspect: onHost(nil)}
+	for _, p := range paths {
+		f.Left = append(f.Left, LeftFile{Path: p, ID: onHost(nil)(p).ID})
+	}
+	return f
 }

@@ -188,7 +188,7 @@ func TestCleanupOfMarkedSnapshot(t *testing.T) {
 	d := pointsDomain(StateRunning)
 	d.PointMarks = []PointMark{{Snapshot: "s3", Created: d.Snapshots[3].Created.Unix(), Target: "vda", Point: "/img/mid.qcow2",
 		Merge: JobActiveCommit, Top: "/img/top.qcow2", Base: "/img/mid.qcow2"}}
-	cp, err := PlanCleanup([]Domain{d}, "vm", nil, true)
+	cp, err := PlanCleanup([]Domain{d}, CleanupRequest{Domain: "vm", DeleteFiles: true}, CleanupFacts{Inspect: onHost(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,35 +144,122 @@ type CleanupPlan struct {
 	Plan
 	// Snapshots are removed with a metadata-only delete, children first.
 	Snapshots []string `json:"snapshots"`
-	// Files are deleted in this order; each was checked to be referenced
-	// by no chain and no snapshot of any domain once Snapshots are gone.
+	// Files are deleted in this order; each was checked to be a regular
+	// image file that left this domain's chains, and referenced by no
+	// chain, snapshot or save image of any domain once Snapshots are gone.
 	Files []string `json:"files"`
+	// IDs are the Files' identities when checked: a file found with
+	// another identity right before the deletion is not the one checked.
+	IDs []FileID `json:"-"`
+	// Request is what was asked, to plan again right before running.
+	Request CleanupRequest `json:"-"`
 }
 
-// PlanCleanup plans the cleanup of domain after a commit or pull. Files
-// named by its stale snapshots are candidates, and so is each of extra (the
-// files a commit or pull reported as leaving the chain). Files are deleted
-// only when deleteFiles is set; extra files that something still uses are
-// refused, candidates still in use are kept and listed.
-func PlanCleanup(domains []Domain, domain string, extra []string, deleteFiles bool) (*CleanupPlan, error) {
+// CleanupRequest asks for the cleanup of one domain.
+type CleanupRequest struct {
+	Domain string
+	// Files are files the user names as having left the domain's chains.
+	Files []string
+	// DeleteFiles deletes the files; without it they are only listed.
+	DeleteFiles bool
+}
+
+// FileType is what lstat says a path is (a final symbolic link is not
+// followed).
+type FileType string
+
+// File types. FileAbsent: nothing is there.
+const (
+	FileRegular FileType = "regular file"
+	FileSymlink FileType = "symbolic link"
+	FileDir     FileType = "directory"
+	FileFIFO    FileType = "named pipe"
+	FileDevice  FileType = "device"
+	FileSocket  FileType = "socket"
+	FileAbsent  FileType = "missing"
+)
+
+// FormatSaveImage is the format of a file that libvirt wrote with virsh
+// save, managed save or an external checkpoint's memory: a save image,
+// never a layer of a chain.
+const FormatSaveImage = "libvirt-save"
+
+// FileID names a file whatever path reaches it (device and inode).
+type FileID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
+}
+
+// HostFile is what the host says about one path.
+type HostFile struct {
+	// Path is the path with the symbolic links of its folders resolved:
+	// the file a deletion removes.
+	Path string
+	Type FileType
+	// Format is guessed from a regular file's first bytes: qcow2, raw
+	// (anything unrecognised), another image format, or FormatSaveImage.
+	Format string
+	// ID is the identity of the file the path opens; zero when unknown.
+	ID FileID
+	// Err says why the path could not be looked at.
+	Err string
+}
+
+// LeftFile is a file that virtchain recorded, when it started a commit or
+// pull on a domain, as leaving that domain's chain.
+type LeftFile struct {
+	Path string `json:"path"`
+	// ID is the file's identity then; zero when it was not known.
+	ID FileID `json:"id"`
+	// Job says which job: "commit on vda".
+	Job string `json:"job"`
+}
+
+// CleanupFacts are what the cleanup rule needs from the host. libvirtx
+// gathers them; over a remote connection Inspect is nil and no file can
+// be deleted.
+type CleanupFacts struct {
+	// Inspect looks at one path without following a final symbolic link;
+	// its ID follows links (the file QEMU would open).
+	Inspect func(path string) HostFile
+	// Left are the files virtchain recorded as leaving this domain's
+	// chains (commits and pulls it started).
+	Left []LeftFile
+	// Saved maps files that a save image uses (managed-save images, and
+	// the images their saved definitions name) to who uses them.
+	Saved map[string][]string
+}
+
+// PlanCleanup plans the cleanup of a domain after a commit or pull: a
+// metadata-only delete of its stale snapshots and, with DeleteFiles, the
+// deletion of files that left its chains. A file may go only when it is a
+// regular qcow2 or raw image (a stale checkpoint's memory file: a save
+// image) that left this domain's chains, as this domain's stale snapshot
+// metadata or virtchain's record of a commit or pull says, and that no
+// chain, snapshot, snapshot point or save image of any domain uses, by
+// path or by identity. A named file that fails any of it refuses the whole
+// cleanup; a stale snapshot's file that something still uses is kept.
+func PlanCleanup(domains []Domain, req CleanupRequest, f CleanupFacts) (*CleanupPlan, error) {
 	var d *Domain
 	for i := range domains {
-		if domains[i].Name == domain {
+		if domains[i].Name == req.Domain {
 			d = &domains[i]
 		}
 	}
 	if d == nil {
-		return nil, NoDomain(domain)
+		return nil, NoDomain(req.Domain)
 	}
 	// Work on a copy so the caller's snapshots keep their own Stale.
 	dc := *d
 	dc.Snapshots = append([]Snapshot(nil), d.Snapshots...)
 	Reconcile(&dc)
 
-	cp := &CleanupPlan{}
+	cp := &CleanupPlan{Request: req}
 	cp.Op, cp.Domain = "cleanup", d.Name
 	removing := map[string]bool{}
+	// Files this domain's stale snapshots name; memory files are save images.
 	var candidates []string
+	memory := map[string]bool{}
 	for _, s := range dc.Snapshots {
 		if len(s.Stale) == 0 {
 			continue
@@ -181,41 +268,83 @@ func PlanCleanup(domains []Domain, domain string, extra []string, deleteFiles bo
 		cp.Snapshots = append([]string{s.Name}, cp.Snapshots...) // children first
 		for _, sd := range s.Disks {
 			if sd.File != "" && containsStr(s.Stale, sd.Target) && offChain(&dc, sd) {
-				candidates = append(candidates, sd.File)
+				candidates = append(candidates, filepath.Clean(sd.File))
 			}
 		}
 		// A checkpoint's memory only makes sense with its disks.
 		if s.MemoryFile != "" {
-			candidates = append(candidates, s.MemoryFile)
+			candidates = append(candidates, filepath.Clean(s.MemoryFile))
+			memory[filepath.Clean(s.MemoryFile)] = true
 		}
 		cp.StaleRemoved = append(cp.StaleRemoved, s.Name)
 	}
-	refs := BuildRefs(domains)
-	remaining := func(p string) []string {
-		return refs.UsersExcept(p, func(r Ref) bool { return r.Domain == d.Name && removing[r.Snapshot] && r.Snapshot != "" })
-	}
-	for _, f := range extra {
-		f = filepath.Clean(f)
-		if !filepath.IsAbs(f) {
-			return nil, Refuse("file "+f+" is not an absolute path", "give the full path a commit or pull listed")
-		}
-		if u := remaining(f); len(u) > 0 {
-			return nil, Refuse(fmt.Sprintf("%s is still used by %s", f, strings.Join(u, "; ")),
-				"leave it, or first merge those chains or remove those snapshots (virtchain snapshot delete DOMAIN NAME --metadata-only)")
-		}
-		candidates = append(candidates, f)
-	}
 	candidates = dedupe(candidates)
 	sort.Strings(candidates)
-	for _, f := range candidates {
-		if u := remaining(f); len(u) > 0 {
-			cp.Kept = append(cp.Kept, f+" (used by "+strings.Join(u, "; ")+")")
+	if (req.DeleteFiles || len(req.Files) > 0) && f.Inspect == nil {
+		return nil, Refuse("virtchain cannot look at the files on this connection's host",
+			"run virtchain cleanup on that host, or without file arguments and --delete-files")
+	}
+	u := cleanupUsers{refs: BuildRefs(domains), domain: d.Name, removing: removing, f: f}
+
+	type pick struct {
+		path string
+		id   FileID
+	}
+	var files []pick
+	picked := map[string]bool{}
+	for _, given := range req.Files {
+		hf, err := u.leftFile(given, candidates, memory)
+		if err != nil {
+			return nil, err
+		}
+		if !picked[hf.Path] {
+			picked[hf.Path] = true
+			files = append(files, pick{hf.Path, hf.ID})
+		}
+	}
+	for _, c := range candidates {
+		if users := u.byPath(c); len(users) > 0 {
+			cp.Kept = append(cp.Kept, c+" (used by "+strings.Join(users, "; ")+")")
 			continue
 		}
-		if deleteFiles {
-			cp.Files = append(cp.Files, f)
+		if !req.DeleteFiles {
+			continue
+		}
+		hf := f.Inspect(c)
+		if hf.Type == FileAbsent {
+			cp.Kept = append(cp.Kept, c+" (already gone)")
+			continue
+		}
+		kind := fileOverlay
+		if memory[c] {
+			kind = fileMemory
+		}
+		if err := deletableFile(c, hf, kind); err != nil {
+			return nil, err
+		}
+		if users := u.all(hf); len(users) > 0 {
+			cp.Kept = append(cp.Kept, c+" (used by "+strings.Join(users, "; ")+")")
+			continue
+		}
+		if !picked[hf.Path] {
+			picked[hf.Path] = true
+			files = append(files, pick{hf.Path, hf.ID})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].path < files[j].path })
+	for _, p := range files {
+		if req.DeleteFiles {
+			cp.Files = append(cp.Files, p.path)
+			cp.IDs = append(cp.IDs, p.id)
 		} else {
-			cp.Kept = append(cp.Kept, f+" (left the chain; delete with --delete-files)")
+			cp.Kept = append(cp.Kept, p.path+" (left the chain; delete with --delete-files)")
+		}
+	}
+	if !req.DeleteFiles {
+		for _, c := range candidates {
+			if len(u.byPath(c)) == 0 && !picked[c] {
+				cp.Kept = append(cp.Kept, c+" (left the chain; delete with --delete-files)")
+			}
 		}
 	}
 	cp.LeavingChain = candidates
@@ -223,9 +352,9 @@ func PlanCleanup(domains []Domain, domain string, extra []string, deleteFiles bo
 		cp.Steps = append(cp.Steps, "remove the metadata of snapshot "+s+" ("+staleWhy(&dc, s)+")")
 		cp.Virsh = append(cp.Virsh, ShellJoin([]string{"virsh", "snapshot-delete", "--domain", d.Name, s, "--metadata"}))
 	}
-	for _, f := range cp.Files {
-		cp.Steps = append(cp.Steps, "delete "+f+" (no chain or snapshot of any domain references it)")
-		cp.Virsh = append(cp.Virsh, ShellJoin([]string{"rm", "--", f}))
+	for _, p := range cp.Files {
+		cp.Steps = append(cp.Steps, "delete "+p+" (it left the chains of "+d.Name+"; no chain, snapshot or save image of any domain uses it)")
+		cp.Virsh = append(cp.Virsh, ShellJoin([]string{"rm", "--", p}))
 	}
 	switch {
 	case len(cp.Snapshots) == 0 && len(cp.Files) == 0:
@@ -234,6 +363,122 @@ func PlanCleanup(domains []Domain, domain string, extra []string, deleteFiles bo
 		cp.Summary = fmt.Sprintf("clean %s: %d stale snapshot(s), %d file(s) to delete", d.Name, len(cp.Snapshots), len(cp.Files))
 	}
 	return cp, nil
+}
+
+// cleanupUsers answers who still uses a file, leaving out the snapshots a
+// cleanup removes.
+type cleanupUsers struct {
+	refs     Refs
+	domain   string
+	removing map[string]bool
+	f        CleanupFacts
+	ids      map[FileID][]string
+}
+
+func (u *cleanupUsers) byPath(p string) []string {
+	users := u.refs.UsersExcept(p, func(r Ref) bool { return r.Domain == u.domain && r.Snapshot != "" && u.removing[r.Snapshot] })
+	return append(users, u.f.Saved[p]...)
+}
+
+// all is byPath for the file's path as given and as resolved, and every
+// user of a file with the same identity under another path.
+func (u *cleanupUsers) all(hf HostFile) []string {
+	users := u.byPath(hf.Path)
+	if hf.ID != (FileID{}) {
+		if u.ids == nil {
+			u.ids = map[FileID][]string{}
+			paths := make([]string, 0, len(u.refs)+len(u.f.Saved))
+			for p := range u.refs {
+				paths = append(paths, p)
+			}
+			for p := range u.f.Saved {
+				paths = append(paths, p)
+			}
+			for _, p := range paths {
+				if who := u.byPath(p); len(who) > 0 {
+					if id := u.f.Inspect(p).ID; id != (FileID{}) {
+						u.ids[id] = append(u.ids[id], who...)
+					}
+				}
+			}
+		}
+		users = append(users, u.ids[hf.ID]...)
+	}
+	sort.Strings(users)
+	return dedupe(users)
+}
+
+// leftFile checks a file the user named: it must be a regular image file
+// that left this domain's chains and that nothing uses.
+func (u *cleanupUsers) leftFile(given string, candidates []string, memory map[string]bool) (HostFile, error) {
+	p := filepath.Clean(given)
+	if !filepath.IsAbs(p) {
+		return HostFile{}, Refuse("file "+given+" is not an absolute path", "give the full path a commit or pull listed")
+	}
+	hf := u.f.Inspect(p)
+	recorded := false
+	for _, l := range u.f.Left {
+		if (l.Path == p || l.Path == hf.Path) && (l.ID == FileID{} || l.ID == hf.ID) {
+			recorded = true
+		}
+	}
+	named := containsStr(candidates, p) || containsStr(candidates, hf.Path)
+	kind := fileLayer
+	switch {
+	case memory[p] || memory[hf.Path]:
+		kind = fileMemory
+	case named && !recorded:
+		kind = fileOverlay
+	}
+	if err := deletableFile(p, hf, kind); err != nil {
+		return hf, err
+	}
+	if users := dedupe(append(u.all(hf), u.byPath(p)...)); len(users) > 0 {
+		sort.Strings(users)
+		return hf, Refuse(fmt.Sprintf("%s is still used by %s", p, strings.Join(users, "; ")),
+			"leave it, or first merge those chains or remove those snapshots (virtchain snapshot delete DOMAIN NAME --metadata-only)")
+	}
+	if !named && !recorded {
+		return hf, Refuse(p+" did not leave the chains of "+u.domain+": no stale snapshot of "+u.domain+" names it, and virtchain recorded no commit or pull of "+u.domain+" that took it out",
+			"give only files that 'virtchain commit' or 'pull' listed as leaving the chain (a file another tool took out: check it and delete it yourself)")
+	}
+	return hf, nil
+}
+
+// What a file to delete must be: a layer that left a chain (qcow2 or
+// raw), the overlay an external snapshot made (libvirt makes them qcow2),
+// or a checkpoint's memory (a save image).
+const (
+	fileLayer   = "layer"
+	fileOverlay = "overlay"
+	fileMemory  = "memory"
+)
+
+// deletableFile refuses what is not a regular file of the kind wanted: a
+// link, a folder, a pipe or device, a save image (but for a checkpoint's
+// memory), or an image format no chain of virtchain's holds.
+func deletableFile(p string, hf HostFile, kind string) error {
+	const fix = "virtchain deletes only image files that left a chain; leave it, or delete it yourself"
+	switch {
+	case hf.Err != "":
+		return Refuse("cannot look at "+p+": "+hf.Err, "check the path")
+	case hf.Type == FileAbsent:
+		return Refuse(p+" does not exist", "check the path; a file deleted already needs no cleanup")
+	case hf.Type != FileRegular:
+		return Refuse(p+" is a "+string(hf.Type)+", not an image file", fix)
+	case kind == fileMemory:
+		if hf.Format != FormatSaveImage {
+			return Refuse(p+" is not the memory image its checkpoint wrote (it holds "+hf.Format+" data)", fix)
+		}
+	case hf.Format == FormatSaveImage:
+		return Refuse(p+" is a libvirt save image (virsh save, managed save or checkpoint memory), not a layer that left a chain",
+			"restore it, or remove it with 'virsh managedsave-remove' or by hand once you are sure")
+	case kind == fileOverlay && hf.Format != "qcow2":
+		return Refuse(p+" is not the qcow2 overlay its snapshot made (it holds "+hf.Format+" data)", fix)
+	case hf.Format != "qcow2" && hf.Format != "raw":
+		return Refuse(p+" is a "+hf.Format+" image, not a qcow2 or raw layer", fix)
+	}
+	return nil
 }
 
 func containsStr(list []string, s string) bool {

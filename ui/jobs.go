@@ -826,7 +826,8 @@ func cleanupOp(c *Common, domain string) tea.Cmd {
 			if err != nil {
 				return nil, err
 			}
-			return model.PlanCleanup(doms, domain, nil, false)
+			// Metadata only: no file arguments, so no host facts needed.
+			return model.PlanCleanup(doms, model.CleanupRequest{Domain: domain}, model.CleanupFacts{})
 		},
 		func(cp *model.CleanupPlan) model.Plan { return cp.Plan },
 		func(ctx context.Context, cp *model.CleanupPlan) error {
