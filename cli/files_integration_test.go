@@ -179,6 +179,13 @@ func TestIntegrationCleanupDeletesOnlyLeftFiles(t *testing.T) {
 	if _, err := os.Lstat(p("mid.qcow2")); !os.IsNotExist(err) {
 		t.Fatalf("mid.qcow2 still there: %v", err)
 	}
+	// The record of what left the chain goes with the file.
+	if os.Geteuid() == 0 {
+		uuid := strings.TrimSpace(labVirsh(t, "domuuid", name))
+		if m, _ := filepath.Glob("/var/lib/virtchain/left/" + uuid + "_*"); len(m) != 0 {
+			t.Errorf("records kept after their files went: %v", m)
+		}
+	}
 	// A new file at the recorded path is not the file that left the chain.
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", p("mid.qcow2"), "64M")
 	refused("did not leave the chains of "+name, p("mid.qcow2"))

@@ -43,6 +43,7 @@ func writeLeftRecord(lr leftRecord) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	forgetLeft("")
 	data, err := json.Marshal(lr)
 	if err != nil {
 		return "", err
@@ -54,7 +55,8 @@ func writeLeftRecord(lr leftRecord) (string, error) {
 	return filepath.Join(dir, name), nil
 }
 
-// leftRecords reads the records of the domain with uuid, with their paths.
+// leftRecords reads the records of the domain with uuid (every domain's
+// when uuid is empty), with their paths.
 func leftRecords(uuid string) (map[string]leftRecord, error) {
 	dir, err := stateDir("left")
 	if err != nil {
@@ -66,12 +68,12 @@ func leftRecords(uuid string) (map[string]leftRecord, error) {
 	}
 	out := map[string]leftRecord{}
 	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), uuid+"_") || !strings.HasSuffix(e.Name(), ".json") || !e.Type().IsRegular() {
+		if (uuid != "" && !strings.HasPrefix(e.Name(), uuid+"_")) || !strings.HasSuffix(e.Name(), ".json") || !e.Type().IsRegular() {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
 		var lr leftRecord
-		if data, err := readStateFile(path); err != nil || json.Unmarshal(data, &lr) != nil || lr.UUID != uuid {
+		if data, err := readStateFile(path); err != nil || json.Unmarshal(data, &lr) != nil || (uuid != "" && lr.UUID != uuid) {
 			continue
 		}
 		out[path] = lr
@@ -79,8 +81,9 @@ func leftRecords(uuid string) (map[string]leftRecord, error) {
 	return out, nil
 }
 
-// forgetLeft drops from the domain's records the files that are gone, and
-// removes records left empty.
+// forgetLeft drops from the records of the domain with uuid (of every
+// domain when empty) the files that are gone, and removes records left
+// empty, so that records of deleted files and domains do not pile up.
 func forgetLeft(uuid string) {
 	recs, err := leftRecords(uuid)
 	if err != nil {
