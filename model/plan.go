@@ -31,6 +31,14 @@ type Plan struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Virsh holds the equivalent virsh or qemu-img commands, one per entry.
 	Virsh []string `json:"virsh"`
+	// Writes lists every file the plan creates or grows, with an upper
+	// bound of the bytes it needs; CheckSpace turns it into Space.
+	Writes []SpaceWrite `json:"-"`
+	// Space is, per filesystem written, the files written there, the bytes
+	// needed and the bytes free (see CheckSpace).
+	Space []SpaceUse `json:"space,omitempty"`
+	// SpaceUnchecked says why free space could not be checked, if so.
+	SpaceUnchecked string `json:"space_unchecked,omitempty"`
 }
 
 // Base is the plan itself; the operation-specific plans that embed Plan

@@ -9,6 +9,7 @@ var errorHints = []struct {
 	pieces []string
 	hint   string
 }{
+	{[]string{"no space left on device"}, "the filesystem is full: free space there, or write the file to another filesystem"},
 	{[]string{"guest agent", "not connected"}, "the QEMU guest agent is missing or not running: install and start qemu-guest-agent in the guest (with an org.qemu.guest_agent.0 channel), or drop --quiesce"},
 	{[]string{"guest agent", "not responding"}, "the QEMU guest agent does not answer: start qemu-guest-agent in the guest, or drop --quiesce"},
 	{[]string{"guest agent"}, "the QEMU guest agent is needed: install and start qemu-guest-agent in the guest, or drop --quiesce"},

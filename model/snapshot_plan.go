@@ -61,6 +61,8 @@ type SnapshotFacts struct {
 	Jobs []Job
 	// Agent is the guest agent state of the domain being snapshotted.
 	Agent AgentState
+	// Space is free space per filesystem and the domain's memory size.
+	Space SpaceFacts
 }
 
 func (f SnapshotFacts) stat(path string) FileState {
@@ -113,6 +115,14 @@ func activePath(disk *Disk) string {
 		return a.Path
 	}
 	return disk.Source
+}
+
+// activeLayer is the disk's active layer, or a zero Layer (sizes unknown).
+func activeLayer(disk *Disk) Layer {
+	if a := disk.Active(); a != nil {
+		return *a
+	}
+	return Layer{}
 }
 
 func activeFormat(disk *Disk) string {
@@ -323,6 +333,9 @@ func PlanSnapshotCreate(domains []Domain, req SnapshotCreateRequest, f SnapshotF
 	}
 	p.Steps = append(p.Steps, fmt.Sprintf("snapshot %s becomes the current snapshot (%s)", req.Name, parent))
 	p.Virsh = []string{createCommand(d, p)}
+	if err := CheckSpace(&p.Plan, f.Space); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -359,6 +372,13 @@ func planInternalCreate(d *Domain, req SnapshotCreateRequest, p *SnapshotCreateP
 		default:
 			spec.Snapshot = "internal"
 			n++
+			fix := "make an external snapshot with its overlay on another filesystem (--external --file " + disk.Target + "=PATH)"
+			if active && n == 1 {
+				// savevm writes the memory into the first image.
+				p.addMemoryWrite(spec.Image, internalSnapshotMetadata(activeLayer(disk)), "internal snapshot "+req.Name+" with memory in "+filepath.Base(spec.Image), fix)
+			} else {
+				p.addWrite(spec.Image, internalSnapshotMetadata(activeLayer(disk)), "internal snapshot "+req.Name+" in "+filepath.Base(spec.Image), fix)
+			}
 			p.Steps = append(p.Steps, fmt.Sprintf("%s: store the disk state as internal snapshot %s inside %s", disk.Target, req.Name, spec.Image))
 		}
 		p.Disks = append(p.Disks, spec)
@@ -432,6 +452,8 @@ func planExternalCreate(d *Domain, req SnapshotCreateRequest, f SnapshotFacts, r
 			return err
 		}
 		spec.Overlay = filepath.Clean(spec.Overlay)
+		p.addWrite(spec.Overlay, OverlayMetadata(activeLayer(disk).VirtualSize), "overlay "+filepath.Base(spec.Overlay),
+			"put it on another filesystem (--file "+disk.Target+"=PATH)")
 		if first == nil {
 			first = disk
 		}
@@ -453,6 +475,7 @@ func planExternalCreate(d *Domain, req SnapshotCreateRequest, f SnapshotFacts, r
 			return err
 		}
 		p.MemoryFile = filepath.Clean(p.MemoryFile)
+		p.addMemoryWrite(p.MemoryFile, 0, "memory file "+filepath.Base(p.MemoryFile), "put it on another filesystem (--memory-file PATH)")
 		p.Steps = append([]string{fmt.Sprintf("pause %s and write its memory and device state to %s", d.Name, p.MemoryFile)}, p.Steps...)
 		p.Steps = append(p.Steps, "let "+d.Name+" run on")
 		p.Summary = fmt.Sprintf("external checkpoint %s of %s: memory to a file, a new overlay on every disk", req.Name, d.Name)
@@ -623,6 +646,9 @@ func PlanSnapshotRevert(domains []Domain, req SnapshotRevertRequest, points []Po
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckSpace(&p.Plan, f.Space); err != nil {
+		return nil, err
+	}
 	if kids := snapChildren(d, s.Name); len(kids) > 0 {
 		p.Kept = append(p.Kept, fmt.Sprintf("snapshots %s stay in the tree below %s: a sibling branch of what comes next", strings.Join(kids, ", "), s.Name))
 	}
@@ -725,6 +751,7 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 			near = pt.Path
 		}
 		ov := RevertOverlay{Target: sd.Target, Point: pt.Path, PointFormat: pt.Format, Overlay: revertOverlayPath(d, s, sd.Target, near, refs, f, taken)}
+		p.addWrite(ov.Overlay, OverlayMetadata(pointSize(d.Disk(sd.Target), pt.Path)), "revert overlay "+filepath.Base(ov.Overlay), "")
 		if ov.PointFormat == "" {
 			ov.PointFormat = "qcow2"
 		}
@@ -1048,6 +1075,10 @@ func PlanSave(domains []Domain, req SaveRequest, f SnapshotFacts) (*Plan, error)
 	file := filepath.Clean(req.File)
 	p := &Plan{Op: "save", Domain: d.Name,
 		Summary: fmt.Sprintf("save %s's memory and device state to %s and stop it", d.Name, file)}
+	p.addMemoryWrite(file, 0, "save file "+filepath.Base(file), "save to another filesystem")
+	if err := CheckSpace(p, f.Space); err != nil {
+		return nil, err
+	}
 	p.Steps = []string{
 		fmt.Sprintf("pause %s and write its memory and device state to %s", d.Name, file),
 		fmt.Sprintf("stop %s; its disks keep their state", d.Name),
@@ -1139,7 +1170,7 @@ func PlanManagedSave(domains []Domain, name string, f SnapshotFacts) (*Plan, err
 	if d.State == StatePaused {
 		comesBack, fromImage = "brings it back paused, as it is now", "brings it back paused from the image"
 	}
-	return &Plan{Op: "managedsave", Domain: d.Name,
+	p := &Plan{Op: "managedsave", Domain: d.Name,
 		Summary: fmt.Sprintf("save %s's state to libvirt's managed-save image and stop it; the next start %s", d.Name, comesBack),
 		Steps: []string{
 			fmt.Sprintf("pause %s and write its memory and device state to libvirt's managed-save image", d.Name),
@@ -1147,7 +1178,33 @@ func PlanManagedSave(domains []Domain, name string, f SnapshotFacts) (*Plan, err
 		},
 		Kept:  []string{"every disk image stays as it is"},
 		Virsh: []string{ShellJoin([]string{"virsh", "managedsave", d.Name})},
-	}, nil
+	}
+	p.addMemoryWrite(ManagedSavePath(d.Name), 0, "managed-save image "+d.Name+".save",
+		"save to a file on another filesystem (virtchain save "+ShellQuote(d.Name)+" FILE)")
+	if err := CheckSpace(p, f.Space); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ManagedSavePath is where libvirt's QEMU driver keeps a managed-save image
+// (its default save_image_dir).
+func ManagedSavePath(domain string) string {
+	return "/var/lib/libvirt/qemu/save/" + domain + ".save"
+}
+
+// pointSize is the virtual size of the image at a snapshot point, from the
+// disk's chain when it is there, else the active layer's.
+func pointSize(disk *Disk, path string) int64 {
+	if disk == nil || len(disk.Layers) == 0 {
+		return 0
+	}
+	for _, l := range disk.Layers {
+		if l.Path == path {
+			return l.VirtualSize
+		}
+	}
+	return disk.Layers[0].VirtualSize
 }
 
 // PlanManagedSaveRemove resolves virsh managedsave-remove, or refuses it.
