@@ -226,6 +226,9 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 	if err != nil {
 		return err
 	}
+	if err := model.CheckSpace(&bp.Plan, conn.SpaceFacts("")); err != nil {
+		return err
+	}
 	if env.DryRun {
 		if env.JSON {
 			return env.PrintJSON(blockJobJSON{Plan: bp})

@@ -160,6 +160,7 @@ func writePlan(w io.Writer, p model.Plan) error {
 	list("Snapshot metadata that becomes stale", p.StaleSnapshots, false)
 	list("Stale metadata to remove", p.StaleRemoved, false)
 	list("Also used by", p.UsedBy, false)
+	list("Space", p.SpaceLines(), false)
 	list("Warnings", p.Warnings, false)
 	list("Equivalent commands", p.Virsh, false)
 	_, err := io.WriteString(w, b.String())

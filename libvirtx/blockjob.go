@@ -491,6 +491,11 @@ func (w *JobWatcher) send(j model.Job, mustDeliver bool) {
 func (w *JobWatcher) Start(ctx context.Context, bp *model.BlockPlan) (model.Job, error) {
 	key := model.JobKey(bp.Domain, bp.Target)
 	j := bp.Job()
+	// Free space is checked again right before the job: the plan shown
+	// may be minutes old.
+	if err := model.CheckSpace(&bp.Plan, w.c.SpaceFacts("")); err != nil {
+		return j, err
+	}
 	j.Started, j.Updated = time.Now(), time.Now()
 	w.mu.Lock()
 	if w.closed {

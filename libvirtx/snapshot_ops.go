@@ -123,6 +123,7 @@ func (c *Conn) world(ctx context.Context, domain string) (snapshotWorld, error) 
 		Stat:           c.statFunc(),
 		ExternalRevert: c.externalRevertSupported(),
 		Jobs:           jobs,
+		Space:          c.SpaceFacts(domain),
 	}}
 	if domain != "" {
 		if dom, err := c.virt.LookupDomainByName(domain); err == nil {

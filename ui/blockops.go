@@ -127,3 +127,20 @@ func bandwidthCmd(c *Common, j model.Job, bps int64) tea.Cmd {
 		return jobActionMsg{what: "bandwidth of " + j.Domain + " " + j.Disk, err: jb.SetBlockJobBandwidth(ctx, j.Domain, j.Disk, bps)}
 	}
 }
+
+// spaceBackend is a JobBackend that can tell the free space of the host's
+// filesystems (a local libvirtx connection; fakes in tests may too).
+type spaceBackend interface {
+	SpaceFacts(domain string) model.SpaceFacts
+}
+
+// checkSpace fills a block plan's space section and refuses what cannot
+// fit; a backend without space facts leaves it unchecked, as over a
+// remote connection.
+func checkSpace(jb JobBackend, p *model.Plan) error {
+	var f model.SpaceFacts
+	if sb, ok := jb.(spaceBackend); ok {
+		f = sb.SpaceFacts("")
+	}
+	return model.CheckSpace(p, f)
+}

@@ -511,6 +511,7 @@ func planLines(st *Styles, p model.Plan, w int) []string {
 	section("Stale metadata to remove", p.StaleRemoved, "•", st.Plain)
 	section("Also used by", p.UsedBy, "•", st.Warning)
 	section("Equivalent command", p.Virsh, "$", st.Dim)
+	section("Space", p.SpaceLines(), "•", st.Plain)
 	return out
 }
 

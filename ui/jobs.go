@@ -727,10 +727,19 @@ func blockOp(c *Common, req blockRequest) Op {
 			if err != nil {
 				return nil, err
 			}
+			var bp *model.BlockPlan
 			if req.commit != nil {
-				return model.PlanCommit(doms, *req.commit, jobs)
+				bp, err = model.PlanCommit(doms, *req.commit, jobs)
+			} else {
+				bp, err = model.PlanPull(doms, *req.pull, jobs)
 			}
-			return model.PlanPull(doms, *req.pull, jobs)
+			if err == nil {
+				err = checkSpace(jb, &bp.Plan)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return bp, nil
 		},
 		blockPlanView,
 		func(ctx context.Context, bp *model.BlockPlan) error {
