@@ -348,6 +348,9 @@ func writeBlockPlan(w io.Writer, bp *model.BlockPlan) error {
 
 func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
 	printf(w, "Done: %s on %s %s\n", out.Job.Kind, out.Job.Domain, out.Job.Disk)
+	if out.Job.Error != "" { // what happened meanwhile, such as a full filesystem
+		printf(w, "Note: %s\n", out.Job.Error)
+	}
 	if len(out.StaleSnapshots) > 0 {
 		printf(w, "Stale snapshot metadata: %s (remove with 'virtchain cleanup %s')\n",
 			strings.Join(out.StaleSnapshots, ", "), model.ShellQuote(domain))
@@ -470,11 +473,12 @@ func (p *progressPrinter) update(j model.Job) {
 	p.jobs[k] = j
 	if !p.tty {
 		line := fmt.Sprintf("%s %s %s %d%% %s", escapeArgs([]any{j.Domain, j.Disk, j.Kind, int(j.Fraction() * 100), j.Phase})...)
+		if j.Error != "" {
+			line += ": " + model.Escape(j.Error)
+		}
+		// A new error (a full filesystem) is news even at the same percent.
 		if p.last[k] != line {
 			p.last[k] = line
-			if j.Error != "" {
-				line += ": " + model.Escape(j.Error)
-			}
 			fmt.Fprintln(p.w, line)
 		}
 		return

@@ -364,6 +364,7 @@ func (c *Conn) watchJobs(ctx context.Context, hold bool) (*JobWatcher, error) {
 	}
 	w.wg.Add(1)
 	go w.loop()
+	w.watchIOErrors()
 	return w, nil
 }
 
@@ -855,6 +856,9 @@ func (w *JobWatcher) applyEvent(ev blockEvent) {
 	case libvirt.DOMAIN_BLOCK_JOB_FAILED:
 		wj.job.SetPhase(model.PhaseFailed, ev.at)
 		if wj.job.Error == "" {
+			wj.job.Error = w.c.noSpaceFailure(wj.job)
+		}
+		if wj.job.Error == "" {
 			wj.job.Error = "QEMU reported the job failed; see /var/log/libvirt/qemu/" + ev.domain + ".log"
 		}
 	case libvirt.DOMAIN_BLOCK_JOB_CANCELED:
@@ -906,6 +910,9 @@ func (w *JobWatcher) offlineDone(key string, err error, cancelled bool) {
 	default:
 		wj.job.SetPhase(model.PhaseFailed, now)
 		wj.job.Error = err.Error()
+		if s := w.c.noSpaceFailure(wj.job); s != "" {
+			wj.job.Error = s + " (" + err.Error() + ")"
+		}
 	}
 	j := wj.job
 	w.dropLocked(key)

@@ -137,7 +137,7 @@ func runQemuImg(ctx context.Context, argv []string, progress func(float64)) erro
 	if msg == "" {
 		msg = err.Error()
 	}
-	return &LibvirtError{Op: op, Err: errors.New(lastLine(msg))}
+	return &LibvirtError{Op: op, Err: errors.New(lastLine(msg)), Hint: model.ErrorHint(msg)}
 }
 
 func lastLine(s string) string {

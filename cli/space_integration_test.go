@@ -1,0 +1,274 @@
+package cli
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+)
+
+// A full filesystem against the real libvirtd: a small loop-mounted ext4
+// (vc7z-*) that a plan must not overfill, and a guest write that fills it
+// while a job runs, which libvirt reports as an enospc I/O error.
+
+// spaceDir makes a 0755 folder /var/tmp/vc7z-NAME-* with a loop-mounted
+// ext4 filesystem of size at DIR/mnt, unmounted (and its loop device
+// detached) when the test ends, whatever happened.
+func spaceDir(t *testing.T, name, size string) (dir, mnt string) {
+	t.Helper()
+	needIntegration(t)
+	dir, err := os.MkdirTemp("/var/tmp", "vc7z-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
+	labTool(t, "truncate", "-s", size, img)
+	labTool(t, "mkfs.ext4", "-q", "-F", img)
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	labTool(t, "mount", "-o", "loop", img, mnt)
+	t.Cleanup(func() {
+		for i := 0; i < 20 && exec.Command("umount", mnt).Run() != nil; i++ {
+			time.Sleep(250 * time.Millisecond) // QEMU may hold a file a moment
+		}
+		_ = exec.Command("umount", "-l", mnt).Run()
+		if out, _ := exec.Command("losetup", "-j", img).Output(); len(out) > 0 {
+			dev, _, _ := strings.Cut(string(out), ":")
+			_ = exec.Command("losetup", "-d", dev).Run()
+		}
+	})
+	if err := os.Chmod(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, mnt
+}
+
+// spaceDomain defines domain name on vda = active (qcow2), booting from it;
+// the domain is destroyed and undefined when the test ends.
+func spaceDomain(t *testing.T, name, active string) {
+	t.Helper()
+	t.Cleanup(func() {
+		_ = exec.Command("virsh", "-c", systemURI, "destroy", name).Run()
+		_ = exec.Command("virsh", "-c", systemURI, "undefine", name, "--snapshots-metadata", "--managed-save").Run()
+	})
+	typ := "kvm"
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		typ = "qemu"
+	}
+	// Booting from vda lets a boot sector on it write as a guest does.
+	vda := libvirtxml.DomainDisk{Device: "disk", Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"}}
+	vda.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: active}}
+	vda.Target = &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"}
+	def := libvirtxml.Domain{Type: typ, Name: name, Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
+		OS: &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"},
+			BootDevices: []libvirtxml.DomainBootDevice{{Dev: "hd"}}},
+		Devices: &libvirtxml.DomainDeviceList{Disks: []libvirtxml.DomainDisk{vda}},
+	}
+	doc, err := def.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	define := exec.Command("virsh", "-c", systemURI, "define", "/dev/stdin")
+	define.Stdin = strings.NewReader(doc)
+	if out, err := define.CombinedOutput(); err != nil {
+		t.Fatalf("virsh define: %v %s", err, out)
+	}
+}
+
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var sf syscall.Statfs_t
+	if err := syscall.Statfs(dir, &sf); err != nil {
+		t.Fatal(err)
+	}
+	return int64(sf.Bavail) * sf.Bsize
+}
+
+// fileState is what must not change in a refused plan's target.
+func fileState(t *testing.T, path string) string {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := labTool(t, "sha256sum", path)
+	return fmt.Sprintf("%d %s %s", st.Size(), st.ModTime(), sum)
+}
+
+func TestSpaceCommitRefusedOnSmallFilesystem(t *testing.T) {
+	dir, mnt := spaceDir(t, "commit", "300M")
+	name := fmt.Sprintf("vc7z-commit-%d", time.Now().UnixNano()%1_000_000_000)
+	base, mid, act := filepath.Join(mnt, "base.qcow2"), filepath.Join(dir, "mid.qcow2"), filepath.Join(dir, "act.qcow2")
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "1G")
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", mid)
+	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 512M", mid)
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", mid, "-F", "qcow2", act)
+	spaceDomain(t, name, act)
+	before, free := fileState(t, base), freeBytes(t, mnt)
+	entries := func() string {
+		es, _ := os.ReadDir(mnt)
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Name())
+		}
+		return strings.Join(out, " ")
+	}
+	files := entries()
+
+	refused := func(what string, args ...string) {
+		t.Helper()
+		code, stdout, stderr := runMain(t, append([]string{"-c", systemURI, "commit", name, "vda", "--top", "mid.qcow2", "--base", "base.qcow2"}, args...)...)
+		if code != 1 {
+			t.Fatalf("%s: exit %d, want a refusal\n%s%s", what, code, stdout, stderr)
+		}
+		wantOneLine(t, stderr, "committing into base.qcow2 needs up to 512.", "on "+mnt+" (device /dev/loop", "MiB free: ", "MiB missing", "commit into another base")
+		t.Logf("%s: %s", what, stderr)
+		if strings.Contains(stdout, "Started") {
+			t.Errorf("%s: a refused plan started: %s", what, stdout)
+		}
+	}
+	// Shut off: qemu-img commit would do it.
+	refused("offline dry-run", "--dry-run")
+	refused("offline", "--wait")
+	// Running: a libvirt block job.
+	labVirsh(t, "start", name)
+	refused("live dry-run", "--dry-run")
+	refused("live", "--wait")
+
+	if after := fileState(t, base); after != before {
+		t.Errorf("base changed under a refused plan:\n%s\n%s", before, after)
+	}
+	if got := entries(); got != files {
+		t.Errorf("files on the small filesystem: %s, was %s", got, files)
+	}
+	if now := freeBytes(t, mnt); now != free {
+		t.Errorf("free space on %s went from %d to %d", mnt, free, now)
+	}
+
+	// A plan that fits lists each filesystem it writes, in --json too: an
+	// external snapshot whose overlay goes on the small filesystem.
+	ov := filepath.Join(mnt, "ov.qcow2")
+	var out struct{ Plan spacePlanJSON }
+	cliJSON(t, &out, "snapshot", "create", name, "s1", "--external", "--disk-only", "--file", "vda="+ov, "--dry-run")
+	if sp := out.Plan.Space; len(sp) != 1 || sp[0].Mount != mnt || len(sp[0].Files) != 1 || sp[0].Files[0].Path != ov ||
+		sp[0].Need < 196624 || sp[0].Need > 1<<20 || sp[0].Free != free {
+		t.Errorf("snapshot plan's space: %+v (free %d)", sp, free)
+	}
+	text := cliText(t, "snapshot", "create", name, "s1", "--external", "--disk-only", "--file", "vda="+ov, "--dry-run")
+	t.Logf("snapshot plan:\n%s", text)
+	if !strings.Contains(text, "Space:\n  - "+mnt+" (device /dev/loop") || !strings.Contains(text, "ov.qcow2 ") || !strings.Contains(text, "fits") {
+		t.Errorf("snapshot plan text lacks its space line:\n%s", text)
+	}
+	if _, err := os.Stat(ov); err == nil {
+		t.Errorf("a dry-run created %s", ov)
+	}
+}
+
+// bootWriter is a boot sector that writes to its own disk through the BIOS
+// (INT 13h AH=43h, 127 sectors at a time from LBA 2048 on) until the disk
+// ends: guest writes through the virtio-blk device, so QEMU's werror
+// policy applies. Assembled from:
+//
+//	cli; xor %ax,%ax; mov %ax,%ds; mov %ax,%ss; mov $0x7c00,%sp; sti
+//	mov %dl,drive
+//	again: mov $dap,%si; mov drive,%dl; mov $0x4300,%ax; int $0x13
+//	addw $127,dap+8; adcw $0,dap+10; jmp again
+//	drive: .byte 0
+//	dap: .byte 0x10,0; .word 127; .word 0,0x1000; .quad 2048
+const bootWriter = "fa31c08ed88ed0bc007cfb8816277cbe287c8a16277cb80043cd138306307c7f8316327c00ebe80010007f000000001000080000000000000000"
+
+func TestSpaceGuestFillsFilesystemDuringJob(t *testing.T) {
+	dir, mnt := spaceDir(t, "enospc", "300M")
+	name := fmt.Sprintf("vc7z-enospc-%d", time.Now().UnixNano()%1_000_000_000)
+	base, mid, act := filepath.Join(dir, "base.qcow2"), filepath.Join(dir, "mid.qcow2"), filepath.Join(mnt, "act.qcow2")
+	sector, err := hex.DecodeString(bootWriter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sector = append(sector, make([]byte, 510-len(sector))...)
+	sector = append(sector, 0x55, 0xaa)
+	boot := filepath.Join(dir, "boot.bin")
+	if err := os.WriteFile(boot, sector, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "1G")
+	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -s "+boot+" 0 512", base)
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", mid)
+	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 512M 32M", mid)
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", mid, "-F", "qcow2", act)
+	// Leave 2 MiB: the guest fills that in a moment.
+	labTool(t, "fallocate", "-l", strconv.FormatInt(freeBytes(t, mnt)-2<<20, 10), filepath.Join(mnt, "fill"))
+	spaceDomain(t, name, act)
+	labVirsh(t, "start", "--paused", name)
+
+	// The commit writes into base, on the large filesystem: its plan fits.
+	// The guest, resumed once the job runs, fills the small one.
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, stdout, stderr := runMain(t, "-c", systemURI, "commit", name, "vda", "--top", "mid.qcow2", "--base", "base.qcow2", "--bandwidth", "2", "--wait")
+		done <- result{code, stdout, stderr}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, _ := exec.Command("virsh", "-c", systemURI, "blockjob", name, "vda").CombinedOutput()
+		if strings.Contains(string(out), "Commit") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the commit did not start: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	labVirsh(t, "resume", name)
+	paused := false
+	for i := 0; i < 150 && !paused; i++ {
+		st, _ := exec.Command("virsh", "-c", systemURI, "domstate", "--reason", name).Output()
+		paused = strings.Contains(string(st), "I/O error")
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !paused {
+		t.Error("the guest did not fill the filesystem within 15 s")
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(120 * time.Second):
+		t.Fatal("the commit did not end in 120 s")
+	}
+	t.Logf("commit --wait (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+	want := "vda: no space left on the filesystem holding act.qcow2 on " + mnt + " (device /dev/loop"
+	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "(libvirt I/O error enospc); the domain is paused: free space, then virsh resume "+name) {
+		t.Errorf("--wait did not name the full filesystem (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// spacePlanJSON is the space section of a plan's --json.
+type spacePlanJSON struct {
+	Space []struct {
+		ID    string `json:"id"`
+		Mount string `json:"mount"`
+		Free  int64  `json:"free"`
+		Need  int64  `json:"need"`
+		Files []struct {
+			Path  string `json:"path"`
+			Bytes int64  `json:"bytes"`
+		} `json:"files"`
+	} `json:"space"`
+}

@@ -1,0 +1,138 @@
+package libvirtx
+
+import (
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"virtchain/model"
+)
+
+// A full filesystem, named in words. QEMU stops a domain whose guest write
+// meets ENOSPC (werror's default) and libvirt sends an I/O error event with
+// reason "enospc"; a block job that meets it just fails, with no reason in
+// libvirt's event, so a failed job whose target filesystem is nearly full
+// is said to have stopped for lack of space.
+
+// ioError is one enospc I/O error event, copied off libvirt's event loop.
+type ioError struct {
+	domain, alias, path string
+	paused              bool
+}
+
+// watchIOErrors follows enospc I/O errors and puts them, in words, on the
+// jobs of that domain's disk (any of its jobs when the disk is not known).
+// It ends with the watcher.
+func (w *JobWatcher) watchIOErrors() {
+	ch := make(chan ioError, 16)
+	id, err := w.c.virt.DomainEventIOErrorReasonRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, ev *libvirt.DomainEventIOErrorReason) {
+		if ev.Reason != "enospc" {
+			return
+		}
+		select {
+		case ch <- ioError{domain: domainName(d), alias: ev.DevAlias, path: ev.SrcPath, paused: ev.Action == libvirt.DOMAIN_EVENT_IO_ERROR_PAUSE}:
+		default:
+		}
+	})
+	if err != nil {
+		return
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() { _ = w.c.virt.DomainEventDeregister(id) }()
+		for {
+			select {
+			case <-w.done:
+				return
+			case e := <-ch:
+				w.applyIOError(e)
+			}
+		}
+	}()
+}
+
+func (w *JobWatcher) applyIOError(e ioError) {
+	disk, file := w.c.diskOfAlias(e.domain, e.alias, e.path)
+	var fs model.Filesystem
+	if w.c.local && file != "" {
+		fs, _ = filesystemOf(file)
+	}
+	text := model.IOErrorText(e.domain, disk, file, fs, e.paused)
+	var hit []model.Job
+	w.mu.Lock()
+	for _, wj := range w.jobs {
+		if wj.job.Domain == e.domain && (disk == "" || wj.job.Disk == disk) {
+			wj.job.Error = text
+			hit = append(hit, wj.job)
+		}
+	}
+	if len(hit) == 0 {
+		// The full disk is another disk of the domain: its jobs are told.
+		for _, wj := range w.jobs {
+			if wj.job.Domain == e.domain {
+				wj.job.Error = text
+				hit = append(hit, wj.job)
+			}
+		}
+	}
+	w.mu.Unlock()
+	for _, j := range hit {
+		w.send(j, true)
+	}
+}
+
+// diskOfAlias finds the disk target and its active file from the device
+// alias of an I/O error (virtio-disk0), falling back to the source path.
+func (c *Conn) diskOfAlias(domain, alias, path string) (target, file string) {
+	file = path
+	dom, err := c.virt.LookupDomainByName(domain)
+	if err != nil {
+		return "", file
+	}
+	defer dom.Free()
+	doc, err := dom.GetXMLDesc(0)
+	if err != nil {
+		return "", file
+	}
+	var def libvirtxml.Domain
+	if def.Unmarshal(doc) != nil || def.Devices == nil {
+		return "", file
+	}
+	for _, d := range def.Devices.Disks {
+		if d.Target == nil {
+			continue
+		}
+		src := ""
+		if d.Source != nil && d.Source.File != nil {
+			src = d.Source.File.File
+		}
+		if (alias != "" && d.Alias != nil && d.Alias.Name == alias) || (path != "" && src == path) {
+			if file == "" {
+				file = src
+			}
+			return d.Target.Dev, file
+		}
+	}
+	return "", file
+}
+
+// noSpaceFailure words a failed job whose target filesystem is nearly
+// full, or returns "". A commit writes into its base, a pull into the
+// active layer.
+func (c *Conn) noSpaceFailure(j model.Job) string {
+	if !c.local {
+		return ""
+	}
+	file := j.Top
+	if j.Kind == model.JobCommit || j.Kind == model.JobActiveCommit {
+		file = j.Base
+	}
+	if file == "" {
+		return ""
+	}
+	fs, ok := filesystemOf(file)
+	if !ok {
+		return ""
+	}
+	return model.NoSpaceText(j.Kind, file, fs)
+}
