@@ -685,6 +685,13 @@ func planLibvirtRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points
 	} else {
 		p.Summary = fmt.Sprintf("revert %s to external snapshot %s through libvirt; it ends up %s", d.Name, s.Name, startWords(p.Start))
 		p.Steps = append(p.Steps, "libvirt creates new overlays on the images at the snapshot point and points the domain at them")
+		for _, sd := range s.Disks {
+			// libvirt names each new overlay IMAGE.<epoch>, next to the image
+			// at the point (measured on 11.3).
+			if pt := snapPoint(points, sd.Target); sd.Kind == "external" && pt != nil && pt.Path != "" {
+				p.addWrite(pt.Path+".<epoch>", OverlayMetadata(pointSize(d.Disk(sd.Target), pt.Path)), "libvirt's new overlay on "+filepath.Base(pt.Path), "")
+			}
+		}
 		if d.State.Active() {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("%s is %s: its current memory state is discarded, not saved", d.Name, d.State))
 		}
@@ -1030,6 +1037,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 		p.Steps = append(p.Steps, fmt.Sprintf("%s: libvirt deletes %s, which left the chain", sd.Target, sd.File))
 		p.LeavingChain = append(p.LeavingChain, sd.File)
 		p.BytesToCopy += disk.Layers[pos].Allocation
+		p.addWrite(into.Path, mergeBound(disk.Layers[pos:pos+1], into), "merging "+filepath.Base(sd.File)+" into "+filepath.Base(into.Path), metaOnlyFix)
 		p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays, now holding %s's data too", into.Path, sd.Target, sd.File))
 	}
 	p.Steps = append(p.Steps, "remove "+s.Name+" from libvirt's snapshot metadata"+moveUp)
@@ -1038,6 +1046,9 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 	}
 	p.Summary = fmt.Sprintf("delete external snapshot %s of %s: merge its overlays into the images below", s.Name, d.Name)
 	p.Virsh = []string{ShellJoin(argv)}
+	if err := CheckSpace(&p.Plan, f.Space); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -14,7 +14,8 @@ import (
 //   - commit into base: the allocation of the layers whose data moves (their
 //     host bytes, metadata included), but never more than base can still
 //     grow (fully allocated size minus what base holds now);
-//   - pull into the active layer: the same, against the active layer;
+//   - pull into the active layer, and the merge of an external snapshot's
+//     overlay when it is deleted: the same, against the image written;
 //   - a new overlay: its qcow2 metadata, as qemu-img creates it (3 clusters
 //     plus the L1 table: 196624 bytes for a 1 GiB image, measured);
 //   - a memory or save file: the domain's current memory plus

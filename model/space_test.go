@@ -174,3 +174,32 @@ func TestNoSpaceWording(t *testing.T) {
 		t.Errorf("hint for ENOSPC: %q", h)
 	}
 }
+
+func TestDeleteAndRevertSpace(t *testing.T) {
+	f := hostFacts
+	f.Space = fsFacts(0, Filesystem{ID: "8:2", Mount: "/img", Free: 1 * miB})
+	// Deleting s2 commits its overlay (2 MiB allocated) into ov1.qcow2.
+	_, err := PlanSnapshotDelete(snapFixture(), SnapshotDeleteRequest{Domain: "vm", Name: "s2"}, nil, f)
+	wantRefusal(t, err, "merging ov2.qcow2 into ov1.qcow2 needs up to 2 MiB on /img (device 8:2), which has 1 MiB free: 1 MiB missing",
+		"free space there or remove only its metadata")
+	// A revert by libvirt 9.9+ makes an overlay next to the image at the point.
+	f.ExternalRevert = true
+	p, err := PlanSnapshotRevert(snapFixture(), SnapshotRevertRequest{Domain: "vm", Name: "s1", Force: true},
+		[]PointDisk{{Target: "vda", Path: "/img/base.qcow2", Format: "qcow2"}}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Space) != 1 || len(p.Space[0].Files) != 1 || p.Space[0].Files[0].Path != "/img/base.qcow2.<epoch>" || p.Space[0].Need != OverlayMetadata(0) {
+		t.Errorf("revert space %+v", p.Space)
+	}
+	// virtchain's own revert (before 9.9) names its overlays.
+	f.ExternalRevert = false
+	p, err = PlanSnapshotRevert(snapFixture(), SnapshotRevertRequest{Domain: "vm", Name: "s1"},
+		[]PointDisk{{Target: "vda", Path: "/img/base.qcow2", Format: "qcow2"}}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Space) != 1 || !strings.HasSuffix(p.Space[0].Files[0].Path, "-revert1.vda.qcow2") {
+		t.Errorf("own revert space %+v", p.Space)
+	}
+}
