@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +15,9 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirtxml"
+
+	"virtchain/libvirtx"
+	"virtchain/model"
 )
 
 // A full filesystem against the real libvirtd: a small loop-mounted ext4
@@ -108,15 +113,25 @@ func fileState(t *testing.T, path string) string {
 	return fmt.Sprintf("%d %s %s", st.Size(), st.ModTime(), sum)
 }
 
-func TestSpaceCommitRefusedOnSmallFilesystem(t *testing.T) {
-	dir, mnt := spaceDir(t, "commit", "300M")
-	name := fmt.Sprintf("vc7z-commit-%d", time.Now().UnixNano()%1_000_000_000)
+// spaceCommitDomain defines (shut off) vc7z-KIND-N on act.qcow2 <- mid.qcow2
+// (holding data bytes) <- base.qcow2, with the base alone on a fresh
+// 300M filesystem at MNT.
+func spaceCommitDomain(t *testing.T, kind, data string) (name, mnt string) {
+	t.Helper()
+	dir, mnt := spaceDir(t, kind, "300M")
+	name = fmt.Sprintf("vc7z-%s-%d", kind, time.Now().UnixNano()%1_000_000_000)
 	base, mid, act := filepath.Join(mnt, "base.qcow2"), filepath.Join(dir, "mid.qcow2"), filepath.Join(dir, "act.qcow2")
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "1G")
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", mid)
-	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 512M", mid)
+	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 "+data, mid)
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", mid, "-F", "qcow2", act)
 	spaceDomain(t, name, act)
+	return name, mnt
+}
+
+func TestSpaceCommitRefusedOnSmallFilesystem(t *testing.T) {
+	name, mnt := spaceCommitDomain(t, "commit", "512M")
+	base := filepath.Join(mnt, "base.qcow2")
 	before, free := fileState(t, base), freeBytes(t, mnt)
 	entries := func() string {
 		es, _ := os.ReadDir(mnt)
@@ -271,4 +286,52 @@ type spacePlanJSON struct {
 			Bytes int64  `json:"bytes"`
 		} `json:"files"`
 	} `json:"space"`
+}
+
+// A plan that fitted when it was shown is checked again when the job is to
+// start: here the filesystem fills in between.
+func TestSpaceCheckedAgainBeforeJobStarts(t *testing.T) {
+	name, mnt := spaceCommitDomain(t, "recheck", "64M")
+	base := filepath.Join(mnt, "base.qcow2")
+	labVirsh(t, "start", name)
+
+	conn, err := libvirtx.Open(systemURI, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	doms, err := conn.Discover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, err := model.PlanCommit(doms, model.CommitRequest{Domain: name, Target: "vda", Top: "mid.qcow2", Base: "base.qcow2"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := model.CheckSpace(&bp.Plan, conn.SpaceFacts("")); err != nil {
+		t.Fatalf("64 MiB into an empty 300M filesystem: %v", err)
+	}
+	if len(bp.Space) != 1 || bp.Space[0].Mount != mnt || !strings.HasPrefix(bp.Space[0].Device, "/dev/loop") {
+		t.Fatalf("space of the plan: %+v", bp.Space)
+	}
+	before := fileState(t, base)
+	labTool(t, "fallocate", "-l", strconv.FormatInt(freeBytes(t, mnt)-16<<20, 10), filepath.Join(mnt, "fill"))
+
+	w, err := conn.WatchJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_, err = w.Start(ctx, bp)
+	var r *model.Refusal
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), "committing into base.qcow2 needs up to 64.") || !strings.Contains(err.Error(), "MiB missing") {
+		t.Fatalf("start after the filesystem filled: %v", err)
+	}
+	if out := labVirsh(t, "blockjob", name, "vda"); strings.Contains(out, "Commit") {
+		t.Errorf("a job started: %s", out)
+	}
+	if after := fileState(t, base); after != before {
+		t.Errorf("base changed: %s -> %s", before, after)
+	}
 }
