@@ -66,8 +66,19 @@ func spaceDir(t *testing.T, name, size string) (dir, mnt string) {
 func spaceDomain(t *testing.T, name, active string) {
 	t.Helper()
 	t.Cleanup(func() {
-		_ = exec.Command("virsh", "-c", systemURI, "destroy", name).Run()
-		_ = exec.Command("virsh", "-c", systemURI, "undefine", name, "--snapshots-metadata", "--managed-save").Run()
+		// libvirtd may be restarting or stuck (other tests do that): wait
+		// for it a while, or the domain would keep the loop filesystem busy,
+		// but never for ever.
+		virsh := func(args ...string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return exec.CommandContext(ctx, "virsh", append([]string{"-c", systemURI}, args...)...).Run()
+		}
+		for i := 0; i < 60 && virsh("version") != nil; i++ {
+			time.Sleep(500 * time.Millisecond)
+		}
+		_ = virsh("destroy", name)
+		_ = virsh("undefine", name, "--snapshots-metadata", "--managed-save")
 	})
 	typ := "kvm"
 	if _, err := os.Stat("/dev/kvm"); err != nil {
