@@ -130,7 +130,13 @@ type jobHarness struct {
 
 func newJobHarness(t *testing.T, jf *jobFake, w, h int) *jobHarness {
 	t.Helper()
-	m := New(context.Background(), jf, Options{NoColor: true})
+	return newJobHarnessOn(t, jf, jf, w, h)
+}
+
+// newJobHarnessOn runs the UI on b, a backend that wraps jf.
+func newJobHarnessOn(t *testing.T, b Backend, jf *jobFake, w, h int) *jobHarness {
+	t.Helper()
+	m := New(context.Background(), b, Options{NoColor: true})
 	hs := &harness{t: t, m: m, f: jf.fakeBackend}
 	jh := &jobHarness{harness: hs, jf: jf}
 	jh.jsend(tea.WindowSizeMsg{Width: w, Height: h})
