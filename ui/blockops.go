@@ -128,9 +128,9 @@ func bandwidthCmd(c *Common, j model.Job, bps int64) tea.Cmd {
 	}
 }
 
-// spaceBackend is a JobBackend that can tell the free space of the host's
+// SpaceBackend is a JobBackend that can tell the free space of the host's
 // filesystems (a local libvirtx connection; fakes in tests may too).
-type spaceBackend interface {
+type SpaceBackend interface {
 	SpaceFacts(domain string) model.SpaceFacts
 }
 
@@ -139,7 +139,7 @@ type spaceBackend interface {
 // remote connection.
 func checkSpace(jb JobBackend, p *model.Plan) error {
 	var f model.SpaceFacts
-	if sb, ok := jb.(spaceBackend); ok {
+	if sb, ok := jb.(SpaceBackend); ok {
 		f = sb.SpaceFacts("")
 	}
 	return model.CheckSpace(p, f)
