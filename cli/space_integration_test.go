@@ -346,3 +346,40 @@ func TestSpaceCheckedAgainBeforeJobStarts(t *testing.T) {
 		t.Errorf("base changed: %s -> %s", before, after)
 	}
 }
+
+// Compressed clusters land uncompressed in the base, so a plan's bound
+// (the moving layers' allocation) can be short: qemu-img (shut off) or
+// the block job (running) then fails on ENOSPC, and the failure says where
+// space ran out. libvirt's event of a failed job carries no reason; the
+// nearly full filesystem of its base does.
+func TestSpaceCommitOfCompressedDataFailsOnFullFilesystem(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		t.Run(map[bool]string{false: "offline", true: "live"}[live], func(t *testing.T) {
+			dir, mnt := spaceDir(t, "compressed", "300M")
+			name := fmt.Sprintf("vc7z-compressed-%d", time.Now().UnixNano()%1_000_000_000)
+			base, raw, mid, act := filepath.Join(mnt, "base.qcow2"), filepath.Join(dir, "raw.img"), filepath.Join(dir, "mid.qcow2"), filepath.Join(dir, "act.qcow2")
+			labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "1G")
+			labTool(t, "qemu-img", "create", "-q", "-f", "raw", raw, "1G")
+			labTool(t, "qemu-io", "-f", "raw", "-c", "write -P 0x5a 0 280M", raw)
+			labTool(t, "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-B", base, "-F", "qcow2", raw, mid)
+			labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", mid, "-F", "qcow2", act)
+			spaceDomain(t, name, act)
+			if live {
+				labVirsh(t, "start", name)
+			}
+			code, stdout, stderr := runMain(t, "-c", systemURI, "commit", name, "vda", "--top", "mid.qcow2", "--base", "base.qcow2", "--wait")
+			t.Logf("commit (exit %d):\n%s%s", code, stdout, stderr)
+			if code != 1 {
+				t.Fatalf("exit %d, want the failure", code)
+			}
+			want := []string{"commit stopped for lack of space: the filesystem holding base.qcow2 on " + mnt + " (device /dev/loop", "free space there and run it again"}
+			if !live {
+				want = append(want, "No space left on device") // qemu-img's own words
+			}
+			wantOneLine(t, stderr, want...)
+			if src := labVirsh(t, "domblklist", name); !strings.Contains(src, act) {
+				t.Errorf("the domain no longer runs on %s after a failed commit:\n%s", act, src)
+			}
+		})
+	}
+}
