@@ -262,6 +262,23 @@ func TestSpaceGuestFillsFilesystemDuringJob(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The TUI hears of it through the connection's events.
+	conn, err := libvirtx.Open(systemURI, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	heard := make(chan model.Event, 1)
+	go func() {
+		for ev := range conn.Events() {
+			if ev.Domain == name && ev.Kind == libvirtx.EventNoSpace {
+				select {
+				case heard <- ev:
+				default:
+				}
+			}
+		}
+	}()
 	labVirsh(t, "resume", name)
 	paused := false
 	for i := 0; i < 150 && !paused; i++ {
@@ -271,6 +288,14 @@ func TestSpaceGuestFillsFilesystemDuringJob(t *testing.T) {
 	}
 	if !paused {
 		t.Error("the guest did not fill the filesystem within 15 s")
+	}
+	select {
+	case ev := <-heard:
+		if want := "a disk: no space left on the filesystem holding act.qcow2 (libvirt I/O error enospc); the domain is paused: free space, then virsh resume " + name; ev.Detail != want {
+			t.Errorf("event detail %q, want %q", ev.Detail, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("no enospc event on the connection's event stream")
 	}
 	var r result
 	select {

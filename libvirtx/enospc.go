@@ -1,7 +1,8 @@
 package libvirtx
 
 import (
-	"libvirt.org/go/libvirt"
+	"sync"
+
 	"libvirt.org/go/libvirtxml"
 
 	"virtchain/model"
@@ -19,27 +20,52 @@ type ioError struct {
 	paused              bool
 }
 
-// watchIOErrors follows enospc I/O errors and puts them, in words, on the
-// jobs of that domain's disk (any of its jobs when the disk is not known).
-// It ends with the watcher.
-func (w *JobWatcher) watchIOErrors() {
-	ch := make(chan ioError, 16)
-	id, err := w.c.virt.DomainEventIOErrorReasonRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, ev *libvirt.DomainEventIOErrorReason) {
-		if ev.Reason != "enospc" {
-			return
-		}
+// noSpaceSubs hands each enospc I/O error to the channels subscribed.
+type noSpaceSubs struct {
+	mu   sync.Mutex
+	next int
+	subs map[int]chan<- ioError
+}
+
+func (s *noSpaceSubs) add(ch chan<- ioError) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subs == nil {
+		s.subs = map[int]chan<- ioError{}
+	}
+	s.next++
+	s.subs[s.next] = ch
+	return s.next
+}
+
+func (s *noSpaceSubs) remove(id int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.subs, id)
+}
+
+// publish never blocks: it runs on libvirt's event loop.
+func (s *noSpaceSubs) publish(e ioError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.subs {
 		select {
-		case ch <- ioError{domain: domainName(d), alias: ev.DevAlias, path: ev.SrcPath, paused: ev.Action == libvirt.DOMAIN_EVENT_IO_ERROR_PAUSE}:
+		case ch <- e:
 		default:
 		}
-	})
-	if err != nil {
-		return
 	}
+}
+
+// watchIOErrors follows enospc I/O errors (from the connection's event
+// hub) and puts them, in words, on the jobs of that domain's disk (any of
+// its jobs when the disk is not known). It ends with the watcher.
+func (w *JobWatcher) watchIOErrors() {
+	ch := make(chan ioError, 16)
+	id := w.c.events.noSpace.add(ch)
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		defer func() { _ = w.c.virt.DomainEventDeregister(id) }()
+		defer w.c.events.noSpace.remove(id)
 		for {
 			select {
 			case <-w.done:

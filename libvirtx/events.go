@@ -31,6 +31,9 @@ const (
 	// EventDisconnected has no domain: the connection to libvirt closed
 	// (daemon restart, keepalive timeout). Every domain is stale.
 	EventDisconnected = "disconnected"
+	// EventNoSpace is libvirt's I/O error with reason enospc; Detail says
+	// which file and what to do.
+	EventNoSpace = "io-error-enospc"
 )
 
 // eventBuffer is large enough for a burst (lab up, start all); when it is
@@ -58,6 +61,9 @@ type eventHub struct {
 	closed   bool
 	ids      []int
 	closeCBs bool
+	// noSpace fans enospc I/O errors out to job watchers: libvirt takes
+	// one callback per event type and connection.
+	noSpace noSpaceSubs
 }
 
 func newEventHub(virt *libvirt.Connect) *eventHub {
@@ -113,6 +119,14 @@ func (h *eventHub) register() {
 	}))
 	add(h.virt.DomainEventDiskChangeRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, _ *libvirt.DomainEventDiskChange) {
 		h.send(model.Event{Domain: domainName(d), Kind: EventDiskChange})
+	}))
+	add(h.virt.DomainEventIOErrorReasonRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, ev *libvirt.DomainEventIOErrorReason) {
+		if ev.Reason == "enospc" {
+			// Only the event's own fields: no RPC or statfs on the event loop.
+			e := ioError{domain: domainName(d), alias: ev.DevAlias, path: ev.SrcPath, paused: ev.Action == libvirt.DOMAIN_EVENT_IO_ERROR_PAUSE}
+			h.noSpace.publish(e)
+			h.send(model.Event{Domain: e.domain, Kind: EventNoSpace, Detail: model.IOErrorText(e.domain, "", e.path, model.Filesystem{}, e.paused)})
+		}
 	}))
 	if err := h.virt.RegisterCloseCallback(func(_ *libvirt.Connect, _ libvirt.ConnectCloseReason) {
 		h.send(model.Event{Kind: EventDisconnected})

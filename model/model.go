@@ -228,4 +228,6 @@ type SnapshotDisk struct {
 type Event struct {
 	Domain string `json:"domain"`
 	Kind   string `json:"kind"`
+	// Detail is what the user must be told, in words (a full filesystem).
+	Detail string `json:"detail,omitempty"`
 }

@@ -234,6 +234,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case eventMsg:
 		cmds := []tea.Cmd{m.waitEvent()}
+		if msg.ev.Detail != "" { // a full filesystem: say it at once
+			m.err = oneLine(msg.ev.Detail)
+		}
 		name := msg.ev.Domain
 		switch {
 		case name == "":

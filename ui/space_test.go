@@ -43,3 +43,11 @@ func TestCommitPlanShowsSpaceAndRefusesWhatCannotFit(t *testing.T) {
 		t.Fatal("a plan that does not fit started")
 	}
 }
+
+func TestNoSpaceEventIsSaidInTheFooter(t *testing.T) {
+	f := newFake(labDomains()...)
+	h := newHarness(t, f, 160, 24)
+	text := model.IOErrorText("lab-test2", "", "/var/lib/libvirt/images/lab/test2_lsof.qcow2", model.Filesystem{}, true)
+	h.send(eventMsg{ev: model.Event{Domain: "lab-test2", Kind: "io-error-enospc", Detail: text}})
+	h.contains("no space left on the filesystem holding test2_lsof.qcow2", "virsh resume lab-test2")
+}
