@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"libvirt.org/go/libvirtxml"
-
 	"virtchain/libvirtx"
 	"virtchain/model"
 )
@@ -61,9 +59,10 @@ func spaceDir(t *testing.T, name, size string) (dir, mnt string) {
 	return dir, mnt
 }
 
-// spaceDomain defines domain name on vda = active (qcow2), booting from it;
-// the domain is destroyed and undefined when the test ends.
-func spaceDomain(t *testing.T, name, active string) {
+// spaceDomain defines domain name on vda = active (qcow2; libvirt boots
+// from it by default); the domain is destroyed and undefined when the test
+// ends, before the filesystem under dir is unmounted.
+func spaceDomain(t *testing.T, name, dir, active string) {
 	t.Helper()
 	t.Cleanup(func() {
 		// libvirtd may be restarting or stuck (other tests do that): wait
@@ -80,28 +79,7 @@ func spaceDomain(t *testing.T, name, active string) {
 		_ = virsh("destroy", name)
 		_ = virsh("undefine", name, "--snapshots-metadata", "--managed-save")
 	})
-	typ := "kvm"
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		typ = "qemu"
-	}
-	// Booting from vda lets a boot sector on it write as a guest does.
-	vda := libvirtxml.DomainDisk{Device: "disk", Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"}}
-	vda.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: active}}
-	vda.Target = &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"}
-	def := libvirtxml.Domain{Type: typ, Name: name, Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
-		OS: &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"},
-			BootDevices: []libvirtxml.DomainBootDevice{{Dev: "hd"}}},
-		Devices: &libvirtxml.DomainDeviceList{Disks: []libvirtxml.DomainDisk{vda}},
-	}
-	doc, err := def.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	define := exec.Command("virsh", "-c", systemURI, "define", "/dev/stdin")
-	define.Stdin = strings.NewReader(doc)
-	if out, err := define.CombinedOutput(); err != nil {
-		t.Fatalf("virsh define: %v %s", err, out)
-	}
+	defineDiskDomain(t, name, dir, active)
 }
 
 func freeBytes(t *testing.T, dir string) int64 {
@@ -136,7 +114,7 @@ func spaceCommitDomain(t *testing.T, kind, data string) (name, mnt string) {
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", mid)
 	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 "+data, mid)
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", mid, "-F", "qcow2", act)
-	spaceDomain(t, name, act)
+	spaceDomain(t, name, dir, act)
 	return name, mnt
 }
 
@@ -237,7 +215,7 @@ func TestSpaceGuestFillsFilesystemDuringJob(t *testing.T) {
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", mid, "-F", "qcow2", act)
 	// Leave 2 MiB: the guest fills that in a moment.
 	labTool(t, "fallocate", "-l", strconv.FormatInt(freeBytes(t, mnt)-2<<20, 10), filepath.Join(mnt, "fill"))
-	spaceDomain(t, name, act)
+	spaceDomain(t, name, dir, act)
 	labVirsh(t, "start", "--paused", name)
 
 	// The commit writes into base, on the large filesystem: its plan fits.
@@ -388,7 +366,7 @@ func TestSpaceCommitOfCompressedDataFailsOnFullFilesystem(t *testing.T) {
 			labTool(t, "qemu-io", "-f", "raw", "-c", "write -P 0x5a 0 280M", raw)
 			labTool(t, "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-B", base, "-F", "qcow2", raw, mid)
 			labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", mid, "-F", "qcow2", act)
-			spaceDomain(t, name, act)
+			spaceDomain(t, name, dir, act)
 			if live {
 				labVirsh(t, "start", name)
 			}
