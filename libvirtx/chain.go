@@ -109,10 +109,10 @@ func (w *walker) inspect(path, format string) (l model.Layer, id fileID, ok bool
 			return l, id, false
 		}
 	case syscall.S_IFDIR:
-		l.Problem = model.ProblemUnreadable + ": is a folder"
+		l.Problem = model.ProblemNotRegular + ": a folder"
 		return l, id, false
 	default:
-		l.Problem = model.ProblemUnreadable + ": not a regular file or block device"
+		l.Problem = model.ProblemNotRegular + ": " + fileKind(st.Mode)
 		return l, id, false
 	}
 	r := fdReader(fd)
@@ -196,6 +196,19 @@ func notLocalReason(proto, name string) string {
 		return "an NBD export (" + name + ")"
 	}
 	return fmt.Sprintf("%s protocol (%s)", proto, name)
+}
+
+// fileKind names what a path that is not a regular file is.
+func fileKind(mode uint32) string {
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFIFO:
+		return "a FIFO"
+	case syscall.S_IFSOCK:
+		return "a socket"
+	case syscall.S_IFCHR:
+		return "a character device"
+	}
+	return "a special file"
 }
 
 // openProblem words an open error as a layer problem.

@@ -258,11 +258,11 @@ func TestWalkChainBroken(t *testing.T) {
 	})
 	t.Run("folder and fifo", func(t *testing.T) {
 		os.Mkdir(p("adir"), 0o755)
-		walkWant(t, WalkChain(p("adir"), ""), 1, p("adir"), model.ProblemUnreadable)
+		walkWant(t, WalkChain(p("adir"), ""), 1, p("adir"), model.ProblemNotRegular+": a folder")
 		if err := syscall.Mkfifo(p("fifo"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		walkWant(t, WalkChain(p("fifo"), ""), 1, p("fifo"), model.ProblemUnreadable)
+		walkWant(t, WalkChain(p("fifo"), ""), 1, p("fifo"), model.ProblemNotRegular+": a FIFO")
 	})
 	t.Run("permission", func(t *testing.T) {
 		mk("secret.qcow2", "-f", "qcow2")

@@ -61,10 +61,13 @@ func (c *Conn) PlanRestore(ctx context.Context, req model.RestoreRequest) (*mode
 	if err != nil {
 		return nil, err
 	}
-	// The model refuses a missing file in its own words; only read the
-	// header of a file that may be there.
+	// libvirtd reads the file's header: refuse a missing file, or a FIFO
+	// that would block it, first.
 	name := ""
-	if filepath.IsAbs(req.File) && (w.facts.Stat == nil || w.facts.Stat(req.File) != model.FileMissing) {
+	if filepath.IsAbs(req.File) {
+		if err := model.CheckRestoreFile(filepath.Clean(req.File), w.facts); err != nil {
+			return nil, err
+		}
 		if name, err = c.SaveImageDomain(req.File); err != nil {
 			return nil, err
 		}

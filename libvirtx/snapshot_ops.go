@@ -44,22 +44,43 @@ func replan[P interface{ Base() *model.Plan }](c *Conn, op string, shown model.P
 	return fresh, nil
 }
 
-// statFunc answers whether a path exists, for a connection to this host.
-// Over a remote connection it answers nothing and libvirt decides.
+// statFunc answers whether a path exists and what it is, for a connection
+// to this host. Over a remote connection it answers nothing (FileUnknown)
+// and libvirt decides; issue 10 ("many hosts") brings checks on the remote
+// host itself.
 func (c *Conn) statFunc() func(string) model.FileState {
 	if !c.local {
 		return nil
 	}
-	return func(p string) model.FileState {
-		_, err := os.Stat(p)
-		switch {
-		case err == nil:
-			return model.FileExists
-		case errors.Is(err, os.ErrNotExist):
-			return model.FileMissing
-		}
+	return localFileState
+}
+
+// localFileState says what a local path is: lstat first, then stat through
+// a symlink, so a symlink to a FIFO, or to nothing, is not taken for a file
+// that is fine or missing. Stat does not open the path, so a FIFO cannot
+// block it.
+func localFileState(p string) model.FileState {
+	fi, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return model.FileMissing
+	case err != nil:
 		return model.FileUnknown
 	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		if fi, err = os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			return model.FileNotRegular // a dangling symlink: a write would land elsewhere
+		} else if err != nil {
+			return model.FileUnknown
+		}
+	}
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		return model.FileExists
+	case m&os.ModeDevice != 0 && m&os.ModeCharDevice == 0:
+		return model.FileBlockDevice
+	}
+	return model.FileNotRegular
 }
 
 // externalRevertSupported reads the host capabilities for

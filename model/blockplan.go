@@ -209,8 +209,8 @@ func busy(jobs []Job, domain, target string) error {
 // checkLayers refuses a range that crosses a broken layer.
 func checkLayers(disk *Disk, from, to int) error {
 	for i := from; i <= to && i < len(disk.Layers); i++ {
-		if p := disk.Layers[i].Problem; p != "" {
-			return Refuse(fmt.Sprintf("layer %s of %s: %s", disk.Layers[i].Path, disk.Target, p), "repair the chain first")
+		if disk.Layers[i].Problem != "" {
+			return layerRefusal(disk.Target, disk.Layers[i])
 		}
 	}
 	return nil

@@ -107,6 +107,8 @@ const (
 	ProblemUnknownFormat = "unknown image format"
 	ProblemPastEOF       = "header offset past end of file"
 	ProblemNameTooLong   = "backing file name longer than 1023 bytes"
+	// ProblemNotRegular: a FIFO, socket, character device or folder.
+	ProblemNotRegular = "not a regular file or block device"
 )
 
 // MaxChainDepth is the deepest chain virtchain follows, as QEMU does.

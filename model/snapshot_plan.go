@@ -26,7 +26,15 @@ type FileState int
 const (
 	FileUnknown FileState = iota
 	FileMissing
+	// FileExists is a regular file, or a symlink to one.
 	FileExists
+	// FileNotRegular is a FIFO, socket, character device or folder, a
+	// symlink to one, or a symlink to nothing: libvirtd can block for good
+	// opening a FIFO, so no rule lets libvirt near one.
+	FileNotRegular
+	// FileBlockDevice is a block device: a disk may live there, but virtchain
+	// writes or restores no file of its own onto one.
+	FileBlockDevice
 )
 
 // AgentState is the state of a domain's QEMU guest agent channel.
@@ -52,7 +60,8 @@ const (
 // SnapshotFacts are what the snapshot rules need beyond the domain list.
 // libvirtx gathers them from the host; tests fill them in by hand.
 type SnapshotFacts struct {
-	// Stat says whether a path exists; nil answers FileUnknown.
+	// Stat says whether a path exists and what it is; nil answers
+	// FileUnknown.
 	Stat func(path string) FileState
 	// ExternalRevert is set when libvirt reverts external snapshots itself
 	// (<externalSnapshot/> in the host capabilities, libvirt 9.9 and later).
@@ -211,6 +220,9 @@ func checkNewFile(path, what string, refs Refs, f SnapshotFacts, taken map[strin
 	if users := refs.UsersExcept(path, nil); len(users) > 0 {
 		return Refuse(fmt.Sprintf("%s %s is already used by %s", what, path, strings.Join(users, ", ")), "choose a new file name")
 	}
+	if err := refuseNotRegular(what, path, f, false); err != nil {
+		return err
+	}
 	if f.stat(path) == FileExists {
 		return Refuse(fmt.Sprintf("%s %s already exists", what, path), "choose a new file name: virtchain never overwrites a file")
 	}
@@ -310,6 +322,9 @@ func PlanSnapshotCreate(domains []Domain, req SnapshotCreateRequest, f SnapshotF
 		}
 	}
 	if err := snapJobBusy(f.Jobs, d, "a snapshot"); err != nil {
+		return nil, err
+	}
+	if err := refuseHangingChains(d); err != nil {
 		return nil, err
 	}
 	for _, t := range sortedTargets(req.Files) {
@@ -636,6 +651,17 @@ func PlanSnapshotRevert(domains []Domain, req SnapshotRevertRequest, points []Po
 	if err := refuseStaleRevert(d, s.Name); err != nil {
 		return nil, err
 	}
+	if err := refuseHangingChains(d); err != nil {
+		return nil, err
+	}
+	if err := refuseHangingPoints(s, points, f); err != nil {
+		return nil, err
+	}
+	if s.Memory == MemoryExternal {
+		if err := refuseNotRegular("memory file of checkpoint "+s.Name, s.MemoryFile, f, false); err != nil {
+			return nil, err
+		}
+	}
 	p := &SnapshotRevertPlan{Request: req, Snapshot: *s, Start: snapshotEndState(s, req.Start)}
 	p.Op, p.Domain = "snapshot-revert", d.Name
 	if s.Kind == SnapshotExternal && !f.ExternalRevert {
@@ -723,7 +749,7 @@ func revertOverlayPath(d *Domain, s *Snapshot, target, near string, refs Refs, f
 		if _, used := refs[p]; used {
 			continue
 		}
-		if _, used := taken[p]; used || f.stat(p) == FileExists {
+		if _, used := taken[p]; used || f.stat(p) != FileMissing && f.stat(p) != FileUnknown {
 			continue
 		}
 		taken[p] = "revert overlay for " + target
@@ -941,6 +967,13 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 		return p, nil
 	}
 
+	// A metadata-only delete opens no file, so it stays the way out.
+	if err := refuseHangingChains(d); err != nil {
+		return nil, err
+	}
+	if err := refuseHangingPoints(s, points, f); err != nil {
+		return nil, err
+	}
 	if s.Kind == SnapshotInternal {
 		refs := BuildRefs(domains)
 		for _, sd := range s.Disks {
@@ -1080,6 +1113,9 @@ func PlanSave(domains []Domain, req SaveRequest, f SnapshotFacts) (*Plan, error)
 	if err := snapJobBusy(f.Jobs, d, "a save"); err != nil {
 		return nil, err
 	}
+	if err := refuseHangingChains(d); err != nil {
+		return nil, err
+	}
 	if err := checkNewFile(req.File, "save file", BuildRefs(domains), f, map[string]string{}); err != nil {
 		return nil, err
 	}
@@ -1119,8 +1155,8 @@ func PlanRestore(domains []Domain, req RestoreRequest, imageDomain string, f Sna
 		return nil, NotAbsolute("save file path", req.File)
 	}
 	file := filepath.Clean(req.File)
-	if f.stat(file) == FileMissing {
-		return nil, Refuse(fmt.Sprintf("save file %s does not exist", file), "give the file that virtchain save or virsh save wrote")
+	if err := CheckRestoreFile(file, f); err != nil {
+		return nil, err
 	}
 	if req.Start != StartDefault && req.Start != StartRunning && req.Start != StartPaused {
 		return nil, Refuse(fmt.Sprintf("unknown start mode %q", req.Start), "use running or paused")
@@ -1138,6 +1174,9 @@ func PlanRestore(domains []Domain, req RestoreRequest, imageDomain string, f Sna
 		if d.State.Active() {
 			return nil, Refuse(fmt.Sprintf("%s is %s; a save file can only be restored into a stopped domain", d.Name, d.State),
 				"stop it first (virsh destroy "+ShellQuote(d.Name)+" discards its current state)")
+		}
+		if err := refuseHangingChains(d); err != nil {
+			return nil, err
 		}
 		if d.ManagedSave {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("%s also has a managed-save image; restoring %s leaves it in place", d.Name, file))
@@ -1174,6 +1213,9 @@ func PlanManagedSave(domains []Domain, name string, f SnapshotFacts) (*Plan, err
 		return nil, Refuse(fmt.Sprintf("%s is transient, and libvirt keeps managed-save images only for persistent domains", d.Name), "use virtchain save DOMAIN FILE instead")
 	}
 	if err := snapJobBusy(f.Jobs, d, "a managed save"); err != nil {
+		return nil, err
+	}
+	if err := refuseHangingChains(d); err != nil {
 		return nil, err
 	}
 	// libvirt brings a domain saved while paused back paused.
@@ -1219,6 +1261,8 @@ func pointSize(disk *Disk, path string) int64 {
 }
 
 // PlanManagedSaveRemove resolves virsh managedsave-remove, or refuses it.
+// libvirt only unlinks its own image here and opens no chain, so a broken
+// chain does not stop it: it stays a way out.
 func PlanManagedSaveRemove(domains []Domain, name string) (*Plan, error) {
 	d, err := snapDomain(domains, name)
 	if err != nil {
@@ -1249,6 +1293,9 @@ func PlanStart(domains []Domain, name string) (*Plan, error) {
 			fix = "resume it with " + ShellJoin([]string{"virsh", "resume", d.Name})
 		}
 		return nil, Refuse(fmt.Sprintf("%s is already %s", d.Name, d.State), fix)
+	}
+	if err := refuseHangingChains(d); err != nil {
+		return nil, err
 	}
 	p := &Plan{Op: "start", Domain: d.Name, Virsh: []string{ShellJoin([]string{"virsh", "start", d.Name})}}
 	if d.ManagedSave {
