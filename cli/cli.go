@@ -13,9 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -56,6 +54,8 @@ type Env struct {
 
 	conn    *libvirtx.Conn
 	connErr error
+	// signals ends virtchain when a signal comes during a blocked call.
+	signals *interrupt
 }
 
 // Conn opens the connection on first use and returns the same one after.
@@ -63,7 +63,13 @@ type Env struct {
 // (*libvirtx.ConnectError): return it as it is.
 func (e *Env) Conn() (*libvirtx.Conn, error) {
 	if e.conn == nil && e.connErr == nil {
+		if e.signals != nil {
+			e.signals.uri.Store(&e.URI)
+		}
 		e.conn, e.connErr = libvirtx.Open(e.URI, e.ReadOnly)
+		if e.signals != nil {
+			e.signals.conn.Store(e.conn)
+		}
 	}
 	return e.conn, e.connErr
 }
@@ -121,9 +127,9 @@ func (g *global) define(f *FlagSet) {
 // Main runs virtchain with args (without the program name) and returns the
 // exit status: 0 when it worked, 1 on an error, 2 on bad usage.
 func Main(args []string, stdout, stderr io.Writer) (status int) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr}
+	ctx, signals := watchSignals(stderr)
+	defer signals.stop()
+	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, signals: signals}
 	// A panic anywhere is a bug, but the user still gets one line, not a
 	// stack trace.
 	defer func() {
@@ -136,6 +142,11 @@ func Main(args []string, stdout, stderr io.Writer) (status int) {
 	defer env.close()
 
 	err := run(env, args)
+	return signals.last(func() int { return report(ctx, stderr, err, signals) })
+}
+
+// report prints err as Main's last line and returns the exit status.
+func report(ctx context.Context, stderr io.Writer, err error, in *interrupt) int {
 	if err == nil {
 		return 0
 	}
@@ -149,8 +160,9 @@ func Main(args []string, stdout, stderr io.Writer) (status int) {
 		return 2
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		// Ctrl-C or SIGTERM: say so rather than "context canceled".
-		fmt.Fprintln(stderr, "virtchain: interrupted")
+		// Ctrl-C or SIGTERM: say so rather than "context canceled", and
+		// name a call libvirtd may still be running (the TUI's).
+		fmt.Fprintln(stderr, in.interrupted())
 		return 1
 	}
 	printf(stderr, "virtchain: %s\n", oneLine(err.Error()))

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Files libvirtd would block or spin on (issue 7, item 3), against the real
@@ -16,6 +18,8 @@ import (
 // once, before libvirt is asked: had it asked, libvirtd would sit in an
 // open() of the FIFO, so each command is given a few seconds and then the
 // FIFO is opened from here, which lets libvirtd go on (the test then fails).
+// And signals: a call really blocked in libvirtd (its save file's
+// filesystem frozen) must not keep virtchain from ending.
 
 // refusedAtOnce runs virtchain with args and checks that it refuses within
 // a few seconds, with one line holding want, and that libvirtd still
@@ -240,4 +244,225 @@ func findProcess(program, word string) (int, string) {
 		}
 	}
 	return 0, ""
+}
+
+// frozenFS mounts a small filesystem of its own under dir and returns its
+// mount point and a freeze function: once frozen, any write there (libvirtd
+// creating a save file) waits until the cleanup thaws it. Only this
+// filesystem stops; the cleanup thaws it, waits for domain's job to end and
+// unmounts it.
+func frozenFS(t *testing.T, dir, domain string) (mnt string, freeze func()) {
+	t.Helper()
+	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
+	labTool(t, "truncate", "-s", "256M", img)
+	labTool(t, "mkfs.ext4", "-q", "-F", img)
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	labTool(t, "mount", "-o", "loop", img, mnt)
+	if err := os.Chmod(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		thaw(mnt)
+		// libvirtd finishes what it was doing there, then lets go of it.
+		for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			if out, _ := exec.Command("virsh", "-c", systemURI, "domjobinfo", domain).Output(); !strings.Contains(string(out), "Unbounded") {
+				break
+			}
+		}
+		for i := 0; i < 50; i++ {
+			if exec.Command("umount", mnt).Run() == nil {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		_ = exec.Command("umount", "-l", mnt).Run()
+	})
+	return mnt, func() { labTool(t, "fsfreeze", "--freeze", mnt) }
+}
+
+func thaw(mnt string) { _ = exec.Command("fsfreeze", "--unfreeze", mnt).Run() }
+
+// libvirtdBlocked waits until a thread of libvirtd waits for a frozen
+// filesystem (wchan percpu_rwsem_wait, as in an open() there).
+func libvirtdBlocked(limit time.Duration) bool {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		comms, _ := filepath.Glob("/proc/[0-9]*/comm")
+		for _, c := range comms {
+			if b, _ := os.ReadFile(c); strings.TrimSpace(string(b)) != "libvirtd" {
+				continue
+			}
+			chans, _ := filepath.Glob(filepath.Join(filepath.Dir(c), "task", "[0-9]*", "wchan"))
+			for _, w := range chans {
+				if b, _ := os.ReadFile(w); string(b) == "percpu_rwsem_wait" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// waitState waits until virsh domstate says want.
+func waitState(t *testing.T, domain, want string, limit time.Duration) bool {
+	t.Helper()
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		// libvirtd may be restarting (other tests do): ask again.
+		if out, err := exec.Command("virsh", "-c", systemURI, "domstate", domain).Output(); err == nil && strings.TrimSpace(string(out)) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// SIGTERM and SIGINT end virtchain within 2 s while libvirtd is blocked in
+// its save (the save file's filesystem is frozen), with one line naming
+// the save that goes on in libvirtd. After the thaw the save completes
+// there, as the line said it might.
+func TestIntegrationVc7qSignalEndsBlockedSave(t *testing.T) {
+	name, dir := snapCLIDomainAs(t, "vc7q-sig")
+	bin := virtchainBin(t)
+	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		sub := filepath.Join(dir, sig.String()[:3]+strconv.Itoa(i))
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mnt, freeze := frozenFS(t, sub, name)
+		file := filepath.Join(mnt, "d.save")
+		freeze()
+		cmd := exec.Command(bin, "-c", systemURI, "save", name, file)
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		// libvirtd creates the file holding the domain's lock, so no
+		// libvirt call can tell when it waits there: its thread sleeps in
+		// the frozen filesystem (state D). Keep that short: other clients
+		// listing domains wait on that lock too.
+		if !libvirtdBlocked(30 * time.Second) {
+			thaw(mnt)
+			<-exited
+			t.Fatalf("the save never reached libvirtd: %s", stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+		sent := time.Now()
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(2 * time.Second):
+			t.Errorf("%v: virtchain still runs 2 s after the signal", sig)
+			thaw(mnt)
+			err = <-exited
+		}
+		took := time.Since(sent)
+		t.Logf("%v: virtchain ended %v after the signal (%v): %s", sig, took.Round(time.Millisecond), err, strings.TrimSpace(stderr.String()))
+		want := "virtchain: interrupted while libvirtd was saving " + name + " to " + file +
+			"; it may still be running there (check with virsh domjobinfo " + name + ")\n"
+		if stderr.String() != want {
+			t.Errorf("%v: stderr %q, want %q", sig, stderr.String(), want)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 1 {
+			t.Errorf("%v: exit %d, want 1", sig, code)
+		}
+		// The save goes on in libvirtd once the filesystem thaws.
+		thaw(mnt)
+		if !waitState(t, name, "shut off", 60*time.Second) {
+			t.Fatalf("%v: the save did not finish in libvirtd", sig)
+		}
+		if st, err := os.Stat(file); err != nil || st.Size() == 0 {
+			t.Fatalf("%v: save file: %v", sig, err)
+		}
+		labVirsh(t, "restore", file)
+	}
+}
+
+// waitOutput waits until the terminal has shown want, or fails.
+func waitOutput(t *testing.T, out *syncBuffer, want string, exited <-chan error) {
+	t.Helper()
+	for end := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), want); time.Sleep(50 * time.Millisecond) {
+		select {
+		case err := <-exited:
+			t.Fatalf("virtchain ended (%v) before showing %q:\n%q", err, want, out.String())
+		default:
+		}
+		if time.Now().After(end) {
+			o := out.String()
+			t.Fatalf("the terminal never showed %q; it ends with:\n%q", want, o[max(0, len(o)-3000):])
+		}
+	}
+}
+
+// A SIGTERM ends the TUI within 2 s while its discovery is blocked in
+// libvirtd (a save of another virtchain holds the domain's lock there),
+// gives the terminal back (cooked mode, main screen) and says so in one
+// line on stderr.
+func TestIntegrationVc7qSignalEndsTUI(t *testing.T) {
+	name, dir := snapCLIDomainAs(t, "vc7q-tui")
+	bin := virtchainBin(t)
+	mnt, freeze := frozenFS(t, dir, name)
+
+	freeze()
+	holder := exec.Command(bin, "-c", systemURI, "save", name, filepath.Join(mnt, "d.save"))
+	var holderErr syncBuffer
+	holder.Stderr = &holderErr
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan error, 1)
+	go func() { held <- holder.Wait() }()
+	t.Cleanup(func() {
+		thaw(mnt)
+		<-held
+	})
+	if !libvirtdBlocked(30 * time.Second) {
+		t.Fatalf("the save never reached libvirtd: %s", holderErr.String())
+	}
+
+	out, master, cmd, exited := startTUI(t, bin, "-c", systemURI)
+	waitOutput(t, out, "reading libvirt", exited)
+	time.Sleep(500 * time.Millisecond)
+	sent := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(2 * time.Second):
+		t.Errorf("the TUI still runs 2 s after SIGTERM")
+		thaw(mnt)
+		err = <-exited
+	}
+	took := time.Since(sent)
+	thaw(mnt)
+	time.Sleep(100 * time.Millisecond) // let the reader drain the terminal
+	screen := out.String()
+	// The last line comes after the terminal is given back.
+	left := strings.LastIndex(screen, "\x1b[?1049l")
+	if left < 0 || strings.LastIndex(screen, "\x1b[?1049h") > left {
+		t.Fatalf("the alternate screen was not left; terminal ends with %q", screen[max(0, len(screen)-200):])
+	}
+	last := strings.TrimLeft(screen[left+len("\x1b[?1049l"):], "\r\n")
+	if i := strings.Index(last, "virtchain: "); i >= 0 {
+		last = last[i:]
+	}
+	t.Logf("the TUI ended %v after SIGTERM (%v): %q", took.Round(time.Millisecond), err, last)
+	wantOneLine(t, strings.ReplaceAll(last, "\r\n", "\n"), "virtchain: interrupted")
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	tio, terr := unix.IoctlGetTermios(int(master.Fd()), unix.TCGETS) // the slave's settings
+	if terr != nil {
+		t.Fatal(terr)
+	}
+	if tio.Lflag&unix.ICANON == 0 || tio.Lflag&unix.ECHO == 0 {
+		t.Errorf("terminal left in raw mode: lflag %#x", tio.Lflag)
+	}
 }

@@ -41,10 +41,18 @@ func runTUI(env *Env, t tuiFlags) error {
 			return err
 		}
 	}
-	return ui.Run(env.Ctx, conn, ui.Options{
+	if env.signals != nil {
+		// A signal that must end virtchain mid-call gives the terminal back.
+		defer env.signals.holdTerminal(int(os.Stdin.Fd()))()
+	}
+	err = ui.Run(env.Ctx, conn, ui.Options{
 		Domain:      t.domain,
 		NoColor:     t.noColor,
 		NoAltScreen: t.noAltScreen,
 		NoMouse:     t.noMouse,
 	})
+	if err == nil && env.Ctx.Err() != nil {
+		return env.Ctx.Err() // SIGTERM or SIGINT ended it: say so
+	}
+	return err
 }

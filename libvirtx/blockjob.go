@@ -91,6 +91,7 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 		return err
 	}
 	bw := uint64(bp.Bandwidth)
+	doing, check := "starting the "+string(bp.Kind)+" of "+bp.Domain+" "+bp.Target, blockJobInfo(bp.Domain, bp.Target)
 	switch bp.Kind {
 	case model.JobCommit, model.JobActiveCommit:
 		var flags libvirt.DomainBlockCommitFlags
@@ -106,7 +107,7 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 		if bw > 0 {
 			flags |= libvirt.DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES
 		}
-		if err := dom.BlockCommit(bp.Target, bp.BaseArg, bp.TopArg, bw, flags); err != nil {
+		if err := c.during(doing, check, func() error { return dom.BlockCommit(bp.Target, bp.BaseArg, bp.TopArg, bw, flags) }); err != nil {
 			undoMarks(dom, bp, marksBefore)
 			return jobErr("start commit", bp.Domain, bp.Target, err)
 		}
@@ -117,7 +118,7 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 			if bw > 0 {
 				flags |= libvirt.DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES
 			}
-			err = dom.BlockPull(bp.Target, bw, flags)
+			err = c.during(doing, check, func() error { return dom.BlockPull(bp.Target, bw, flags) })
 		} else {
 			var flags libvirt.DomainBlockRebaseFlags
 			if bp.Relative {
@@ -126,7 +127,7 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 			if bw > 0 {
 				flags |= libvirt.DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES
 			}
-			err = dom.BlockRebase(bp.Target, bp.BaseArg, bw, flags)
+			err = c.during(doing, check, func() error { return dom.BlockRebase(bp.Target, bp.BaseArg, bw, flags) })
 		}
 		if err != nil {
 			undoMarks(dom, bp, marksBefore)
@@ -151,12 +152,12 @@ func (c *Conn) AbortJob(domain, disk string, pivot bool) error {
 		return err
 	}
 	flags := libvirt.DOMAIN_BLOCK_JOB_ABORT_ASYNC
-	op := "abort the block job"
+	op, doing := "abort the block job", "aborting the block job"
 	if pivot {
 		flags |= libvirt.DOMAIN_BLOCK_JOB_ABORT_PIVOT
-		op = "pivot the block job"
+		op, doing = "pivot the block job", "pivoting the block job"
 	}
-	if err := dom.BlockJobAbort(disk, flags); err != nil {
+	if err := c.during(doing+" of "+domain+" "+disk, blockJobInfo(domain, disk), func() error { return dom.BlockJobAbort(disk, flags) }); err != nil {
 		return jobErr(op, domain, disk, err)
 	}
 	return nil
@@ -176,7 +177,9 @@ func (c *Conn) SetJobBandwidth(domain, disk string, bytesPerSec int64) error {
 	if err := refuseNoJob(dom, domain, disk); err != nil {
 		return err
 	}
-	if err := dom.BlockJobSetSpeed(disk, uint64(bytesPerSec), libvirt.DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES); err != nil {
+	if err := c.during("setting the bandwidth of the block job of "+domain+" "+disk, blockJobInfo(domain, disk), func() error {
+		return dom.BlockJobSetSpeed(disk, uint64(bytesPerSec), libvirt.DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES)
+	}); err != nil {
 		return jobErr("set the bandwidth", domain, disk, err)
 	}
 	return nil

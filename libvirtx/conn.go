@@ -39,6 +39,7 @@ type Conn struct {
 	// closeRefs is what virConnectClose returned: references still held
 	// by unfreed objects (tests check it is 0).
 	closeRefs int
+	inflight  inFlight
 }
 
 // Keepalive settings: a remote daemon that stops answering for

@@ -36,7 +36,8 @@ func (c *Conn) Save(ctx context.Context, req model.SaveRequest) error {
 		return err
 	}
 	defer dom.Free()
-	if err := dom.SaveFlags(filepath.Clean(req.File), "", 0); err != nil {
+	file := filepath.Clean(req.File)
+	if err := c.during("saving "+req.Domain+" to "+file, domJobInfo(req.Domain), func() error { return dom.SaveFlags(file, "", 0) }); err != nil {
 		return opErr("save "+req.Domain+" to "+req.File, err)
 	}
 	return nil
@@ -80,7 +81,8 @@ func (c *Conn) Restore(ctx context.Context, req model.RestoreRequest) error {
 	if err := c.refuseReadOnly("restore"); err != nil {
 		return err
 	}
-	if _, err := c.PlanRestore(ctx, req); err != nil {
+	p, err := c.PlanRestore(ctx, req)
+	if err != nil {
 		return err
 	}
 	var flags libvirt.DomainSaveRestoreFlags
@@ -90,7 +92,12 @@ func (c *Conn) Restore(ctx context.Context, req model.RestoreRequest) error {
 	case model.StartPaused:
 		flags = libvirt.DOMAIN_SAVE_PAUSED
 	}
-	if err := c.virt.DomainRestoreFlags(filepath.Clean(req.File), "", flags); err != nil {
+	file := filepath.Clean(req.File)
+	check := "virsh list --all"
+	if p.Domain != "" {
+		check = "virsh domstate " + model.ShellQuote(p.Domain)
+	}
+	if err := c.during("restoring from "+file, check, func() error { return c.virt.DomainRestoreFlags(file, "", flags) }); err != nil {
 		return opErr("restore from "+req.File, err)
 	}
 	return nil
@@ -107,7 +114,7 @@ func (c *Conn) PlanManagedSave(ctx context.Context, domain string) (*model.Plan,
 
 // ManagedSave saves the domain to libvirt's managed-save image and stops it.
 func (c *Conn) ManagedSave(ctx context.Context, domain string) error {
-	return c.domainAction(ctx, "managed save", domain, c.PlanManagedSave, func(dom *libvirt.Domain) error { return dom.ManagedSave(0) })
+	return c.domainAction(ctx, "managed save", "saving "+domain+" to its managed-save image", domain, c.PlanManagedSave, func(dom *libvirt.Domain) error { return dom.ManagedSave(0) })
 }
 
 // PlanManagedSaveRemove plans virsh managedsave-remove DOMAIN.
@@ -121,7 +128,7 @@ func (c *Conn) PlanManagedSaveRemove(ctx context.Context, domain string) (*model
 
 // ManagedSaveRemove deletes the domain's managed-save image.
 func (c *Conn) ManagedSaveRemove(ctx context.Context, domain string) error {
-	return c.domainAction(ctx, "remove the managed-save image of", domain, c.PlanManagedSaveRemove, func(dom *libvirt.Domain) error { return dom.ManagedSaveRemove(0) })
+	return c.domainAction(ctx, "remove the managed-save image of", "removing the managed-save image of "+domain, domain, c.PlanManagedSaveRemove, func(dom *libvirt.Domain) error { return dom.ManagedSaveRemove(0) })
 }
 
 // PlanStart plans virsh start DOMAIN.
@@ -135,11 +142,12 @@ func (c *Conn) PlanStart(ctx context.Context, domain string) (*model.Plan, error
 
 // Start boots the domain, or resumes it from its managed-save image.
 func (c *Conn) Start(ctx context.Context, domain string) error {
-	return c.domainAction(ctx, "start", domain, c.PlanStart, func(dom *libvirt.Domain) error { return dom.Create() })
+	return c.domainAction(ctx, "start", "starting "+domain, domain, c.PlanStart, func(dom *libvirt.Domain) error { return dom.Create() })
 }
 
-// domainAction plans, then runs one libvirt call on the domain.
-func (c *Conn) domainAction(ctx context.Context, op, domain string,
+// domainAction plans, then runs one libvirt call on the domain; doing
+// names the call while it is in flight.
+func (c *Conn) domainAction(ctx context.Context, op, doing, domain string,
 	plan func(context.Context, string) (*model.Plan, error), act func(*libvirt.Domain) error) error {
 	if err := c.refuseReadOnly(op); err != nil {
 		return err
@@ -152,7 +160,7 @@ func (c *Conn) domainAction(ctx context.Context, op, domain string,
 		return err
 	}
 	defer dom.Free()
-	if err := act(dom); err != nil {
+	if err := c.during(doing, domJobInfo(domain), func() error { return act(dom) }); err != nil {
 		return opErr(op+" "+domain, err)
 	}
 	return nil

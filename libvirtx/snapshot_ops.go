@@ -318,7 +318,11 @@ func (c *Conn) CreateSnapshot(ctx context.Context, p *model.SnapshotCreatePlan) 
 		return err
 	}
 	defer dom.Free()
-	snap, err := dom.CreateSnapshotXML(doc, flags)
+	var snap *libvirt.DomainSnapshot
+	err = c.during("creating snapshot "+p.Request.Name+" of "+p.Request.Domain, domJobInfo(p.Request.Domain), func() (err error) {
+		snap, err = dom.CreateSnapshotXML(doc, flags)
+		return err
+	})
 	if err != nil {
 		return opErr("create snapshot "+p.Request.Name+" of "+p.Request.Domain, err)
 	}
@@ -355,8 +359,9 @@ func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) 
 	if err != nil {
 		return err
 	}
+	doing := "reverting " + p.Request.Domain + " to snapshot " + p.Request.Name
 	if fresh.Method == model.RevertVirtchain {
-		return c.revertExternal(ctx, fresh)
+		return c.during(doing, "virsh domstate "+model.ShellQuote(p.Request.Domain), func() error { return c.revertExternal(ctx, fresh) })
 	}
 	var flags libvirt.DomainSnapshotRevertFlags
 	switch p.Request.Start {
@@ -371,17 +376,19 @@ func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) 
 	// libvirt's revert puts back the definition saved with the snapshot,
 	// which lacks the destroyed-point marks made since.
 	var marks []model.PointMark
-	return c.onSnapshot(p.Request.Domain, p.Request.Name, "revert "+p.Request.Domain+" to snapshot "+p.Request.Name,
-		func(dom *libvirt.Domain, snap *libvirt.DomainSnapshot) error {
-			var err error
-			if marks, err = readMarks(dom); err != nil {
-				return err
-			}
-			if err := snap.RevertToSnapshot(flags); err != nil {
-				return err
-			}
-			return keepMarks(dom, p.Request.Domain, marks)
-		})
+	return c.during(doing, domJobInfo(p.Request.Domain), func() error {
+		return c.onSnapshot(p.Request.Domain, p.Request.Name, "revert "+p.Request.Domain+" to snapshot "+p.Request.Name,
+			func(dom *libvirt.Domain, snap *libvirt.DomainSnapshot) error {
+				var err error
+				if marks, err = readMarks(dom); err != nil {
+					return err
+				}
+				if err := snap.RevertToSnapshot(flags); err != nil {
+					return err
+				}
+				return keepMarks(dom, p.Request.Domain, marks)
+			})
+	})
 }
 
 // PlanSnapshotDelete reads the host and plans a delete.
@@ -408,13 +415,15 @@ func (c *Conn) DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) 
 	if p.Request.MetadataOnly {
 		flags |= libvirt.DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY
 	}
-	return c.onSnapshot(p.Request.Domain, p.Request.Name, "delete snapshot "+p.Request.Name+" of "+p.Request.Domain,
-		func(dom *libvirt.Domain, snap *libvirt.DomainSnapshot) error {
-			if err := snap.Delete(flags); err != nil {
-				return err
-			}
-			return dropMarks(dom, p.Request.Name)
-		})
+	return c.during("deleting snapshot "+p.Request.Name+" of "+p.Request.Domain, domJobInfo(p.Request.Domain), func() error {
+		return c.onSnapshot(p.Request.Domain, p.Request.Name, "delete snapshot "+p.Request.Name+" of "+p.Request.Domain,
+			func(dom *libvirt.Domain, snap *libvirt.DomainSnapshot) error {
+				if err := snap.Delete(flags); err != nil {
+					return err
+				}
+				return dropMarks(dom, p.Request.Name)
+			})
+	})
 }
 
 // onSnapshot looks a snapshot up, runs act on it and frees it; act's error
