@@ -240,12 +240,12 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 			return err
 		}
 	}
-	w, err := conn.WatchJobs(env.Ctx)
+	f, err := watchJobs(env, false)
 	if err != nil {
 		return err
 	}
-	defer w.Close()
-	job, err := w.Start(env.Ctx, bp)
+	defer f.Close()
+	job, err := f.w.Start(env.Ctx, bp)
 	if err != nil {
 		return err
 	}
@@ -257,11 +257,14 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 		printf(env.Stdout, "Started %s on %s %s; follow it with 'virtchain jobs --wait'\n", bp.Kind, bp.Domain, bp.Target)
 		return nil
 	}
-	final, err := followJobs(env, w, map[string]bool{job.Key(): true}, true)
+	final, err := followJobs(env, f, map[string]bool{job.Key(): true}, true)
 	if err != nil {
 		return err
 	}
 	job = final[job.Key()]
+	if conn, err = env.Conn(); err != nil { // a new one after a reconnect
+		return err
+	}
 	out.Job = &job
 	if waitsAtReady(job) {
 		if env.JSON {
@@ -385,7 +388,9 @@ func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
 // empty, until none is live) and returns each one's final state. With
 // settleReady, a mirror at READY that nothing will pivot or abort counts as
 // settled, as with virsh blockcommit --active --wait: it would wait forever.
-func followJobs(env *Env, w *libvirtx.JobWatcher, keys map[string]bool, settleReady bool) (map[string]model.Job, error) {
+// A lost connection is followed by a reconnect (jobFollow.reconnect).
+func followJobs(env *Env, f *jobFollow, keys map[string]bool, settleReady bool) (map[string]model.Job, error) {
+	w := f.w
 	all := len(keys) == 0
 	if all {
 		keys = map[string]bool{}
@@ -404,7 +409,33 @@ func followJobs(env *Env, w *libvirtx.JobWatcher, keys map[string]bool, settleRe
 		select {
 		case <-env.Ctx.Done():
 			p.finish()
-			return nil, fmt.Errorf("stopped waiting; a running block job goes on: follow it with 'virtchain jobs --wait', stop it with 'virtchain abort DOMAIN TARGET'")
+			return nil, errStoppedWaiting
+		case <-w.Lost():
+			p.finish()
+			p.drawn = 0 // the note below moved the cursor: draw anew
+			if err := f.reconnect(); err != nil {
+				return nil, err
+			}
+			w = f.w
+			// Where each job is now: found again, or ended unseen.
+			for k := range keys {
+				last, seen := p.jobs[k]
+				if _, done := final[k]; done || !seen {
+					continue
+				}
+				j, ok := w.Job(last.Domain, last.Disk)
+				if !ok {
+					j = endedUnseen(env, last)
+				} else if f.again != nil {
+					if err := f.again(w); err != nil {
+						j.Error = err.Error()
+					}
+				}
+				p.update(j)
+				if !j.Phase.Live() || (settleReady && waitsAtReady(j)) {
+					final[k] = j
+				}
+			}
 		case j, ok := <-w.Updates():
 			if !ok {
 				p.finish()
@@ -555,18 +586,18 @@ func runJobs(env *Env, wait bool) error {
 		return err
 	}
 	if wait {
-		w, err := conn.WatchJobs(env.Ctx)
+		f, err := watchJobs(env, false)
 		if err != nil {
 			return err
 		}
-		defer w.Close()
-		if len(w.Jobs()) == 0 {
+		defer f.Close()
+		if len(f.w.Jobs()) == 0 {
 			return env.Emit([]model.Job{}, func(out io.Writer) error {
 				_, err := fmt.Fprintln(out, "no block jobs")
 				return err
 			})
 		}
-		final, err := followJobs(env, w, nil, true)
+		final, err := followJobs(env, f, nil, true)
 		if err != nil {
 			return err
 		}
@@ -663,27 +694,28 @@ func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
 		printf(env.Stdout, "%s requested on %s %s; 'virtchain jobs' shows when it is done\n", what, domain, disk)
 		return nil
 	}
-	w, err := conn.WatchJobsToStop(env.Ctx)
+	f, err := watchJobs(env, true)
 	if err != nil {
 		return err
 	}
-	defer w.Close()
-	if _, ok := w.Job(domain, disk); !ok {
+	defer f.Close()
+	if _, ok := f.w.Job(domain, disk); !ok {
 		if _, err := conn.DiscoverDomain(env.Ctx, domain); err != nil {
 			return err // no such domain, said as everywhere else
 		}
 		return model.NoJob(domain, disk)
 	}
-	if pivot {
-		err = w.PivotWhenReady(domain, disk)
-	} else {
-		err = w.Abort(domain, disk, false)
+	f.again = func(w *libvirtx.JobWatcher) error {
+		if pivot {
+			return w.PivotWhenReady(domain, disk)
+		}
+		return w.Abort(domain, disk, false)
 	}
-	if err != nil {
+	if err := f.again(f.w); err != nil {
 		return err
 	}
 	key := model.JobKey(domain, disk)
-	final, err := followJobs(env, w, map[string]bool{key: true}, false)
+	final, err := followJobs(env, f, map[string]bool{key: true}, false)
 	if err != nil {
 		return err
 	}

@@ -18,8 +18,14 @@ import (
 
 func jobCLIDomain(t *testing.T) (name, dir string) {
 	t.Helper()
-	name = fmt.Sprintf("vct-job-cli-%d", time.Now().UnixNano()%1_000_000_000)
-	dir = scratchDomain(t, name, "vct-job-cli-")
+	return jobCLIDomainNamed(t, "vct-job-cli-")
+}
+
+// jobCLIDomainNamed is jobCLIDomain with the name prefix of another test.
+func jobCLIDomainNamed(t *testing.T, prefix string) (name, dir string) {
+	t.Helper()
+	name = fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1_000_000_000)
+	dir = scratchDomain(t, name, prefix)
 	p := func(f string) string { return filepath.Join(dir, f) }
 	write := func(i int, f string) {
 		labTool(t, "qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("write -P 0x%02x %dM 3M", 0x11*(i+1), 2*i), p(f))
@@ -224,36 +230,16 @@ func TestIntegrationJobCommands(t *testing.T) {
 // mirror that nothing will pivot.
 func TestIntegrationJobPivotAfterRestart(t *testing.T) {
 	needIntegration(t)
-	name, dir := jobCLIDomain(t)
-	// Root keeps intents in /var/lib/virtchain (XDG_STATE_HOME is a user's).
-	state, err := os.UserHomeDir()
-	if os.Geteuid() == 0 || err != nil {
-		state = "/var/lib"
-	} else if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
-		state = x
-	} else {
-		state = filepath.Join(state, ".local", "state")
-	}
-	uuid := strings.TrimSpace(labVirsh(t, "domuuid", name))
-	intents := func() []string {
-		m, _ := filepath.Glob(filepath.Join(state, "virtchain", "jobs", uuid+"_*.json"))
-		return m
-	}
+	lab := newPivotLab(t, "vct-job-cli-")
+	name, dir, ref, all, intents := lab.name, lab.dir, lab.ref, lab.all, lab.intents
 	p := func(f string) string { return filepath.Join(dir, f) }
 	bin := virtchainBin(t)
-	// Enough data in the active layer that the throttled mirror takes
-	// seconds to get READY.
-	labVirsh(t, "qemu-monitor-command", name, "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x6b 8M 6M"`)
-	jobCLIFlush(t, name)
-	ref := p("ref.qcow2")
-	labTool(t, "qemu-img", "convert", "-U", "-O", "qcow2", p("active.qcow2"), ref)
-	all := []string{"active.qcow2", "s3.qcow2", "s2.qcow2", "s1.qcow2", "test2.qcow2", "base.qcow2"}
 
 	startAndKill := func() {
 		t.Helper()
 		killAfterLine(t, bin, " vda active-commit ", "commit", name, "vda", "--shallow", "--active", "--pivot", "--bandwidth", "1")
 		if len(intents()) != 1 {
-			t.Fatalf("no pivot intent kept in %s", state)
+			t.Fatal("no pivot intent kept")
 		}
 	}
 	waitReady := func() {
@@ -326,6 +312,43 @@ func TestIntegrationJobPivotAfterRestart(t *testing.T) {
 	if got := jobCLIChain(t, name); !reflect.DeepEqual(got, all[1:]) {
 		t.Fatalf("after keeping the overlay: %v", got)
 	}
+}
+
+// pivotLab is the start of the tests that follow an active commit across
+// a restart: a state folder of their own for the intent files, the job
+// domain with 6 MiB more in its active layer (so a mirror throttled to
+// 1 MiB/s takes seconds to get READY), and a copy of what the guest sees.
+type pivotLab struct {
+	name, dir, ref string
+	all            []string // the chain before, active first
+	intents        func() []string
+}
+
+func newPivotLab(t *testing.T, prefix string) pivotLab {
+	t.Helper()
+	var lab pivotLab
+	lab.name, lab.dir = jobCLIDomainNamed(t, prefix)
+	// Root keeps intents in /var/lib/virtchain (XDG_STATE_HOME is a user's),
+	// shared with other tests: this domain's are the ones named by its UUID.
+	state, err := os.UserHomeDir()
+	if os.Geteuid() == 0 || err != nil {
+		state = "/var/lib"
+	} else if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		state = x
+	} else {
+		state = filepath.Join(state, ".local", "state")
+	}
+	uuid := strings.TrimSpace(labVirsh(t, "domuuid", lab.name))
+	lab.intents = func() []string {
+		m, _ := filepath.Glob(filepath.Join(state, "virtchain", "jobs", uuid+"_*.json"))
+		return m
+	}
+	labVirsh(t, "qemu-monitor-command", lab.name, "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x6b 8M 6M"`)
+	jobCLIFlush(t, lab.name)
+	lab.ref = filepath.Join(lab.dir, "ref.qcow2")
+	labTool(t, "qemu-img", "convert", "-U", "-O", "qcow2", filepath.Join(lab.dir, "active.qcow2"), lab.ref)
+	lab.all = []string{"active.qcow2", "s3.qcow2", "s2.qcow2", "s1.qcow2", "test2.qcow2", "base.qcow2"}
+	return lab
 }
 
 // killAfterLine runs virtchain with args and kills it once it prints a line

@@ -453,8 +453,8 @@ func (w *JobWatcher) Rescan(ctx context.Context) error {
 // refusal is shown on the job.
 func (w *JobWatcher) actAtReady(j model.Job, pivot bool) {
 	err := w.c.AbortJob(j.Domain, j.Disk, pivot)
-	if err == nil {
-		return
+	if err == nil || w.c.lostErr(err) {
+		return // lost: a new connection's watcher acts on the intent
 	}
 	w.mu.Lock()
 	if wj, ok := w.jobs[j.Key()]; ok {
@@ -709,6 +709,9 @@ func (w *JobWatcher) loop() {
 
 // nextDue is the earliest time a live online job needs attention, or zero.
 func (w *JobWatcher) nextDue() time.Time {
+	if w.c.IsLost() {
+		return time.Time{} // nothing to read until a new connection
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var next time.Time
@@ -758,6 +761,11 @@ func (w *JobWatcher) pollDue() {
 			wj.nextPoll = now.Add(pollRunning)
 		}
 		switch {
+		case w.c.lostErr(err):
+			// The connection failed, not the job: it goes on in QEMU,
+			// and its intent stays for the watcher of a new connection.
+			w.mu.Unlock()
+			continue
 		case err != nil || !ok:
 			// Finished or the domain stopped; the final event normally
 			// follows at once. Give it a moment, then decide.
@@ -843,7 +851,7 @@ func (w *JobWatcher) applyEvent(ev blockEvent) {
 		w.mu.Unlock()
 		w.send(j, true)
 		if act != "" {
-			if err := w.c.AbortJob(ev.domain, ev.disk, act == model.AfterReadyPivot); err != nil {
+			if err := w.c.AbortJob(ev.domain, ev.disk, act == model.AfterReadyPivot); err != nil && !w.c.lostErr(err) {
 				w.mu.Lock()
 				if wj, ok := w.jobs[key]; ok {
 					wj.job.Error = err.Error()

@@ -2,6 +2,7 @@ package libvirtx
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync"
 	"time"
@@ -40,6 +41,10 @@ type Conn struct {
 	// by unfreed objects (tests check it is 0).
 	closeRefs int
 	inflight  inFlight
+
+	// lost is closed once the connection is lost (see Lost).
+	lost     chan struct{}
+	lostOnce sync.Once
 }
 
 // Keepalive settings: a remote daemon that stops answering for
@@ -95,10 +100,128 @@ func Open(uri string, readonly bool) (*Conn, error) {
 	}
 	// Drivers without a daemon (test:///) do not support keepalive; that is fine.
 	_ = virt.SetKeepAlive(keepaliveInterval, keepaliveCount)
-	c := &Conn{virt: virt, uri: uri, readonly: readonly, local: isLocalURI(uri)}
-	c.events = newEventHub(virt)
+	c := &Conn{virt: virt, uri: uri, readonly: readonly, local: isLocalURI(uri), lost: make(chan struct{})}
+	c.events = newEventHub(virt, c.markLost)
 	c.events.register()
 	return c, nil
+}
+
+// Lost is closed as soon as the connection is lost: libvirt's close
+// callback fired (the daemon went away, keepalive timed out), or a call
+// failed on a dead connection. A lost Conn stays lost; Redial opens a new
+// one. Running domains and their block jobs are not affected: QEMU keeps
+// running while libvirtd restarts.
+func (c *Conn) Lost() <-chan struct{} { return c.lost }
+
+// IsLost reports whether Lost is closed.
+func (c *Conn) IsLost() bool {
+	select {
+	case <-c.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Conn) markLost() { c.lostOnce.Do(func() { close(c.lost) }) }
+
+// LostError is an operation that failed because the connection to the
+// daemon was lost. errors.Is(err, model.ErrConnectionLost) holds for it
+// (and for a *LibvirtError carrying such a failure), so the UI, which does
+// not import libvirtx, can tell it from a failed operation.
+type LostError struct {
+	URI string
+	Err error // libvirt's error, or nil
+}
+
+func (e *LostError) Error() string {
+	s := "connection to " + e.URI + " lost"
+	if e.Err != nil {
+		s += ": " + errorText(e.Err)
+	}
+	return s
+}
+
+func (e *LostError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, model.ErrConnectionLost) hold.
+func (e *LostError) Is(target error) bool { return target == model.ErrConnectionLost }
+
+// IsConnectionLost reports whether err is, or wraps, a lost connection.
+func IsConnectionLost(err error) bool { return errors.Is(err, model.ErrConnectionLost) }
+
+// connCodes are the libvirt error numbers a call on a dead connection
+// fails with; with one of them and a connection that is no longer alive,
+// the failure is the connection's, whatever the message says.
+var connCodes = map[libvirt.ErrorNumber]bool{
+	libvirt.ERR_SYSTEM_ERROR: true, libvirt.ERR_RPC: true, libvirt.ERR_INTERNAL_ERROR: true,
+	libvirt.ERR_NO_CONNECT: true, libvirt.ERR_INVALID_CONN: true,
+}
+
+// lostErr reports whether err means this connection is gone, and marks
+// it lost if so. IsAlive is answered by the client library without a
+// call to the daemon.
+func (c *Conn) lostErr(err error) bool {
+	if err == nil {
+		return false
+	}
+	lost := lostConnection(err)
+	if !lost && connCodes[virtCode(err)] {
+		alive, aerr := c.virt.IsAlive()
+		lost = aerr == nil && !alive
+	}
+	if lost {
+		c.markLost()
+	}
+	return lost
+}
+
+// Reconnect backoff. After a lost connection the first try comes after
+// RedialFirst, each wait doubles up to RedialMaxWait, and a command that
+// follows a job (--wait) gives up after RedialWithin in all, saying how
+// to resume. The TUI keeps trying until it is quit.
+const (
+	RedialFirst   = 250 * time.Millisecond
+	RedialMaxWait = 5 * time.Second
+	RedialWithin  = 60 * time.Second
+)
+
+// RedialWait is the wait before reconnect try n (1 is the first).
+func RedialWait(n int) time.Duration {
+	d := RedialFirst
+	for i := 1; i < n && d < RedialMaxWait; i++ {
+		d *= 2
+	}
+	return min(d, RedialMaxWait)
+}
+
+// Redial opens a new connection like c (same URI, same read-only flag),
+// trying with RedialWait between tries until one works or ctx ends.
+// tried, when set, hears of each failed try and the wait before the next.
+// The new connection has its own events and job watcher; c stays lost.
+func (c *Conn) Redial(ctx context.Context, tried func(attempt int, wait time.Duration, err error)) (*Conn, error) {
+	var last error
+	for n := 1; ; n++ {
+		wait := RedialWait(n)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if last == nil {
+				last = ctx.Err()
+			}
+			return nil, &LostError{URI: c.uri, Err: last}
+		case <-t.C:
+		}
+		nc, err := Open(c.uri, c.readonly)
+		if err == nil {
+			return nc, nil
+		}
+		last = err
+		if tried != nil {
+			tried(n, RedialWait(n+1), err)
+		}
+	}
 }
 
 // URI is the URI this connection was opened with.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"libvirt.org/go/libvirt"
+
+	"virtchain/model"
 )
 
 // ConnectCause says why a connection could not be opened.
@@ -172,6 +174,12 @@ func lostConnection(err error) bool {
 }
 
 func (e *LibvirtError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, model.ErrConnectionLost) hold for an operation
+// that failed because the connection was lost, not on its own.
+func (e *LibvirtError) Is(target error) bool {
+	return target == model.ErrConnectionLost && lostConnection(e.Err)
+}
 
 // virtCode is libvirt's error number, or -1 when err is not a libvirt error.
 func virtCode(err error) libvirt.ErrorNumber {

@@ -56,6 +56,8 @@ var lifecycleKinds = map[libvirt.DomainEventType]string{
 type eventHub struct {
 	virt *libvirt.Connect
 	ch   chan model.Event
+	// onClose runs when libvirt closes the connection under us.
+	onClose func()
 
 	mu       sync.Mutex
 	closed   bool
@@ -66,8 +68,8 @@ type eventHub struct {
 	noSpace noSpaceSubs
 }
 
-func newEventHub(virt *libvirt.Connect) *eventHub {
-	return &eventHub{virt: virt, ch: make(chan model.Event, eventBuffer)}
+func newEventHub(virt *libvirt.Connect, onClose func()) *eventHub {
+	return &eventHub{virt: virt, ch: make(chan model.Event, eventBuffer), onClose: onClose}
 }
 
 // send never blocks: it runs on libvirt's event loop goroutine, which also
@@ -128,7 +130,12 @@ func (h *eventHub) register() {
 			h.send(model.Event{Domain: e.domain, Kind: EventNoSpace, Detail: model.IOErrorText(e.domain, "", e.path, model.Filesystem{}, e.paused)})
 		}
 	}))
+	// The close callback is how a lost connection is known at once (EOF
+	// on the socket, keepalive timeout), before any call fails.
 	if err := h.virt.RegisterCloseCallback(func(_ *libvirt.Connect, _ libvirt.ConnectCloseReason) {
+		if h.onClose != nil {
+			h.onClose()
+		}
 		h.send(model.Event{Kind: EventDisconnected})
 	}); err == nil {
 		h.closeCBs = true

@@ -32,6 +32,12 @@ func (c *Conn) jobWatcher(ctx context.Context) (*JobWatcher, error) {
 	return w, nil
 }
 
+// Lost is closed when the watcher's connection is lost. The watcher then
+// stops reading its jobs without ending them (they go on in QEMU); follow
+// them with a watcher on a new connection (Conn.Redial), which re-finds
+// each job and its recorded READY action.
+func (w *JobWatcher) Lost() <-chan struct{} { return w.c.Lost() }
+
 // WatchBlockJobs starts following every block job on the connection and
 // returns the stream of changes plus the jobs running now (started by an
 // earlier virtchain, by virsh, ...). Only the first caller gets a stream

@@ -148,11 +148,48 @@ func StartLibvirtd() error {
 // leaves it running whatever happens.
 func RestartLibvirtd(t testing.TB) {
 	t.Helper()
-	t.Cleanup(func() { _ = StartLibvirtd() })
+	Stop(t)()
+}
+
+// restartLock serializes restarts between test processes (go test runs
+// each package in its own process): two overlapping restarts would each
+// see the other's daemon.
+const restartLock = "/var/tmp/virtchain-libvirtd-restart.lock"
+
+// Stop stops the host's libvirtd for a test that must see it gone (a
+// command or a TUI that says the connection was lost) and returns the
+// function that starts it again and waits until it answers. Running
+// domains go on: QEMU keeps running. t.Cleanup starts it too, even when
+// the test fails first, but other tests share the daemon: keep the time in
+// between short. Call start from the test's goroutine. Needs root.
+func Stop(t testing.TB) (start func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("stopping libvirtd needs root")
+	}
+	lock, err := os.OpenFile(restartLock, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
+		t.Fatal(err)
+	}
+	started := false
+	start = func() {
+		t.Helper()
+		if started {
+			return
+		}
+		started = true
+		defer lock.Close() // releases the lock
+		if err := StartLibvirtd(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(start)
 	if err := StopLibvirtd(); err != nil {
 		t.Fatal(err)
 	}
-	if err := StartLibvirtd(); err != nil {
-		t.Fatal(err)
-	}
+	return start
 }
