@@ -64,11 +64,17 @@ func TestIntegrationVc7rLostAndRedial(t *testing.T) {
 	if c.IsLost() {
 		t.Fatal("lost before anything happened")
 	}
+	lostAt := make(chan time.Time, 1)
+	go func() {
+		<-c.Lost()
+		lostAt <- time.Now()
+	}()
+	kill := time.Now()
 	start := testhost.Stop(t)
-	killed := time.Now()
+	exited := time.Now()
 	select {
-	case <-c.Lost():
-		t.Logf("Lost closed %s after libvirtd exited", time.Since(killed).Round(time.Millisecond))
+	case at := <-lostAt:
+		t.Logf("Lost closed %s after pkill; libvirtd took %s to exit", at.Sub(kill).Round(time.Millisecond), exited.Sub(kill).Round(time.Millisecond))
 	case <-time.After(5 * time.Second):
 		start()
 		t.Fatal("Lost was not closed within 5s of libvirtd exiting")

@@ -40,10 +40,13 @@ type (
 		jobs []model.Job
 		err  error
 	}
-	// jobUpdateMsg is one change of one job.
-	jobUpdateMsg struct{ job model.Job }
-	// jobsClosedMsg says the job stream ended.
-	jobsClosedMsg struct{}
+	// jobUpdateMsg is one change of one job, from stream ch.
+	jobUpdateMsg struct {
+		job model.Job
+		ch  <-chan model.Job
+	}
+	// jobsClosedMsg says the job stream ch ended.
+	jobsClosedMsg struct{ ch <-chan model.Job }
 	// jobTickMsg applies held-back progress, at most 10 times a second.
 	jobTickMsg struct{ gen int }
 	// rescanMsg is the end of a rescan for jobs started elsewhere.
@@ -90,9 +93,9 @@ func waitJobCmd(ctx context.Context, ch <-chan model.Job) tea.Cmd {
 		select {
 		case j, ok := <-ch:
 			if !ok {
-				return jobsClosedMsg{}
+				return jobsClosedMsg{ch: ch}
 			}
-			return jobUpdateMsg{job: j}
+			return jobUpdateMsg{job: j, ch: ch}
 		case <-ctx.Done():
 			return nil
 		}

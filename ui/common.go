@@ -31,6 +31,10 @@ type Common struct {
 	// someone else runs on the host only earns a footer line.
 	steered map[string]bool
 
+	// lost is set while the connection to the host is lost: keys that
+	// need the host say so instead of starting anything (conn.go).
+	lost bool
+
 	// liveJob finds the running block job of a domain's disk, as the jobs
 	// panel shows it; nil until the root wires the panel in.
 	liveJob func(domain, disk string) (model.Job, bool)

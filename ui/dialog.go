@@ -208,6 +208,9 @@ func readOnlyCmd(c *Common, what string) tea.Cmd {
 
 // startOp plans op in a Cmd behind a spinner, then asks for confirmation.
 func startOp(c *Common, op Op) tea.Cmd {
+	if c.lost {
+		return notConnected(c)
+	}
 	if c.Backend.ReadOnly() {
 		return readOnlyCmd(c, strings.ToLower(op.Title))
 	}
@@ -218,6 +221,9 @@ func startOp(c *Common, op Op) tea.Cmd {
 
 // confirmOp shows a plan already in hand; y runs run.
 func confirmOp(c *Common, title string, plan model.Plan, run RunFunc, reread ...string) tea.Cmd {
+	if c.lost {
+		return notConnected(c)
+	}
 	if c.Backend.ReadOnly() {
 		return readOnlyCmd(c, strings.ToLower(title))
 	}
@@ -229,6 +235,9 @@ func confirmOp(c *Common, title string, plan model.Plan, run RunFunc, reread ...
 
 // runOp runs run at once behind a spinner and shows the result.
 func runOp(c *Common, title string, run RunFunc, reread ...string) tea.Cmd {
+	if c.lost {
+		return notConnected(c)
+	}
 	if c.Backend.ReadOnly() {
 		return readOnlyCmd(c, strings.ToLower(title))
 	}
@@ -539,6 +548,10 @@ func splitHint(err error) (msg, hint string) {
 		return r.Reason, r.Fix
 	}
 	msg = strings.Join(strings.Fields(err.Error()), " ")
+	if errors.Is(err, model.ErrConnectionLost) {
+		// Not the operation's failure: it may even have been carried out.
+		return "not connected: " + msg, "virtchain reconnects by itself; the footer says when, then look again before retrying"
+	}
 	if i := strings.LastIndex(msg, "; hint: "); i >= 0 {
 		return msg[:i], msg[i+len("; hint: "):]
 	}

@@ -17,4 +17,11 @@
 // Data: Init runs Backend.Discover in a Cmd; a second Cmd waits on
 // Backend.Events and is issued again after each event, re-reading just
 // that domain with DiscoverDomain (bursts coalesce into one more read).
+//
+// Connection: a third Cmd waits on Reconnector.Lost. On a loss the footer
+// says so at once, keys that need the host answer "not connected", and a
+// Cmd reconnects with backoff; the new Backend replaces the old one, and
+// domains, events and block jobs (re-attached, with their intents) are
+// read from it. Messages of the old connection's streams are dropped by
+// generation (conn.go).
 package ui

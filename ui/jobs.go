@@ -54,6 +54,9 @@ type jobsPanel struct {
 	ch      <-chan model.Job
 	started bool   // the stream was asked for
 	err     string // why there is no stream
+	// reattach is set after a reconnect: the next stream replaces what
+	// the lost connection's stream showed.
+	reattach bool
 
 	jobs    []model.Job          // shown, live first
 	pending map[string]model.Job // held back until the next redraw
@@ -186,6 +189,27 @@ func (p *jobsPanel) sort() {
 		p.cursor = i
 	}
 	p.cursor = clamp(p.cursor, 0, len(p.jobs)-1)
+}
+
+// dropUnseen removes the live rows a re-attach did not find: those jobs
+// ended while the connection was lost, and no event will say how. It
+// returns how many.
+func (p *jobsPanel) dropUnseen(found []model.Job) int {
+	seen := map[string]bool{}
+	for _, j := range found {
+		seen[j.Key()] = true
+	}
+	kept, n := p.jobs[:0], 0
+	for _, j := range p.jobs {
+		if j.Phase.Live() && !seen[j.Key()] {
+			n++
+			continue
+		}
+		kept = append(kept, j)
+	}
+	p.jobs = kept
+	p.cursor = clamp(p.cursor, 0, len(p.jobs)-1)
+	return n
 }
 
 // clearFinished drops the rows of jobs that ended.
@@ -443,18 +467,37 @@ func (m *Model) updateJobs(msg jobMsg) tea.Cmd {
 			return nil
 		}
 		p.ch, p.err = msg.ch, ""
+		gone := 0
+		if p.reattach {
+			gone = p.dropUnseen(msg.jobs)
+			p.reattach = false
+		}
 		for _, j := range msg.jobs {
 			p.pending[j.Key()] = j
 		}
 		p.flush()
+		var note string
 		if len(msg.jobs) > 0 {
 			// Re-attached: show what was left running.
 			p.visible = true
-			m.info = "re-attached to " + strconv.Itoa(len(msg.jobs)) + " running block job(s): J shows them"
+			note = "re-attached to " + strconv.Itoa(len(msg.jobs)) + " running block job(s): J shows them"
+		}
+		if gone > 0 {
+			note = strconv.Itoa(gone) + " block job(s) ended while the connection was lost: check their chains"
+		}
+		switch {
+		case note == "":
+		case strings.HasPrefix(m.info, "reconnected"):
+			m.info += "; " + note // keep saying the connection is back
+		default:
+			m.info = note
 		}
 		return waitJobCmd(m.common.Ctx, p.ch)
 
 	case jobUpdateMsg:
+		if msg.ch != p.ch {
+			return nil // the lost connection's stream
+		}
 		cmds := []tea.Cmd{waitJobCmd(m.common.Ctx, p.ch)}
 		if p.index(msg.job.Key()) < 0 && msg.job.Phase.Live() {
 			p.visible = true // a new job: show it
@@ -473,19 +516,22 @@ func (m *Model) updateJobs(msg jobMsg) tea.Cmd {
 		return tea.Batch(cmds...)
 
 	case jobsClosedMsg:
+		if msg.ch != p.ch {
+			return nil
+		}
 		p.ch = nil
 		m.notice = "block-job updates stopped: restart virtchain to follow jobs"
 		return nil
 
 	case rescanMsg:
 		if msg.err != nil {
-			m.err = "looking for block jobs: " + oneLine(msg.err.Error())
+			m.err = "looking for block jobs: " + m.hostErrText(msg.err)
 		}
 		return nil
 
 	case jobActionMsg:
 		if msg.err != nil {
-			m.err = msg.what + ": " + oneLine(msg.err.Error())
+			m.err = msg.what + ": " + m.hostErrText(msg.err)
 		}
 		return nil
 
@@ -605,7 +651,7 @@ func (m *Model) jobsKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	}
 	if key.Matches(msg, p.keys.Toggle) {
 		p.visible = !p.visible
-		if p.visible {
+		if p.visible && !m.conn.lost {
 			// libvirt says nothing when virsh starts a job: look now.
 			return rescanCmd(m.common), true
 		}
@@ -636,6 +682,9 @@ func (m *Model) jobsKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		c.steer(j.Domain, j.Disk)
 		return pivotOp(c, j), true
 	case (key.Matches(msg, p.keys.Faster) || key.Matches(msg, p.keys.Slower)) && j.Phase.Live():
+		if c.lost {
+			return notConnected(c), true
+		}
 		if c.Backend.ReadOnly() {
 			return readOnlyCmd(c, "change the bandwidth"), true
 		}

@@ -160,7 +160,7 @@ func (h *jobHarness) jsend(msg tea.Msg) tea.Cmd {
 // update delivers a job change and then its redraw tick.
 func (h *jobHarness) update(j model.Job) {
 	h.t.Helper()
-	h.jsend(jobUpdateMsg{job: j})
+	h.jsend(jobUpdateMsg{job: j, ch: h.jf.ch})
 	h.tick()
 }
 
@@ -505,7 +505,7 @@ func TestRedrawCoalescing(t *testing.T) {
 			h.jsend(jobTickMsg{gen: p.tickGen})
 		}
 		was := p.ticking
-		h.jsend(jobUpdateMsg{job: progressJob(&j, int64(step/time.Millisecond)*mib, int64(dur/time.Millisecond)*mib, clock)})
+		h.jsend(jobUpdateMsg{job: progressJob(&j, int64(step/time.Millisecond)*mib, int64(dur/time.Millisecond)*mib, clock), ch: h.jf.ch})
 		if !was && p.ticking {
 			due = p.tickDue
 		}

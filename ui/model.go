@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -30,10 +31,14 @@ type (
 		dom  model.Domain
 		err  error
 	}
-	// eventMsg is one libvirt event from Backend.Events.
-	eventMsg struct{ ev model.Event }
+	// eventMsg is one libvirt event from Backend.Events of the connection
+	// of generation gen (connState).
+	eventMsg struct {
+		ev  model.Event
+		gen int
+	}
 	// eventsClosedMsg says the event stream ended (connection closed).
-	eventsClosedMsg struct{}
+	eventsClosedMsg struct{ gen int }
 	// ErrorMsg is shown in the footer until the next key; commands of
 	// later features return it for failures.
 	ErrorMsg struct{ Err error }
@@ -88,6 +93,8 @@ type Model struct {
 	saveFiles map[string]string
 
 	jobs *jobsPanel // block jobs (jobs.go), made on first use
+
+	conn connState // lost and reconnected (conn.go)
 }
 
 // New builds the root model. Run uses it; tests drive it directly.
@@ -118,7 +125,7 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 
 // Init starts discovery, the event stream and the loading spinner.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(m.discover(), m.waitEvent(), m.spinner.Tick, m.initJobs())
+	return tea.Batch(m.discover(), m.waitEvent(), m.spinner.Tick, m.initJobs(), m.waitLost())
 }
 
 // discover reads every domain.
@@ -146,14 +153,14 @@ func (m *Model) waitEvent() tea.Cmd {
 	if ch == nil {
 		return nil
 	}
-	ctx := m.common.Ctx
+	ctx, gen := m.common.Ctx, m.conn.gen
 	return func() tea.Msg {
 		select {
 		case ev, ok := <-ch:
 			if !ok {
-				return eventsClosedMsg{}
+				return eventsClosedMsg{gen: gen}
 			}
-			return eventMsg{ev: ev}
+			return eventMsg{ev: ev, gen: gen}
 		case <-ctx.Done():
 			return nil
 		}
@@ -196,6 +203,10 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case discoveredMsg:
 		m.loading = false
 		if msg.err != nil {
+			if m.conn.lost || errors.Is(msg.err, model.ErrConnectionLost) {
+				m.err = m.hostErrText(msg.err) // the reconnect reads again
+				return m, nil
+			}
 			m.err = "discovery on " + m.common.Backend.URI() + " failed: " + oneLine(msg.err.Error()) + " (ctrl+r to retry)"
 			return m, nil
 		}
@@ -217,8 +228,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			delete(m.dirty, msg.name)
 			// The domain may be gone (undefined, or a transient one that
-			// stopped): a full read settles which domains exist.
-			if !m.loading {
+			// stopped): a full read settles which domains exist. Not while
+			// the connection is lost: the reconnect reads everything.
+			if !m.loading && !m.conn.lost {
 				m.loading = true
 				return m, tea.Batch(m.discover(), m.spinner.Tick)
 			}
@@ -233,6 +245,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 
 	case eventMsg:
+		if msg.gen != m.conn.gen {
+			return m, nil // a lost connection's stream: the new one is waited on
+		}
 		cmds := []tea.Cmd{m.waitEvent()}
 		if msg.ev.Detail != "" { // a full filesystem: say it at once
 			m.err = oneLine(msg.ev.Detail)
@@ -250,6 +265,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, tea.Batch(cmds...)
 
 	case eventsClosedMsg:
+		if msg.gen != m.conn.gen {
+			return m, nil
+		}
 		m.notice = "libvirt events stopped: ctrl+r refreshes by hand"
 		return m, nil
 
@@ -261,6 +279,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case jobMsg:
 		return m, m.updateJobs(msg)
+
+	case connMsg:
+		return m, m.updateConn(msg)
 
 	case OpenDialogMsg:
 		m.setDialog(msg.D)
@@ -350,7 +371,7 @@ func (m *Model) opDone(msg OpDoneMsg) tea.Cmd {
 		return tea.Batch(cmds...)
 	}
 	if msg.Err != nil {
-		m.err = msg.Title + ": " + oneLine(msg.Err.Error())
+		m.err = msg.Title + ": " + m.hostErrText(msg.Err)
 	} else if msg.Result != "" {
 		m.info = "✔ " + msg.Result
 	}
@@ -384,6 +405,9 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.showHelp = true
 		return nil
 	case key.Matches(msg, km.Refresh):
+		if m.conn.lost {
+			return notConnected(m.common)
+		}
 		if m.loading {
 			return nil
 		}
@@ -765,6 +789,8 @@ func (m *Model) footer() string {
 	switch {
 	case m.err != "":
 		return fitLine(st.Error.Render(truncate("✖ "+m.err, m.width)), m.width)
+	case m.conn.note != "":
+		return fitLine(st.Warning.Render(truncate("⚠ "+m.conn.note, m.width)), m.width)
 	case m.dialog != nil:
 		return fitLine(m.help.ShortHelpView(m.dialog.ShortHelp()), m.width)
 	case m.info != "":

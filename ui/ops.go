@@ -165,6 +165,9 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 		if !key.Matches(msg, a.bind) {
 			continue
 		}
+		if c.lost {
+			return notConnected(c), true
+		}
 		if b.ReadOnly() {
 			return readOnlyCmd(c, a.what), true
 		}

@@ -39,6 +39,7 @@ func Run(ctx context.Context, b Backend, opts Options) error {
 	m := New(ctx, b, opts)
 	p := tea.NewProgram(m, tea.WithContext(ctx))
 	_, err := p.Run()
+	m.closeOpened()
 	if m.crashed != nil {
 		return m.crashed
 	}

@@ -1,0 +1,192 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// Reconnector is the side of a Backend whose connection can be lost: the
+// daemon restarts, a keepalive times out, ssh drops. The UI waits on Lost
+// in a Cmd, says so at once, and asks for a new connection in the
+// background. Running domains and their block jobs go on meanwhile.
+type Reconnector interface {
+	// Lost is closed as soon as the connection is lost.
+	Lost() <-chan struct{}
+	// Reconnect opens a new connection like this one, trying with backoff
+	// until one works or ctx ends; tried hears of each failed try and the
+	// wait before the next. The new Backend replaces this one.
+	Reconnect(ctx context.Context, tried func(attempt int, wait time.Duration, err error)) (Backend, error)
+}
+
+// connMsg marks the connection-state messages, routed with one case.
+type connMsg interface{ isConnMsg() }
+
+type (
+	// connLostMsg says the connection of generation gen was lost.
+	connLostMsg struct{ gen int }
+	// connTryMsg is one failed reconnect try; ch brings the next.
+	connTryMsg struct {
+		gen     int
+		attempt int
+		wait    time.Duration
+		ch      <-chan connTryMsg
+	}
+	// connBackMsg is the end of the reconnect: a new backend.
+	connBackMsg struct {
+		gen int
+		b   Backend
+		err error
+	}
+)
+
+func (connLostMsg) isConnMsg() {}
+func (connTryMsg) isConnMsg()  {}
+func (connBackMsg) isConnMsg() {}
+
+// connState is the root's view of the connection.
+type connState struct {
+	// gen counts reconnects; messages of an older connection's streams
+	// (events, jobs, loss) are dropped.
+	gen  int
+	lost bool
+	note string // the footer line while lost
+	// opened are the backends reconnects made; Run closes them.
+	opened []Backend
+}
+
+// waitLost waits in a Cmd for the current connection to be lost.
+func (m *Model) waitLost() tea.Cmd {
+	r, ok := m.common.Backend.(Reconnector)
+	if !ok {
+		return nil
+	}
+	gen, ctx, lost := m.conn.gen, m.common.Ctx, r.Lost()
+	return func() tea.Msg {
+		select {
+		case <-lost:
+			return connLostMsg{gen: gen}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// reconnectCmd runs the reconnect; its failed tries arrive on ch.
+func reconnectCmd(ctx context.Context, gen int, r Reconnector, ch chan connTryMsg) tea.Cmd {
+	return func() tea.Msg {
+		defer close(ch)
+		b, err := r.Reconnect(ctx, func(n int, wait time.Duration, _ error) {
+			select {
+			case ch <- connTryMsg{gen: gen, attempt: n, wait: wait, ch: ch}:
+			default: // the next try says the same
+			}
+		})
+		return connBackMsg{gen: gen, b: b, err: err}
+	}
+}
+
+func waitTryCmd(ch <-chan connTryMsg) tea.Cmd {
+	return func() tea.Msg {
+		if msg, ok := <-ch; ok {
+			return msg
+		}
+		return nil
+	}
+}
+
+func (m *Model) updateConn(msg connMsg) tea.Cmd {
+	uri := m.common.Backend.URI()
+	switch msg := msg.(type) {
+	case connLostMsg:
+		if msg.gen != m.conn.gen || m.conn.lost {
+			return nil
+		}
+		r, ok := m.common.Backend.(Reconnector)
+		if !ok {
+			return nil
+		}
+		m.conn.lost, m.common.lost = true, true
+		m.conn.note = "connection to " + uri + " lost; reconnecting…"
+		m.loading = false // a read in flight fails; the reconnect reads again
+		ch := make(chan connTryMsg, 1)
+		return tea.Batch(reconnectCmd(m.common.Ctx, m.conn.gen, r, ch), waitTryCmd(ch))
+
+	case connTryMsg:
+		if msg.gen != m.conn.gen || !m.conn.lost {
+			return nil
+		}
+		m.conn.note = "connection to " + uri + " lost; reconnecting… (try " + strconv.Itoa(msg.attempt) +
+			" failed, next in " + shortDuration(msg.wait) + ")"
+		return waitTryCmd(msg.ch)
+
+	case connBackMsg:
+		if msg.gen != m.conn.gen || msg.err != nil || msg.b == nil {
+			return nil // ctx ended: the program is quitting
+		}
+		old := m.common.Backend
+		m.conn.gen++
+		m.conn.lost, m.common.lost, m.conn.note = false, false, ""
+		m.conn.opened = append(m.conn.opened, msg.b)
+		m.common.Backend = msg.b
+		if m.err == notConnectedText(uri) {
+			m.err = ""
+		}
+		m.info = "reconnected to " + uri
+		m.loading = true
+		// Everything the old connection fed is read again from the new
+		// one: domains, events, block jobs (re-attached with their intents).
+		p := m.jobsPanel()
+		p.ch, p.started, p.reattach = nil, false, true
+		return tea.Batch(m.discover(), m.spinner.Tick, m.waitEvent(), m.waitLost(), m.initJobs(), closeJobsCmd(old))
+	}
+	return nil
+}
+
+// closeJobsCmd stops the lost connection's job watcher (which calls
+// libvirt, so in a Cmd); the connection itself is closed by Run, once no
+// Cmd can still be using it.
+func closeJobsCmd(b Backend) tea.Cmd {
+	jc, ok := b.(interface{ CloseBlockJobs() })
+	if !ok {
+		return nil
+	}
+	return func() tea.Msg {
+		jc.CloseBlockJobs()
+		return nil
+	}
+}
+
+// notConnected is the footer line for a key that needs the host while
+// the connection is lost.
+func notConnected(c *Common) tea.Cmd { return errCmd(notConnectedText(c.Backend.URI())) }
+
+func notConnectedText(uri string) string {
+	return "not connected to " + uri + ": reconnecting in the background…"
+}
+
+// hostErrText words an error from the host for the footer: a lost
+// connection as such, not as the operation's failure.
+func (m *Model) hostErrText(err error) string {
+	if m.conn.lost || errors.Is(err, model.ErrConnectionLost) {
+		return notConnectedText(m.common.Backend.URI())
+	}
+	return oneLine(err.Error())
+}
+
+// closeOpened releases the backends reconnects opened (Run, at the end).
+func (m *Model) closeOpened() {
+	for _, b := range m.conn.opened {
+		if jc, ok := b.(interface{ CloseBlockJobs() }); ok {
+			jc.CloseBlockJobs()
+		}
+		if c, ok := b.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+}
