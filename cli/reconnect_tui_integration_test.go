@@ -119,7 +119,7 @@ func TestIntegrationVc7rTUIReconnects(t *testing.T) {
 	jobCLIFlush(t, lab.name)
 	bin := virtchainBin(t)
 	tui := startTUI(t, bin, "-c", systemURI, "--domain", lab.name)
-	tui.waitFor(lab.name, 15*time.Second)
+	tui.waitFor(lab.name, 30*time.Second)
 	// Started by a virtchain that went away: the TUI finds it, with its intent.
 	killAfterLine(t, bin, " vda active-commit ", "commit", lab.name, "vda", "--shallow", "--active", "--pivot", "--bandwidth", "1")
 	// Others' jobs may have opened the panel already: J would close it.

@@ -85,6 +85,9 @@ func TestConnectionLostAndBack(t *testing.T) {
 	if got := h.footer(); !strings.Contains(got, "⚠ connection to qemu:///system lost; reconnecting…") {
 		t.Fatalf("footer after the loss: %q", got)
 	}
+	h.keys("J")
+	h.contains("connection lost: the jobs go on in QEMU")
+	h.keys("J")
 	calls := a.count()
 	for _, k := range []string{"ctrl+r", "u", "s"} {
 		h.run(h.keys(k))

@@ -258,7 +258,11 @@ func (p *jobsPanel) render(w, h int) string {
 	if n := p.live(); n > 0 {
 		title += " · " + strconv.Itoa(n) + " running"
 	}
-	lines = append(lines, st.TabActive.Render(title)+" "+st.Dim.Render(truncate("every job on "+p.common.Backend.URI()+", virsh's too", max(w-textWidth(title)-3, 0))))
+	sub := "every job on " + p.common.Backend.URI() + ", virsh's too"
+	if p.common.lost {
+		sub = "connection lost: the jobs go on in QEMU, shown as last seen"
+	}
+	lines = append(lines, st.TabActive.Render(title)+" "+st.Dim.Render(truncate(sub, max(w-textWidth(title)-3, 0))))
 	switch {
 	case p.err != "":
 		lines = append(lines, st.Error.Render(truncate("✖ "+p.err, w)))
