@@ -122,7 +122,7 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 			return nil
 		}
 		m.conn.note = "connection to " + uri + " lost; reconnecting… (try " + strconv.Itoa(msg.attempt) +
-			" failed, next in " + shortDuration(msg.wait) + ")"
+			" failed, next in " + strconv.FormatFloat(msg.wait.Seconds(), 'g', 2, 64) + "s)"
 		return waitTryCmd(msg.ch)
 
 	case connBackMsg:
