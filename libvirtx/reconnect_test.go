@@ -60,7 +60,7 @@ func TestIntegrationVc7rLostAndRedial(t *testing.T) {
 	if !discIntegration() {
 		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1")
 	}
-	c := discOpen(t, "qemu:///system", false)
+	c := discOpen(t, testhost.URI(), false)
 	if c.IsLost() {
 		t.Fatal("lost before anything happened")
 	}
@@ -74,7 +74,7 @@ func TestIntegrationVc7rLostAndRedial(t *testing.T) {
 	exited := time.Now()
 	select {
 	case at := <-lostAt:
-		t.Logf("Lost closed %s after pkill; libvirtd took %s to exit", at.Sub(kill).Round(time.Millisecond), exited.Sub(kill).Round(time.Millisecond))
+		t.Logf("Lost closed %s after libvirtd was told to stop; it took %s to exit", at.Sub(kill).Round(time.Millisecond), exited.Sub(kill).Round(time.Millisecond))
 	case <-time.After(5 * time.Second):
 		start()
 		t.Fatal("Lost was not closed within 5s of libvirtd exiting")
