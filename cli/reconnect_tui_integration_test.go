@@ -20,7 +20,7 @@ type tmuxTUI struct {
 	sock, name string
 }
 
-func startTUI(t *testing.T, bin string, args ...string) *tmuxTUI {
+func startTmuxTUI(t *testing.T, bin string, args ...string) *tmuxTUI {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("needs tmux")
@@ -131,7 +131,7 @@ func TestIntegrationVc7rTUIReconnects(t *testing.T) {
 	labVirsh(t, "qemu-monitor-command", lab.name, "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x5c 24M 16M"`)
 	jobCLIFlush(t, lab.name)
 	bin := virtchainBin(t)
-	tui := startTUI(t, bin, "-c", systemURI, "--domain", lab.name)
+	tui := startTmuxTUI(t, bin, "-c", systemURI, "--domain", lab.name)
 	tui.waitFor(" domains", 30*time.Second) // read (others' jobs may cover the list)
 	// Started by a virtchain that went away: the TUI finds it, with its intent.
 	killAfterLine(t, bin, " vda active-commit ", "commit", lab.name, "vda", "--shallow", "--active", "--pivot", "--bandwidth", "1")
