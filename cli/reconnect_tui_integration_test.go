@@ -186,7 +186,8 @@ func TestIntegrationVc7rTUIReconnects(t *testing.T) {
 	tui.keys("C-r")
 	time.Sleep(time.Second)
 	scr := tui.waitFor("domains", 10*time.Second)
-	for _, bad := range []string{"✖", "not connected", "failed"} {
+	// Others' jobs on the shared daemon may show their own failures.
+	for _, bad := range []string{"not connected", "discovery on", "lost; reconnecting"} {
 		if strings.Contains(scr, bad) {
 			t.Errorf("after the refresh the screen has %q:\n%s", bad, scr)
 		}
