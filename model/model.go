@@ -195,6 +195,10 @@ type Snapshot struct {
 	Created     time.Time      `json:"created"`
 	Description string         `json:"description"`
 	Disks       []SnapshotDisk `json:"disks"`
+	// RevertDisks are the overlays libvirt's own external revert made for
+	// a snapshot with children (<revertDisks>); its next revert away
+	// deletes them.
+	RevertDisks []SnapshotDisk `json:"revert_disks,omitempty"`
 	Current     bool           `json:"-"`
 	// Stale lists disks whose file no longer is in the domain's chain,
 	// filled by Reconcile after a commit or pull (only on the line the

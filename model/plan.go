@@ -39,6 +39,8 @@ type Plan struct {
 	Space []SpaceUse `json:"space,omitempty"`
 	// SpaceUnchecked says why free space could not be checked, if so.
 	SpaceUnchecked string `json:"space_unchecked,omitempty"`
+	// Files lists every file created, rewritten or deleted, and by whom.
+	Files []FileChange `json:"files,omitempty"`
 }
 
 // Base is the plan itself; the operation-specific plans that embed Plan

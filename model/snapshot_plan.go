@@ -348,6 +348,7 @@ func PlanSnapshotCreate(domains []Domain, req SnapshotCreateRequest, f SnapshotF
 	}
 	p.Steps = append(p.Steps, fmt.Sprintf("snapshot %s becomes the current snapshot (%s)", req.Name, parent))
 	p.Virsh = []string{createCommand(d, p)}
+	createFiles(p)
 	if err := CheckSpace(&p.Plan, f.Space); err != nil {
 		return nil, err
 	}
@@ -573,6 +574,9 @@ type SnapshotRevertRequest struct {
 	Name   string    `json:"name"`
 	Start  StartMode `json:"start,omitempty"`
 	Force  bool      `json:"force,omitempty"`
+	// DiscardCurrent skips the snapshot of the current state a revert
+	// takes first (KeepSnapshotName), so that state is lost.
+	DiscardCurrent bool `json:"discard_current,omitempty"`
 }
 
 // RevertOverlay is one disk of virtchain's own external revert: a new
@@ -598,6 +602,9 @@ type SnapshotRevertPlan struct {
 	Overlays  []RevertOverlay `json:"overlays,omitempty"`
 	// MemoryFile is restored for a checkpoint (virtchain's revert).
 	MemoryFile string `json:"memory_file,omitempty"`
+	// Keep is the snapshot of the current state taken before the revert,
+	// unless the request says DiscardCurrent.
+	Keep *SnapshotCreatePlan `json:"keep,omitempty"`
 }
 
 func snapPoint(points []PointDisk, target string) *PointDisk {
@@ -664,13 +671,28 @@ func PlanSnapshotRevert(domains []Domain, req SnapshotRevertRequest, points []Po
 	}
 	p := &SnapshotRevertPlan{Request: req, Snapshot: *s, Start: snapshotEndState(s, req.Start)}
 	p.Op, p.Domain = "snapshot-revert", d.Name
-	if s.Kind == SnapshotExternal && !f.ExternalRevert {
-		err = planOwnRevert(d, s, req, points, f, BuildRefs(domains), p)
-	} else {
+	if !req.DiscardCurrent {
+		if p.Keep, err = planKeep(domains, d, s, f); err != nil {
+			return nil, err
+		}
+	}
+	refs := BuildRefs(domains)
+	switch {
+	case s.Kind == SnapshotExternal && !f.ExternalRevert:
+		err = planOwnRevert(d, s, req, points, f, refs, p)
+	case s.Kind == SnapshotExternal:
+		err = planLibvirtRevert(d, s, req, points, p)
+		if err == nil {
+			err = libvirtExternalRevertFiles(d, s, points, refs, p)
+		}
+	default:
 		err = planLibvirtRevert(d, s, req, points, p)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if p.Keep != nil {
+		keepFirst(p)
 	}
 	if err := CheckSpace(&p.Plan, f.Space); err != nil {
 		return nil, err
@@ -701,11 +723,10 @@ func planLibvirtRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points
 					"revert or merge the layers above it first, or remove its metadata with virtchain snapshot delete --metadata-only")
 			}
 			p.Steps = append(p.Steps, fmt.Sprintf("%s: %s returns to the state stored in it as %s; later writes to it are discarded", sd.Target, pt.Path, s.Name))
+			p.addFile(FileRewritten, "libvirt", pt.Path, "returns to internal snapshot "+s.Name)
 		}
-		if d.State.Active() {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s is %s: its current memory and disk state is discarded, not saved (snapshot or save it first to keep it)", d.Name, d.State))
-		} else {
-			p.Warnings = append(p.Warnings, "disk changes made since "+s.Name+" are discarded")
+		if p.Keep == nil {
+			p.Warnings = append(p.Warnings, discardWarning(d, s.Name))
 		}
 		p.Summary = fmt.Sprintf("revert %s to internal snapshot %s; it ends up %s", d.Name, s.Name, startWords(p.Start))
 	} else {
@@ -715,11 +736,15 @@ func planLibvirtRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points
 			// libvirt names each new overlay IMAGE.<epoch>, next to the image
 			// at the point (measured on 11.3).
 			if pt := snapPoint(points, sd.Target); sd.Kind == "external" && pt != nil && pt.Path != "" {
-				p.addWrite(pt.Path+".<epoch>", OverlayMetadata(pointSize(d.Disk(sd.Target), pt.Path)), "libvirt's new overlay on "+filepath.Base(pt.Path), "")
+				p.addWrite(libvirtRevertOverlay(pt.Path), OverlayMetadata(pointSize(d.Disk(sd.Target), pt.Path)), "libvirt's new overlay on "+filepath.Base(pt.Path), "")
 			}
 		}
-		if d.State.Active() {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s is %s: its current memory state is discarded, not saved", d.Name, d.State))
+		if p.Keep == nil {
+			since := d.CurrentSnapshot
+			if since == "" {
+				since = s.Name
+			}
+			p.Warnings = append(p.Warnings, discardWarning(d, since))
 		}
 	}
 	p.Steps = append(p.Steps, s.Name+" becomes the current snapshot")
@@ -811,12 +836,15 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 	if d.State.Active() {
 		p.StopFirst = true
 		p.Steps = append(p.Steps, fmt.Sprintf("stop %s (virsh destroy): its memory state is discarded", d.Name))
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s is %s: its current memory state is discarded, not saved (snapshot or save it first to keep it); its disk writes stay in the old overlays", d.Name, d.State))
+		if p.Keep == nil {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("--discard-current: %s is %s: its memory state is lost; its disk writes stay in the old overlays", d.Name, d.State))
+		}
 		virsh = append(virsh, ShellJoin([]string{"virsh", "destroy", d.Name}))
 	}
 	var switches []string
 	for _, ov := range p.Overlays {
 		p.Steps = append(p.Steps, fmt.Sprintf("%s: create %s (qcow2) on top of %s (%s), the image at snapshot %s", ov.Target, ov.Overlay, ov.Point, ov.PointFormat, s.Name))
+		p.addFile(FileCreated, "virtchain", ov.Overlay, "new overlay of "+ov.Target+" on "+ov.Point)
 		virsh = append(virsh, ShellJoin([]string{"qemu-img", "create", "-f", "qcow2", "-b", ov.Point, "-F", ov.PointFormat, ov.Overlay}))
 		switches = append(switches, ov.Target+" -> "+ov.Overlay)
 		if disk := d.Disk(ov.Target); disk != nil {
@@ -826,7 +854,7 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 				p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays on disk with the writes made after %s", l, ov.Target, s.Name))
 				// After the revert s names the new overlay; a layer no other
 				// snapshot names or reads is in no tree, and nothing guards it.
-				if len(refs.UsersExcept(l, func(r Ref) bool {
+				if p.Keep == nil && len(refs.UsersExcept(l, func(r Ref) bool {
 					return r.Domain == d.Name && (r.Kind == "chain" || r.Kind == "snapshot-disk" && r.Snapshot == s.Name)
 				})) == 0 {
 					p.Warnings = append(p.Warnings, fmt.Sprintf("no snapshot will name %s (%s): those writes show in no snapshot tree, and a later merge below it (deleting %s, a commit) leaves it without its backing file; to keep them as a branch, create a snapshot of %s first",
@@ -864,6 +892,13 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 	virsh = append(virsh, "virsh snapshot-dumpxml "+ShellQuote(d.Name)+" "+ShellQuote(s.Name)+" > snap.xml   # edit <disks>: "+strings.Join(switches, ", "),
 		"virsh snapshot-create "+ShellQuote(d.Name)+" snap.xml --redefine --current")
 	p.Kept = append(p.Kept, "nothing is deleted")
+	if p.Keep != nil {
+		for _, kd := range p.Keep.Disks {
+			if kd.Snapshot == "external" {
+				p.Kept = append(p.Kept, fmt.Sprintf("%s (%s), the overlay of %s, stays on disk and leaves the chain", kd.Overlay, kd.Target, p.Keep.Request.Name))
+			}
+		}
+	}
 	p.Virsh = virsh
 	p.Summary = fmt.Sprintf("revert %s to external snapshot %s (libvirt %s cannot, so virtchain does it); it ends up %s", d.Name, s.Name, "before 9.9", startWords(p.Start))
 	return nil

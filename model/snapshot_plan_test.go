@@ -273,7 +273,7 @@ func TestPlanSnapshotRefusesWhileJobRuns(t *testing.T) {
 func TestPlanSnapshotRevertInternal(t *testing.T) {
 	doms := internalFixture()
 	points := []PointDisk{{Target: "vda", Path: "/img/iv.qcow2", Format: "qcow2"}}
-	p, err := PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "iv", Name: "a", Start: StartRunning, Force: true}, points, hostFacts)
+	p, err := PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "iv", Name: "a", Start: StartRunning, Force: true, DiscardCurrent: true}, points, hostFacts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,11 +288,11 @@ func TestPlanSnapshotRevertInternal(t *testing.T) {
 	}
 	// A running domain: the warning says its state is discarded.
 	doms[0].State = StateRunning
-	p, err = PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "iv", Name: "b"}, points, hostFacts)
+	p, err = PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "iv", Name: "b", DiscardCurrent: true}, points, hostFacts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Start != StartRunning || !strings.Contains(joined(p.Warnings), "discarded, not saved") {
+	if p.Start != StartRunning || !strings.Contains(joined(p.Warnings), "its memory state and the disk writes since b are lost") {
 		t.Errorf("start %s warnings %q", p.Start, p.Warnings)
 	}
 	// The chain moved on: the snapshot is no longer in the active layer.
@@ -319,7 +319,7 @@ func TestPlanSnapshotRevertExternalByVirtchain(t *testing.T) {
 	f := hostFacts
 	f.Stat = statMap("/img", "/img/ov1.qcow2", "/img/base.qcow2", "/img/s2.mem", "/img/vm_s1-revert1.vda.qcow2")
 	points := []PointDisk{{Target: "vda", Path: "/img/base.qcow2", Format: "qcow2"}, {Target: "sda", Path: "/iso/x.iso", Format: "raw"}}
-	p, err := PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "vm", Name: "s1"}, points, f)
+	p, err := PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "vm", Name: "s1", DiscardCurrent: true}, points, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,13 +350,13 @@ func TestPlanSnapshotRevertExternalByVirtchain(t *testing.T) {
 			t.Errorf("virsh lacks %q:\n%s", w, v)
 		}
 	}
-	if !strings.Contains(joined(p.Warnings), "memory state is discarded") {
+	if !strings.Contains(joined(p.Warnings), "memory state is lost") {
 		t.Errorf("warnings %q", p.Warnings)
 	}
 
 	// A checkpoint comes back running from its memory file.
 	points = []PointDisk{{Target: "vda", Path: "/img/ov1.qcow2", Format: "qcow2"}}
-	p, err = PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "vm", Name: "s2"}, points, f)
+	p, err = PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "vm", Name: "s2", DiscardCurrent: true}, points, f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,17 +184,26 @@ func TestDeleteAndRevertSpace(t *testing.T) {
 		"free space there or remove only its metadata")
 	// A revert by libvirt 9.9+ makes an overlay next to the image at the point.
 	f.ExternalRevert = true
-	p, err := PlanSnapshotRevert(snapFixture(), SnapshotRevertRequest{Domain: "vm", Name: "s1", Force: true},
+	p, err := PlanSnapshotRevert(snapFixture(), SnapshotRevertRequest{Domain: "vm", Name: "s1", Force: true, DiscardCurrent: true},
 		[]PointDisk{{Target: "vda", Path: "/img/base.qcow2", Format: "qcow2"}}, f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Space) != 1 || len(p.Space[0].Files) != 1 || p.Space[0].Files[0].Path != "/img/base.qcow2.<epoch>" || p.Space[0].Need != OverlayMetadata(0) {
+	if len(p.Space) != 1 || len(p.Space[0].Files) != 1 || p.Space[0].Files[0].Path != "/img/base.<epoch>" || p.Space[0].Need != OverlayMetadata(0) {
 		t.Errorf("revert space %+v", p.Space)
+	}
+	// By default the keep snapshot's overlay and memory file count too.
+	p, err = PlanSnapshotRevert(snapFixture(), SnapshotRevertRequest{Domain: "vm", Name: "s1", Force: true},
+		[]PointDisk{{Target: "vda", Path: "/img/base.qcow2", Format: "qcow2"}}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Space) != 1 || len(p.Space[0].Files) != 3 || p.Space[0].Need != 2*OverlayMetadata(0) {
+		t.Errorf("revert space with the keep snapshot %+v", p.Space)
 	}
 	// virtchain's own revert (before 9.9) names its overlays.
 	f.ExternalRevert = false
-	p, err = PlanSnapshotRevert(snapFixture(), SnapshotRevertRequest{Domain: "vm", Name: "s1"},
+	p, err = PlanSnapshotRevert(snapFixture(), SnapshotRevertRequest{Domain: "vm", Name: "s1", DiscardCurrent: true},
 		[]PointDisk{{Target: "vda", Path: "/img/base.qcow2", Format: "qcow2"}}, f)
 	if err != nil {
 		t.Fatal(err)
