@@ -302,6 +302,11 @@ func (c *Conn) CreateSnapshot(ctx context.Context, p *model.SnapshotCreatePlan) 
 	if err != nil {
 		return err
 	}
+	return c.createSnapshot(fresh)
+}
+
+// createSnapshot runs a snapshot creation plan that was just rechecked.
+func (c *Conn) createSnapshot(fresh *model.SnapshotCreatePlan) error {
 	doc, err := snapshotCreateXML(fresh)
 	if err != nil {
 		return opErr("build snapshot XML", err)
@@ -313,18 +318,18 @@ func (c *Conn) CreateSnapshot(ctx context.Context, p *model.SnapshotCreatePlan) 
 	if fresh.Quiesce {
 		flags |= libvirt.DOMAIN_SNAPSHOT_CREATE_QUIESCE
 	}
-	dom, err := c.domainHandle(p.Request.Domain)
+	dom, err := c.domainHandle(fresh.Request.Domain)
 	if err != nil {
 		return err
 	}
 	defer dom.Free()
 	var snap *libvirt.DomainSnapshot
-	err = c.during("creating snapshot "+p.Request.Name+" of "+p.Request.Domain, domJobInfo(p.Request.Domain), func() (err error) {
+	err = c.during("creating snapshot "+fresh.Request.Name+" of "+fresh.Request.Domain, domJobInfo(fresh.Request.Domain), func() (err error) {
 		snap, err = dom.CreateSnapshotXML(doc, flags)
 		return err
 	})
 	if err != nil {
-		return opErr("create snapshot "+p.Request.Name+" of "+p.Request.Domain, err)
+		return opErr("create snapshot "+fresh.Request.Name+" of "+fresh.Request.Domain, err)
 	}
 	_ = snap.Free()
 	return nil
@@ -360,6 +365,12 @@ func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) 
 		return err
 	}
 	doing := "reverting " + p.Request.Domain + " to snapshot " + p.Request.Name
+	// The current state first becomes a snapshot, so nothing of it is lost.
+	if fresh.Keep != nil {
+		if err := c.createSnapshot(fresh.Keep); err != nil {
+			return err
+		}
+	}
 	if fresh.Method == model.RevertVirtchain {
 		return c.during(doing, "virsh domstate "+model.ShellQuote(p.Request.Domain), func() error { return c.revertExternal(ctx, fresh) })
 	}

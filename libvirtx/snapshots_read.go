@@ -1,7 +1,9 @@
 package libvirtx
 
 import (
+	"encoding/xml"
 	"errors"
+	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -113,6 +115,17 @@ func parseSnapshotPoints(doc string) (model.Snapshot, []model.PointDisk, error) 
 			}
 			s.Disks = append(s.Disks, sd)
 		}
+	}
+	revert, err := revertDisks(doc)
+	if err != nil {
+		return model.Snapshot{}, nil, err
+	}
+	for _, xd := range revert {
+		sd := model.SnapshotDisk{Target: xd.Name, Kind: xd.Snapshot}
+		if src := describeSource(xd.Source); src.name != "" {
+			sd.File = src.name
+		}
+		s.RevertDisks = append(s.RevertDisks, sd)
 	}
 	switch {
 	case x.Memory != nil && x.Memory.Snapshot != "":
@@ -272,4 +285,35 @@ func pathsOf(ls []model.Layer) []string {
 		}
 	}
 	return out
+}
+
+// revertDisks reads <revertDisks>, which libvirt 9.9 and later write for a
+// snapshot with children that its own external revert went to: the
+// overlays that revert made, deleted by the next revert away. libvirtxml
+// has no field for it; its children are <disk> elements as in <disks>.
+func revertDisks(doc string) ([]libvirtxml.DomainSnapshotDisk, error) {
+	dec := xml.NewDecoder(strings.NewReader(doc))
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 1 && t.Name.Local == "revertDisks" {
+				var disks libvirtxml.DomainSnapshotDisks
+				if err := dec.DecodeElement(&disks, &t); err != nil {
+					return nil, err
+				}
+				return disks.Disks, nil
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
 }
