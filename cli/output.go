@@ -154,6 +154,7 @@ func writePlan(w io.Writer, p model.Plan) error {
 	list("Steps", p.Steps, true)
 	list("Kept", p.Kept, false)
 	list("Leaving the chain", p.LeavingChain, false)
+	list("Files", p.FileLines(), false)
 	if p.BytesToCopy > 0 {
 		fmt.Fprintf(&b, "Data to copy: %s\n", model.FormatBytes(p.BytesToCopy))
 	}

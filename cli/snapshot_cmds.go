@@ -111,6 +111,7 @@ func init() {
 		memoryFile, description     string
 		files                       []string
 		running, paused, force      bool
+		discardCurrent              bool
 		metadataOnly                bool
 	)
 	register(Command{
@@ -165,10 +166,13 @@ func init() {
 			"itself: a new overlay on each disk's image at the snapshot point, the domain\n" +
 			"redefined onto them, a checkpoint's memory restored, the snapshot made\n" +
 			"current. The newer overlays stay on disk and later snapshots stay in the tree.\n" +
-			"A running domain's current state is discarded.",
+			"First the current state (memory too, when it runs) becomes snapshot\n" +
+			"before-revert-to-NAME, so a revert back is possible; --discard-current skips\n" +
+			"that, and the plan lists the files that are then deleted and by whom.",
 		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
-			running, paused, force = false, false, false
+			running, paused, force, discardCurrent = false, false, false, false
+			f.BoolVar(&discardCurrent, "discard-current", "do not snapshot the current state first: it is lost")
 			f.BoolVar(&running, "running", "leave the domain running afterwards")
 			f.BoolVar(&paused, "paused", "leave the domain paused afterwards")
 			f.BoolVar(&force, "force", "allow the risky reverts libvirt asks --force for")
@@ -178,7 +182,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			req := model.SnapshotRevertRequest{Domain: args[0], Name: args[1], Start: start, Force: force}
+			req := model.SnapshotRevertRequest{Domain: args[0], Name: args[1], Start: start, Force: force, DiscardCurrent: discardCurrent}
 			return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotRevertPlan, error) {
 				return conn.PlanSnapshotRevert(env.Ctx, req)
 			},

@@ -512,6 +512,7 @@ func planLines(st *Styles, p model.Plan, w int) []string {
 	section("Steps", p.Steps, "#", st.Plain)
 	section("Kept", p.Kept, "•", st.Plain)
 	section("Leaving the chain", p.LeavingChain, "•", st.Plain)
+	section("Files", p.FileLines(), "•", st.Plain)
 	if p.BytesToCopy > 0 {
 		out = append(out, "", st.ColumnHead.Render("Data to copy")+" "+model.FormatBytesShort(p.BytesToCopy)+
 			st.Dim.Render(" ("+strconv.FormatInt(p.BytesToCopy, 10)+" bytes)"))

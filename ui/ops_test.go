@@ -331,14 +331,28 @@ func TestRevertFlowWarnsAndRuns(t *testing.T) {
 	h.press("2")
 	sel := h.m.detail.snaps.Selected().Name
 	h.press("r")
-	h.contains("Revert lab-tree to snapshot "+sel, "Afterwards", "as it was", "running", "paused", "Force")
+	h.contains("Revert lab-tree to snapshot "+sel, "Afterwards", "as it was", "running", "paused", "Force",
+		"Current state", "keep it as snapshot before-revert-to-"+sel, "discard it")
 	h.press("right", "right") // paused
+	h.press("down", "right")  // discard the current state
 	h.press("enter")
 	h.lines()
-	h.contains("Warnings", "Carry out this plan?", "virsh snapshot-revert", "--paused")
+	h.contains("Warnings", "--discard-current", "Carry out this plan?", "virsh snapshot-revert", "--paused")
 	h.press("y")
 	wantRan(t, f, "snapshot-revert lab-tree "+sel)
 	h.contains("✔ Reverted lab-tree to snapshot " + sel + "; it is paused.")
+}
+
+// By default the revert dialog keeps the current state as a snapshot, and
+// its plan says so first.
+func TestRevertFlowKeepsCurrentState(t *testing.T) {
+	f := newFake(runningTree())
+	h := newHarness(t, f, 100, 40)
+	h.press("2")
+	sel := h.m.detail.snaps.Selected().Name
+	h.press("r")
+	h.press("enter")
+	h.contains("keep the current state first", "before-revert-to-"+sel, "Carry out this plan?")
 }
 
 func TestDeleteAndMetadataOnly(t *testing.T) {

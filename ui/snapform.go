@@ -500,10 +500,12 @@ func revertForm(c *Common, d *model.Domain, s *model.Snapshot) tea.Cmd {
 		dom + " is " + string(d.State) + " now; the plan says what is kept and what is lost",
 	}
 	f.choice("start", "Afterwards", startChoices...)
+	f.choice("current", "Current state", "keep it as snapshot "+model.KeepSnapshotName(d, snap.Name), "discard it")
 	f.toggle("force", "Force", "allow reverts libvirt calls risky (current state is lost)")
 	f.submit = func(f *form) (Op, error) {
 		req := model.SnapshotRevertRequest{Domain: dom, Name: snap.Name,
-			Start: startMode(f.field("start").choice), Force: f.field("force").on}
+			Start: startMode(f.field("start").choice), Force: f.field("force").on,
+			DiscardCurrent: f.field("current").choice == 1}
 		return snapshotRevertOp(c, req), nil
 	}
 	return f.open()
