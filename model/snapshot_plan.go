@@ -1026,6 +1026,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 				return nil, Refuse(fmt.Sprintf("deleting %s writes into %s, which %s also uses", s.Name, img, strings.Join(others, ", ")), metaOnlyFix)
 			}
 			p.Steps = append(p.Steps, fmt.Sprintf("%s: delete internal snapshot %s from %s, freeing the space it holds", sd.Target, s.Name, img))
+			p.addFile(FileRewritten, "libvirt", img, "internal snapshot "+s.Name+" removed from it")
 			p.Kept = append(p.Kept, img+" stays; only the snapshot's data inside it goes")
 		}
 		p.Steps = append(p.Steps, "remove "+s.Name+" from libvirt's snapshot metadata"+moveUp)
@@ -1103,6 +1104,8 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 		}
 		p.Steps = append(p.Steps, fmt.Sprintf("%s: %s of %s into %s; %s then reads %s in its place", sd.Target, how, sd.File, into.Path, sd.Target, into.Path))
 		p.Steps = append(p.Steps, fmt.Sprintf("%s: libvirt deletes %s, which left the chain", sd.Target, sd.File))
+		p.addFile(FileRewritten, "libvirt", into.Path, "takes in "+sd.File)
+		p.addFile(FileDeleted, "libvirt", sd.File, "merged into "+into.Path)
 		p.LeavingChain = append(p.LeavingChain, sd.File)
 		p.BytesToCopy += disk.Layers[pos].Allocation
 		p.addWrite(into.Path, mergeBound(disk.Layers[pos:pos+1], into), "merging "+filepath.Base(sd.File)+" into "+filepath.Base(into.Path), metaOnlyFix)
