@@ -171,7 +171,8 @@ func TestSnapshotSeedSequence(t *testing.T) {
 	if err := exec.Command("virsh", "-c", "qemu:///system", "destroy", name).Run(); err != nil {
 		t.Fatal(err)
 	}
-	snapCLI(t, "snapshot", "revert", name, "fresh")
+	// As virsh snapshot-revert does: no keep snapshot of the destroyed state.
+	snapCLI(t, "snapshot", "revert", name, "fresh", "--discard-current")
 	if s := domState(t, name); s != "running" {
 		t.Fatalf("after revert: %s", s)
 	}

@@ -82,7 +82,7 @@ func TestBranchOwnRevert(t *testing.T) {
 		t.Fatalf("Y before the revert: %+v", y.Disks)
 	}
 
-	p := l.revert(model.SnapshotRevertRequest{Name: "X"})
+	p := l.revert(model.SnapshotRevertRequest{Name: "X", DiscardCurrent: true})
 	if p.Method != model.RevertVirtchain {
 		t.Skipf("this libvirt reverts external snapshots itself (%s)", p.Method)
 	}
@@ -124,7 +124,7 @@ func TestBranchOwnRevert(t *testing.T) {
 	}
 
 	// Again to X: libvirt takes the redefined X as it is.
-	l.revert(model.SnapshotRevertRequest{Name: "X", Start: model.StartRunning})
+	l.revert(model.SnapshotRevertRequest{Name: "X", Start: model.StartRunning, DiscardCurrent: true})
 	if got := l.chain("vda"); !reflect.DeepEqual(got, []string{l.name + "_X-revert2.vda.qcow2", "base.qcow2"}) {
 		t.Fatalf("chain after the second revert to X %v", got)
 	}
@@ -134,7 +134,7 @@ func TestBranchOwnRevert(t *testing.T) {
 	}
 
 	// To Y, on the kept branch: its point is X's first overlay.
-	l.revert(model.SnapshotRevertRequest{Name: "Y", Start: model.StartRunning})
+	l.revert(model.SnapshotRevertRequest{Name: "Y", Start: model.StartRunning, DiscardCurrent: true})
 	l.wantState(model.StateRunning)
 	if got := l.chain("vda"); !reflect.DeepEqual(got, []string{l.name + "_Y-revert1.vda.qcow2", fx[len(l.dir)+1:], "base.qcow2"}) {
 		t.Fatalf("chain after the revert to Y %v", got)

@@ -237,7 +237,9 @@ func TestSnapInternalLifecycle(t *testing.T) {
 
 	l.write("vda", "write -P 0x22 0 512K")
 	l.write("vda", "write -P 0x33 2M 1M")
-	rp := l.revert(model.SnapshotRevertRequest{Name: "fresh"})
+	// These tests follow the revert's own mechanics: no keep snapshot
+	// (cli/revert_files_integration_test.go tests the default).
+	rp := l.revert(model.SnapshotRevertRequest{Name: "fresh", DiscardCurrent: true})
 	if rp.Method != model.RevertLibvirt {
 		t.Fatalf("method %s", rp.Method)
 	}
@@ -326,7 +328,7 @@ func TestSnapExternalRevertDiskOnly(t *testing.T) {
 	l.flush()
 	ov1, ov2 := l.path(l.name+"_s1.vda.qcow2"), l.path(l.name+"_s2.vda.qcow2")
 
-	p := l.revert(model.SnapshotRevertRequest{Name: "s1"})
+	p := l.revert(model.SnapshotRevertRequest{Name: "s1", DiscardCurrent: true})
 	if p.Method != model.RevertVirtchain {
 		t.Skipf("this libvirt reverts external snapshots itself (%s)", p.Method)
 	}
@@ -343,7 +345,7 @@ func TestSnapExternalRevertDiskOnly(t *testing.T) {
 	l.wantTree("s1", "s1<", "s2<s1")
 
 	// Now to s2, running: its point is s1's overlay, holding 0x22.
-	p = l.revert(model.SnapshotRevertRequest{Name: "s2", Start: model.StartRunning})
+	p = l.revert(model.SnapshotRevertRequest{Name: "s2", Start: model.StartRunning, DiscardCurrent: true})
 	l.wantState(model.StateRunning)
 	if got := l.chain("vda"); !reflect.DeepEqual(got, []string{l.name + "_s2-revert1.vda.qcow2", filepath.Base(ov1), "base.qcow2"}) {
 		t.Fatalf("chain after second revert %v", got)
@@ -373,7 +375,7 @@ func TestSnapExternalRevertCheckpoint(t *testing.T) {
 	l.flush()
 	old := l.top("vda")
 
-	rp := l.revert(model.SnapshotRevertRequest{Name: "cp"})
+	rp := l.revert(model.SnapshotRevertRequest{Name: "cp", DiscardCurrent: true})
 	if rp.Method != model.RevertVirtchain {
 		t.Skipf("this libvirt reverts external snapshots itself (%s)", rp.Method)
 	}
