@@ -374,3 +374,22 @@ func TestIntegrationDeleteFileLists(t *testing.T) {
 	testhost.Virsh(t, "snapshot-create-as", name, "i1")
 	opChecked(t, dir, "delete", name, "i1")
 }
+
+// TestIntegrationRevertShutOffFileLists: external and internal reverts of a
+// shut-off domain, with and without the keep snapshot.
+func TestIntegrationRevertShutOffFileLists(t *testing.T) {
+	name, dir := vc8rDomain(t)
+	testhost.Virsh(t, "destroy", name)
+	s1 := filepath.Join(dir, "s1.qcow2")
+	testhost.Virsh(t, "snapshot-create-as", name, "s1", "--disk-only", "--atomic", "--diskspec", "vda,snapshot=external,file="+s1)
+	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x33 2M 1M", s1)
+	r := revertChecked(t, dir, name, "s1")
+	if r.Plan.Keep == nil || !readsPattern(s1, 0x33, 2) {
+		t.Errorf("%s: the offline writes since s1 were not kept (keep %+v)", testhost.Name(), r.Plan.Keep)
+	}
+	revertChecked(t, dir, name, "before-revert-to-s1", "--discard-current")
+	if img := activeImage(t, name); !readsPattern(img, 0x33, 2) {
+		t.Errorf("%s: back at before-revert-to-s1, %s lacks the writes since s1", testhost.Name(), img)
+	}
+	revertChecked(t, dir, name, "s1", "--discard-current")
+}
