@@ -149,3 +149,29 @@ func TestFileChangeMatchesEpochName(t *testing.T) {
 		t.Error(libvirtRevertOverlay("/img/noext"))
 	}
 }
+
+// Where libvirt has its own external revert, deleting a checkpoint
+// deletes its memory file too; before, the file stays.
+func TestDeleteCheckpointMemoryFileByCapability(t *testing.T) {
+	doms := snapFixture()
+	p, err := PlanSnapshotDelete(doms, SnapshotDeleteRequest{Domain: "vm", Name: "s2"}, nil, hostFacts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fileList(p.Files); got != "rewritten /img/ov1.qcow2 by libvirt\ndeleted /img/ov2.qcow2 by libvirt" || !strings.Contains(joined(p.Kept), "memory file /img/s2.mem stays") {
+		t.Errorf("without <externalSnapshot/>: files %s kept %q", got, p.Kept)
+	}
+	f := hostFacts
+	f.ExternalRevert = true
+	p, err = PlanSnapshotDelete(doms, SnapshotDeleteRequest{Domain: "vm", Name: "s2"}, nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fileList(p.Files); !strings.Contains(got, "deleted /img/s2.mem by libvirt") || strings.Contains(joined(p.Kept), "s2.mem") {
+		t.Errorf("with <externalSnapshot/>: files %s kept %q", got, p.Kept)
+	}
+	// A memory file another snapshot names is not libvirt's to delete.
+	doms[1].Snapshots = []Snapshot{{Name: "o1", Kind: SnapshotExternal, Memory: MemoryExternal, MemoryFile: "/img/s2.mem"}}
+	_, err = PlanSnapshotDelete(doms, SnapshotDeleteRequest{Domain: "vm", Name: "s2"}, nil, f)
+	wantRefusal(t, err, "libvirt delete memory file /img/s2.mem", "snapshot o1 of other", "--metadata-only")
+}
