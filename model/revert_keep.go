@@ -114,6 +114,11 @@ func libvirtExternalRevertFiles(d *Domain, s *Snapshot, points []PointDisk, refs
 		if len(cur.RevertDisks) > 0 {
 			disks = cur.RevertDisks
 		}
+	} else {
+		// libvirt reads the current snapshot's overlays without checking
+		// that there is one: on 11.3 libvirtd dies mid-revert.
+		return Refuse(fmt.Sprintf("%s has no current snapshot, and libvirt's own external revert then stops libvirtd halfway", d.Name),
+			"leave out --discard-current, so virtchain snapshots the current state first (that snapshot becomes current)")
 	}
 	var lost []string
 	for _, cd := range disks {

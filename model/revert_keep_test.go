@@ -95,6 +95,20 @@ func TestRevertDiscardCurrentListsLibvirtDeletes(t *testing.T) {
 	doms[0].CurrentSnapshot = "s1"
 	_, err = PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "vm", Name: "s2", DiscardCurrent: true}, []PointDisk{{Target: "vda", Path: "/img/ov1.qcow2", Format: "qcow2"}}, f)
 	wantRefusal(t, err, "libvirt's revert deletes /img/ov1.qcow2", "still reads through it", "leave out --discard-current")
+
+	// No current snapshot: libvirt 11.3's revert crashes libvirtd; with
+	// the keep snapshot there is one.
+	doms = snapFixture()
+	doms[0].CurrentSnapshot, doms[0].Snapshots[1].Current = "", false
+	_, err = PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "vm", Name: "s1", DiscardCurrent: true}, points, f)
+	wantRefusal(t, err, "vm has no current snapshot", "leave out --discard-current")
+	if _, err := PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "vm", Name: "s1"}, points, f); err != nil {
+		t.Errorf("with the keep snapshot: %v", err)
+	}
+	f.ExternalRevert = false
+	if _, err := PlanSnapshotRevert(doms, SnapshotRevertRequest{Domain: "vm", Name: "s1", DiscardCurrent: true}, points, f); err != nil {
+		t.Errorf("virtchain's own revert needs no current snapshot: %v", err)
+	}
 }
 
 func TestRevertKeepsCurrentStateInternal(t *testing.T) {
