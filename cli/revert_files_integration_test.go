@@ -439,3 +439,38 @@ func TestIntegrationRevertShutOffFileLists(t *testing.T) {
 	}
 	revertChecked(t, dir, name, "s1", "--discard-current")
 }
+
+// TestIntegrationRevertWithoutCurrentSnapshot: a snapshot redefined
+// without --current leaves the domain with no current snapshot; libvirt
+// 11.3's external revert then kills libvirtd (measured with virsh). virtchain
+// refuses that with --discard-current where libvirt reverts, and its
+// default revert (the keep snapshot becomes current) works on every host.
+func TestIntegrationRevertWithoutCurrentSnapshot(t *testing.T) {
+	name, dir := vc8rDomain(t)
+	guestWrite(t, name, 0x22, 1)
+	testhost.Virsh(t, "snapshot-create-as", name, "s1", "--disk-only", "--atomic", "--diskspec", "vda,snapshot=external,file="+filepath.Join(dir, "s1.qcow2"))
+	guestWrite(t, name, 0x33, 2)
+	doc := filepath.Join(dir, "s1.xml")
+	if err := os.WriteFile(doc, []byte(testhost.Virsh(t, "snapshot-dumpxml", name, "s1", "--security-info")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testhost.Virsh(t, "snapshot-delete", name, "s1", "--metadata")
+	testhost.Virsh(t, "snapshot-create", name, doc, "--redefine")
+	if hostRevertsExternal(t) {
+		before := folderState(t, dir)
+		code, _, stderr := runMain(t, "-c", testhost.URI(), "snapshot", "revert", name, "s1", "--discard-current")
+		if code == 0 || !strings.Contains(stderr, "has no current snapshot") {
+			t.Fatalf("%s: revert with no current snapshot: exit %d %s", testhost.Name(), code, stderr)
+		}
+		if got := netChanges(before, folderState(t, dir)); len(got) > 0 {
+			t.Errorf("%s: the refused revert changed files: %q", testhost.Name(), got)
+		}
+	}
+	revertChecked(t, dir, name, "s1")
+	if !testhost.Answers() {
+		t.Fatalf("%s: libvirtd stopped answering", testhost.Name())
+	}
+	if img := activeImage(t, name); !readsPattern(img, 0x22, 1) || readsPattern(img, 0x33, 2) {
+		t.Errorf("%s: %s does not read s1's state", testhost.Name(), img)
+	}
+}
