@@ -364,15 +364,25 @@ func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) 
 	if err != nil {
 		return err
 	}
-	doing := "reverting " + p.Request.Domain + " to snapshot " + p.Request.Name
 	// The current state first becomes a snapshot, so nothing of it is lost.
 	if fresh.Keep != nil {
 		if err := c.createSnapshot(fresh.Keep); err != nil {
 			return err
 		}
 	}
-	if fresh.Method == model.RevertVirtchain {
-		return c.during(doing, "virsh domstate "+model.ShellQuote(p.Request.Domain), func() error { return c.revertExternal(ctx, fresh) })
+	err = c.revertTo(ctx, fresh)
+	var le *LibvirtError
+	if fresh.Keep != nil && errors.As(err, &le) {
+		le.Op += " (the state from before is kept as snapshot " + fresh.Keep.Request.Name + ")"
+	}
+	return err
+}
+
+// revertTo runs the revert itself, once the keep snapshot is taken.
+func (c *Conn) revertTo(ctx context.Context, p *model.SnapshotRevertPlan) error {
+	doing := "reverting " + p.Request.Domain + " to snapshot " + p.Request.Name
+	if p.Method == model.RevertVirtchain {
+		return c.during(doing, "virsh domstate "+model.ShellQuote(p.Request.Domain), func() error { return c.revertExternal(ctx, p) })
 	}
 	var flags libvirt.DomainSnapshotRevertFlags
 	switch p.Request.Start {
