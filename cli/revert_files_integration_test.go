@@ -238,6 +238,13 @@ func TestIntegrationRevertExternalKeepsState(t *testing.T) {
 	if r.Plan.Method != want {
 		t.Errorf("%s: revert ran through %s, want %s (capabilities)", testhost.Name(), r.Plan.Method, want)
 	}
+	// The files show which path ran: libvirt names its overlay
+	// base.<epoch>, virtchain NAME_s1-revert1.vda.qcow2.
+	ownOverlay := filepath.Join(dir, name+"_s1-revert1.vda.qcow2")
+	epochs, _ := filepath.Glob(filepath.Join(dir, "base.[0-9]*"))
+	if ran := map[bool]string{true: "virtchain", false: "libvirt"}[exists(ownOverlay)]; ran != want || (want == "libvirt") != (len(epochs) == 1) {
+		t.Errorf("%s: the files say %s ran (own overlay %v, libvirt overlays %q), want %s", testhost.Name(), ran, exists(ownOverlay), epochs, want)
+	}
 	if r.Plan.Keep == nil || r.Plan.Keep.Request.Name != "before-revert-to-s1" {
 		t.Fatalf("no keep snapshot: %+v", r.Plan)
 	}
@@ -472,5 +479,28 @@ func TestIntegrationRevertWithoutCurrentSnapshot(t *testing.T) {
 	}
 	if img := activeImage(t, name); !readsPattern(img, 0x22, 1) || readsPattern(img, 0x33, 2) {
 		t.Errorf("%s: %s does not read s1's state", testhost.Name(), img)
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// TestIntegrationFailedRevertNamesKeptState: a revert libvirt refuses after
+// the keep snapshot was taken (a disk-only snapshot over a managed-save
+// image wants --force) says where the state went, and the snapshot is there.
+func TestIntegrationFailedRevertNamesKeptState(t *testing.T) {
+	name, _ := vc8rDomain(t)
+	testhost.Virsh(t, "destroy", name)
+	testhost.Virsh(t, "snapshot-create-as", name, "cold")
+	testhost.Virsh(t, "start", name)
+	testhost.Virsh(t, "managedsave", name)
+	code, _, stderr := runMain(t, "-c", testhost.URI(), "snapshot", "revert", name, "cold")
+	if code == 0 || !strings.Contains(stderr, "requires force") || !strings.Contains(stderr, "the state from before is kept as snapshot before-revert-to-cold") {
+		t.Fatalf("%s: exit %d: %s", testhost.Name(), code, stderr)
+	}
+	if !strings.Contains(testhost.Virsh(t, "snapshot-list", name, "--name"), "before-revert-to-cold") {
+		t.Errorf("%s: the keep snapshot is missing", testhost.Name())
 	}
 }
