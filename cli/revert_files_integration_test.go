@@ -26,6 +26,7 @@ import (
 func vc8rDomain(t *testing.T) (name, dir string) {
 	t.Helper()
 	testhost.Need(t)
+	sweepVc8r(t)
 	name = fmt.Sprintf("vc8r-%d-%d", time.Now().Unix(), time.Now().UnixNano()%1_000_000)
 	dir, err := os.MkdirTemp("/var/tmp", "vc8r-")
 	if err != nil {
@@ -51,6 +52,20 @@ func vc8rDomain(t *testing.T) (name, dir string) {
 	testhost.Virsh(t, "define", xmlPath)
 	testhost.Virsh(t, "start", name)
 	return name, dir
+}
+
+// sweepVc8r removes the domains of earlier runs whose cleanup did not get
+// through (libvirtd is restarted under the tests now and then); names
+// carry their creation time, so a run in progress is left alone.
+func sweepVc8r(t *testing.T) {
+	t.Helper()
+	for _, d := range strings.Fields(testhost.Virsh(t, "list", "--all", "--name")) {
+		var born, nonce int64
+		if n, _ := fmt.Sscanf(d, "vc8r-%d-%d", &born, &nonce); n == 2 && time.Since(time.Unix(born, 0)) > 30*time.Minute {
+			testhost.VirshQuiet("destroy", d)
+			testhost.VirshQuiet("undefine", d, "--snapshots-metadata", "--managed-save")
+		}
+	}
 }
 
 // guestWrite writes pattern at off (MiB) through the running domain's vda
