@@ -7,7 +7,7 @@ BIN     := virtchain
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build setup demo test unit bench fuzz vet clean
+.PHONY: build setup demo test test-matrix hosts-up hosts-down unit bench fuzz vet clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags "-X virtchain/cli.Version=$(VERSION)" -o $(BIN) .
@@ -30,8 +30,22 @@ unit:
 # test runs everything, including the integration tests against the real
 # libvirtd and QEMU (VIRTCHAIN_INTEGRATION=1 is the switch), under the race
 # detector: the event loop, the job watcher and the TUI's Cmds run at once.
+# The suite runs once per host: this machine's libvirtd (Debian 12: libvirt
+# 9.0) and a Debian 13 root (libvirt 11.3) that scripts/testhost.sh starts
+# and stops again.
+HOSTS ?= local trixie
 test: setup build vet
-	VIRTCHAIN_INTEGRATION=1 VIRTCHAIN_BIN=$(CURDIR)/$(BIN) $(GO) test -race -tags $(TAGS) -count=1 -p 1 -timeout 45m ./...
+	bash scripts/test.sh $(HOSTS)
+
+# test-matrix adds Debian 13's backports (libvirt 12.x, QEMU 11).
+test-matrix: setup build vet
+	bash scripts/test.sh local trixie trixie-backports
+
+hosts-up:
+	bash scripts/testhost.sh up trixie
+
+hosts-down:
+	bash scripts/testhost.sh down trixie; bash scripts/testhost.sh down trixie-backports
 
 bench: setup build
 	bash scripts/bench.sh

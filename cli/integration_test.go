@@ -10,13 +10,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"virtchain/libvirtx/testhost"
 )
 
 // Integration tests run cli.Main in-process against the real libvirtd on a
 // small domain of their own (prefix vct-cli-), behind VIRTCHAIN_INTEGRATION=1.
 // They share the lab test's helpers (labTool, labVirsh, labDisk, labQemuInfo).
 
-const systemURI = "qemu:///system"
+// systemURI is the host this pass of the suite runs against (make test runs
+// it once per host).
+var systemURI = testhost.URI()
 
 func needIntegration(t *testing.T) {
 	t.Helper()

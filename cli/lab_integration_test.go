@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"virtchain/libvirtx"
+	"virtchain/libvirtx/testhost"
 )
 
 // The lab integration test builds a whole lab of its own (prefix
@@ -20,7 +21,7 @@ import (
 // The helpers below are the lab test's own, so it does not depend on the
 // other integration tests of this package.
 
-const labURI = "qemu:///system"
+var labURI = testhost.URI()
 
 // labMain runs Main in-process.
 func labMain(args ...string) (code int, stdout, stderr string) {
@@ -99,7 +100,7 @@ type labSnapJSON struct {
 	} `json:"snapshots"`
 }
 
-// labCLI runs Main against qemu:///system and fails on a non-zero exit.
+// labCLI runs Main against the host under test and fails on a non-zero exit.
 func labCLI(t *testing.T, args ...string) string {
 	t.Helper()
 	code, stdout, stderr := labMain(append([]string{"-c", labURI}, args...)...)

@@ -91,7 +91,7 @@ func TestIntegrationVc7rCommitPivotAcrossRestart(t *testing.T) {
 		t.Fatalf("commit did not end after the restart:\n%s%s", stdout.String(), stderr.String())
 	}
 	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	for _, want := range []string{"connection to qemu:///system lost; the job may still be running", "reconnected to qemu:///system"} {
+	for _, want := range []string{"connection to " + systemURI + " lost; the job may still be running", "reconnected to " + systemURI} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}
@@ -129,13 +129,13 @@ func TestIntegrationVc7rReconnectGivesUp(t *testing.T) {
 	if err == nil {
 		t.Fatal("reconnected to a stopped libvirtd")
 	}
-	for _, want := range []string{"could not reconnect to qemu:///system within 1s (cannot connect to qemu:///system: ",
+	for _, want := range []string{"could not reconnect to " + systemURI + " within 1s (cannot connect to " + systemURI + ": ",
 		"the job may still be running: follow it with 'virtchain jobs --wait'"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("give-up error lacks %q: %v", want, err)
 		}
 	}
-	if strings.Contains(err.Error(), "\n") || !strings.Contains(stderr.String(), "connection to qemu:///system lost; the job may still be running") {
+	if strings.Contains(err.Error(), "\n") || !strings.Contains(stderr.String(), "connection to "+systemURI+" lost; the job may still be running") {
 		t.Errorf("error %q, stderr %q", err, stderr.String())
 	}
 }

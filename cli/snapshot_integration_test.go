@@ -27,7 +27,7 @@ func snapCLIDomainAs(t *testing.T, name string) (string, string) {
 		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run it against the real libvirtd")
 	}
 	virsh := func(args ...string) error {
-		return exec.Command("virsh", append([]string{"-c", "qemu:///system"}, args...)...).Run()
+		return exec.Command("virsh", append([]string{"-c", systemURI}, args...)...).Run()
 	}
 	remove := func() {
 		_ = virsh("destroy", name)
@@ -85,7 +85,7 @@ func snapCLIDomainAs(t *testing.T, name string) (string, string) {
 // snapCLI runs one virtchain command and fails the test on a non-zero exit.
 func snapCLI(t *testing.T, args ...string) string {
 	t.Helper()
-	code, stdout, stderr := runMain(t, append([]string{"-c", "qemu:///system"}, args...)...)
+	code, stdout, stderr := runMain(t, append([]string{"-c", systemURI}, args...)...)
 	if code != 0 {
 		t.Fatalf("virtchain %s: exit %d: %s", strings.Join(args, " "), code, stderr)
 	}
@@ -94,7 +94,7 @@ func snapCLI(t *testing.T, args ...string) string {
 
 func domState(t *testing.T, name string) string {
 	t.Helper()
-	out, err := exec.Command("virsh", "-c", "qemu:///system", "domstate", name).Output()
+	out, err := exec.Command("virsh", "-c", systemURI, "domstate", name).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func domState(t *testing.T, name string) string {
 func guestView(t *testing.T, name, top, ref string) {
 	t.Helper()
 	if domState(t, name) == "running" {
-		_ = exec.Command("virsh", "-c", "qemu:///system", "qemu-monitor-command", name, "--hmp",
+		_ = exec.Command("virsh", "-c", systemURI, "qemu-monitor-command", name, "--hmp",
 			`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"`).Run()
 	}
 	if out, err := exec.Command("qemu-img", "convert", "-U", "-O", "qcow2", top, ref).CombinedOutput(); err != nil {
@@ -116,7 +116,7 @@ func guestView(t *testing.T, name, top, ref string) {
 func sameGuest(t *testing.T, name, top, ref string) {
 	t.Helper()
 	if domState(t, name) == "running" {
-		_ = exec.Command("virsh", "-c", "qemu:///system", "qemu-monitor-command", name, "--hmp",
+		_ = exec.Command("virsh", "-c", systemURI, "qemu-monitor-command", name, "--hmp",
 			`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"`).Run()
 	}
 	if out, err := exec.Command("qemu-img", "compare", "-U", ref, top).CombinedOutput(); err != nil {
@@ -127,7 +127,7 @@ func sameGuest(t *testing.T, name, top, ref string) {
 func TestSnapshotSeedSequence(t *testing.T) {
 	name, dir := snapCLIDomain(t)
 	base := filepath.Join(dir, "base.qcow2")
-	if err := exec.Command("virsh", "-c", "qemu:///system", "qemu-monitor-command", name, "--hmp",
+	if err := exec.Command("virsh", "-c", systemURI, "qemu-monitor-command", name, "--hmp",
 		`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x5a 0 1M"`).Run(); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestSnapshotSeedSequence(t *testing.T) {
 	}
 	readSnaps := func() {
 		t.Helper()
-		code, stdout, stderr := runMain(t, "-c", "qemu:///system", "snapshots", name, "--json")
+		code, stdout, stderr := runMain(t, "-c", systemURI, "snapshots", name, "--json")
 		if code != 0 {
 			t.Fatalf("snapshots: %s", stderr)
 		}
@@ -168,7 +168,7 @@ func TestSnapshotSeedSequence(t *testing.T) {
 	sameGuest(t, name, base, ref)
 
 	// 2. destroy; 3. revert to fresh, which was running.
-	if err := exec.Command("virsh", "-c", "qemu:///system", "destroy", name).Run(); err != nil {
+	if err := exec.Command("virsh", "-c", systemURI, "destroy", name).Run(); err != nil {
 		t.Fatal(err)
 	}
 	// As virsh snapshot-revert does: no keep snapshot of the destroyed state.
@@ -200,7 +200,7 @@ func TestSnapshotSeedSequence(t *testing.T) {
 
 	// 6. external disk-only fresh with --file vda=PATH, as JSON.
 	overlay := filepath.Join(dir, "fresh.qcow2")
-	code, stdout, stderr := runMain(t, "-c", "qemu:///system", "--json", "snapshot", "create", name, "fresh",
+	code, stdout, stderr := runMain(t, "-c", systemURI, "--json", "snapshot", "create", name, "fresh",
 		"--external", "--disk-only", "--file", "vda="+overlay)
 	if code != 0 {
 		t.Fatalf("external snapshot: %s", stderr)
@@ -224,7 +224,7 @@ func TestSnapshotSeedSequence(t *testing.T) {
 			} `json:"layers"`
 		} `json:"disks"`
 	}
-	code, stdout, stderr = runMain(t, "-c", "qemu:///system", "chain", name, "vda", "--json")
+	code, stdout, stderr = runMain(t, "-c", systemURI, "chain", name, "vda", "--json")
 	if code != 0 {
 		t.Fatal(stderr)
 	}
@@ -238,11 +238,11 @@ func TestSnapshotSeedSequence(t *testing.T) {
 	sameGuest(t, name, overlay, ref)
 
 	// Bad input: one line, exit 1, nothing changed.
-	code, _, stderr = runMain(t, "-c", "qemu:///system", "snapshot", "create", name, "again", "--external", "--disk-only", "--file", "vda="+overlay)
+	code, _, stderr = runMain(t, "-c", systemURI, "snapshot", "create", name, "again", "--external", "--disk-only", "--file", "vda="+overlay)
 	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "already used by") {
 		t.Fatalf("reused overlay: exit %d %q", code, stderr)
 	}
-	code, _, stderr = runMain(t, "-c", "qemu:///system", "snapshot", "create", name, "x", "--disk-only")
+	code, _, stderr = runMain(t, "-c", systemURI, "snapshot", "create", name, "x", "--disk-only")
 	if code != 2 || !strings.Contains(stderr, "need --external") {
 		t.Fatalf("--disk-only without --external: exit %d %q", code, stderr)
 	}

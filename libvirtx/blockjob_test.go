@@ -14,6 +14,7 @@ import (
 	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 
+	"virtchain/libvirtx/testhost"
 	"virtchain/model"
 )
 
@@ -69,7 +70,7 @@ func newJobLab(t *testing.T, name string, running bool) *jobLab {
 // the QEMU monitor, as the guest would write.
 func (l *jobLab) hmp(cmd string) {
 	l.t.Helper()
-	out := l.run("virsh", "-c", "qemu:///system", "qemu-monitor-command", l.name, "--hmp",
+	out := l.run("virsh", "-c", testhost.URI(), "qemu-monitor-command", l.name, "--hmp",
 		`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "`+cmd+`"`)
 	if strings.Contains(out, "rror") || strings.Contains(out, "failed") {
 		l.t.Fatalf("monitor %q: %s", cmd, out)
@@ -393,7 +394,7 @@ func TestJobAbortKeepsChain(t *testing.T) {
 func TestJobReattach(t *testing.T) {
 	l := newJobLab(t, "vct-job-reattach", true)
 	ref := l.view("ref.qcow2")
-	first, err := Open("qemu:///system", false)
+	first, err := Open(testhost.URI(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 
+	"virtchain/libvirtx/testhost"
 	"virtchain/model"
 )
 
@@ -39,7 +40,7 @@ func newDiscLab(t *testing.T, name string) *discLab {
 	if !discIntegration() {
 		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run against the real libvirtd")
 	}
-	c := discOpen(t, "qemu:///system", false)
+	c := discOpen(t, testhost.URI(), false)
 	dir, err := os.MkdirTemp("/var/tmp", name+"-")
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +294,7 @@ func TestDiscoverShutoff(t *testing.T) {
 	}
 
 	// The remote way: no file reads, only storage volume descriptions.
-	remote := discOpen(t, "qemu:///system", true)
+	remote := discOpen(t, testhost.URI(), true)
 	remote.local = false
 	rd := l.discoverWith(remote)
 	if got := rd.Disks[0].Layers; len(got) != 1 || got[0].Problem != ProblemRemoteNoPool {
@@ -326,7 +327,7 @@ func TestDiscoverShutoff(t *testing.T) {
 // domstatsIndices is `virsh domstats --block --backing`: path -> backing
 // index for one disk, an answer independent of the live XML we parse.
 func (l *discLab) domstatsIndices(target string) map[string]int {
-	out := l.run("virsh", "-c", "qemu:///system", "domstats", "--block", "--backing", l.name)
+	out := l.run("virsh", "-c", testhost.URI(), "domstats", "--block", "--backing", l.name)
 	byNum := map[string]map[string]string{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
@@ -436,7 +437,7 @@ func TestDiscoverRunning(t *testing.T) {
 	}
 
 	// Remote: the same chain and indices from live XML, sizes from block stats.
-	remote := discOpen(t, "qemu:///system", true)
+	remote := discOpen(t, testhost.URI(), true)
 	remote.local = false
 	rvda := l.discoverWith(remote).Disks[0]
 	if got := layerPaths(rvda); !slices.Equal(got, layerPaths(vda)) {

@@ -15,6 +15,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"virtchain/assets"
+	"virtchain/libvirtx/testhost"
 )
 
 // The embedded lab description must be valid, or `lab up` fails before it
@@ -67,7 +68,7 @@ func TestLabOptionsRefuseRelativeAndRoot(t *testing.T) {
 	}
 }
 
-// labIntegration opens qemu:///system for an integration test and gives it
+// labIntegration opens the host under test for an integration test and gives it
 // a lab prefix and an empty 0755 folder under /var/tmp; the lab is removed
 // in t.Cleanup even when the test fails.
 func labIntegration(t *testing.T, name string) (*Conn, LabOptions) {
@@ -75,7 +76,7 @@ func labIntegration(t *testing.T, name string) (*Conn, LabOptions) {
 	if os.Getenv("VIRTCHAIN_INTEGRATION") != "1" {
 		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 to run against the real libvirtd (make test does)")
 	}
-	c, err := Open("qemu:///system", false)
+	c, err := Open(testhost.URI(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

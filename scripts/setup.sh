@@ -6,8 +6,9 @@ set -euo pipefail
 
 uri=qemu:///system
 # ca-certificates: the first build fetches Go modules over HTTPS, and a
-# minimal Debian 12 image has no CA bundle.
-need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux gcc make ca-certificates)
+# minimal Debian 12 image has no CA bundle. debootstrap and openssh-client:
+# the second test host (scripts/testhost.sh) and qemu+ssh to it.
+need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux gcc make ca-certificates debootstrap openssh-client)
 
 sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -134,16 +134,38 @@ mount_all() {
 		mounted "$d" || mount --bind "/$d" "$root/$d"
 	done
 	mounted run || mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+	share
 	mkdir -p "$root$shared"
-	mounted "${shared#/}" || mount --bind "$shared" "$root$shared"
+	mounted "${shared#/}" || mount --rbind "$shared" "$root$shared"
+}
+
+# share makes $shared a shared mount of its own, so that what is mounted
+# under it later (a test's loop filesystem) shows in every root, as it
+# would on NFS. The marker says this script made it, so down can undo it.
+share() {
+	if ! mountpoint -q "$shared"; then
+		mount --rbind "$shared" "$shared"
+		touch "$cache/.shared-bind"
+	fi
+	mount --make-rshared "$shared"
+}
+
+unshare_if_last() {
+	[ -f "$cache/.shared-bind" ] || return 0
+	local r
+	for r in "$cache"/hosts/*; do
+		mountpoint -q "$r$shared" 2>/dev/null && return 0
+	done
+	umount "$shared" 2>/dev/null && rm -f "$cache/.shared-bind"
+	return 0
 }
 
 down_mounts() {
 	local d
 	for d in "${shared#/}" run sys dev/pts dev proc; do
-		[ -d "$root/$d" ] && mounted "$d" && { umount "$root/$d" || umount -l "$root/$d"; }
+		[ -d "$root/$d" ] && mounted "$d" && { umount -R "$root/$d" || umount -R -l "$root/$d"; }
 	done
-	return 0
+	unshare_if_last
 }
 
 answers() { timeout 10 virsh -c "$(uri)" version >/dev/null 2>&1; }

@@ -112,7 +112,9 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 			return nil
 		}
 		m.conn.lost, m.common.lost = true, true
-		m.conn.note = "connection to " + uri + " lost; reconnecting…"
+		// "lost" comes first: a long URI is cut at the screen's edge, and
+		// the title bar names it already.
+		m.conn.note = "connection lost; reconnecting to " + uri + "…"
 		m.loading = false // a read in flight fails; the reconnect reads again
 		ch := make(chan connTryMsg, 1)
 		return tea.Batch(reconnectCmd(m.common.Ctx, m.conn.gen, r, ch), waitTryCmd(ch))
@@ -121,8 +123,8 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		if msg.gen != m.conn.gen || !m.conn.lost {
 			return nil
 		}
-		m.conn.note = "connection to " + uri + " lost; reconnecting… (try " + strconv.Itoa(msg.attempt) +
-			" failed, next in " + strconv.FormatFloat(msg.wait.Seconds(), 'g', 2, 64) + "s)"
+		m.conn.note = "connection lost; try " + strconv.Itoa(msg.attempt) + " failed, next in " +
+			strconv.FormatFloat(msg.wait.Seconds(), 'g', 2, 64) + "s; reconnecting to " + uri + "…"
 		return waitTryCmd(msg.ch)
 
 	case connBackMsg:
@@ -167,7 +169,7 @@ func closeJobsCmd(b Backend) tea.Cmd {
 func notConnected(c *Common) tea.Cmd { return errCmd(notConnectedText(c.Backend.URI())) }
 
 func notConnectedText(uri string) string {
-	return "not connected to " + uri + ": reconnecting in the background…"
+	return "not connected: reconnecting to " + uri + " in the background…"
 }
 
 // hostErrText words an error from the host for the footer: a lost

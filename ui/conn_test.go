@@ -82,7 +82,7 @@ func TestConnectionLostAndBack(t *testing.T) {
 	h := newConnHarness(t, a)
 	h.keys("J") // close the re-attached jobs panel
 	reconnect, tries := h.lose(a)
-	if got := h.footer(); !strings.Contains(got, "⚠ connection to qemu:///system lost; reconnecting…") {
+	if got := h.footer(); !strings.Contains(got, "⚠ connection lost; reconnecting to qemu:///system…") {
 		t.Fatalf("footer after the loss: %q", got)
 	}
 	h.keys("J")
@@ -91,7 +91,7 @@ func TestConnectionLostAndBack(t *testing.T) {
 	calls := a.count()
 	for _, k := range []string{"ctrl+r", "u", "s"} {
 		h.run(h.keys(k))
-		if got := h.footer(); !strings.Contains(got, "✖ not connected to qemu:///system: reconnecting in the background") {
+		if got := h.footer(); !strings.Contains(got, "✖ not connected: reconnecting to qemu:///system in the background") {
 			t.Errorf("%s while lost: footer %q", k, got)
 		}
 		h.keys("esc")
@@ -111,7 +111,7 @@ func TestConnectionLostAndBack(t *testing.T) {
 
 	back := reconnect() // runs Reconnect, which reports one try first
 	h.jsend(tries())
-	if got := h.footer(); !strings.Contains(got, "lost; reconnecting… (try 1 failed, next in 1s)") {
+	if got := h.footer(); !strings.Contains(got, "connection lost; try 1 failed, next in 1s; reconnecting to qemu:///system…") {
 		t.Errorf("footer during the reconnect: %q", got)
 	}
 	h.run(h.keys("ctrl+r")) // an error shown while lost goes with the reconnect
