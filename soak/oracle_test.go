@@ -162,6 +162,7 @@ func (w *world) do(e expect, timeout time.Duration, args ...string) (result, *fa
 		if r.code != 1 || !oneLine(r.errs) {
 			return r, fail(fBadRefusal, "%s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.errs)
 		}
+		w.note = "refused: " + strings.TrimSpace(r.errs)
 		w.stats.add(func(s *stats) {
 			if e == refuse {
 				s.refusedOK++
@@ -362,9 +363,17 @@ func (w *world) check(last string) *failure {
 		}
 		if m := w.snap(s.Name); m != nil {
 			if m.stale && len(s.Stale) == 0 {
-				return fail(fStaleCleared, "snapshot %s was stale and is no longer marked (after %s)", s.Name, last)
+				return fail(fStaleCleared, "snapshot %s, whose point was destroyed, is no longer marked stale (after %s)", s.Name, last)
 			}
-			m.stale = m.stale || len(s.Stale) > 0
+			// Only a destroyed point is stale for good: a snapshot marked
+			// because its files left the chain may get them back.
+			if len(s.Stale) > 0 && !m.stale {
+				ok, f := w.intact(m)
+				if f != nil {
+					return f
+				}
+				m.stale = !ok
+			}
 		} else {
 			return fail(fHarness, "snapshot %s exists, the oracle does not know it", s.Name)
 		}

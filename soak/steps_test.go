@@ -172,6 +172,7 @@ func segment(bin string, seed int64, given []Step, count int, st *stats, log fun
 		done = append(done, s)
 		o := findOp(s.Op)
 		t0 := time.Now()
+		w.note = ""
 		f := o.run(w, s.N)
 		if f == nil {
 			f = w.check(s.Op)
@@ -183,7 +184,7 @@ func segment(bin string, seed int64, given []Step, count int, st *stats, log fun
 			}
 		})
 		if log != nil {
-			log(fmt.Sprintf("seed %d step %d %v %s (%s)", seed, len(done), s, w.state, time.Since(t0).Round(10*time.Millisecond)))
+			log(fmt.Sprintf("seed %d step %d %v %s (%s) %s", seed, len(done), s, w.state, time.Since(t0).Round(10*time.Millisecond), w.note))
 		}
 		if f != nil {
 			f.msg = fmt.Sprintf("step %d %v: %s", len(done), s, f.msg)
@@ -328,7 +329,7 @@ func opRevert(w *world, n int) *failure {
 		e = refuse // its point was destroyed (or deleted): no such state exists any more
 	case s.kind == "internal" && s.layer != w.cur[0]:
 		e = either // libvirt loads internal snapshots from the active layer only
-	case s.stale:
+	case w.markedStale(s.name):
 		e = either // marked stale by virtchain: refusing it is safe
 	}
 	args := []string{"snapshot", "revert", w.dom, s.name, "--running"}
@@ -349,6 +350,20 @@ func opRevert(w *world, n int) *failure {
 	return nil
 }
 
+// markedStale says whether virtchain marks the snapshot stale now.
+func (w *world) markedStale(name string) bool {
+	var sj snapsJSON
+	if w.vcJSON(&sj, "snapshots", w.dom) != nil {
+		return false
+	}
+	for _, s := range sj.Snapshots {
+		if s.Name == name {
+			return len(s.Stale) > 0
+		}
+	}
+	return false
+}
+
 func opDelete(w *world, n int) *failure {
 	s := w.snaps[n%len(w.snaps)]
 	r, f := w.do(either, slow, "snapshot", "delete", w.dom, s.name)
@@ -367,17 +382,21 @@ func opMetaDelete(w *world, n int) *failure {
 	return f
 }
 
-// staleRemoved drops from the oracle the snapshots a cleanup's plan said it
-// would forget.
+// cleanup runs a cleanup and drops from the oracle the snapshots its plan
+// said it would forget, which must all have been marked stale.
 func (w *world) cleanup(e expect, args ...string) *failure {
 	var plan struct {
 		StaleRemoved []string `json:"stale_removed"`
 	}
 	_ = w.vcJSON(&plan, append([]string{"--dry-run"}, args...)...)
+	stale := map[string]bool{}
+	for _, s := range plan.StaleRemoved {
+		stale[s] = w.markedStale(s)
+	}
 	r, f := w.do(e, quick, args...)
 	if f == nil && r.code == 0 {
 		for _, s := range plan.StaleRemoved {
-			if m := w.snap(s); m != nil && !m.stale {
+			if !stale[s] {
 				return fail(fDeleted, "cleanup removed snapshot %s, which was not stale", s)
 			}
 			w.dropSnap(s)
@@ -596,13 +615,12 @@ func opKill(w *world, n int) *failure {
 	w.stats.add(func(s *stats) { s.faults["kill9 (killed)"]++ })
 	w.vc(quick, "bandwidth", w.dom, "vda", "0")
 	// 'jobs --wait' follows every domain's jobs (other users' too, whose
-	// failures are theirs): what counts is that it finished ours.
-	r := w.vc(slow, "jobs", "--wait")
-	if r.hang {
+	// failures are theirs): what counts is that ours ends pivoted.
+	if r := w.vc(slow, "jobs", "--wait"); r.hang {
 		return fail(fHang, "jobs --wait after kill -9")
 	}
-	if !strings.Contains(r.out, w.dom+" vda active-commit 100% completed") {
-		return fail(fLostPivot, "jobs --wait after kill -9 did not finish the commit: %v", r)
+	if f := w.waitJobs(); f != nil {
+		return f
 	}
 	if c, err := w.chain(); err != nil || len(c) != 1 || c[0] != base {
 		return fail(fLostPivot, "after kill -9 and 'jobs --wait' the chain is %v, want [%s]", c, base)

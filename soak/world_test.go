@@ -84,6 +84,9 @@ func needSoak(t *testing.T) string {
 	if os.Getenv("VIRTCHAIN_INTEGRATION") != "1" {
 		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run it against the real libvirtd")
 	}
+	if h := os.Getenv("VIRTCHAIN_TEST_HOST"); h != "" && h != "local" {
+		t.Skipf("the soak runs against this machine's own libvirtd (qemu:///system), not host %s", h)
+	}
 	bin := os.Getenv("VIRTCHAIN_BIN")
 	if bin == "" {
 		t.Fatal("VIRTCHAIN_BIN must name the built virtchain binary (make test sets it)")
@@ -161,6 +164,7 @@ type world struct {
 	remove              func()
 	unblock             chan struct{}
 	cur                 []string // vda's chain at the last check, active first
+	note                string   // the last refusal, for the step log
 }
 
 // snap is the oracle's view of one snapshot.
