@@ -387,6 +387,7 @@ func opMetaDelete(w *world, n int) *failure {
 func (w *world) cleanup(e expect, args ...string) *failure {
 	var plan struct {
 		StaleRemoved []string `json:"stale_removed"`
+		Files        []string `json:"files"`
 	}
 	_ = w.vcJSON(&plan, append([]string{"--dry-run"}, args...)...)
 	stale := map[string]bool{}
@@ -395,6 +396,11 @@ func (w *world) cleanup(e expect, args ...string) *failure {
 	}
 	r, f := w.do(e, quick, args...)
 	if f == nil && r.code == 0 {
+		for _, p := range plan.Files {
+			if _, err := os.Lstat(p); err == nil {
+				return fail(fUnplanned, "cleanup planned to delete %s, which is still there", p)
+			}
+		}
 		for _, s := range plan.StaleRemoved {
 			if !stale[s] {
 				return fail(fDeleted, "cleanup removed snapshot %s, which was not stale", s)
@@ -439,7 +445,7 @@ func opCleanupFiles(w *world, n int) *failure {
 
 // opCleanupBad names a file cleanup must never delete.
 func opCleanupBad(w *world, n int) *failure {
-	bad := []string{w.path("notes.txt"), w.cur[0], w.cur[len(w.cur)-1], w.fifo, w.fifoTop, "/etc/hostname"}
+	bad := []string{w.path("notes.txt"), w.outside, w.cur[0], w.cur[len(w.cur)-1], w.fifo, w.fifoTop, "/etc/hostname"}
 	for _, s := range w.snaps {
 		if s.memfile != "" {
 			bad = append(bad, s.memfile)

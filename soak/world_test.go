@@ -162,9 +162,10 @@ type world struct {
 	fifoTop, loopTop    string // the shut-off fault domain's two disks
 	stats               *stats
 	remove              func()
-	unblock             chan struct{}
-	cur                 []string // vda's chain at the last check, active first
-	note                string   // the last refusal, for the step log
+	cur                 []string            // vda's chain at the last check, active first
+	note                string              // the last refusal, for the step log
+	outside             string              // a file of ours outside the folder
+	checked             map[string]fileInfo // images qemu-img check passed, as they were then
 }
 
 // snap is the oracle's view of one snapshot.
@@ -189,7 +190,7 @@ func (w *world) name(kind, ext string) string {
 // domain whose vda backs onto a FIFO and whose vdb is a loop.
 func newWorld(bin string, seed int64, st *stats) (*world, error) {
 	sweep()
-	w := &world{bin: bin, seed: seed, stats: st, state: "running", unblock: make(chan struct{})}
+	w := &world{bin: bin, seed: seed, stats: st, state: "running", checked: map[string]fileInfo{}}
 	// The stamp carries the time, so a later run can sweep what a killed
 	// one left behind.
 	stamp := fmt.Sprintf("%s-%d-%d-%d", prefix, seed, time.Now().Unix(), time.Now().UnixNano()%1000)
@@ -227,6 +228,11 @@ func newWorld(bin string, seed int64, st *stats) (*world, error) {
 	w.content[0], w.content[4], w.content[5], w.content[1] = 1, 2, 2, 3
 	w.pat = 0x10
 	if err := os.WriteFile(w.path("notes.txt"), []byte("an unrelated file: cleanup must never delete it\n"), 0o644); err != nil {
+		return w, err
+	}
+	// One file of ours outside the folder, which cleanup is handed too.
+	w.outside = dir + ".outside.txt"
+	if err := os.WriteFile(w.outside, []byte("outside the test's folder\n"), 0o644); err != nil {
 		return w, err
 	}
 	// The fault domain: vda's backing file is a FIFO, vdb's chain loops.
@@ -302,6 +308,7 @@ func (w *world) teardown() {
 	w.umount()
 	killUsers(w.dir)
 	_ = os.RemoveAll(w.dir)
+	_ = os.Remove(w.outside)
 	// A define that timed out may still land in a busy daemon.
 	if r := virsh("list", "--all", "--name"); r.code == 0 {
 		for _, d := range strings.Fields(r.out) {
