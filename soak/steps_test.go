@@ -533,9 +533,13 @@ func opCommitShallow(w *world, n int) *failure {
 
 func opCommitActive(w *world, n int) *failure {
 	args := []string{"commit", w.dom, "vda", "--active"}
-	if n%2 == 0 {
+	switch {
+	case w.state != "running":
+		// Offline, the active layer is merged by qemu-img: no mirror.
+		args = []string{"commit", w.dom, "vda", "--top", w.cur[0]}
+	case n%2 == 0:
 		args = append(args, "--pivot")
-	} else {
+	default:
 		args = append(args, "--keep-overlay")
 	}
 	if (n/2)%2 == 1 {
