@@ -54,7 +54,9 @@ func TestSoak(t *testing.T) {
 		if len(steps) > 0 {
 			key += " " + steps[len(steps)-1].Op
 		}
-		if !shrunk[key] && len(steps) > 1 && (long || len(shrunk) == 0) {
+		// A harness failure (the shared daemon went away, a tool failed)
+		// is not virtchain's: it is not worth shrinking.
+		if !shrunk[key] && len(steps) > 1 && f.kind != fHarness && (long || len(shrunk) == 0) {
 			shrunk[key] = true
 			short := shrink(bin, s, steps, f.kind, budget, func(l string) { fmt.Println("  " + l) })
 			msg += fmt.Sprintf("\n  shortest (paste into regress_test.go): {%q, %d, %s},", f.kind, s, goLiteral(short))

@@ -139,7 +139,7 @@ func run(timeout time.Duration, name string, args ...string) result {
 func virsh(args ...string) result {
 	r := run(60*time.Second, "virsh", append([]string{"-c", uri}, args...)...)
 	if r.code != 0 && strings.Contains(r.errs, "connect") {
-		for i := 0; i < 60 && run(5*time.Second, "virsh", "-c", uri, "version").code != 0; i++ {
+		for i := 0; i < 240 && run(5*time.Second, "virsh", "-c", uri, "version").code != 0; i++ {
 			time.Sleep(500 * time.Millisecond)
 		}
 		r = run(60*time.Second, "virsh", append([]string{"-c", uri}, args...)...)
