@@ -642,6 +642,15 @@ func opKill(w *world, n int) *failure {
 // that must pivot: virtchain must reconnect and pivot, exit 0.
 func opRestart(w *world, n int) *failure {
 	base := w.cur[len(w.cur)-1]
+	// 4 MiB above the base: the throttled mirror takes seconds.
+	for _, off := range []int{8, 12} {
+		if f := opWrite(w, blocks+off); f != nil {
+			return f
+		}
+	}
+	if f := w.flush(); f != nil {
+		return f
+	}
 	done := make(chan result, 1)
 	go func() {
 		done <- w.vc(slow, "commit", w.dom, "vda", "--active", "--pivot", "--bandwidth", "1", "--wait")
