@@ -302,15 +302,20 @@ func opCheckpoint(w *world, n int) *failure {
 
 // intact says whether a snapshot's point still holds what the guest saw
 // when it was taken; a revert to it must be refused when it does not.
+// An external snapshot's point is the one its metadata names now (a
+// delete of its parent may merge the old point away and name the image it
+// went into): a revert goes there, so that image must hold the state.
 func (w *world) intact(s *snap) (bool, *failure) {
-	if _, err := os.Stat(s.layer); err != nil {
-		return false, nil
-	}
-	internal := ""
+	layer, internal := s.layer, ""
 	if s.kind == "internal" {
 		internal = s.name
+	} else if p := w.point(s.name); p != "" {
+		layer = p
 	}
-	ok, err := w.same(s.layer, s.content, internal)
+	if _, err := os.Stat(layer); err != nil {
+		return false, nil
+	}
+	ok, err := w.same(layer, s.content, internal)
 	if err != nil {
 		return false, fail(fHarness, "%v", err)
 	}
@@ -336,7 +341,14 @@ func opRevert(w *world, n int) *failure {
 	if n%2 == 1 {
 		args = append(args, "--force")
 	}
+	if (n/2)%3 == 1 {
+		args = append(args, "--discard-current")
+	}
+	before, top := w.content, w.cur[0]
 	r, f := w.do(e, quick, args...)
+	if f == nil && r.code == 0 {
+		f = w.adoptKeep(before, top)
+	}
 	if f != nil {
 		if f.kind == fNotRefused {
 			f.kind = fWrongRevert
@@ -348,6 +360,53 @@ func opRevert(w *world, n int) *failure {
 		w.content, w.state = s.content, "running"
 	}
 	return nil
+}
+
+// adoptKeep adds to the oracle the snapshot a revert took of the state
+// before it (before-revert-to-NAME): content before, in the old top.
+func (w *world) adoptKeep(before [blocks]byte, top string) *failure {
+	var sj snapsJSON
+	if err := w.vcJSON(&sj, "snapshots", w.dom); err != nil {
+		return fail(fHarness, "%v", err)
+	}
+	for _, s := range sj.Snapshots {
+		if w.snap(s.Name) != nil {
+			continue
+		}
+		if !strings.HasPrefix(s.Name, "before-revert-to-") {
+			return fail(fHarness, "a revert made snapshot %s, which is no keep snapshot", s.Name)
+		}
+		k := &snap{name: s.Name, kind: "internal", content: before, layer: top, memfile: s.MemoryFile}
+		if s.Kind == "external" {
+			k.kind = "external"
+			if s.MemoryFile != "" {
+				k.kind = "checkpoint"
+			}
+			for _, d := range s.Disks {
+				if d.Target == "vda" {
+					k.layer, k.overlay = d.Point, d.File
+				}
+			}
+		}
+		w.snaps = append(w.snaps, k)
+	}
+	return nil
+}
+
+// point is the vda point virtchain reads in a snapshot's metadata now.
+func (w *world) point(name string) string {
+	var sj snapsJSON
+	if w.vcJSON(&sj, "snapshots", w.dom) != nil {
+		return ""
+	}
+	for _, s := range sj.Snapshots {
+		for _, d := range s.Disks {
+			if s.Name == name && d.Target == "vda" {
+				return d.Point
+			}
+		}
+	}
+	return ""
 }
 
 // markedStale says whether virtchain marks the snapshot stale now.
