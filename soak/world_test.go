@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ var (
 	cleanups = map[int]func(){}
 	cleanID  int
 	cleaning sync.WaitGroup // cleanups under way, which a signal waits for
+	stopping atomic.Bool    // a signal came: build no more
 )
 
 func addCleanup(f func()) (remove func()) {
@@ -70,10 +72,17 @@ func TestMain(m *testing.M) {
 		fs := cleanups
 		cleanups = map[int]func(){}
 		cleanMu.Unlock()
+		stopping.Store(true)
 		for _, f := range fs {
 			f()
 		}
 		cleaning.Wait()
+		// A world still being built may have defined a domain meanwhile:
+		// its teardown is safe to run twice.
+		time.Sleep(time.Second)
+		for _, f := range fs {
+			f()
+		}
 		os.Exit(130)
 	}()
 	os.Exit(m.Run())
@@ -257,11 +266,17 @@ func newWorld(bin string, seed int64, st *stats) (*world, error) {
 	if err := w.mountSmall(); err != nil {
 		return w, err
 	}
+	if stopping.Load() {
+		return w, fmt.Errorf("interrupted")
+	}
 	if err := w.define(w.dom, map[string]string{"vda": top}); err != nil {
 		return w, err
 	}
 	if err := w.define(w.fdom, map[string]string{"vda": w.fifoTop, "vdb": w.loopTop}); err != nil {
 		return w, err
+	}
+	if stopping.Load() {
+		return w, fmt.Errorf("interrupted")
 	}
 	return w, must(virsh("start", w.dom), "start")
 }
