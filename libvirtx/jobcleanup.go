@@ -305,7 +305,7 @@ func (c *Conn) Cleanup(ctx context.Context, cp *model.CleanupPlan) (CleanupResul
 				}
 				return res, &LibvirtError{Op: "find snapshot " + name + " of " + cp.Domain, Err: err}
 			}
-			err = snap.Delete(libvirt.DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+			err = deleteMetadataOnly(dom, snap)
 			_ = snap.Free()
 			if err != nil {
 				return res, &LibvirtError{Op: "remove the metadata of snapshot " + name + " of " + cp.Domain, Err: err}

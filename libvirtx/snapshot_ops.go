@@ -432,14 +432,14 @@ func (c *Conn) DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) 
 	if _, err := replan(c, "snapshot delete", p.Plan, func() (*model.SnapshotDeletePlan, error) { return c.PlanSnapshotDelete(ctx, p.Request) }); err != nil {
 		return err
 	}
-	var flags libvirt.DomainSnapshotDeleteFlags
-	if p.Request.MetadataOnly {
-		flags |= libvirt.DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY
-	}
 	return c.during("deleting snapshot "+p.Request.Name+" of "+p.Request.Domain, domJobInfo(p.Request.Domain), func() error {
 		return c.onSnapshot(p.Request.Domain, p.Request.Name, "delete snapshot "+p.Request.Name+" of "+p.Request.Domain,
 			func(dom *libvirt.Domain, snap *libvirt.DomainSnapshot) error {
-				if err := snap.Delete(flags); err != nil {
+				del := func() error { return snap.Delete(0) }
+				if p.Request.MetadataOnly {
+					del = func() error { return deleteMetadataOnly(dom, snap) }
+				}
+				if err := del(); err != nil {
 					return err
 				}
 				return dropMarks(dom, p.Request.Name)
