@@ -10,11 +10,13 @@ import (
 )
 
 // TestSoak draws random steps. Under `make test` it runs a few short
-// worlds; with SOAK_STEPS (make soak) as many steps as asked, in worlds of
-// segLen steps, and prints the figures.
+// worlds from fixed seeds, so a landing is judged on the same sequences
+// every time (make soak draws new seeds to find new failures); with
+// SOAK_STEPS (make soak) as many steps as asked, in worlds of segLen
+// steps, and prints the figures.
 func TestSoak(t *testing.T) {
 	bin := needSoak(t)
-	seed := time.Now().UnixNano() % 1_000_000
+	seed := int64(testSeed)
 	if s := os.Getenv("SOAK_SEED"); s != "" {
 		var err error
 		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
@@ -112,3 +114,6 @@ func TestReplay(t *testing.T) {
 	}
 	t.Log(st.String())
 }
+
+// testSeed is the first seed of make test's worlds.
+const testSeed = 7001
