@@ -1,0 +1,564 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"virtchain/libvirtx/testhost"
+)
+
+// The workflows of DESIGN.md's "The workflows virtchain replaces", run
+// through Main on the host under test, with the guest-visible content
+// checked after every step and each plan's file lists compared with the
+// files that really appeared, changed or vanished. Domains and folders are
+// vc8w-*.
+
+// vc8wDomain defines a domain on the host under test whose disks are the
+// given images (vda, vdb, ...), and starts it.
+func vc8wDomain(t *testing.T, prepare func(dir string) []string) (name, dir string) {
+	t.Helper()
+	testhost.Need(t)
+	name = fmt.Sprintf("vc8w-%d", time.Now().UnixNano()%1_000_000_000)
+	dir = scratchDomain(t, name, "vc8w-")
+	if err := os.Mkdir(filepath.Join(dir, "ref"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	images := prepare(dir)
+	defineDiskDomain(t, name, dir, images[0])
+	for i, img := range images[1:] {
+		testhost.Virsh(t, "attach-disk", name, img, fmt.Sprintf("vd%c", 'b'+i), "--driver", "qemu", "--subdriver", "qcow2", "--config")
+	}
+	testhost.Virsh(t, "start", name)
+	return name, dir
+}
+
+// vc8wEmpty makes an empty 64M qcow2 image NAME.qcow2 for each disk.
+func vc8wEmpty(t *testing.T, names ...string) func(dir string) []string {
+	return func(dir string) []string {
+		var out []string
+		for _, n := range names {
+			img := filepath.Join(dir, n+".qcow2")
+			labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", img, "64M")
+			out = append(out, img)
+		}
+		return out
+	}
+}
+
+// vc8wGuest is what the guest should read on each disk: pattern bytes at
+// MiB offsets, zeros elsewhere.
+type vc8wGuest map[string]map[int]byte
+
+func (g vc8wGuest) clone() vc8wGuest {
+	out := vc8wGuest{}
+	for d, m := range g {
+		out[d] = map[int]byte{}
+		for k, v := range m {
+			out[d][k] = v
+		}
+	}
+	return out
+}
+
+// write makes the running guest write pattern at off MiB of target, then
+// flushes so outside readers see it.
+func (g vc8wGuest) write(t *testing.T, name, target string, pattern byte, off int) {
+	t.Helper()
+	dev := fmt.Sprintf("/machine/peripheral/virtio-disk%d/virtio-backend", target[len(target)-1]-'a')
+	testhost.Virsh(t, "qemu-monitor-command", name, "--hmp", fmt.Sprintf(`qemu-io -d %s "write -P 0x%x %dM 1M"`, dev, pattern, off))
+	vc8wFlush(t, name)
+	// The monitor does not answer with qemu-io's result: read it back.
+	top := vc8wTargets(t, name)[target]
+	if out, err := runTool("qemu-io", "-r", "-U", "-f", "qcow2", "-c", fmt.Sprintf("read -P 0x%x %dM 1M", pattern, off), top); err != nil || strings.Contains(out, "Pattern verification failed") {
+		t.Fatalf("%s: guest write 0x%x at %dM of %s does not show in %s: %v %s", testhost.Name(), pattern, off, target, top, err, out)
+	}
+	if g[target] == nil {
+		g[target] = map[int]byte{}
+	}
+	g[target][off] = pattern
+}
+
+// vc8wFlush makes a running domain's QEMU write its qcow2 metadata out.
+func vc8wFlush(t *testing.T, name string) {
+	t.Helper()
+	if strings.TrimSpace(testhost.Virsh(t, "domstate", name)) != "running" {
+		return
+	}
+	for target := range vc8wTargets(t, name) {
+		dev := fmt.Sprintf("/machine/peripheral/virtio-disk%d/virtio-backend", target[len(target)-1]-'a')
+		testhost.Virsh(t, "qemu-monitor-command", name, "--hmp", fmt.Sprintf(`qemu-io -d %s "flush"`, dev))
+	}
+}
+
+// vc8wTargets maps each disk target of name to its active layer.
+func vc8wTargets(t *testing.T, name string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, line := range strings.Split(testhost.Virsh(t, "domblklist", name), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[0], "vd") {
+			out[f[0]] = f[1]
+		}
+	}
+	return out
+}
+
+// check compares what every disk of name shows now with g, through
+// qemu-img compare -U of the active layer against an image of g.
+func (g vc8wGuest) check(t *testing.T, name, dir, when string) {
+	t.Helper()
+	vc8wFlush(t, name)
+	for target, top := range vc8wTargets(t, name) {
+		g.checkImage(t, dir, target, top, when)
+	}
+}
+
+// checkImage compares the content seen through image with g's target.
+func (g vc8wGuest) checkImage(t *testing.T, dir, target, image, when string) {
+	t.Helper()
+	ref := filepath.Join(dir, "ref", fmt.Sprintf("want-%s-%d.qcow2", target, time.Now().UnixNano()))
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", ref, "64M")
+	for off, p := range g[target] {
+		labTool(t, "qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("write -P 0x%x %dM 1M", p, off), ref)
+	}
+	if out, err := runTool("qemu-img", "compare", "-U", ref, image); err != nil {
+		t.Errorf("%s: %s: %s (%s) does not show the expected content: %v %s", testhost.Name(), when, target, image, err, out)
+	}
+	_ = os.Remove(ref)
+}
+
+func runTool(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
+
+// vc8wFile is one file of a listing: what shows that it changed.
+type vc8wFile struct {
+	Size  int64
+	Mtime time.Time
+	Inode uint64
+}
+
+// vc8wListing lists the regular files of dir (not its ref/ folder).
+func vc8wListing(t *testing.T, dir string) map[string]vc8wFile {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]vc8wFile{}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		st, err := os.Lstat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		out[p] = vc8wFile{Size: st.Size(), Mtime: st.ModTime(), Inode: st.Sys().(*syscall.Stat_t).Ino}
+	}
+	return out
+}
+
+// vc8wClaims is what a plan says happens to files.
+type vc8wClaims struct {
+	op                                   string
+	created, rewritten, deleted, leaving map[string]bool
+}
+
+// vc8wPlanClaims reads a plan's file lists from its JSON: the overlays,
+// memory file and internal-snapshot images of a snapshot plan, the base a
+// commit writes, the active layer a pull writes, the files leaving the
+// chain, the files a cleanup deletes, and the list of file changes where
+// the plan has one.
+func vc8wPlanClaims(t *testing.T, raw []byte) vc8wClaims {
+	t.Helper()
+	var wrapped struct {
+		Plan json.RawMessage `json:"plan"`
+	}
+	if json.Unmarshal(raw, &wrapped) == nil && len(wrapped.Plan) > 0 && string(wrapped.Plan) != "null" {
+		raw = wrapped.Plan
+	}
+	var p struct {
+		Op           string                           `json:"op"`
+		Kind         string                           `json:"kind"`
+		Top          string                           `json:"top"`
+		Base         string                           `json:"base"`
+		LeavingChain []string                         `json:"leaving_chain"`
+		MemoryFile   string                           `json:"memory_file"`
+		Files        json.RawMessage                  `json:"files"`
+		Overlays     []struct{ Overlay string }       `json:"overlays"`
+		Merges       []struct{ Overlay, Into string } `json:"merges"`
+		Disks        []struct {
+			Snapshot string `json:"snapshot"`
+			Image    string `json:"image"`
+			Overlay  string `json:"overlay"`
+		} `json:"disks"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatalf("plan JSON: %v\n%s", err, raw)
+	}
+	c := vc8wClaims{p.Op, map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}}
+	add := func(m map[string]bool, path string) {
+		if path != "" {
+			m[path] = true
+		}
+	}
+	for _, d := range p.Disks {
+		add(c.created, d.Overlay)
+		if d.Snapshot == "internal" && p.Op == "snapshot-create" {
+			add(c.rewritten, d.Image)
+		}
+	}
+	add(c.created, p.MemoryFile)
+	for _, o := range p.Overlays {
+		add(c.created, o.Overlay)
+	}
+	for _, m := range p.Merges {
+		add(c.deleted, m.Overlay)
+		add(c.rewritten, m.Into)
+	}
+	switch p.Op {
+	case "commit":
+		add(c.rewritten, p.Base)
+	case "pull":
+		add(c.rewritten, p.Top)
+	}
+	for _, f := range p.LeavingChain {
+		add(c.leaving, f)
+	}
+	var names []string
+	var changes []struct{ Path, Change string }
+	switch {
+	case json.Unmarshal(p.Files, &names) == nil:
+		for _, f := range names {
+			add(c.deleted, f)
+		}
+	case json.Unmarshal(p.Files, &changes) == nil:
+		for _, f := range changes {
+			switch f.Change {
+			case "created":
+				add(c.created, f.Path)
+			case "rewritten":
+				add(c.rewritten, f.Path)
+			case "deleted":
+				add(c.deleted, f.Path)
+			}
+		}
+	}
+	return c
+}
+
+// vc8wMismatches compares what a plan claimed with two listings of its
+// folder, one line per file where they differ. A file created and then
+// deleted by the same plan is no change to the folder.
+func vc8wMismatches(c vc8wClaims, before, after map[string]vc8wFile) []string {
+	var out []string
+	for p, a := range after {
+		b, was := before[p]
+		switch {
+		case !was && !c.created[p]:
+			out = append(out, "appeared, the plan does not say it creates it: "+p)
+		case was && b != a && !c.rewritten[p] && !c.created[p]:
+			out = append(out, fmt.Sprintf("changed, the plan does not say it writes it: %s (size %d -> %d, mtime %s -> %s, inode %d -> %d)",
+				p, b.Size, a.Size, b.Mtime.Format("15:04:05.000"), a.Mtime.Format("15:04:05.000"), b.Inode, a.Inode))
+		case was && b == a && c.rewritten[p]:
+			out = append(out, "the plan says it writes it, unchanged: "+p)
+		case c.deleted[p] && !c.created[p]:
+			out = append(out, "the plan says it deletes it, still there: "+p)
+		}
+	}
+	for p := range before {
+		if _, ok := after[p]; !ok && !c.deleted[p] {
+			out = append(out, "vanished, the plan does not say it deletes it: "+p)
+		}
+	}
+	for p := range c.created {
+		if _, ok := after[p]; !ok && !c.deleted[p] {
+			out = append(out, "the plan says it creates it, not there: "+p)
+		}
+	}
+	for p := range c.leaving {
+		if _, ok := after[p]; !ok && !c.deleted[p] {
+			out = append(out, "the plan says it only leaves the chain, deleted: "+p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// vc8wKnownGaps are the plan-versus-folder differences measured on libvirt
+// 9.0 and 11.3 that the plans do not cover yet, by plan op and the start of
+// the mismatch line. Any other difference fails the test.
+var vc8wKnownGaps = map[string]string{
+	// Both hosts: loadvm and an internal delete rewrite the qcow2's tables.
+	"snapshot-revert changed": "an internal revert rewrites the image it reverts",
+	"snapshot-delete changed": "an internal delete rewrites the image it frees",
+	// libvirt 11.3's own external revert (i8-revert lists these).
+	"snapshot-revert appeared": "libvirt's external revert creates IMAGE.<epoch> overlays; on 9.0 virtchain's revert creates NAME-revertN overlays",
+	"snapshot-revert vanished": "libvirt's external revert deletes the current overlays",
+	// The save plan names its file only in its steps.
+	"save appeared": "the save file",
+	// The commit plan says so in its steps, not in a file list.
+	"commit changed": "the overlay above --top gets a new backing file name",
+}
+
+// vc8wRun plans args with --dry-run --json, runs them, and reports every
+// file where the plan and the folder disagree.
+func vc8wRun(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	base := []string{"-c", testhost.URI()}
+	code, plan, stderr := runMain(t, append(append(base, "--json", "--dry-run"), args...)...)
+	if code != 0 {
+		t.Fatalf("%s: virtchain %s --dry-run: exit %d: %s", testhost.Name(), strings.Join(args, " "), code, stderr)
+	}
+	if os.Getenv("VC8W_DEBUG") != "" {
+		t.Logf("plan: %s", plan)
+	}
+	claims := vc8wPlanClaims(t, []byte(plan))
+	before := vc8wListing(t, dir)
+	// mtimes have a clock tick's resolution: a write in the same tick as
+	// the listing must still show.
+	time.Sleep(20 * time.Millisecond)
+	code, stdout, stderr := runMain(t, append(base, args...)...)
+	if code != 0 {
+		t.Fatalf("%s: virtchain %s: exit %d: %s", testhost.Name(), strings.Join(args, " "), code, stderr)
+	}
+	after := vc8wListing(t, dir)
+	for _, m := range vc8wMismatches(claims, before, after) {
+		if gap := vc8wKnownGaps[claims.op+" "+strings.SplitN(m, ",", 2)[0]]; gap != "" {
+			t.Logf("%s: known gap in the plan of %q: %s (%s)", testhost.Name(), strings.Join(args, " "), m, gap)
+			continue
+		}
+		t.Errorf("%s: plan of %q lies: %s", testhost.Name(), strings.Join(args, " "), m)
+	}
+	return stdout
+}
+
+// vc8wRevertArgs is a revert of snap that discards the current state, as
+// virsh snapshot-revert does, where virtchain has --discard-current.
+func vc8wRevertArgs(t *testing.T, name, snap string) []string {
+	t.Helper()
+	args := []string{"snapshot", "revert", name, snap}
+	if _, help, _ := runMain(t, "help", "snapshot", "revert"); strings.Contains(help, "--discard-current") {
+		args = append(args, "--discard-current")
+	}
+	return args
+}
+
+// vc8wRevert reverts name to snap, which was taken running, and checks
+// that the guest then shows what it showed at snap. It returns that view.
+func vc8wRevert(t *testing.T, name, dir, snap string, at vc8wGuest) vc8wGuest {
+	t.Helper()
+	vc8wRun(t, dir, vc8wRevertArgs(t, name, snap)...)
+	if s := vc8wState(t, name); s != "running" {
+		t.Fatalf("%s: after the revert to %s: %s", testhost.Name(), snap, s)
+	}
+	g := at.clone()
+	g.check(t, name, dir, "after the revert to "+snap)
+	return g
+}
+
+func vc8wState(t *testing.T, name string) string {
+	t.Helper()
+	return strings.TrimSpace(testhost.Virsh(t, "domstate", name))
+}
+
+func vc8wSnapshots(t *testing.T, name string) []string {
+	t.Helper()
+	code, stdout, stderr := runMain(t, "-c", testhost.URI(), "--json", "snapshots", name)
+	if code != 0 {
+		t.Fatalf("snapshots: %s", stderr)
+	}
+	var s labSnapJSON
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, sn := range s.Snapshots {
+		out = append(out, sn.Name)
+	}
+	sort.Strings(out)
+	// virsh reads the same metadata.
+	ref := strings.Fields(testhost.Virsh(t, "snapshot-list", name, "--name"))
+	sort.Strings(ref)
+	if strings.Join(out, " ") != strings.Join(ref, " ") {
+		t.Errorf("%s: virtchain lists snapshots %q, virsh %q", testhost.Name(), out, ref)
+	}
+	return out
+}
+
+func vc8wWant(t *testing.T, what string, got []string, want ...string) {
+	t.Helper()
+	sort.Strings(want)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("%s: %s: %q, want %q", testhost.Name(), what, got, want)
+	}
+}
+
+// Internal snapshot create/list/revert/delete, then save and restore.
+func TestIntegrationVc8wInternalAndSave(t *testing.T) {
+	name, dir := vc8wDomain(t, vc8wEmpty(t, "disk"))
+	g := vc8wGuest{}
+	g.write(t, name, "vda", 0x5a, 0)
+	at := g.clone()
+
+	vc8wRun(t, dir, "snapshot", "create", name, "fresh")
+	vc8wWant(t, "after create", vc8wSnapshots(t, name), "fresh")
+	if out := testhost.Virsh(t, "snapshot-list", name, "--name"); strings.TrimSpace(out) != "fresh" {
+		t.Fatalf("virsh snapshot-list: %q", out)
+	}
+	g.check(t, name, dir, "after the internal snapshot")
+
+	g.write(t, name, "vda", 0x6b, 1)
+	g.write(t, name, "vda", 0x7c, 0)
+	testhost.Virsh(t, "destroy", name)
+	g = vc8wRevert(t, name, dir, "fresh", at)
+
+	g.write(t, name, "vda", 0x3c, 2)
+	vc8wRun(t, dir, "snapshot", "delete", name, "fresh")
+	for _, s := range vc8wSnapshots(t, name) {
+		if s == "fresh" {
+			t.Fatalf("fresh still listed")
+		}
+	}
+	g.check(t, name, dir, "after deleting fresh")
+
+	save := filepath.Join(dir, "vc8w.save")
+	vc8wRun(t, dir, "save", name, save)
+	if s := vc8wState(t, name); s != "shut off" {
+		t.Fatalf("after save: %s", s)
+	}
+	g.check(t, name, dir, "after save")
+	vc8wRun(t, dir, "restore", save)
+	if s := vc8wState(t, name); s != "running" {
+		t.Fatalf("after restore: %s", s)
+	}
+	g.write(t, name, "vda", 0x4d, 3)
+	g.check(t, name, dir, "after restore")
+}
+
+// External disk-only snapshots of two disks at once, then an external
+// checkpoint (disks and memory), and a revert to the checkpoint.
+func TestIntegrationVc8wExternalTwoDisks(t *testing.T) {
+	name, dir := vc8wDomain(t, vc8wEmpty(t, "a", "b"))
+	g := vc8wGuest{}
+	g.write(t, name, "vda", 0x11, 0)
+	g.write(t, name, "vdb", 0x21, 0)
+	atDisk := g.clone()
+
+	code, plan, stderr := runMain(t, "-c", testhost.URI(), "--dry-run", "snapshot", "create", name, "disk1", "--external", "--disk-only")
+	if code != 0 || !strings.Contains(plan, "--atomic") || strings.Count(plan, "--diskspec") != 2 {
+		t.Fatalf("two-disk snapshot plan (exit %d %s):\n%s", code, stderr, plan)
+	}
+	ovA, ovB := filepath.Join(dir, "a.disk1.qcow2"), filepath.Join(dir, "b.disk1.qcow2")
+	vc8wRun(t, dir, "snapshot", "create", name, "disk1", "--external", "--disk-only", "--file", "vda="+ovA, "--file", "vdb="+ovB)
+	if tg := vc8wTargets(t, name); tg["vda"] != ovA || tg["vdb"] != ovB {
+		t.Fatalf("active layers after disk1: %v", tg)
+	}
+	g.check(t, name, dir, "after the disk-only snapshot")
+
+	g.write(t, name, "vda", 0x12, 1)
+	g.write(t, name, "vdb", 0x22, 1)
+	atCheckpoint := g.clone()
+	vc8wRun(t, dir, "snapshot", "create", name, "ckpt", "--external")
+	vc8wWant(t, "snapshots", vc8wSnapshots(t, name), "disk1", "ckpt")
+	mem := filepath.Join(dir, name+"_ckpt.mem")
+	if st, err := os.Stat(mem); err != nil || st.Size() == 0 {
+		t.Fatalf("%s: checkpoint memory file %s: %v", testhost.Name(), mem, err)
+	}
+	if x := testhost.Virsh(t, "snapshot-dumpxml", name, "ckpt"); !strings.Contains(x, "<memory snapshot='external' file='"+mem+"'/>") {
+		t.Fatalf("%s: ckpt has no external memory in %s:\n%s", testhost.Name(), mem, x)
+	}
+	g.check(t, name, dir, "after the checkpoint")
+	// The points keep their content.
+	atDisk.checkImage(t, dir, "vda", filepath.Join(dir, "a.qcow2"), "point of disk1")
+	atDisk.checkImage(t, dir, "vdb", filepath.Join(dir, "b.qcow2"), "point of disk1")
+	atCheckpoint.checkImage(t, dir, "vda", ovA, "point of ckpt")
+	atCheckpoint.checkImage(t, dir, "vdb", ovB, "point of ckpt")
+
+	g.write(t, name, "vda", 0x13, 0)
+	g.write(t, name, "vdb", 0x23, 2)
+	g = vc8wRevert(t, name, dir, "ckpt", atCheckpoint)
+	g.write(t, name, "vda", 0x14, 3)
+	g.check(t, name, dir, "a write after the revert to ckpt")
+}
+
+// The chain of DESIGN.md made by external snapshots; commit 2-3 into 1,
+// metadata cleanup, a pull with a base, a full pull, and cleanup again.
+func TestIntegrationVc8wMerges(t *testing.T) {
+	name, dir := vc8wDomain(t, func(dir string) []string {
+		base, test2 := filepath.Join(dir, "base.qcow2"), filepath.Join(dir, "test2.qcow2")
+		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "64M")
+		labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x01 0 1M", base)
+		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", test2)
+		labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x02 1M 1M", test2)
+		return []string{test2}
+	})
+	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
+	g := vc8wGuest{"vda": {0: 0x01, 1: 0x02}}
+	layers := []string{"test2_test", "test2_nmap", "test2_net-tools", "test2_lsof"}
+	for i, l := range layers {
+		vc8wRun(t, dir, "snapshot", "create", name, l, "--external", "--disk-only", "--file", "vda="+p(l))
+		g.check(t, name, dir, "after snapshot "+l)
+		g.write(t, name, "vda", byte(0x10*(i+1)+3), i+2)
+		g.write(t, name, "vda", byte(0x10*(i+1)+4), 8)
+	}
+	if top := vc8wTargets(t, name)["vda"]; top != p("test2_lsof") {
+		t.Fatalf("active layer %s", top)
+	}
+	g.check(t, name, dir, "the chain built")
+	chain := func(want ...string) {
+		t.Helper()
+		var c labChainJSON
+		code, stdout, stderr := runMain(t, "-c", testhost.URI(), "--json", "chain", name, "vda")
+		if code != 0 || json.Unmarshal([]byte(stdout), &c) != nil {
+			t.Fatalf("chain: %s", stderr)
+		}
+		var got []string
+		for _, l := range c.Disks[0].Layers {
+			got = append(got, strings.TrimSuffix(filepath.Base(l.Path), ".qcow2"))
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("%s: chain %q, want %q", testhost.Name(), got, want)
+		}
+	}
+	chain("test2_lsof", "test2_net-tools", "test2_nmap", "test2_test", "test2", "base")
+
+	vc8wRun(t, dir, "commit", name, "vda", "--base", p("test2_test"), "--top", p("test2_net-tools"), "--wait")
+	chain("test2_lsof", "test2_test", "test2", "base")
+	g.check(t, name, dir, "after the commit of 2-3 into 1")
+
+	vc8wRun(t, dir, "cleanup", name, "--delete-files")
+	// test2_nmap's point (test2_test) was written over, test2_net-tools'
+	// (test2_nmap) left the chain; test2_lsof's point is now test2_test.
+	vc8wWant(t, "snapshots after cleanup", vc8wSnapshots(t, name), "test2_test", "test2_lsof")
+	// Snapshot test2_lsof still names them at its point: they stay.
+	for _, f := range []string{"test2_nmap", "test2_net-tools"} {
+		if _, err := os.Stat(p(f)); err != nil {
+			t.Errorf("%s: cleanup --delete-files deleted %s, which snapshot test2_lsof reads at its point", testhost.Name(), p(f))
+		}
+	}
+	g.check(t, name, dir, "after cleanup")
+
+	vc8wRun(t, dir, "pull", name, "vda", "--base", p("test2"), "--wait")
+	chain("test2_lsof", "test2", "base")
+	g.check(t, name, dir, "after the pull with a base")
+
+	vc8wRun(t, dir, "pull", name, "vda", "--wait")
+	chain("test2_lsof")
+	g.check(t, name, dir, "after the full pull")
+	if out := labTool(t, "qemu-img", "info", "-U", p("test2_lsof")); strings.Contains(out, "backing file") {
+		t.Errorf("%s: backing file left after the full pull:\n%s", testhost.Name(), out)
+	}
+
+	vc8wRun(t, dir, "cleanup", name)
+	t.Logf("%s: snapshots after the last cleanup: %q", testhost.Name(), vc8wSnapshots(t, name))
+	g.write(t, name, "vda", 0x77, 9)
+	g.check(t, name, dir, "a write after the merges")
+}
