@@ -258,6 +258,9 @@ func vc8wPlanClaims(t *testing.T, raw []byte) vc8wClaims {
 // folder, one line per file where they differ. A file created and then
 // deleted by the same plan is no change to the folder.
 func vc8wMismatches(c vc8wClaims, before, after map[string]vc8wFile) []string {
+	for _, m := range []map[string]bool{c.created, c.rewritten, c.deleted, c.leaving} {
+		vc8wResolveEpochs(m, before, after)
+	}
 	var out []string
 	for p, a := range after {
 		b, was := before[p]
@@ -290,6 +293,26 @@ func vc8wMismatches(c vc8wClaims, before, after map[string]vc8wFile) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// vc8wResolveEpochs replaces each planned name IMAGE.<epoch> (the
+// overlays libvirt's own external revert names after the revert time)
+// with the file of that stem and a run of digits seen in the listings.
+func vc8wResolveEpochs(claims map[string]bool, listings ...map[string]vc8wFile) {
+	for p := range claims {
+		stem, ok := strings.CutSuffix(p, ".<epoch>")
+		if !ok {
+			continue
+		}
+		for _, l := range listings {
+			for real := range l {
+				if rest, ok := strings.CutPrefix(real, stem+"."); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+					delete(claims, p)
+					claims[real] = true
+				}
+			}
+		}
+	}
 }
 
 // vc8wKnownGaps are the plan-versus-folder differences measured on libvirt
