@@ -102,6 +102,15 @@ type BlockPlan struct {
 	Destroys []PointMark `json:"destroys,omitempty"`
 }
 
+// mergeBy is who writes the images of a merge: QEMU's block job through
+// libvirt, or qemu-img run by virtchain for a shut-off domain.
+func mergeBy(offline bool) string {
+	if offline {
+		return "virtchain"
+	}
+	return "libvirt"
+}
+
 // Job returns the job this plan starts, in its first phase.
 func (bp *BlockPlan) Job() Job {
 	return Job{
@@ -485,6 +494,11 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 	bp.Destroys = commitDestroys(d, disk.Target, topL.Path, baseL.Path, bp.Kind)
 	bp.addWrite(baseL.Path, mergeBound(moving, baseL), "committing into "+filepath.Base(baseL.Path), "commit into another base")
 	bp.StaleSnapshots = withDestroyed(d, staleSnapshots(d, disk.Target, bp.LeavingChain), bp.Destroys)
+	by := mergeBy(offline)
+	bp.addFile(FileRewritten, by, baseL.Path, "takes in "+names(moving))
+	if bp.AbovePath != "" {
+		bp.addFile(FileRewritten, by, bp.AbovePath, "its backing file becomes "+baseL.Path)
+	}
 	bp.NewChain = append(paths(disk.Layers[:top]), paths(disk.Layers[base:])...)
 	if keep {
 		bp.NewChain = paths(disk.Layers)
@@ -594,6 +608,7 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 	bp.Destroys = pullDestroys(d, disk.Target, topL.Path, bp.BasePath, moving)
 	bp.addWrite(topL.Path, mergeBound(moving, topL), "pulling into "+filepath.Base(topL.Path), "pull less, with a --base nearer the active layer")
 	bp.StaleSnapshots = withDestroyed(d, staleSnapshots(d, disk.Target, bp.LeavingChain), bp.Destroys)
+	bp.addFile(FileRewritten, mergeBy(offline), topL.Path, "takes in "+names(moving))
 	bp.NewChain = append([]string{topL.Path}, paths(disk.Layers[base:])...)
 	into := filepath.Base(topL.Path)
 	if bp.BasePath != "" {

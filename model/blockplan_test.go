@@ -101,6 +101,15 @@ func TestResolveLayerAmbiguous(t *testing.T) {
 	refusal(t, err, "more than one layer")
 }
 
+// fileChanges is a plan's file list as "CHANGE by WHO PATH".
+func fileChanges(fs []FileChange) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Change+" by "+f.By+" "+f.Path)
+	}
+	return out
+}
+
 // The design card's "commit 2-3 into 1".
 func TestPlanCommitIntermediate(t *testing.T) {
 	doms := []Domain{seed(StateRunning)}
@@ -135,6 +144,12 @@ func TestPlanCommitIntermediate(t *testing.T) {
 	}
 	if j := bp.Job(); j.Phase != PhaseRunning || j.Key() != "vm/vda" || j.End != bp.BytesToCopy {
 		t.Fatalf("job %+v", j)
+	}
+	// The base takes the data in; the overlay above the top gets a new
+	// backing file name in its header (measured on libvirt 9.0 and 11.3).
+	if got := fileChanges(bp.Files); !reflect.DeepEqual(got, []string{
+		"rewritten by libvirt " + img + "test2_test.qcow2", "rewritten by libvirt " + img + "test2_lsof.qcow2"}) {
+		t.Fatalf("files %q", got)
 	}
 	// The warning is about what may happen, not a report that it did.
 	if want := "if it stops midway (abort, crash), the chain stays as it is but test2_test.qcow2 keeps part of the moved data"; !reflect.DeepEqual(bp.Warnings, []string{want}) {
@@ -295,6 +310,9 @@ func TestPlanPull(t *testing.T) {
 	}
 	if bp.BytesToCopy != (2+3+4)<<20 {
 		t.Fatalf("bytes %d", bp.BytesToCopy)
+	}
+	if got := fileChanges(bp.Files); !reflect.DeepEqual(got, []string{"rewritten by libvirt " + img + "test2_lsof.qcow2"}) {
+		t.Fatalf("files %q", got)
 	}
 	if want := []string{"s1", "s2", "s3"}; !reflect.DeepEqual(bp.StaleSnapshots, want) {
 		t.Fatalf("stale %v", bp.StaleSnapshots)

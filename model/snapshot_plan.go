@@ -1173,6 +1173,7 @@ func PlanSave(domains []Domain, req SaveRequest, f SnapshotFacts) (*Plan, error)
 	p := &Plan{Op: "save", Domain: d.Name,
 		Summary: fmt.Sprintf("save %s's memory and device state to %s and stop it", d.Name, file)}
 	p.addMemoryWrite(file, 0, "save file "+filepath.Base(file), "save to another filesystem")
+	p.addFile(FileCreated, "libvirt", file, "memory and device state of "+d.Name)
 	if err := CheckSpace(p, f.Space); err != nil {
 		return nil, err
 	}

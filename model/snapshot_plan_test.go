@@ -501,6 +501,9 @@ func TestPlanSaveRestoreManaged(t *testing.T) {
 	if p.Virsh[0] != "virsh save vm /img/vm.save" || !strings.Contains(joined(p.Steps), "stop vm") {
 		t.Errorf("save %+v", p)
 	}
+	if got := strings.Join(fileChanges(p.Files), "; "); got != "created by libvirt /img/vm.save" {
+		t.Errorf("save files %q", got)
+	}
 	_, err = PlanSave(doms, SaveRequest{Domain: "vm", File: "/img/base.qcow2"}, hostFacts)
 	wantRefusal(t, err, "already used by")
 	_, err = PlanSave(doms, SaveRequest{Domain: "other", File: "/img/o.save"}, hostFacts)

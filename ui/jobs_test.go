@@ -242,7 +242,8 @@ func TestMouseMarksTopThenBase(t *testing.T) {
 
 func TestCommitPlanDialogThenStart(t *testing.T) {
 	jf := newJobFake(classicDomain())
-	h := newJobHarness(t, jf, 100, 40)
+	// Tall enough for the whole plan, its file list included.
+	h := newJobHarness(t, jf, 100, 50)
 	h.openChain("test2_net-tools.qcow2")
 	h.press("t")
 	h.openChain("test2.qcow2")

@@ -393,7 +393,8 @@ func TestOpErrorShowsLibvirtTextAndHint(t *testing.T) {
 
 func TestDomainListSaveRestoreManagedSaveStart(t *testing.T) {
 	f := newFake(classicDomain(), branchyDomain())
-	h := newHarness(t, f, 80, 24)
+	// Tall enough for the whole save plan, its file list included.
+	h := newHarness(t, f, 80, 30)
 	// lab-test2 (running) is first.
 	h.press("s")
 	h.contains("Save lab-test2 to a file", "/var/lib/libvirt/images/lab/lab-test2.save")
