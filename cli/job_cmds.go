@@ -46,7 +46,8 @@ func init() {
 			"--keep-overlay (abort at READY, chain unchanged); both wait for READY.\n" +
 			"Without --base: the bottom of the chain, or with --shallow the image directly\n" +
 			"below the top. A shut-off domain is merged with qemu-img and its definition\n" +
-			"updated. Other domains or snapshots using the images involved are refused.",
+			"updated; virtchain waits for it, as qemu-img runs inside virtchain. Other\n" +
+			"domains or snapshots using the images involved are refused.",
 		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			top, base, shallow, active, pivot, keepOverlay, relativ = "", "", false, false, false, false, false
@@ -90,7 +91,7 @@ func init() {
 			"Without --base everything is copied and the disk no longer depends on any\n" +
 			"backing image (as before a migration). Y is a path, an index such as vda[3],\n" +
 			"or the name of the snapshot that created the layer. A shut-off domain is\n" +
-			"pulled with qemu-img rebase.",
+			"pulled with qemu-img rebase, and virtchain waits for it.",
 		JSON: true, DryRun: true, Changes: true,
 		Flags: func(f *FlagSet) {
 			base, relativ = "", false
@@ -229,6 +230,9 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 	if err := model.CheckSpace(&bp.Plan, conn.SpaceFacts("")); err != nil {
 		return err
 	}
+	// An offline merge is a qemu-img run of this process: it cannot go on
+	// after virtchain exits, so it is always followed to its end.
+	wait = wait || bp.Offline
 	if env.DryRun {
 		if env.JSON {
 			return env.PrintJSON(blockJobJSON{Plan: bp})
