@@ -453,6 +453,23 @@ func TestIntegrationVc8wExternalTwoDisks(t *testing.T) {
 	g.check(t, name, dir, "a write after the revert to ckpt")
 }
 
+// vc8wChain checks the layers of name's vda, active first, by file stem.
+func vc8wChain(t *testing.T, name string, want ...string) {
+	t.Helper()
+	var c labChainJSON
+	code, stdout, stderr := runMain(t, "-c", testhost.URI(), "--json", "chain", name, "vda")
+	if code != 0 || json.Unmarshal([]byte(stdout), &c) != nil {
+		t.Fatalf("chain: %s", stderr)
+	}
+	var got []string
+	for _, l := range c.Disks[0].Layers {
+		got = append(got, strings.TrimSuffix(filepath.Base(l.Path), ".qcow2"))
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("%s: chain %q, want %q", testhost.Name(), got, want)
+	}
+}
+
 // The chain of DESIGN.md made by external snapshots; commit 2-3 into 1,
 // metadata cleanup, a pull with a base, a full pull, and cleanup again.
 func TestIntegrationVc8wMerges(t *testing.T) {
@@ -477,25 +494,10 @@ func TestIntegrationVc8wMerges(t *testing.T) {
 		t.Fatalf("active layer %s", top)
 	}
 	g.check(t, name, dir, "the chain built")
-	chain := func(want ...string) {
-		t.Helper()
-		var c labChainJSON
-		code, stdout, stderr := runMain(t, "-c", testhost.URI(), "--json", "chain", name, "vda")
-		if code != 0 || json.Unmarshal([]byte(stdout), &c) != nil {
-			t.Fatalf("chain: %s", stderr)
-		}
-		var got []string
-		for _, l := range c.Disks[0].Layers {
-			got = append(got, strings.TrimSuffix(filepath.Base(l.Path), ".qcow2"))
-		}
-		if strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Fatalf("%s: chain %q, want %q", testhost.Name(), got, want)
-		}
-	}
-	chain("test2_lsof", "test2_net-tools", "test2_nmap", "test2_test", "test2", "base")
+	vc8wChain(t, name, "test2_lsof", "test2_net-tools", "test2_nmap", "test2_test", "test2", "base")
 
 	vc8wRun(t, dir, "commit", name, "vda", "--base", p("test2_test"), "--top", p("test2_net-tools"), "--wait")
-	chain("test2_lsof", "test2_test", "test2", "base")
+	vc8wChain(t, name, "test2_lsof", "test2_test", "test2", "base")
 	g.check(t, name, dir, "after the commit of 2-3 into 1")
 
 	vc8wRun(t, dir, "cleanup", name, "--delete-files")
@@ -511,11 +513,11 @@ func TestIntegrationVc8wMerges(t *testing.T) {
 	g.check(t, name, dir, "after cleanup")
 
 	vc8wRun(t, dir, "pull", name, "vda", "--base", p("test2"), "--wait")
-	chain("test2_lsof", "test2", "base")
+	vc8wChain(t, name, "test2_lsof", "test2", "base")
 	g.check(t, name, dir, "after the pull with a base")
 
 	vc8wRun(t, dir, "pull", name, "vda", "--wait")
-	chain("test2_lsof")
+	vc8wChain(t, name, "test2_lsof")
 	g.check(t, name, dir, "after the full pull")
 	if out := labTool(t, "qemu-img", "info", "-U", p("test2_lsof")); strings.Contains(out, "backing file") {
 		t.Errorf("%s: backing file left after the full pull:\n%s", testhost.Name(), out)
@@ -525,4 +527,45 @@ func TestIntegrationVc8wMerges(t *testing.T) {
 	t.Logf("%s: snapshots after the last cleanup: %q", testhost.Name(), vc8wSnapshots(t, name))
 	g.write(t, name, "vda", 0x77, 9)
 	g.check(t, name, dir, "a write after the merges")
+}
+
+// The same merges on a shut-off domain, which virtchain runs with
+// qemu-img: commit 2-3 into 1, a pull with a base, a full pull.
+func TestIntegrationVc8wOfflineMerges(t *testing.T) {
+	layers := []string{"base", "test2", "test2_test", "test2_nmap", "test2_net-tools", "test2_lsof"}
+	g := vc8wGuest{"vda": {}}
+	name, dir := vc8wDomain(t, func(dir string) []string {
+		for i, l := range layers {
+			img := filepath.Join(dir, l+".qcow2")
+			args := []string{"create", "-q", "-f", "qcow2"}
+			if i > 0 {
+				args = append(args, "-b", filepath.Join(dir, layers[i-1]+".qcow2"), "-F", "qcow2")
+			}
+			labTool(t, "qemu-img", append(args, img, "64M")...)
+			// Each layer has data of its own and a write over the same MiB.
+			for off, p := range map[int]byte{i: byte(0x10*i + 1), 8: byte(0x10*i + 2)} {
+				labTool(t, "qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("write -P 0x%x %dM 1M", p, off), img)
+				g["vda"][off] = p
+			}
+		}
+		return []string{filepath.Join(dir, "test2_lsof.qcow2")}
+	})
+	testhost.Virsh(t, "destroy", name)
+	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
+	g.check(t, name, dir, "the chain built")
+
+	vc8wChain(t, name, "test2_lsof", "test2_net-tools", "test2_nmap", "test2_test", "test2", "base")
+	// Without --wait: an offline merge cannot outlive the command.
+	vc8wRun(t, dir, "commit", name, "vda", "--base", p("test2_test"), "--top", p("test2_net-tools"))
+	vc8wChain(t, name, "test2_lsof", "test2_test", "test2", "base")
+	g.check(t, name, dir, "after the offline commit of 2-3 into 1")
+	vc8wRun(t, dir, "pull", name, "vda", "--base", p("test2"))
+	vc8wChain(t, name, "test2_lsof", "test2", "base")
+	g.check(t, name, dir, "after the offline pull with a base")
+	vc8wRun(t, dir, "pull", name, "vda")
+	vc8wChain(t, name, "test2_lsof")
+	g.check(t, name, dir, "after the offline full pull")
+	testhost.Virsh(t, "start", name)
+	g.write(t, name, "vda", 0x77, 9)
+	g.check(t, name, dir, "a write after the offline merges")
 }
