@@ -285,9 +285,6 @@ func vc8wRun(t *testing.T, dir string, args ...string) string {
 	if code != 0 {
 		t.Fatalf("%s: virtchain %s --dry-run: exit %d: %s", testhost.Name(), strings.Join(args, " "), code, stderr)
 	}
-	if os.Getenv("VC8W_DEBUG") != "" {
-		t.Logf("plan: %s", plan)
-	}
 	claims := vc8wPlanClaims(t, []byte(plan))
 	before := vc8wListing(t, dir)
 	// mtimes have a clock tick's resolution: a write in the same tick as
@@ -315,12 +312,13 @@ func vc8wRevertArgs(t *testing.T, name, snap string) []string {
 	return args
 }
 
-// vc8wRevert reverts name to snap, which was taken running, and checks
-// that the guest then shows what it showed at snap. It returns that view.
-func vc8wRevert(t *testing.T, name, dir, snap string, at vc8wGuest) vc8wGuest {
+// vc8wRevert reverts name to snap and checks that the domain is in state
+// (running after a snapshot with memory, shut off after a disk-only one)
+// and shows what it showed at snap. It returns that view.
+func vc8wRevert(t *testing.T, name, dir, snap, state string, at vc8wGuest) vc8wGuest {
 	t.Helper()
 	vc8wRun(t, dir, vc8wRevertArgs(t, name, snap)...)
-	if s := vc8wState(t, name); s != "running" {
+	if s := vc8wState(t, name); s != state {
 		t.Fatalf("%s: after the revert to %s: %s", testhost.Name(), snap, s)
 	}
 	g := at.clone()
@@ -382,7 +380,7 @@ func TestIntegrationVc8wInternalAndSave(t *testing.T) {
 	g.write(t, name, "vda", 0x6b, 1)
 	g.write(t, name, "vda", 0x7c, 0)
 	testhost.Virsh(t, "destroy", name)
-	g = vc8wRevert(t, name, dir, "fresh", at)
+	g = vc8wRevert(t, name, dir, "fresh", "running", at)
 
 	g.write(t, name, "vda", 0x3c, 2)
 	vc8wRun(t, dir, "snapshot", "delete", name, "fresh")
@@ -448,7 +446,7 @@ func TestIntegrationVc8wExternalTwoDisks(t *testing.T) {
 
 	g.write(t, name, "vda", 0x13, 0)
 	g.write(t, name, "vdb", 0x23, 2)
-	g = vc8wRevert(t, name, dir, "ckpt", atCheckpoint)
+	g = vc8wRevert(t, name, dir, "ckpt", "running", atCheckpoint)
 	g.write(t, name, "vda", 0x14, 3)
 	g.check(t, name, dir, "a write after the revert to ckpt")
 }
@@ -484,9 +482,11 @@ func TestIntegrationVc8wMerges(t *testing.T) {
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
 	g := vc8wGuest{"vda": {0: 0x01, 1: 0x02}}
 	layers := []string{"test2_test", "test2_nmap", "test2_net-tools", "test2_lsof"}
+	points := map[string]vc8wGuest{}
 	for i, l := range layers {
 		vc8wRun(t, dir, "snapshot", "create", name, l, "--external", "--disk-only", "--file", "vda="+p(l))
 		g.check(t, name, dir, "after snapshot "+l)
+		points[l] = g.clone()
 		g.write(t, name, "vda", byte(0x10*(i+1)+3), i+2)
 		g.write(t, name, "vda", byte(0x10*(i+1)+4), 8)
 	}
@@ -524,7 +524,13 @@ func TestIntegrationVc8wMerges(t *testing.T) {
 	}
 
 	vc8wRun(t, dir, "cleanup", name)
-	t.Logf("%s: snapshots after the last cleanup: %q", testhost.Name(), vc8wSnapshots(t, name))
+	// test2_lsof's point (test2_net-tools and below, test2_test now holding
+	// what was merged into it) is still on disk and still reads as it did.
+	vc8wWant(t, "snapshots after the last cleanup", vc8wSnapshots(t, name), "test2_lsof")
+	points["test2_lsof"].checkImage(t, dir, "vda", p("test2_net-tools"), "the point of test2_lsof after the merges")
+	// And a revert to it still works, on either revert path.
+	g = vc8wRevert(t, name, dir, "test2_lsof", "shut off", points["test2_lsof"])
+	testhost.Virsh(t, "start", name)
 	g.write(t, name, "vda", 0x77, 9)
 	g.check(t, name, dir, "a write after the merges")
 }
