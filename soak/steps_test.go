@@ -718,6 +718,15 @@ func opRestart(w *world, n int) *failure {
 	if f := w.flush(); f != nil {
 		return f
 	}
+	// A guard may refuse this commit (a kept branch reads the base): then
+	// there is no job to restart libvirtd under, and the refusal is right.
+	if r := w.vc(quick, "--dry-run", "commit", w.dom, "vda", "--active", "--pivot", "--bandwidth", "1"); r.code != 0 {
+		if r.hang || r.code != 1 || !oneLine(r.errs) {
+			return fail(fBadRefusal, "commit --dry-run before a libvirtd restart: %v", r)
+		}
+		w.stats.add(func(s *stats) { s.refusedOK++ })
+		return nil
+	}
 	done := make(chan result, 1)
 	go func() {
 		done <- w.vc(slow, "commit", w.dom, "vda", "--active", "--pivot", "--bandwidth", "1", "--wait")
