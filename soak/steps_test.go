@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+	"virtchain/libvirtx/testhost"
 )
 
 // Step is one operation of a sequence. N is a random number the operation
@@ -749,33 +749,21 @@ func opRestart(w *world, n int) *failure {
 	return nil
 }
 
-// restartLibvirtd stops the daemon by the pid in its pid file and starts
-// it again, waiting until it answers.
+// restartLibvirtd stops the libvirtd of the host under test (only that
+// one: several run on the machine) and starts it again, waiting until it
+// answers.
 func restartLibvirtd() *failure {
-	b, err := os.ReadFile("/run/libvirtd.pid")
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return fail(fHarness, "libvirtd pid file: %v", err)
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(100 * time.Millisecond)
+	if err := testhost.StopLibvirtd(); err != nil {
+		return fail(fHarness, "stop libvirtd: %v", err)
 	}
 	return startLibvirtd()
 }
 
 func startLibvirtd() *failure {
-	for i := 0; i < 60; i++ {
-		if run(5*time.Second, "virsh", "-c", uri, "version").code == 0 {
-			return nil
-		}
-		if i%10 == 0 {
-			run(10*time.Second, "virtlogd", "-d")
-			run(10*time.Second, "libvirtd", "-d")
-		}
-		time.Sleep(500 * time.Millisecond)
+	if err := testhost.StartLibvirtd(); err != nil {
+		return fail(fHarness, "%v", err)
 	}
-	return fail(fHarness, "libvirtd does not answer after a restart")
+	return nil
 }
 
 // opENOSPC: a small loop-mounted filesystem. A checkpoint whose memory
