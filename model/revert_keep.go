@@ -91,10 +91,9 @@ func libvirtExternalRevertFiles(d *Domain, s *Snapshot, points []PointDisk, refs
 		if sd.Kind != "external" {
 			continue
 		}
-		pt := snapPoint(points, sd.Target)
-		if pt == nil || pt.Path == "" {
-			return Refuse(fmt.Sprintf("libvirt's metadata of snapshot %s names no image for %s at the snapshot point", s.Name, sd.Target),
-				"revert it by hand, or remove its metadata with virtchain snapshot delete --metadata-only")
+		pt, err := externalPoint(s, sd, points)
+		if err != nil {
+			return err
 		}
 		ov := libvirtRevertOverlay(pt.Path)
 		p.addFile(FileCreated, "libvirt", ov, "new overlay of "+sd.Target+" on "+pt.Path)

@@ -799,10 +799,9 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 		if sd.Kind != "external" {
 			continue
 		}
-		pt := snapPoint(points, sd.Target)
-		if pt == nil || pt.Path == "" {
-			return Refuse(fmt.Sprintf("libvirt's metadata of snapshot %s names no image for %s at the snapshot point", s.Name, sd.Target),
-				"revert it by hand, or remove its metadata with virtchain snapshot delete --metadata-only")
+		pt, err := externalPoint(s, sd, points)
+		if err != nil {
+			return err
 		}
 		if f.stat(pt.Path) == FileMissing {
 			return Refuse(fmt.Sprintf("image %s, which holds %s of snapshot %s, is missing", pt.Path, sd.Target, s.Name), "restore the file; nothing was changed")
@@ -1367,4 +1366,15 @@ func sortedTargets(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// externalPoint is the image at the point of external snapshot disk sd,
+// or the refusal when libvirt's metadata names none.
+func externalPoint(s *Snapshot, sd SnapshotDisk, points []PointDisk) (*PointDisk, error) {
+	pt := snapPoint(points, sd.Target)
+	if pt == nil || pt.Path == "" {
+		return nil, Refuse(fmt.Sprintf("libvirt's metadata of snapshot %s names no image for %s at the snapshot point", s.Name, sd.Target),
+			"revert it by hand, or remove its metadata with virtchain snapshot delete --metadata-only")
+	}
+	return pt, nil
 }
