@@ -2,6 +2,7 @@ package libvirtx
 
 import (
 	"sync"
+	"time"
 
 	"libvirt.org/go/libvirt"
 
@@ -161,5 +162,26 @@ func (h *eventHub) close() {
 	if h.closeCBs {
 		_ = h.virt.UnregisterCloseCallback()
 	}
+	if len(ids) > 0 {
+		settleEventLoop()
+	}
 	close(h.ch)
+}
+
+// settleEventLoop waits (at most a second) until the event loop has run
+// once more. libvirt frees a deregistered callback, and the connection
+// reference it holds, from the loop's next pass; a Close before that
+// would leave the connection referenced.
+func settleEventLoop() {
+	ran := make(chan struct{})
+	var once sync.Once
+	id, err := libvirt.EventAddTimeout(0, func(int) { once.Do(func() { close(ran) }) })
+	if err != nil {
+		return
+	}
+	select {
+	case <-ran:
+	case <-time.After(time.Second):
+	}
+	_ = libvirt.EventRemoveTimeout(id)
 }
