@@ -773,6 +773,9 @@ func (m *Model) header() string {
 		right = m.spinner.View() + " reading libvirt…"
 	case m.loaded:
 		right = strconv.Itoa(len(m.domains)) + " domains"
+		if len(m.domains) == 1 {
+			right = "1 domain"
+		}
 	}
 	if s := m.jobsSummary(); s != "" {
 		right = s
