@@ -132,7 +132,7 @@ func TestIntegrationVc7rTUIReconnects(t *testing.T) {
 	jobCLIFlush(t, lab.name)
 	bin := virtchainBin(t)
 	tui := startTmuxTUI(t, bin, "-c", systemURI, "--domain", lab.name)
-	tui.waitFor(" domains", 30*time.Second) // read (others' jobs may cover the list)
+	tui.waitFor(" domain", 30*time.Second) // the title bar: read (others' jobs may cover the list)
 	// Started by a virtchain that went away: the TUI finds it, with its intent.
 	killAfterLine(t, bin, " vda active-commit ", "commit", lab.name, "vda", "--shallow", "--active", "--pivot", "--bandwidth", "1")
 	// Others' jobs may have opened the panel already: J would close it.
@@ -185,7 +185,7 @@ func TestIntegrationVc7rTUIReconnects(t *testing.T) {
 	tui.keys("Escape")
 	tui.keys("C-r")
 	time.Sleep(time.Second)
-	scr := tui.waitFor("domains", 10*time.Second)
+	scr := tui.waitFor(" domain", 10*time.Second)
 	// Others' jobs on the shared daemon may show their own failures.
 	for _, bad := range []string{"not connected", "discovery on", "lost; reconnecting"} {
 		if strings.Contains(scr, bad) {
