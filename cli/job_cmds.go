@@ -77,9 +77,7 @@ func init() {
 			case keepOverlay:
 				req.AfterReady = model.AfterReadyKeepOverlay
 			}
-			return runBlockJob(env, wait || pivot || keepOverlay, func(doms []model.Domain, jobs []model.Job) (*model.BlockPlan, error) {
-				return model.PlanCommit(doms, req, jobs)
-			})
+			return runCommit(env, req, wait || pivot || keepOverlay)
 		},
 	})
 	register(Command{
@@ -103,9 +101,7 @@ func init() {
 		Run: func(env *Env, args []string) error {
 			bps := int64(bw)
 			req := model.PullRequest{Domain: args[0], Target: args[1], Base: base, Relative: relativ, Bandwidth: bps}
-			return runBlockJob(env, wait, func(doms []model.Domain, jobs []model.Job) (*model.BlockPlan, error) {
-				return model.PlanPull(doms, req, jobs)
-			})
+			return runPull(env, req, wait)
 		},
 	})
 	register(Command{
@@ -136,21 +132,7 @@ func init() {
 		Args:    "DOMAIN TARGET MIB_PER_S",
 		Summary: "change the speed limit of a running block job (0 removes it)",
 		Changes: true,
-		Run: func(env *Env, args []string) error {
-			bps, err := parseBandwidth(args[2])
-			if err != nil {
-				return Usagef("MIB_PER_S %q: %v", args[2], err)
-			}
-			conn, err := env.Conn()
-			if err != nil {
-				return err
-			}
-			if err := conn.SetJobBandwidth(args[0], args[1], bps); err != nil {
-				return err
-			}
-			printf(env.Stdout, "%s %s: bandwidth %s\n", args[0], args[1], bandwidthText(bps))
-			return nil
-		},
+		Run:     func(env *Env, args []string) error { return runBandwidth(env, args[0], args[1], args[2]) },
 	})
 	register(Command{
 		Name:    "cleanup",
@@ -193,11 +175,21 @@ func (b *bandwidthValue) Set(s string) error {
 }
 func (b *bandwidthValue) String() string { return strconv.FormatInt(int64(*b), 10) }
 
-func bandwidthText(bps int64) string {
-	if bps <= 0 {
-		return "unlimited"
+// runBandwidth is 'virtchain bandwidth DOMAIN TARGET MIB_PER_S'.
+func runBandwidth(env *Env, domain, disk, mibPerS string) error {
+	bps, err := parseBandwidth(mibPerS)
+	if err != nil {
+		return Usagef("MIB_PER_S %q: %v", mibPerS, err)
 	}
-	return model.FormatBytes(bps) + "/s"
+	conn, err := env.Conn()
+	if err != nil {
+		return err
+	}
+	if err := conn.SetJobBandwidth(domain, disk, bps); err != nil {
+		return err
+	}
+	printf(env.Stdout, "%s %s: bandwidth %s\n", domain, disk, model.BandwidthText(bps))
+	return nil
 }
 
 // blockJobJSON is what commit and pull print with --json.
@@ -212,22 +204,27 @@ type blockJobJSON struct {
 	KeptFiles []string `json:"kept_files,omitempty"`
 }
 
-// runBlockJob plans against every domain and the jobs running now, prints
-// the plan, and unless --dry-run starts it (following it with --wait).
-func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*model.BlockPlan, error)) error {
-	conn, doms, err := discoverAll(env)
+// runCommit is 'virtchain commit': the plan of the TUI's commit, from
+// the same Conn.PlanCommit.
+func runCommit(env *Env, req model.CommitRequest, wait bool) error {
+	return runBlockJob(env, wait, func(conn *libvirtx.Conn) (*model.BlockPlan, error) { return conn.PlanCommit(env.Ctx, req) })
+}
+
+// runPull is 'virtchain pull'.
+func runPull(env *Env, req model.PullRequest, wait bool) error {
+	return runBlockJob(env, wait, func(conn *libvirtx.Conn) (*model.BlockPlan, error) { return conn.PlanPull(env.Ctx, req) })
+}
+
+// runBlockJob plans (one read of the host), prints the plan, and unless
+// --dry-run starts it through Conn.StartBlockJob, which plans again and
+// refuses a plan the host moved away from (following it with --wait).
+func runBlockJob(env *Env, wait bool, plan func(*libvirtx.Conn) (*model.BlockPlan, error)) error {
+	conn, err := env.Conn()
 	if err != nil {
 		return err
 	}
-	running, err := conn.ListJobs(env.Ctx)
+	bp, err := plan(conn)
 	if err != nil {
-		return err
-	}
-	bp, err := plan(doms, running)
-	if err != nil {
-		return err
-	}
-	if err := model.CheckSpace(&bp.Plan, conn.SpaceFacts("")); err != nil {
 		return err
 	}
 	// An offline merge is a qemu-img run of this process: it cannot go on
@@ -249,7 +246,8 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 		return err
 	}
 	defer f.Close()
-	job, err := f.w.Start(env.Ctx, bp)
+	// The follower's watcher is the connection's: the job starts under it.
+	job, err := conn.StartBlockJob(env.Ctx, bp)
 	if err != nil {
 		return err
 	}
@@ -315,17 +313,6 @@ func runBlockJob(env *Env, wait bool, plan func([]model.Domain, []model.Job) (*m
 	return nil
 }
 
-// discoverAll opens the connection and reads every domain: the rules need
-// all of them to know who else uses an image.
-func discoverAll(env *Env) (*libvirtx.Conn, []model.Domain, error) {
-	conn, err := env.Conn()
-	if err != nil {
-		return nil, nil, err
-	}
-	doms, err := conn.Discover(env.Ctx)
-	return conn, doms, err
-}
-
 func jobFailure(j model.Job) error {
 	what := fmt.Sprintf("%s on %s %s %s", j.Kind, j.Domain, j.Disk, j.Phase)
 	if j.Error != "" {
@@ -347,7 +334,7 @@ func writeBlockPlan(w io.Writer, bp *model.BlockPlan) error {
 		printf(&b, "  %s\n", p)
 	}
 	if bp.Bandwidth > 0 {
-		fmt.Fprintf(&b, "Bandwidth: %s\n", bandwidthText(bp.Bandwidth))
+		fmt.Fprintf(&b, "Bandwidth: %s\n", model.BandwidthText(bp.Bandwidth))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -669,7 +656,7 @@ func runJobs(env *Env, wait bool) error {
 				eta = e.Round(time.Second).String()
 			}
 			t.Row(j.Domain, j.Disk, string(j.Kind), string(j.Phase), fmt.Sprintf("%d%%", int(j.Fraction()*100)),
-				model.FormatBytes(j.Cur), model.FormatBytes(j.End), rate, eta, bandwidthText(j.Bandwidth))
+				model.FormatBytes(j.Cur), model.FormatBytes(j.End), rate, eta, model.BandwidthText(j.Bandwidth))
 		}
 		return t.Flush()
 	})

@@ -326,10 +326,12 @@ type JobWatcher struct {
 	hold bool
 }
 
-// WatchJobs registers for block-job events, lists the jobs already running
-// on the connection, and starts following them.
+// WatchJobs returns the connection's job watcher, starting it on first use:
+// it registers for block-job events, lists the jobs already running on the
+// connection, and follows them. Closing it (or the connection) stops the
+// following; a later WatchJobs starts a new watcher.
 func (c *Conn) WatchJobs(ctx context.Context) (*JobWatcher, error) {
-	return c.watchJobs(ctx, false)
+	return c.jobWatcher(ctx, false)
 }
 
 // WatchJobsToStop is WatchJobs for a caller that is about to abort or pivot
@@ -337,7 +339,7 @@ func (c *Conn) WatchJobs(ctx context.Context) (*JobWatcher, error) {
 // recorded is not carried out on a job found READY, so the abort asked for
 // now is what happens.
 func (c *Conn) WatchJobsToStop(ctx context.Context) (*JobWatcher, error) {
-	return c.watchJobs(ctx, true)
+	return c.jobWatcher(ctx, true)
 }
 
 func (c *Conn) watchJobs(ctx context.Context, hold bool) (*JobWatcher, error) {
@@ -488,18 +490,23 @@ func (w *JobWatcher) send(j model.Job, mustDeliver bool) {
 	}
 }
 
-// Start runs the plan: a libvirt block job on a running domain, qemu-img on
-// a shut-off one. It returns the job once it is under way; its changes
-// follow on Updates. An active commit with AfterReady pivot or keep-overlay gets that
+// Start runs the plan as it is, after checking free space again (the plan
+// may be minutes old): a libvirt block job on a running domain, qemu-img on
+// a shut-off one. Conn.StartBlockJob is the checked way, which plans again
+// first. It returns the job once it is under way; its changes follow on
+// Updates. An active commit with AfterReady pivot or keep-overlay gets that
 // action at READY from the watcher.
-func (w *JobWatcher) Start(ctx context.Context, bp *model.BlockPlan) (model.Job, error) {
+func (w *JobWatcher) Start(_ context.Context, bp *model.BlockPlan) (model.Job, error) {
+	if err := model.CheckSpace(&bp.Plan, w.c.SpaceFacts("")); err != nil {
+		return bp.Job(), err
+	}
+	return w.start(bp)
+}
+
+// start runs a plan whose free space was just checked.
+func (w *JobWatcher) start(bp *model.BlockPlan) (model.Job, error) {
 	key := model.JobKey(bp.Domain, bp.Target)
 	j := bp.Job()
-	// Free space is checked again right before the job: the plan shown
-	// may be minutes old.
-	if err := model.CheckSpace(&bp.Plan, w.c.SpaceFacts("")); err != nil {
-		return j, err
-	}
 	j.Started, j.Updated = time.Now(), time.Now()
 	w.mu.Lock()
 	if w.closed {
@@ -653,6 +660,7 @@ func (w *JobWatcher) SetBandwidth(domain, disk string, bytesPerSec int64) error 
 // offline runs, and closes Updates.
 func (w *JobWatcher) Close() {
 	w.closeOnce.Do(func() {
+		w.c.forgetWatcher(w)
 		w.mu.Lock()
 		w.closed = true
 		for _, wj := range w.jobs {

@@ -41,6 +41,8 @@ type Conn struct {
 	// by unfreed objects (tests check it is 0).
 	closeRefs int
 	inflight  inFlight
+	// jobs is the connection's block-job watcher (see jobs.go).
+	jobs jobSide
 
 	// lost is closed once the connection is lost (see Lost).
 	lost     chan struct{}
@@ -234,11 +236,13 @@ func (c *Conn) ReadOnly() bool { return c.readonly }
 // this host (the URI has no host part, or names localhost).
 func (c *Conn) Local() bool { return c.local }
 
-// Close releases the connection and its event callbacks.
+// Close stops following block jobs (they go on) and releases the
+// connection and its event callbacks.
 func (c *Conn) Close() error {
 	if c == nil || c.virt == nil {
 		return nil
 	}
+	c.CloseBlockJobs()
 	c.events.close()
 	n, err := c.virt.Close()
 	c.closeRefs = n

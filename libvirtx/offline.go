@@ -62,7 +62,7 @@ func (c *Conn) RunOffline(ctx context.Context, bp *model.BlockPlan, progress fun
 	}
 	switch bp.Kind {
 	case model.JobCommit:
-		argv := []string{"commit", "-p", "-f", orRaw(bp.TopFormat), "-b", bp.BasePath}
+		argv := []string{"commit", "-p", "-f", model.OrRaw(bp.TopFormat), "-b", bp.BasePath}
 		if bp.Bandwidth > 0 {
 			argv = append(argv, "-r", strconv.FormatInt(bp.Bandwidth, 10))
 		}
@@ -79,7 +79,7 @@ func (c *Conn) RunOffline(ctx context.Context, bp *model.BlockPlan, progress fun
 			}
 			// The data is already where the layer above reads it, so only
 			// the pointer changes (-u).
-			if err := runQemuImg(ctx, []string{"rebase", "-u", "-f", orRaw(bp.AboveFormat), "-b", backing, "-F", orRaw(bp.BaseFormat), bp.AbovePath}, nil); err != nil {
+			if err := runQemuImg(ctx, []string{"rebase", "-u", "-f", model.OrRaw(bp.AboveFormat), "-b", backing, "-F", model.OrRaw(bp.BaseFormat), bp.AbovePath}, nil); err != nil {
 				return err
 			}
 		} else {
@@ -87,9 +87,9 @@ func (c *Conn) RunOffline(ctx context.Context, bp *model.BlockPlan, progress fun
 		}
 		return c.updateDiskDefinition(dom, bp.Domain, bp.Target, source, bp.BaseFormat)
 	case model.JobPull:
-		argv := []string{"rebase", "-p", "-f", orRaw(bp.TopFormat), "-b", bp.BasePath}
+		argv := []string{"rebase", "-p", "-f", model.OrRaw(bp.TopFormat), "-b", bp.BasePath}
 		if bp.BasePath != "" {
-			argv = append(argv, "-F", orRaw(bp.BaseFormat))
+			argv = append(argv, "-F", model.OrRaw(bp.BaseFormat))
 		}
 		if err := runQemuImg(ctx, append(argv, bp.TopPath), progress); err != nil {
 			return err
@@ -97,13 +97,6 @@ func (c *Conn) RunOffline(ctx context.Context, bp *model.BlockPlan, progress fun
 		return c.updateDiskDefinition(dom, bp.Domain, bp.Target, "", "")
 	}
 	return fmt.Errorf("virtchain does not run %s jobs offline", bp.Kind)
-}
-
-func orRaw(f string) string {
-	if f == "" {
-		return "raw"
-	}
-	return f
 }
 
 // runQemuImg runs qemu-img with argv, feeding the percentages that -p

@@ -49,6 +49,12 @@ type CommitRequest struct {
 	// AfterReady says what happens at READY.
 	Active     bool
 	AfterReady string
+	// AutoActive leaves Active to the planner: when Top (or, with Top
+	// empty, the active layer) is the active layer of a running domain the
+	// plan is an active commit with AfterReady; otherwise Active and
+	// AfterReady are ignored. The TUI sets it (a marked range says which
+	// layers, not which kind of commit); the CLI asks for --active instead.
+	AutoActive bool
 	// Relative keeps backing names relative (libvirt's RELATIVE flag).
 	Relative bool
 	// Bandwidth limits the job in bytes per second; 0 is no limit.
@@ -100,6 +106,10 @@ type BlockPlan struct {
 	// Destroys are the snapshot points this merge writes over; libvirtx
 	// records them in the domain's metadata before the merge starts.
 	Destroys []PointMark `json:"destroys,omitempty"`
+	// Commit or Pull is the request the plan was made from (one of them is
+	// set), so the plan can be made again right before it runs.
+	Commit *CommitRequest `json:"-"`
+	Pull   *PullRequest   `json:"-"`
 }
 
 // mergeBy is who writes the images of a merge: QEMU's block job through
@@ -376,6 +386,7 @@ func offlineGuard(d *Domain, disk *Disk) error {
 // PlanCommit resolves a commit against the current domains (all of them,
 // for the shared-image guard) and the jobs that run now.
 func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, error) {
+	asked := req
 	d, disk, err := findDisk(domains, req.Domain, req.Target)
 	if err != nil {
 		return nil, err
@@ -429,6 +440,12 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 		}
 	}
 	active := top == 0 && !offline
+	if req.AutoActive {
+		req.Active = active
+		if !active {
+			req.AfterReady = AfterReadyWait
+		}
+	}
 	after := req.AfterReady
 	if active && !req.Active {
 		return nil, Refuse(filepath.Base(topL.Path)+" is the active layer, so this is an active commit",
@@ -538,6 +555,7 @@ func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, er
 		bp.Warnings = append(bp.Warnings, "if it stops midway (abort, crash), the chain stays as it is but "+filepath.Base(baseL.Path)+" keeps part of the moved data")
 	}
 	bp.Virsh = commitCommands(d, disk, bp)
+	bp.Commit = &asked
 	return bp, nil
 }
 
@@ -633,6 +651,7 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 	}
 	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(moving)...)
 	bp.Virsh = pullCommands(d, disk, bp)
+	bp.Pull = &req
 	return bp, nil
 }
 
@@ -671,15 +690,15 @@ func mib(bps int64) string {
 
 func commitCommands(d *Domain, disk *Disk, bp *BlockPlan) []string {
 	if bp.Offline {
-		c := []string{"qemu-img", "commit", "-p", "-f", orRaw(bp.TopFormat), "-b", bp.BasePath}
+		c := []string{"qemu-img", "commit", "-p", "-f", OrRaw(bp.TopFormat), "-b", bp.BasePath}
 		if bp.Bandwidth > 0 {
 			c = append(c, "-r", strconv.FormatInt(bp.Bandwidth, 10))
 		}
 		out := []string{ShellJoin(append(c, bp.TopPath))}
 		if bp.AbovePath != "" {
-			out = append(out, ShellJoin([]string{"qemu-img", "rebase", "-u", "-f", orRaw(bp.AboveFormat), "-b", bp.BasePath, "-F", orRaw(bp.BaseFormat), bp.AbovePath}))
+			out = append(out, ShellJoin([]string{"qemu-img", "rebase", "-u", "-f", OrRaw(bp.AboveFormat), "-b", bp.BasePath, "-F", OrRaw(bp.BaseFormat), bp.AbovePath}))
 		} else {
-			out = append(out, "virt-xml "+ShellQuote(d.Name)+" --edit target="+disk.Target+" --disk path="+ShellQuote(bp.BasePath)+",driver.type="+orRaw(bp.BaseFormat))
+			out = append(out, "virt-xml "+ShellQuote(d.Name)+" --edit target="+disk.Target+" --disk path="+ShellQuote(bp.BasePath)+",driver.type="+OrRaw(bp.BaseFormat))
 		}
 		return out
 	}
@@ -707,9 +726,9 @@ func commitCommands(d *Domain, disk *Disk, bp *BlockPlan) []string {
 
 func pullCommands(d *Domain, disk *Disk, bp *BlockPlan) []string {
 	if bp.Offline {
-		c := []string{"qemu-img", "rebase", "-p", "-f", orRaw(bp.TopFormat), "-b", bp.BasePath}
+		c := []string{"qemu-img", "rebase", "-p", "-f", OrRaw(bp.TopFormat), "-b", bp.BasePath}
 		if bp.BasePath != "" {
-			c = append(c, "-F", orRaw(bp.BaseFormat))
+			c = append(c, "-F", OrRaw(bp.BaseFormat))
 		}
 		return []string{ShellJoin(append(c, bp.TopPath))}
 	}
@@ -726,7 +745,8 @@ func pullCommands(d *Domain, disk *Disk, bp *BlockPlan) []string {
 	return []string{ShellJoin(append(c, "--wait", "--verbose"))}
 }
 
-func orRaw(f string) string {
+// OrRaw is an image format as qemu-img takes it: "raw" when none is known.
+func OrRaw(f string) string {
 	if f == "" {
 		return "raw"
 	}

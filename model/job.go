@@ -181,3 +181,17 @@ func (j Job) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(out)
 }
+
+// BandwidthText spells a job's limit for plans and tables: "unlimited"
+// for none, else "10 MiB/s".
+func BandwidthText(bps int64) string { return bandwidthText(bps, FormatBytes) }
+
+// BandwidthTextShort is BandwidthText for dense columns: "10M/s".
+func BandwidthTextShort(bps int64) string { return bandwidthText(bps, FormatBytesShort) }
+
+func bandwidthText(bps int64, format func(int64) string) string {
+	if bps <= 0 {
+		return "unlimited"
+	}
+	return format(bps) + "/s"
+}

@@ -383,7 +383,7 @@ func planInternalCreate(d *Domain, req SnapshotCreateRequest, p *SnapshotCreateP
 			spec.Snapshot, spec.Reason = "no", r
 			p.Steps = append(p.Steps, fmt.Sprintf("%s: left out (%s)", disk.Target, r))
 		case spec.ImageFormat != "qcow2":
-			return Refuse(fmt.Sprintf("%s %s of %s is %s, and internal snapshots live inside qcow2 images", disk.Target, spec.Image, d.Name, orRaw(spec.ImageFormat)),
+			return Refuse(fmt.Sprintf("%s %s of %s is %s, and internal snapshots live inside qcow2 images", disk.Target, spec.Image, d.Name, OrRaw(spec.ImageFormat)),
 				"make an external snapshot instead (--external), or convert the image with qemu-img convert -O qcow2")
 		case !active && disk.SourceType != "" && disk.SourceType != "file":
 			return Refuse(fmt.Sprintf("%s of %s is a %s disk, and libvirt makes internal snapshots of a shut-off domain only on files", disk.Target, d.Name, disk.SourceType),
