@@ -134,6 +134,17 @@ func (d Disk) Active() *Layer {
 	return &d.Layers[0]
 }
 
+// Pos is the position of path in the disk's chain (0 is the active layer),
+// or -1 when no layer has that path.
+func (d Disk) Pos(path string) int {
+	for i, l := range d.Layers {
+		if l.Path == path {
+			return i
+		}
+	}
+	return -1
+}
+
 // Broken reports whether any layer of the chain has a problem.
 func (d Disk) Broken() bool {
 	for _, l := range d.Layers {

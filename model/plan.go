@@ -29,6 +29,8 @@ type Plan struct {
 	// Warnings are things the user must know before confirming, such as
 	// unsaved running state being discarded.
 	Warnings []string `json:"warnings,omitempty"`
+	// Notes are the warnings added through Warn, as Hints (see WarningsIn).
+	Notes []Hint `json:"-"`
 	// Virsh holds the equivalent virsh or qemu-img commands, one per entry.
 	Virsh []string `json:"virsh"`
 	// Writes lists every file the plan creates or grows, with an upper
@@ -47,19 +49,79 @@ type Plan struct {
 // get it too, so code that only needs the shared part can take any of them.
 func (p *Plan) Base() *Plan { return p }
 
+// Warn adds a warning. The CLI words of its remedies go to Warnings (JSON,
+// --dry-run); the Hint itself to Notes, for a front end that words them
+// its own way (WarningsIn).
+func (p *Plan) Warn(parts ...HintPart) {
+	h := Hint(parts)
+	p.Warnings = append(p.Warnings, h.String())
+	p.Notes = append(p.Notes, h)
+}
+
+// WarningsIn is Warnings with each remedy worded by remedy. A warning
+// added to Warnings by hand, not through Warn, reads as it is.
+func (p *Plan) WarningsIn(remedy func(Remedy) string) []string {
+	out := make([]string, len(p.Warnings))
+	used := make([]bool, len(p.Notes))
+	for i, w := range p.Warnings {
+		out[i] = w
+		for j, n := range p.Notes {
+			if !used[j] && n.String() == w {
+				used[j], out[i] = true, n.Render(remedy)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Refusal is a rule saying no. Its message is one line: what is wrong and
 // what to do instead.
 type Refusal struct {
 	Reason string
-	Fix    string
+	// Instead is what to do instead; empty when there is nothing to do.
+	Instead Hint
+	// Fix is Instead in the CLI's words.
+	//
+	// Deprecated: render Instead (Hint, Render). Kept until ui/ stops
+	// reading it; a Refusal built by hand with only Fix still prints it.
+	Fix string
 }
 
-func (r *Refusal) Error() string {
-	if r.Fix == "" {
+// Error is the refusal in the CLI's words: "REASON; FIX".
+func (r *Refusal) Error() string { return r.Render(nil) }
+
+// Render is the refusal with each remedy worded by remedy (nil: CLI words).
+func (r *Refusal) Render(remedy func(Remedy) string) string {
+	fix := r.Instead.Render(remedy)
+	if r.Instead.Empty() {
+		fix = r.Fix
+	}
+	if fix == "" {
 		return r.Reason
 	}
-	return r.Reason + "; " + r.Fix
+	return r.Reason + "; " + fix
 }
 
-// Refuse builds a *Refusal.
-func Refuse(reason, fix string) error { return &Refusal{Reason: reason, Fix: fix} }
+// Message is the reason alone.
+func (r *Refusal) Message() string { return r.Reason }
+
+// Hint is what to do instead.
+func (r *Refusal) Hint() Hint {
+	if r.Instead.Empty() {
+		return Say(r.Fix)
+	}
+	return r.Instead
+}
+
+// Refuse builds a *Refusal whose fix is plain words.
+func Refuse(reason, fix string) error { return RefuseDo(reason, Say(fix)...) }
+
+// RefuseDo builds a *Refusal whose fix has remedies in it.
+func RefuseDo(reason string, fix ...HintPart) error {
+	h := Hint(fix)
+	if h.Empty() {
+		h = nil
+	}
+	return &Refusal{Reason: reason, Instead: h, Fix: h.String()}
+}
