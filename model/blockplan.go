@@ -142,29 +142,46 @@ func ResolveLayer(d *Domain, disk *Disk, spec string) (int, error) {
 	}
 	list := "see them with 'virtchain chain " + d.Name + " " + disk.Target + "'"
 	if m := indexSpec.FindStringSubmatch(spec); m != nil {
-		if m[1] != disk.Target {
-			return 0, Refuse(fmt.Sprintf("%s names disk %s, not %s", spec, m[1], disk.Target), "use an index of "+disk.Target)
-		}
-		if !d.State.Active() {
-			return 0, Refuse(fmt.Sprintf("%s is shut off, so its layers have no libvirt index (%s)", d.Name, spec), "name the layer by path or snapshot name")
-		}
-		n, _ := strconv.Atoi(m[2])
-		for i, l := range disk.Layers {
-			if l.Index != nil && *l.Index == n {
-				return i, nil
-			}
-		}
-		return 0, Refuse(fmt.Sprintf("no layer %q in %s %s's chain", spec, d.Name, disk.Target), "indexes change as the chain changes; "+list)
+		return resolveIndex(d, disk, spec, m[1], m[2], list)
 	}
 	for i, l := range disk.Layers {
 		if l.Path == spec {
 			return i, nil
 		}
 	}
-	// Names as stored in the image above (often relative), the snapshot
-	// that created a layer, and bare file names; each must be unique.
-	found := -1
-	var how []string
+	found, how := matchLayerName(disk, spec)
+	if found == -2 {
+		return 0, Refuse(fmt.Sprintf("%q names more than one layer of %s (%s)", spec, disk.Target, strings.Join(how, ", ")), "give the full path or an index; "+list)
+	}
+	if found >= 0 {
+		return found, nil
+	}
+	return 0, Refuse(fmt.Sprintf("no layer %q in %s %s's chain", spec, d.Name, disk.Target), list)
+}
+
+// resolveIndex finds the layer of a libvirt index spec (target[n]).
+func resolveIndex(d *Domain, disk *Disk, spec, target, num, list string) (int, error) {
+	if target != disk.Target {
+		return 0, Refuse(fmt.Sprintf("%s names disk %s, not %s", spec, target, disk.Target), "use an index of "+disk.Target)
+	}
+	if !d.State.Active() {
+		return 0, Refuse(fmt.Sprintf("%s is shut off, so its layers have no libvirt index (%s)", d.Name, spec), "name the layer by path or snapshot name")
+	}
+	n, _ := strconv.Atoi(num)
+	for i, l := range disk.Layers {
+		if l.Index != nil && *l.Index == n {
+			return i, nil
+		}
+	}
+	return 0, Refuse(fmt.Sprintf("no layer %q in %s %s's chain", spec, d.Name, disk.Target), "indexes change as the chain changes; "+list)
+}
+
+// matchLayerName finds the layer spec names as stored in the image above
+// (often relative), as the snapshot that created it, or as a bare file
+// name. found is -1 for none and -2 when the name fits several layers; how
+// says which kinds of name matched.
+func matchLayerName(disk *Disk, spec string) (found int, how []string) {
+	found = -1
 	match := func(i int, why string) {
 		if found >= 0 && found != i {
 			how = append(how, why)
@@ -187,13 +204,7 @@ func ResolveLayer(d *Domain, disk *Disk, spec string) (int, error) {
 			match(i, "file name")
 		}
 	}
-	if found == -2 {
-		return 0, Refuse(fmt.Sprintf("%q names more than one layer of %s (%s)", spec, disk.Target, strings.Join(how, ", ")), "give the full path or an index; "+list)
-	}
-	if found >= 0 {
-		return found, nil
-	}
-	return 0, Refuse(fmt.Sprintf("no layer %q in %s %s's chain", spec, d.Name, disk.Target), list)
+	return found, how
 }
 
 // findDisk locates the domain and disk of a request.
@@ -383,278 +394,6 @@ func offlineGuard(d *Domain, disk *Disk) error {
 	return nil
 }
 
-// PlanCommit resolves a commit against the current domains (all of them,
-// for the shared-image guard) and the jobs that run now.
-func PlanCommit(domains []Domain, req CommitRequest, jobs []Job) (*BlockPlan, error) {
-	asked := req
-	d, disk, err := findDisk(domains, req.Domain, req.Target)
-	if err != nil {
-		return nil, err
-	}
-	if err := busy(jobs, d.Name, disk.Target); err != nil {
-		return nil, err
-	}
-	top := 0
-	if req.Top != "" {
-		if top, err = ResolveLayer(d, disk, req.Top); err != nil {
-			return nil, err
-		}
-	}
-	// An unreadable top hides its backing chain: name it, not "no backing".
-	if err := checkLayers(disk, top, top); err != nil {
-		return nil, err
-	}
-	if top == len(disk.Layers)-1 {
-		return nil, Refuse(filepath.Base(disk.Layers[top].Path)+" has no backing image to commit into", "pick a top above the bottom of the chain")
-	}
-	var base int
-	switch {
-	case req.Base != "":
-		if base, err = ResolveLayer(d, disk, req.Base); err != nil {
-			return nil, err
-		}
-		if req.Shallow && base != top+1 {
-			return nil, Refuse(fmt.Sprintf("--shallow commits into the image directly below %s, not %s",
-				filepath.Base(disk.Layers[top].Path), filepath.Base(disk.Layers[base].Path)), "drop --shallow or --base")
-		}
-	case req.Shallow:
-		base = top + 1
-	default:
-		base = len(disk.Layers) - 1
-	}
-	topL := disk.Layers[top]
-	if base == top {
-		return nil, Refuse("top and base are the same layer ("+filepath.Base(topL.Path)+")", "pick a base below the top")
-	}
-	if base < top {
-		return nil, Refuse(fmt.Sprintf("base %s is above top %s in %s's chain", filepath.Base(disk.Layers[base].Path),
-			filepath.Base(topL.Path), disk.Target), "swap them: the base must be below the top")
-	}
-	if err := checkLayers(disk, top, base); err != nil {
-		return nil, err
-	}
-	offline := !d.State.Active()
-	if offline {
-		if err := offlineGuard(d, disk); err != nil {
-			return nil, err
-		}
-	}
-	active := top == 0 && !offline
-	if req.AutoActive {
-		req.Active = active
-		if !active {
-			req.AfterReady = AfterReadyWait
-		}
-	}
-	after := req.AfterReady
-	if active && !req.Active {
-		return nil, Refuse(filepath.Base(topL.Path)+" is the active layer, so this is an active commit",
-			"add --active with --pivot (base becomes active) or --keep-overlay")
-	}
-	if !active && (req.Active || after != AfterReadyWait) {
-		what := "not the active layer"
-		if offline {
-			what = "on a shut-off domain, where there is no active commit"
-		}
-		return nil, Refuse("top "+filepath.Base(topL.Path)+" is "+what, "drop --active, --pivot and --keep-overlay")
-	}
-	if after != AfterReadyWait && after != AfterReadyPivot && after != AfterReadyKeepOverlay {
-		return nil, Refuse("unknown action at READY "+strconv.Quote(after), "use pivot or keep-overlay")
-	}
-	if req.Bandwidth < 0 {
-		return nil, RefuseBandwidth()
-	}
-
-	baseL := disk.Layers[base]
-	moving := disk.Layers[top:base]
-	refs := BuildRefs(domains)
-	bp := &BlockPlan{
-		Kind: JobCommit, Offline: offline, TopPos: top, BasePos: base,
-		TopPath: topL.Path, TopFormat: topL.Format, BasePath: baseL.Path, BaseFormat: baseL.Format,
-		TopArg: layerArg(disk, top), BaseArg: layerArg(disk, base),
-		Shallow: req.Shallow, AfterReady: after, Relative: req.Relative, Bandwidth: req.Bandwidth,
-	}
-	if active {
-		bp.Kind = JobActiveCommit
-	}
-	if top > 0 {
-		bp.AbovePath, bp.AboveFormat = disk.Layers[top-1].Path, disk.Layers[top-1].Format
-	}
-	// Commit writes into base, so any other user of base, or of a layer
-	// whose data moves (which reads through base too), would see its
-	// disk change underneath it.
-	var blocked []string
-	for _, p := range append(paths(moving), baseL.Path) {
-		blocked = append(blocked, users(refs, p, d.Name, disk.Target)...)
-	}
-	blocked = dedupe(blocked)
-	if len(blocked) > 0 {
-		return nil, Refuse(fmt.Sprintf("committing into %s would change a disk that others still need: %s",
-			filepath.Base(baseL.Path), strings.Join(blocked, "; ")),
-			"pull into the active layer instead, or give those users their own copy first")
-	}
-	if br := branchReaders(d, disk.Target, baseL.Path, topL.Path); len(br) > 0 {
-		return nil, Refuse(fmt.Sprintf("committing into %s would change what snapshots %s read at their point, on a branch a revert kept",
-			filepath.Base(baseL.Path), strings.Join(br, ", ")),
-			"pull into the active layer instead, or remove those snapshots first (virtchain snapshot delete "+ShellQuote(d.Name)+" NAME --metadata-only)")
-	}
-
-	leaving := moving
-	keep := active && after == AfterReadyKeepOverlay
-	if keep {
-		leaving = nil
-	}
-	bp.Op = string(bp.Kind)
-	bp.Domain, bp.Target = d.Name, disk.Target
-	bp.LeavingChain = paths(leaving)
-	bp.BytesToCopy = sumAlloc(moving)
-	bp.Destroys = commitDestroys(d, disk.Target, topL.Path, baseL.Path, bp.Kind)
-	bp.addWrite(baseL.Path, mergeBound(moving, baseL), "committing into "+filepath.Base(baseL.Path), "commit into another base")
-	bp.StaleSnapshots = withDestroyed(d, staleSnapshots(d, disk.Target, bp.LeavingChain), bp.Destroys)
-	by := mergeBy(offline)
-	bp.addFile(FileRewritten, by, baseL.Path, "takes in "+names(moving))
-	if bp.AbovePath != "" {
-		bp.addFile(FileRewritten, by, bp.AbovePath, "its backing file becomes "+baseL.Path)
-	}
-	bp.NewChain = append(paths(disk.Layers[:top]), paths(disk.Layers[base:])...)
-	if keep {
-		bp.NewChain = paths(disk.Layers)
-	}
-	bp.Summary = fmt.Sprintf("commit %s into %s on %s %s", names(moving), filepath.Base(baseL.Path), d.Name, disk.Target)
-	bp.Steps = append(bp.Steps, fmt.Sprintf("write the data of %s into %s", names(moving), baseL.Path))
-	switch {
-	case active:
-		bp.Steps[0] += " (active commit: QEMU mirrors the guest's new writes too, then reports READY)"
-		switch after {
-		case AfterReadyPivot:
-			bp.Steps = append(bp.Steps, "at READY, pivot: "+baseL.Path+" becomes the active layer")
-		case AfterReadyKeepOverlay:
-			bp.Steps = append(bp.Steps, "at READY, abort and keep the overlay: the chain stays as it is")
-			bp.Warnings = append(bp.Warnings, filepath.Base(baseL.Path)+" will also hold the data of "+names(moving)+"; its old content is gone")
-		default:
-			bp.Steps = append(bp.Steps, "stay at READY until a pivot ('virtchain abort "+d.Name+" "+disk.Target+" --pivot') or an abort")
-		}
-	case top > 0:
-		bp.Steps = append(bp.Steps, fmt.Sprintf("%s's backing file becomes %s", filepath.Base(bp.AbovePath), baseL.Path))
-	default: // offline commit of the active layer
-		bp.Steps = append(bp.Steps, "the domain definition's "+disk.Target+" source becomes "+baseL.Path)
-	}
-	if len(leaving) > 0 {
-		bp.Steps = append(bp.Steps, leaveStep(leaving))
-	}
-	if offline && top > 0 {
-		bp.Steps = append(bp.Steps, "the domain definition is checked so the domain starts on the new chain")
-	}
-	if st := staleSnapshots(d, disk.Target, bp.LeavingChain); len(st) > 0 {
-		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(st, ", "))
-	}
-	bp.Steps = append(bp.Steps, destroyedStep(bp.Destroys)...)
-	bp.Kept = append(bp.Kept, pointsKept(d, disk.Target, bp.LeavingChain, bp.StaleSnapshots)...)
-	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(leaving)...)
-	if !keep {
-		bp.Warnings = append(bp.Warnings, "if it stops midway (abort, crash), the chain stays as it is but "+filepath.Base(baseL.Path)+" keeps part of the moved data")
-	}
-	bp.Virsh = commitCommands(d, disk, bp)
-	bp.Commit = &asked
-	return bp, nil
-}
-
-// PlanPull resolves a pull into the active layer.
-func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error) {
-	d, disk, err := findDisk(domains, req.Domain, req.Target)
-	if err != nil {
-		return nil, err
-	}
-	if err := busy(jobs, d.Name, disk.Target); err != nil {
-		return nil, err
-	}
-	base := len(disk.Layers)
-	if req.Base != "" {
-		if base, err = ResolveLayer(d, disk, req.Base); err != nil {
-			return nil, err
-		}
-	}
-	topL := disk.Layers[0]
-	// Before "nothing to do": an unreadable layer hides what is below it.
-	if err := checkLayers(disk, 0, base); err != nil {
-		return nil, err
-	}
-	if base == 0 {
-		return nil, Refuse("the base of a pull must be below the active layer "+filepath.Base(topL.Path), "pick a lower base, or none for a full pull")
-	}
-	if len(disk.Layers) == 1 {
-		return nil, Refuse(fmt.Sprintf("%s %s has no backing image to pull from", d.Name, disk.Target), "nothing to do")
-	}
-	if base == 1 {
-		return nil, Refuse(filepath.Base(disk.Layers[1].Path)+" is already the active layer's backing image", "pick a lower base, or none for a full pull")
-	}
-	offline := !d.State.Active()
-	if offline {
-		if err := offlineGuard(d, disk); err != nil {
-			return nil, err
-		}
-	}
-	if req.Bandwidth < 0 {
-		return nil, RefuseBandwidth()
-	}
-	refs := BuildRefs(domains)
-	// A pull writes only into the active layer; the layers it drops are
-	// not changed, so other users of them are told, not refused.
-	if u := users(refs, topL.Path, d.Name, disk.Target); len(u) > 0 {
-		return nil, Refuse(fmt.Sprintf("the active layer %s is also used by %s", filepath.Base(topL.Path), strings.Join(u, "; ")),
-			"detach it from the other users first")
-	}
-	moving := disk.Layers[1:base]
-	bp := &BlockPlan{
-		Kind: JobPull, Offline: offline, TopPos: 0, BasePos: base,
-		TopPath: topL.Path, TopFormat: topL.Format, TopArg: layerArg(disk, 0),
-		Relative: req.Relative, Bandwidth: req.Bandwidth,
-	}
-	if base < len(disk.Layers) {
-		bl := disk.Layers[base]
-		bp.BasePath, bp.BaseFormat, bp.BaseArg = bl.Path, bl.Format, layerArg(disk, base)
-	}
-	var used []string
-	for _, p := range paths(moving) {
-		used = append(used, users(refs, p, d.Name, disk.Target)...)
-	}
-	bp.UsedBy = dedupe(used)
-	bp.Op = string(JobPull)
-	bp.Domain, bp.Target = d.Name, disk.Target
-	bp.LeavingChain = paths(moving)
-	bp.BytesToCopy = sumAlloc(moving)
-	bp.Destroys = pullDestroys(d, disk.Target, topL.Path, bp.BasePath, moving)
-	bp.addWrite(topL.Path, mergeBound(moving, topL), "pulling into "+filepath.Base(topL.Path), "pull less, with a --base nearer the active layer")
-	bp.StaleSnapshots = withDestroyed(d, staleSnapshots(d, disk.Target, bp.LeavingChain), bp.Destroys)
-	bp.addFile(FileRewritten, mergeBy(offline), topL.Path, "takes in "+names(moving))
-	bp.NewChain = append([]string{topL.Path}, paths(disk.Layers[base:])...)
-	into := filepath.Base(topL.Path)
-	if bp.BasePath != "" {
-		bp.Summary = fmt.Sprintf("pull %s into %s on %s %s, keeping %s as its backing image", names(moving), into, d.Name, disk.Target, filepath.Base(bp.BasePath))
-	} else {
-		bp.Summary = fmt.Sprintf("pull %s into %s on %s %s, leaving it with no backing image", names(moving), into, d.Name, disk.Target)
-	}
-	bp.Steps = append(bp.Steps, fmt.Sprintf("copy the data of %s into %s", names(moving), topL.Path))
-	if bp.BasePath != "" {
-		bp.Steps = append(bp.Steps, into+"'s backing file becomes "+bp.BasePath)
-	} else {
-		bp.Steps = append(bp.Steps, into+" no longer has a backing file")
-	}
-	bp.Steps = append(bp.Steps, leaveStep(moving))
-	if st := staleSnapshots(d, disk.Target, bp.LeavingChain); len(st) > 0 {
-		bp.Steps = append(bp.Steps, "snapshot metadata that names those files becomes stale: "+strings.Join(st, ", "))
-	}
-	bp.Steps = append(bp.Steps, destroyedStep(bp.Destroys)...)
-	bp.Kept = append(bp.Kept, pointsKept(d, disk.Target, bp.LeavingChain, bp.StaleSnapshots)...)
-	if len(bp.UsedBy) > 0 {
-		bp.Warnings = append(bp.Warnings, "the files leaving this chain stay in use by: "+strings.Join(bp.UsedBy, "; "))
-	}
-	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(moving)...)
-	bp.Virsh = pullCommands(d, disk, bp)
-	bp.Pull = &req
-	return bp, nil
-}
-
 func internalSnapshotWarnings(ls []Layer) []string {
 	var out []string
 	for _, l := range ls {
@@ -688,114 +427,10 @@ func mib(bps int64) string {
 	return strconv.FormatInt(m, 10)
 }
 
-func commitCommands(d *Domain, disk *Disk, bp *BlockPlan) []string {
-	if bp.Offline {
-		c := []string{"qemu-img", "commit", "-p", "-f", OrRaw(bp.TopFormat), "-b", bp.BasePath}
-		if bp.Bandwidth > 0 {
-			c = append(c, "-r", strconv.FormatInt(bp.Bandwidth, 10))
-		}
-		out := []string{ShellJoin(append(c, bp.TopPath))}
-		if bp.AbovePath != "" {
-			out = append(out, ShellJoin([]string{"qemu-img", "rebase", "-u", "-f", OrRaw(bp.AboveFormat), "-b", bp.BasePath, "-F", OrRaw(bp.BaseFormat), bp.AbovePath}))
-		} else {
-			out = append(out, "virt-xml "+ShellQuote(d.Name)+" --edit target="+disk.Target+" --disk path="+ShellQuote(bp.BasePath)+",driver.type="+OrRaw(bp.BaseFormat))
-		}
-		return out
-	}
-	c := []string{"virsh", "blockcommit", "--domain", d.Name, "--path", disk.Target, "--base", bp.BasePath, "--top", bp.TopPath}
-	if bp.Shallow {
-		c = append(c, "--shallow")
-	}
-	if bp.Kind == JobActiveCommit {
-		c = append(c, "--active")
-		switch bp.AfterReady {
-		case AfterReadyPivot:
-			c = append(c, "--pivot")
-		case AfterReadyKeepOverlay:
-			c = append(c, "--keep-overlay")
-		}
-	}
-	if bp.Relative {
-		c = append(c, "--keep-relative")
-	}
-	if bp.Bandwidth > 0 {
-		c = append(c, "--bandwidth", mib(bp.Bandwidth))
-	}
-	return []string{ShellJoin(append(c, "--wait", "--verbose"))}
-}
-
-func pullCommands(d *Domain, disk *Disk, bp *BlockPlan) []string {
-	if bp.Offline {
-		c := []string{"qemu-img", "rebase", "-p", "-f", OrRaw(bp.TopFormat), "-b", bp.BasePath}
-		if bp.BasePath != "" {
-			c = append(c, "-F", OrRaw(bp.BaseFormat))
-		}
-		return []string{ShellJoin(append(c, bp.TopPath))}
-	}
-	c := []string{"virsh", "blockpull", "--domain", d.Name, "--path", disk.Target}
-	if bp.BasePath != "" {
-		c = append(c, "--base", bp.BasePath)
-	}
-	if bp.Relative {
-		c = append(c, "--keep-relative")
-	}
-	if bp.Bandwidth > 0 {
-		c = append(c, "--bandwidth", mib(bp.Bandwidth))
-	}
-	return []string{ShellJoin(append(c, "--wait", "--verbose"))}
-}
-
 // OrRaw is an image format as qemu-img takes it: "raw" when none is known.
 func OrRaw(f string) string {
 	if f == "" {
 		return "raw"
 	}
 	return f
-}
-
-// ShellQuote quotes s for a POSIX shell when it needs it, so printed
-// commands can be pasted as they are.
-func ShellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	if strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,@%+", r))
-	}) < 0 {
-		return s
-	}
-	if at, _ := controlAt(s, ""); at >= 0 {
-		return ansiCQuote(s)
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// ansiCQuote is bash's $'...' form, for a word holding control characters:
-// the command stays exact when pasted, and printing it cannot drive the
-// terminal. Each byte of a control character is written as \xHH.
-func ansiCQuote(s string) string {
-	var b strings.Builder
-	b.WriteString("$'")
-	for len(s) > 0 {
-		at, size := controlAt(s, "")
-		if at < 0 {
-			at, size = len(s), 0
-		}
-		b.WriteString(strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s[:at]))
-		for i := at; i < at+size; i++ {
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		}
-		s = s[at+size:]
-	}
-	b.WriteString("'")
-	return b.String()
-}
-
-// ShellJoin quotes and joins an argument vector for display.
-func ShellJoin(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = ShellQuote(a)
-	}
-	return strings.Join(q, " ")
 }

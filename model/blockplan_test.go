@@ -392,3 +392,69 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// AutoActive (the TUI's marks) lets the planner decide: the active layer
+// of a running domain is an active commit with the asked READY action, the
+// same plan as with --active; any other top, or a shut-off domain, is a
+// plain commit and the READY action is dropped.
+func TestPlanCommitAutoActive(t *testing.T) {
+	doms := []Domain{seed(StateRunning)}
+	auto := CommitRequest{Domain: "vm", Target: "vda", Base: "test2_test.qcow2", AutoActive: true, AfterReady: AfterReadyPivot}
+	got, err := PlanCommit(doms, auto, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit := auto
+	explicit.AutoActive, explicit.Active = false, true
+	want, err := PlanCommit(doms, explicit, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != JobActiveCommit || got.AfterReady != AfterReadyPivot || !reflect.DeepEqual(got.Plan, want.Plan) {
+		t.Fatalf("auto active commit %s %q:\n%+v\nwant %+v", got.Kind, got.AfterReady, got.Plan, want.Plan)
+	}
+	if got.Commit == nil || !got.Commit.AutoActive || got.Commit.Active {
+		t.Fatalf("the plan carries %+v, not the request asked", got.Commit)
+	}
+
+	auto.Top = "test2_net-tools.qcow2"
+	mid, err := PlanCommit(doms, auto, nil)
+	if err != nil || mid.Kind != JobCommit || mid.AfterReady != AfterReadyWait {
+		t.Fatalf("auto commit of a middle layer: %v %+v", err, mid)
+	}
+	auto.Top = ""
+	off := []Domain{seed(StateShutoff)}
+	if bp, err := PlanCommit(off, auto, nil); err != nil || bp.Kind != JobCommit || !bp.Offline || bp.AfterReady != AfterReadyWait {
+		t.Fatalf("auto commit of a shut-off domain's active layer: %v %+v", err, bp)
+	}
+	// Without it, the CLI's rule stands: the active layer needs --active.
+	auto.AutoActive = false
+	_, err = PlanCommit(doms, auto, nil)
+	refusal(t, err, "add --active")
+}
+
+// A plan carries its request, so it can be made again before it runs.
+func TestBlockPlanCarriesRequest(t *testing.T) {
+	doms := []Domain{seed(StateRunning)}
+	req := PullRequest{Domain: "vm", Target: "vda", Base: "test2.qcow2", Bandwidth: 1 << 20}
+	bp, err := PlanPull(doms, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bp.Pull == nil || *bp.Pull != req || bp.Commit != nil {
+		t.Fatalf("pull plan carries %+v / %+v", bp.Pull, bp.Commit)
+	}
+	again, err := PlanPull(doms, *bp.Pull, nil)
+	if err != nil || !reflect.DeepEqual(again, bp) {
+		t.Fatalf("planned again: %v\n%+v\nwant %+v", err, again, bp)
+	}
+}
+
+func TestBandwidthText(t *testing.T) {
+	for bps, want := range map[int64][2]string{0: {"unlimited", "unlimited"}, -1: {"unlimited", "unlimited"},
+		10 << 20: {"10 MiB/s", "10M/s"}, 1536 << 10: {"1.5 MiB/s", "1.5M/s"}} {
+		if got := [2]string{BandwidthText(bps), BandwidthTextShort(bps)}; got != want {
+			t.Errorf("BandwidthText(%d) = %q, want %q", bps, got, want)
+		}
+	}
+}
