@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"virtchain/libvirtx"
 	"virtchain/model"
@@ -251,23 +250,29 @@ func runBlockJob(env *Env, wait bool, plan func(*libvirtx.Conn) (*model.BlockPla
 	if err != nil {
 		return err
 	}
-	out := blockJobJSON{Plan: bp, Job: &job}
 	if !wait {
 		if env.JSON {
-			return env.PrintJSON(out)
+			return env.PrintJSON(blockJobJSON{Plan: bp, Job: &job})
 		}
 		printf(env.Stdout, "Started %s on %s %s; follow it with 'virtchain jobs --wait'\n", bp.Kind, bp.Domain, bp.Target)
 		return nil
 	}
+	return followBlockJob(env, f, bp, job)
+}
+
+// followBlockJob follows a job runBlockJob started to its end (or to a
+// READY nothing acts on) and says what it left behind.
+func followBlockJob(env *Env, f *jobFollow, bp *model.BlockPlan, job model.Job) error {
 	final, err := followJobs(env, f, map[string]bool{job.Key(): true}, true)
 	if err != nil {
 		return err
 	}
 	job = final[job.Key()]
-	if conn, err = env.Conn(); err != nil { // a new one after a reconnect
+	conn, err := env.Conn() // a new one after a reconnect
+	if err != nil {
 		return err
 	}
-	out.Job = &job
+	out := blockJobJSON{Plan: bp, Job: &job}
 	if waitsAtReady(job) {
 		if env.JSON {
 			return env.PrintJSON(out)
@@ -281,31 +286,7 @@ func runBlockJob(env *Env, wait bool, plan func(*libvirtx.Conn) (*model.BlockPla
 		}
 		return jobFailure(job)
 	}
-	// Reconcile: which snapshot metadata now names files that left the
-	// chain, and which files left it.
-	if d, err := conn.DiscoverDomain(env.Ctx, bp.Domain); err == nil {
-		out.StaleSnapshots = model.Reconcile(&d)
-		if disk := d.Disk(bp.Target); disk != nil {
-			in := map[string]bool{}
-			for _, l := range disk.Layers {
-				in[l.Path] = true
-			}
-			stale := map[string]bool{}
-			for _, s := range out.StaleSnapshots {
-				stale[s] = true
-			}
-			refs := model.BuildRefs([]model.Domain{d})
-			for _, p := range bp.LeavingChain {
-				if in[p] {
-					continue
-				}
-				out.LeftFiles = append(out.LeftFiles, p)
-				if u := refs.UsersExcept(p, func(r model.Ref) bool { return r.Snapshot != "" && stale[r.Snapshot] }); len(u) > 0 {
-					out.KeptFiles = append(out.KeptFiles, p+" (used by "+strings.Join(u, "; ")+")")
-				}
-			}
-		}
-	}
+	reconcileAfterJob(env, conn, bp, &out)
 	if env.JSON {
 		return env.PrintJSON(out)
 	}
@@ -340,350 +321,122 @@ func writeBlockPlan(w io.Writer, bp *model.BlockPlan) error {
 	return err
 }
 
-func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
-	printf(w, "Done: %s on %s %s\n", out.Job.Kind, out.Job.Domain, out.Job.Disk)
-	if out.Job.Error != "" { // what happened meanwhile, such as a full filesystem
-		printf(w, "Note: %s\n", out.Job.Error)
-	}
-	if len(out.StaleSnapshots) > 0 {
-		printf(w, "Stale snapshot metadata: %s (remove with 'virtchain cleanup %s')\n",
-			strings.Join(out.StaleSnapshots, ", "), model.ShellQuote(domain))
-	}
-	if len(out.LeftFiles) > 0 {
-		fmt.Fprintf(w, "Files that left the chain (still on disk):\n")
-		var free []string
-		for _, f := range out.LeftFiles {
-			used := ""
-			for _, k := range out.KeptFiles {
-				if strings.HasPrefix(k, f+" (used by ") {
-					used = strings.TrimPrefix(k, f)
-				}
-			}
-			printf(w, "  %s%s\n", f, used)
-			if used == "" {
-				free = append(free, f)
-			}
-		}
-		them := "them"
-		if len(free) < len(out.LeftFiles) {
-			them = "the ones nothing uses"
-		}
-		if len(free) > 0 {
-			printf(w, "Delete %s with 'virtchain cleanup %s --delete-files %s'\n",
-				them, model.ShellQuote(domain), model.ShellJoin(free))
-		}
-	}
-}
-
-// followJobs prints progress for the jobs in keys (every job when keys is
-// empty, until none is live) and returns each one's final state. With
-// settleReady, a mirror at READY that nothing will pivot or abort counts as
-// settled, as with virsh blockcommit --active --wait: it would wait forever.
-// A lost connection is followed by a reconnect (jobFollow.reconnect).
-func followJobs(env *Env, f *jobFollow, keys map[string]bool, settleReady bool) (map[string]model.Job, error) {
-	w := f.w
-	all := len(keys) == 0
-	if all {
-		keys = map[string]bool{}
-		for _, j := range w.Jobs() {
-			keys[j.Key()] = true
-		}
-	}
-	final := map[string]model.Job{}
-	p := newProgressPrinter(env.Stdout, env.StdoutIsTerminal() && !env.JSON, env.JSON)
-	for _, j := range w.Jobs() {
-		if keys[j.Key()] {
-			p.update(j)
-		}
-	}
-	for len(final) < len(keys) {
-		select {
-		case <-env.Ctx.Done():
-			p.finish()
-			return nil, errStoppedWaiting
-		case <-w.Lost():
-			p.finish()
-			p.drawn = 0 // the note below moved the cursor: draw anew
-			if err := f.reconnect(); err != nil {
-				return nil, err
-			}
-			w = f.w
-			// Where each job is now: found again, or ended unseen.
-			for k := range keys {
-				last, seen := p.jobs[k]
-				if _, done := final[k]; done || !seen {
-					continue
-				}
-				j, ok := w.Job(last.Domain, last.Disk)
-				if !ok {
-					j = endedUnseen(env, last)
-				} else if f.again != nil {
-					if err := f.again(w); err != nil {
-						j.Error = err.Error()
-					}
-				}
-				p.update(j)
-				if !j.Phase.Live() || (settleReady && waitsAtReady(j)) {
-					final[k] = j
-				}
-			}
-		case j, ok := <-w.Updates():
-			if !ok {
-				p.finish()
-				return nil, fmt.Errorf("the job watcher stopped")
-			}
-			if all && !keys[j.Key()] && j.Phase.Live() {
-				keys[j.Key()] = true
-			}
-			if !keys[j.Key()] {
-				continue
-			}
-			p.update(j)
-			if !j.Phase.Live() || (settleReady && waitsAtReady(j)) {
-				final[j.Key()] = j
-			}
-		}
-	}
-	p.finish()
-	return final, nil
-}
-
-// waitsAtReady reports a mirror at READY with no pivot or abort to come.
-func waitsAtReady(j model.Job) bool {
-	return j.Phase == model.PhaseReady && j.AfterReady == model.AfterReadyWait
-}
-
-// readyNote is what to do with a job that waits at READY.
-func readyNote(j model.Job) string {
-	d, t := model.ShellQuote(j.Domain), model.ShellQuote(j.Disk)
-	return fmt.Sprintf("%s %s: %s is READY; pivot with 'virtchain abort %s %s --pivot', or keep the overlay with 'virtchain abort %s %s'",
-		model.Escape(j.Domain), model.Escape(j.Disk), j.Kind, d, t, d, t)
-}
-
-// progressPrinter draws one bar line per job on a terminal, at most 10
-// times a second, and plain "DOMAIN DISK KIND NN%" lines when piped, one
-// per whole percent or phase change.
-type progressPrinter struct {
-	w        io.Writer
-	tty      bool
-	quiet    bool
-	last     map[string]string
-	order    []string
-	jobs     map[string]model.Job
-	drawn    int
-	lastDraw time.Time
-	dirty    bool // an update came in too soon after a draw
-	// width reports the terminal's columns: a line that wraps would break
-	// the cursor-up redraw into a stream of new lines.
-	width func() int
-}
-
-func newProgressPrinter(w io.Writer, tty, quiet bool) *progressPrinter {
-	return &progressPrinter{w: w, tty: tty, quiet: quiet, last: map[string]string{}, jobs: map[string]model.Job{},
-		width: func() int { return terminalWidth(w) }}
-}
-
-func (p *progressPrinter) update(j model.Job) {
-	if p.quiet {
-		return
-	}
-	k := j.Key()
-	if _, ok := p.jobs[k]; !ok {
-		p.order = append(p.order, k)
-	}
-	prev, seen := p.jobs[k]
-	p.jobs[k] = j
-	if !p.tty {
-		line := fmt.Sprintf("%s %s %s %d%% %s", escapeArgs([]any{j.Domain, j.Disk, j.Kind, int(j.Fraction() * 100), j.Phase})...)
-		if j.Error != "" {
-			line += ": " + model.Escape(j.Error)
-		}
-		// A new error (a full filesystem) is news even at the same percent.
-		if p.last[k] != line {
-			p.last[k] = line
-			fmt.Fprintln(p.w, line)
-		}
-		return
-	}
-	phaseChange := !seen || prev.Phase != j.Phase
-	if !phaseChange && time.Since(p.lastDraw) < 100*time.Millisecond {
-		p.dirty = true
-		return
-	}
-	p.draw()
-}
-
-func (p *progressPrinter) draw() {
-	var b strings.Builder
-	if p.drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
-	}
-	cols := p.width()
-	for _, k := range p.order {
-		b.WriteString("\r\x1b[2K")
-		b.WriteString(fitProgressLine(p.jobs[k], cols))
-		b.WriteString("\n")
-	}
-	p.drawn = len(p.order)
-	p.lastDraw = time.Now()
-	p.dirty = false
-	_, _ = io.WriteString(p.w, b.String())
-}
-
-func (p *progressPrinter) finish() {
-	if p.tty && !p.quiet && p.dirty {
-		p.draw()
-	}
-}
-
-// fitProgressLine is progressLine within cols-1 cells (the last column
-// would wrap on some terminals): the bar shrinks first, then the tail goes.
-func fitProgressLine(j model.Job, cols int) string {
-	if cols <= 0 {
-		cols = 80
-	}
-	line := progressLine(j, 30)
-	for bar := 30; bar > 10 && utf8.RuneCountInString(line) > cols-1; bar -= 2 {
-		line = progressLine(j, bar-2)
-	}
-	if r := []rune(line); len(r) > cols-1 {
-		line = string(r[:max(cols-1, 0)])
-	}
-	return line
-}
-
-// progressLine is "vm vda commit [#####-----]  45%  12 MiB/26 MiB  5 MiB/s  ETA 3s  running".
-func progressLine(j model.Job, width int) string {
-	f := j.Fraction()
-	n := int(f * float64(width))
-	bar := strings.Repeat("#", n) + strings.Repeat("-", width-n)
-	s := fmt.Sprintf("%s %s %s [%s] %3d%%  %s/%s", model.Escape(j.Domain), model.Escape(j.Disk), j.Kind, bar, int(f*100), model.FormatBytes(j.Cur), model.FormatBytes(j.End))
-	if r := j.Rate(); r > 0 {
-		s += "  " + model.FormatBytes(int64(r)) + "/s"
-	}
-	if eta, ok := j.ETA(); ok {
-		s += "  ETA " + eta.Round(time.Second).String()
-	}
-	s += "  " + string(j.Phase)
-	if j.Error != "" {
-		s += ": " + model.Escape(j.Error)
-	}
-	return s
-}
-
+// runJobs is 'virtchain jobs': a table of every block job now, or with
+// --wait each one followed to its end.
 func runJobs(env *Env, wait bool) error {
 	conn, err := env.Conn()
 	if err != nil {
 		return err
 	}
 	if wait {
-		f, err := watchJobs(env, false)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if len(f.w.Jobs()) == 0 {
-			return env.Emit([]model.Job{}, func(out io.Writer) error {
-				_, err := fmt.Fprintln(out, "no block jobs")
-				return err
-			})
-		}
-		final, err := followJobs(env, f, nil, true)
-		if err != nil {
-			return err
-		}
-		var list []model.Job
-		failed := 0
-		for _, j := range final {
-			list = append(list, j)
-			if waitsAtReady(j) {
-				if !env.JSON {
-					fmt.Fprintln(env.Stdout, readyNote(j))
-				}
-			} else if !j.Succeeded() {
-				failed++
-			}
-		}
-		if env.JSON {
-			if err := env.PrintJSON(list); err != nil {
-				return err
-			}
-		}
-		if failed > 0 {
-			return fmt.Errorf("%d job(s) did not complete", failed)
-		}
-		return nil
+		return runJobsWait(env)
 	}
-	// Two readings half a second apart give a rate and an ETA.
-	jobs, err := conn.ListJobs(env.Ctx)
+	jobs, err := readJobsTwice(env, conn)
 	if err != nil {
 		return err
 	}
-	if len(jobs) > 0 {
-		select {
-		case <-env.Ctx.Done():
-		case <-time.After(500 * time.Millisecond):
-		}
-		again, err := conn.ListJobs(env.Ctx)
-		if err == nil {
-			byKey := map[string]model.Job{}
-			for _, j := range again {
-				byKey[j.Key()] = j
-			}
-			for i := range jobs {
-				if a, ok := byKey[jobs[i].Key()]; ok {
-					jobs[i].Observe(a.Cur, a.End, a.Updated)
-					jobs[i].Phase, jobs[i].Bandwidth = a.Phase, a.Bandwidth
-				}
-			}
-		}
-	}
-	if jobs == nil {
-		jobs = []model.Job{}
-	}
-	return env.Emit(jobs, func(out io.Writer) error {
-		if len(jobs) == 0 {
-			_, err := fmt.Fprintln(out, "no block jobs")
-			return err
-		}
-		t := newTable(out, "DOMAIN", "DISK", "KIND", "PHASE", "PROGRESS", "DONE", "TOTAL", "RATE", "ETA", "BANDWIDTH")
-		for _, j := range jobs {
-			rate, eta := "-", "-"
-			if r := j.Rate(); r > 0 {
-				rate = model.FormatBytes(int64(r)) + "/s"
-			}
-			if e, ok := j.ETA(); ok {
-				eta = e.Round(time.Second).String()
-			}
-			t.Row(j.Domain, j.Disk, string(j.Kind), string(j.Phase), fmt.Sprintf("%d%%", int(j.Fraction()*100)),
-				model.FormatBytes(j.Cur), model.FormatBytes(j.End), rate, eta, model.BandwidthText(j.Bandwidth))
-		}
-		return t.Flush()
-	})
+	return env.Emit(jobs, func(out io.Writer) error { return writeJobsTable(out, jobs) })
 }
 
+// readJobsTwice reads the jobs twice, half a second apart, which gives a
+// rate and an ETA; a failed second reading leaves them without. None is
+// an empty list, not nil (JSON []).
+func readJobsTwice(env *Env, conn *libvirtx.Conn) ([]model.Job, error) {
+	jobs, err := conn.ListJobs(env.Ctx)
+	if err != nil || len(jobs) == 0 {
+		return []model.Job{}, err
+	}
+	select {
+	case <-env.Ctx.Done():
+	case <-time.After(500 * time.Millisecond):
+	}
+	again, err := conn.ListJobs(env.Ctx)
+	if err != nil {
+		return jobs, nil
+	}
+	byKey := map[string]model.Job{}
+	for _, j := range again {
+		byKey[j.Key()] = j
+	}
+	for i := range jobs {
+		if a, ok := byKey[jobs[i].Key()]; ok {
+			jobs[i].Observe(a.Cur, a.End, a.Updated)
+			jobs[i].Phase, jobs[i].Bandwidth = a.Phase, a.Bandwidth
+		}
+	}
+	return jobs, nil
+}
+
+func writeJobsTable(out io.Writer, jobs []model.Job) error {
+	if len(jobs) == 0 {
+		_, err := fmt.Fprintln(out, "no block jobs")
+		return err
+	}
+	t := newTable(out, "DOMAIN", "DISK", "KIND", "PHASE", "PROGRESS", "DONE", "TOTAL", "RATE", "ETA", "BANDWIDTH")
+	for _, j := range jobs {
+		rate, eta := "-", "-"
+		if r := j.Rate(); r > 0 {
+			rate = model.FormatBytes(int64(r)) + "/s"
+		}
+		if e, ok := j.ETA(); ok {
+			eta = e.Round(time.Second).String()
+		}
+		t.Row(j.Domain, j.Disk, string(j.Kind), string(j.Phase), fmt.Sprintf("%d%%", int(j.Fraction()*100)),
+			model.FormatBytes(j.Cur), model.FormatBytes(j.End), rate, eta, model.BandwidthText(j.Bandwidth))
+	}
+	return t.Flush()
+}
+
+// runJobsWait is 'virtchain jobs --wait'.
+func runJobsWait(env *Env) error {
+	f, err := watchJobs(env, false)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if len(f.w.Jobs()) == 0 {
+		return env.Emit([]model.Job{}, func(out io.Writer) error {
+			_, err := fmt.Fprintln(out, "no block jobs")
+			return err
+		})
+	}
+	final, err := followJobs(env, f, nil, true)
+	if err != nil {
+		return err
+	}
+	var list []model.Job
+	failed := 0
+	for _, j := range final {
+		list = append(list, j)
+		if waitsAtReady(j) {
+			if !env.JSON {
+				fmt.Fprintln(env.Stdout, readyNote(j))
+			}
+		} else if !j.Succeeded() {
+			failed++
+		}
+	}
+	if env.JSON {
+		if err := env.PrintJSON(list); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d job(s) did not complete", failed)
+	}
+	return nil
+}
+
+// runAbort is 'virtchain abort'. Without --wait it asks libvirt and
+// returns; with it, the job is followed to its end under a watcher that
+// carries out no recorded READY action (WatchJobsToStop).
 func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
 	conn, err := env.Conn()
 	if err != nil {
 		return err
 	}
 	if !wait {
-		if err := conn.AbortJob(domain, disk, pivot); err != nil {
-			var r *model.Refusal
-			if pivot && !errors.As(err, &r) {
-				err = fmt.Errorf("%w (with --wait, virtchain pivots when the job gets to READY)", err)
-			}
-			return err
-		}
-		what := "abort"
-		if pivot {
-			what = "pivot"
-		}
-		if env.JSON {
-			return env.PrintJSON(map[string]string{"domain": domain, "disk": disk, "requested": what})
-		}
-		printf(env.Stdout, "%s requested on %s %s; 'virtchain jobs' shows when it is done\n", what, domain, disk)
-		return nil
+		return abortNow(env, conn, domain, disk, pivot)
 	}
 	f, err := watchJobs(env, true)
 	if err != nil {
@@ -720,6 +473,27 @@ func runAbort(env *Env, domain, disk string, pivot, wait bool) error {
 	if (pivot && j.Phase != model.PhaseCompleted) || (!pivot && j.Phase == model.PhaseFailed) {
 		return jobFailure(j)
 	}
+	return nil
+}
+
+// abortNow is 'virtchain abort' without --wait: the request is sent, the
+// outcome arrives later.
+func abortNow(env *Env, conn *libvirtx.Conn, domain, disk string, pivot bool) error {
+	if err := conn.AbortJob(domain, disk, pivot); err != nil {
+		var r *model.Refusal
+		if pivot && !errors.As(err, &r) {
+			err = fmt.Errorf("%w (with --wait, virtchain pivots when the job gets to READY)", err)
+		}
+		return err
+	}
+	what := "abort"
+	if pivot {
+		what = "pivot"
+	}
+	if env.JSON {
+		return env.PrintJSON(map[string]string{"domain": domain, "disk": disk, "requested": what})
+	}
+	printf(env.Stdout, "%s requested on %s %s; 'virtchain jobs' shows when it is done\n", what, domain, disk)
 	return nil
 }
 

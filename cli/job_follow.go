@@ -126,3 +126,107 @@ func endedUnseen(env *Env, j model.Job) model.Job {
 		model.ShellQuote(j.Domain) + " " + model.ShellQuote(j.Disk) + "'"
 	return j
 }
+
+// followJobs prints progress for the jobs in keys (every job when keys is
+// empty, until none is live) and returns each one's final state. With
+// settleReady, a mirror at READY that nothing will pivot or abort counts as
+// settled, as with virsh blockcommit --active --wait: it would wait forever.
+// A lost connection is followed by a reconnect (jobFollow.reconnect).
+func followJobs(env *Env, f *jobFollow, keys map[string]bool, settleReady bool) (map[string]model.Job, error) {
+	fl := &following{env: env, f: f, keys: keys, all: len(keys) == 0, settleReady: settleReady,
+		final: map[string]model.Job{},
+		p:     newProgressPrinter(env.Stdout, env.StdoutIsTerminal() && !env.JSON, env.JSON)}
+	if fl.all {
+		fl.keys = map[string]bool{}
+		for _, j := range f.w.Jobs() {
+			fl.keys[j.Key()] = true
+		}
+	}
+	for _, j := range f.w.Jobs() {
+		if fl.keys[j.Key()] {
+			fl.p.update(j)
+		}
+	}
+	for len(fl.final) < len(fl.keys) {
+		select {
+		case <-env.Ctx.Done():
+			fl.p.finish()
+			return nil, errStoppedWaiting
+		case <-f.w.Lost():
+			if err := fl.reconnected(); err != nil {
+				return nil, err
+			}
+		case j, ok := <-f.w.Updates():
+			if !ok {
+				fl.p.finish()
+				return nil, fmt.Errorf("the job watcher stopped")
+			}
+			if fl.all && !fl.keys[j.Key()] && j.Phase.Live() {
+				fl.keys[j.Key()] = true
+			}
+			if fl.keys[j.Key()] {
+				fl.seen(j)
+			}
+		}
+	}
+	fl.p.finish()
+	return fl.final, nil
+}
+
+// following is the state of one followJobs.
+type following struct {
+	env         *Env
+	f           *jobFollow
+	keys        map[string]bool
+	all         bool // every job: keys grows as jobs appear
+	settleReady bool
+	final       map[string]model.Job
+	p           *progressPrinter
+}
+
+// seen shows a job's new state and settles it when it is over.
+func (fl *following) seen(j model.Job) {
+	fl.p.update(j)
+	if !j.Phase.Live() || (fl.settleReady && waitsAtReady(j)) {
+		fl.final[j.Key()] = j
+	}
+}
+
+// reconnected replaces the lost connection and looks where each job is
+// now: found again (and asked again, for abort --wait), or ended unseen.
+func (fl *following) reconnected() error {
+	fl.p.finish()
+	fl.p.drawn = 0 // the note reconnect prints moved the cursor: draw anew
+	if err := fl.f.reconnect(); err != nil {
+		return err
+	}
+	w := fl.f.w
+	for k := range fl.keys {
+		last, seen := fl.p.jobs[k]
+		if _, done := fl.final[k]; done || !seen {
+			continue
+		}
+		j, ok := w.Job(last.Domain, last.Disk)
+		if !ok {
+			j = endedUnseen(fl.env, last)
+		} else if fl.f.again != nil {
+			if err := fl.f.again(w); err != nil {
+				j.Error = err.Error()
+			}
+		}
+		fl.seen(j)
+	}
+	return nil
+}
+
+// waitsAtReady reports a mirror at READY with no pivot or abort to come.
+func waitsAtReady(j model.Job) bool {
+	return j.Phase == model.PhaseReady && j.AfterReady == model.AfterReadyWait
+}
+
+// readyNote is what to do with a job that waits at READY.
+func readyNote(j model.Job) string {
+	d, t := model.ShellQuote(j.Domain), model.ShellQuote(j.Disk)
+	return fmt.Sprintf("%s %s: %s is READY; pivot with 'virtchain abort %s %s --pivot', or keep the overlay with 'virtchain abort %s %s'",
+		model.Escape(j.Domain), model.Escape(j.Disk), j.Kind, d, t, d, t)
+}

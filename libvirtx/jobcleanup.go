@@ -291,50 +291,74 @@ func (c *Conn) Cleanup(ctx context.Context, cp *model.CleanupPlan) (CleanupResul
 		return res, model.ErrPlanChanged
 	}
 	res.Kept = append(res.Kept, fresh.Kept...)
-	if len(cp.Snapshots) > 0 {
-		dom, err := c.lookupDomain(cp.Domain)
-		if err != nil {
-			return res, err
-		}
-		defer dom.Free()
-		for _, name := range cp.Snapshots {
-			snap, err := dom.SnapshotLookupByName(name, 0)
-			if err != nil {
-				if virtCode(err) == libvirt.ERR_NO_DOMAIN_SNAPSHOT {
-					continue // already gone
-				}
-				return res, &LibvirtError{Op: "find snapshot " + name + " of " + cp.Domain, Err: err}
-			}
-			err = deleteMetadataOnly(dom, snap)
-			_ = snap.Free()
-			if err != nil {
-				return res, &LibvirtError{Op: "remove the metadata of snapshot " + name + " of " + cp.Domain, Err: err}
-			}
-			if err := dropMarks(dom, name); err != nil {
-				return res, &LibvirtError{Op: "remove the destroyed-point marks of snapshot " + name + " from " + cp.Domain + "'s metadata", Err: err}
-			}
-			res.RemovedSnapshots = append(res.RemovedSnapshots, name)
-		}
+	if res.RemovedSnapshots, err = c.removeStale(cp); err != nil {
+		return res, err
 	}
 	if len(cp.Files) == 0 {
 		return res, nil
 	}
-	for i, f := range cp.Files {
-		hf := inspectFile(f)
-		if hf.Path != f || hf.Type != model.FileRegular || hf.ID != cp.IDs[i] {
-			return res, model.ErrPlanChanged
-		}
-	}
-	for _, f := range cp.Files {
-		if err := os.Remove(f); err != nil {
-			return res, &LibvirtError{Op: "delete " + f, Err: err}
-		}
-		res.DeletedFiles = append(res.DeletedFiles, f)
+	res.DeletedFiles, err = deleteLeft(cp)
+	if err != nil {
+		return res, err
 	}
 	if uuid := c.domainUUID(cp.Domain); uuid != "" {
 		forgetLeft(uuid)
 	}
 	return res, nil
+}
+
+// removeStale does the metadata-only delete of each of the plan's
+// snapshots (and drops their destroyed-point marks); it returns the ones
+// removed, also when it stops at an error.
+func (c *Conn) removeStale(cp *model.CleanupPlan) ([]string, error) {
+	removed := []string{}
+	if len(cp.Snapshots) == 0 {
+		return removed, nil
+	}
+	dom, err := c.lookupDomain(cp.Domain)
+	if err != nil {
+		return removed, err
+	}
+	defer dom.Free()
+	for _, name := range cp.Snapshots {
+		snap, err := dom.SnapshotLookupByName(name, 0)
+		if err != nil {
+			if virtCode(err) == libvirt.ERR_NO_DOMAIN_SNAPSHOT {
+				continue // already gone
+			}
+			return removed, &LibvirtError{Op: "find snapshot " + name + " of " + cp.Domain, Err: err}
+		}
+		err = deleteMetadataOnly(dom, snap)
+		_ = snap.Free()
+		if err != nil {
+			return removed, &LibvirtError{Op: "remove the metadata of snapshot " + name + " of " + cp.Domain, Err: err}
+		}
+		if err := dropMarks(dom, name); err != nil {
+			return removed, &LibvirtError{Op: "remove the destroyed-point marks of snapshot " + name + " from " + cp.Domain + "'s metadata", Err: err}
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
+}
+
+// deleteLeft deletes the plan's files, none unless each is still the very
+// file that was checked; it returns the ones deleted, also when it stops
+// at an error.
+func deleteLeft(cp *model.CleanupPlan) ([]string, error) {
+	deleted := []string{}
+	for i, f := range cp.Files {
+		hf := inspectFile(f)
+		if hf.Path != f || hf.Type != model.FileRegular || hf.ID != cp.IDs[i] {
+			return deleted, model.ErrPlanChanged
+		}
+	}
+	for _, f := range cp.Files {
+		if err := os.Remove(f); err != nil {
+			return deleted, &LibvirtError{Op: "delete " + f, Err: err}
+		}
+		deleted = append(deleted, f)
+	}
+	return deleted, nil
 }
 
 func (c *Conn) domainUUID(name string) string {
