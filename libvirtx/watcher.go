@@ -73,7 +73,8 @@ func (c *Conn) WatchJobs(ctx context.Context) (*JobWatcher, error) {
 // WatchJobsToStop is WatchJobs for a caller that is about to abort or pivot
 // a job itself ('virtchain abort --wait'): a pivot an earlier virtchain
 // recorded is not carried out on a job found READY, so the abort asked for
-// now is what happens.
+// now is what happens. The connection has one watcher: if it already
+// runs, it holds back such actions from now on.
 func (c *Conn) WatchJobsToStop(ctx context.Context) (*JobWatcher, error) {
 	return c.jobWatcher(ctx, true)
 }
