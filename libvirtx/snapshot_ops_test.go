@@ -346,7 +346,7 @@ func TestSnapExternalRevertDiskOnly(t *testing.T) {
 	l.wantTree("s1", "s1<", "s2<s1")
 
 	// Now to s2, running: its point is s1's overlay, holding 0x22.
-	p = l.revert(model.SnapshotRevertRequest{Name: "s2", Start: model.StartRunning, DiscardCurrent: true})
+	l.revert(model.SnapshotRevertRequest{Name: "s2", Start: model.StartRunning, DiscardCurrent: true})
 	l.wantState(model.StateRunning)
 	if got := l.chain("vda"); !reflect.DeepEqual(got, []string{l.name + "_s2-revert1.vda.qcow2", filepath.Base(ov1), "base.qcow2"}) {
 		t.Fatalf("chain after second revert %v", got)

@@ -78,7 +78,7 @@ func init() {
 		{"save", 1, false, running, opSave},
 		{"restore", 4, false, func(w *world) bool { return w.state == "saved" }, opRestore},
 		{"managedsave", 1, false, running, opManagedSave},
-		{"start", 4, false, func(w *world) bool { return w.state == "msaved" || w.state == "shutoff" }, opStart},
+		{"start", 4, false, func(w *world) bool { return w.state == "msaved" || shutoff(w) }, opStart},
 		{"destroy", 1, false, running, opDestroy},
 		{"commit", 2, false, layers(3), opCommit},
 		{"commit-shallow", 1, false, layers(3), opCommitShallow},
