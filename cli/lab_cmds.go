@@ -5,18 +5,19 @@ import (
 	"strings"
 
 	"virtchain/libvirtx"
+	"virtchain/libvirtx/lab"
 )
 
 func init() {
 	var prefix, dir string
 	var only []string
 	labFlags := func(f *FlagSet) {
-		prefix, dir, only = libvirtx.DefaultLabPrefix, libvirtx.DefaultLabDir, nil
-		f.StringVar(&prefix, "prefix", "PREFIX", "name prefix of the lab's domains (default "+libvirtx.DefaultLabPrefix+")")
-		f.StringVar(&dir, "dir", "DIR", "folder that holds every lab image (default "+libvirtx.DefaultLabDir+")")
+		prefix, dir, only = lab.DefaultPrefix, lab.DefaultDir, nil
+		f.StringVar(&prefix, "prefix", "PREFIX", "name prefix of the lab's domains (default "+lab.DefaultPrefix+")")
+		f.StringVar(&dir, "dir", "DIR", "folder that holds every lab image (default "+lab.DefaultDir+")")
 	}
 	// labRun checks the flags, opens the connection and runs up or down.
-	labRun := func(do func(*libvirtx.Conn, context.Context, libvirtx.LabOptions) error) func(*Env, []string) error {
+	labRun := func(do func(context.Context, *libvirtx.Conn, lab.Options) error) func(*Env, []string) error {
 		return func(env *Env, _ []string) error {
 			if strings.TrimSpace(prefix) == "" {
 				return Usagef("--prefix must not be empty: the prefix is what keeps lab down away from other domains")
@@ -28,7 +29,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			return do(c, env.Ctx, libvirtx.LabOptions{Prefix: prefix, Dir: dir, Log: env.Stdout, Only: only})
+			return do(env.Ctx, c, lab.Options{Prefix: prefix, Dir: dir, Log: env.Stdout, Only: only})
 		}
 	}
 	register(Command{
@@ -49,7 +50,7 @@ func init() {
 			f.StringsVar(&only, "only", "NAME", "build just this lab domain (repeatable), e.g. --only test2")
 		},
 		Changes: true,
-		Run:     labRun((*libvirtx.Conn).LabUp),
+		Run:     labRun(lab.Up),
 	})
 	register(Command{
 		Name:    "lab down",
@@ -59,6 +60,6 @@ func init() {
 			"up after a 'lab up' that failed halfway. Other domains are never touched.",
 		Flags:   labFlags,
 		Changes: true,
-		Run:     labRun((*libvirtx.Conn).LabDown),
+		Run:     labRun(lab.Down),
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"virtchain/libvirtx"
+	"virtchain/libvirtx/lab"
 	"virtchain/libvirtx/testhost"
 )
 
@@ -153,7 +154,7 @@ func TestIntegrationLab(t *testing.T) {
 	if !strings.Contains(out, "lab: up: 6 domains") {
 		t.Errorf("lab up output lacks its summary:\n%s", out)
 	}
-	names := libvirtx.LabDomainNames(prefix)
+	names := lab.DomainNames(prefix)
 
 	// Running domains keep qcow2 metadata in memory: flush every disk so
 	// qemu-img reads what QEMU wrote.

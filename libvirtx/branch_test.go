@@ -7,6 +7,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"virtchain/libvirtx/testhost"
 	"virtchain/model"
 )
 
@@ -150,5 +151,5 @@ func TestBranchOwnRevert(t *testing.T) {
 			t.Errorf("%s was deleted", f)
 		}
 	}
-	readPattern(t, fy, "0x33", "0", "1M")
+	testhost.ReadPattern(t, fy, "0x33", "0", "1M")
 }

@@ -185,11 +185,11 @@ func (l *discLab) discoverWith(c *Conn) model.Domain {
 }
 
 // checkAgainstQemuImg compares a chain layer by layer with `qemu-img info
-// -U --backing-chain` (qemuChain, shared with the lab tests), the
+// -U --backing-chain` (testhost.QemuChain, shared with the lab tests), the
 // independent answer.
 func (l *discLab) checkAgainstQemuImg(disk model.Disk) {
 	l.t.Helper()
-	want := qemuChain(l.t, disk.Layers[0].Path)
+	want := testhost.QemuChain(l.t, disk.Layers[0].Path)
 	if len(want) != len(disk.Layers) {
 		l.t.Fatalf("%s: %d layers, qemu-img says %d", disk.Target, len(disk.Layers), len(want))
 	}

@@ -111,7 +111,7 @@ func (l *snapLab) top(target string) string {
 func (l *snapLab) want(target, pattern, off, length string) {
 	l.t.Helper()
 	l.flush()
-	readPattern(l.t, l.top(target), pattern, off, length)
+	testhost.ReadPattern(l.t, l.top(target), pattern, off, length)
 }
 
 // view copies what the guest sees on target into a standalone image.
@@ -204,7 +204,7 @@ func (l *snapLab) delete(req model.SnapshotDeleteRequest) *model.SnapshotDeleteP
 func internalSnapshots(t *testing.T, path string) []string {
 	t.Helper()
 	var out []string
-	for _, l := range qemuChain(t, path)[:1] {
+	for _, l := range testhost.QemuChain(t, path)[:1] {
 		for _, s := range l.Snapshots {
 			out = append(out, s.Name)
 		}
@@ -315,8 +315,8 @@ func TestSnapExternalDiskOnlyAtomic(t *testing.T) {
 	// New writes land in the overlays, not in the snapshot point.
 	l.write("vda", "write -P 0x33 0 1M")
 	l.flush()
-	readPattern(t, l.path("base.qcow2"), "0x11", "0", "1M")
-	readPattern(t, l.path(def), "0x33", "0", "1M")
+	testhost.ReadPattern(t, l.path("base.qcow2"), "0x11", "0", "1M")
+	testhost.ReadPattern(t, l.path(def), "0x33", "0", "1M")
 }
 
 func TestSnapExternalRevertDiskOnly(t *testing.T) {
@@ -341,8 +341,8 @@ func TestSnapExternalRevertDiskOnly(t *testing.T) {
 	}
 	l.want("vda", "0x11", "0", "1M")
 	// The newer branch: on disk with its data, and in the tree.
-	readPattern(t, ov2, "0x33", "0", "1M")
-	readPattern(t, ov1, "0x22", "0", "1M")
+	testhost.ReadPattern(t, ov2, "0x33", "0", "1M")
+	testhost.ReadPattern(t, ov1, "0x22", "0", "1M")
 	l.wantTree("s1", "s1<", "s2<s1")
 
 	// Now to s2, running: its point is s1's overlay, holding 0x22.
@@ -361,7 +361,7 @@ func TestSnapExternalRevertDiskOnly(t *testing.T) {
 	// The guest writes into the new overlay.
 	l.write("vda", "write -P 0x44 1M 1M")
 	l.want("vda", "0x44", "1M", "1M")
-	readPattern(t, ov1, "0", "1M", "1M")
+	testhost.ReadPattern(t, ov1, "0", "1M", "1M")
 }
 
 func TestSnapExternalRevertCheckpoint(t *testing.T) {
@@ -383,7 +383,7 @@ func TestSnapExternalRevertCheckpoint(t *testing.T) {
 	l.wantState(model.StateRunning) // a checkpoint comes back running
 	l.sameView("vda", ref)
 	l.want("vda", "0x11", "0", "1M")
-	readPattern(t, old, "0x22", "0", "1M") // the newer branch is kept
+	testhost.ReadPattern(t, old, "0x22", "0", "1M") // the newer branch is kept
 	if !exists(p.MemoryFile) {
 		t.Fatalf("memory file %s was deleted", p.MemoryFile)
 	}
@@ -391,7 +391,7 @@ func TestSnapExternalRevertCheckpoint(t *testing.T) {
 	// The restored QEMU runs on the new overlay.
 	l.write("vda", "write -P 0x55 2M 1M")
 	l.want("vda", "0x55", "2M", "1M")
-	readPattern(t, old, "0", "2M", "1M")
+	testhost.ReadPattern(t, old, "0", "2M", "1M")
 	// A new snapshot after the revert is the child of cp: a sibling branch.
 	l.create(model.SnapshotCreateRequest{Name: "after", External: true, DiskOnly: true})
 	l.wantTree("after", "cp<", "after<cp")

@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"virtchain/libvirtx"
+	"virtchain/libvirtx/lab"
 )
 
 func main() {
@@ -24,7 +25,7 @@ func main() {
 	uri := fs.String("connect", "qemu:///system", "libvirt URI (must be this host's)")
 	prefix := fs.String("prefix", "bench-", "name prefix of the fleet's domains and images")
 	dir := fs.String("dir", "/var/tmp/virtchain-bench", "folder for the fleet's images")
-	var f libvirtx.FleetOptions
+	var f lab.Fleet
 	fs.IntVar(&f.Domains, "domains", 40, "number of defined domains")
 	fs.IntVar(&f.Disks, "disks", 2, "disks per domain")
 	fs.IntVar(&f.Depth, "depth", 16, "layers per disk chain")
@@ -37,11 +38,11 @@ func main() {
 		os.Exit(1)
 	}
 	defer c.Close()
-	opts := libvirtx.LabOptions{Prefix: *prefix, Dir: *dir, Log: os.Stdout}
+	opts := lab.Options{Prefix: *prefix, Dir: *dir, Log: os.Stdout}
 	if os.Args[1] == "up" {
-		err = c.FleetUp(context.Background(), opts, f)
+		err = lab.FleetUp(context.Background(), c, opts, f)
 	} else {
-		err = c.LabDown(context.Background(), opts)
+		err = lab.Down(context.Background(), c, opts)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchfleet:", err)

@@ -1,10 +1,8 @@
-package libvirtx
+package lab
 
 import (
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,13 +13,14 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"virtchain/assets"
+	"virtchain/libvirtx"
 	"virtchain/libvirtx/testhost"
 )
 
 // The embedded lab description must be valid, or `lab up` fails before it
 // creates anything.
 func TestLabSpecIsValid(t *testing.T) {
-	s, err := loadLabSpec()
+	s, err := loadSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +32,8 @@ func TestLabSpecIsValid(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("lab domains = %v, want %v", got, want)
 	}
-	if names := LabDomainNames("x-"); len(names) != len(want) || names[0] != "x-test2" {
-		t.Fatalf("LabDomainNames(x-) = %v", names)
+	if names := DomainNames("x-"); len(names) != len(want) || names[0] != "x-test2" {
+		t.Fatalf("DomainNames(x-) = %v", names)
 	}
 	var def libvirtxml.Domain
 	if err := def.Unmarshal(assets.LabDomainXML); err != nil {
@@ -46,24 +45,24 @@ func TestLabSpecIsValid(t *testing.T) {
 }
 
 func TestParseLabWrite(t *testing.T) {
-	if w, err := parseLabWrite("0x5a 64M 1M"); err != nil || w.command("write") != "write -P 0x5a 64M 1M" {
+	if w, err := parseWrite("0x5a 64M 1M"); err != nil || w.command("write") != "write -P 0x5a 64M 1M" {
 		t.Fatalf("parseLabWrite = %+v, %v", w, err)
 	}
 	for _, bad := range []string{"", "0x5a 0", "5a 0 1M", "0x5a -1 1M", "0x5a 0 1M; quit", "0x123 0 1M"} {
-		if _, err := parseLabWrite(bad); err == nil {
-			t.Errorf("parseLabWrite(%q) accepted bad input", bad)
+		if _, err := parseWrite(bad); err == nil {
+			t.Errorf("parseWrite(%q) accepted bad input", bad)
 		}
 	}
 }
 
 func TestLabOptionsRefuseRelativeAndRoot(t *testing.T) {
 	for _, dir := range []string{"lab", "/"} {
-		if _, err := (LabOptions{Dir: dir}).withDefaults(); err == nil {
+		if _, err := (Options{Dir: dir}).withDefaults(); err == nil {
 			t.Errorf("withDefaults accepted Dir %q", dir)
 		}
 	}
-	o, err := LabOptions{}.withDefaults()
-	if err != nil || o.Prefix != DefaultLabPrefix || o.Dir != DefaultLabDir {
+	o, err := Options{}.withDefaults()
+	if err != nil || o.Prefix != DefaultPrefix || o.Dir != DefaultDir {
 		t.Fatalf("defaults = %+v, %v", o, err)
 	}
 }
@@ -71,12 +70,12 @@ func TestLabOptionsRefuseRelativeAndRoot(t *testing.T) {
 // labIntegration opens the host under test for an integration test and gives it
 // a lab prefix and an empty 0755 folder under /var/tmp; the lab is removed
 // in t.Cleanup even when the test fails.
-func labIntegration(t *testing.T, name string) (*Conn, LabOptions) {
+func labIntegration(t *testing.T, name string) (*libvirtx.Conn, Options) {
 	t.Helper()
 	if os.Getenv("VIRTCHAIN_INTEGRATION") != "1" {
 		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 to run against the real libvirtd (make test does)")
 	}
-	c, err := Open(testhost.URI(), false)
+	c, err := libvirtx.Open(testhost.URI(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,9 +83,9 @@ func labIntegration(t *testing.T, name string) (*Conn, LabOptions) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := LabOptions{Prefix: "vct-lab-" + name + "-", Dir: dir, Log: &testLog{t: t}}
+	opts := Options{Prefix: "vct-lab-" + name + "-", Dir: dir, Log: &testLog{t: t}}
 	t.Cleanup(func() {
-		if err := c.LabDown(context.Background(), opts); err != nil {
+		if err := Down(context.Background(), c, opts); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		os.RemoveAll(dir)
@@ -114,32 +113,7 @@ func (l *testLog) String() string {
 	return l.b.String()
 }
 
-// qemuChain is `qemu-img info -U --backing-chain --output=json`.
-type qemuChainLayer struct {
-	Filename    string `json:"filename"`
-	Format      string `json:"format"`
-	VirtualSize int64  `json:"virtual-size"`
-	ActualSize  int64  `json:"actual-size"`
-	BackingFile string `json:"backing-filename"`
-	Snapshots   []struct {
-		Name string `json:"name"`
-	} `json:"snapshots"`
-}
-
-func qemuChain(t *testing.T, top string) []qemuChainLayer {
-	t.Helper()
-	out, err := exec.Command("qemu-img", "info", "-U", "--backing-chain", "--output=json", top).Output()
-	if err != nil {
-		t.Fatalf("qemu-img info %s: %v", top, err)
-	}
-	var layers []qemuChainLayer
-	if err := json.Unmarshal(out, &layers); err != nil {
-		t.Fatal(err)
-	}
-	return layers
-}
-
-func chainNames(layers []qemuChainLayer) []string {
+func chainNames(layers []testhost.QemuLayer) []string {
 	var out []string
 	for _, l := range layers {
 		out = append(out, filepath.Base(l.Filename))
@@ -147,24 +121,14 @@ func chainNames(layers []qemuChainLayer) []string {
 	return out
 }
 
-// readPattern checks with qemu-io that the guest-visible content of top
-// holds pattern at off..off+len.
-func readPattern(t *testing.T, top, pattern, off, length string) {
-	t.Helper()
-	out, err := exec.Command("qemu-io", "-U", "-r", "-f", "qcow2", "-c", "read -P "+pattern+" "+off+" "+length, top).CombinedOutput()
-	if err != nil || strings.Contains(string(out), "failed") {
-		t.Errorf("%s: want %s at %s+%s: %s %v", filepath.Base(top), pattern, off, length, out, err)
-	}
-}
-
 type labSnap struct {
 	name, parent, kind string
 	files              []string
 }
 
-func labSnapshots(t *testing.T, c *Conn, domain string) (snaps map[string]labSnap, current string) {
+func labSnapshots(t *testing.T, c *libvirtx.Conn, domain string) (snaps map[string]labSnap, current string) {
 	t.Helper()
-	dom, err := c.virt.LookupDomainByName(domain)
+	dom, err := c.Libvirt().LookupDomainByName(domain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,9 +169,9 @@ func labSnapshots(t *testing.T, c *Conn, domain string) (snaps map[string]labSna
 	return snaps, current
 }
 
-func labDomainState(t *testing.T, c *Conn, name string) libvirt.DomainState {
+func labDomainState(t *testing.T, c *libvirtx.Conn, name string) libvirt.DomainState {
 	t.Helper()
-	dom, err := c.virt.LookupDomainByName(name)
+	dom, err := c.Libvirt().LookupDomainByName(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,14 +183,13 @@ func labDomainState(t *testing.T, c *Conn, name string) libvirt.DomainState {
 	return st
 }
 
-func labTop(t *testing.T, c *Conn, domain, target string) string {
+func domainExists(c *libvirtx.Conn, name string) (bool, error) {
+	return host{c, c.Libvirt()}.domainExists(name)
+}
+
+func labTop(t *testing.T, c *libvirtx.Conn, domain, target string) string {
 	t.Helper()
-	dom, err := c.virt.LookupDomainByName(domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dom.Free()
-	f, err := activeLayerFile(dom, 0, target)
+	f, err := c.DiskFile(domain, target, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +201,7 @@ func labTop(t *testing.T, c *Conn, domain, target string) string {
 func TestLabUpDown(t *testing.T) {
 	c, opts := labIntegration(t, "updown")
 	ctx := context.Background()
-	if err := c.LabUp(ctx, opts); err != nil {
+	if err := Up(ctx, c, opts); err != nil {
 		t.Fatal(err)
 	}
 	p := opts.Prefix
@@ -248,7 +211,7 @@ func TestLabUpDown(t *testing.T) {
 		t.Errorf("%stest2 state %v, want running", p, st)
 	}
 	top := labTop(t, c, p+"test2", "vda")
-	chain := qemuChain(t, top)
+	chain := testhost.QemuChain(t, top)
 	want := []string{"test2_lsof.qcow2", "test2_net-tools.qcow2", "test2_nmap.qcow2", "test2_test.qcow2", "test2.qcow2", "centos.qcow2"}
 	if got := chainNames(chain); !slices.Equal(got, want) {
 		t.Errorf("test2 vda chain = %v, want %v", got, want)
@@ -262,11 +225,11 @@ func TestLabUpDown(t *testing.T) {
 		}
 	}
 	for _, r := range [][3]string{{"0x11", "0", "8M"}, {"0x22", "8M", "4M"}, {"0x33", "12M", "4M"}, {"0x44", "16M", "4M"}, {"0x55", "20M", "4M"}, {"0x66", "24M", "4M"}, {"0x66", "64M", "1M"}} {
-		readPattern(t, top, r[0], r[1], r[2])
+		testhost.ReadPattern(t, top, r[0], r[1], r[2])
 	}
 	// Each layer alone shows its own pattern in the shared region.
 	for i, pat := range []string{"0x66", "0x55", "0x44", "0x33", "0x22", "0x11"} {
-		readPattern(t, chain[i].Filename, pat, "64M", "1M")
+		testhost.ReadPattern(t, chain[i].Filename, pat, "64M", "1M")
 	}
 	snaps, current := labSnapshots(t, c, p+"test2")
 	if current != "lsof" || len(snaps) != 4 {
@@ -293,25 +256,25 @@ func TestLabUpDown(t *testing.T) {
 		}
 	}
 	treeTop := labTop(t, c, p+"tree", "vda")
-	if tc := qemuChain(t, treeTop); len(tc) != 1 || len(tc[0].Snapshots) != len(parents) {
+	if tc := testhost.QemuChain(t, treeTop); len(tc) != 1 || len(tc[0].Snapshots) != len(parents) {
 		t.Errorf("tree.qcow2: want one layer with %d internal snapshots, got %+v", len(parents), tc)
 	}
 	// The experiment branch grew from "installed": app-v1's data is absent.
-	readPattern(t, treeTop, "0x35", "8M", "2M")
-	readPattern(t, treeTop, "0x00", "4M", "2M")
+	testhost.ReadPattern(t, treeTop, "0x35", "8M", "2M")
+	testhost.ReadPattern(t, treeTop, "0x00", "4M", "2M")
 
 	// (c) a shut-off domain with a 6-deep chain.
 	if st := labDomainState(t, c, p+"deep"); st != libvirt.DOMAIN_SHUTOFF {
 		t.Errorf("%sdeep state %v, want shut off", p, st)
 	}
-	deep := qemuChain(t, labTop(t, c, p+"deep", "vda"))
+	deep := testhost.QemuChain(t, labTop(t, c, p+"deep", "vda"))
 	if got := chainNames(deep); !slices.Equal(got, []string{"deep_5.qcow2", "deep_4.qcow2", "deep_3.qcow2", "deep_2.qcow2", "deep_1.qcow2", "deep-base.qcow2"}) {
 		t.Errorf("deep chain = %v", got)
 	}
 
 	// (d) two domains whose chains share one base image.
-	a := qemuChain(t, labTop(t, c, p+"shared-a", "vda"))
-	b := qemuChain(t, labTop(t, c, p+"shared-b", "vda"))
+	a := testhost.QemuChain(t, labTop(t, c, p+"shared-a", "vda"))
+	b := testhost.QemuChain(t, labTop(t, c, p+"shared-b", "vda"))
 	if len(a) != 2 || len(b) != 2 || a[1].Filename != b[1].Filename || filepath.Base(a[1].Filename) != "shared-base.qcow2" {
 		t.Errorf("shared chains %v and %v do not share shared-base.qcow2", chainNames(a), chainNames(b))
 	}
@@ -321,12 +284,12 @@ func TestLabUpDown(t *testing.T) {
 		t.Errorf("%stwodisk state %v, want running", p, st)
 	}
 	for _, tg := range []string{"vda", "vdb"} {
-		got := chainNames(qemuChain(t, labTop(t, c, p+"twodisk", tg)))
+		got := chainNames(testhost.QemuChain(t, labTop(t, c, p+"twodisk", tg)))
 		if !slices.Equal(got, []string{"twodisk_both." + tg + ".qcow2", "twodisk-" + tg + ".qcow2"}) {
 			t.Errorf("twodisk %s chain = %v", tg, got)
 		}
 	}
-	readPattern(t, labTop(t, c, p+"twodisk", "vdb"), "0x64", "2M", "2M")
+	testhost.ReadPattern(t, labTop(t, c, p+"twodisk", "vdb"), "0x64", "2M", "2M")
 
 	// The folder is traversable by QEMU.
 	if fi, err := os.Stat(opts.Dir); err != nil || fi.Mode().Perm() != 0o755 {
@@ -337,23 +300,23 @@ func TestLabUpDown(t *testing.T) {
 	log := &testLog{t: t}
 	again := opts
 	again.Log = log
-	if err := c.LabUp(ctx, again); err != nil || !strings.Contains(log.String(), "already up") {
+	if err := Up(ctx, c, again); err != nil || !strings.Contains(log.String(), "already up") {
 		t.Errorf("second lab up: %v, log %q", err, log.String())
 	}
 
 	// Down removes every lab domain and the folder, and only those.
-	if err := c.LabDown(ctx, opts); err != nil {
+	if err := Down(ctx, c, opts); err != nil {
 		t.Fatal(err)
 	}
 	assertNoLab(t, c, opts)
-	if err := c.LabDown(ctx, opts); err != nil {
+	if err := Down(ctx, c, opts); err != nil {
 		t.Errorf("second lab down: %v", err)
 	}
 }
 
-func assertNoLab(t *testing.T, c *Conn, opts LabOptions) {
+func assertNoLab(t *testing.T, c *libvirtx.Conn, opts Options) {
 	t.Helper()
-	doms, err := c.virt.ListAllDomains(0)
+	doms, err := c.Libvirt().ListAllDomains(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +365,7 @@ func TestLabDownAfterFailedUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own, err := c.virt.DomainDefineXML(x)
+	own, err := c.Libvirt().DomainDefineXML(x)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,14 +373,14 @@ func TestLabDownAfterFailedUp(t *testing.T) {
 
 	up := opts
 	up.Log = &cancelOn{word: opts.Prefix + "tree:", cancel: cancel, log: &testLog{t: t}}
-	if err := c.LabUp(ctx, up); err == nil || !strings.Contains(err.Error(), "lab down") {
+	if err := Up(ctx, c, up); err == nil || !strings.Contains(err.Error(), "lab down") {
 		t.Fatalf("cancelled lab up: err %v, want one naming `lab down`", err)
 	}
-	if ok, _ := c.domainExists(opts.Prefix + "test2"); !ok {
+	if ok, _ := domainExists(c, opts.Prefix+"test2"); !ok {
 		t.Fatalf("%stest2 should exist after a cancelled up", opts.Prefix)
 	}
 	// A managed-save image must not stop lab down.
-	test2, err := c.virt.LookupDomainByName(opts.Prefix + "test2")
+	test2, err := c.Libvirt().LookupDomainByName(opts.Prefix + "test2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,14 +388,14 @@ func TestLabDownAfterFailedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	test2.Free()
-	err = c.LabUp(context.Background(), opts)
+	err = Up(context.Background(), c, opts)
 	if err == nil || !strings.Contains(err.Error(), "partial lab") || !strings.Contains(err.Error(), "lab down --prefix "+opts.Prefix+" --dir "+opts.Dir) {
 		t.Fatalf("up over a partial lab: %v, want a refusal naming `lab down`", err)
 	}
-	if err := c.LabDown(context.Background(), opts); err != nil {
+	if err := Down(context.Background(), c, opts); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := c.domainExists(opts.Prefix + "users-own"); !ok {
+	if ok, _ := domainExists(c, opts.Prefix+"users-own"); !ok {
 		t.Errorf("lab down removed %susers-own, which is not the lab's", opts.Prefix)
 	}
 	own.Undefine()
@@ -449,11 +412,11 @@ func TestLabRefusesForeignFolder(t *testing.T) {
 	// The hint names this lab's flags: a bare `virtchain lab down` would
 	// take down the demo lab instead.
 	down := "`virtchain lab down --prefix " + opts.Prefix + " --dir " + opts.Dir + "`"
-	if err := c.LabUp(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "not empty") ||
+	if err := Up(context.Background(), c, opts); err == nil || !strings.Contains(err.Error(), "not empty") ||
 		!strings.Contains(err.Error(), down) {
 		t.Fatalf("up into a non-empty folder: %v, want a refusal naming %s", err, down)
 	}
-	if err := c.LabDown(context.Background(), opts); err == nil {
+	if err := Down(context.Background(), c, opts); err == nil {
 		t.Fatal("down deleted a folder without the lab marker")
 	}
 	if _, err := os.Stat(filepath.Join(opts.Dir, "precious")); err != nil {
@@ -464,7 +427,7 @@ func TestLabRefusesForeignFolder(t *testing.T) {
 
 // Only narrows the lab to some domains and exactly the images they need.
 func TestLabSpecOnly(t *testing.T) {
-	s, err := loadLabSpec()
+	s, err := loadSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,17 +454,17 @@ func TestLabSpecOnly(t *testing.T) {
 func TestLabUpOnlyTest2(t *testing.T) {
 	c, opts := labIntegration(t, "only")
 	opts.Only = []string{"test2"}
-	if err := c.LabUp(context.Background(), opts); err != nil {
+	if err := Up(context.Background(), c, opts); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range LabDomainNames(opts.Prefix) {
-		if ok, _ := c.domainExists(n); ok != (n == opts.Prefix+"test2") {
+	for _, n := range DomainNames(opts.Prefix) {
+		if ok, _ := domainExists(c, n); ok != (n == opts.Prefix+"test2") {
 			t.Errorf("%s exists: %v", n, ok)
 		}
 	}
 	top := labTop(t, c, opts.Prefix+"test2", "vda")
-	if got := chainNames(qemuChain(t, top)); len(got) != 6 || got[0] != "test2_lsof.qcow2" {
+	if got := chainNames(testhost.QemuChain(t, top)); len(got) != 6 || got[0] != "test2_lsof.qcow2" {
 		t.Errorf("test2 chain = %v", got)
 	}
-	readPattern(t, top, "0x66", "64M", "1M")
+	testhost.ReadPattern(t, top, "0x66", "64M", "1M")
 }
