@@ -1,0 +1,158 @@
+package libvirtx
+
+import (
+	"libvirt.org/go/libvirt"
+
+	"virtchain/model"
+)
+
+// domainFacts are what Discover learns for all domains in a few bulk calls
+// and DiscoverDomain asks one domain for.
+type domainFacts struct {
+	state        model.DomainState
+	persistent   bool
+	managedSave  bool
+	autostart    bool
+	hasSnapshots bool
+	// blocks are GetAllDomainStats block entries (with backing layers),
+	// fetched only for active domains over a remote connection.
+	blocks   []libvirt.DomainStatsBlock
+	problems []string
+}
+
+// stateLists are the ListAllDomains filters that tell most states apart.
+// The rest (blocked, in shutdown, crashed, pmsuspended) share the OTHER
+// filter and are asked one by one, which is rare.
+var stateLists = map[libvirt.ConnectListAllDomainsFlags]model.DomainState{
+	libvirt.CONNECT_LIST_DOMAINS_RUNNING: model.StateRunning,
+	libvirt.CONNECT_LIST_DOMAINS_PAUSED:  model.StatePaused,
+	libvirt.CONNECT_LIST_DOMAINS_SHUTOFF: model.StateShutoff,
+}
+
+// bulkFacts answers state, persistence, managed save, autostart and "has
+// snapshots" for every domain with filtered ListAllDomains calls, one
+// round trip each, handled by the daemon without taking any domain job.
+// (GetAllDomainStats would give exact states in one call but is ten times
+// slower and waits for, or skips, busy domains.) It returns nil, and the
+// caller asks each domain, if the daemon refuses a filter.
+func (c *Conn) bulkFacts(doms []libvirt.Domain, uuids []string) map[string]domainFacts {
+	flags := []libvirt.ConnectListAllDomainsFlags{
+		libvirt.CONNECT_LIST_DOMAINS_PERSISTENT,
+		libvirt.CONNECT_LIST_DOMAINS_MANAGEDSAVE,
+		libvirt.CONNECT_LIST_DOMAINS_AUTOSTART,
+		libvirt.CONNECT_LIST_DOMAINS_HAS_SNAPSHOT,
+	}
+	for f := range stateLists {
+		flags = append(flags, f)
+	}
+	sets := map[libvirt.ConnectListAllDomainsFlags]map[string]bool{}
+	for _, flag := range flags {
+		list, err := c.virt.ListAllDomains(flag)
+		if err != nil {
+			return nil
+		}
+		set := map[string]bool{}
+		for i := range list {
+			if u, err := list[i].GetUUIDString(); err == nil {
+				set[u] = true
+			}
+		}
+		freeDomains(list)
+		sets[flag] = set
+	}
+
+	out := map[string]domainFacts{}
+	anyActive := false
+	for i, u := range uuids {
+		f := domainFacts{
+			persistent:   sets[libvirt.CONNECT_LIST_DOMAINS_PERSISTENT][u],
+			managedSave:  sets[libvirt.CONNECT_LIST_DOMAINS_MANAGEDSAVE][u],
+			autostart:    sets[libvirt.CONNECT_LIST_DOMAINS_AUTOSTART][u],
+			hasSnapshots: sets[libvirt.CONNECT_LIST_DOMAINS_HAS_SNAPSHOT][u],
+		}
+		for flag, st := range stateLists {
+			if sets[flag][u] {
+				f.state = st
+			}
+		}
+		if f.state == "" {
+			st, _, err := doms[i].GetState()
+			if err != nil {
+				continue // undefined meanwhile, or odd: oneFacts decides
+			}
+			f.state = stateName(st)
+		}
+		anyActive = anyActive || f.state.Active()
+		out[u] = f
+	}
+	if !c.local && anyActive {
+		for u, blocks := range c.blockStats(nil) {
+			if f, ok := out[u]; ok {
+				f.blocks = blocks
+				out[u] = f
+			}
+		}
+	}
+	return out
+}
+
+// blockStats returns, per domain UUID, the block statistics of every
+// layer of every disk (the BACKING flag), for active domains only. nil
+// doms means all domains.
+func (c *Conn) blockStats(doms []*libvirt.Domain) map[string][]libvirt.DomainStatsBlock {
+	flags := libvirt.CONNECT_GET_ALL_DOMAINS_STATS_BACKING
+	if doms == nil {
+		flags |= libvirt.CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+	}
+	stats, err := c.virt.GetAllDomainStats(doms, libvirt.DOMAIN_STATS_BLOCK, flags)
+	if err != nil {
+		return nil
+	}
+	defer freeStats(stats)
+	out := map[string][]libvirt.DomainStatsBlock{}
+	for _, s := range stats {
+		if s.Domain == nil {
+			continue
+		}
+		if u, err := s.Domain.GetUUIDString(); err == nil {
+			out[u] = s.Block
+		}
+	}
+	return out
+}
+
+// oneFacts asks a single domain, one call per fact.
+func (c *Conn) oneFacts(dom *libvirt.Domain) domainFacts {
+	var f domainFacts
+	note := func(what string, err error) {
+		f.problems = append(f.problems, what+": "+errorText(err))
+	}
+	if st, _, err := dom.GetState(); err == nil {
+		f.state = stateName(st)
+	} else {
+		note("state", err)
+	}
+	if p, err := dom.IsPersistent(); err == nil {
+		f.persistent = p
+	} else {
+		note("persistent", err)
+	}
+	// A transient domain has neither managed save nor autostart; libvirt
+	// may refuse to answer for it, which is not a problem.
+	if ms, err := dom.HasManagedSaveImage(0); err == nil {
+		f.managedSave = ms
+	} else if f.persistent {
+		note("managed save", err)
+	}
+	if as, err := dom.GetAutostart(); err == nil {
+		f.autostart = as
+	} else if f.persistent {
+		note("autostart", err)
+	}
+	if n, err := dom.SnapshotNum(0); err == nil {
+		f.hasSnapshots = n > 0
+	} else {
+		f.hasSnapshots = true // let ListAllSnapshots report the error
+	}
+	return f
+}
