@@ -101,113 +101,190 @@ func (c *Conn) revertExternal(ctx context.Context, p *model.SnapshotRevertPlan) 
 	op := "revert " + name + " to external snapshot " + snapName
 
 	// 1. Read everything first.
-	snapX, snapDoc, err := c.snapshotDoc(name, snapName)
+	def, snapDoc, err := c.savedDefinition(op, name, snapName)
 	if err != nil {
 		return err
-	}
-	saved := snapshotDef(snapX)
-	if saved == nil {
-		return model.Refuse("snapshot "+snapName+" of "+name+" has no saved domain definition", "revert it by hand")
-	}
-	def, err := cloneDomainDef(saved)
-	if err != nil {
-		return opErr(op+": copy the saved definition", err)
 	}
 	dom, err := c.domainHandle(name)
 	if err != nil {
 		return err
 	}
 	defer dom.Free()
-	curDoc, err := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE | libvirt.DOMAIN_XML_SECURE)
+	docs, err := c.readRevertDocs(op, dom, def, snapDoc, p)
 	if err != nil {
-		return opErr(op+": read the current definition", err)
-	}
-	var current libvirtxml.Domain
-	if err := current.Unmarshal(curDoc); err != nil {
-		return opErr(op+": parse the current definition", err)
-	}
-	// The saved definition lacks the destroyed-point marks made since the
-	// snapshot; they are written back once it is defined, and again once
-	// the domain runs (a restore brings its own live definition).
-	marks, err := readMarks(dom)
-	if err != nil {
-		return opErr(op+": read the destroyed-point marks", err)
-	}
-	if err := retargetDisks(def, p.Overlays, &current); err != nil {
-		return opErr(op, err)
-	}
-	newDoc, err := def.Marshal()
-	if err != nil {
-		return opErr(op+": build the new definition", err)
-	}
-	redefineDoc, err := revertedSnapshotDoc(snapDoc, p.Overlays)
-	if err != nil {
-		return opErr(op+": build the new metadata of "+snapName, err)
-	}
-	restoreDoc := ""
-	if p.MemoryFile != "" {
-		memDoc, err := c.virt.DomainSaveImageGetXMLDesc(p.MemoryFile, libvirt.DOMAIN_SAVE_IMAGE_XML_SECURE)
-		if err != nil {
-			return opErr(op+": read the memory file "+p.MemoryFile, err)
-		}
-		var memDef libvirtxml.Domain
-		if err := memDef.Unmarshal(memDoc); err != nil {
-			return opErr(op+": parse the definition in "+p.MemoryFile, err)
-		}
-		// Only the reverted disks change; every other device must match
-		// the memory image exactly.
-		if err := retargetDisks(&memDef, p.Overlays, nil); err != nil {
-			return opErr(op+": memory file "+p.MemoryFile, err)
-		}
-		if restoreDoc, err = memDef.Marshal(); err != nil {
-			return opErr(op+": build the restore definition", err)
-		}
+		return err
 	}
 
 	// 2. New overlays on the snapshot point.
+	undo, err := createOverlays(ctx, op, p.Overlays)
+	if err != nil {
+		return err
+	}
+
+	// 3 and 4.
+	if err := c.moveToOverlays(op, dom, name, docs, undo); err != nil {
+		return err
+	}
+
+	// 5. Bring it back as the snapshot was.
+	if err := c.bringBack(op, dom, name, p, docs.restore); err != nil {
+		return err
+	}
+	if active, _ := dom.IsActive(); active {
+		if err := keepMarks(dom, name, docs.marks); err != nil {
+			return opErr(op+" (the disks are reverted)", err)
+		}
+	}
+
+	// 6. The snapshot becomes current in libvirt's metadata.
+	snap, err := dom.CreateSnapshotXML(docs.redefine, libvirt.DOMAIN_SNAPSHOT_CREATE_REDEFINE|libvirt.DOMAIN_SNAPSHOT_CREATE_CURRENT)
+	if err != nil {
+		return opErr(op+": make "+snapName+" the current snapshot (the disks are reverted)", err)
+	}
+	_ = snap.Free()
+	return nil
+}
+
+// savedDefinition decides whether virtchain can revert to the snapshot:
+// only when libvirt kept the domain definition of its time. It returns a
+// copy of that definition and the snapshot's XML.
+func (c *Conn) savedDefinition(op, name, snapName string) (*libvirtxml.Domain, string, error) {
+	snapX, snapDoc, err := c.snapshotDoc(name, snapName)
+	if err != nil {
+		return nil, "", err
+	}
+	saved := snapshotDef(snapX)
+	if saved == nil {
+		return nil, "", model.Refuse("snapshot "+snapName+" of "+name+" has no saved domain definition", "revert it by hand")
+	}
+	def, err := cloneDomainDef(saved)
+	if err != nil {
+		return nil, "", opErr(op+": copy the saved definition", err)
+	}
+	return def, snapDoc, nil
+}
+
+// revertDocs are the documents a revert writes, all built before the
+// first change, and what it must keep.
+type revertDocs struct {
+	current  string // the persistent definition now, put back when a step fails
+	next     string // the saved definition, pointed at the new overlays
+	redefine string // the snapshot's metadata, naming the new overlays
+	restore  string // a checkpoint's memory-image definition on the new overlays, or ""
+	// marks are the destroyed-point marks made since the snapshot, which
+	// the saved definition lacks.
+	marks []model.PointMark
+}
+
+func (c *Conn) readRevertDocs(op string, dom *libvirt.Domain, def *libvirtxml.Domain, snapDoc string, p *model.SnapshotRevertPlan) (revertDocs, error) {
+	var docs revertDocs
+	curDoc, err := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE | libvirt.DOMAIN_XML_SECURE)
+	if err != nil {
+		return docs, opErr(op+": read the current definition", err)
+	}
+	docs.current = curDoc
+	var current libvirtxml.Domain
+	if err := current.Unmarshal(curDoc); err != nil {
+		return docs, opErr(op+": parse the current definition", err)
+	}
+	// The marks are written back once the domain is defined, and again
+	// once it runs (a restore brings its own live definition).
+	if docs.marks, err = readMarks(dom); err != nil {
+		return docs, opErr(op+": read the destroyed-point marks", err)
+	}
+	if err := retargetDisks(def, p.Overlays, &current); err != nil {
+		return docs, opErr(op, err)
+	}
+	if docs.next, err = def.Marshal(); err != nil {
+		return docs, opErr(op+": build the new definition", err)
+	}
+	if docs.redefine, err = revertedSnapshotDoc(snapDoc, p.Overlays); err != nil {
+		return docs, opErr(op+": build the new metadata of "+p.Request.Name, err)
+	}
+	if p.MemoryFile != "" {
+		if docs.restore, err = c.restoreDoc(op, p); err != nil {
+			return docs, err
+		}
+	}
+	return docs, nil
+}
+
+// restoreDoc is the definition in a checkpoint's memory file with the
+// reverted disks on their new overlays. Only those disks change; every
+// other device must match the memory image exactly.
+func (c *Conn) restoreDoc(op string, p *model.SnapshotRevertPlan) (string, error) {
+	memDoc, err := c.virt.DomainSaveImageGetXMLDesc(p.MemoryFile, libvirt.DOMAIN_SAVE_IMAGE_XML_SECURE)
+	if err != nil {
+		return "", opErr(op+": read the memory file "+p.MemoryFile, err)
+	}
+	var memDef libvirtxml.Domain
+	if err := memDef.Unmarshal(memDoc); err != nil {
+		return "", opErr(op+": parse the definition in "+p.MemoryFile, err)
+	}
+	if err := retargetDisks(&memDef, p.Overlays, nil); err != nil {
+		return "", opErr(op+": memory file "+p.MemoryFile, err)
+	}
+	doc, err := memDef.Marshal()
+	if err != nil {
+		return "", opErr(op+": build the restore definition", err)
+	}
+	return doc, nil
+}
+
+// createOverlays makes the new overlays, or none: a failure removes those
+// already made. undo removes them all, for a later step that fails before
+// the domain uses them.
+func createOverlays(ctx context.Context, op string, overlays []model.RevertOverlay) (undo func(), err error) {
 	var created []string
-	undo := func() {
+	undo = func() {
 		for _, f := range created {
 			_ = os.Remove(f)
 		}
 	}
-	for _, ov := range p.Overlays {
+	for _, ov := range overlays {
 		if err := createOverlay(ctx, ov); err != nil {
 			undo()
-			return opErr(op+": create overlay "+ov.Overlay, err)
+			return nil, opErr(op+": create overlay "+ov.Overlay, err)
 		}
 		created = append(created, ov.Overlay)
 	}
+	return undo, nil
+}
 
-	// 3. The persistent definition, pointed at the new overlays. A running
-	// domain keeps running on its old one until it is stopped.
-	newDom, err := c.virt.DomainDefineXML(newDoc)
+// moveToOverlays defines the domain on the new overlays and stops it if
+// it runs (its memory state is discarded). A running domain keeps running
+// on its old overlays until it is stopped. When a step fails, the old
+// definition is put back and the new overlays removed, so nothing changed.
+func (c *Conn) moveToOverlays(op string, dom *libvirt.Domain, name string, docs revertDocs, undo func()) error {
+	newDom, err := c.virt.DomainDefineXML(docs.next)
 	if err != nil {
 		undo()
 		return opErr(op+": define "+name+" with the new overlays", err)
 	}
 	_ = newDom.Free()
-	if err := keepMarks(dom, name, marks); err != nil {
-		if old, derr := c.virt.DomainDefineXML(curDoc); derr == nil {
+	putBack := func() {
+		if old, derr := c.virt.DomainDefineXML(docs.current); derr == nil {
 			_ = old.Free()
 			undo()
 		}
+	}
+	if err := keepMarks(dom, name, docs.marks); err != nil {
+		putBack()
 		return opErr(op, err)
 	}
-
-	// 4. Stop the running domain: its memory state is discarded.
 	if active, _ := dom.IsActive(); active {
 		if err := dom.Destroy(); err != nil {
-			// Put the old definition back, so nothing changed.
-			if old, derr := c.virt.DomainDefineXML(curDoc); derr == nil {
-				_ = old.Free()
-				undo()
-			}
+			putBack()
 			return opErr(op+": stop "+name, err)
 		}
 	}
+	return nil
+}
 
-	// 5. Bring it back as the snapshot was.
+// bringBack decides how the reverted domain comes back: restored from the
+// checkpoint's memory, started (running or paused) when asked, or left
+// shut off.
+func (c *Conn) bringBack(op string, dom *libvirt.Domain, name string, p *model.SnapshotRevertPlan, restoreDoc string) error {
 	switch {
 	case p.MemoryFile != "":
 		flags := libvirt.DOMAIN_SAVE_RUNNING
@@ -226,19 +303,6 @@ func (c *Conn) revertExternal(ctx context.Context, p *model.SnapshotRevertPlan) 
 			return opErr(op+": start "+name+" (it is defined on the new overlays and shut off)", err)
 		}
 	}
-
-	if active, _ := dom.IsActive(); active {
-		if err := keepMarks(dom, name, marks); err != nil {
-			return opErr(op+" (the disks are reverted)", err)
-		}
-	}
-
-	// 6. The snapshot becomes current in libvirt's metadata.
-	snap, err := dom.CreateSnapshotXML(redefineDoc, libvirt.DOMAIN_SNAPSHOT_CREATE_REDEFINE|libvirt.DOMAIN_SNAPSHOT_CREATE_CURRENT)
-	if err != nil {
-		return opErr(op+": make "+snapName+" the current snapshot (the disks are reverted)", err)
-	}
-	_ = snap.Free()
 	return nil
 }
 
