@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,21 +98,14 @@ func parseSnapshotPoints(doc string) (model.Snapshot, []model.PointDisk, error) 
 	if secs, err := strconv.ParseInt(strings.TrimSpace(x.CreationTime), 10, 64); err == nil {
 		s.Created = time.Unix(secs, 0).UTC()
 	}
-	external := false
 	points := pointDisks(&x)
 	if x.Disks != nil {
 		for _, xd := range x.Disks.Disks {
-			sd := model.SnapshotDisk{Target: xd.Name, Kind: xd.Snapshot}
-			if src := describeSource(xd.Source); src.name != "" {
-				sd.File = src.name
-			}
+			sd := snapshotDisk(xd)
 			for _, pt := range points {
 				if pt.Target == sd.Target {
 					sd.Point = pt.Path
 				}
-			}
-			if sd.Kind == "external" {
-				external = true
 			}
 			s.Disks = append(s.Disks, sd)
 		}
@@ -121,33 +115,42 @@ func parseSnapshotPoints(doc string) (model.Snapshot, []model.PointDisk, error) 
 		return model.Snapshot{}, nil, err
 	}
 	for _, xd := range revert {
-		sd := model.SnapshotDisk{Target: xd.Name, Kind: xd.Snapshot}
-		if src := describeSource(xd.Source); src.name != "" {
-			sd.File = src.name
-		}
-		s.RevertDisks = append(s.RevertDisks, sd)
+		s.RevertDisks = append(s.RevertDisks, snapshotDisk(xd))
 	}
-	switch {
-	case x.Memory != nil && x.Memory.Snapshot != "":
-		s.Memory = model.MemoryKind(x.Memory.Snapshot)
-		s.MemoryFile = x.Memory.File
-	case x.State == "disk-snapshot" || x.State == "shutoff" || x.State == "":
-		s.Memory = model.MemoryNo
-	case external:
-		// Old libvirt omitted <memory>; an external snapshot of a running
-		// domain then had no memory part unless a file was named.
-		s.Memory = model.MemoryNo
-	default:
-		s.Memory = model.MemoryInternal
-	}
-	if s.Memory == model.MemoryExternal {
-		external = true
-	}
+	s.Memory, s.MemoryFile = snapshotMemory(&x, s.Disks)
 	s.Kind = model.SnapshotInternal
-	if external {
+	if s.Memory == model.MemoryExternal || slices.ContainsFunc(s.Disks, isExternal) {
 		s.Kind = model.SnapshotExternal
 	}
 	return s, points, nil
+}
+
+func snapshotDisk(xd libvirtxml.DomainSnapshotDisk) model.SnapshotDisk {
+	sd := model.SnapshotDisk{Target: xd.Name, Kind: xd.Snapshot}
+	if src := describeSource(xd.Source); src.name != "" {
+		sd.File = src.name
+	}
+	return sd
+}
+
+func isExternal(sd model.SnapshotDisk) bool { return sd.Kind == "external" }
+
+// snapshotMemory decides where a snapshot keeps the domain's memory:
+// what <memory> says, or, when it says nothing, none for a snapshot of a
+// shut-off domain or with an external disk, inside the images otherwise.
+func snapshotMemory(x *libvirtxml.DomainSnapshot, disks []model.SnapshotDisk) (model.MemoryKind, string) {
+	switch {
+	case x.Memory != nil && x.Memory.Snapshot != "":
+		return model.MemoryKind(x.Memory.Snapshot), x.Memory.File
+	case x.State == "disk-snapshot" || x.State == "shutoff" || x.State == "":
+		return model.MemoryNo, ""
+	case slices.ContainsFunc(disks, isExternal):
+		// Old libvirt omitted <memory>; an external snapshot of a running
+		// domain then had no memory part unless a file was named.
+		return model.MemoryNo, ""
+	default:
+		return model.MemoryInternal, ""
+	}
 }
 
 // orderSnapshots returns the tree flattened parents first (depth first),
