@@ -164,8 +164,46 @@ func Read(r io.ReaderAt, size int64) (*Header, error) {
 // (at least FirstRead of them, or the whole file when it is shorter): it
 // reads from r only what first does not cover.
 func Parse(first []byte, r io.ReaderAt, size int64) (*Header, error) {
+	h, at, err := parseFixed(first)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkLimits(at.backing); err != nil {
+		return nil, err
+	}
+	// The first cluster holds the header, its extensions and the backing
+	// name; c reads the rest of it only if first stops short.
+	c := cluster{buf: first, r: r, end: min(h.ClusterSize, size)}
+	if err := h.readExtensions(&c, int64(at.backing)); err != nil {
+		return nil, err
+	}
+	if err := h.readBackingName(&c, at, size); err != nil {
+		return nil, err
+	}
+	if h.BackingFile == "" {
+		// QEMU ignores a backing format with no backing file.
+		h.BackingFormat = ""
+	}
+	if err := h.readSnapshots(r, size, at.snapshots); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// offsets are where the fixed header points: the backing name (and its
+// length) and the snapshot table.
+type offsets struct {
+	backing    uint64
+	backingLen uint32
+	snapshots  uint64
+}
+
+// parseFixed reads the fixed part of the header, whose layout its version
+// decides.
+func parseFixed(first []byte) (*Header, offsets, error) {
+	var at offsets
 	if len(first) < 8 || string(first[:4]) != Magic {
-		return nil, ErrNotQcow2
+		return nil, at, ErrNotQcow2
 	}
 	be := binary.BigEndian
 	h := &Header{Version: be.Uint32(first[4:])}
@@ -175,18 +213,18 @@ func Parse(first []byte, r io.ReaderAt, size int64) (*Header, error) {
 	case 3:
 		h.HeaderLength = v3HeaderLen
 	default:
-		return nil, fmt.Errorf("%w: version %d (virtchain reads qcow2 versions 2 and 3)", ErrUnsupportedVersion, h.Version)
+		return nil, at, fmt.Errorf("%w: version %d (virtchain reads qcow2 versions 2 and 3)", ErrUnsupportedVersion, h.Version)
 	}
 	if int64(len(first)) < int64(h.HeaderLength) {
-		return nil, fmt.Errorf("%w: the %d-byte header is cut short at %d bytes", ErrPastEOF, h.HeaderLength, len(first))
+		return nil, at, fmt.Errorf("%w: the %d-byte header is cut short at %d bytes", ErrPastEOF, h.HeaderLength, len(first))
 	}
-	backingOff := be.Uint64(first[8:])
-	backingLen := be.Uint32(first[16:])
+	at.backing = be.Uint64(first[8:])
+	at.backingLen = be.Uint32(first[16:])
 	h.ClusterBits = be.Uint32(first[20:])
 	h.VirtualSize = int64(be.Uint64(first[24:]))
 	h.CryptMethod = be.Uint32(first[32:])
 	h.NbSnapshots = be.Uint32(first[60:])
-	snapOff := be.Uint64(first[64:])
+	at.snapshots = be.Uint64(first[64:])
 	h.RefcountOrder = 4
 	if h.Version == 3 {
 		h.IncompatibleFeatures = be.Uint64(first[72:])
@@ -195,57 +233,56 @@ func Parse(first []byte, r io.ReaderAt, size int64) (*Header, error) {
 		h.RefcountOrder = be.Uint32(first[96:])
 		h.HeaderLength = be.Uint32(first[100:])
 	}
-	if h.ClusterBits < minClusterBits || h.ClusterBits > maxClusterBits {
-		return nil, fmt.Errorf("%w: cluster bits %d (QEMU accepts %d to %d)", ErrInvalid, h.ClusterBits, minClusterBits, maxClusterBits)
-	}
-	h.ClusterSize = 1 << h.ClusterBits
-	if h.VirtualSize < 0 {
-		return nil, fmt.Errorf("%w: virtual size %d overflows", ErrInvalid, uint64(h.VirtualSize))
-	}
-	if h.HeaderLength < v3HeaderLen && h.Version == 3 {
-		return nil, fmt.Errorf("%w: header length %d is under %d", ErrInvalid, h.HeaderLength, v3HeaderLen)
-	}
-	if int64(h.HeaderLength) > h.ClusterSize {
-		return nil, fmt.Errorf("%w: header length %d exceeds the %d-byte cluster", ErrInvalid, h.HeaderLength, h.ClusterSize)
-	}
-	if backingOff > uint64(h.ClusterSize) {
-		return nil, fmt.Errorf("%w: backing file name offset %d is outside the first cluster", ErrInvalid, backingOff)
-	}
 	h.Dirty = h.IncompatibleFeatures&IncompatDirty != 0
 	h.Corrupt = h.IncompatibleFeatures&IncompatCorrupt != 0
 	h.ExternalData = h.IncompatibleFeatures&IncompatExternalData != 0
+	return h, at, nil
+}
 
-	// The first cluster holds the header, its extensions and the backing
-	// name; c reads the rest of it only if first stops short.
-	c := cluster{buf: first, r: r, end: min(h.ClusterSize, size)}
-	if err := h.readExtensions(&c, int64(backingOff)); err != nil {
-		return nil, err
+// checkLimits refuses the fixed fields QEMU refuses, and sets the cluster
+// size once its bits are known to be in range.
+func (h *Header) checkLimits(backingOff uint64) error {
+	if h.ClusterBits < minClusterBits || h.ClusterBits > maxClusterBits {
+		return fmt.Errorf("%w: cluster bits %d (QEMU accepts %d to %d)", ErrInvalid, h.ClusterBits, minClusterBits, maxClusterBits)
 	}
-	if backingOff != 0 && backingLen != 0 {
-		if backingLen > MaxBackingNameLen {
-			return nil, fmt.Errorf("%w: %d bytes", ErrBackingNameTooLong, backingLen)
-		}
-		end := int64(backingOff) + int64(backingLen)
-		if end > size {
-			return nil, fmt.Errorf("%w: backing file name at %d+%d, file is %d bytes", ErrPastEOF, backingOff, backingLen, size)
-		}
-		if end > h.ClusterSize {
-			return nil, fmt.Errorf("%w: backing file name at %d+%d overruns the first cluster", ErrInvalid, backingOff, backingLen)
-		}
-		b, err := c.bytes(int64(backingOff), int64(backingLen))
-		if err != nil {
-			return nil, err
-		}
-		h.BackingFile = string(b)
+	h.ClusterSize = 1 << h.ClusterBits
+	if h.VirtualSize < 0 {
+		return fmt.Errorf("%w: virtual size %d overflows", ErrInvalid, uint64(h.VirtualSize))
 	}
-	if h.BackingFile == "" {
-		// QEMU ignores a backing format with no backing file.
-		h.BackingFormat = ""
+	if h.HeaderLength < v3HeaderLen && h.Version == 3 {
+		return fmt.Errorf("%w: header length %d is under %d", ErrInvalid, h.HeaderLength, v3HeaderLen)
 	}
-	if err := h.readSnapshots(r, size, snapOff); err != nil {
-		return nil, err
+	if int64(h.HeaderLength) > h.ClusterSize {
+		return fmt.Errorf("%w: header length %d exceeds the %d-byte cluster", ErrInvalid, h.HeaderLength, h.ClusterSize)
 	}
-	return h, nil
+	if backingOff > uint64(h.ClusterSize) {
+		return fmt.Errorf("%w: backing file name offset %d is outside the first cluster", ErrInvalid, backingOff)
+	}
+	return nil
+}
+
+// readBackingName reads the backing file name, which must lie inside the
+// first cluster and the file.
+func (h *Header) readBackingName(c *cluster, at offsets, size int64) error {
+	if at.backing == 0 || at.backingLen == 0 {
+		return nil
+	}
+	if at.backingLen > MaxBackingNameLen {
+		return fmt.Errorf("%w: %d bytes", ErrBackingNameTooLong, at.backingLen)
+	}
+	end := int64(at.backing) + int64(at.backingLen)
+	if end > size {
+		return fmt.Errorf("%w: backing file name at %d+%d, file is %d bytes", ErrPastEOF, at.backing, at.backingLen, size)
+	}
+	if end > h.ClusterSize {
+		return fmt.Errorf("%w: backing file name at %d+%d overruns the first cluster", ErrInvalid, at.backing, at.backingLen)
+	}
+	b, err := c.bytes(int64(at.backing), int64(at.backingLen))
+	if err != nil {
+		return err
+	}
+	h.BackingFile = string(b)
+	return nil
 }
 
 // readExtensions walks the header extensions, which run from the end of
