@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -63,12 +64,69 @@ func openPTY() (master, slave *os.File, err error) {
 	return master, slave, err
 }
 
-func run(bin, uri, domain string, dur time.Duration) error {
+// screen records what the UI writes to its terminal, with the time each
+// read returned.
+type screen struct {
+	mu     sync.Mutex
+	all    bytes.Buffer
+	chunks []chunk
+}
+
+func (s *screen) record(master *os.File) {
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := master.Read(buf)
+		if n > 0 {
+			s.mu.Lock()
+			s.all.Write(buf[:n])
+			s.chunks = append(s.chunks, chunk{time.Now(), n})
+			s.mu.Unlock()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *screen) seen(text string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Contains(s.all.Bytes(), []byte(text))
+}
+
+// mark is where a measuring window starts; since returns the chunks read
+// after it.
+func (s *screen) mark() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.chunks)
+}
+
+func (s *screen) since(mark int) []chunk {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]chunk(nil), s.chunks[mark:]...)
+}
+
+func (s *screen) tail(n int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.all.Bytes()[max(s.all.Len()-n, 0):]...)
+}
+
+// ui is virtchain running in a pseudo-terminal of its own.
+type ui struct {
+	master *os.File
+	cmd    *exec.Cmd
+	done   chan error
+	screen *screen
+}
+
+func startUI(bin, uri, domain string) (*ui, error) {
 	master, slave, err := openPTY()
 	if err != nil {
-		return fmt.Errorf("pseudo-terminal: %w", err)
+		return nil, fmt.Errorf("pseudo-terminal: %w", err)
 	}
-	defer master.Close()
 	args := []string{"-c", uri}
 	if domain != "" {
 		args = append(args, "--domain", domain)
@@ -78,100 +136,83 @@ func run(bin, uri, domain string, dur time.Duration) error {
 	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "COLORTERM=truecolor")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
-		return err
+		master.Close()
+		return nil, err
 	}
 	slave.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
+	u := &ui{master: master, cmd: cmd, done: make(chan error, 1), screen: &screen{}}
+	go func() { u.done <- cmd.Wait() }()
+	go u.screen.record(master)
+	return u, nil
+}
 
-	var (
-		mu     sync.Mutex
-		all    bytes.Buffer
-		chunks []chunk
-	)
-	go func() {
-		buf := make([]byte, 1<<16)
-		for {
-			n, err := master.Read(buf)
-			if n > 0 {
-				mu.Lock()
-				all.Write(buf[:n])
-				chunks = append(chunks, chunk{time.Now(), n})
-				mu.Unlock()
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	seen := func(s string) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return bytes.Contains(all.Bytes(), []byte(s))
+// close kills the UI if it is still running.
+func (u *ui) close() {
+	if u.cmd.ProcessState == nil {
+		_ = u.cmd.Process.Kill()
+		<-u.done
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !seen("Block jobs") {
+	u.master.Close()
+}
+
+// waitFor waits until text is on the screen, the UI ends, or limit passes.
+func (u *ui) waitFor(text string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for !u.screen.seen(text) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the jobs panel did not show within 30 s (is a job running on %s?)", domain)
+			return errTimeout
 		}
 		select {
-		case err := <-done:
+		case err := <-u.done:
 			return fmt.Errorf("virtchain ended early: %v", err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	time.Sleep(time.Second) // the first full frames are not the steady state
-	mu.Lock()
-	from := len(chunks)
-	mu.Unlock()
-	start := time.Now()
-	time.Sleep(dur)
-	end := time.Now()
-	mu.Lock()
-	window := append([]chunk(nil), chunks[from:]...)
-	mu.Unlock()
-	// ctrl+c quits whatever dialog is open (a job that just ended opens one).
-	if _, err := master.Write([]byte{3}); err != nil {
+	return nil
+}
+
+var errTimeout = errors.New("timed out")
+
+// quit sends ctrl+c, which quits whatever dialog is open (a job that just
+// ended opens one), and waits for the UI to end.
+func (u *ui) quit() error {
+	if _, err := u.master.Write([]byte{3}); err != nil {
 		return err
 	}
 	select {
-	case <-done:
+	case <-u.done:
+		return nil
 	case <-time.After(10 * time.Second):
-		mu.Lock()
-		tail := all.Bytes()[max(all.Len()-600, 0):]
-		mu.Unlock()
-		return fmt.Errorf("ctrl+c did not quit; the terminal's last output: %q", tail)
+		return fmt.Errorf("ctrl+c did not quit; the terminal's last output: %q", u.screen.tail(600))
+	}
+}
+
+func run(bin, uri, domain string, dur time.Duration) error {
+	u, err := startUI(bin, uri, domain)
+	if err != nil {
+		return err
+	}
+	defer u.close()
+	if err := u.waitFor("Block jobs", 30*time.Second); errors.Is(err, errTimeout) {
+		return fmt.Errorf("the jobs panel did not show within 30 s (is a job running on %s?)", domain)
+	} else if err != nil {
+		return err
+	}
+	time.Sleep(time.Second) // the first full frames are not the steady state
+	from := u.screen.mark()
+	start := time.Now()
+	time.Sleep(dur)
+	end := time.Now()
+	window := u.screen.since(from)
+	if err := u.quit(); err != nil {
+		return err
 	}
 
-	var bytesN, frames, maxPerSec int
-	var last time.Time
-	var starts []time.Time
-	for _, c := range window {
-		if c.at.After(end) {
-			break
-		}
-		bytesN += c.n
-		if last.IsZero() || c.at.Sub(last) > gap {
-			frames++
-			starts = append(starts, c.at)
-		}
-		last = c.at
-	}
-	for i := range starts {
-		n := 0
-		for j := i; j < len(starts) && starts[j].Sub(starts[i]) < time.Second; j++ {
-			n++
-		}
-		maxPerSec = max(maxPerSec, n)
-	}
+	bytesN, starts := redraws(window, end)
+	frames := len(starts)
 	secs := end.Sub(start).Seconds()
 	fps, bps := float64(frames)/secs, float64(bytesN)/secs
+	maxPerSec := mostInASecond(starts)
 	fmt.Printf("tui: %.1f s of a running block job at 80x24: %d redraws (%.1f/s, at most %d in any second), %d bytes (%.0f B/s)\n",
 		secs, frames, fps, maxPerSec, bytesN, bps)
 	if frames == 0 {
@@ -181,4 +222,34 @@ func run(bin, uri, domain string, dur time.Duration) error {
 		return fmt.Errorf("over budget: at most 10 redraws and 4096 bytes a second")
 	}
 	return nil
+}
+
+// redraws counts the bytes written up to end and finds where each redraw
+// starts: a chunk after a quiet gap.
+func redraws(window []chunk, end time.Time) (bytesN int, starts []time.Time) {
+	var last time.Time
+	for _, c := range window {
+		if c.at.After(end) {
+			break
+		}
+		bytesN += c.n
+		if last.IsZero() || c.at.Sub(last) > gap {
+			starts = append(starts, c.at)
+		}
+		last = c.at
+	}
+	return bytesN, starts
+}
+
+// mostInASecond is the most redraws that start within any one second.
+func mostInASecond(starts []time.Time) int {
+	most := 0
+	for i := range starts {
+		n := 0
+		for j := i; j < len(starts) && starts[j].Sub(starts[i]) < time.Second; j++ {
+			n++
+		}
+		most = max(most, n)
+	}
+	return most
 }
