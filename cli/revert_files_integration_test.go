@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -78,37 +76,20 @@ func guestWrite(t *testing.T, name string, pattern byte, off int) {
 }
 
 // folderState maps each file of dir to a hash of its content.
-func folderState(t *testing.T, dir string) map[string]string {
+func folderState(t *testing.T, dir string) testhost.Listing {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := sha1.Sum(b)
-		out[p] = hex.EncodeToString(h[:])
-	}
-	return out
+	return testhost.List(t, dir, testhost.ListOptions{Sum: true})
 }
 
 // netChanges is what happened between two folder states, one line per
 // file: "created P", "deleted P", "rewritten P".
-func netChanges(before, after map[string]string) []string {
+func netChanges(before, after testhost.Listing) []string {
 	var out []string
 	for p, h := range after {
 		switch old, ok := before[p]; {
 		case !ok:
 			out = append(out, "created "+p)
-		case old != h:
+		case old.Sum != h.Sum:
 			out = append(out, "rewritten "+p)
 		}
 	}

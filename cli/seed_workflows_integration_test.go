@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -140,30 +139,10 @@ func runTool(name string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// vc8wFile is one file of a listing: what shows that it changed.
-type vc8wFile struct {
-	Size  int64
-	Mtime time.Time
-	Inode uint64
-}
-
 // vc8wListing lists the regular files of dir (not its ref/ folder).
-func vc8wListing(t *testing.T, dir string) map[string]vc8wFile {
+func vc8wListing(t *testing.T, dir string) testhost.Listing {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]vc8wFile{}
-	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		st, err := os.Lstat(p)
-		if err != nil || !st.Mode().IsRegular() {
-			continue
-		}
-		out[p] = vc8wFile{Size: st.Size(), Mtime: st.ModTime(), Inode: st.Sys().(*syscall.Stat_t).Ino}
-	}
-	return out
+	return testhost.List(t, dir, testhost.ListOptions{})
 }
 
 // vc8wClaims is what a plan says happens to files.
@@ -219,7 +198,7 @@ func vc8wPlanClaims(t *testing.T, raw []byte) vc8wClaims {
 // vc8wMismatches compares what a plan claimed with two listings of its
 // folder, one line per file where they differ. A file created and then
 // deleted by the same plan is no change to the folder.
-func vc8wMismatches(c vc8wClaims, before, after map[string]vc8wFile) []string {
+func vc8wMismatches(c vc8wClaims, before, after testhost.Listing) []string {
 	for _, m := range []map[string]bool{c.created, c.rewritten, c.deleted, c.leaving} {
 		vc8wResolveEpochs(m, before, after)
 	}
@@ -260,7 +239,7 @@ func vc8wMismatches(c vc8wClaims, before, after map[string]vc8wFile) []string {
 // vc8wResolveEpochs replaces each planned name IMAGE.<epoch> (the
 // overlays libvirt's own external revert names after the revert time)
 // with the file seen in the listings that it stands for.
-func vc8wResolveEpochs(claims map[string]bool, listings ...map[string]vc8wFile) {
+func vc8wResolveEpochs(claims map[string]bool, listings ...testhost.Listing) {
 	for p := range claims {
 		if !strings.HasSuffix(p, model.EpochSuffix) {
 			continue

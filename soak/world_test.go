@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -513,19 +512,13 @@ type fileInfo struct {
 }
 
 func (w *world) listing() map[string]fileInfo {
-	m := map[string]fileInfo{}
-	_ = filepath.WalkDir(w.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		if p == w.loopImg || strings.HasPrefix(filepath.Base(p), "oracle-") {
-			return nil
-		}
-		if st, err := os.Lstat(p); err == nil {
-			m[p] = fileInfo{st.Size(), st.ModTime()}
-		}
-		return nil
-	})
+	l, _ := testhost.ReadListing(w.dir, testhost.ListOptions{Recursive: true, AnyType: true, Skip: func(p string) bool {
+		return p == w.loopImg || strings.HasPrefix(filepath.Base(p), "oracle-")
+	}})
+	m := make(map[string]fileInfo, len(l))
+	for p, f := range l {
+		m[p] = fileInfo{f.Size, f.Mtime}
+	}
 	return m
 }
 
