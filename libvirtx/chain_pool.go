@@ -59,7 +59,7 @@ func (c *Conn) volumeLayer(path, format string) (layer model.Layer, next, nextFo
 	}
 	var v libvirtxml.StorageVolume
 	if err := v.Unmarshal(doc); err != nil {
-		layer.Problem = "storage volume XML: " + oneLine(err.Error())
+		layer.Problem = "storage volume XML: " + model.OneLine(err.Error())
 		return layer, "", ""
 	}
 	if v.Target != nil && v.Target.Format != nil && v.Target.Format.Type != "" {

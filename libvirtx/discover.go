@@ -174,7 +174,7 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 	} else {
 		var x libvirtxml.Domain
 		if err := x.Unmarshal(doc); err != nil {
-			problems = append(problems, "domain XML: "+oneLine(err.Error()))
+			problems = append(problems, "domain XML: "+model.OneLine(err.Error()))
 		} else {
 			if x.Devices != nil {
 				for _, xd := range x.Devices.Disks {

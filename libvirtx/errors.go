@@ -115,12 +115,7 @@ func errorText(err error) string {
 	if errors.As(err, &verr) && verr.Message != "" {
 		s = verr.Message
 	}
-	return oneLine(s)
-}
-
-// oneLine joins a multi-line message so a user sees one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return model.OneLine(s)
 }
 
 // isLocalURI reports whether the URI's daemon runs on this host: no host

@@ -44,7 +44,7 @@ func readSnapshots(dom *libvirt.Domain) (snaps []model.Snapshot, current string,
 			formats[pt.Path] = pt.Format
 		}
 		if err != nil {
-			problems = append(problems, "snapshot "+name+": "+oneLine(err.Error()))
+			problems = append(problems, "snapshot "+name+": "+model.OneLine(err.Error()))
 			s = model.Snapshot{Name: name, Disks: []model.SnapshotDisk{}}
 		}
 		if s.Name == "" {
