@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"virtchain/model"
 )
 
@@ -23,53 +25,54 @@ var probe struct {
 	bwSet bool
 }
 
-func init() {
+// testCommands are the commands these tests run, added to the real tree.
+func testCommands(env *Env) []*cobra.Command {
 	var files []string
 	var bw uint64
 	var force bool
-	register(Command{
-		Name:    "vcttest run",
-		Args:    "DOMAIN [TARGET]",
-		Summary: "test command",
-		JSON:    true,
-		DryRun:  true,
-		Flags: func(f *FlagSet) {
-			files, bw, force = nil, 0, false
-			f.StringsVar(&files, "file", "TARGET=PATH", "overlay path")
-			f.Uint64Var(&bw, "bandwidth", "MIB", "limit")
-			f.BoolVar(&force, "f,force", "force")
-		},
-		Run: func(env *Env, args []string) error {
-			probe.args, probe.files, probe.bw, probe.force = args, files, bw, force
-			probe.env = *env
-			probe.bwSet = env.Flags.Changed("bandwidth")
-			return nil
-		},
+	run := newCommand(env, cmdSpec{
+		Use:    "run DOMAIN [TARGET]",
+		Short:  "test command",
+		JSON:   true,
+		DryRun: true,
+	}, func(f *FlagSet) {
+		f.StringsVar(&files, "file", "TARGET=PATH", "overlay path")
+		f.Uint64Var(&bw, "bandwidth", "MIB", "limit")
+		f.BoolVar(&force, "f,force", "force")
+	}, func(args []string) error {
+		probe.args, probe.files, probe.bw, probe.force = args, files, bw, force
+		probe.env = *env
+		probe.bwSet = env.Flags.Changed("bandwidth")
+		return nil
 	})
-	register(Command{
-		Name:    "vcttest fail",
-		Args:    "[WHAT]",
-		Summary: "test command that fails",
-		Run: func(env *Env, args []string) error {
-			switch {
-			case len(args) == 0:
-				return errors.New("first line\n  second line")
-			case args[0] == "panic":
-				panic("boom\nwith a second line")
-			case args[0] == "usage":
-				return Usagef("bad value %q", "x")
-			}
-			return nil
-		},
+	fail := newCommand(env, cmdSpec{Use: "fail [WHAT]", Short: "test command that fails"}, nil, func(args []string) error {
+		switch {
+		case len(args) == 0:
+			return errors.New("first line\n  second line")
+		case args[0] == "panic":
+			panic("boom\nwith a second line")
+		case args[0] == "usage":
+			return Usagef("bad value %q", "x")
+		}
+		return nil
 	})
-	register(Command{Name: "vcttest many", Args: "FILE...", Summary: "variadic",
-		Run: func(env *Env, args []string) error { probe.args = args; return nil }})
+	many := newCommand(env, cmdSpec{Use: "many FILE...", Short: "variadic"},
+		nil, func(args []string) error { probe.args = args; return nil })
+	return []*cobra.Command{newGroup(env, "vcttest", "test commands", run, fail, many)}
+}
+
+// testRoot is the tree Main runs in these tests.
+func testRoot() *cobra.Command {
+	env := &Env{}
+	root := NewCmdRoot(env)
+	root.AddCommand(testCommands(env)...)
+	return root
 }
 
 func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = Main(args, &o, &e)
+	code = run(args, &o, &e, testCommands)
 	return code, o.String(), e.String()
 }
 
@@ -227,9 +230,10 @@ func TestHelp(t *testing.T) {
 		if code != 0 || stderr != "" {
 			t.Fatalf("%q: exit %d %q", args, code, stderr)
 		}
-		for _, c := range commands() {
-			if !strings.Contains(stdout, c.Name+" "+c.Args) {
-				t.Errorf("%q: help lacks %q", args, c.Name+" "+c.Args)
+		for _, c := range helpCommands(testRoot()) {
+			name, cargs := commandName(c), argSpec(c.Use)
+			if !strings.Contains(stdout, name+" "+cargs) {
+				t.Errorf("%q: help lacks %q", args, name+" "+cargs)
 			}
 		}
 		for _, f := range []string{"-c, --connect URI", "--readonly", "--json", "--dry-run", "-h, --help"} {

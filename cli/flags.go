@@ -2,64 +2,53 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"virtchain/model"
 )
 
-// FlagSet holds one command's flags. Each flag may have several names given
-// as "c,connect": one-letter names print as -c, longer ones as --connect, and
-// both spellings (-x and --x) are accepted on the command line, as in the
-// standard flag package. Flags may appear before, between or after the
-// positional arguments; "--" ends the flags.
+// FlagSet declares one command's flags on its pflag set. Each flag may have
+// two names given as "c,connect": the one-letter name is the shorthand (-c),
+// the longer one the name (--connect). ARG names the value in help. Every
+// command builds its own FlagSet around variables in its options struct, so
+// nothing is shared between commands or between runs.
 type FlagSet struct {
-	fs   *flag.FlagSet
-	docs []flagDoc
+	fs *pflag.FlagSet
 }
 
-type flagDoc struct {
-	names []string
-	arg   string // "" for a boolean flag
-	usage string
-}
+// argAnnotation holds a flag's ARG (the value's name in help).
+const argAnnotation = "virtchain_arg"
 
-func newFlagSet(name string) *FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors become UsageErrors, printed once by Main
-	fs.Usage = func() {}
-	return &FlagSet{fs: fs}
-}
+func newFlagSet(fs *pflag.FlagSet) *FlagSet { return &FlagSet{fs: fs} }
 
-func splitNames(names string) []string {
-	var out []string
+func (f *FlagSet) add(v pflag.Value, names, arg, usage string) *pflag.Flag {
+	var long, short string
 	for _, n := range strings.Split(names, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			out = append(out, n)
+		switch n = strings.TrimSpace(n); {
+		case len(n) == 1:
+			short = n
+		case n != "":
+			long = n
 		}
 	}
-	return out
-}
-
-func (f *FlagSet) add(v flag.Value, names, arg, usage string) {
-	ns := splitNames(names)
-	if len(ns) == 0 {
-		panic("cli: flag without a name")
+	if long == "" {
+		panic("cli: flag without a long name: " + names)
 	}
-	for _, n := range ns {
-		f.fs.Var(v, n, usage)
+	fl := f.fs.VarPF(v, long, short, usage)
+	if arg != "" {
+		_ = f.fs.SetAnnotation(long, argAnnotation, []string{arg})
 	}
-	f.docs = append(f.docs, flagDoc{names: ns, arg: arg, usage: usage})
+	return fl
 }
 
 // BoolVar defines a boolean flag (--name, or --name=false).
 func (f *FlagSet) BoolVar(p *bool, names, usage string) {
-	f.add((*boolValue)(p), names, "", usage)
+	f.add((*boolValue)(p), names, "", usage).NoOptDefVal = "true"
 }
 
 // StringVar defines a flag taking one value; ARG names the value in help.
@@ -94,58 +83,24 @@ func (f *FlagSet) DurationVar(p *time.Duration, names, arg, usage string) {
 	f.add((*durationValue)(p), names, arg, usage)
 }
 
-// Var defines a flag with a custom flag.Value. Values whose IsBoolFlag
-// returns true take no argument.
-func (f *FlagSet) Var(v flag.Value, names, arg, usage string) {
+// Var defines a flag with a custom value.
+func (f *FlagSet) Var(v pflag.Value, names, arg, usage string) {
 	f.add(v, names, arg, usage)
 }
 
-// Changed reports whether any of the flag's names was given on the command
-// line, which tells "--bandwidth 0" from no --bandwidth at all.
-func (f *FlagSet) Changed(names string) bool {
-	want := map[string]bool{}
-	for _, n := range splitNames(names) {
-		want[n] = true
-	}
-	set := false
-	f.fs.Visit(func(fl *flag.Flag) {
-		if want[fl.Name] {
-			set = true
-		}
-	})
-	return set
-}
-
-// parse reads flags anywhere in args and returns the positional arguments
-// in order. Errors are *UsageError.
-func (f *FlagSet) parse(args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := f.fs.Parse(args); err != nil {
-			return nil, usageFromFlagError(err, args)
-		}
-		rest := f.fs.Args()
-		consumed := len(args) - len(rest)
-		if consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
+// Changed reports whether the flag (by its long name) was given on the
+// command line, which tells "--bandwidth 0" from no --bandwidth at all.
+func (f *FlagSet) Changed(name string) bool { return f.fs.Changed(name) }
 
 // checkInput refuses a control character in any string flag that was given
 // (model.CheckInput), naming the flag as typed. args is the command line.
-func (f *FlagSet) checkInput(args []string) error {
+func checkInput(fs *pflag.FlagSet, args []string) error {
 	var err error
-	f.fs.Visit(func(fl *flag.Flag) {
+	fs.Visit(func(fl *pflag.Flag) {
 		if err != nil {
 			return
 		}
-		what := typed(fl.Name, args)
+		what := typed(fl.Name, fl.Shorthand, args)
 		switch v := fl.Value.(type) {
 		case *stringValue:
 			err = model.CheckInput(what, string(*v))
@@ -166,7 +121,7 @@ func (f *FlagSet) checkInput(args []string) error {
 }
 
 // checkArgs refuses a control character in a positional argument, naming
-// it by the command's Args spec (DOMAIN, NAME, FILE).
+// it by the command's ARGS spec (DOMAIN, NAME, FILE).
 func checkArgs(spec string, pos []string) error {
 	words := strings.Fields(spec)
 	for i, a := range pos {
@@ -182,76 +137,43 @@ func checkArgs(spec string, pos []string) error {
 	return nil
 }
 
-func usageFromFlagError(err error, args []string) error {
-	if errors.Is(err, flag.ErrHelp) {
-		// -help or -h that no FlagSet defined; every command defines -h, so
-		// this is only a safety net.
-		return &UsageError{Msg: "unknown flag -h"}
-	}
-	msg := err.Error()
-	// The flag package says "flag provided but not defined: -x"; say it in
-	// our words, with the spelling the user typed.
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-		return &UsageError{Msg: "unknown flag " + typed(name, args)}
-	}
-	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
-		return &UsageError{Msg: "flag " + typed(name, args) + " needs a value"}
-	}
-	// "invalid value "x" for flag -bandwidth: why": name the flag as typed.
-	if val, rest, ok := strings.Cut(msg, " for flag -"); ok && strings.HasPrefix(val, "invalid value ") {
-		if name, why, ok := strings.Cut(rest, ": "); ok {
-			return &UsageError{Msg: val + " for " + typed(name, args) + ": " + why}
+// usageFromFlagError words pflag's errors as virtchain always has, with the
+// spelling the user typed (-c, --connect, -bandwidth).
+func usageFromFlagError(err error, args []string) *UsageError {
+	var notExist *pflag.NotExistError
+	var noValue *pflag.ValueRequiredError
+	var invalid *pflag.InvalidValueError
+	switch {
+	case errors.As(err, &notExist):
+		if sh := notExist.GetSpecifiedShortnames(); sh != "" {
+			sh, _, _ = strings.Cut(sh, "=")
+			return &UsageError{Msg: "unknown flag -" + sh}
 		}
+		return &UsageError{Msg: "unknown flag " + typed(notExist.GetSpecifiedName(), "", args)}
+	case errors.As(err, &noValue):
+		fl := noValue.GetFlag()
+		return &UsageError{Msg: "flag " + typed(fl.Name, fl.Shorthand, args) + " needs a value"}
+	case errors.As(err, &invalid):
+		fl := invalid.GetFlag()
+		return &UsageError{Msg: fmt.Sprintf("invalid value %q for %s: %v", invalid.GetValue(),
+			typed(fl.Name, fl.Shorthand, args), invalid.Unwrap())}
 	}
-	return &UsageError{Msg: msg}
+	return &UsageError{Msg: err.Error()}
 }
 
-// typed returns the spelling of flag -name that the user typed (--name or
-// -name), so the message quotes the command line.
-func typed(name string, args []string) string {
+// typed returns the spelling of the flag that the user typed (--name,
+// -name or -s), so a message quotes the command line.
+func typed(name, short string, args []string) string {
 	for _, a := range args {
-		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
-			a, _, _ = strings.Cut(a, "=")
+		if a == "--" {
+			break
+		}
+		a, _, _ = strings.Cut(a, "=")
+		if a == "-"+name || a == "--"+name || (short != "" && a == "-"+short) {
 			return a
 		}
 	}
-	return name
-}
-
-// write prints the flags for help, sorted by their first long name.
-func (f *FlagSet) write(w io.Writer) {
-	docs := append([]flagDoc(nil), f.docs...)
-	sort.SliceStable(docs, func(i, j int) bool { return longName(docs[i]) < longName(docs[j]) })
-	rows := make([][2]string, len(docs))
-	width := 0
-	for i, d := range docs {
-		var parts []string
-		for _, n := range d.names {
-			if len(n) == 1 {
-				parts = append(parts, "-"+n)
-			} else {
-				parts = append(parts, "--"+n)
-			}
-		}
-		left := strings.Join(parts, ", ")
-		if d.arg != "" {
-			left += " " + d.arg
-		}
-		rows[i] = [2]string{left, d.usage}
-		width = max(width, len(left))
-	}
-	for _, r := range rows {
-		fmt.Fprintf(w, "  %-*s  %s\n", width, r[0], r[1])
-	}
-}
-
-func longName(d flagDoc) string {
-	for _, n := range d.names {
-		if len(n) > 1 {
-			return n
-		}
-	}
-	return d.names[0]
+	return "--" + name
 }
 
 type boolValue bool
@@ -264,23 +186,26 @@ func (b *boolValue) Set(s string) error {
 	*b = boolValue(v)
 	return nil
 }
-func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
-func (b *boolValue) IsBoolFlag() bool { return true }
+func (b *boolValue) String() string { return strconv.FormatBool(bool(*b)) }
+func (b *boolValue) Type() string   { return "bool" }
 
 type stringValue string
 
 func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
 func (s *stringValue) String() string     { return string(*s) }
+func (s *stringValue) Type() string       { return "string" }
 
 type textValue string
 
 func (s *textValue) Set(v string) error { *s = textValue(v); return nil }
 func (s *textValue) String() string     { return string(*s) }
+func (s *textValue) Type() string       { return "string" }
 
 type stringsValue []string
 
 func (s *stringsValue) Set(v string) error { *s = append(*s, v); return nil }
 func (s *stringsValue) String() string     { return strings.Join(*s, ",") }
+func (s *stringsValue) Type() string       { return "stringArray" }
 
 type intValue int
 
@@ -293,6 +218,7 @@ func (i *intValue) Set(s string) error {
 	return nil
 }
 func (i *intValue) String() string { return strconv.Itoa(int(*i)) }
+func (i *intValue) Type() string   { return "int" }
 
 type uint64Value uint64
 
@@ -305,6 +231,7 @@ func (u *uint64Value) Set(s string) error {
 	return nil
 }
 func (u *uint64Value) String() string { return strconv.FormatUint(uint64(*u), 10) }
+func (u *uint64Value) Type() string   { return "uint64" }
 
 type durationValue time.Duration
 
@@ -317,3 +244,4 @@ func (d *durationValue) Set(s string) error {
 	return nil
 }
 func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (d *durationValue) Type() string   { return "duration" }

@@ -234,7 +234,7 @@ func TestVc7iReadOnlyOneLine(t *testing.T) {
 
 // cmdWords is how many leading words of args name the command.
 func cmdWords(args []string) int {
-	if c, rest, _ := lookup(args); c != nil {
+	if c, rest, err := testRoot().Find(args); err == nil && c.HasParent() {
 		return len(args) - len(rest)
 	}
 	return 1

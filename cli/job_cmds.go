@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,166 +11,10 @@ import (
 	"virtchain/model"
 )
 
-// The block-job commands: commit, pull, jobs, abort, bandwidth, cleanup.
-// None of them prompts: the plan is printed, then carried out (or only
-// printed with --dry-run).
-
-func init() {
-	var (
-		top, base                  string
-		bw                         bandwidthValue
-		shallow, active, pivot     bool
-		keepOverlay, wait, relativ bool
-		deleteFiles                bool
-	)
-	bwFlag := func(f *FlagSet) {
-		bw = 0
-		f.Var(&bw, "bandwidth", "MiB/s", "limit the copy speed in MiB/s, as virsh does (fractions allowed; 0 is no limit)")
-	}
-	waitFlag := func(f *FlagSet, what string) {
-		wait = false
-		f.BoolVar(&wait, "wait", "follow "+what+" to its end with a progress bar (plain percentage lines when piped)")
-	}
-	register(Command{
-		Name:    "commit",
-		Args:    "DOMAIN TARGET",
-		Summary: "merge a range of a disk's chain down into its base (blockcommit)",
-		Help: "The data of --top and of every layer between it and --base is written into\n" +
-			"--base; those layers leave the chain. X and Y are each a path, an index such as\n" +
-			"vda[3] (running domains), or the name of the snapshot that created the layer.\n" +
-			"Without --top the active layer is the top: an active commit, which needs\n" +
-			"--active and then --pivot (the base becomes the active layer) or\n" +
-			"--keep-overlay (abort at READY, chain unchanged); both wait for READY.\n" +
-			"Without --base: the bottom of the chain, or with --shallow the image directly\n" +
-			"below the top. A shut-off domain is merged with qemu-img and its definition\n" +
-			"updated; virtchain waits for it, as qemu-img runs inside virtchain. Other\n" +
-			"domains or snapshots using the images involved are refused.",
-		JSON: true, DryRun: true, Changes: true,
-		Flags: func(f *FlagSet) {
-			top, base, shallow, active, pivot, keepOverlay, relativ = "", "", false, false, false, false, false
-			f.StringVar(&top, "top", "X", "the highest layer whose data moves (default: the active layer)")
-			f.StringVar(&base, "base", "Y", "the image the data moves into (default: the bottom of the chain)")
-			f.BoolVar(&shallow, "shallow", "commit into the image directly below --top")
-			f.BoolVar(&active, "active", "the top is the active layer: mirror, then --pivot or --keep-overlay at READY")
-			f.BoolVar(&pivot, "pivot", "with --active: at READY, make the base the active layer")
-			f.BoolVar(&keepOverlay, "keep-overlay", "with --active: at READY, abort and keep the chain as it was")
-			f.BoolVar(&relativ, "keep-relative", "keep backing names relative")
-			bwFlag(f)
-			waitFlag(f, "the job")
-		},
-		Run: func(env *Env, args []string) error {
-			if pivot && keepOverlay {
-				return Usagef("--pivot and --keep-overlay exclude each other")
-			}
-			if (pivot || keepOverlay) && !active {
-				return Usagef("--pivot and --keep-overlay are for an active commit: add --active")
-			}
-			bps := int64(bw)
-			req := model.CommitRequest{Domain: args[0], Target: args[1], Top: top, Base: base, Shallow: shallow,
-				Active: active, Relative: relativ, Bandwidth: bps}
-			switch {
-			case pivot:
-				req.AfterReady = model.AfterReadyPivot
-			case keepOverlay:
-				req.AfterReady = model.AfterReadyKeepOverlay
-			}
-			return runCommit(env, req, wait || pivot || keepOverlay)
-		},
-	})
-	register(Command{
-		Name:    "pull",
-		Args:    "DOMAIN TARGET",
-		Summary: "copy data up into the active layer (blockpull), with or without a base",
-		Help: "The data of the layers below the active layer, down to (not including)\n" +
-			"--base, is copied into the active layer, whose backing file becomes --base.\n" +
-			"Without --base everything is copied and the disk no longer depends on any\n" +
-			"backing image (as before a migration). Y is a path, an index such as vda[3],\n" +
-			"or the name of the snapshot that created the layer. A shut-off domain is\n" +
-			"pulled with qemu-img rebase, and virtchain waits for it.",
-		JSON: true, DryRun: true, Changes: true,
-		Flags: func(f *FlagSet) {
-			base, relativ = "", false
-			f.StringVar(&base, "base", "Y", "the layer that stays as the backing image (default: none, a full pull)")
-			f.BoolVar(&relativ, "keep-relative", "keep backing names relative")
-			bwFlag(f)
-			waitFlag(f, "the job")
-		},
-		Run: func(env *Env, args []string) error {
-			bps := int64(bw)
-			req := model.PullRequest{Domain: args[0], Target: args[1], Base: base, Relative: relativ, Bandwidth: bps}
-			return runPull(env, req, wait)
-		},
-	})
-	register(Command{
-		Name:    "jobs",
-		Summary: "every block job on the connection, including ones virsh started",
-		JSON:    true,
-		Flags:   func(f *FlagSet) { waitFlag(f, "every job") },
-		Run:     func(env *Env, _ []string) error { return runJobs(env, wait) },
-	})
-	register(Command{
-		Name:    "abort",
-		Args:    "DOMAIN TARGET",
-		Summary: "stop a disk's block job; with --pivot, switch a READY mirror to its base",
-		Help: "Without --pivot the chain stays as it was (for an active commit at READY\n" +
-			"the base keeps the copied data). With --pivot an active commit at READY makes\n" +
-			"its base the active layer; with --pivot --wait a job not READY yet is pivoted\n" +
-			"as soon as it gets there.",
-		JSON: true, Changes: true,
-		Flags: func(f *FlagSet) {
-			pivot = false
-			f.BoolVar(&pivot, "pivot", "pivot a READY active commit instead of abandoning it")
-			waitFlag(f, "the job")
-		},
-		Run: func(env *Env, args []string) error { return runAbort(env, args[0], args[1], pivot, wait) },
-	})
-	register(Command{
-		Name:    "bandwidth",
-		Args:    "DOMAIN TARGET MIB_PER_S",
-		Summary: "change the speed limit of a running block job (0 removes it)",
-		Changes: true,
-		Run:     func(env *Env, args []string) error { return runBandwidth(env, args[0], args[1], args[2]) },
-	})
-	register(Command{
-		Name:    "cleanup",
-		Args:    "DOMAIN [FILE]...",
-		Summary: "after a commit or pull: drop stale snapshot metadata, optionally delete left files",
-		Help: "Snapshots whose files left the chain are removed with a metadata-only delete\n" +
-			"(on libvirt 9.0 a normal delete of them fails). With --delete-files, the\n" +
-			"files they named, and each FILE given (files a virtchain commit or pull\n" +
-			"listed as leaving the chain), are deleted. Each must be a regular qcow2 or\n" +
-			"raw image that left this domain's chains, used by no chain, snapshot or\n" +
-			"save image of any domain; any other FILE refuses the whole cleanup.",
-		JSON: true, DryRun: true, Changes: true,
-		Flags: func(f *FlagSet) {
-			deleteFiles = false
-			f.BoolVar(&deleteFiles, "delete-files", "also delete the files that left the chain and nothing references")
-		},
-		Run: func(env *Env, args []string) error { return runCleanup(env, args[0], args[1:], deleteFiles) },
-	})
-}
-
-// parseBandwidth reads MiB/s (virsh's unit) into bytes per second. An
-// empty value is an error, not 0: 0 lifts the limit, which nobody should
-// get from a typo or an unset shell variable.
-func parseBandwidth(s string) (int64, error) {
-	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "M"), 64)
-	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || v > 1<<40 {
-		return 0, fmt.Errorf("give MiB/s as a number of at least 0, such as 10 or 0.5")
-	}
-	return int64(v * (1 << 20)), nil
-}
-
-// bandwidthValue is --bandwidth: MiB/s on the command line, bytes per
-// second inside, checked while the flags are parsed.
-type bandwidthValue int64
-
-func (b *bandwidthValue) Set(s string) error {
-	v, err := parseBandwidth(s)
-	*b = bandwidthValue(v)
-	return err
-}
-func (b *bandwidthValue) String() string { return strconv.FormatInt(int64(*b), 10) }
+// The run functions of the block-job commands: commit, pull, jobs, abort,
+// bandwidth, cleanup (their flags and options are in job_cmdline.go). None
+// of them prompts: the plan is printed, then carried out (or only printed
+// with --dry-run).
 
 // runBandwidth is 'virtchain bandwidth DOMAIN TARGET MIB_PER_S'.
 func runBandwidth(env *Env, domain, disk, mibPerS string) error {

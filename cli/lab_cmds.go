@@ -4,38 +4,33 @@ import (
 	"context"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"virtchain/libvirtx"
 	"virtchain/libvirtx/lab"
 )
 
-func init() {
-	var prefix, dir string
-	var only []string
-	labFlags := func(f *FlagSet) {
-		prefix, dir, only = lab.DefaultPrefix, lab.DefaultDir, nil
-		f.StringVar(&prefix, "prefix", "PREFIX", "name prefix of the lab's domains (default "+lab.DefaultPrefix+")")
-		f.StringVar(&dir, "dir", "DIR", "folder that holds every lab image (default "+lab.DefaultDir+")")
-	}
-	// labRun checks the flags, opens the connection and runs up or down.
-	labRun := func(do func(context.Context, *libvirtx.Conn, lab.Options) error) func(*Env, []string) error {
-		return func(env *Env, _ []string) error {
-			if strings.TrimSpace(prefix) == "" {
-				return Usagef("--prefix must not be empty: the prefix is what keeps lab down away from other domains")
-			}
-			if !strings.HasPrefix(dir, "/") {
-				return Usagef("--dir %q must be an absolute path", dir)
-			}
-			c, err := env.Conn()
-			if err != nil {
-				return err
-			}
-			return do(env.Ctx, c, lab.Options{Prefix: prefix, Dir: dir, Log: env.Stdout, Only: only})
-		}
-	}
-	register(Command{
-		Name:    "lab up",
-		Summary: "build the demo lab: lab-* domains with chains and snapshot trees",
-		Help: "Builds, on the local libvirt, the domains the README's tour uses, all named\n" +
+// The demo lab: lab up and lab down.
+
+type labOptions struct {
+	Env         *Env
+	Prefix, Dir string
+	Only        []string // lab up: just these lab domains
+}
+
+func (o *labOptions) flags(f *FlagSet) {
+	o.Prefix, o.Dir = lab.DefaultPrefix, lab.DefaultDir
+	f.StringVar(&o.Prefix, "prefix", "PREFIX", "name prefix of the lab's domains (default "+lab.DefaultPrefix+")")
+	f.StringVar(&o.Dir, "dir", "DIR", "folder that holds every lab image (default "+lab.DefaultDir+")")
+}
+
+// NewCmdLabUp builds `virtchain lab up`.
+func NewCmdLabUp(env *Env) *cobra.Command {
+	opts := &labOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:   "up",
+		Short: "build the demo lab: lab-* domains with chains and snapshot trees",
+		Long: "Builds, on the local libvirt, the domains the README's tour uses, all named\n" +
 			"PREFIX* with their images in DIR:\n" +
 			"  test2     running; vda: centos.qcow2 -> test2.qcow2 -> external snapshots\n" +
 			"            test, nmap, net-tools, lsof (each layer holds its own data)\n" +
@@ -45,21 +40,37 @@ func init() {
 			"  twodisk   running; two disks snapshotted together\n" +
 			"When the lab is already up it says so; when a part of one is left from a\n" +
 			"failed run it refuses: run 'virtchain lab down' first.",
-		Flags: func(f *FlagSet) {
-			labFlags(f)
-			f.StringsVar(&only, "only", "NAME", "build just this lab domain (repeatable), e.g. --only test2")
-		},
 		Changes: true,
-		Run:     labRun(lab.Up),
-	})
-	register(Command{
-		Name:    "lab down",
-		Summary: "remove the demo lab: its domains (with their snapshots) and its folder",
-		Help: "Destroys and undefines the lab's PREFIX* domains, with their snapshot\n" +
+	}, func(f *FlagSet) {
+		opts.flags(f)
+		f.StringsVar(&opts.Only, "only", "NAME", "build just this lab domain (repeatable), e.g. --only test2")
+	}, func([]string) error { return runLab(opts, lab.Up) })
+}
+
+// NewCmdLabDown builds `virtchain lab down`.
+func NewCmdLabDown(env *Env) *cobra.Command {
+	opts := &labOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:   "down",
+		Short: "remove the demo lab: its domains (with their snapshots) and its folder",
+		Long: "Destroys and undefines the lab's PREFIX* domains, with their snapshot\n" +
 			"metadata, managed-save images and NVRAM, then deletes DIR. It also cleans\n" +
 			"up after a 'lab up' that failed halfway. Other domains are never touched.",
-		Flags:   labFlags,
 		Changes: true,
-		Run:     labRun(lab.Down),
-	})
+	}, opts.flags, func([]string) error { return runLab(opts, lab.Down) })
+}
+
+// runLab checks the flags, opens the connection and runs up or down.
+func runLab(o *labOptions, do func(context.Context, *libvirtx.Conn, lab.Options) error) error {
+	if strings.TrimSpace(o.Prefix) == "" {
+		return Usagef("--prefix must not be empty: the prefix is what keeps lab down away from other domains")
+	}
+	if !strings.HasPrefix(o.Dir, "/") {
+		return Usagef("--dir %q must be an absolute path", o.Dir)
+	}
+	c, err := o.Env.Conn()
+	if err != nil {
+		return err
+	}
+	return do(o.Env.Ctx, c, lab.Options{Prefix: o.Prefix, Dir: o.Dir, Log: o.Env.Stdout, Only: o.Only})
 }

@@ -7,35 +7,68 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"virtchain/model"
 )
 
 // The read commands: list, chain, snapshots. They change nothing.
 
-func init() {
-	register(Command{
-		Name:    "list",
-		Summary: "every domain with its state, disks, deepest chain and snapshot count",
-		JSON:    true,
-		Run:     runList,
-	})
-	register(Command{
-		Name:    "chain",
-		Args:    "DOMAIN [TARGET]",
-		Summary: "the backing chain of each disk (or of TARGET), active layer first",
-		Help: "Each layer shows its index (vda[N], from the live XML of a running domain),\n" +
+type listOptions struct{ Env *Env }
+
+// NewCmdList builds `virtchain list`.
+func NewCmdList(env *Env) *cobra.Command {
+	opts := &listOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:   "list",
+		Short: "every domain with its state, disks, deepest chain and snapshot count",
+		JSON:  true,
+	}, nil, func([]string) error { return runList(opts) })
+}
+
+type chainOptions struct {
+	Env    *Env
+	Domain string
+	Target string // "" for every disk
+}
+
+// NewCmdChain builds `virtchain chain DOMAIN [TARGET]`.
+func NewCmdChain(env *Env) *cobra.Command {
+	opts := &chainOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:   "chain DOMAIN [TARGET]",
+		Short: "the backing chain of each disk (or of TARGET), active layer first",
+		Long: "Each layer shows its index (vda[N], from the live XML of a running domain),\n" +
 			"path, format, virtual size, allocation, the external snapshot that created it,\n" +
 			"the internal snapshots stored in it, and any problem. A broken chain is shown,\n" +
 			"not an error: the command still exits 0.",
-		JSON: true,
-		Run:  runChain,
+		JSON:     true,
+		Complete: []completer{completeDomain, completeDisk},
+	}, nil, func(args []string) error {
+		opts.Domain, opts.Target = args[0], ""
+		if len(args) == 2 {
+			opts.Target = args[1]
+		}
+		return runChain(opts)
 	})
-	register(Command{
-		Name:    "snapshots",
-		Args:    "DOMAIN",
-		Summary: "the domain's snapshot tree, with the current snapshot marked",
-		JSON:    true,
-		Run:     runSnapshots,
+}
+
+type snapshotsOptions struct {
+	Env    *Env
+	Domain string
+}
+
+// NewCmdSnapshots builds `virtchain snapshots DOMAIN`.
+func NewCmdSnapshots(env *Env) *cobra.Command {
+	opts := &snapshotsOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:      "snapshots DOMAIN",
+		Short:    "the domain's snapshot tree, with the current snapshot marked",
+		JSON:     true,
+		Complete: []completer{completeDomain},
+	}, nil, func(args []string) error {
+		opts.Domain = args[0]
+		return runSnapshots(opts)
 	})
 }
 
@@ -90,7 +123,8 @@ func normalizeDisk(d model.Disk) model.Disk {
 	return d
 }
 
-func runList(env *Env, _ []string) error {
+func runList(opts *listOptions) error {
+	env := opts.Env
 	conn, err := env.Conn()
 	if err != nil {
 		return err
@@ -149,16 +183,17 @@ func discoverDomain(env *Env, name string) (model.Domain, error) {
 	return normalizeDomain(d), nil
 }
 
-func runChain(env *Env, args []string) error {
-	d, err := discoverDomain(env, args[0])
+func runChain(opts *chainOptions) error {
+	env := opts.Env
+	d, err := discoverDomain(env, opts.Domain)
 	if err != nil {
 		return err
 	}
 	out := chainJSON{Domain: d.Name, Disks: d.Disks}
-	if len(args) == 2 {
-		disk := d.Disk(args[1])
+	if opts.Target != "" {
+		disk := d.Disk(opts.Target)
 		if disk == nil {
-			return model.NoDisk(&d, args[1])
+			return model.NoDisk(&d, opts.Target)
 		}
 		out.Disks = []model.Disk{*disk}
 	}
@@ -176,59 +211,76 @@ func writeChain(w io.Writer, c chainJSON) error {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		head := []string{}
-		for _, s := range []string{disk.Device, disk.Bus, disk.SourceType} {
-			if s != "" {
-				head = append(head, s)
-			}
-		}
-		if disk.ReadOnly {
-			head = append(head, "readonly")
-		}
-		if disk.Shareable {
-			head = append(head, "shareable")
-		}
-		layers := "layers"
-		if len(disk.Layers) == 1 {
-			layers = "layer"
-		}
-		printf(&b, "%s %s", c.Domain, disk.Target)
-		if len(head) > 0 {
-			printf(&b, " (%s)", strings.Join(head, ", "))
-		}
-		printf(&b, ": %d %s\n", len(disk.Layers), layers)
-		if len(disk.Layers) == 0 {
-			printf(&b, "  no image (%s)\n", orDash(disk.Source))
-		}
-		for j, l := range disk.Layers {
-			last := j == len(disk.Layers)-1
-			branch, stem := "├─ ", "│    "
-			if last {
-				branch, stem = "└─ ", "     "
-			}
-			// No index (shut-off domain): show none rather than invent one.
-			idx := l.IndexString(disk.Target)
-			if idx != "" {
-				idx += "  "
-			}
-			role := ""
-			switch {
-			case j == 0 && last && l.Problem == "":
-				role = "  [active, base]"
-			case j == 0:
-				role = "  [active]"
-			case last && l.Problem == "":
-				role = "  [base]"
-			}
-			printf(&b, "  %s%s%s%s\n", branch, idx, l.Path, role)
-			printf(&b, "  %s%s\n", stem, layerDetails(l))
-			if l.Problem != "" {
-				printf(&b, "  %s! %s\n", stem, l.Problem)
-			}
-		}
+		writeDisk(&b, c.Domain, disk)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeDisk draws one disk: its head line, then each layer.
+func writeDisk(b *strings.Builder, domain string, disk model.Disk) {
+	layers := "layers"
+	if len(disk.Layers) == 1 {
+		layers = "layer"
+	}
+	printf(b, "%s %s", domain, disk.Target)
+	if head := diskHead(disk); len(head) > 0 {
+		printf(b, " (%s)", strings.Join(head, ", "))
+	}
+	printf(b, ": %d %s\n", len(disk.Layers), layers)
+	if len(disk.Layers) == 0 {
+		printf(b, "  no image (%s)\n", orDash(disk.Source))
+	}
+	for j, l := range disk.Layers {
+		last := j == len(disk.Layers)-1
+		branch, stem := "├─ ", "│    "
+		if last {
+			branch, stem = "└─ ", "     "
+		}
+		// No index (shut-off domain): show none rather than invent one.
+		idx := l.IndexString(disk.Target)
+		if idx != "" {
+			idx += "  "
+		}
+		printf(b, "  %s%s%s%s\n", branch, idx, l.Path, layerRole(l, j == 0, last))
+		printf(b, "  %s%s\n", stem, layerDetails(l))
+		if l.Problem != "" {
+			printf(b, "  %s! %s\n", stem, l.Problem)
+		}
+	}
+}
+
+// diskHead is what a disk's head line says about it: device, bus, source
+// type, readonly, shareable.
+func diskHead(disk model.Disk) []string {
+	head := []string{}
+	for _, s := range []string{disk.Device, disk.Bus, disk.SourceType} {
+		if s != "" {
+			head = append(head, s)
+		}
+	}
+	if disk.ReadOnly {
+		head = append(head, "readonly")
+	}
+	if disk.Shareable {
+		head = append(head, "shareable")
+	}
+	return head
+}
+
+// layerRole marks the active layer and the base. A broken bottom layer is
+// not called the base: its header could not say whether it has a backing
+// file.
+func layerRole(l model.Layer, first, last bool) string {
+	switch {
+	case first && last && l.Problem == "":
+		return "  [active, base]"
+	case first:
+		return "  [active]"
+	case last && l.Problem == "":
+		return "  [base]"
+	}
+	return ""
 }
 
 func layerDetails(l model.Layer) string {
@@ -255,8 +307,9 @@ func layerDetails(l model.Layer) string {
 	return strings.Join(parts, ", ")
 }
 
-func runSnapshots(env *Env, args []string) error {
-	d, err := discoverDomain(env, args[0])
+func runSnapshots(opts *snapshotsOptions) error {
+	env := opts.Env
+	d, err := discoverDomain(env, opts.Domain)
 	if err != nil {
 		return err
 	}
@@ -271,19 +324,7 @@ func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 		printf(w, "Domain %s has no snapshots.\n", s.Domain)
 		return nil
 	}
-	byName := map[string]bool{}
-	for _, sn := range s.Snapshots {
-		byName[sn.Name] = true
-	}
-	children := map[string][]int{}
-	var roots []int
-	for i, sn := range s.Snapshots {
-		if sn.Parent == "" || !byName[sn.Parent] {
-			roots = append(roots, i)
-		} else {
-			children[sn.Parent] = append(children[sn.Parent], i)
-		}
-	}
+	roots, children := snapshotForest(s.Snapshots)
 	t := newTable(w, "NAME", "KIND", "MEMORY", "STATE", "CREATED", "DISKS", "STATUS", "DESCRIPTION")
 	anyStale, anyBranch := false, false
 	seen := map[int]bool{}
@@ -298,10 +339,6 @@ func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 		if sn.Name == s.Current {
 			name += " *"
 		}
-		created := "-"
-		if !sn.Created.IsZero() {
-			created = sn.Created.Local().Format(time.DateTime)
-		}
 		status := "-"
 		switch {
 		case len(sn.Stale) > 0:
@@ -309,7 +346,7 @@ func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 		case sn.Branch:
 			status, anyBranch = "branch", true
 		}
-		t.Row(name, string(sn.Kind), string(sn.Memory), orDash(sn.State), created,
+		t.Row(name, string(sn.Kind), string(sn.Memory), orDash(sn.State), createdText(sn),
 			snapshotDisks(sn), status, orDash(sn.Description))
 		kids := children[sn.Name]
 		next := prefix
@@ -345,6 +382,31 @@ func writeSnapshots(w io.Writer, s snapshotsJSON) error {
 		}
 	}
 	return nil
+}
+
+// snapshotForest finds the roots of the snapshot tree (a snapshot whose
+// parent is missing is one) and each snapshot's children, by index.
+func snapshotForest(snaps []model.Snapshot) (roots []int, children map[string][]int) {
+	byName := map[string]bool{}
+	for _, sn := range snaps {
+		byName[sn.Name] = true
+	}
+	children = map[string][]int{}
+	for i, sn := range snaps {
+		if sn.Parent == "" || !byName[sn.Parent] {
+			roots = append(roots, i)
+		} else {
+			children[sn.Parent] = append(children[sn.Parent], i)
+		}
+	}
+	return roots, children
+}
+
+func createdText(sn model.Snapshot) string {
+	if sn.Created.IsZero() {
+		return "-"
+	}
+	return sn.Created.Local().Format(time.DateTime)
 }
 
 // snapshotDisks summarises a snapshot's disks: "vda=external", with the

@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"virtchain/libvirtx"
 	"virtchain/model"
@@ -105,20 +108,21 @@ func startMode(running, paused bool) (model.StartMode, error) {
 	return model.StartDefault, nil
 }
 
-func init() {
-	var (
-		external, diskOnly, quiesce bool
-		memoryFile, description     string
-		files                       []string
-		running, paused, force      bool
-		discardCurrent              bool
-		metadataOnly                bool
-	)
-	register(Command{
-		Name:    "snapshot create",
-		Args:    "DOMAIN NAME",
-		Summary: "create an internal snapshot, or an external disk-only snapshot or checkpoint",
-		Help: "Internal (the default): disk state (and, for a running domain, memory) inside\n" +
+type snapshotCreateOptions struct {
+	Env                         *Env
+	Domain, Name                string
+	External, DiskOnly, Quiesce bool
+	MemoryFile, Description     string
+	Files                       []string // TARGET=PATH
+}
+
+// NewCmdSnapshotCreate builds `virtchain snapshot create DOMAIN NAME`.
+func NewCmdSnapshotCreate(env *Env) *cobra.Command {
+	opts := &snapshotCreateOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:   "create DOMAIN NAME",
+		Short: "create an internal snapshot, or an external disk-only snapshot or checkpoint",
+		Long: "Internal (the default): disk state (and, for a running domain, memory) inside\n" +
 			"the qcow2 images; every writable disk must be qcow2.\n" +
 			"--external: a new overlay on every disk, all at once (atomic). Readonly,\n" +
 			"shareable and not file-backed disks are left out, each with its reason.\n" +
@@ -127,41 +131,56 @@ func init() {
 			"--memory-file, default <domain>_<name>.mem next to the first overlay) unless\n" +
 			"--disk-only. --quiesce freezes the guest's filesystems through its agent.",
 		JSON: true, DryRun: true, Changes: true,
-		Flags: func(f *FlagSet) {
-			external, diskOnly, quiesce, memoryFile, description, files = false, false, false, "", "", nil
-			f.BoolVar(&external, "external", "make overlays instead of internal snapshots")
-			f.BoolVar(&diskOnly, "disk-only", "with --external: disks only, no memory")
-			f.StringVar(&memoryFile, "memory-file", "PATH", "with --external: where a checkpoint's memory goes")
-			f.StringsVar(&files, "file", "TARGET=PATH", "with --external: the overlay for one disk (repeatable)")
-			f.TextVar(&description, "description", "TEXT", "the snapshot's description")
-			f.BoolVar(&quiesce, "quiesce", "with --external --disk-only: freeze the guest's filesystems (needs the guest agent)")
-		},
-		Run: func(env *Env, args []string) error {
-			if diskOnly && memoryFile != "" {
-				return Usagef("--disk-only and --memory-file exclude each other")
-			}
-			if !external && (diskOnly || memoryFile != "" || len(files) > 0) {
-				return Usagef("--disk-only, --memory-file and --file need --external")
-			}
-			return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotCreatePlan, error) {
-				fm, err := parseFileSpecs(conn, files)
-				if err != nil {
-					return nil, err
-				}
-				return conn.PlanSnapshotCreate(env.Ctx, model.SnapshotCreateRequest{Domain: args[0], Name: args[1], Description: description,
-					External: external, DiskOnly: diskOnly, MemoryFile: absPath(conn, memoryFile), Files: fm, Quiesce: quiesce})
-			}, func(p *model.SnapshotCreatePlan) model.Plan { return p.Plan },
-				func(conn *libvirtx.Conn, p *model.SnapshotCreatePlan) error { return conn.CreateSnapshot(env.Ctx, p) },
-				func(p *model.SnapshotCreatePlan) string {
-					return fmt.Sprintf("Created %s snapshot %s of %s.", p.Kind, p.Request.Name, p.Domain)
-				})
-		},
+		Complete: []completer{completeDomain, nil},
+	}, func(f *FlagSet) {
+		f.BoolVar(&opts.External, "external", "make overlays instead of internal snapshots")
+		f.BoolVar(&opts.DiskOnly, "disk-only", "with --external: disks only, no memory")
+		f.StringVar(&opts.MemoryFile, "memory-file", "PATH", "with --external: where a checkpoint's memory goes")
+		f.StringsVar(&opts.Files, "file", "TARGET=PATH", "with --external: the overlay for one disk (repeatable)")
+		f.TextVar(&opts.Description, "description", "TEXT", "the snapshot's description")
+		f.BoolVar(&opts.Quiesce, "quiesce", "with --external --disk-only: freeze the guest's filesystems (needs the guest agent)")
+	}, func(args []string) error {
+		opts.Domain, opts.Name = args[0], args[1]
+		return runSnapshotCreate(opts)
 	})
-	register(Command{
-		Name:    "snapshot revert",
-		Args:    "DOMAIN NAME",
-		Summary: "revert a domain to a snapshot (external ones too, on libvirt before 9.9)",
-		Help: "Internal snapshots and, where libvirt advertises <externalSnapshot/>, external\n" +
+}
+
+func runSnapshotCreate(o *snapshotCreateOptions) error {
+	if o.DiskOnly && o.MemoryFile != "" {
+		return Usagef("--disk-only and --memory-file exclude each other")
+	}
+	if !o.External && (o.DiskOnly || o.MemoryFile != "" || len(o.Files) > 0) {
+		return Usagef("--disk-only, --memory-file and --file need --external")
+	}
+	env := o.Env
+	return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotCreatePlan, error) {
+		fm, err := parseFileSpecs(conn, o.Files)
+		if err != nil {
+			return nil, err
+		}
+		return conn.PlanSnapshotCreate(env.Ctx, model.SnapshotCreateRequest{Domain: o.Domain, Name: o.Name, Description: o.Description,
+			External: o.External, DiskOnly: o.DiskOnly, MemoryFile: absPath(conn, o.MemoryFile), Files: fm, Quiesce: o.Quiesce})
+	}, func(p *model.SnapshotCreatePlan) model.Plan { return p.Plan },
+		func(conn *libvirtx.Conn, p *model.SnapshotCreatePlan) error { return conn.CreateSnapshot(env.Ctx, p) },
+		func(p *model.SnapshotCreatePlan) string {
+			return fmt.Sprintf("Created %s snapshot %s of %s.", p.Kind, p.Request.Name, p.Domain)
+		})
+}
+
+type snapshotRevertOptions struct {
+	Env                    *Env
+	Domain, Name           string
+	Running, Paused, Force bool
+	DiscardCurrent         bool
+}
+
+// NewCmdSnapshotRevert builds `virtchain snapshot revert DOMAIN NAME`.
+func NewCmdSnapshotRevert(env *Env) *cobra.Command {
+	opts := &snapshotRevertOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:   "revert DOMAIN NAME",
+		Short: "revert a domain to a snapshot (external ones too, on libvirt before 9.9)",
+		Long: "Internal snapshots and, where libvirt advertises <externalSnapshot/>, external\n" +
 			"ones are reverted by libvirt. Otherwise virtchain reverts an external snapshot\n" +
 			"itself: a new overlay on each disk's image at the snapshot point, the domain\n" +
 			"redefined onto them, a checkpoint's memory restored, the snapshot made\n" +
@@ -170,117 +189,202 @@ func init() {
 			"before-revert-to-NAME, so a revert back is possible; --discard-current skips\n" +
 			"that, and the plan lists the files that are then deleted and by whom.",
 		JSON: true, DryRun: true, Changes: true,
-		Flags: func(f *FlagSet) {
-			running, paused, force, discardCurrent = false, false, false, false
-			f.BoolVar(&discardCurrent, "discard-current", "do not snapshot the current state first: it is lost")
-			f.BoolVar(&running, "running", "leave the domain running afterwards")
-			f.BoolVar(&paused, "paused", "leave the domain paused afterwards")
-			f.BoolVar(&force, "force", "allow the risky reverts libvirt asks --force for")
-		},
-		Run: func(env *Env, args []string) error {
-			start, err := startMode(running, paused)
-			if err != nil {
-				return err
-			}
-			req := model.SnapshotRevertRequest{Domain: args[0], Name: args[1], Start: start, Force: force, DiscardCurrent: discardCurrent}
-			return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotRevertPlan, error) {
-				return conn.PlanSnapshotRevert(env.Ctx, req)
-			},
-				func(p *model.SnapshotRevertPlan) model.Plan { return p.Plan },
-				func(conn *libvirtx.Conn, p *model.SnapshotRevertPlan) error { return conn.RevertSnapshot(env.Ctx, p) },
-				func(p *model.SnapshotRevertPlan) string {
-					return fmt.Sprintf("Reverted %s to snapshot %s.", req.Domain, req.Name)
-				})
-		},
+		Complete: []completer{completeDomain, completeSnapshot},
+	}, func(f *FlagSet) {
+		f.BoolVar(&opts.DiscardCurrent, "discard-current", "do not snapshot the current state first: it is lost")
+		f.BoolVar(&opts.Running, "running", "leave the domain running afterwards")
+		f.BoolVar(&opts.Paused, "paused", "leave the domain paused afterwards")
+		f.BoolVar(&opts.Force, "force", "allow the risky reverts libvirt asks --force for")
+	}, func(args []string) error {
+		opts.Domain, opts.Name = args[0], args[1]
+		return runSnapshotRevert(opts)
 	})
-	register(Command{
-		Name:    "snapshot delete",
-		Args:    "DOMAIN NAME",
-		Summary: "delete a snapshot (an external one is merged into the image below)",
-		Help: "An internal snapshot's data is freed inside its qcow2 images. An external\n" +
+}
+
+func runSnapshotRevert(o *snapshotRevertOptions) error {
+	start, err := startMode(o.Running, o.Paused)
+	if err != nil {
+		return err
+	}
+	env := o.Env
+	req := model.SnapshotRevertRequest{Domain: o.Domain, Name: o.Name, Start: start, Force: o.Force, DiscardCurrent: o.DiscardCurrent}
+	return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotRevertPlan, error) {
+		return conn.PlanSnapshotRevert(env.Ctx, req)
+	},
+		func(p *model.SnapshotRevertPlan) model.Plan { return p.Plan },
+		func(conn *libvirtx.Conn, p *model.SnapshotRevertPlan) error { return conn.RevertSnapshot(env.Ctx, p) },
+		func(p *model.SnapshotRevertPlan) string {
+			return fmt.Sprintf("Reverted %s to snapshot %s.", req.Domain, req.Name)
+		})
+}
+
+type snapshotDeleteOptions struct {
+	Env          *Env
+	Domain, Name string
+	MetadataOnly bool
+}
+
+// NewCmdSnapshotDelete builds `virtchain snapshot delete DOMAIN NAME`.
+func NewCmdSnapshotDelete(env *Env) *cobra.Command {
+	opts := &snapshotDeleteOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:   "delete DOMAIN NAME",
+		Short: "delete a snapshot (an external one is merged into the image below)",
+		Long: "An internal snapshot's data is freed inside its qcow2 images. An external\n" +
 			"snapshot's overlays are committed into the images below and removed by\n" +
 			"libvirt. --metadata-only forgets the snapshot and leaves every file alone.\n" +
 			"Refused, with what to do instead, when files of other domains or snapshots\n" +
 			"would change, when a block job runs, or when libvirt cannot merge it.",
 		JSON: true, DryRun: true, Changes: true,
-		Flags: func(f *FlagSet) {
-			metadataOnly = false
-			f.BoolVar(&metadataOnly, "metadata-only", "remove only libvirt's metadata; keep every file (virsh --metadata)")
-		},
-		Run: func(env *Env, args []string) error {
-			req := model.SnapshotDeleteRequest{Domain: args[0], Name: args[1], MetadataOnly: metadataOnly}
-			return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotDeletePlan, error) {
-				return conn.PlanSnapshotDelete(env.Ctx, req)
-			},
-				func(p *model.SnapshotDeletePlan) model.Plan { return p.Plan },
-				func(conn *libvirtx.Conn, p *model.SnapshotDeletePlan) error { return conn.DeleteSnapshot(env.Ctx, p) },
-				func(p *model.SnapshotDeletePlan) string {
-					return fmt.Sprintf("Deleted snapshot %s of %s.", req.Name, req.Domain)
-				})
-		},
+		Complete: []completer{completeDomain, completeSnapshot},
+	}, func(f *FlagSet) {
+		f.BoolVar(&opts.MetadataOnly, "metadata-only", "remove only libvirt's metadata; keep every file (virsh --metadata)")
+	}, func(args []string) error {
+		opts.Domain, opts.Name = args[0], args[1]
+		return runSnapshotDelete(opts)
 	})
-	register(Command{
-		Name:    "save",
-		Args:    "DOMAIN FILE",
-		Summary: "save a running domain's memory and device state to FILE and stop it",
-		JSON:    true, DryRun: true, Changes: true,
-		Run: func(env *Env, args []string) error {
-			var req model.SaveRequest
-			return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) {
-				req = model.SaveRequest{Domain: args[0], File: absPath(conn, args[1])}
-				return conn.PlanSave(env.Ctx, req)
-			}, plainPlan,
-				func(conn *libvirtx.Conn, _ *model.Plan) error { return conn.Save(env.Ctx, req) },
-				func(*model.Plan) string { return fmt.Sprintf("Saved %s to %s.", req.Domain, req.File) })
-		},
-	})
-	register(Command{
-		Name:    "restore",
-		Args:    "FILE",
-		Summary: "start a domain from a save file",
-		JSON:    true, DryRun: true, Changes: true,
-		Flags: func(f *FlagSet) {
-			running, paused = false, false
-			f.BoolVar(&running, "running", "start it running, whatever the file says")
-			f.BoolVar(&paused, "paused", "start it paused")
-		},
-		Run: func(env *Env, args []string) error {
-			start, err := startMode(running, paused)
-			if err != nil {
-				return err
-			}
-			var req model.RestoreRequest
-			return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) {
-				req = model.RestoreRequest{File: absPath(conn, args[0]), Start: start}
-				return conn.PlanRestore(env.Ctx, req)
-			}, plainPlan,
-				func(conn *libvirtx.Conn, _ *model.Plan) error { return conn.Restore(env.Ctx, req) },
-				func(p *model.Plan) string { return fmt.Sprintf("Restored %s from %s.", p.Domain, req.File) })
-		},
-	})
-	domainCmd := func(name, summary string, plan func(*libvirtx.Conn, *Env, string) (*model.Plan, error),
-		act func(*libvirtx.Conn, *Env, string) error, done string) {
-		register(Command{
-			Name: name, Args: "DOMAIN", Summary: summary, JSON: true, DryRun: true, Changes: true,
-			Run: func(env *Env, args []string) error {
-				return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) { return plan(conn, env, args[0]) }, plainPlan,
-					func(conn *libvirtx.Conn, _ *model.Plan) error { return act(conn, env, args[0]) },
-					func(*model.Plan) string { return fmt.Sprintf(done, args[0]) })
-			},
+}
+
+func runSnapshotDelete(o *snapshotDeleteOptions) error {
+	env := o.Env
+	req := model.SnapshotDeleteRequest{Domain: o.Domain, Name: o.Name, MetadataOnly: o.MetadataOnly}
+	return runOp(env, func(conn *libvirtx.Conn) (*model.SnapshotDeletePlan, error) {
+		return conn.PlanSnapshotDelete(env.Ctx, req)
+	},
+		func(p *model.SnapshotDeletePlan) model.Plan { return p.Plan },
+		func(conn *libvirtx.Conn, p *model.SnapshotDeletePlan) error { return conn.DeleteSnapshot(env.Ctx, p) },
+		func(p *model.SnapshotDeletePlan) string {
+			return fmt.Sprintf("Deleted snapshot %s of %s.", req.Name, req.Domain)
 		})
+}
+
+type saveOptions struct {
+	Env          *Env
+	Domain, File string
+}
+
+// NewCmdSave builds `virtchain save DOMAIN FILE`.
+func NewCmdSave(env *Env) *cobra.Command {
+	opts := &saveOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:   "save DOMAIN FILE",
+		Short: "save a running domain's memory and device state to FILE and stop it",
+		JSON:  true, DryRun: true, Changes: true,
+		Complete: []completer{completeDomain, completeFile},
+	}, nil, func(args []string) error {
+		opts.Domain, opts.File = args[0], args[1]
+		return runSave(opts)
+	})
+}
+
+func runSave(o *saveOptions) error {
+	env := o.Env
+	var req model.SaveRequest
+	return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) {
+		req = model.SaveRequest{Domain: o.Domain, File: absPath(conn, o.File)}
+		return conn.PlanSave(env.Ctx, req)
+	}, plainPlan,
+		func(conn *libvirtx.Conn, _ *model.Plan) error { return conn.Save(env.Ctx, req) },
+		func(*model.Plan) string { return fmt.Sprintf("Saved %s to %s.", req.Domain, req.File) })
+}
+
+type restoreOptions struct {
+	Env             *Env
+	File            string
+	Running, Paused bool
+}
+
+// NewCmdRestore builds `virtchain restore FILE`.
+func NewCmdRestore(env *Env) *cobra.Command {
+	opts := &restoreOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use:   "restore FILE",
+		Short: "start a domain from a save file",
+		JSON:  true, DryRun: true, Changes: true,
+		Complete: []completer{completeFile},
+	}, func(f *FlagSet) {
+		f.BoolVar(&opts.Running, "running", "start it running, whatever the file says")
+		f.BoolVar(&opts.Paused, "paused", "start it paused")
+	}, func(args []string) error {
+		opts.File = args[0]
+		return runRestore(opts)
+	})
+}
+
+func runRestore(o *restoreOptions) error {
+	start, err := startMode(o.Running, o.Paused)
+	if err != nil {
+		return err
 	}
-	domainCmd("managedsave", "save a running domain to libvirt's managed-save image and stop it; start resumes it",
-		func(c *libvirtx.Conn, env *Env, d string) (*model.Plan, error) { return c.PlanManagedSave(env.Ctx, d) },
-		func(c *libvirtx.Conn, env *Env, d string) error { return c.ManagedSave(env.Ctx, d) },
-		"Saved %s to its managed-save image.")
-	domainCmd("managedsave-remove", "remove a domain's managed-save image; the next start boots fresh",
-		func(c *libvirtx.Conn, env *Env, d string) (*model.Plan, error) {
-			return c.PlanManagedSaveRemove(env.Ctx, d)
-		},
-		func(c *libvirtx.Conn, env *Env, d string) error { return c.ManagedSaveRemove(env.Ctx, d) },
-		"Removed the managed-save image of %s.")
-	domainCmd("start", "start a domain (from its managed-save image when it has one)",
-		func(c *libvirtx.Conn, env *Env, d string) (*model.Plan, error) { return c.PlanStart(env.Ctx, d) },
-		func(c *libvirtx.Conn, env *Env, d string) error { return c.Start(env.Ctx, d) },
-		"Started %s.")
+	env := o.Env
+	var req model.RestoreRequest
+	return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) {
+		req = model.RestoreRequest{File: absPath(conn, o.File), Start: start}
+		return conn.PlanRestore(env.Ctx, req)
+	}, plainPlan,
+		func(conn *libvirtx.Conn, _ *model.Plan) error { return conn.Restore(env.Ctx, req) },
+		func(p *model.Plan) string { return fmt.Sprintf("Restored %s from %s.", p.Domain, req.File) })
+}
+
+// domainOptions is the options of the commands that take only a domain:
+// managedsave, managedsave-remove, start.
+type domainOptions struct {
+	Env    *Env
+	Domain string
+}
+
+// domainAction is one of those commands: how it plans, acts, and says so.
+type domainAction struct {
+	use, short string
+	plan       func(*libvirtx.Conn, context.Context, string) (*model.Plan, error)
+	act        func(*libvirtx.Conn, context.Context, string) error
+	done       string // with the domain's name for %s
+}
+
+func newDomainCmd(env *Env, a domainAction) *cobra.Command {
+	opts := &domainOptions{Env: env}
+	return newCommand(env, cmdSpec{
+		Use: a.use + " DOMAIN", Short: a.short, JSON: true, DryRun: true, Changes: true,
+		Complete: []completer{completeDomain},
+	}, nil, func(args []string) error {
+		opts.Domain = args[0]
+		return runDomainAction(opts, a)
+	})
+}
+
+func runDomainAction(o *domainOptions, a domainAction) error {
+	env := o.Env
+	return runOp(env, func(conn *libvirtx.Conn) (*model.Plan, error) { return a.plan(conn, env.Ctx, o.Domain) }, plainPlan,
+		func(conn *libvirtx.Conn, _ *model.Plan) error { return a.act(conn, env.Ctx, o.Domain) },
+		func(*model.Plan) string { return fmt.Sprintf(a.done, o.Domain) })
+}
+
+// NewCmdManagedSave builds `virtchain managedsave DOMAIN`.
+func NewCmdManagedSave(env *Env) *cobra.Command {
+	return newDomainCmd(env, domainAction{
+		use:   "managedsave",
+		short: "save a running domain to libvirt's managed-save image and stop it; start resumes it",
+		plan:  (*libvirtx.Conn).PlanManagedSave, act: (*libvirtx.Conn).ManagedSave,
+		done: "Saved %s to its managed-save image.",
+	})
+}
+
+// NewCmdManagedSaveRemove builds `virtchain managedsave-remove DOMAIN`.
+func NewCmdManagedSaveRemove(env *Env) *cobra.Command {
+	return newDomainCmd(env, domainAction{
+		use:   "managedsave-remove",
+		short: "remove a domain's managed-save image; the next start boots fresh",
+		plan:  (*libvirtx.Conn).PlanManagedSaveRemove, act: (*libvirtx.Conn).ManagedSaveRemove,
+		done: "Removed the managed-save image of %s.",
+	})
+}
+
+// NewCmdStart builds `virtchain start DOMAIN`.
+func NewCmdStart(env *Env) *cobra.Command {
+	return newDomainCmd(env, domainAction{
+		use:   "start",
+		short: "start a domain (from its managed-save image when it has one)",
+		plan:  (*libvirtx.Conn).PlanStart, act: (*libvirtx.Conn).Start,
+		done: "Started %s.",
+	})
 }

@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// NewCmdHelp builds `virtchain help [COMMAND]...`.
+func NewCmdHelp(env *Env, root *cobra.Command) *cobra.Command {
+	cmd := newCommand(env, cmdSpec{
+		Use:   "help [COMMAND]...",
+		Short: "list the commands, or show one command's flags",
+	}, nil, func(args []string) error {
+		if len(args) == 0 {
+			return writeHelp(env.Stdout, root)
+		}
+		c, rest, err := root.Find(args)
+		if err != nil || c == root || len(rest) > 0 {
+			return Usagef("no command named %q", strings.Join(args, " "))
+		}
+		return writeCommandOrGroupHelp(env.Stdout, c)
+	})
+	cmd.ValidArgsFunction = func(c *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return commandWords(root, args), cobra.ShellCompDirectiveNoFileComp
+	}
+	return cmd
+}
+
+// commandWords completes `help WORDS`: the subcommands of what args name.
+func commandWords(root *cobra.Command, args []string) []cobra.Completion {
+	c, rest, err := root.Find(args)
+	if err != nil || len(rest) > 0 {
+		return nil
+	}
+	var out []cobra.Completion
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() {
+			out = append(out, cobra.CompletionWithDesc(s.Name(), s.Short))
+		}
+	}
+	return out
+}
+
+// helpCommands lists every command a user can run, sorted by name: the
+// leaves of the tree, so "snapshot create" rather than "snapshot".
+func helpCommands(root *cobra.Command) []*cobra.Command {
+	var out []*cobra.Command
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			switch {
+			case !s.IsAvailableCommand() && s.Name() != "help":
+			case s.HasAvailableSubCommands():
+				walk(s)
+			default:
+				out = append(out, s)
+			}
+		}
+	}
+	walk(root)
+	sort.Slice(out, func(i, j int) bool { return commandName(out[i]) < commandName(out[j]) })
+	return out
+}
+
+// useLine is a command's name and ARGS: "snapshot create DOMAIN NAME".
+func useLine(c *cobra.Command) string {
+	return strings.TrimSpace(commandName(c) + " " + argSpec(c.Use))
+}
+
+// writeHelp prints the overview: usage, every command, the global flags.
+func writeHelp(w io.Writer, root *cobra.Command) error {
+	var b strings.Builder
+	b.WriteString(`virtchain: explore and reshape the backing chains and snapshots of libvirt domains.
+
+Usage:
+  virtchain [-c URI] [--readonly] [--domain NAME]   open the terminal UI
+  virtchain COMMAND [ARGS] [FLAGS]                  flags may come before or after ARGS
+  virtchain -v, --version                           print virtchain's version
+
+Commands:
+`)
+	t := newTable(&b)
+	for _, c := range helpCommands(root) {
+		t.Row("  "+useLine(c), c.Short)
+	}
+	_ = t.Flush()
+	b.WriteString("\nGlobal flags:\n")
+	writeFlags(&b, root.PersistentFlags(), nil)
+	b.WriteString("\nTerminal UI flags (without a command):\n")
+	writeFlags(&b, root.LocalNonPersistentFlags(), func(f *pflag.Flag) bool { return f.Annotations[tuiAnnotation] != nil })
+	b.WriteString("\n'virtchain help COMMAND' shows a command's own flags; 'virtchain completion bash'\n" +
+		"prints the shell completion and 'virtchain man' the manual page.\n" +
+		"Exit status: 0 ok, 1 error, 2 bad usage.\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeCommandOrGroupHelp(w io.Writer, c *cobra.Command) error {
+	if c.HasAvailableSubCommands() {
+		return writeGroupHelp(w, c)
+	}
+	return writeCommandHelp(w, c)
+}
+
+// writeGroupHelp lists a group's commands ("virtchain help snapshot").
+func writeGroupHelp(w io.Writer, g *cobra.Command) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "'%s' commands:\n", commandName(g))
+	t := newTable(&b)
+	for _, s := range helpCommands(g) {
+		t.Row("  "+useLine(s), s.Short)
+	}
+	_ = t.Flush()
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeCommandHelp prints one command's usage and flags, and only the
+// global flags it honours.
+func writeCommandHelp(w io.Writer, c *cobra.Command) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: virtchain %s [FLAGS]\n\n%s\n", useLine(c), c.Short)
+	if c.Long != "" {
+		fmt.Fprintf(&b, "\n%s\n", strings.TrimRight(c.Long, "\n"))
+	}
+	own := c.LocalNonPersistentFlags()
+	if own.HasAvailableFlags() {
+		b.WriteString("\nFlags:\n")
+		writeFlags(&b, own, nil)
+	}
+	b.WriteString("\nGlobal flags:\n")
+	writeFlags(&b, c.Root().PersistentFlags(), func(f *pflag.Flag) bool {
+		switch f.Name {
+		case "json":
+			return c.Annotations[traitJSON] != ""
+		case "dry-run":
+			return c.Annotations[traitDryRun] != ""
+		}
+		return true
+	})
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeFlags prints flags for help, sorted by name: "-c, --connect URI".
+func writeFlags(w io.Writer, fs *pflag.FlagSet, keep func(*pflag.Flag) bool) {
+	var rows [][2]string
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden || (keep != nil && !keep(f)) {
+			return
+		}
+		left := flagLeft(f)
+		rows = append(rows, [2]string{left, f.Usage})
+		width = max(width, len(left))
+	})
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, r[0], r[1])
+	}
+}
+
+// flagLeft is how help names a flag: "-c, --connect URI".
+func flagLeft(f *pflag.Flag) string {
+	left := "--" + f.Name
+	if f.Shorthand != "" {
+		left = "-" + f.Shorthand + ", " + left
+	}
+	if arg := f.Annotations[argAnnotation]; len(arg) > 0 {
+		left += " " + arg[0]
+	} else if f.NoOptDefVal == "" {
+		left += " " + strings.ToUpper(f.Value.Type())
+	}
+	return left
+}

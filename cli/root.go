@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+
+	"charm.land/fang/v2"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"virtchain/libvirtx"
+)
+
+// globalOptions holds the flags every command accepts. They are the root's
+// persistent flags, so they may come before or after the command's words.
+type globalOptions struct {
+	connect  string
+	readonly bool
+	json     bool
+	dryRun   bool
+	help     bool
+}
+
+func (g *globalOptions) define(f *FlagSet) {
+	f.StringVar(&g.connect, "c,connect", "URI", "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)")
+	f.BoolVar(&g.readonly, "readonly", "open a read-only connection: nothing can change")
+	f.BoolVar(&g.json, "json", "print JSON instead of a table")
+	f.BoolVar(&g.dryRun, "dry-run", "print the plan and the equivalent virsh command; change nothing")
+	f.add((*helpValue)(&g.help), "h,help", "", "show help").NoOptDefVal = "true"
+}
+
+// helpValue is --help. It always reads "false" to cobra, so cobra never
+// takes the help path itself (where fang would draw the root's help in a
+// layout of its own); runChecked prints virtchain's help instead, after the
+// same flag checks as any run.
+type helpValue bool
+
+func (h *helpValue) Set(s string) error { return (*boolValue)(h).Set(s) }
+func (h *helpValue) String() string     { return "false" }
+func (h *helpValue) Type() string       { return "bool" }
+
+const tuiAnnotation = "virtchain_tui"
+
+// applyGlobals copies the parsed global flags into the Env.
+func (e *Env) applyGlobals() {
+	e.URI = libvirtx.ResolveURI(e.global.connect)
+	e.ReadOnly = e.global.readonly
+	e.JSON = e.global.json
+	e.DryRun = e.global.dryRun
+}
+
+// NewCmdRoot builds the whole command tree on env. Nothing in it connects
+// until a command's run function calls env.Conn.
+func NewCmdRoot(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "virtchain",
+		Short: "explore and reshape the backing chains and snapshots of libvirt domains",
+		Long: "Without a command virtchain opens the terminal UI; flags may come before or\n" +
+			"after a command's ARGS. Exit status: 0 ok, 1 error, 2 bad usage.",
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+	}
+	env.global.define(newFlagSet(root.PersistentFlags()))
+	rf := newFlagSet(root.Flags())
+	env.tui.define(rf)
+	// Until now the root has only the terminal UI's flags; mark them, so a
+	// bad one before a command is named as such.
+	root.Flags().VisitAll(func(f *pflag.Flag) { _ = root.Flags().SetAnnotation(f.Name, tuiAnnotation, []string{"true"}) })
+	var version bool
+	rf.BoolVar(&version, "v,version", "print virtchain's version")
+	root.SetVersionTemplate("virtchain {{.Version}}\n")
+	root.RunE = func(c *cobra.Command, args []string) error { return env.runRoot(c, args) }
+	root.SetFlagErrorFunc(env.flagError)
+	_ = root.RegisterFlagCompletionFunc("domain", env.completeWith(completeDomain))
+	_ = root.RegisterFlagCompletionFunc("connect", cobra.NoFileCompletions)
+
+	root.SetHelpCommand(NewCmdHelp(env, root))
+	root.AddCommand(
+		NewCmdList(env), NewCmdChain(env), NewCmdSnapshots(env),
+		newGroup(env, "snapshot", "create, revert or delete a snapshot",
+			NewCmdSnapshotCreate(env), NewCmdSnapshotRevert(env), NewCmdSnapshotDelete(env)),
+		NewCmdSave(env), NewCmdRestore(env), NewCmdManagedSave(env), NewCmdManagedSaveRemove(env), NewCmdStart(env),
+		NewCmdCommit(env), NewCmdPull(env), NewCmdJobs(env), NewCmdAbort(env), NewCmdBandwidth(env), NewCmdCleanup(env),
+		newGroup(env, "lab", "build or remove the demo lab", NewCmdLabUp(env), NewCmdLabDown(env)),
+		NewCmdVersion(env), NewCmdMan(env, root),
+	)
+	// Made now rather than by cobra at Execute, so that it gets virtchain's
+	// help like every other command.
+	root.InitDefaultCompletionCmd()
+	setHelp(root)
+	return root
+}
+
+// setHelp gives every command below the root virtchain's help. (fang sets
+// the root's own, which --help never reaches: see helpValue.)
+func setHelp(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		c.SetHelpFunc(func(c *cobra.Command, _ []string) { _ = writeCommandOrGroupHelp(c.OutOrStdout(), c) })
+		setHelp(c)
+	}
+}
+
+// execute runs the tree on args through fang, which adds --version (the
+// same line as 'virtchain version') and the completion command. Errors are
+// left to Main, which prints one plain line under the signal lock.
+func execute(ctx context.Context, env *Env, root *cobra.Command, args []string) error {
+	root.SetArgs(normalizeArgs(root, args))
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	return fang.Execute(ctx, root,
+		fang.WithVersion(versionInfo().line()),
+		fang.WithoutManpage(), // 'virtchain man' writes to the command's stdout
+		fang.WithErrorHandler(func(io.Writer, fang.Styles, error) {}),
+	)
+}
+
+// runRoot is virtchain without a command: the terminal UI.
+func (e *Env) runRoot(c *cobra.Command, args []string) error {
+	if err := checkInput(c.Flags(), e.args); err != nil {
+		return err
+	}
+	if len(args) > 0 {
+		if e.tui.set() {
+			return tuiOnly(args[0])
+		}
+		return Usagef("unknown command %q", args[0])
+	}
+	if e.global.help {
+		return writeHelp(e.Stdout, c)
+	}
+	if e.global.json || e.global.dryRun {
+		return Usagef("--json and --dry-run need a command, such as 'virtchain list --json'")
+	}
+	e.applyGlobals()
+	return runTUI(e, e.tui)
+}
+
+func tuiOnly(cmd string) error {
+	return Usagef("--domain, --no-color, --inline and --no-mouse are for the terminal UI, not for '%s'", cmd)
+}
+
+// flagError words cobra's flag errors as virtchain's usage errors. A
+// terminal UI flag before a command's name is named as such.
+func (e *Env) flagError(c *cobra.Command, err error) error {
+	ue := usageFromFlagError(err, e.args)
+	var ne *pflag.NotExistError
+	if c.HasParent() && errors.As(err, &ne) {
+		first := strings.Fields(commandName(c))[0]
+		if fl := c.Root().Flags().Lookup(ne.GetSpecifiedName()); fl != nil && fl.Annotations[tuiAnnotation] != nil &&
+			typedBefore(e.args, fl.Name, first) {
+			return tuiOnly(first)
+		}
+	}
+	if c.HasParent() {
+		ue.Cmd = commandName(c)
+	}
+	return ue
+}
+
+// typedBefore reports whether flag name appears in args before word.
+func typedBefore(args []string, name, word string) bool {
+	for _, a := range args {
+		switch {
+		case a == word || a == "--":
+			return false
+		case strings.HasPrefix(a, "-"):
+			if n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// normalizeArgs spells single-dash long flags (-bandwidth=5, -json) as
+// pflag wants them (--bandwidth=5), as virtchain has always accepted both.
+// Values of flags that take one are passed through untouched, and so is
+// everything after "--" and cobra's own completion requests.
+func normalizeArgs(root *cobra.Command, args []string) []string {
+	out := make([]string, 0, len(args))
+	if len(args) > 0 && strings.HasPrefix(args[0], cobra.ShellCompRequestCmd) {
+		return append(out, args...)
+	}
+	long, short := flagKinds(root)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		takesValue := false
+		switch {
+		case strings.HasPrefix(a, "--"):
+			takesValue = long[name]
+		case strings.HasPrefix(a, "-") && len(name) > 1:
+			if tv, ok := long[name]; ok {
+				a, takesValue = "-"+a, tv
+			}
+		case strings.HasPrefix(a, "-") && len(name) == 1:
+			takesValue = short[name]
+		}
+		out = append(out, a)
+		if takesValue && !hasValue && i+1 < len(args) {
+			i++
+			out = append(out, args[i])
+		}
+	}
+	return out
+}
+
+// flagKinds maps every flag name in the tree to whether it takes a value.
+func flagKinds(root *cobra.Command) (long, short map[string]bool) {
+	long, short = map[string]bool{}, map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, fs := range []*pflag.FlagSet{c.PersistentFlags(), c.LocalNonPersistentFlags()} {
+			fs.VisitAll(func(f *pflag.Flag) {
+				long[f.Name] = f.NoOptDefVal == ""
+				if f.Shorthand != "" {
+					short[f.Shorthand] = f.NoOptDefVal == ""
+				}
+			})
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+	return long, short
+}
