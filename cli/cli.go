@@ -71,13 +71,17 @@ func (e *Env) Conn() (*libvirtx.Conn, error) {
 		if e.signals != nil {
 			e.signals.uri.Store(&e.URI)
 		}
-		e.conn, e.connErr = libvirtx.Open(e.URI, e.ReadOnly)
+		e.conn, e.connErr = openConn(e.URI, e.ReadOnly)
 		if e.signals != nil {
 			e.signals.conn.Store(e.conn)
 		}
 	}
 	return e.conn, e.connErr
 }
+
+// openConn is where every connection virtchain makes is opened; tests
+// replace it to see which commands connect, and how.
+var openConn = libvirtx.Open
 
 func (e *Env) close() {
 	if e.conn != nil {

@@ -62,7 +62,7 @@ var completeFile completer
 
 // readOnly opens the completion's connection: read-only, always.
 func (e *Env) readOnly() *libvirtx.Conn {
-	conn, err := libvirtx.Open(libvirtx.ResolveURI(e.global.connect), true)
+	conn, err := openConn(libvirtx.ResolveURI(e.global.connect), true)
 	if err != nil {
 		cobra.CompDebugln("virtchain: "+oneLine(err.Error()), false)
 		return nil

@@ -89,7 +89,9 @@ func NewCmdRoot(env *Env) *cobra.Command {
 		NewCmdVersion(env), NewCmdMan(env, root),
 	)
 	// Made now rather than by cobra at Execute, so that it gets virtchain's
-	// help like every other command.
+	// help like every other command; it keeps the writer it sees now.
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
 	root.InitDefaultCompletionCmd()
 	setHelp(root)
 	return root
@@ -109,8 +111,6 @@ func setHelp(root *cobra.Command) {
 // left to Main, which prints one plain line under the signal lock.
 func execute(ctx context.Context, env *Env, root *cobra.Command, args []string) error {
 	root.SetArgs(normalizeArgs(root, args))
-	root.SetOut(env.Stdout)
-	root.SetErr(env.Stderr)
 	return fang.Execute(ctx, root,
 		fang.WithVersion(versionInfo().line()),
 		fang.WithoutManpage(), // 'virtchain man' writes to the command's stdout
