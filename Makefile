@@ -7,10 +7,26 @@ BIN     := virtchain
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build setup demo test test-matrix hosts-up hosts-down unit soak bench fuzz vet clean
+.PHONY: build install setup demo test test-matrix hosts-up hosts-down unit soak bench fuzz vet clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags "-X virtchain/cli.Version=$(VERSION)" -o $(BIN) .
+
+# install puts the binary, the man page and the bash completion under
+# PREFIX, all written by the binary itself; DESTDIR stages them for a
+# package. SOURCE_DATE_EPOCH (the last commit's time) dates the man page,
+# so the same commit installs the same files.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/$(BIN)
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) ./$(BIN) man > $(BIN).1.tmp
+	install -m 0644 $(BIN).1.tmp $(DESTDIR)$(PREFIX)/share/man/man1/$(BIN).1
+	./$(BIN) completion bash > $(BIN).bash.tmp
+	install -m 0644 $(BIN).bash.tmp $(DESTDIR)$(BASHCOMPDIR)/$(BIN)
+	rm -f $(BIN).1.tmp $(BIN).bash.tmp
 
 setup:
 	bash scripts/setup.sh
