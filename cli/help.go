@@ -3,9 +3,13 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
+	"charm.land/fang/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -77,27 +81,26 @@ func writeHelp(w io.Writer, root *cobra.Command) error {
 	var b strings.Builder
 	b.WriteString(`virtchain: explore and reshape the backing chains and snapshots of libvirt domains.
 
-Usage:
+` + helpTitle("Usage:") + `
   virtchain [-c URI] [--readonly] [--domain NAME]   open the terminal UI
   virtchain COMMAND [ARGS] [FLAGS]                  flags may come before or after ARGS
   virtchain -v, --version                           print virtchain's version
 
-Commands:
+` + helpTitle("Commands:") + `
 `)
 	t := newTable(&b)
 	for _, c := range helpCommands(root) {
 		t.Row("  "+useLine(c), c.Short)
 	}
 	_ = t.Flush()
-	b.WriteString("\nGlobal flags:\n")
+	b.WriteString("\n" + helpTitle("Global flags:") + "\n")
 	writeFlags(&b, root.PersistentFlags(), nil)
-	b.WriteString("\nTerminal UI flags (without a command):\n")
+	b.WriteString("\n" + helpTitle("Terminal UI flags (without a command):") + "\n")
 	writeFlags(&b, root.LocalNonPersistentFlags(), func(f *pflag.Flag) bool { return f.Annotations[tuiAnnotation] != nil })
 	b.WriteString("\n'virtchain help COMMAND' shows a command's own flags; 'virtchain completion bash'\n" +
 		"prints the shell completion and 'virtchain man' the manual page.\n" +
 		"Exit status: 0 ok, 1 error, 2 bad usage.\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return writeStyled(w, b.String())
 }
 
 func writeCommandOrGroupHelp(w io.Writer, c *cobra.Command) error {
@@ -110,30 +113,29 @@ func writeCommandOrGroupHelp(w io.Writer, c *cobra.Command) error {
 // writeGroupHelp lists a group's commands ("virtchain help snapshot").
 func writeGroupHelp(w io.Writer, g *cobra.Command) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "'%s' commands:\n", commandName(g))
+	fmt.Fprintf(&b, "%s\n", helpTitle("'"+commandName(g)+"' commands:"))
 	t := newTable(&b)
 	for _, s := range helpCommands(g) {
 		t.Row("  "+useLine(s), s.Short)
 	}
 	_ = t.Flush()
-	_, err := io.WriteString(w, b.String())
-	return err
+	return writeStyled(w, b.String())
 }
 
 // writeCommandHelp prints one command's usage and flags, and only the
 // global flags it honours.
 func writeCommandHelp(w io.Writer, c *cobra.Command) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: virtchain %s [FLAGS]\n\n%s\n", useLine(c), c.Short)
+	fmt.Fprintf(&b, "%s virtchain %s [FLAGS]\n\n%s\n", helpTitle("Usage:"), useLine(c), c.Short)
 	if c.Long != "" {
 		fmt.Fprintf(&b, "\n%s\n", strings.TrimRight(c.Long, "\n"))
 	}
 	own := c.LocalNonPersistentFlags()
 	if own.HasAvailableFlags() {
-		b.WriteString("\nFlags:\n")
+		b.WriteString("\n" + helpTitle("Flags:") + "\n")
 		writeFlags(&b, own, nil)
 	}
-	b.WriteString("\nGlobal flags:\n")
+	b.WriteString("\n" + helpTitle("Global flags:") + "\n")
 	writeFlags(&b, c.Root().PersistentFlags(), func(f *pflag.Flag) bool {
 		switch f.Name {
 		case "json":
@@ -143,8 +145,7 @@ func writeCommandHelp(w io.Writer, c *cobra.Command) error {
 		}
 		return true
 	})
-	_, err := io.WriteString(w, b.String())
-	return err
+	return writeStyled(w, b.String())
 }
 
 // writeFlags prints flags for help, sorted by name: "-c, --connect URI".
@@ -155,12 +156,12 @@ func writeFlags(w io.Writer, fs *pflag.FlagSet, keep func(*pflag.Flag) bool) {
 		if f.Hidden || (keep != nil && !keep(f)) {
 			return
 		}
-		left := flagLeft(f)
+		left := helpFlag(flagLeft(f))
 		rows = append(rows, [2]string{left, f.Usage})
-		width = max(width, len(left))
+		width = max(width, lipgloss.Width(left))
 	})
 	for _, r := range rows {
-		fmt.Fprintf(w, "  %-*s  %s\n", width, r[0], r[1])
+		fmt.Fprintf(w, "  %s%s  %s\n", r[0], strings.Repeat(" ", width-lipgloss.Width(r[0])), r[1])
 	}
 }
 
@@ -176,4 +177,21 @@ func flagLeft(f *pflag.Flag) string {
 		left += " " + strings.ToUpper(f.Value.Type())
 	}
 	return left
+}
+
+// Help is styled with fang's ANSI colour scheme (the terminal's own
+// palette, so it reads on light and dark backgrounds alike); writeStyled
+// drops the styles, through colorprofile, when w is not a terminal or
+// NO_COLOR is set, so pipes and scripts get plain text.
+var helpColors = fang.AnsiColorScheme(lipgloss.LightDark(true))
+
+func helpTitle(s string) string {
+	return lipgloss.NewStyle().Bold(true).Foreground(helpColors.Title).Render(s)
+}
+
+func helpFlag(s string) string { return lipgloss.NewStyle().Foreground(helpColors.Flag).Render(s) }
+
+func writeStyled(w io.Writer, s string) error {
+	_, err := io.WriteString(colorprofile.NewWriter(w, os.Environ()), s)
+	return err
 }
