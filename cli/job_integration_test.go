@@ -162,13 +162,19 @@ func TestIntegrationJobCommands(t *testing.T) {
 		t.Fatalf("jobs: %+v", jobs)
 	}
 	follow := exec.Command(virtchainBin(t), "-c", systemURI, "jobs", "--wait")
-	var followOut strings.Builder
+	var followOut syncBuffer
 	follow.Stdout = &followOut
 	follow.Stderr = &followOut
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // let it attach while the job still crawls
+	// The limit goes only once the follower has shown the job: on a loaded
+	// machine a fixed pause let the pull end before it attached.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(followOut.String(), name+" vda pull "); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs --wait showed no pull within 30s:\n%s", followOut.String())
+		}
+	}
 	if out := cliText(t, "bandwidth", name, "vda", "0"); !strings.Contains(out, "unlimited") {
 		t.Fatalf("bandwidth: %s", out)
 	}
