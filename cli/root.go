@@ -93,8 +93,23 @@ func NewCmdRoot(env *Env) *cobra.Command {
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.InitDefaultCompletionCmd()
+	wordCompletion(root)
 	setHelp(root)
 	return root
+}
+
+// wordCompletion words cobra's completion commands as the others are
+// worded: lower case, what it prints, and how to load it.
+func wordCompletion(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Short = "print a shell's completion script; it completes names from the connection"
+		for _, sh := range c.Commands() {
+			sh.Short = "the completion script for " + sh.Name()
+		}
+	}
 }
 
 // setHelp gives every command below the root virtchain's help. (fang sets
