@@ -12,12 +12,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"virtchain/libvirtx"
+	"virtchain/model"
 )
 
 // UsageError is bad usage: an unknown command or flag, or a wrong number of
@@ -132,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer, extra func(*Env) []*cobra.Comm
 	defer func() {
 		if r := recover(); r != nil {
 			env.close()
-			printf(stderr, "virtchain: internal error: %s\n", oneLine(fmt.Sprint(r)))
+			printf(stderr, "virtchain: internal error: %s\n", model.OneLine(fmt.Sprint(r)))
 			status = 1
 		}
 	}()
@@ -158,7 +158,7 @@ func report(ctx context.Context, stderr io.Writer, err error, in *interrupt) int
 		if ue.Cmd != "" {
 			hint += " " + ue.Cmd
 		}
-		printf(stderr, "virtchain: %s (see '%s')\n", oneLine(ue.Msg), hint)
+		printf(stderr, "virtchain: %s (see '%s')\n", model.OneLine(ue.Msg), hint)
 		return 2
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -167,12 +167,6 @@ func report(ctx context.Context, stderr io.Writer, err error, in *interrupt) int
 		fmt.Fprintln(stderr, in.interrupted())
 		return 1
 	}
-	printf(stderr, "virtchain: %s\n", oneLine(err.Error()))
+	printf(stderr, "virtchain: %s\n", model.OneLine(err.Error()))
 	return 1
-}
-
-// oneLine folds a multi-line message (some libvirt errors have several) into
-// one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.TrimSpace(s)), " ")
 }

@@ -64,7 +64,7 @@ var completeFile completer
 func (e *Env) readOnly() *libvirtx.Conn {
 	conn, err := openConn(libvirtx.ResolveURI(e.global.connect), true)
 	if err != nil {
-		cobra.CompDebugln("virtchain: "+oneLine(err.Error()), false)
+		cobra.CompDebugln("virtchain: "+model.OneLine(err.Error()), false)
 		return nil
 	}
 	return conn

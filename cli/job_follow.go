@@ -80,7 +80,7 @@ func (f *jobFollow) reconnect() error {
 			err = lost.Err // the last try's own words
 		}
 		return fmt.Errorf("could not reconnect to %s within %gs (%s); the job may still be running: follow it with 'virtchain jobs --wait'",
-			uri, f.within.Seconds(), oneLine(err.Error()))
+			uri, f.within.Seconds(), model.OneLine(err.Error()))
 	}
 	f.w.Close()
 	env.replaceConn(nc)

@@ -42,7 +42,7 @@ func jobHint(domain, disk string, err error) string {
 }
 
 func jobErr(op, domain, disk string, err error) error {
-	return &LibvirtError{Op: op + " on " + domain + " " + disk, Err: err, Hint: jobHint(domain, disk, err)}
+	return &LibvirtError{Op: op + " on " + domain + " " + disk, Err: err, Fix: model.Say(jobHint(domain, disk, err))}
 }
 
 // kindOf maps libvirt's job type to virtchain's words.

@@ -64,7 +64,7 @@ func TestOpenErrors(t *testing.T) {
 		if ce.Cause != tc.want {
 			t.Errorf("Open(%q): cause %d, want %d (%v)", tc.uri, ce.Cause, tc.want, err)
 		}
-		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, tc.uri) || ce.Hint == "" {
+		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, tc.uri) || ce.Fix.String() == "" {
 			t.Errorf("Open(%q): message %q is not one line with URI and hint", tc.uri, msg)
 		}
 	}

@@ -58,7 +58,7 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 	if err != nil {
 		le := &LibvirtError{Op: "list domains on " + c.uri, Err: err}
 		if lostConnection(err) {
-			le.Hint = "the connection to libvirt was lost: check `virsh -c " + c.uri + " version`, then start virtchain again"
+			le.Fix = model.Say("the connection to libvirt was lost: check `virsh -c " + c.uri + " version`, then start virtchain again")
 		}
 		return nil, le
 	}

@@ -29,18 +29,23 @@ type ConnectError struct {
 	Cause ConnectCause
 	// Detail is libvirt's message, on one line.
 	Detail string
-	// Hint is what to run or change.
-	Hint string
-	Err  error
+	// Fix is what to run or change.
+	Fix model.Hint
+	Err error
 }
 
 func (e *ConnectError) Error() string {
-	s := "cannot connect to " + e.URI + ": " + e.Detail
-	if e.Hint != "" {
-		s += "; " + e.Hint
+	if e.Fix.Empty() {
+		return e.Message()
 	}
-	return s
+	return e.Message() + "; " + e.Fix.String()
 }
+
+// Message is the error without its hint.
+func (e *ConnectError) Message() string { return "cannot connect to " + e.URI + ": " + e.Detail }
+
+// Hint is what to run or change.
+func (e *ConnectError) Hint() model.Hint { return e.Fix }
 
 func (e *ConnectError) Unwrap() error { return e.Err }
 
@@ -66,12 +71,12 @@ func classifyConnectError(uri string, readonly bool, err error) *ConnectError {
 	switch {
 	case has("libvirt.so.0", "libvirt-admin.so.0", "cannot open shared object file"):
 		ce.Cause = CauseNoLibrary
-		ce.Hint = "install libvirt's client library: run `make setup` (or `apt-get install libvirt0`)"
+		ce.Fix = model.Say("install libvirt's client library: run `make setup` (or `apt-get install libvirt0`)")
 	case has("unable to get system bus connection"):
 		// polkit authorizes non-root clients over D-Bus; with no D-Bus on
 		// the daemon's host the libvirt group and --readonly do not help.
 		ce.Cause = CauseDenied
-		ce.Hint = "polkit cannot reach D-Bus there, so only root may connect: run virtchain as root (sudo), or start dbus and polkitd"
+		ce.Fix = model.Say("polkit cannot reach D-Bus there, so only root may connect: run virtchain as root (sudo), or start dbus and polkitd")
 	case has("permission denied", "authentication failed", "authentication cancelled",
 		"authentication unavailable", "access denied", "not authorized", "polkit",
 		"unable to get system bus connection") ||
@@ -79,27 +84,27 @@ func classifyConnectError(uri string, readonly bool, err error) *ConnectError {
 			verr.Code == libvirt.ERR_AUTH_UNAVAILABLE || verr.Code == libvirt.ERR_ACCESS_DENIED ||
 			verr.Code == libvirt.ERR_OPERATION_DENIED)):
 		ce.Cause = CauseDenied
-		ce.Hint = "run as root, join the libvirt group (`sudo adduser $USER libvirt`, then log in again), or pass --readonly"
+		ce.Fix = model.Say("run as root, join the libvirt group (`sudo adduser $USER libvirt`, then log in again), or pass --readonly")
 		if readonly {
-			ce.Hint = "run as root, or join the libvirt group (`sudo adduser $USER libvirt`, then log in again)"
+			ce.Fix = model.Say("run as root, or join the libvirt group (`sudo adduser $USER libvirt`, then log in again)")
 		}
 	case has("no connection driver available", "uri path", "parse uri", "unsupported uri",
 		"invalid uri", "uri scheme", "unknown scheme", "unsupported transport", "no valid connection") ||
 		(isVirt && verr.Code == libvirt.ERR_NO_CONNECT && !has("socket", "connect")):
 		ce.Cause = CauseBadURI
-		ce.Hint = "use a URI such as qemu:///system, qemu:///session or qemu+ssh://user@host/system"
+		ce.Fix = model.Say("use a URI such as qemu:///system, qemu:///session or qemu+ssh://user@host/system")
 	case has("failed to connect socket", "no such file or directory", "connection refused",
 		"cannot recv data", "cannot write data", "could not resolve", "no route to host",
 		"timed out", "network is unreachable", "end of file while reading data"):
 		ce.Cause = CauseNoDaemon
 		if isLocalURI(uri) {
-			ce.Hint = "start libvirt: run `sudo virtlogd -d; sudo libvirtd -d` (or `make setup` in the virtchain source)"
+			ce.Fix = model.Say("start libvirt: run `sudo virtlogd -d; sudo libvirtd -d` (or `make setup` in the virtchain source)")
 		} else {
-			ce.Hint = "check that `ssh " + uriHost(uri) + "` works and that libvirtd runs there (`virsh -c " + uri + " version`)"
+			ce.Fix = model.Say("check that `ssh " + uriHost(uri) + "` works and that libvirtd runs there (`virsh -c " + uri + " version`)")
 		}
 	default:
 		ce.Cause = CauseOther
-		ce.Hint = "check `virsh -c " + uri + " version`"
+		ce.Fix = model.Say("check `virsh -c " + uri + " version`")
 	}
 	return ce
 }
@@ -140,20 +145,26 @@ func uriHost(uri string) string {
 // LibvirtError is a failed operation after the connection is open: a
 // libvirt call, qemu-img, or a file step of one. Its message is one line:
 // what was being done, the tool's own full text, then "; hint: " and what
-// to do when that is known (the TUI shows the hint on a line of its own).
+// to do when that is known (the TUI shows the hint on a line of its own,
+// through model.Hinted).
 type LibvirtError struct {
-	Op   string // "list domains", "read XML of lab-test2", ...
-	Err  error
-	Hint string // what to do, when known
+	Op  string // "list domains", "read XML of lab-test2", ...
+	Err error
+	Fix model.Hint // what to do, when known
 }
 
 func (e *LibvirtError) Error() string {
-	s := e.Op + ": " + errorText(e.Err)
-	if e.Hint != "" {
-		s += "; hint: " + e.Hint
+	if e.Fix.Empty() {
+		return e.Message()
 	}
-	return s
+	return e.Message() + "; hint: " + e.Fix.String()
 }
+
+// Message is the error without its hint.
+func (e *LibvirtError) Message() string { return e.Op + ": " + errorText(e.Err) }
+
+// Hint is what to do, when known.
+func (e *LibvirtError) Hint() model.Hint { return e.Fix }
 
 // lostConnection reports errors that mean the daemon went away under an
 // open connection (restart, keepalive timeout, ssh dropped).

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"libvirt.org/go/libvirt"
+
+	"virtchain/model"
 )
 
 func TestResolveURI(t *testing.T) {
@@ -82,15 +84,15 @@ func TestClassifyConnectError(t *testing.T) {
 // connection, or the libvirt group when polkit has no D-Bus to ask.
 func TestDeniedHintFitsTheCase(t *testing.T) {
 	sock := libvirt.Error{Code: libvirt.ERR_SYSTEM_ERROR, Message: "Failed to connect socket to '/var/run/libvirt/libvirt-sock-ro': Permission denied"}
-	if h := classifyConnectError("qemu:///system", true, sock).Hint; strings.Contains(h, "--readonly") || !strings.Contains(h, "libvirt group") {
+	if h := classifyConnectError("qemu:///system", true, sock).Fix.String(); strings.Contains(h, "--readonly") || !strings.Contains(h, "libvirt group") {
 		t.Errorf("read-only, socket denied: hint %q", h)
 	}
 	noBus := libvirt.Error{Code: libvirt.ERR_INTERNAL_ERROR, Message: "internal error: Unable to get system bus connection: Could not connect: No such file or directory"}
 	for _, ro := range []bool{false, true} {
 		ce := classifyConnectError("qemu:///system", ro, noBus)
-		if ce.Cause != CauseDenied || strings.Contains(ce.Hint, "--readonly") || strings.Contains(ce.Hint, "adduser") ||
-			!strings.Contains(ce.Hint, "D-Bus") || !strings.Contains(ce.Hint, "as root") {
-			t.Errorf("read-only %v, no D-Bus: cause %d hint %q", ro, ce.Cause, ce.Hint)
+		if ce.Cause != CauseDenied || strings.Contains(ce.Fix.String(), "--readonly") || strings.Contains(ce.Fix.String(), "adduser") ||
+			!strings.Contains(ce.Fix.String(), "D-Bus") || !strings.Contains(ce.Fix.String(), "as root") {
+			t.Errorf("read-only %v, no D-Bus: cause %d hint %q", ro, ce.Cause, ce.Fix.String())
 		}
 	}
 }
@@ -103,7 +105,7 @@ func TestLibvirtErrorIsOneLine(t *testing.T) {
 	if !lostConnection(err) || lostConnection(libvirt.Error{Message: "Domain not found"}) {
 		t.Error("lostConnection misjudged")
 	}
-	err.Hint = "reconnect"
+	err.Fix = model.Say("reconnect")
 	if !strings.HasSuffix(err.Error(), "Broken pipe; hint: reconnect") {
 		t.Errorf("hint: %q", err.Error())
 	}

@@ -111,7 +111,7 @@ func runQemuImg(ctx context.Context, argv []string, progress func(float64)) erro
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return &LibvirtError{Op: "run " + QemuImg, Err: err, Hint: "install qemu-utils (make setup)"}
+		return &LibvirtError{Op: "run " + QemuImg, Err: err, Fix: model.Say("install qemu-utils (make setup)")}
 	}
 	// All output is read before Wait, as os/exec requires.
 	scanProgress(out, progress)
@@ -124,13 +124,13 @@ func runQemuImg(ctx context.Context, argv []string, progress func(float64)) erro
 	}
 	op := model.ShellJoin(append([]string{QemuImg}, argv...))
 	if ctx.Err() != nil {
-		return &LibvirtError{Op: op, Err: errors.New("stopped"), Hint: "the chain is as it was"}
+		return &LibvirtError{Op: op, Err: errors.New("stopped"), Fix: model.Say("the chain is as it was")}
 	}
 	msg := strings.TrimSpace(stderr.String())
 	if msg == "" {
 		msg = err.Error()
 	}
-	return &LibvirtError{Op: op, Err: errors.New(lastLine(msg)), Hint: model.ErrorHint(msg)}
+	return &LibvirtError{Op: op, Err: errors.New(lastLine(msg)), Fix: errorHint(msg)}
 }
 
 func lastLine(s string) string {
@@ -223,7 +223,7 @@ func (c *Conn) updateDiskDefinition(dom *libvirt.Domain, name, target, source, f
 	nd, err := c.virt.DomainDefineXML(out)
 	if err != nil {
 		return &LibvirtError{Op: "update the definition of " + name, Err: err,
-			Hint: "the images are merged; point " + target + " at " + source + " with 'virsh edit " + name + "'"}
+			Fix: model.Say("the images are merged; point " + target + " at " + source + " with 'virsh edit " + name + "'")}
 	}
 	return nd.Free()
 }

@@ -19,7 +19,7 @@ import (
 
 // opErr wraps a libvirt (or qemu-img) error with what was being done.
 func opErr(op string, err error) error {
-	return &LibvirtError{Op: op, Err: err, Hint: model.ErrorHint(errorText(err))}
+	return &LibvirtError{Op: op, Err: err, Fix: errorHint(errorText(err))}
 }
 
 func samePlan(a, b model.Plan) bool {

@@ -549,7 +549,7 @@ func TestSnapErrorsCarryHints(t *testing.T) {
 	}
 	err := l.c.onSnapshot(l.name, "e", "revert", func(_ *libvirt.Domain, s *libvirt.DomainSnapshot) error { return s.RevertToSnapshot(0) })
 	var oe *LibvirtError
-	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "revert to external snapshot not supported yet") || !strings.Contains(oe.Hint, "9.9") {
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "revert to external snapshot not supported yet") || !strings.Contains(oe.Fix.String(), "9.9") {
 		t.Fatalf("error %v", err)
 	}
 }

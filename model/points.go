@@ -161,7 +161,7 @@ func refuseStaleRevert(d *Domain, name string) error {
 // the active layer.
 func offChain(d *Domain, sd SnapshotDisk) bool {
 	disk := d.Disk(sd.Target)
-	return disk == nil || !inChain(disk, sd.File)
+	return disk == nil || disk.Pos(sd.File) < 0
 }
 
 // staleWhy says why a reconciled snapshot is stale, for a cleanup step.

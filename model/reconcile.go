@@ -33,7 +33,7 @@ func Reconcile(d *Domain) []string {
 				continue
 			}
 			disk := d.Disk(sd.Target)
-			if disk != nil && inChain(disk, sd.File) {
+			if disk != nil && disk.Pos(sd.File) >= 0 {
 				continue
 			}
 			off = true
@@ -69,7 +69,7 @@ func lineGoesOn(disk *Disk, c *Snapshot, target string) bool {
 	}
 	for _, sd := range c.Disks {
 		if sd.Target == target && sd.Point != "" {
-			return inChain(disk, sd.Point)
+			return disk.Pos(sd.Point) >= 0
 		}
 	}
 	return false
@@ -113,7 +113,7 @@ func snapshotLine(d *Domain) (line map[string]bool, child map[string]string) {
 	}
 	for _, s := range d.Snapshots {
 		for _, sd := range s.Disks {
-			if disk := d.Disk(sd.Target); sd.Kind == "external" && sd.File != "" && disk != nil && inChain(disk, sd.File) {
+			if disk := d.Disk(sd.Target); sd.Kind == "external" && sd.File != "" && disk != nil && disk.Pos(sd.File) >= 0 {
 				climb(s.Name)
 				break
 			}
@@ -127,15 +127,6 @@ func ReconcileAll(domains []Domain) {
 	for i := range domains {
 		Reconcile(&domains[i])
 	}
-}
-
-func inChain(disk *Disk, path string) bool {
-	for _, l := range disk.Layers {
-		if l.Path == path {
-			return true
-		}
-	}
-	return false
 }
 
 // CleanupPlan removes stale snapshot metadata of one domain and, only on

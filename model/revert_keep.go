@@ -125,7 +125,7 @@ func libvirtExternalRevertFiles(d *Domain, s *Snapshot, points []PointDisk, refs
 			continue
 		}
 		if p.Keep == nil {
-			if disk := d.Disk(cd.Target); disk != nil && chainPos(disk, cd.File) > 0 {
+			if disk := d.Disk(cd.Target); disk != nil && disk.Pos(cd.File) > 0 {
 				return Refuse(fmt.Sprintf("libvirt's revert deletes %s, the overlay of snapshot %s, but %s still reads through it", cd.File, curName, cd.Target),
 					"leave out --discard-current, so virtchain snapshots the current state first")
 			}

@@ -2,6 +2,10 @@ package model
 
 import "strings"
 
+// The table that matches libvirt's error text lives in libvirtx now, which
+// attaches the hint to the error it returns (model.Hinted). This copy stays
+// only until ui/ reads hints with errors.As; then this file goes.
+
 // errorHints maps pieces of libvirt and QEMU error text to a one-line hint.
 // The first entry whose every piece occurs (case-insensitively) wins, so
 // the narrow ones come first.
@@ -40,6 +44,9 @@ var errorHints = []struct {
 // ErrorHint returns a one-line hint for a libvirt or QEMU error message,
 // or "" when none is known. The UI and the CLI show it under the error's
 // own full text.
+//
+// Deprecated: libvirtx attaches hints to its errors; read them with
+// errors.As (model.Hinted) or SplitHint.
 func ErrorHint(msg string) string {
 	m := strings.ToLower(msg)
 next:

@@ -982,7 +982,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 			switch {
 			case sd.Kind == "external" && sd.File != "":
 				where := "no longer in any chain of " + d.Name
-				if disk := d.Disk(sd.Target); disk != nil && chainPos(disk, sd.File) >= 0 {
+				if disk := d.Disk(sd.Target); disk != nil && disk.Pos(sd.File) >= 0 {
 					where = "still in " + sd.Target + "'s chain, unmerged"
 				}
 				p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays on disk, %s", sd.File, sd.Target, where))
@@ -1063,7 +1063,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 		if disk == nil {
 			return nil, Refuse(fmt.Sprintf("%s no longer has disk %s, which snapshot %s names", d.Name, sd.Target, s.Name), metaOnlyFix)
 		}
-		pos := chainPos(disk, sd.File)
+		pos := disk.Pos(sd.File)
 		if pos < 0 {
 			return nil, Refuse(fmt.Sprintf("overlay %s of snapshot %s is not in %s's chain any more (a commit, pull or revert changed it)", sd.File, s.Name, sd.Target), metaOnlyFix)
 		}
@@ -1072,7 +1072,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 		}
 		for _, ds := range snapDescendants(d, s.Name) {
 			for _, dd := range ds.Disks {
-				if dd.Target == sd.Target && dd.Kind == "external" && dd.File != "" && chainPos(disk, dd.File) < 0 {
+				if dd.Target == sd.Target && dd.Kind == "external" && dd.File != "" && disk.Pos(dd.File) < 0 {
 					return nil, Refuse(fmt.Sprintf("snapshot %s below %s is on another branch: its overlay %s is not in %s's chain, and merging %s would change the image it reads",
 						ds.Name, s.Name, dd.File, sd.Target, s.Name), metaOnlyFix)
 				}
@@ -1132,16 +1132,6 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 		return nil, err
 	}
 	return p, nil
-}
-
-// chainPos is the position of path in the disk's chain, or -1.
-func chainPos(disk *Disk, path string) int {
-	for i, l := range disk.Layers {
-		if l.Path == path {
-			return i
-		}
-	}
-	return -1
 }
 
 // SaveRequest is a user's intent to save a running domain to a file.

@@ -553,20 +553,3 @@ func TestPlanSaveRestoreManaged(t *testing.T) {
 		t.Fatalf("managedsave-remove: %v %+v", err, p)
 	}
 }
-
-func TestErrorHint(t *testing.T) {
-	cases := map[string]string{
-		"argument unsupported: QEMU guest agent is not connected":                                            "qemu-guest-agent",
-		"unsupported configuration: revert to external snapshot not supported yet":                           "before 9.9",
-		"internal error: process exited while connecting to monitor: Could not open '/x': Permission denied": "AppArmor",
-		"Requested operation is not valid: domain is not running":                                            "start the domain",
-		"operation failed: cannot delete external snapshots when there is another active block job":          "blockjob",
-		"some unknown failure": "",
-	}
-	for msg, want := range cases {
-		got := ErrorHint(msg)
-		if want == "" && got != "" || want != "" && !strings.Contains(got, want) {
-			t.Errorf("ErrorHint(%q) = %q, want it to contain %q", msg, got, want)
-		}
-	}
-}
