@@ -107,7 +107,7 @@ func checkInput(what, s, keep, fix string) error {
 // NoDomain is the one refusal for a domain name that the host does not
 // have, whichever layer finds out.
 func NoDomain(name string) error {
-	return Refuse("no domain "+strconv.Quote(name), "list domains with 'virtchain list'")
+	return RefuseDo("no domain "+strconv.Quote(name), Words("list domains with "), Do(DoListDomains))
 }
 
 // NoDisk is the one refusal for a disk target the domain does not have.
@@ -126,8 +126,8 @@ func NoDisk(d *Domain, target string) error {
 // NoSnapshot is the one refusal for a snapshot name the domain does not
 // have, whether the model or libvirt finds out.
 func NoSnapshot(domain, name string) error {
-	return Refuse(fmt.Sprintf("domain %s has no snapshot named %q", domain, name),
-		"see its snapshots with virtchain snapshots "+ShellQuote(domain))
+	return RefuseDo(fmt.Sprintf("domain %s has no snapshot named %q", domain, name),
+		Words("see its snapshots with "), Do(DoListSnapshots, domain))
 }
 
 // NotAbsolute is the one refusal for a relative path where a file is
@@ -139,8 +139,8 @@ func NotAbsolute(what, path string) error {
 // RefuseBusy is the one refusal of a second job on a disk whose job j
 // still runs.
 func RefuseBusy(j Job) error {
-	return Refuse(fmt.Sprintf("%s %s already has a block job: %s, %s", j.Domain, j.Disk, j.Kind, j.Phase),
-		"wait for it, or stop it with 'virtchain abort "+ShellQuote(j.Domain)+" "+ShellQuote(j.Disk)+"'")
+	return RefuseDo(fmt.Sprintf("%s %s already has a block job: %s, %s", j.Domain, j.Disk, j.Kind, j.Phase),
+		Words("wait for it, or stop it with "), Do(DoAbortJob, j.Domain, j.Disk))
 }
 
 // RefuseBandwidth is the one refusal of a negative speed limit.
@@ -150,7 +150,7 @@ func RefuseBandwidth() error {
 
 // NoJob is the one refusal for a disk without a block job.
 func NoJob(domain, disk string) error {
-	return Refuse("no block job on "+domain+" "+disk, "list running jobs with 'virtchain jobs'")
+	return RefuseDo("no block job on "+domain+" "+disk, Words("list running jobs with "), Do(DoListJobs))
 }
 
 // ReadOnlyHint is the fix for anything a read-only connection refuses.

@@ -152,8 +152,8 @@ func refuseStaleRevert(d *Domain, name string) error {
 			}
 		}
 	}
-	return Refuse(fmt.Sprintf("snapshot %s cannot be reverted: %s", s.Name, strings.Join(why, "; ")),
-		"remove its metadata with virtchain snapshot delete "+ShellQuote(d.Name)+" "+ShellQuote(s.Name)+" --metadata-only")
+	return RefuseDo(fmt.Sprintf("snapshot %s cannot be reverted: %s", s.Name, strings.Join(why, "; ")),
+		Words("remove its metadata with "), Do(DoDeleteMetadata, d.Name, s.Name))
 }
 
 // offChain reports whether a snapshot disk's file is out of its disk's

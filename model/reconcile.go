@@ -426,8 +426,8 @@ func (u *cleanupUsers) leftFile(given string, candidates []string, memory map[st
 	}
 	if users := dedupe(append(u.all(hf), u.byPath(p)...)); len(users) > 0 {
 		sort.Strings(users)
-		return hf, Refuse(fmt.Sprintf("%s is still used by %s", p, strings.Join(users, "; ")),
-			"leave it, or first merge those chains or remove those snapshots (virtchain snapshot delete DOMAIN NAME --metadata-only)")
+		return hf, RefuseDo(fmt.Sprintf("%s is still used by %s", p, strings.Join(users, "; ")),
+			Words("leave it, or first merge those chains or remove those snapshots ("), Do(DoDeleteMetadata, "DOMAIN", "NAME"), Words(")"))
 	}
 	if !named && !recorded {
 		return hf, Refuse(p+" did not leave the chains of "+u.domain+": no stale snapshot of "+u.domain+" names it, and virtchain recorded no commit or pull of "+u.domain+" that took it out",

@@ -46,8 +46,8 @@ func planKeep(domains []Domain, d *Domain, s *Snapshot, f SnapshotFacts) (*Snaps
 	k, err := PlanSnapshotCreate(domains, req, f)
 	var r *Refusal
 	if errors.As(err, &r) {
-		return nil, Refuse(fmt.Sprintf("before the revert virtchain keeps the current state as snapshot %s, but %s", req.Name, r.Reason),
-			"fix that, or add --discard-current to lose the current state")
+		return nil, RefuseDo(fmt.Sprintf("before the revert virtchain keeps the current state as snapshot %s, but %s", req.Name, r.Reason),
+			Words("fix that, or "), Do(DoDiscardCurrent), Words(" to lose the current state"))
 	}
 	return k, err
 }
@@ -65,9 +65,14 @@ func keepFirst(p *SnapshotRevertPlan) {
 		p.addFile(fc.Change, fc.By, fc.Path, fc.Why)
 	}
 	p.Warnings = append(append([]string{}, k.Warnings...), p.Warnings...)
+	p.Notes = append(append([]Hint{}, k.Notes...), p.Notes...)
 	p.Writes = append(append([]SpaceWrite{}, k.Writes...), p.Writes...)
 	p.Kept = append(p.Kept, fmt.Sprintf("snapshot %s holds the state from before the revert: revert to it to come back", k.Request.Name))
 }
+
+// keepCurrentFirst is the way out of a revert that must not discard the
+// current state.
+var keepCurrentFirst = Hint{Do(DoKeepCurrent), Words(", so virtchain snapshots the current state first")}
 
 // discardWarning is what a revert without a keep snapshot loses.
 func discardWarning(d *Domain, since string) string {
@@ -116,8 +121,8 @@ func libvirtExternalRevertFiles(d *Domain, s *Snapshot, points []PointDisk, refs
 	} else {
 		// libvirt reads the current snapshot's overlays without checking
 		// that there is one: on 11.3 libvirtd dies mid-revert.
-		return Refuse(fmt.Sprintf("%s has no current snapshot, and libvirt's own external revert then stops libvirtd halfway", d.Name),
-			"leave out --discard-current, so virtchain snapshots the current state first (that snapshot becomes current)")
+		return RefuseDo(fmt.Sprintf("%s has no current snapshot, and libvirt's own external revert then stops libvirtd halfway", d.Name),
+			Do(DoKeepCurrent), Words(", so virtchain snapshots the current state first (that snapshot becomes current)"))
 	}
 	var lost []string
 	for _, cd := range disks {
@@ -126,14 +131,14 @@ func libvirtExternalRevertFiles(d *Domain, s *Snapshot, points []PointDisk, refs
 		}
 		if p.Keep == nil {
 			if disk := d.Disk(cd.Target); disk != nil && disk.Pos(cd.File) > 0 {
-				return Refuse(fmt.Sprintf("libvirt's revert deletes %s, the overlay of snapshot %s, but %s still reads through it", cd.File, curName, cd.Target),
-					"leave out --discard-current, so virtchain snapshots the current state first")
+				return RefuseDo(fmt.Sprintf("libvirt's revert deletes %s, the overlay of snapshot %s, but %s still reads through it", cd.File, curName, cd.Target),
+					keepCurrentFirst...)
 			}
 			if users := refs.UsersExcept(cd.File, func(r Ref) bool {
 				return r.Domain == d.Name && (r.Kind == "chain" || r.Snapshot == curName && r.Kind == "snapshot-disk")
 			}); len(users) > 0 {
-				return Refuse(fmt.Sprintf("libvirt's revert deletes %s, the overlay of snapshot %s, which %s still uses", cd.File, curName, strings.Join(users, ", ")),
-					"leave out --discard-current, so virtchain snapshots the current state first")
+				return RefuseDo(fmt.Sprintf("libvirt's revert deletes %s, the overlay of snapshot %s, which %s still uses", cd.File, curName, strings.Join(users, ", ")),
+					keepCurrentFirst...)
 			}
 			lost = append(lost, cd.File)
 		}
@@ -141,7 +146,7 @@ func libvirtExternalRevertFiles(d *Domain, s *Snapshot, points []PointDisk, refs
 		steps = append(steps, fmt.Sprintf("%s: libvirt deletes %s, the overlay of snapshot %s (current before the revert)", cd.Target, cd.File, curName))
 	}
 	if len(lost) > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("the writes since snapshot %s are lost: libvirt deletes %s", curName, strings.Join(lost, ", ")))
+		p.Warn(Words(fmt.Sprintf("the writes since snapshot %s are lost: libvirt deletes %s", curName, strings.Join(lost, ", "))))
 	}
 	// The generic "libvirt creates new overlays" step gives way to these.
 	for i, st := range p.Steps {

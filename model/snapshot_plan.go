@@ -383,11 +383,11 @@ func planInternalCreate(d *Domain, req SnapshotCreateRequest, p *SnapshotCreateP
 			spec.Snapshot, spec.Reason = "no", r
 			p.Steps = append(p.Steps, fmt.Sprintf("%s: left out (%s)", disk.Target, r))
 		case spec.ImageFormat != "qcow2":
-			return Refuse(fmt.Sprintf("%s %s of %s is %s, and internal snapshots live inside qcow2 images", disk.Target, spec.Image, d.Name, OrRaw(spec.ImageFormat)),
-				"make an external snapshot instead (--external), or convert the image with qemu-img convert -O qcow2")
+			return RefuseDo(fmt.Sprintf("%s %s of %s is %s, and internal snapshots live inside qcow2 images", disk.Target, spec.Image, d.Name, OrRaw(spec.ImageFormat)),
+				Words("make an external snapshot instead ("), Do(DoExternal), Words("), or convert the image with qemu-img convert -O qcow2"))
 		case !active && disk.SourceType != "" && disk.SourceType != "file":
-			return Refuse(fmt.Sprintf("%s of %s is a %s disk, and libvirt makes internal snapshots of a shut-off domain only on files", disk.Target, d.Name, disk.SourceType),
-				"start the domain first, or make an external snapshot (--external)")
+			return RefuseDo(fmt.Sprintf("%s of %s is a %s disk, and libvirt makes internal snapshots of a shut-off domain only on files", disk.Target, d.Name, disk.SourceType),
+				Words("start the domain first, or make an external snapshot ("), Do(DoExternal), Words(")"))
 		default:
 			spec.Snapshot = "internal"
 			n++
@@ -403,7 +403,8 @@ func planInternalCreate(d *Domain, req SnapshotCreateRequest, p *SnapshotCreateP
 		p.Disks = append(p.Disks, spec)
 	}
 	if n == 0 {
-		return Refuse(fmt.Sprintf("%s has no writable qcow2 disk to hold an internal snapshot", d.Name), "make an external snapshot instead (--external)")
+		return RefuseDo(fmt.Sprintf("%s has no writable qcow2 disk to hold an internal snapshot", d.Name),
+			Words("make an external snapshot instead ("), Do(DoExternal), Words(")"))
 	}
 	if active {
 		p.Summary = fmt.Sprintf("internal snapshot %s of %s: disks, memory and device state inside the qcow2 images", req.Name, d.Name)
@@ -433,15 +434,15 @@ func planExternalCreate(d *Domain, req SnapshotCreateRequest, f SnapshotFacts, r
 	case !active && req.MemoryFile != "":
 		return Refuse(fmt.Sprintf("%s is shut off, so there is no memory to put in %s", d.Name, req.MemoryFile), "start it first, or drop --memory-file for a disk-only snapshot")
 	case req.Quiesce && !active:
-		return Refuse(fmt.Sprintf("%s is shut off, so there is nothing to quiesce", d.Name), "drop --quiesce")
+		return RefuseDo(fmt.Sprintf("%s is shut off, so there is nothing to quiesce", d.Name), Do(DoDropQuiesce))
 	case req.Quiesce && !diskOnly:
-		return Refuse("libvirt quiesces only disk-only snapshots", "add --disk-only, or drop --quiesce")
+		return RefuseDo("libvirt quiesces only disk-only snapshots", Words("add --disk-only, or "), Do(DoDropQuiesce))
 	case req.Quiesce && f.Agent == AgentNone:
-		return Refuse(fmt.Sprintf("%s has no guest agent channel (org.qemu.guest_agent.0), so it cannot be quiesced", d.Name),
-			"add the channel and run qemu-guest-agent in the guest, or drop --quiesce")
+		return RefuseDo(fmt.Sprintf("%s has no guest agent channel (org.qemu.guest_agent.0), so it cannot be quiesced", d.Name),
+			Words("add the channel and run qemu-guest-agent in the guest, or "), Do(DoDropQuiesce))
 	case req.Quiesce && f.Agent != AgentConnected:
-		return Refuse(fmt.Sprintf("the guest agent of %s is not connected, so it cannot be quiesced", d.Name),
-			"start qemu-guest-agent in the guest, or drop --quiesce")
+		return RefuseDo(fmt.Sprintf("the guest agent of %s is not connected, so it cannot be quiesced", d.Name),
+			Words("start qemu-guest-agent in the guest, or "), Do(DoDropQuiesce))
 	}
 	p.Kind, p.DiskOnly, p.Quiesce = SnapshotExternal, diskOnly, req.Quiesce
 	p.Memory = MemoryNo
@@ -458,7 +459,7 @@ func planExternalCreate(d *Domain, req SnapshotCreateRequest, f SnapshotFacts, r
 			p.Disks = append(p.Disks, spec)
 			p.Steps = append(p.Steps, fmt.Sprintf("%s: left out (%s)", disk.Target, r))
 			if r == "shareable" || strings.HasPrefix(r, "not file-backed") {
-				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is left out (%s): its data is not part of snapshot %s", disk.Target, r, req.Name))
+				p.Warn(Words(fmt.Sprintf("%s is left out (%s): its data is not part of snapshot %s", disk.Target, r, req.Name)))
 			}
 			continue
 		}
@@ -505,7 +506,7 @@ func planExternalCreate(d *Domain, req SnapshotCreateRequest, f SnapshotFacts, r
 		}
 		p.Summary = fmt.Sprintf("external disk-only snapshot %s of %s: a new overlay on every disk", req.Name, d.Name)
 		if active && !req.Quiesce {
-			p.Warnings = append(p.Warnings, "the guest is not quiesced: the snapshot point is crash-consistent, like pulling the power plug")
+			p.Warn(Words("the guest is not quiesced: the snapshot point is crash-consistent, like pulling the power plug"))
 		}
 	}
 	if n := len(p.Disks) - countLeftOut(p.Disks); n > 1 {
@@ -709,8 +710,8 @@ func PlanSnapshotRevert(domains []Domain, req SnapshotRevertRequest, points []Po
 func planLibvirtRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []PointDisk, p *SnapshotRevertPlan) error {
 	p.Method = RevertLibvirt
 	if !d.Persistent && p.Start == StartDefault {
-		return Refuse(fmt.Sprintf("%s is transient and snapshot %s is of a shut-off domain: a transient domain cannot be left shut off", d.Name, s.Name),
-			"add --running or --paused")
+		return RefuseDo(fmt.Sprintf("%s is transient and snapshot %s is of a shut-off domain: a transient domain cannot be left shut off", d.Name, s.Name),
+			Do(DoStartMode))
 	}
 	if s.Kind == SnapshotInternal {
 		for _, sd := range s.Disks {
@@ -722,14 +723,14 @@ func planLibvirtRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points
 				continue
 			}
 			if now := activePath(disk); now != "" && now != pt.Path {
-				return Refuse(fmt.Sprintf("internal snapshot %s lives inside %s, but %s of %s now writes %s", s.Name, pt.Path, sd.Target, d.Name, now),
-					"revert or merge the layers above it first, or remove its metadata with virtchain snapshot delete --metadata-only")
+				return RefuseDo(fmt.Sprintf("internal snapshot %s lives inside %s, but %s of %s now writes %s", s.Name, pt.Path, sd.Target, d.Name, now),
+					Words("revert or merge the layers above it first, or remove its metadata with "), Do(DoDeleteMetadata))
 			}
 			p.Steps = append(p.Steps, fmt.Sprintf("%s: %s returns to the state stored in it as %s; later writes to it are discarded", sd.Target, pt.Path, s.Name))
 			p.addFile(FileRewritten, "libvirt", pt.Path, "returns to internal snapshot "+s.Name)
 		}
 		if p.Keep == nil {
-			p.Warnings = append(p.Warnings, discardWarning(d, s.Name))
+			p.Warn(Words(discardWarning(d, s.Name)))
 		}
 		p.Summary = fmt.Sprintf("revert %s to internal snapshot %s; it ends up %s", d.Name, s.Name, startWords(p.Start))
 	} else {
@@ -747,7 +748,7 @@ func planLibvirtRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points
 			if since == "" {
 				since = s.Name
 			}
-			p.Warnings = append(p.Warnings, discardWarning(d, since))
+			p.Warn(Words(discardWarning(d, since)))
 		}
 	}
 	p.Steps = append(p.Steps, s.Name+" becomes the current snapshot")
@@ -792,7 +793,7 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 			"make it persistent first (virsh dumpxml "+ShellQuote(d.Name)+" > "+ShellQuote(d.Name+".xml")+"; virsh define "+ShellQuote(d.Name+".xml")+")")
 	}
 	if req.Force {
-		p.Warnings = append(p.Warnings, "--force changes nothing for virtchain's external revert")
+		p.Warn(Do(DoForce), Words(" changes nothing for virtchain's external revert"))
 	}
 	taken := map[string]string{}
 	for _, sd := range s.Disks {
@@ -839,7 +840,7 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 		p.StopFirst = true
 		p.Steps = append(p.Steps, fmt.Sprintf("stop %s (virsh destroy): its memory state is discarded", d.Name))
 		if p.Keep == nil {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("--discard-current: %s is %s: its memory state is lost; its disk writes stay in the old overlays", d.Name, d.State))
+			p.Warn(Words(fmt.Sprintf("--discard-current: %s is %s: its memory state is lost; its disk writes stay in the old overlays", d.Name, d.State)))
 		}
 		virsh = append(virsh, ShellJoin([]string{"virsh", "destroy", d.Name}))
 	}
@@ -859,8 +860,8 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 				if p.Keep == nil && len(refs.UsersExcept(l, func(r Ref) bool {
 					return r.Domain == d.Name && (r.Kind == "chain" || r.Kind == "snapshot-disk" && r.Snapshot == s.Name)
 				})) == 0 {
-					p.Warnings = append(p.Warnings, fmt.Sprintf("no snapshot will name %s (%s): those writes show in no snapshot tree, and a later merge below it (deleting %s, a commit) leaves it without its backing file; to keep them as a branch, create a snapshot of %s first",
-						l, ov.Target, s.Name, d.Name))
+					p.Warn(Words(fmt.Sprintf("no snapshot will name %s (%s): those writes show in no snapshot tree, and a later merge below it (deleting %s, a commit) leaves it without its backing file; to keep them as a branch, create a snapshot of %s first",
+						l, ov.Target, s.Name, d.Name)))
 				}
 			}
 		}
@@ -973,7 +974,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 	if len(kids) > 0 {
 		moveUp = fmt.Sprintf("; its children %s move up to %s", strings.Join(kids, ", "), parent)
 	}
-	metaOnlyFix := "remove only its metadata with virtchain snapshot delete " + ShellQuote(d.Name) + " " + ShellQuote(s.Name) + " --metadata-only (every file stays)"
+	metaOnlyFix := Hint{Words("remove only its metadata with "), Do(DoDeleteMetadata, d.Name, s.Name), Words(" (every file stays)")}
 
 	if req.MetadataOnly {
 		p.Summary = fmt.Sprintf("remove snapshot %s from libvirt's metadata of %s; no file changes", s.Name, d.Name)
@@ -994,7 +995,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 					img = activePath(disk)
 				}
 				p.Kept = append(p.Kept, fmt.Sprintf("internal snapshot %s stays inside %s (qemu-img snapshot -l lists it)", s.Name, img))
-				p.Warnings = append(p.Warnings, fmt.Sprintf("libvirt can no longer revert to or delete %s's data inside %s; only qemu-img can", s.Name, img))
+				p.Warn(Words(fmt.Sprintf("libvirt can no longer revert to or delete %s's data inside %s; only qemu-img can", s.Name, img)))
 			}
 		}
 		if s.MemoryFile != "" {
@@ -1025,7 +1026,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 			}
 			others := refs.UsersExcept(img, func(r Ref) bool { return r.Domain == d.Name })
 			if len(others) > 0 {
-				return nil, Refuse(fmt.Sprintf("deleting %s writes into %s, which %s also uses", s.Name, img, strings.Join(others, ", ")), metaOnlyFix)
+				return nil, RefuseDo(fmt.Sprintf("deleting %s writes into %s, which %s also uses", s.Name, img, strings.Join(others, ", ")), metaOnlyFix...)
 			}
 			p.Steps = append(p.Steps, fmt.Sprintf("%s: delete internal snapshot %s from %s, freeing the space it holds", sd.Target, s.Name, img))
 			p.addFile(FileRewritten, "libvirt", img, "internal snapshot "+s.Name+" removed from it")
@@ -1047,12 +1048,12 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 	}
 	if s.Parent != "" {
 		if ps, err := snapFind(d, s.Parent); err == nil && ps.Kind == SnapshotInternal {
-			return nil, Refuse(fmt.Sprintf("libvirt cannot delete external snapshot %s because its parent %s is internal", s.Name, s.Parent), metaOnlyFix)
+			return nil, RefuseDo(fmt.Sprintf("libvirt cannot delete external snapshot %s because its parent %s is internal", s.Name, s.Parent), metaOnlyFix...)
 		}
 	}
 	if len(kids) > 1 {
-		return nil, Refuse(fmt.Sprintf("snapshot %s has children on several branches (%s): merging it would change the image each branch reads", s.Name, strings.Join(kids, ", ")),
-			"delete the snapshots of all branches but one first, or "+metaOnlyFix)
+		return nil, RefuseDo(fmt.Sprintf("snapshot %s has children on several branches (%s): merging it would change the image each branch reads", s.Name, strings.Join(kids, ", ")),
+			append(Hint{Words("delete the snapshots of all branches but one first, or ")}, metaOnlyFix...)...)
 	}
 	refs := BuildRefs(domains)
 	for _, sd := range s.Disks {
@@ -1061,27 +1062,27 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 		}
 		disk := d.Disk(sd.Target)
 		if disk == nil {
-			return nil, Refuse(fmt.Sprintf("%s no longer has disk %s, which snapshot %s names", d.Name, sd.Target, s.Name), metaOnlyFix)
+			return nil, RefuseDo(fmt.Sprintf("%s no longer has disk %s, which snapshot %s names", d.Name, sd.Target, s.Name), metaOnlyFix...)
 		}
 		pos := disk.Pos(sd.File)
 		if pos < 0 {
-			return nil, Refuse(fmt.Sprintf("overlay %s of snapshot %s is not in %s's chain any more (a commit, pull or revert changed it)", sd.File, s.Name, sd.Target), metaOnlyFix)
+			return nil, RefuseDo(fmt.Sprintf("overlay %s of snapshot %s is not in %s's chain any more (a commit, pull or revert changed it)", sd.File, s.Name, sd.Target), metaOnlyFix...)
 		}
 		if pos+1 >= len(disk.Layers) {
-			return nil, Refuse(fmt.Sprintf("overlay %s of snapshot %s has no image below it in %s's chain to merge into", sd.File, s.Name, sd.Target), metaOnlyFix)
+			return nil, RefuseDo(fmt.Sprintf("overlay %s of snapshot %s has no image below it in %s's chain to merge into", sd.File, s.Name, sd.Target), metaOnlyFix...)
 		}
 		for _, ds := range snapDescendants(d, s.Name) {
 			for _, dd := range ds.Disks {
 				if dd.Target == sd.Target && dd.Kind == "external" && dd.File != "" && disk.Pos(dd.File) < 0 {
-					return nil, Refuse(fmt.Sprintf("snapshot %s below %s is on another branch: its overlay %s is not in %s's chain, and merging %s would change the image it reads",
-						ds.Name, s.Name, dd.File, sd.Target, s.Name), metaOnlyFix)
+					return nil, RefuseDo(fmt.Sprintf("snapshot %s below %s is on another branch: its overlay %s is not in %s's chain, and merging %s would change the image it reads",
+						ds.Name, s.Name, dd.File, sd.Target, s.Name), metaOnlyFix...)
 				}
 			}
 		}
 		into := disk.Layers[pos+1]
 		if br := branchReaders(d, sd.Target, into.Path, sd.File); len(br) > 0 {
-			return nil, Refuse(fmt.Sprintf("merging %s into %s would change what snapshots %s read at their point, on a branch a revert kept",
-				sd.File, into.Path, strings.Join(br, ", ")), metaOnlyFix)
+			return nil, RefuseDo(fmt.Sprintf("merging %s into %s would change what snapshots %s read at their point, on a branch a revert kept",
+				sd.File, into.Path, strings.Join(br, ", ")), metaOnlyFix...)
 		}
 		// The points of snapshots below s read its overlay; libvirt points
 		// their saved definitions at the image it merges into (9.0).
@@ -1093,10 +1094,10 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 			return r.Domain == d.Name && (r.Kind == "chain" && r.Target == sd.Target || r.Snapshot == s.Name ||
 				r.Kind == "snapshot-point" && r.Target == sd.Target && below[r.Snapshot])
 		}); len(others) > 0 {
-			return nil, Refuse(fmt.Sprintf("deleting %s removes %s, which %s also uses", s.Name, sd.File, strings.Join(others, ", ")), metaOnlyFix)
+			return nil, RefuseDo(fmt.Sprintf("deleting %s removes %s, which %s also uses", s.Name, sd.File, strings.Join(others, ", ")), metaOnlyFix...)
 		}
 		if others := refs.UsersExcept(into.Path, func(r Ref) bool { return r.Domain == d.Name }); len(others) > 0 {
-			return nil, Refuse(fmt.Sprintf("deleting %s merges %s into %s, which %s also uses", s.Name, sd.File, into.Path, strings.Join(others, ", ")), metaOnlyFix)
+			return nil, RefuseDo(fmt.Sprintf("deleting %s merges %s into %s, which %s also uses", s.Name, sd.File, into.Path, strings.Join(others, ", ")), metaOnlyFix...)
 		}
 		m := SnapshotMerge{Target: sd.Target, Overlay: sd.File, Into: into.Path, Active: pos == 0 && d.State.Active()}
 		p.Merges = append(p.Merges, m)
@@ -1110,7 +1111,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 		p.addFile(FileDeleted, "libvirt", sd.File, "merged into "+into.Path)
 		p.LeavingChain = append(p.LeavingChain, sd.File)
 		p.BytesToCopy += disk.Layers[pos].Allocation
-		p.addWrite(into.Path, mergeBound(disk.Layers[pos:pos+1], into), "merging "+filepath.Base(sd.File)+" into "+filepath.Base(into.Path), metaOnlyFix)
+		p.addWriteDo(into.Path, mergeBound(disk.Layers[pos:pos+1], into), "merging "+filepath.Base(sd.File)+" into "+filepath.Base(into.Path), metaOnlyFix)
 		p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays, now holding %s's data too", into.Path, sd.Target, sd.File))
 	}
 	p.Steps = append(p.Steps, "remove "+s.Name+" from libvirt's snapshot metadata"+moveUp)
@@ -1119,7 +1120,7 @@ func PlanSnapshotDelete(domains []Domain, req SnapshotDeleteRequest, points []Po
 		// The libvirt with its own external revert also unlinks a deleted
 		// checkpoint's memory file (measured: 11.3 does, 9.0 does not).
 		if others := refs.UsersExcept(s.MemoryFile, func(r Ref) bool { return r.Domain == d.Name && r.Snapshot == s.Name }); len(others) > 0 {
-			return nil, Refuse(fmt.Sprintf("deleting %s makes libvirt delete memory file %s, which %s also uses", s.Name, s.MemoryFile, strings.Join(others, ", ")), metaOnlyFix)
+			return nil, RefuseDo(fmt.Sprintf("deleting %s makes libvirt delete memory file %s, which %s also uses", s.Name, s.MemoryFile, strings.Join(others, ", ")), metaOnlyFix...)
 		}
 		p.Steps = append(p.Steps, "libvirt deletes memory file "+s.MemoryFile)
 		p.addFile(FileDeleted, "libvirt", s.MemoryFile, "memory of checkpoint "+s.Name)
@@ -1171,9 +1172,9 @@ func PlanSave(domains []Domain, req SaveRequest, f SnapshotFacts) (*Plan, error)
 		fmt.Sprintf("stop %s; its disks keep their state", d.Name),
 	}
 	p.Kept = []string{"every disk image stays as it is"}
-	p.Warnings = []string{fmt.Sprintf("start %s only through virtchain restore %s: booting it fresh moves the disks on, and the save file no longer matches them", d.Name, ShellQuote(file))}
+	p.Warn(Words("start "+d.Name+" only through "), Do(DoRestore, file), Words(": booting it fresh moves the disks on, and the save file no longer matches them"))
 	if !d.Persistent {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s is transient: it disappears from libvirt until it is restored from %s", d.Name, file))
+		p.Warn(Words(fmt.Sprintf("%s is transient: it disappears from libvirt until it is restored from %s", d.Name, file)))
 	}
 	p.Virsh = []string{ShellJoin([]string{"virsh", "save", d.Name, file})}
 	return p, nil
@@ -1219,7 +1220,7 @@ func PlanRestore(domains []Domain, req RestoreRequest, imageDomain string, f Sna
 			return nil, err
 		}
 		if d.ManagedSave {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s also has a managed-save image; restoring %s leaves it in place", d.Name, file))
+			p.Warn(Words(fmt.Sprintf("%s also has a managed-save image; restoring %s leaves it in place", d.Name, file)))
 		}
 	}
 	how := "as it was saved"
@@ -1235,7 +1236,7 @@ func PlanRestore(domains []Domain, req RestoreRequest, imageDomain string, f Sna
 	p.Summary = fmt.Sprintf("start %s from save file %s, %s", name, file, how)
 	p.Steps = []string{fmt.Sprintf("start %s from the memory and device state in %s; it comes back %s", name, file, how)}
 	p.Kept = []string{file + " stays on disk (restore only reads it)"}
-	p.Warnings = append(p.Warnings, "restore a save file only onto the disks as they were when it was saved: once the domain runs on, the file no longer matches them")
+	p.Warn(Words("restore a save file only onto the disks as they were when it was saved: once the domain runs on, the file no longer matches them"))
 	p.Virsh = []string{ShellJoin(argv)}
 	return p, nil
 }
@@ -1250,7 +1251,7 @@ func PlanManagedSave(domains []Domain, name string, f SnapshotFacts) (*Plan, err
 		return nil, Refuse(fmt.Sprintf("%s is %s: there is no running state to save", d.Name, d.State), "start it first")
 	}
 	if !d.Persistent {
-		return nil, Refuse(fmt.Sprintf("%s is transient, and libvirt keeps managed-save images only for persistent domains", d.Name), "use virtchain save DOMAIN FILE instead")
+		return nil, RefuseDo(fmt.Sprintf("%s is transient, and libvirt keeps managed-save images only for persistent domains", d.Name), Do(DoSaveInstead))
 	}
 	if err := snapJobBusy(f.Jobs, d, "a managed save"); err != nil {
 		return nil, err
@@ -1363,8 +1364,8 @@ func sortedTargets(m map[string]string) []string {
 func externalPoint(s *Snapshot, sd SnapshotDisk, points []PointDisk) (*PointDisk, error) {
 	pt := snapPoint(points, sd.Target)
 	if pt == nil || pt.Path == "" {
-		return nil, Refuse(fmt.Sprintf("libvirt's metadata of snapshot %s names no image for %s at the snapshot point", s.Name, sd.Target),
-			"revert it by hand, or remove its metadata with virtchain snapshot delete --metadata-only")
+		return nil, RefuseDo(fmt.Sprintf("libvirt's metadata of snapshot %s names no image for %s at the snapshot point", s.Name, sd.Target),
+			Words("revert it by hand, or remove its metadata with "), Do(DoDeleteMetadata))
 	}
 	return pt, nil
 }

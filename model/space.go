@@ -57,7 +57,7 @@ type SpaceWrite struct {
 	// What says in words what is written ("committing into base.qcow2").
 	What string `json:"what"`
 	// Fix is the way out when it does not fit, after "free space there or".
-	Fix string `json:"-"`
+	Fix Hint `json:"-"`
 	// memory marks a file that holds the domain's memory: Bytes is filled
 	// from SpaceFacts.Memory.
 	memory bool
@@ -134,15 +134,21 @@ func mergeBound(moving []Layer, into Layer) int64 {
 	return n
 }
 
-// addWrite records a file the plan writes.
+// addWrite records a file the plan writes, with plain words for the way
+// out when it does not fit.
 func (p *Plan) addWrite(path string, bytes int64, what, fix string) {
+	p.addWriteDo(path, bytes, what, Say(fix))
+}
+
+// addWriteDo is addWrite with a way out that has remedies in it.
+func (p *Plan) addWriteDo(path string, bytes int64, what string, fix Hint) {
 	p.Writes = append(p.Writes, SpaceWrite{Path: path, Bytes: bytes, What: what, Fix: fix})
 }
 
 // addMemoryWrite records a file that receives the domain's memory, plus
 // extra bytes (metadata).
 func (p *Plan) addMemoryWrite(path string, extra int64, what, fix string) {
-	p.Writes = append(p.Writes, SpaceWrite{Path: path, Bytes: extra, What: what, Fix: fix, memory: true})
+	p.Writes = append(p.Writes, SpaceWrite{Path: path, Bytes: extra, What: what, Fix: Say(fix), memory: true})
 }
 
 // CheckSpace fills the plan's Space section from the host facts and
@@ -218,16 +224,16 @@ func spaceRefusal(u SpaceUse) error {
 	for _, w := range u.Files {
 		what = append(what, w.What)
 	}
-	fix := "free space there"
-	if f := u.Files[0].Fix; f != "" {
-		fix += " or " + f
+	fix := Hint{Words("free space there")}
+	if f := u.Files[0].Fix; !f.Empty() {
+		fix = append(append(fix, Words(" or ")), f...)
 	}
 	verb := "needs"
 	if len(what) > 1 {
 		verb = "need"
 	}
-	return Refuse(fmt.Sprintf("%s %s up to %s on %s, which has %s free: %s missing",
-		strings.Join(what, " and "), verb, FormatBytes(u.Need), u.where(), FormatBytes(u.Free), FormatBytes(u.Need-u.Free)), fix)
+	return RefuseDo(fmt.Sprintf("%s %s up to %s on %s, which has %s free: %s missing",
+		strings.Join(what, " and "), verb, FormatBytes(u.Need), u.where(), FormatBytes(u.Free), FormatBytes(u.Need-u.Free)), fix...)
 }
 
 // where names a filesystem: its mount point and device.
