@@ -83,62 +83,97 @@ func discardWarning(d *Domain, since string) string {
 	return fmt.Sprintf("--discard-current: %s is %s; %s", d.Name, d.State, what)
 }
 
-// libvirtExternalRevertFiles lists what libvirt's own external revert
-// (hosts with <externalSnapshot/>) does to files, as measured on libvirt
-// 11.3: a new overlay IMAGE.<epoch> on each disk's point, and the overlays
-// of the snapshot that was current deleted: its <revertDisks> when it has
-// them (it was reverted to while it had children), else its external
-// disks. Those hold the writes since that snapshot; with a keep snapshot
-// they are the keep snapshot's fresh overlays, nearly empty.
-func libvirtExternalRevertFiles(d *Domain, s *Snapshot, points []PointDisk, refs Refs, p *SnapshotRevertPlan) error {
+// libvirtExternalFiles lists what libvirt's own external revert (hosts
+// with <externalSnapshot/>) does to files, as measured on libvirt 11.3: a
+// new overlay IMAGE.<epoch> on each disk's point, and the overlays of the
+// snapshot that was current deleted: its <revertDisks> when it has them (it
+// was reverted to while it had children), else its external disks. Those
+// hold the writes since that snapshot; with a keep snapshot they are the
+// keep snapshot's fresh overlays, nearly empty.
+func (x *reverting) libvirtExternalFiles() error {
+	steps, err := x.libvirtNewOverlays()
+	if err != nil {
+		return err
+	}
+	curName, disks, err := x.currentOverlays()
+	if err != nil {
+		return err
+	}
+	deleted, err := x.libvirtDeletes(curName, disks)
+	if err != nil {
+		return err
+	}
+	steps = append(steps, deleted...)
+	// The generic "libvirt creates new overlays" step gives way to these.
+	p := x.p
+	for i, st := range p.Steps {
+		if strings.HasPrefix(st, "libvirt creates new overlays") {
+			p.Steps = append(p.Steps[:i], append(steps, p.Steps[i+1:]...)...)
+			return nil
+		}
+	}
+	p.Steps = append(steps, p.Steps...)
+	return nil
+}
+
+// libvirtNewOverlays records the overlay libvirt creates on each point.
+func (x *reverting) libvirtNewOverlays() ([]string, error) {
 	var steps []string
-	for _, sd := range s.Disks {
+	for _, sd := range x.s.Disks {
 		if sd.Kind != "external" {
 			continue
 		}
-		pt, err := externalPoint(s, sd, points)
+		pt, err := externalPoint(x.s, sd, x.points)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ov := libvirtRevertOverlay(pt.Path)
-		p.addFile(FileCreated, "libvirt", ov, "new overlay of "+sd.Target+" on "+pt.Path)
+		x.p.addFile(FileCreated, "libvirt", ov, "new overlay of "+sd.Target+" on "+pt.Path)
 		steps = append(steps, fmt.Sprintf("%s: libvirt creates %s (qcow2; <epoch> is the time of the revert) on %s, the image at snapshot %s, and %s writes there",
-			sd.Target, ov, pt.Path, s.Name, sd.Target))
+			sd.Target, ov, pt.Path, x.s.Name, sd.Target))
 	}
-	curName, disks := "", []SnapshotDisk(nil)
-	if p.Keep != nil {
-		curName = p.Keep.Request.Name
-		for _, kd := range p.Keep.Disks {
+	return steps, nil
+}
+
+// currentOverlays names the snapshot current before the revert and the
+// disks libvirt deletes the overlays of: the keep snapshot's, else the
+// current snapshot's.
+func (x *reverting) currentOverlays() (string, []SnapshotDisk, error) {
+	d := x.d
+	if k := x.p.Keep; k != nil {
+		var disks []SnapshotDisk
+		for _, kd := range k.Disks {
 			if kd.Snapshot == "external" {
 				disks = append(disks, SnapshotDisk{Target: kd.Target, Kind: "external", File: kd.Overlay})
 			}
 		}
-	} else if cur, err := snapFind(d, d.CurrentSnapshot); d.CurrentSnapshot != "" && err == nil {
-		curName, disks = cur.Name, cur.Disks
-		if len(cur.RevertDisks) > 0 {
-			disks = cur.RevertDisks
-		}
-	} else {
-		// libvirt reads the current snapshot's overlays without checking
-		// that there is one: on 11.3 libvirtd dies mid-revert.
-		return RefuseDo(fmt.Sprintf("%s has no current snapshot, and libvirt's own external revert then stops libvirtd halfway", d.Name),
-			Do(DoKeepCurrent), Words(", so virtchain snapshots the current state first (that snapshot becomes current)"))
+		return k.Request.Name, disks, nil
 	}
-	var lost []string
+	if cur, err := snapFind(d, d.CurrentSnapshot); d.CurrentSnapshot != "" && err == nil {
+		if len(cur.RevertDisks) > 0 {
+			return cur.Name, cur.RevertDisks, nil
+		}
+		return cur.Name, cur.Disks, nil
+	}
+	// libvirt reads the current snapshot's overlays without checking
+	// that there is one: on 11.3 libvirtd dies mid-revert.
+	return "", nil, RefuseDo(fmt.Sprintf("%s has no current snapshot, and libvirt's own external revert then stops libvirtd halfway", d.Name),
+		Do(DoKeepCurrent), Words(", so virtchain snapshots the current state first (that snapshot becomes current)"))
+}
+
+// libvirtDeletes records the overlays of snapshot curName that libvirt
+// deletes, and refuses when one is still needed and no keep snapshot
+// stands in for the current state.
+func (x *reverting) libvirtDeletes(curName string, disks []SnapshotDisk) ([]string, error) {
+	p := x.p
+	var steps, lost []string
 	for _, cd := range disks {
 		if cd.Kind != "external" || cd.File == "" {
 			continue
 		}
 		if p.Keep == nil {
-			if disk := d.Disk(cd.Target); disk != nil && disk.Pos(cd.File) > 0 {
-				return RefuseDo(fmt.Sprintf("libvirt's revert deletes %s, the overlay of snapshot %s, but %s still reads through it", cd.File, curName, cd.Target),
-					keepCurrentFirst...)
-			}
-			if users := refs.UsersExcept(cd.File, func(r Ref) bool {
-				return r.Domain == d.Name && (r.Kind == "chain" || r.Snapshot == curName && r.Kind == "snapshot-disk")
-			}); len(users) > 0 {
-				return RefuseDo(fmt.Sprintf("libvirt's revert deletes %s, the overlay of snapshot %s, which %s still uses", cd.File, curName, strings.Join(users, ", ")),
-					keepCurrentFirst...)
+			if err := x.refuseLosing(curName, cd); err != nil {
+				return nil, err
 			}
 			lost = append(lost, cd.File)
 		}
@@ -148,13 +183,22 @@ func libvirtExternalRevertFiles(d *Domain, s *Snapshot, points []PointDisk, refs
 	if len(lost) > 0 {
 		p.Warn(Words(fmt.Sprintf("the writes since snapshot %s are lost: libvirt deletes %s", curName, strings.Join(lost, ", "))))
 	}
-	// The generic "libvirt creates new overlays" step gives way to these.
-	for i, st := range p.Steps {
-		if strings.HasPrefix(st, "libvirt creates new overlays") {
-			p.Steps = append(p.Steps[:i], append(steps, p.Steps[i+1:]...)...)
-			return nil
-		}
+	return steps, nil
+}
+
+// refuseLosing refuses a revert without a keep snapshot when libvirt
+// would delete an overlay that a chain or another snapshot still reads.
+func (x *reverting) refuseLosing(curName string, cd SnapshotDisk) error {
+	d := x.d
+	if disk := d.Disk(cd.Target); disk != nil && disk.Pos(cd.File) > 0 {
+		return RefuseDo(fmt.Sprintf("libvirt's revert deletes %s, the overlay of snapshot %s, but %s still reads through it", cd.File, curName, cd.Target),
+			keepCurrentFirst...)
 	}
-	p.Steps = append(steps, p.Steps...)
+	if users := x.refs.UsersExcept(cd.File, func(r Ref) bool {
+		return r.Domain == d.Name && (r.Kind == "chain" || r.Snapshot == curName && r.Kind == "snapshot-disk")
+	}); len(users) > 0 {
+		return RefuseDo(fmt.Sprintf("libvirt's revert deletes %s, the overlay of snapshot %s, which %s still uses", cd.File, curName, strings.Join(users, ", ")),
+			keepCurrentFirst...)
+	}
 	return nil
 }

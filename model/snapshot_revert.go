@@ -96,44 +96,28 @@ func PlanSnapshotRevert(domains []Domain, req SnapshotRevertRequest, points []Po
 	if err != nil {
 		return nil, err
 	}
-	if req.Start != StartDefault && req.Start != StartRunning && req.Start != StartPaused {
-		return nil, Refuse(fmt.Sprintf("unknown start mode %q", req.Start), "use running or paused")
-	}
-	if err := snapJobBusy(f.Jobs, d, "a revert"); err != nil {
+	if err := refuseRevert(d, s, req, points, f); err != nil {
 		return nil, err
 	}
-	if err := refuseStaleRevert(d, s.Name); err != nil {
-		return nil, err
-	}
-	if err := refuseHangingChains(d); err != nil {
-		return nil, err
-	}
-	if err := refuseHangingPoints(s, points, f); err != nil {
-		return nil, err
-	}
-	if s.Memory == MemoryExternal {
-		if err := refuseNotRegular("memory file of checkpoint "+s.Name, s.MemoryFile, f, false); err != nil {
-			return nil, err
-		}
-	}
-	p := &SnapshotRevertPlan{Request: req, Snapshot: *s, Start: snapshotEndState(s, req.Start)}
+	x := &reverting{d: d, s: s, req: req, points: points, f: f, refs: BuildRefs(domains),
+		p: &SnapshotRevertPlan{Request: req, Snapshot: *s, Start: snapshotEndState(s, req.Start)}}
+	p := x.p
 	p.Op, p.Domain = "snapshot-revert", d.Name
 	if !req.DiscardCurrent {
 		if p.Keep, err = planKeep(domains, d, s, f); err != nil {
 			return nil, err
 		}
 	}
-	refs := BuildRefs(domains)
 	switch {
 	case s.Kind == SnapshotExternal && !f.ExternalRevert:
-		err = planOwnRevert(d, s, req, points, f, refs, p)
+		err = x.own()
 	case s.Kind == SnapshotExternal:
-		err = planLibvirtRevert(d, s, req, points, p)
+		err = x.byLibvirt()
 		if err == nil {
-			err = libvirtExternalRevertFiles(d, s, points, refs, p)
+			err = x.libvirtExternalFiles()
 		}
 	default:
-		err = planLibvirtRevert(d, s, req, points, p)
+		err = x.byLibvirt()
 	}
 	if err != nil {
 		return nil, err
@@ -150,66 +134,125 @@ func PlanSnapshotRevert(domains []Domain, req SnapshotRevertRequest, points []Po
 	return p, nil
 }
 
-func planLibvirtRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []PointDisk, p *SnapshotRevertPlan) error {
+// refuseRevert refuses what no method can revert: an unknown start mode, a
+// busy disk, a stale snapshot, or chains and files libvirt must not open.
+func refuseRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []PointDisk, f SnapshotFacts) error {
+	if req.Start != StartDefault && req.Start != StartRunning && req.Start != StartPaused {
+		return Refuse(fmt.Sprintf("unknown start mode %q", req.Start), "use running or paused")
+	}
+	if err := snapJobBusy(f.Jobs, d, "a revert"); err != nil {
+		return err
+	}
+	if err := refuseStaleRevert(d, s.Name); err != nil {
+		return err
+	}
+	if err := refuseHangingChains(d); err != nil {
+		return err
+	}
+	if err := refuseHangingPoints(s, points, f); err != nil {
+		return err
+	}
+	if s.Memory == MemoryExternal {
+		return refuseNotRegular("memory file of checkpoint "+s.Name, s.MemoryFile, f, false)
+	}
+	return nil
+}
+
+// reverting is one revert being planned.
+type reverting struct {
+	d      *Domain
+	s      *Snapshot
+	req    SnapshotRevertRequest
+	points []PointDisk
+	f      SnapshotFacts
+	refs   Refs
+	p      *SnapshotRevertPlan
+}
+
+// byLibvirt plans virDomainRevertToSnapshot.
+func (x *reverting) byLibvirt() error {
+	d, s, p := x.d, x.s, x.p
 	p.Method = RevertLibvirt
 	if !d.Persistent && p.Start == StartDefault {
 		return RefuseDo(fmt.Sprintf("%s is transient and snapshot %s is of a shut-off domain: a transient domain cannot be left shut off", d.Name, s.Name),
 			Do(DoStartMode))
 	}
 	if s.Kind == SnapshotInternal {
-		for _, sd := range s.Disks {
-			if sd.Kind != "internal" {
-				continue
-			}
-			disk, pt := d.Disk(sd.Target), snapPoint(points, sd.Target)
-			if disk == nil || pt == nil || pt.Path == "" {
-				continue
-			}
-			if now := activePath(disk); now != "" && now != pt.Path {
-				return RefuseDo(fmt.Sprintf("internal snapshot %s lives inside %s, but %s of %s now writes %s", s.Name, pt.Path, sd.Target, d.Name, now),
-					Words("revert or merge the layers above it first, or remove its metadata with "), Do(DoDeleteMetadata))
-			}
-			p.Steps = append(p.Steps, fmt.Sprintf("%s: %s returns to the state stored in it as %s; later writes to it are discarded", sd.Target, pt.Path, s.Name))
-			p.addFile(FileRewritten, "libvirt", pt.Path, "returns to internal snapshot "+s.Name)
+		if err := x.internalImages(); err != nil {
+			return err
 		}
-		if p.Keep == nil {
-			p.Warn(Words(discardWarning(d, s.Name)))
-		}
-		p.Summary = fmt.Sprintf("revert %s to internal snapshot %s; it ends up %s", d.Name, s.Name, startWords(p.Start))
 	} else {
-		p.Summary = fmt.Sprintf("revert %s to external snapshot %s through libvirt; it ends up %s", d.Name, s.Name, startWords(p.Start))
-		p.Steps = append(p.Steps, "libvirt creates new overlays on the images at the snapshot point and points the domain at them")
-		for _, sd := range s.Disks {
-			// libvirt names each new overlay IMAGE.<epoch>, next to the image
-			// at the point (measured on 11.3).
-			if pt := snapPoint(points, sd.Target); sd.Kind == "external" && pt != nil && pt.Path != "" {
-				p.addWrite(libvirtRevertOverlay(pt.Path), OverlayMetadata(pointSize(d.Disk(sd.Target), pt.Path)), "libvirt's new overlay on "+filepath.Base(pt.Path), "")
-			}
-		}
-		if p.Keep == nil {
-			since := d.CurrentSnapshot
-			if since == "" {
-				since = s.Name
-			}
-			p.Warn(Words(discardWarning(d, since)))
-		}
+		x.libvirtOverlays()
 	}
 	p.Steps = append(p.Steps, s.Name+" becomes the current snapshot")
 	if s.Memory != MemoryNo || p.Start != StartDefault {
 		p.Steps = append(p.Steps, fmt.Sprintf("%s ends up %s", d.Name, startWords(p.Start)))
 	}
-	argv := []string{"virsh", "snapshot-revert", "--domain", d.Name, "--snapshotname", s.Name}
-	switch req.Start {
+	p.Virsh = []string{ShellJoin(x.revertCommand())}
+	return nil
+}
+
+// internalImages is libvirt's revert of an internal snapshot: each image
+// it lives in returns to it, which needs that image to be the active layer.
+func (x *reverting) internalImages() error {
+	d, s, p := x.d, x.s, x.p
+	for _, sd := range s.Disks {
+		if sd.Kind != "internal" {
+			continue
+		}
+		disk, pt := d.Disk(sd.Target), snapPoint(x.points, sd.Target)
+		if disk == nil || pt == nil || pt.Path == "" {
+			continue
+		}
+		if now := activePath(disk); now != "" && now != pt.Path {
+			return RefuseDo(fmt.Sprintf("internal snapshot %s lives inside %s, but %s of %s now writes %s", s.Name, pt.Path, sd.Target, d.Name, now),
+				Words("revert or merge the layers above it first, or remove its metadata with "), Do(DoDeleteMetadata))
+		}
+		p.Steps = append(p.Steps, fmt.Sprintf("%s: %s returns to the state stored in it as %s; later writes to it are discarded", sd.Target, pt.Path, s.Name))
+		p.addFile(FileRewritten, "libvirt", pt.Path, "returns to internal snapshot "+s.Name)
+	}
+	if p.Keep == nil {
+		p.Warn(Words(discardWarning(d, s.Name)))
+	}
+	p.Summary = fmt.Sprintf("revert %s to internal snapshot %s; it ends up %s", d.Name, s.Name, startWords(p.Start))
+	return nil
+}
+
+// libvirtOverlays is libvirt's own revert of an external snapshot (9.9
+// and later): new overlays on the images at the point.
+func (x *reverting) libvirtOverlays() {
+	d, s, p := x.d, x.s, x.p
+	p.Summary = fmt.Sprintf("revert %s to external snapshot %s through libvirt; it ends up %s", d.Name, s.Name, startWords(p.Start))
+	p.Steps = append(p.Steps, "libvirt creates new overlays on the images at the snapshot point and points the domain at them")
+	for _, sd := range s.Disks {
+		// libvirt names each new overlay IMAGE.<epoch>, next to the image
+		// at the point (measured on 11.3).
+		if pt := snapPoint(x.points, sd.Target); sd.Kind == "external" && pt != nil && pt.Path != "" {
+			p.addWrite(libvirtRevertOverlay(pt.Path), OverlayMetadata(pointSize(d.Disk(sd.Target), pt.Path)), "libvirt's new overlay on "+filepath.Base(pt.Path), "")
+		}
+	}
+	if p.Keep == nil {
+		since := d.CurrentSnapshot
+		if since == "" {
+			since = s.Name
+		}
+		p.Warn(Words(discardWarning(d, since)))
+	}
+}
+
+// revertCommand is the virsh command of libvirt's revert.
+func (x *reverting) revertCommand() []string {
+	argv := []string{"virsh", "snapshot-revert", "--domain", x.d.Name, "--snapshotname", x.s.Name}
+	switch x.req.Start {
 	case StartRunning:
 		argv = append(argv, "--running")
 	case StartPaused:
 		argv = append(argv, "--paused")
 	}
-	if req.Force {
+	if x.req.Force {
 		argv = append(argv, "--force")
 	}
-	p.Virsh = []string{ShellJoin(argv)}
-	return nil
+	return argv
 }
 
 // revertOverlayPath picks a new file for virtchain's revert of one disk,
@@ -229,55 +272,26 @@ func revertOverlayPath(d *Domain, s *Snapshot, target, near string, refs Refs, f
 	}
 }
 
-func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []PointDisk, f SnapshotFacts, refs Refs, p *SnapshotRevertPlan) error {
+// own plans virtchain's own revert of an external snapshot, for libvirt
+// before 9.9: stop the domain, new overlays on the images at the point, a
+// redefined domain, a memory restore for a checkpoint, the snapshot made
+// current.
+func (x *reverting) own() error {
+	d, s, p := x.d, x.s, x.p
 	p.Method = RevertVirtchain
 	if !d.Persistent {
 		return Refuse(fmt.Sprintf("%s is transient, and virtchain's external revert redefines the domain", d.Name),
 			"make it persistent first (virsh dumpxml "+ShellQuote(d.Name)+" > "+ShellQuote(d.Name+".xml")+"; virsh define "+ShellQuote(d.Name+".xml")+")")
 	}
-	if req.Force {
+	if x.req.Force {
 		p.Warn(Do(DoForce), Words(" changes nothing for virtchain's external revert"))
 	}
-	taken := map[string]string{}
-	for _, sd := range s.Disks {
-		if sd.Kind != "external" {
-			continue
-		}
-		pt, err := externalPoint(s, sd, points)
-		if err != nil {
-			return err
-		}
-		if f.stat(pt.Path) == FileMissing {
-			return Refuse(fmt.Sprintf("image %s, which holds %s of snapshot %s, is missing", pt.Path, sd.Target, s.Name), "restore the file; nothing was changed")
-		}
-		near := sd.File
-		if near == "" || f.stat(filepath.Dir(near)) == FileMissing {
-			near = pt.Path
-		}
-		ov := RevertOverlay{Target: sd.Target, Point: pt.Path, PointFormat: pt.Format, Overlay: revertOverlayPath(d, s, sd.Target, near, refs, f, taken)}
-		p.addWrite(ov.Overlay, OverlayMetadata(pointSize(d.Disk(sd.Target), pt.Path)), "revert overlay "+filepath.Base(ov.Overlay), "")
-		if ov.PointFormat == "" {
-			ov.PointFormat = "qcow2"
-		}
-		p.Overlays = append(p.Overlays, ov)
+	if err := x.ownOverlays(); err != nil {
+		return err
 	}
-	if len(p.Overlays) == 0 {
-		return Refuse(fmt.Sprintf("snapshot %s has no external disk to revert", s.Name), "")
+	if err := x.ownCheckpoint(); err != nil {
+		return err
 	}
-	checkpoint := s.Memory == MemoryExternal
-	if checkpoint {
-		if s.MemoryFile == "" {
-			return Refuse(fmt.Sprintf("checkpoint %s names no memory file", s.Name), "revert it by hand")
-		}
-		if f.stat(s.MemoryFile) == FileMissing {
-			return Refuse(fmt.Sprintf("memory file %s of checkpoint %s is missing", s.MemoryFile, s.Name), "restore the file; nothing was changed")
-		}
-		p.MemoryFile = s.MemoryFile
-		if p.Start == StartDefault {
-			p.Start = StartRunning
-		}
-	}
-
 	var virsh []string
 	if d.State.Active() {
 		p.StopFirst = true
@@ -289,53 +303,16 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 	}
 	var switches []string
 	for _, ov := range p.Overlays {
-		p.Steps = append(p.Steps, fmt.Sprintf("%s: create %s (qcow2) on top of %s (%s), the image at snapshot %s", ov.Target, ov.Overlay, ov.Point, ov.PointFormat, s.Name))
-		p.addFile(FileCreated, "virtchain", ov.Overlay, "new overlay of "+ov.Target+" on "+ov.Point)
-		virsh = append(virsh, ShellJoin([]string{"qemu-img", "create", "-f", "qcow2", "-b", ov.Point, "-F", ov.PointFormat, ov.Overlay}))
+		virsh = append(virsh, x.ownSwitch(ov))
 		switches = append(switches, ov.Target+" -> "+ov.Overlay)
-		if disk := d.Disk(ov.Target); disk != nil {
-			leaving := layersAbove(disk, ov.Point)
-			for _, l := range leaving {
-				p.LeavingChain = append(p.LeavingChain, l)
-				p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays on disk with the writes made after %s", l, ov.Target, s.Name))
-				// After the revert s names the new overlay; a layer no other
-				// snapshot names or reads is in no tree, and nothing guards it.
-				if p.Keep == nil && len(refs.UsersExcept(l, func(r Ref) bool {
-					return r.Domain == d.Name && (r.Kind == "chain" || r.Kind == "snapshot-disk" && r.Snapshot == s.Name)
-				})) == 0 {
-					p.Warn(Words(fmt.Sprintf("no snapshot will name %s (%s): those writes show in no snapshot tree, and a later merge below it (deleting %s, a commit) leaves it without its backing file; to keep them as a branch, create a snapshot of %s first",
-						l, ov.Target, s.Name, d.Name)))
-				}
-			}
-		}
 	}
-	p.Steps = append(p.Steps, fmt.Sprintf("define %s from the configuration saved with %s, with %s", d.Name, s.Name, strings.Join(switches, ", ")))
-	virsh = append(virsh, "virsh dumpxml --inactive "+ShellQuote(d.Name)+" > "+ShellQuote(d.Name+".xml")+"   # edit: "+strings.Join(switches, ", "),
+	edit := strings.Join(switches, ", ")
+	p.Steps = append(p.Steps, fmt.Sprintf("define %s from the configuration saved with %s, with %s", d.Name, s.Name, edit))
+	virsh = append(virsh, "virsh dumpxml --inactive "+ShellQuote(d.Name)+" > "+ShellQuote(d.Name+".xml")+"   # edit: "+edit,
 		"virsh define "+ShellQuote(d.Name+".xml"))
-	restoreArg := ""
-	switch p.Start {
-	case StartRunning:
-		restoreArg = " --running"
-	case StartPaused:
-		restoreArg = " --paused"
-	}
-	if checkpoint {
-		p.Steps = append(p.Steps, fmt.Sprintf("restore memory and device state from %s with the new overlays; %s comes back %s", s.MemoryFile, d.Name, startWords(p.Start)))
-		p.Kept = append(p.Kept, fmt.Sprintf("memory file %s stays (restore only reads it)", s.MemoryFile))
-		virsh = append(virsh, "virsh save-image-dumpxml "+ShellQuote(s.MemoryFile)+" > mem.xml   # edit: "+strings.Join(switches, ", "),
-			"virsh restore "+ShellQuote(s.MemoryFile)+" --xml mem.xml"+restoreArg)
-	} else if p.Start != StartDefault {
-		p.Steps = append(p.Steps, fmt.Sprintf("start %s %s", d.Name, startWords(p.Start)))
-		argv := []string{"virsh", "start", d.Name}
-		if p.Start == StartPaused {
-			argv = append(argv, "--paused")
-		}
-		virsh = append(virsh, ShellJoin(argv))
-	} else {
-		p.Steps = append(p.Steps, d.Name+" stays shut off")
-	}
+	virsh = append(virsh, x.ownComeBack(edit)...)
 	p.Steps = append(p.Steps, fmt.Sprintf("make %s the current snapshot, its disks naming the new overlays (its metadata is redefined with --redefine --current); the overlays it named before stay for the snapshots below it", s.Name))
-	virsh = append(virsh, "virsh snapshot-dumpxml "+ShellQuote(d.Name)+" "+ShellQuote(s.Name)+" > snap.xml   # edit <disks>: "+strings.Join(switches, ", "),
+	virsh = append(virsh, "virsh snapshot-dumpxml "+ShellQuote(d.Name)+" "+ShellQuote(s.Name)+" > snap.xml   # edit <disks>: "+edit,
 		"virsh snapshot-create "+ShellQuote(d.Name)+" snap.xml --redefine --current")
 	p.Kept = append(p.Kept, "nothing is deleted")
 	if p.Keep != nil {
@@ -347,6 +324,115 @@ func planOwnRevert(d *Domain, s *Snapshot, req SnapshotRevertRequest, points []P
 	}
 	p.Virsh = virsh
 	p.Summary = fmt.Sprintf("revert %s to external snapshot %s (libvirt %s cannot, so virtchain does it); it ends up %s", d.Name, s.Name, "before 9.9", startWords(p.Start))
+	return nil
+}
+
+// ownOverlays picks a new overlay for each external disk of the snapshot,
+// on the image at its point, which must still be there.
+func (x *reverting) ownOverlays() error {
+	d, s, p, f := x.d, x.s, x.p, x.f
+	taken := map[string]string{}
+	for _, sd := range s.Disks {
+		if sd.Kind != "external" {
+			continue
+		}
+		pt, err := externalPoint(s, sd, x.points)
+		if err != nil {
+			return err
+		}
+		if f.stat(pt.Path) == FileMissing {
+			return Refuse(fmt.Sprintf("image %s, which holds %s of snapshot %s, is missing", pt.Path, sd.Target, s.Name), "restore the file; nothing was changed")
+		}
+		near := sd.File
+		if near == "" || f.stat(filepath.Dir(near)) == FileMissing {
+			near = pt.Path
+		}
+		ov := RevertOverlay{Target: sd.Target, Point: pt.Path, PointFormat: pt.Format, Overlay: revertOverlayPath(d, s, sd.Target, near, x.refs, f, taken)}
+		p.addWrite(ov.Overlay, OverlayMetadata(pointSize(d.Disk(sd.Target), pt.Path)), "revert overlay "+filepath.Base(ov.Overlay), "")
+		if ov.PointFormat == "" {
+			ov.PointFormat = "qcow2"
+		}
+		p.Overlays = append(p.Overlays, ov)
+	}
+	if len(p.Overlays) == 0 {
+		return Refuse(fmt.Sprintf("snapshot %s has no external disk to revert", s.Name), "")
+	}
+	return nil
+}
+
+// ownCheckpoint takes a checkpoint's memory file, which must be there; a
+// checkpoint comes back running unless the user says paused.
+func (x *reverting) ownCheckpoint() error {
+	s, p := x.s, x.p
+	if s.Memory != MemoryExternal {
+		return nil
+	}
+	if s.MemoryFile == "" {
+		return Refuse(fmt.Sprintf("checkpoint %s names no memory file", s.Name), "revert it by hand")
+	}
+	if x.f.stat(s.MemoryFile) == FileMissing {
+		return Refuse(fmt.Sprintf("memory file %s of checkpoint %s is missing", s.MemoryFile, s.Name), "restore the file; nothing was changed")
+	}
+	p.MemoryFile = s.MemoryFile
+	if p.Start == StartDefault {
+		p.Start = StartRunning
+	}
+	return nil
+}
+
+// ownSwitch records one disk's new overlay and the layers that leave its
+// chain, and returns the command that creates the overlay.
+func (x *reverting) ownSwitch(ov RevertOverlay) string {
+	d, s, p := x.d, x.s, x.p
+	p.Steps = append(p.Steps, fmt.Sprintf("%s: create %s (qcow2) on top of %s (%s), the image at snapshot %s", ov.Target, ov.Overlay, ov.Point, ov.PointFormat, s.Name))
+	p.addFile(FileCreated, "virtchain", ov.Overlay, "new overlay of "+ov.Target+" on "+ov.Point)
+	create := ShellJoin([]string{"qemu-img", "create", "-f", "qcow2", "-b", ov.Point, "-F", ov.PointFormat, ov.Overlay})
+	disk := d.Disk(ov.Target)
+	if disk == nil {
+		return create
+	}
+	for _, l := range layersAbove(disk, ov.Point) {
+		p.LeavingChain = append(p.LeavingChain, l)
+		p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays on disk with the writes made after %s", l, ov.Target, s.Name))
+		// After the revert s names the new overlay; a layer no other
+		// snapshot names or reads is in no tree, and nothing guards it.
+		if p.Keep == nil && len(x.refs.UsersExcept(l, func(r Ref) bool {
+			return r.Domain == d.Name && (r.Kind == "chain" || r.Kind == "snapshot-disk" && r.Snapshot == s.Name)
+		})) == 0 {
+			p.Warn(Words(fmt.Sprintf("no snapshot will name %s (%s): those writes show in no snapshot tree, and a later merge below it (deleting %s, a commit) leaves it without its backing file; to keep them as a branch, create a snapshot of %s first",
+				l, ov.Target, s.Name, d.Name)))
+		}
+	}
+	return create
+}
+
+// ownComeBack is how the domain comes back on its new overlays: restored
+// from the checkpoint's memory, started, or left shut off. edit names the
+// disk switches, for the commands a user would edit by hand.
+func (x *reverting) ownComeBack(edit string) []string {
+	d, s, p := x.d, x.s, x.p
+	switch {
+	case s.Memory == MemoryExternal:
+		restoreArg := ""
+		switch p.Start {
+		case StartRunning:
+			restoreArg = " --running"
+		case StartPaused:
+			restoreArg = " --paused"
+		}
+		p.Steps = append(p.Steps, fmt.Sprintf("restore memory and device state from %s with the new overlays; %s comes back %s", s.MemoryFile, d.Name, startWords(p.Start)))
+		p.Kept = append(p.Kept, fmt.Sprintf("memory file %s stays (restore only reads it)", s.MemoryFile))
+		return []string{"virsh save-image-dumpxml " + ShellQuote(s.MemoryFile) + " > mem.xml   # edit: " + edit,
+			"virsh restore " + ShellQuote(s.MemoryFile) + " --xml mem.xml" + restoreArg}
+	case p.Start != StartDefault:
+		p.Steps = append(p.Steps, fmt.Sprintf("start %s %s", d.Name, startWords(p.Start)))
+		argv := []string{"virsh", "start", d.Name}
+		if p.Start == StartPaused {
+			argv = append(argv, "--paused")
+		}
+		return []string{ShellJoin(argv)}
+	}
+	p.Steps = append(p.Steps, d.Name+" stays shut off")
 	return nil
 }
 
