@@ -228,6 +228,50 @@ func firstSnapshotted(disks []SnapshotDiskSpec) int {
 func planExternalCreate(d *Domain, req SnapshotCreateRequest, f SnapshotFacts, refs Refs, p *SnapshotCreatePlan) error {
 	active := d.State.Active()
 	diskOnly := req.DiskOnly || !active
+	if err := refuseExternalRequest(d, req, f, diskOnly); err != nil {
+		return err
+	}
+	p.Kind, p.DiskOnly, p.Quiesce = SnapshotExternal, diskOnly, req.Quiesce
+	p.Memory = MemoryNo
+	taken := map[string]string{}
+	var first *Disk
+	for i := range d.Disks {
+		disk := &d.Disks[i]
+		got, err := p.externalDisk(d, disk, req, f, refs, taken)
+		if err != nil {
+			return err
+		}
+		if got && first == nil {
+			first = disk
+		}
+	}
+	if first == nil {
+		return Refuse(fmt.Sprintf("no disk of %s can have an external snapshot (readonly, shareable or not file-backed)", d.Name), "")
+	}
+	if !diskOnly {
+		if err := p.externalMemory(d, first, req, f, refs, taken); err != nil {
+			return err
+		}
+	} else {
+		if req.Quiesce {
+			p.Steps = append([]string{"freeze the guest's filesystems through the guest agent"}, p.Steps...)
+			p.Steps = append(p.Steps, "thaw the guest's filesystems")
+		}
+		p.Summary = fmt.Sprintf("external disk-only snapshot %s of %s: a new overlay on every disk", req.Name, d.Name)
+		if active && !req.Quiesce {
+			p.Warn(Words("the guest is not quiesced: the snapshot point is crash-consistent, like pulling the power plug"))
+		}
+	}
+	if n := len(p.Disks) - countLeftOut(p.Disks); n > 1 {
+		p.Steps = append(p.Steps, fmt.Sprintf("all %d disks switch at once (atomic): if one overlay fails, no disk changes", n))
+	}
+	return nil
+}
+
+// refuseExternalRequest refuses options that do not go together, or that
+// the domain's state or guest agent cannot honour.
+func refuseExternalRequest(d *Domain, req SnapshotCreateRequest, f SnapshotFacts, diskOnly bool) error {
+	active := d.State.Active()
 	switch {
 	case req.DiskOnly && req.MemoryFile != "":
 		return Refuse("--disk-only and --memory-file contradict each other", "drop --disk-only for a checkpoint with memory, or drop --memory-file")
@@ -244,74 +288,60 @@ func planExternalCreate(d *Domain, req SnapshotCreateRequest, f SnapshotFacts, r
 		return RefuseDo(fmt.Sprintf("the guest agent of %s is not connected, so it cannot be quiesced", d.Name),
 			Words("start qemu-guest-agent in the guest, or "), Do(DoDropQuiesce))
 	}
-	p.Kind, p.DiskOnly, p.Quiesce = SnapshotExternal, diskOnly, req.Quiesce
-	p.Memory = MemoryNo
-	taken := map[string]string{}
-	var first *Disk
-	for i := range d.Disks {
-		disk := &d.Disks[i]
-		spec := SnapshotDiskSpec{Target: disk.Target, Image: activePath(disk), ImageFormat: activeFormat(disk)}
-		if r := leftOutReason(disk); r != "" {
-			if _, named := req.Files[disk.Target]; named {
-				return Refuse(fmt.Sprintf("%s of %s is left out of external snapshots: %s", disk.Target, d.Name, r), "drop --file "+disk.Target+"=...")
-			}
-			spec.Snapshot, spec.Reason = "no", r
-			p.Disks = append(p.Disks, spec)
-			p.Steps = append(p.Steps, fmt.Sprintf("%s: left out (%s)", disk.Target, r))
-			if r == "shareable" || strings.HasPrefix(r, "not file-backed") {
-				p.Warn(Words(fmt.Sprintf("%s is left out (%s): its data is not part of snapshot %s", disk.Target, r, req.Name)))
-			}
-			continue
+	return nil
+}
+
+// externalDisk plans one disk of an external snapshot: a new overlay, or
+// left out (readonly, shareable, not file-backed, no media). It says
+// whether the disk gets an overlay.
+func (p *SnapshotCreatePlan) externalDisk(d *Domain, disk *Disk, req SnapshotCreateRequest, f SnapshotFacts, refs Refs, taken map[string]string) (bool, error) {
+	spec := SnapshotDiskSpec{Target: disk.Target, Image: activePath(disk), ImageFormat: activeFormat(disk)}
+	if r := leftOutReason(disk); r != "" {
+		if _, named := req.Files[disk.Target]; named {
+			return false, Refuse(fmt.Sprintf("%s of %s is left out of external snapshots: %s", disk.Target, d.Name, r), "drop --file "+disk.Target+"=...")
 		}
-		spec.Snapshot = "external"
-		spec.Overlay = req.Files[disk.Target]
-		if spec.Overlay == "" {
-			spec.Overlay = DefaultOverlayPath(d, disk, req.Name)
-		}
-		if err := checkNewFile(spec.Overlay, "overlay for "+disk.Target, refs, f, taken); err != nil {
-			return err
-		}
-		spec.Overlay = filepath.Clean(spec.Overlay)
-		p.addWrite(spec.Overlay, OverlayMetadata(activeLayer(disk).VirtualSize), "overlay "+filepath.Base(spec.Overlay),
-			"put it on another filesystem (--file "+disk.Target+"=PATH)")
-		if first == nil {
-			first = disk
-		}
+		spec.Snapshot, spec.Reason = "no", r
 		p.Disks = append(p.Disks, spec)
-		p.Steps = append(p.Steps, fmt.Sprintf("%s: create overlay %s on top of %s, which keeps the snapshot point and is no longer written; %s then writes the overlay",
-			disk.Target, spec.Overlay, spec.Image, disk.Target))
-		p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays in the chain, below the new overlay", spec.Image, disk.Target))
-	}
-	if first == nil {
-		return Refuse(fmt.Sprintf("no disk of %s can have an external snapshot (readonly, shareable or not file-backed)", d.Name), "")
-	}
-	if !diskOnly {
-		p.Memory = MemoryExternal
-		p.MemoryFile = req.MemoryFile
-		if p.MemoryFile == "" {
-			p.MemoryFile = DefaultMemoryPath(d, first, req.Name)
+		p.Steps = append(p.Steps, fmt.Sprintf("%s: left out (%s)", disk.Target, r))
+		if r == "shareable" || strings.HasPrefix(r, "not file-backed") {
+			p.Warn(Words(fmt.Sprintf("%s is left out (%s): its data is not part of snapshot %s", disk.Target, r, req.Name)))
 		}
-		if err := checkNewFile(p.MemoryFile, "memory file", refs, f, taken); err != nil {
-			return err
-		}
-		p.MemoryFile = filepath.Clean(p.MemoryFile)
-		p.addMemoryWrite(p.MemoryFile, 0, "memory file "+filepath.Base(p.MemoryFile), "put it on another filesystem (--memory-file PATH)")
-		p.Steps = append([]string{fmt.Sprintf("pause %s and write its memory and device state to %s", d.Name, p.MemoryFile)}, p.Steps...)
-		p.Steps = append(p.Steps, "let "+d.Name+" run on")
-		p.Summary = fmt.Sprintf("external checkpoint %s of %s: memory to a file, a new overlay on every disk", req.Name, d.Name)
-	} else {
-		if req.Quiesce {
-			p.Steps = append([]string{"freeze the guest's filesystems through the guest agent"}, p.Steps...)
-			p.Steps = append(p.Steps, "thaw the guest's filesystems")
-		}
-		p.Summary = fmt.Sprintf("external disk-only snapshot %s of %s: a new overlay on every disk", req.Name, d.Name)
-		if active && !req.Quiesce {
-			p.Warn(Words("the guest is not quiesced: the snapshot point is crash-consistent, like pulling the power plug"))
-		}
+		return false, nil
 	}
-	if n := len(p.Disks) - countLeftOut(p.Disks); n > 1 {
-		p.Steps = append(p.Steps, fmt.Sprintf("all %d disks switch at once (atomic): if one overlay fails, no disk changes", n))
+	spec.Snapshot = "external"
+	spec.Overlay = req.Files[disk.Target]
+	if spec.Overlay == "" {
+		spec.Overlay = DefaultOverlayPath(d, disk, req.Name)
 	}
+	if err := checkNewFile(spec.Overlay, "overlay for "+disk.Target, refs, f, taken); err != nil {
+		return false, err
+	}
+	spec.Overlay = filepath.Clean(spec.Overlay)
+	p.addWrite(spec.Overlay, OverlayMetadata(activeLayer(disk).VirtualSize), "overlay "+filepath.Base(spec.Overlay),
+		"put it on another filesystem (--file "+disk.Target+"=PATH)")
+	p.Disks = append(p.Disks, spec)
+	p.Steps = append(p.Steps, fmt.Sprintf("%s: create overlay %s on top of %s, which keeps the snapshot point and is no longer written; %s then writes the overlay",
+		disk.Target, spec.Overlay, spec.Image, disk.Target))
+	p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays in the chain, below the new overlay", spec.Image, disk.Target))
+	return true, nil
+}
+
+// externalMemory plans a checkpoint's memory file, next to the first
+// snapshotted disk unless the request names one.
+func (p *SnapshotCreatePlan) externalMemory(d *Domain, first *Disk, req SnapshotCreateRequest, f SnapshotFacts, refs Refs, taken map[string]string) error {
+	p.Memory = MemoryExternal
+	p.MemoryFile = req.MemoryFile
+	if p.MemoryFile == "" {
+		p.MemoryFile = DefaultMemoryPath(d, first, req.Name)
+	}
+	if err := checkNewFile(p.MemoryFile, "memory file", refs, f, taken); err != nil {
+		return err
+	}
+	p.MemoryFile = filepath.Clean(p.MemoryFile)
+	p.addMemoryWrite(p.MemoryFile, 0, "memory file "+filepath.Base(p.MemoryFile), "put it on another filesystem (--memory-file PATH)")
+	p.Steps = append([]string{fmt.Sprintf("pause %s and write its memory and device state to %s", d.Name, p.MemoryFile)}, p.Steps...)
+	p.Steps = append(p.Steps, "let "+d.Name+" run on")
+	p.Summary = fmt.Sprintf("external checkpoint %s of %s: memory to a file, a new overlay on every disk", req.Name, d.Name)
 	return nil
 }
 
