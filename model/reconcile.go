@@ -247,98 +247,27 @@ func PlanCleanup(domains []Domain, req CleanupRequest, f CleanupFacts) (*Cleanup
 
 	cp := &CleanupPlan{Request: req}
 	cp.Op, cp.Domain = "cleanup", d.Name
-	removing := map[string]bool{}
-	// Files this domain's stale snapshots name; memory files are save images.
-	var candidates []string
-	memory := map[string]bool{}
-	for _, s := range dc.Snapshots {
-		if len(s.Stale) == 0 {
-			continue
-		}
-		removing[s.Name] = true
-		cp.Snapshots = append([]string{s.Name}, cp.Snapshots...) // children first
-		for _, sd := range s.Disks {
-			if sd.File != "" && containsStr(s.Stale, sd.Target) && offChain(&dc, sd) {
-				candidates = append(candidates, filepath.Clean(sd.File))
-			}
-		}
-		// A checkpoint's memory only makes sense with its disks.
-		if s.MemoryFile != "" {
-			candidates = append(candidates, filepath.Clean(s.MemoryFile))
-			memory[filepath.Clean(s.MemoryFile)] = true
-		}
-		cp.StaleRemoved = append(cp.StaleRemoved, s.Name)
-	}
-	candidates = dedupe(candidates)
-	sort.Strings(candidates)
+	st := staleFiles(&dc, cp)
 	if (req.DeleteFiles || len(req.Files) > 0) && f.Inspect == nil {
 		return nil, Refuse("virtchain cannot look at the files on this connection's host",
 			"run virtchain cleanup on that host, or without file arguments and --delete-files")
 	}
-	u := cleanupUsers{refs: BuildRefs(domains), domain: d.Name, removing: removing, f: f}
-
-	type pick struct {
-		path string
-		id   FileID
-	}
-	var files []pick
-	picked := map[string]bool{}
+	u := cleanupUsers{refs: BuildRefs(domains), domain: d.Name, removing: st.removing, f: f}
+	var picks filePicks
 	for _, given := range req.Files {
-		hf, err := u.leftFile(given, candidates, memory)
+		hf, err := u.leftFile(given, st.candidates, st.memory)
 		if err != nil {
 			return nil, err
 		}
-		if !picked[hf.Path] {
-			picked[hf.Path] = true
-			files = append(files, pick{hf.Path, hf.ID})
-		}
+		picks.add(hf)
 	}
-	for _, c := range candidates {
-		if users := u.byPath(c); len(users) > 0 {
-			cp.Kept = append(cp.Kept, c+" (used by "+strings.Join(users, "; ")+")")
-			continue
-		}
-		if !req.DeleteFiles {
-			continue
-		}
-		hf := f.Inspect(c)
-		if hf.Type == FileAbsent {
-			cp.Kept = append(cp.Kept, c+" (already gone)")
-			continue
-		}
-		kind := fileOverlay
-		if memory[c] {
-			kind = fileMemory
-		}
-		if err := deletableFile(c, hf, kind); err != nil {
+	for _, c := range st.candidates {
+		if err := cp.pickCandidate(c, &u, st.memory[c], &picks); err != nil {
 			return nil, err
 		}
-		if users := u.all(hf); len(users) > 0 {
-			cp.Kept = append(cp.Kept, c+" (used by "+strings.Join(users, "; ")+")")
-			continue
-		}
-		if !picked[hf.Path] {
-			picked[hf.Path] = true
-			files = append(files, pick{hf.Path, hf.ID})
-		}
 	}
-	sort.Slice(files, func(i, j int) bool { return files[i].path < files[j].path })
-	for _, p := range files {
-		if req.DeleteFiles {
-			cp.Files = append(cp.Files, p.path)
-			cp.IDs = append(cp.IDs, p.id)
-		} else {
-			cp.Kept = append(cp.Kept, p.path+" (left the chain; delete with --delete-files)")
-		}
-	}
-	if !req.DeleteFiles {
-		for _, c := range candidates {
-			if len(u.byPath(c)) == 0 && !picked[c] {
-				cp.Kept = append(cp.Kept, c+" (left the chain; delete with --delete-files)")
-			}
-		}
-	}
-	cp.LeavingChain = candidates
+	cp.listPicks(&picks, st.candidates, &u)
+	cp.LeavingChain = st.candidates
 	for _, s := range cp.Snapshots {
 		cp.Steps = append(cp.Steps, "remove the metadata of snapshot "+s+" ("+staleWhy(&dc, s)+")")
 		cp.Virsh = append(cp.Virsh, ShellJoin([]string{"virsh", "snapshot-delete", "--domain", d.Name, s, "--metadata"}))
@@ -354,6 +283,113 @@ func PlanCleanup(domains []Domain, req CleanupRequest, f CleanupFacts) (*Cleanup
 		cp.Summary = fmt.Sprintf("clean %s: %d stale snapshot(s), %d file(s) to delete", d.Name, len(cp.Snapshots), len(cp.Files))
 	}
 	return cp, nil
+}
+
+// stale is what a domain's stale snapshots leave to clean up.
+type stale struct {
+	// removing names the stale snapshots, whose metadata goes.
+	removing map[string]bool
+	// candidates are the files they name that left the chains, sorted.
+	candidates []string
+	// memory marks the candidates that are checkpoint memory (save images).
+	memory map[string]bool
+}
+
+// staleFiles lists d's stale snapshots in cp (children first) and the
+// files they name that left the chains.
+func staleFiles(d *Domain, cp *CleanupPlan) stale {
+	st := stale{removing: map[string]bool{}, memory: map[string]bool{}}
+	for _, s := range d.Snapshots {
+		if len(s.Stale) == 0 {
+			continue
+		}
+		st.removing[s.Name] = true
+		cp.Snapshots = append([]string{s.Name}, cp.Snapshots...) // children first
+		for _, sd := range s.Disks {
+			if sd.File != "" && containsStr(s.Stale, sd.Target) && offChain(d, sd) {
+				st.candidates = append(st.candidates, filepath.Clean(sd.File))
+			}
+		}
+		// A checkpoint's memory only makes sense with its disks.
+		if s.MemoryFile != "" {
+			st.candidates = append(st.candidates, filepath.Clean(s.MemoryFile))
+			st.memory[filepath.Clean(s.MemoryFile)] = true
+		}
+		cp.StaleRemoved = append(cp.StaleRemoved, s.Name)
+	}
+	st.candidates = dedupe(st.candidates)
+	sort.Strings(st.candidates)
+	return st
+}
+
+// filePicks are the files a cleanup may delete, each once.
+type filePicks struct {
+	files  []HostFile
+	picked map[string]bool
+}
+
+func (fp *filePicks) add(hf HostFile) {
+	if fp.picked == nil {
+		fp.picked = map[string]bool{}
+	}
+	if !fp.picked[hf.Path] {
+		fp.picked[hf.Path] = true
+		fp.files = append(fp.files, HostFile{Path: hf.Path, ID: hf.ID})
+	}
+}
+
+// pickCandidate decides about one file a stale snapshot names: kept while
+// something uses it, else (with DeleteFiles) picked once checked to be the
+// kind of file its snapshot made.
+func (cp *CleanupPlan) pickCandidate(c string, u *cleanupUsers, memory bool, picks *filePicks) error {
+	if users := u.byPath(c); len(users) > 0 {
+		cp.Kept = append(cp.Kept, c+" (used by "+strings.Join(users, "; ")+")")
+		return nil
+	}
+	if !cp.Request.DeleteFiles {
+		return nil
+	}
+	hf := u.f.Inspect(c)
+	if hf.Type == FileAbsent {
+		cp.Kept = append(cp.Kept, c+" (already gone)")
+		return nil
+	}
+	kind := fileOverlay
+	if memory {
+		kind = fileMemory
+	}
+	if err := deletableFile(c, hf, kind); err != nil {
+		return err
+	}
+	if users := u.all(hf); len(users) > 0 {
+		cp.Kept = append(cp.Kept, c+" (used by "+strings.Join(users, "; ")+")")
+		return nil
+	}
+	picks.add(hf)
+	return nil
+}
+
+// listPicks puts the picked files in the plan: to delete with
+// DeleteFiles, else kept with the flag that would delete them.
+func (cp *CleanupPlan) listPicks(picks *filePicks, candidates []string, u *cleanupUsers) {
+	files := picks.files
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	for _, p := range files {
+		if cp.Request.DeleteFiles {
+			cp.Files = append(cp.Files, p.Path)
+			cp.IDs = append(cp.IDs, p.ID)
+		} else {
+			cp.Kept = append(cp.Kept, p.Path+" (left the chain; delete with --delete-files)")
+		}
+	}
+	if cp.Request.DeleteFiles {
+		return
+	}
+	for _, c := range candidates {
+		if len(u.byPath(c)) == 0 && !picks.picked[c] {
+			cp.Kept = append(cp.Kept, c+" (left the chain; delete with --delete-files)")
+		}
+	}
 }
 
 // cleanupUsers answers who still uses a file, leaving out the snapshots a
