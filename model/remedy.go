@@ -174,7 +174,7 @@ type Hinted interface {
 }
 
 // HintError is an error with a hint. Error() is the error's text, then
-// "; hint: " and the hint in CLI words.
+// "; hint: " and the hint in CLI words, as libvirtx's LibvirtError prints.
 type HintError struct {
 	Err error
 	Fix Hint
@@ -188,7 +188,12 @@ func WithHint(err error, h Hint) error {
 	return &HintError{Err: err, Fix: h}
 }
 
-func (e *HintError) Error() string { return e.Message() + "; hint: " + e.Fix.String() }
+func (e *HintError) Error() string {
+	if e.Fix.Empty() {
+		return e.Message()
+	}
+	return e.Message() + "; hint: " + e.Fix.String()
+}
 
 // Message is the error's text without the hint.
 func (e *HintError) Message() string { return e.Err.Error() }
