@@ -24,25 +24,25 @@ const (
 )
 
 // jobHint adds what to do for the libvirt errors a block job commonly meets.
-func jobHint(domain, disk string, err error) string {
+func jobHint(domain, disk string, err error) model.Hint {
 	msg := strings.ToLower(errorText(err))
 	switch {
 	case strings.Contains(msg, "not ready for pivot"):
-		return "wait for READY ('virtchain jobs'), or abort without --pivot"
+		return model.Hint{model.Words("wait for READY ("), model.Do(model.DoListJobs), model.Words("), or abort without --pivot")}
 	case strings.Contains(msg, "already in active block job"), strings.Contains(msg, "block job") && strings.Contains(msg, "already"):
-		return "one job per disk: wait for it, or 'virtchain abort " + domain + " " + disk + "'"
+		return model.Hint{model.Words("one job per disk: wait for it, or "), model.Do(model.DoAbortJob, domain, disk)}
 	case strings.Contains(msg, "no active block job"), strings.Contains(msg, "no job"):
-		return "list running jobs with 'virtchain jobs'"
+		return model.Hint{model.Words("list running jobs with "), model.Do(model.DoListJobs)}
 	case strings.Contains(msg, "domain is not running"):
-		return "start the domain, or merge it offline while it is shut off"
+		return model.Say("start the domain, or merge it offline while it is shut off")
 	case virtCode(err) == libvirt.ERR_OPERATION_DENIED || strings.Contains(msg, "read-only"):
-		return model.ReadOnlyFix
+		return model.ReadOnlyHint
 	}
-	return ""
+	return nil
 }
 
 func jobErr(op, domain, disk string, err error) error {
-	return &LibvirtError{Op: op + " on " + domain + " " + disk, Err: err, Fix: model.Say(jobHint(domain, disk, err))}
+	return &LibvirtError{Op: op + " on " + domain + " " + disk, Err: err, Fix: jobHint(domain, disk, err)}
 }
 
 // kindOf maps libvirt's job type to virtchain's words.

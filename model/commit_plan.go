@@ -153,9 +153,9 @@ func commitUsers(domains []Domain, d *Domain, target string, moving []Layer, bas
 			"pull into the active layer instead, or give those users their own copy first")
 	}
 	if br := branchReaders(d, target, baseL.Path, topL.Path); len(br) > 0 {
-		return Refuse(fmt.Sprintf("committing into %s would change what snapshots %s read at their point, on a branch a revert kept",
+		return RefuseDo(fmt.Sprintf("committing into %s would change what snapshots %s read at their point, on a branch a revert kept",
 			filepath.Base(baseL.Path), strings.Join(br, ", ")),
-			"pull into the active layer instead, or remove those snapshots first (virtchain snapshot delete "+ShellQuote(d.Name)+" NAME --metadata-only)")
+			Words("pull into the active layer instead, or remove those snapshots first ("), Do(DoDeleteMetadata, d.Name, "NAME"), Words(")"))
 	}
 	return nil
 }
