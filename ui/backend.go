@@ -16,6 +16,7 @@ type Backend interface {
 	Events() <-chan model.Event
 
 	SnapshotBackend
+	JobBackend
 }
 
 // SnapshotBackend is snapshots and restore points. Each Plan call reads

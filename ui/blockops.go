@@ -10,8 +10,9 @@ import (
 )
 
 // JobBackend is what the block-job features need from the host: plan
-// inputs (every domain comes from Backend.Discover), the job stream and
-// the job actions. libvirtx.Conn implements it with one shared watcher.
+// inputs (every domain comes from Backend.Discover), the job stream, the
+// job actions and the free space. libvirtx.Conn implements it with one
+// shared watcher.
 type JobBackend interface {
 	// WatchBlockJobs starts following every block job on the connection
 	// and returns the change stream plus the jobs running now.
@@ -27,6 +28,11 @@ type JobBackend interface {
 	// CleanupStale removes stale snapshot metadata (and deletes files only
 	// when the plan lists any).
 	CleanupStale(ctx context.Context, cp *model.CleanupPlan) (removed, deleted []string, err error)
+	// CloseBlockJobs stops following jobs; the jobs themselves go on.
+	CloseBlockJobs()
+	// SpaceFacts tells the free space of the host's filesystems; a remote
+	// connection returns none, and plans then say space was not checked.
+	SpaceFacts(domain string) model.SpaceFacts
 }
 
 // jobMsg marks the messages of the block-job features, so the root routes
@@ -65,18 +71,9 @@ func (jobTickMsg) isJobMsg()    {}
 func (rescanMsg) isJobMsg()     {}
 func (jobActionMsg) isJobMsg()  {}
 
-// jobBackend is the backend's job side, or nil when it has none.
-func (c *Common) jobBackend() JobBackend {
-	jb, _ := c.Backend.(JobBackend)
-	return jb
-}
-
 // watchJobsCmd starts the job stream; jobs found running are re-attached.
 func watchJobsCmd(c *Common) tea.Cmd {
-	jb, ctx := c.jobBackend(), c.Ctx
-	if jb == nil {
-		return nil
-	}
+	jb, ctx := c.Backend, c.Ctx
 	return func() tea.Msg {
 		ch, jobs, err := jb.WatchBlockJobs(ctx)
 		return jobsWatchMsg{ch: ch, jobs: jobs, err: err}
@@ -110,10 +107,7 @@ func jobTickCmd(gen int, d time.Duration) tea.Cmd {
 }
 
 func rescanCmd(c *Common) tea.Cmd {
-	jb, ctx := c.jobBackend(), c.Ctx
-	if jb == nil {
-		return nil
-	}
+	jb, ctx := c.Backend, c.Ctx
 	return func() tea.Msg { return rescanMsg{err: jb.RescanBlockJobs(ctx)} }
 }
 
@@ -125,25 +119,15 @@ type blockRequest struct {
 
 // bandwidthCmd changes a running job's limit.
 func bandwidthCmd(c *Common, j model.Job, bps int64) tea.Cmd {
-	jb, ctx := c.jobBackend(), c.Ctx
+	jb, ctx := c.Backend, c.Ctx
 	return func() tea.Msg {
 		return jobActionMsg{what: "bandwidth of " + j.Domain + " " + j.Disk, err: jb.SetBlockJobBandwidth(ctx, j.Domain, j.Disk, bps)}
 	}
-}
-
-// SpaceBackend is a JobBackend that can tell the free space of the host's
-// filesystems (a local libvirtx connection; fakes in tests may too).
-type SpaceBackend interface {
-	SpaceFacts(domain string) model.SpaceFacts
 }
 
 // checkSpace fills a block plan's space section and refuses what cannot
 // fit; a backend without space facts leaves it unchecked, as over a
 // remote connection.
 func checkSpace(jb JobBackend, p *model.Plan) error {
-	var f model.SpaceFacts
-	if sb, ok := jb.(SpaceBackend); ok {
-		f = sb.SpaceFacts("")
-	}
-	return model.CheckSpace(p, f)
+	return model.CheckSpace(p, jb.SpaceFacts(""))
 }

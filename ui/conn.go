@@ -22,6 +22,9 @@ type Reconnector interface {
 	// until one works or ctx ends; tried hears of each failed try and the
 	// wait before the next. The new Backend replaces this one.
 	Reconnect(ctx context.Context, tried func(attempt int, wait time.Duration, err error)) (Backend, error)
+	// Close closes the connection; Run calls it on the backends its
+	// reconnects opened (the caller owns the first one).
+	Close() error
 }
 
 // connMsg marks the connection-state messages, routed with one case.
@@ -154,12 +157,8 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 // libvirt, so in a Cmd); the connection itself is closed by Run, once no
 // Cmd can still be using it.
 func closeJobsCmd(b Backend) tea.Cmd {
-	jc, ok := b.(interface{ CloseBlockJobs() })
-	if !ok {
-		return nil
-	}
 	return func() tea.Msg {
-		jc.CloseBlockJobs()
+		b.CloseBlockJobs()
 		return nil
 	}
 }
@@ -184,11 +183,9 @@ func (m *Model) hostErrText(err error) string {
 // closeOpened releases the backends reconnects opened (Run, at the end).
 func (m *Model) closeOpened() {
 	for _, b := range m.conn.opened {
-		if jc, ok := b.(interface{ CloseBlockJobs() }); ok {
-			jc.CloseBlockJobs()
-		}
-		if c, ok := b.(interface{ Close() error }); ok {
-			_ = c.Close()
+		b.CloseBlockJobs()
+		if r, ok := b.(Reconnector); ok {
+			_ = r.Close()
 		}
 	}
 }

@@ -27,6 +27,8 @@ func newConnFake(ds ...model.Domain) *connFake {
 
 func (f *connFake) Lost() <-chan struct{} { return f.lost }
 
+func (f *connFake) Close() error { return nil }
+
 func (f *connFake) Reconnect(_ context.Context, tried func(int, time.Duration, error)) (Backend, error) {
 	tried(1, time.Second, errors.New("cannot connect"))
 	return f.next, nil

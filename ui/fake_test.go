@@ -188,3 +188,26 @@ func labDomains() []model.Domain {
 	}
 	return []model.Domain{classicDomain(), branchyDomain(), shared, deep}
 }
+
+// The job side of a backend that runs no block jobs: jobFake (jobs_test.go)
+// replaces it with one that does.
+func (f *fakeBackend) WatchBlockJobs(context.Context) (<-chan model.Job, []model.Job, error) {
+	return nil, nil, nil
+}
+func (f *fakeBackend) RescanBlockJobs(context.Context) error               { return nil }
+func (f *fakeBackend) ListJobs(context.Context) ([]model.Job, error)       { return nil, nil }
+func (f *fakeBackend) CloseBlockJobs()                                     {}
+func (f *fakeBackend) SpaceFacts(string) model.SpaceFacts                  { return model.SpaceFacts{} }
+func (f *fakeBackend) PivotBlockJob(context.Context, string, string) error { return nil }
+func (f *fakeBackend) AbortBlockJob(context.Context, string, string, bool) error {
+	return nil
+}
+func (f *fakeBackend) SetBlockJobBandwidth(context.Context, string, string, int64) error {
+	return nil
+}
+func (f *fakeBackend) StartBlockJob(context.Context, *model.BlockPlan) (model.Job, error) {
+	return model.Job{}, errors.New("this fake runs no block jobs")
+}
+func (f *fakeBackend) CleanupStale(context.Context, *model.CleanupPlan) ([]string, []string, error) {
+	return nil, nil, nil
+}

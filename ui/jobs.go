@@ -762,21 +762,18 @@ func (m *Model) jobsSummary() string {
 // blockOp is a commit or pull from the chain view: plan from a fresh read
 // of every domain and the live jobs, confirm, start.
 func blockOp(c *Common, req blockRequest) Op {
-	b, jb := c.Backend, c.jobBackend()
+	b := c.Backend
 	title := "Pull"
 	if req.commit != nil {
 		title = "Commit"
 	}
 	return plannedOp(title,
 		func(ctx context.Context) (*model.BlockPlan, error) {
-			if jb == nil {
-				return nil, errors.New("this connection cannot run block jobs")
-			}
 			doms, err := b.Discover(ctx)
 			if err != nil {
 				return nil, err
 			}
-			jobs, err := jb.ListJobs(ctx)
+			jobs, err := b.ListJobs(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -787,7 +784,7 @@ func blockOp(c *Common, req blockRequest) Op {
 				bp, err = model.PlanPull(doms, *req.pull, jobs)
 			}
 			if err == nil {
-				err = checkSpace(jb, &bp.Plan)
+				err = checkSpace(b, &bp.Plan)
 			}
 			if err != nil {
 				return nil, err
@@ -796,7 +793,7 @@ func blockOp(c *Common, req blockRequest) Op {
 		},
 		blockPlanView,
 		func(ctx context.Context, bp *model.BlockPlan) error {
-			_, err := jb.StartBlockJob(ctx, bp)
+			_, err := b.StartBlockJob(ctx, bp)
 			return err
 		},
 		func(bp *model.BlockPlan) string {
@@ -825,7 +822,7 @@ func blockPlanView(bp *model.BlockPlan) model.Plan {
 
 // abortOp confirms and sends an abort: the chain stays as it was.
 func abortOp(c *Common, j model.Job) tea.Cmd {
-	jb := c.jobBackend()
+	jb := c.Backend
 	p := model.Plan{Op: "abort", Domain: j.Domain, Target: j.Disk,
 		Summary: "Abort the " + string(j.Kind) + " on " + j.Domain + " " + j.Disk,
 		Virsh:   []string{model.ShellJoin([]string{"virsh", "blockjob", "--domain", j.Domain, "--path", j.Disk, "--abort"})}}
@@ -852,7 +849,7 @@ func abortOp(c *Common, j model.Job) tea.Cmd {
 
 // pivotOp confirms and pivots an active commit now (READY) or at READY.
 func pivotOp(c *Common, j model.Job) tea.Cmd {
-	jb := c.jobBackend()
+	jb := c.Backend
 	if j.Kind != model.JobActiveCommit && j.Kind != model.JobCopy {
 		return func() tea.Msg {
 			return ErrorMsg{Err: errors.New("a " + string(j.Kind) + " job has no pivot: it completes by itself")}
@@ -881,7 +878,7 @@ func pivotOp(c *Common, j model.Job) tea.Cmd {
 // cleanupOp removes the stale snapshot metadata of domain (metadata only:
 // the TUI never deletes image files).
 func cleanupOp(c *Common, domain string) tea.Cmd {
-	b, jb := c.Backend, c.jobBackend()
+	b := c.Backend
 	return startOp(c, plannedOp("Clean stale snapshot metadata of "+domain,
 		func(ctx context.Context) (*model.CleanupPlan, error) {
 			doms, err := b.Discover(ctx)
@@ -896,7 +893,7 @@ func cleanupOp(c *Common, domain string) tea.Cmd {
 			if len(cp.Snapshots) == 0 {
 				return nil
 			}
-			_, _, err := jb.CleanupStale(ctx, cp)
+			_, _, err := b.CleanupStale(ctx, cp)
 			return err
 		},
 		func(cp *model.CleanupPlan) string {

@@ -280,9 +280,6 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 				disk = d
 			}
 		}
-		if v.common.jobBackend() == nil {
-			return footerErr("this connection cannot run block jobs"), true
-		}
 		if key.Matches(msg, k.Commit) {
 			if !r.on(v.dom.Name, disk.Target) && !r.shallow {
 				return footerErr("mark a top (t) and/or a base (b) first, or s for a shallow commit of the cursor's layer"), true

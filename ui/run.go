@@ -32,10 +32,8 @@ func Run(ctx context.Context, b Backend, opts Options) error {
 	if b == nil {
 		return errors.New("virtchain: no libvirt connection to show")
 	}
-	if jc, ok := b.(interface{ CloseBlockJobs() }); ok {
-		// The UI started following block jobs; the jobs themselves go on.
-		defer jc.CloseBlockJobs()
-	}
+	// The UI started following block jobs; the jobs themselves go on.
+	defer b.CloseBlockJobs()
 	m := New(ctx, b, opts)
 	p := tea.NewProgram(m, tea.WithContext(ctx))
 	_, err := p.Run()
