@@ -27,9 +27,8 @@ package ui
 //		func(*model.SnapshotDeletePlan) string { return "Deleted snapshot fresh of vm1." }))
 //
 // startOp refuses on a read-only connection (footer error, nothing runs).
-// Other entry points: confirmOp (a plan already in hand -> confirm -> run),
-// runOp (no plan step: spinner -> result, e.g. an abort or a pivot), and
-// planLines (the plan rendered as lines, for a dialog of one's own).
+// Other entry points: confirmOp (a plan already in hand -> confirm -> run,
+// e.g. an abort or a pivot) and planLines (the plan rendered as lines, for a dialog of one's own).
 // A running op can be hidden with esc; its result then lands in the footer.
 
 import (
@@ -176,16 +175,13 @@ type dialogKeys struct {
 }
 
 func newDialogKeys() dialogKeys {
-	b := func(keys []string, h, d string) key.Binding {
-		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(h, d))
-	}
 	return dialogKeys{
-		Confirm: b([]string{"y", "enter"}, "y/enter", "confirm"),
-		Cancel:  b([]string{"n", "esc"}, "n/esc", "cancel"),
-		Close:   b([]string{"enter", "esc", "q"}, "enter/esc", "close"),
-		Hide:    b([]string{"esc"}, "esc", "hide (keeps running)"),
-		Replan:  b([]string{"r"}, "r", "plan again"),
-		Scroll:  b([]string{"up", "down", "k", "j", "pgup", "pgdown"}, "↑↓/jk", "scroll"),
+		Confirm: bind([]string{"y", "enter"}, "y/enter", "confirm"),
+		Cancel:  bind([]string{"n", "esc"}, "n/esc", "cancel"),
+		Close:   bind([]string{"enter", "esc", "q"}, "enter/esc", "close"),
+		Hide:    bind([]string{"esc"}, "esc", "hide (keeps running)"),
+		Replan:  bind([]string{"r"}, "r", "plan again"),
+		Scroll:  bind([]string{"up", "down", "k", "j", "pgup", "pgdown"}, "↑↓/jk", "scroll"),
 	}
 }
 
@@ -201,9 +197,7 @@ func newOpDialog(c *Common, op Op, phase opPhase) *opDialog {
 // connection.
 func readOnlyCmd(c *Common, what string) tea.Cmd {
 	// Short enough for an 80-column footer; the header names the URI.
-	return func() tea.Msg {
-		return ErrorMsg{Err: errors.New(tuiWords(c.KeyMap, model.RefuseReadOnly(what).Error()))}
-	}
+	return errCmd(tuiWords(c.KeyMap, model.RefuseReadOnly(what).Error()))
 }
 
 // startOp plans op in a Cmd behind a spinner, then asks for confirmation.
@@ -231,20 +225,6 @@ func confirmOp(c *Common, title string, plan model.Plan, run RunFunc, reread ...
 	d.plan, d.run = plan, run
 	c.showDialog(d)
 	return nil
-}
-
-// runOp runs run at once behind a spinner and shows the result.
-func runOp(c *Common, title string, run RunFunc, reread ...string) tea.Cmd {
-	if c.lost {
-		return notConnected(c)
-	}
-	if c.Backend.ReadOnly() {
-		return readOnlyCmd(c, strings.ToLower(title))
-	}
-	d := newOpDialog(c, Op{Title: title, Reread: reread}, phaseRunning)
-	d.run, d.ran = run, true
-	c.showDialog(d)
-	return tea.Batch(d.runCmd(), d.spin.Tick)
 }
 
 func (d *opDialog) planCmd() tea.Cmd {
@@ -404,7 +384,7 @@ func (d *opDialog) ShortHelp() []key.Binding {
 		}
 		return []key.Binding{closeKey, k.Scroll}
 	}
-	return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("any key", "closes"))}
+	return []key.Binding{bind([]string{"enter"}, "any key", "closes")}
 }
 
 func (d *opDialog) FullHelp() [][]key.Binding { return [][]key.Binding{d.ShortHelp()} }

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -23,18 +22,15 @@ type jobKeys struct {
 }
 
 func newJobKeys() jobKeys {
-	b := func(keys []string, h, d string) key.Binding {
-		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(h, d))
-	}
 	return jobKeys{
-		Toggle:  b([]string{"J"}, "J", "jobs panel"),
-		Abort:   b([]string{"a"}, "a", "abort"),
-		Pivot:   b([]string{"P"}, "P", "pivot, now or at READY"),
-		Faster:  b([]string{"+", "="}, "+/-", "bandwidth"),
-		Slower:  b([]string{"-"}, "-", "less bandwidth"),
-		Clear:   b([]string{"x"}, "x", "clear finished"),
-		Cleanup: b([]string{"m"}, "m", "clean stale metadata"),
-		Close:   b([]string{"esc"}, "esc/J", "close"),
+		Toggle:  bind([]string{"J"}, "J", "jobs panel"),
+		Abort:   bind([]string{"a"}, "a", "abort"),
+		Pivot:   bind([]string{"P"}, "P", "pivot, now or at READY"),
+		Faster:  bind([]string{"+", "="}, "+/-", "bandwidth"),
+		Slower:  bind([]string{"-"}, "-", "less bandwidth"),
+		Clear:   bind([]string{"x"}, "x", "clear finished"),
+		Cleanup: bind([]string{"m"}, "m", "clean stale metadata"),
+		Close:   bind([]string{"esc"}, "esc/J", "close"),
 	}
 }
 
@@ -733,14 +729,6 @@ func bandwidthText(bps int64) string {
 	return model.FormatBytesShort(bps) + "/s"
 }
 
-// jobsView draws the panel over the body, when shown.
-func (m *Model) jobsView(w, h int) (string, bool) {
-	if m.jobs == nil || !m.jobs.visible {
-		return "", false
-	}
-	return m.jobs.render(w, h), true
-}
-
 // jobsShortHelp is the footer while the panel is shown.
 func (m *Model) jobsShortHelp() ([]key.Binding, bool) {
 	if m.jobs == nil || !m.jobs.visible {
@@ -851,9 +839,7 @@ func abortOp(c *Common, j model.Job) tea.Cmd {
 func pivotOp(c *Common, j model.Job) tea.Cmd {
 	jb := c.Backend
 	if j.Kind != model.JobActiveCommit && j.Kind != model.JobCopy {
-		return func() tea.Msg {
-			return ErrorMsg{Err: errors.New("a " + string(j.Kind) + " job has no pivot: it completes by itself")}
-		}
+		return errCmd("a " + string(j.Kind) + " job has no pivot: it completes by itself")
 	}
 	p := model.Plan{Op: "pivot", Domain: j.Domain, Target: j.Disk,
 		Summary: "Pivot the " + string(j.Kind) + " on " + j.Domain + " " + j.Disk,
@@ -916,8 +902,8 @@ type jobDoneDialog struct {
 
 func newJobDoneDialog(c *Common, j model.Job, left, stale []string) *jobDoneDialog {
 	d := &jobDoneDialog{common: c, job: j, left: left, stale: stale}
-	d.keys.Clean = key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "remove stale metadata"))
-	d.keys.Close = key.NewBinding(key.WithKeys("esc", "enter", "q"), key.WithHelp("esc/enter", "close"))
+	d.keys.Clean = bind([]string{"m"}, "m", "remove stale metadata")
+	d.keys.Close = bind([]string{"esc", "enter", "q"}, "esc/enter", "close")
 	return d
 }
 

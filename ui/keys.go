@@ -48,42 +48,50 @@ type KeyMap struct {
 
 // DefaultKeyMap is virtchain's key layout: arrows and vim keys.
 func DefaultKeyMap() *KeyMap {
-	b := func(keys []string, helpKey, desc string) key.Binding {
-		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(helpKey, desc))
-	}
 	return &KeyMap{
-		Move:     b([]string{"up", "down", "k", "j"}, "↑↓/jk", "move"),
-		Up:       b([]string{"up", "k"}, "↑/k", "up"),
-		Down:     b([]string{"down", "j"}, "↓/j", "down"),
-		PageUp:   b([]string{"pgup", "ctrl+u"}, "pgup/ctrl+u", "page up"),
-		PageDown: b([]string{"pgdown", "ctrl+d"}, "pgdn/ctrl+d", "page down"),
-		Home:     b([]string{"home", "g"}, "g/home", "first"),
-		End:      b([]string{"end", "G"}, "G/end", "last"),
-		Left:     b([]string{"left", "h"}, "←/h", "back to list"),
-		Right:    b([]string{"right", "l", "enter"}, "→/l/enter", "open"),
+		Move:     bind([]string{"up", "down", "k", "j"}, "↑↓/jk", "move"),
+		Up:       bind([]string{"up", "k"}, "↑/k", "up"),
+		Down:     bind([]string{"down", "j"}, "↓/j", "down"),
+		PageUp:   bind([]string{"pgup", "ctrl+u"}, "pgup/ctrl+u", "page up"),
+		PageDown: bind([]string{"pgdown", "ctrl+d"}, "pgdn/ctrl+d", "page down"),
+		Home:     bind([]string{"home", "g"}, "g/home", "first"),
+		End:      bind([]string{"end", "G"}, "G/end", "last"),
+		Left:     bind([]string{"left", "h"}, "←/h", "back to list"),
+		Right:    bind([]string{"right", "l", "enter"}, "→/l/enter", "open"),
 
-		NextFocus: b([]string{"tab"}, "tab", "next pane"),
-		PrevFocus: b([]string{"shift+tab"}, "shift+tab", "previous pane"),
-		Chains:    b([]string{"1"}, "1", "chains tab"),
-		Snapshots: b([]string{"2"}, "2", "snapshots tab"),
+		NextFocus: bind([]string{"tab"}, "tab", "next pane"),
+		PrevFocus: bind([]string{"shift+tab"}, "shift+tab", "previous pane"),
+		Chains:    bind([]string{"1"}, "1", "chains tab"),
+		Snapshots: bind([]string{"2"}, "2", "snapshots tab"),
 
-		Filter:       b([]string{"/"}, "/", "filter"),
-		ClearFilter:  b([]string{"esc"}, "esc", "clear filter"),
-		AcceptFilter: b([]string{"enter"}, "enter", "apply filter"),
+		Filter:       bind([]string{"/"}, "/", "filter"),
+		ClearFilter:  bind([]string{"esc"}, "esc", "clear filter"),
+		AcceptFilter: bind([]string{"enter"}, "enter", "apply filter"),
 
-		Refresh: b([]string{"ctrl+r", "f5"}, "ctrl+r/F5", "refresh"),
-		Help:    b([]string{"?"}, "?", "help"),
-		Quit:    b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Refresh: bind([]string{"ctrl+r", "f5"}, "ctrl+r/F5", "refresh"),
+		Help:    bind([]string{"?"}, "?", "help"),
+		Quit:    bind([]string{"q", "ctrl+c"}, "q", "quit"),
 
-		Save:              b([]string{"s"}, "s", "save to file"),
-		Restore:           b([]string{"r"}, "r", "restore from file"),
-		ManagedSave:       b([]string{"m"}, "m", "managed save"),
-		ManagedSaveRemove: b([]string{"M"}, "M", "remove managed save"),
-		Start:             b([]string{"u"}, "u", "start"),
+		Save:              bind([]string{"s"}, "s", "save to file"),
+		Restore:           bind([]string{"r"}, "r", "restore from file"),
+		ManagedSave:       bind([]string{"m"}, "m", "managed save"),
+		ManagedSaveRemove: bind([]string{"M"}, "M", "remove managed save"),
+		Start:             bind([]string{"u"}, "u", "start"),
 
-		SnapNew:            b([]string{"n"}, "n", "new snapshot"),
-		SnapRevert:         b([]string{"r"}, "r", "revert"),
-		SnapDelete:         b([]string{"d"}, "d", "delete"),
-		SnapDeleteMetadata: b([]string{"D"}, "D", "delete metadata only"),
+		SnapNew:            bind([]string{"n"}, "n", "new snapshot"),
+		SnapRevert:         bind([]string{"r"}, "r", "revert"),
+		SnapDelete:         bind([]string{"d"}, "d", "delete"),
+		SnapDeleteMetadata: bind([]string{"D"}, "D", "delete metadata only"),
 	}
+}
+
+// bind is a key binding with its help text: the one way bindings are made
+// here, for the program's keymap and for each component's own keys.
+func bind(keys []string, helpKey, desc string) key.Binding {
+	return key.NewBinding(key.WithKeys(keys...), key.WithHelp(helpKey, desc))
+}
+
+// short is b with a shorter description, for the footer.
+func short(b key.Binding, desc string) key.Binding {
+	return bind(b.Keys(), b.Help().Key, desc)
 }

@@ -181,11 +181,6 @@ func errCmd(text string) tea.Cmd {
 	return func() tea.Msg { return ErrorMsg{Err: errors.New(text)} }
 }
 
-// short is b with a shorter description, for the footer.
-func short(b key.Binding, desc string) key.Binding {
-	return key.NewBinding(key.WithKeys(b.Keys()...), key.WithHelp(b.Help().Key, desc))
-}
-
 // opHelp is the key groups of the operations, for the full help.
 func (m *Model) opHelp() [][]key.Binding {
 	km := m.common.KeyMap

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -233,19 +232,16 @@ type rangeKeys struct {
 }
 
 func newRangeKeys() rangeKeys {
-	b := func(keys []string, h, d string) key.Binding {
-		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(h, d))
-	}
 	return rangeKeys{
-		Top:        b([]string{"t"}, "t", "mark top"),
-		Base:       b([]string{"b"}, "b", "mark base"),
-		Clear:      b([]string{"x"}, "x", "clear marks"),
-		Commit:     b([]string{"c"}, "c", "commit range"),
-		Pull:       b([]string{"p"}, "p", "pull into active"),
-		Shallow:    b([]string{"s"}, "s", "shallow commit"),
-		AfterReady: b([]string{"a"}, "a", "action at READY"),
-		Faster:     b([]string{"+", "="}, "+/-", "bandwidth limit"),
-		Slower:     b([]string{"-"}, "-", "lower limit"),
+		Top:        bind([]string{"t"}, "t", "mark top"),
+		Base:       bind([]string{"b"}, "b", "mark base"),
+		Clear:      bind([]string{"x"}, "x", "clear marks"),
+		Commit:     bind([]string{"c"}, "c", "commit range"),
+		Pull:       bind([]string{"p"}, "p", "pull into active"),
+		Shallow:    bind([]string{"s"}, "s", "shallow commit"),
+		AfterReady: bind([]string{"a"}, "a", "action at READY"),
+		Faster:     bind([]string{"+", "="}, "+/-", "bandwidth limit"),
+		Slower:     bind([]string{"-"}, "-", "lower limit"),
 	}
 }
 
@@ -258,7 +254,7 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	switch {
 	case key.Matches(msg, k.Top), key.Matches(msg, k.Base):
 		if layer == nil {
-			return footerErr("put the cursor on a layer to mark it"), true
+			return errCmd("put the cursor on a layer to mark it"), true
 		}
 		r.mark(v.dom.Name, disk.Target, layer.Path, key.Matches(msg, k.Base))
 	case key.Matches(msg, k.Clear):
@@ -282,7 +278,7 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		}
 		if key.Matches(msg, k.Commit) {
 			if !r.on(v.dom.Name, disk.Target) && !r.shallow {
-				return footerErr("mark a top (t) and/or a base (b) first, or s for a shallow commit of the cursor's layer"), true
+				return errCmd("mark a top (t) and/or a base (b) first, or s for a shallow commit of the cursor's layer"), true
 			}
 			req := r.commitRequest(v.dom, disk)
 			if !r.on(v.dom.Name, disk.Target) && layer != nil {
@@ -302,10 +298,6 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		return nil, false
 	}
 	return nil, true
-}
-
-func footerErr(s string) tea.Cmd {
-	return func() tea.Msg { return ErrorMsg{Err: errors.New(s)} }
 }
 
 // markTag is the label a layer's role in the range adds to its tags.

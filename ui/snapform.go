@@ -61,15 +61,12 @@ type formKeys struct {
 }
 
 func newForm(c *Common, title string) *form {
-	b := func(keys []string, h, d string) key.Binding {
-		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(h, d))
-	}
 	return &form{common: c, title: title, keys: formKeys{
-		Next:   b([]string{"tab", "down"}, "tab/↓", "next field"),
-		Prev:   b([]string{"shift+tab", "up"}, "shift+tab/↑", "previous"),
-		Change: b([]string{"left", "right", "space"}, "←→/space", "change choice"),
-		Submit: b([]string{"enter"}, "enter", "show the plan"),
-		Cancel: b([]string{"esc"}, "esc", "cancel"),
+		Next:   bind([]string{"tab", "down"}, "tab/↓", "next field"),
+		Prev:   bind([]string{"shift+tab", "up"}, "shift+tab/↑", "previous"),
+		Change: bind([]string{"left", "right", "space"}, "←→/space", "change choice"),
+		Submit: bind([]string{"enter"}, "enter", "show the plan"),
+		Cancel: bind([]string{"esc"}, "esc", "cancel"),
 	}}
 }
 
@@ -230,7 +227,7 @@ func (f *form) ShortHelp() []key.Binding {
 		bs = append(bs, f.keys.Change)
 	}
 	if f.cursor >= 0 && f.cursor < len(f.fields) && f.fields[f.cursor].kind == fieldToggle {
-		bs = append(bs, key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "toggle")))
+		bs = append(bs, bind([]string{"space"}, "space", "toggle"))
 	}
 	return bs
 }
