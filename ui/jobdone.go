@@ -1,0 +1,81 @@
+package ui
+
+import (
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// jobDoneDialog says what a finished commit or pull left behind and
+// offers the metadata cleanup.
+type jobDoneDialog struct {
+	common        *Common
+	width, height int
+	job           model.Job
+	left, stale   []string
+	keys          struct{ Clean, Close key.Binding }
+}
+
+func newJobDoneDialog(c *Common, j model.Job, left, stale []string) *jobDoneDialog {
+	d := &jobDoneDialog{common: c, job: j, left: left, stale: stale}
+	d.keys.Clean = bind([]string{"m"}, "m", "remove stale metadata")
+	d.keys.Close = bind([]string{"esc", "enter", "q"}, "esc/enter", "close")
+	return d
+}
+
+func (d *jobDoneDialog) SetSize(w, h int) { d.width, d.height = w, h }
+
+func (d *jobDoneDialog) Update(msg tea.Msg) tea.Cmd {
+	k, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return nil
+	}
+	switch {
+	case key.Matches(k, d.keys.Clean) && len(d.stale) > 0:
+		return cleanupOp(d.common, d.job.Domain) // replaces this dialog
+	case key.Matches(k, d.keys.Close):
+		return CloseDialog
+	}
+	return nil
+}
+
+func (d *jobDoneDialog) ShortHelp() []key.Binding {
+	if len(d.stale) > 0 {
+		return []key.Binding{d.keys.Clean, d.keys.Close}
+	}
+	return []key.Binding{d.keys.Close}
+}
+
+func (d *jobDoneDialog) FullHelp() [][]key.Binding { return [][]key.Binding{d.ShortHelp()} }
+
+func (d *jobDoneDialog) View() string {
+	st := d.common.Styles
+	j := d.job
+	w := max(d.width-2, 10)
+	lines := []string{st.TabActive.Render(truncate(string(j.Kind)+" on "+j.Domain+" "+j.Disk+" completed", max(d.width-2, 1)))}
+	add := func(ls ...string) {
+		for _, l := range ls {
+			lines = append(lines, " "+l)
+		}
+	}
+	if len(d.left) > 0 {
+		add("", st.ColumnHead.Render("Left the chain (the files stay on disk)"))
+		for _, f := range d.left {
+			add(hanging("•", f, w, st.Plain)...)
+		}
+	}
+	if len(d.stale) > 0 {
+		add("", st.ColumnHead.Render("Snapshot metadata now stale"))
+		for _, s := range d.stale {
+			add(hanging("•", s, w, st.Warning)...)
+		}
+		add("")
+		add(indent(wrapText("libvirt 9.0 refuses a normal delete of these; m removes their metadata only", w), st.Dim)...)
+	}
+	if len(d.left) > 0 {
+		// Wrapped, not cut: the command is the part an admin copies.
+		add(indent(wrapText("delete files with 'virtchain cleanup "+j.Domain+" --delete-files' (checks no one uses them)", w), st.Dim)...)
+	}
+	return block(lines, d.width, d.height)
+}

@@ -1,0 +1,157 @@
+package ui
+
+// The plan dialogs of block jobs: commit and pull from the chain view,
+// abort, pivot and the metadata cleanup from the jobs panel.
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
+)
+
+// blockOp is a commit or pull from the chain view: plan from a fresh read
+// of every domain and the live jobs, confirm, start.
+func blockOp(c *Common, req blockRequest) Op {
+	b := c.Backend
+	title := "Pull"
+	if req.commit != nil {
+		title = "Commit"
+	}
+	return plannedOp(title,
+		func(ctx context.Context) (*model.BlockPlan, error) {
+			doms, err := b.Discover(ctx)
+			if err != nil {
+				return nil, err
+			}
+			jobs, err := b.ListJobs(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var bp *model.BlockPlan
+			if req.commit != nil {
+				bp, err = model.PlanCommit(doms, *req.commit, jobs)
+			} else {
+				bp, err = model.PlanPull(doms, *req.pull, jobs)
+			}
+			if err == nil {
+				err = checkSpace(b, &bp.Plan)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return bp, nil
+		},
+		blockPlanView,
+		func(ctx context.Context, bp *model.BlockPlan) error {
+			_, err := b.StartBlockJob(ctx, bp)
+			return err
+		},
+		func(bp *model.BlockPlan) string {
+			return "Started " + string(bp.Kind) + " on " + bp.Domain + " " + bp.Target + "; the jobs panel (J) follows it."
+		})
+}
+
+// blockPlanView is the plan as a person reads it, with the chain
+// afterwards and the limit added to the steps.
+func blockPlanView(bp *model.BlockPlan) model.Plan {
+	p := bp.Plan
+	p.Steps = append([]string(nil), p.Steps...)
+	var names []string
+	for _, n := range bp.NewChain {
+		names = append(names, filepath.Base(n))
+	}
+	p.Steps = append(p.Steps, "chain afterwards (active first): "+strings.Join(names, " → "))
+	if bp.Bandwidth > 0 {
+		p.Steps = append(p.Steps, "copy at most "+bandwidthText(bp.Bandwidth))
+	}
+	if bp.Offline {
+		p.Steps = append(p.Steps, "the domain is shut off: qemu-img does the work")
+	}
+	return p
+}
+
+// abortOp confirms and sends an abort: the chain stays as it was.
+func abortOp(c *Common, j model.Job) tea.Cmd {
+	jb := c.Backend
+	p := model.Plan{Op: "abort", Domain: j.Domain, Target: j.Disk,
+		Summary: "Abort the " + string(j.Kind) + " on " + j.Domain + " " + j.Disk,
+		Virsh:   []string{model.ShellJoin([]string{"virsh", "blockjob", "--domain", j.Domain, "--path", j.Disk, "--abort"})}}
+	switch {
+	case j.Phase == model.PhaseReady && j.Kind == model.JobActiveCommit:
+		p.Steps = []string{"stop the mirror and keep the overlay: the chain stays as it is",
+			"the base keeps a copy of the data committed so far"}
+	case j.Offline:
+		p.Steps = []string{"stop qemu-img; the chain stays as it is"}
+		p.Virsh = nil
+	default:
+		p.Steps = []string{"stop the job; the chain stays as it is"}
+		if j.Kind == model.JobCommit || j.Kind == model.JobActiveCommit {
+			p.Warnings = []string{"the base keeps the part of the data already written into it"}
+		}
+	}
+	return confirmOp(c, "Abort "+string(j.Kind)+" on "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
+		if err := jb.AbortBlockJob(ctx, j.Domain, j.Disk, false); err != nil {
+			return "", err
+		}
+		return "Abort requested on " + j.Domain + " " + j.Disk + "; the jobs panel shows when it is done.", nil
+	}, j.Domain)
+}
+
+// pivotOp confirms and pivots an active commit now (READY) or at READY.
+func pivotOp(c *Common, j model.Job) tea.Cmd {
+	jb := c.Backend
+	if j.Kind != model.JobActiveCommit && j.Kind != model.JobCopy {
+		return errCmd("a " + string(j.Kind) + " job has no pivot: it completes by itself")
+	}
+	p := model.Plan{Op: "pivot", Domain: j.Domain, Target: j.Disk,
+		Summary: "Pivot the " + string(j.Kind) + " on " + j.Domain + " " + j.Disk,
+		Virsh:   []string{model.ShellJoin([]string{"virsh", "blockjob", "--domain", j.Domain, "--path", j.Disk, "--pivot"})}}
+	into := "the base"
+	if j.Base != "" {
+		into = filepath.Base(j.Base)
+	}
+	if j.Phase == model.PhaseReady {
+		p.Steps = []string{into + " becomes the active layer now; the layers above it leave the chain"}
+	} else {
+		p.Steps = []string{"wait for READY, then " + into + " becomes the active layer; the layers above it leave the chain"}
+	}
+	return confirmOp(c, "Pivot "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
+		if err := jb.PivotBlockJob(ctx, j.Domain, j.Disk); err != nil {
+			return "", err
+		}
+		return "Pivot requested on " + j.Domain + " " + j.Disk + ".", nil
+	}, j.Domain)
+}
+
+// cleanupOp removes the stale snapshot metadata of domain (metadata only:
+// the TUI never deletes image files).
+func cleanupOp(c *Common, domain string) tea.Cmd {
+	b := c.Backend
+	return startOp(c, plannedOp("Clean stale snapshot metadata of "+domain,
+		func(ctx context.Context) (*model.CleanupPlan, error) {
+			doms, err := b.Discover(ctx)
+			if err != nil {
+				return nil, err
+			}
+			// Metadata only: no file arguments, so no host facts needed.
+			return model.PlanCleanup(doms, model.CleanupRequest{Domain: domain}, model.CleanupFacts{})
+		},
+		func(cp *model.CleanupPlan) model.Plan { return cp.Plan },
+		func(ctx context.Context, cp *model.CleanupPlan) error {
+			if len(cp.Snapshots) == 0 {
+				return nil
+			}
+			_, _, err := b.CleanupStale(ctx, cp)
+			return err
+		},
+		func(cp *model.CleanupPlan) string {
+			if len(cp.Snapshots) == 0 {
+				return "Nothing to clean on " + domain + "."
+			}
+			return "Removed the metadata of " + strings.Join(cp.Snapshots, ", ") + "."
+		}))
+}

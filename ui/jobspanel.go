@@ -1,0 +1,434 @@
+package ui
+
+import (
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/progress"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"virtchain/model"
+)
+
+// jobKeys are the jobs panel's own keys.
+type jobKeys struct {
+	Toggle, Abort, Pivot, Faster, Slower, Clear, Cleanup, Close key.Binding
+}
+
+func newJobKeys() jobKeys {
+	return jobKeys{
+		Toggle:  bind([]string{"J"}, "J", "jobs panel"),
+		Abort:   bind([]string{"a"}, "a", "abort"),
+		Pivot:   bind([]string{"P"}, "P", "pivot, now or at READY"),
+		Faster:  bind([]string{"+", "="}, "+/-", "bandwidth"),
+		Slower:  bind([]string{"-"}, "-", "less bandwidth"),
+		Clear:   bind([]string{"x"}, "x", "clear finished"),
+		Cleanup: bind([]string{"m"}, "m", "clean stale metadata"),
+		Close:   bind([]string{"esc"}, "esc/J", "close"),
+	}
+}
+
+// jobRowH is the height of one job in the panel.
+const jobRowH = 3
+
+// jobsPanel lists every block job on the connection: the ones this
+// virtchain started, the ones it found running at start (re-attach), and
+// the ones virsh started. Progress arrives on the backend's job stream and
+// is applied at most every redrawEvery, so the screen changes at most 10
+// times a second while jobs run and not at all while none does.
+type jobsPanel struct {
+	common  *Common
+	keys    jobKeys
+	visible bool
+
+	ch      <-chan model.Job
+	started bool   // the stream was asked for
+	err     string // why there is no stream
+	// reattach is set after a reconnect: the next stream replaces what
+	// the lost connection's stream showed.
+	reattach bool
+
+	jobs    []model.Job          // shown, live first
+	pending map[string]model.Job // held back until the next redraw
+	ticking bool
+	tickGen int
+	tickDue time.Time // when the pending tick fires
+	applied time.Time // last time pending changes reached the screen
+	now     func() time.Time
+
+	cursor int
+	bar    progress.Model
+	// after marks finished commits and pulls whose domain may have stale
+	// snapshot metadata; staleOf says which, from the domains as they are
+	// now, so a cleanup done since shows at once.
+	after   map[string]bool
+	staleOf func(domain string) []string
+}
+
+func newJobsPanel(c *Common) *jobsPanel {
+	full, empty := lipgloss.Color("4"), lipgloss.Color("8")
+	if c.Styles.NoColor {
+		full, empty = lipgloss.NoColor{}, lipgloss.NoColor{}
+	}
+	bar := progress.New(progress.WithColors(full), progress.WithFillCharacters('█', '░'), progress.WithoutPercentage())
+	bar.EmptyColor = empty
+	return &jobsPanel{
+		common: c, keys: newJobKeys(), pending: map[string]model.Job{},
+		now: time.Now, bar: bar, after: map[string]bool{},
+		staleOf: func(string) []string { return nil },
+	}
+}
+
+// live counts the jobs still running or at READY.
+func (p *jobsPanel) live() int {
+	n := 0
+	for _, j := range p.jobs {
+		if j.Phase.Live() {
+			n++
+		}
+	}
+	return n
+}
+
+// liveOn finds the running job of domain's disk, for the chain view's
+// disk header.
+func (p *jobsPanel) liveOn(domain, disk string) (model.Job, bool) {
+	for _, j := range p.jobs {
+		if j.Domain == domain && j.Disk == disk && j.Phase.Live() {
+			return j, true
+		}
+	}
+	return model.Job{}, false
+}
+
+func (p *jobsPanel) selected() (model.Job, bool) {
+	if p.cursor < 0 || p.cursor >= len(p.jobs) {
+		return model.Job{}, false
+	}
+	return p.jobs[p.cursor], true
+}
+
+// hold records a change for the next redraw. It returns the Cmd that
+// brings it to the screen: none when a redraw is already due, else a
+// tick timed so two redraws are at least redrawEvery apart.
+func (p *jobsPanel) hold(j model.Job) tea.Cmd {
+	p.pending[j.Key()] = j
+	if p.ticking {
+		return nil
+	}
+	p.ticking = true
+	p.tickGen++
+	wait := max(redrawEvery-p.now().Sub(p.applied), 0)
+	p.tickDue = p.now().Add(wait)
+	return jobTickCmd(p.tickGen, wait)
+}
+
+// flush applies the held changes; it returns the jobs that just ended.
+func (p *jobsPanel) flush() []model.Job {
+	p.ticking = false
+	if len(p.pending) == 0 {
+		return nil
+	}
+	p.applied = p.now()
+	var ended []model.Job
+	for k, j := range p.pending {
+		delete(p.pending, k)
+		i := p.index(k)
+		switch {
+		case i < 0:
+			p.jobs = append(p.jobs, j)
+		case p.jobs[i].Phase.Live() || j.Phase.Live():
+			// A live update replaces the row; an old finished row gives way
+			// to a new job on the same disk.
+			p.jobs[i] = j
+		default:
+			continue // a late duplicate of a final state
+		}
+		if !j.Phase.Live() {
+			ended = append(ended, j)
+		}
+	}
+	p.sort()
+	return ended
+}
+
+func (p *jobsPanel) index(key string) int {
+	for i := range p.jobs {
+		if p.jobs[i].Key() == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// sort keeps live jobs first, each group by domain and disk, and the
+// cursor on the same job.
+func (p *jobsPanel) sort() {
+	cur := ""
+	if j, ok := p.selected(); ok {
+		cur = j.Key()
+	}
+	sort.SliceStable(p.jobs, func(a, b int) bool {
+		la, lb := p.jobs[a].Phase.Live(), p.jobs[b].Phase.Live()
+		if la != lb {
+			return la
+		}
+		return p.jobs[a].Key() < p.jobs[b].Key()
+	})
+	if i := p.index(cur); i >= 0 {
+		p.cursor = i
+	}
+	p.cursor = clamp(p.cursor, 0, len(p.jobs)-1)
+}
+
+// dropUnseen removes the live rows a re-attach did not find: those jobs
+// ended while the connection was lost, and no event will say how. It
+// returns how many.
+func (p *jobsPanel) dropUnseen(found []model.Job) int {
+	seen := map[string]bool{}
+	for _, j := range found {
+		seen[j.Key()] = true
+	}
+	kept, n := p.jobs[:0], 0
+	for _, j := range p.jobs {
+		if j.Phase.Live() && !seen[j.Key()] {
+			n++
+			continue
+		}
+		kept = append(kept, j)
+	}
+	p.jobs = kept
+	p.cursor = clamp(p.cursor, 0, len(p.jobs)-1)
+	return n
+}
+
+// clearFinished drops the rows of jobs that ended.
+func (p *jobsPanel) clearFinished() {
+	kept := p.jobs[:0]
+	for _, j := range p.jobs {
+		if j.Phase.Live() {
+			kept = append(kept, j)
+		} else {
+			delete(p.after, j.Key())
+		}
+	}
+	p.jobs = kept
+	p.cursor = clamp(p.cursor, 0, len(p.jobs)-1)
+}
+
+func (p *jobsPanel) ShortHelp() []key.Binding {
+	k := p.keys
+	out := []key.Binding{p.common.KeyMap.Move}
+	if j, ok := p.selected(); ok {
+		if j.Phase.Live() {
+			out = append(out, k.Abort)
+			if j.Kind == model.JobActiveCommit || j.Kind == model.JobCopy {
+				out = append(out, k.Pivot)
+			}
+			if !j.Offline {
+				out = append(out, k.Faster)
+			}
+		} else if p.after[j.Key()] && len(p.staleOf(j.Domain)) > 0 {
+			out = append(out, k.Cleanup)
+		}
+	}
+	return append(out, k.Clear, k.Close, p.common.KeyMap.Quit)
+}
+
+func (p *jobsPanel) FullHelp() [][]key.Binding {
+	k := p.keys
+	return [][]key.Binding{{k.Toggle, k.Abort, k.Pivot, k.Faster, k.Clear, k.Cleanup, k.Close}}
+}
+
+// render draws the panel in w x h cells.
+func (p *jobsPanel) render(w, h int) string {
+	st := p.common.Styles
+	lines := make([]string, 0, h)
+	title := "Block jobs"
+	if n := p.live(); n > 0 {
+		title += " · " + strconv.Itoa(n) + " running"
+	}
+	sub := "every job on " + p.common.Backend.URI() + ", virsh's too"
+	if p.common.lost {
+		sub = "connection lost: the jobs go on in QEMU, shown as last seen"
+	}
+	lines = append(lines, st.TabActive.Render(title)+" "+st.Dim.Render(truncate(sub, max(w-textWidth(title)-3, 0))))
+	switch {
+	case p.err != "":
+		lines = append(lines, st.Error.Render(truncate("✖ "+p.err, w)))
+	case len(p.jobs) == 0:
+		lines = append(lines, "", st.Dim.Render(truncate("  no block jobs. In the Chains tab mark a range (t top, b base), then c commits or p pulls.", w)))
+	}
+	room := max((h-1)/jobRowH, 1)
+	off := 0
+	if p.cursor >= room {
+		off = p.cursor - room + 1
+	}
+	for i := off; i < len(p.jobs) && i < off+room; i++ {
+		lines = append(lines, p.renderJob(p.jobs[i], i == p.cursor, w)...)
+	}
+	return block(lines, w, h)
+}
+
+// renderJob is three lines: who and what phase; the bar with bytes, rate,
+// ETA and limit; the range or the error.
+func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
+	st := p.common.Styles
+	mark := "  "
+	if sel {
+		mark = "▸ "
+	}
+	head := j.Domain + " " + j.Disk + " " + string(j.Kind)
+	if j.Offline {
+		head += " (offline, qemu-img)"
+	}
+	phase, phaseStyle := phaseText(j)
+	switch phaseStyle {
+	case "ok":
+		phase = st.Running.Render(phase)
+	case "warn":
+		phase = st.Warning.Render(phase)
+	case "err":
+		phase = st.Error.Render(phase)
+	case "dim":
+		phase = st.Dim.Render(phase)
+	}
+	headW := max(w-2-cellWidth(phase)-2, 4)
+	headText := padRight(head, headW)
+	if sel {
+		headText = st.Selected.Render(headText)
+	} else {
+		headText = st.Bold.Render(headText)
+	}
+	l1 := mark + headText + "  " + phase
+
+	frac := j.Fraction()
+	if j.Phase == model.PhaseCompleted {
+		frac = 1
+	}
+	pct := padLeft(strconv.Itoa(int(frac*100))+"%", 4)
+	// A job seen only at its end (started elsewhere, over before a rescan)
+	// has no sizes: "0B/0B" would read as nothing copied.
+	nums := ""
+	if j.End > 0 || j.Cur > 0 {
+		nums = model.FormatBytesShort(j.Cur) + "/" + model.FormatBytesShort(j.End)
+	}
+	if r := j.Rate(); r > 0 && j.Phase == model.PhaseRunning {
+		nums += "  " + model.FormatBytesShort(int64(r)) + "/s"
+	}
+	if eta, ok := j.ETA(); ok {
+		nums += "  ETA " + shortDuration(eta)
+	}
+	if j.Bandwidth > 0 {
+		nums += "  ≤" + model.FormatBytesShort(j.Bandwidth) + "/s"
+	}
+	nums = strings.TrimPrefix(nums, "  ")
+	barW := clamp(w-4-5-textWidth(nums)-2, 10, 40)
+	b := p.bar
+	b.SetWidth(barW)
+	l2 := "    " + b.ViewAs(frac) + " " + pct + "  " + st.Dim.Render(truncate(nums, max(w-4-barW-5-2, 0)))
+
+	var l3 string
+	switch {
+	case j.Error != "":
+		l3 = "    " + st.Error.Render(truncate(oneLine(j.Error), w-4))
+	case !j.Phase.Live() && p.after[j.Key()] && len(p.staleOf(j.Domain)) > 0:
+		l3 = "    " + st.Warning.Render(truncate("stale snapshot metadata: "+strings.Join(p.staleOf(j.Domain), ", ")+" (m cleans)", w-4))
+	case j.Top != "" || j.Base != "":
+		r := filepath.Base(j.Top)
+		if j.Kind == model.JobPull {
+			r = "into " + r
+			if j.Base != "" {
+				r += ", keeping " + filepath.Base(j.Base)
+			} else {
+				r += ", no backing image left"
+			}
+		} else if j.Base != "" {
+			r += " → " + filepath.Base(j.Base)
+		}
+		l3 = "    " + st.Dim.Render(truncate(r, w-4))
+	default:
+		l3 = "    " + st.Dim.Render(truncate("started outside this virtchain", w-4))
+	}
+	return []string{l1, l2, l3}
+}
+
+// phaseText words a job's phase and says how to colour it.
+func phaseText(j model.Job) (string, string) {
+	switch j.Phase {
+	case model.PhaseRunning:
+		if j.AfterReady == model.AfterReadyPivot {
+			return "running, pivots at READY", "ok"
+		}
+		return "running", "ok"
+	case model.PhaseReady:
+		switch j.AfterReady {
+		case model.AfterReadyPivot:
+			return "READY, pivoting", "warn"
+		case model.AfterReadyKeepOverlay:
+			return "READY, keeping overlay", "warn"
+		}
+		return "READY: P pivots, a keeps overlay", "warn"
+	case model.PhaseCompleted:
+		return "✔ completed", "ok"
+	case model.PhaseFailed:
+		return "✖ failed", "err"
+	case model.PhaseCancelled:
+		if j.Succeeded() {
+			return "✔ overlay kept", "ok"
+		}
+		return "cancelled, chain unchanged", "dim"
+	}
+	return string(j.Phase), ""
+}
+
+// shortDuration is "42s", "3m05s", "1h02m".
+func shortDuration(d time.Duration) string {
+	s := int(d.Round(time.Second).Seconds())
+	switch {
+	case s < 60:
+		return strconv.Itoa(s) + "s"
+	case s < 3600:
+		return strconv.Itoa(s/60) + "m" + pad2(s%60) + "s"
+	}
+	return strconv.Itoa(s/3600) + "h" + pad2(s/60%60) + "m"
+}
+
+func pad2(n int) string {
+	if n < 10 {
+		return "0" + strconv.Itoa(n)
+	}
+	return strconv.Itoa(n)
+}
+
+// summary is the header's word on live jobs while the panel is closed:
+// "⟳ 2 jobs 45%" (the least advanced).
+func (p *jobsPanel) summary() string {
+	n, low := 0, 1.0
+	ready := false
+	for _, j := range p.jobs {
+		if !j.Phase.Live() {
+			continue
+		}
+		n++
+		low = min(low, j.Fraction())
+		ready = ready || j.Phase == model.PhaseReady
+	}
+	if n == 0 {
+		return ""
+	}
+	s := "⟳ " + strconv.Itoa(n) + " job"
+	if n > 1 {
+		s += "s"
+	}
+	s += " " + strconv.Itoa(int(low*100)) + "%"
+	if ready {
+		s += " READY"
+	}
+	return s + " (J)"
+}

@@ -1,0 +1,229 @@
+package ui
+
+// The root's drawing: header, body layout, footer and the full help.
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"virtchain/model"
+)
+
+// fullHelp renders every key group, wrapping groups onto further rows
+// when they do not fit side by side (bubbles/help drops what does not fit).
+func (m *Model) fullHelp() []string {
+	st := m.common.Styles
+	lines := []string{st.Bold.Render("Keys") + st.Dim.Render("  (? or esc closes)"), ""}
+	h := m.help
+	h.SetWidth(0)
+	// Each section is titled, so s (save here, shallow there) is never
+	// ambiguous. Sections flow down a column until the body is full, then
+	// into the next column; columns too wide for the screen start a new row.
+	avail := max(m.height-2-len(lines), 4)
+	var cols []string
+	col, colH := "", 0
+	for _, sec := range m.helpSections() {
+		block := st.Bold.Render(sec.title) + "\n" + h.FullHelpView([][]key.Binding{sec.keys})
+		bh := lipgloss.Height(block)
+		switch {
+		case col == "":
+			col, colH = block, bh
+		case colH+1+bh <= avail:
+			col, colH = col+"\n\n"+block, colH+1+bh
+		default:
+			cols = append(cols, col)
+			col, colH = block, bh
+		}
+	}
+	cols = append(cols, col)
+	const gap = "  "
+	for len(cols) > 0 {
+		n, row := 1, cols[0]
+		for n < len(cols) {
+			next := lipgloss.JoinHorizontal(lipgloss.Top, row, gap, cols[n])
+			if lipgloss.Width(next) > m.width {
+				break
+			}
+			row, n = next, n+1
+		}
+		lines = append(lines, strings.Split(row, "\n")...)
+		lines = append(lines, "")
+		cols = cols[n:]
+	}
+	return lines
+}
+
+// helpSection is one titled group of the full help.
+type helpSection struct {
+	title string
+	keys  []key.Binding
+}
+
+// helpSections lists every key by where it works.
+func (m *Model) helpSections() []helpSection {
+	km := m.common.KeyMap
+	rk := m.detail.chains.rkeys
+	jk := m.jobsPanel().keys
+	return []helpSection{
+		{"Move", []key.Binding{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}},
+		{"Panes", []key.Binding{km.Right, km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots}},
+		{"Domain list", []key.Binding{km.Filter, km.AcceptFilter, km.ClearFilter, km.Save, km.Restore,
+			km.ManagedSave, km.ManagedSaveRemove, km.Start}},
+		{"Chain view", []key.Binding{rk.Top, rk.Base, rk.Clear, rk.Commit, rk.Pull, rk.Shallow, rk.AfterReady, rk.Faster}},
+		{"Snapshot tab", []key.Binding{km.SnapNew, km.SnapRevert, km.SnapDelete, km.SnapDeleteMetadata}},
+		{"Jobs panel", []key.Binding{jk.Toggle, jk.Abort, jk.Pivot, jk.Faster, jk.Clear, jk.Cleanup, jk.Close}},
+		{"Anywhere", []key.Binding{km.Refresh, km.Help, km.Quit}},
+	}
+}
+
+// ShortHelp is the footer's key list: the focused pane's keys.
+func (m *Model) ShortHelp() []key.Binding {
+	if hs, ok := m.jobsShortHelp(); ok {
+		return hs
+	}
+	km := m.common.KeyMap
+	switch {
+	case m.focus == focusList && !m.list.Filtering():
+		// The main operations in short words; the rest is in ? help.
+		return []key.Binding{km.Right, km.Filter, short(km.Save, "save"), short(km.Restore, "restore"),
+			km.Start, km.Help, km.Quit}
+	case m.focus == focusList:
+		return m.list.ShortHelp()
+	case m.detail.active == tabSnapshots:
+		return []key.Binding{km.Move, short(km.SnapNew, "new"), km.SnapRevert, km.SnapDelete,
+			short(km.Left, "back"), km.Help, km.Quit}
+	}
+	return m.detail.ShortHelp()
+}
+
+// FullHelp is every key, grouped.
+func (m *Model) FullHelp() [][]key.Binding {
+	km := m.common.KeyMap
+	groups := m.list.FullHelp()
+	groups = append(groups, m.detail.FullHelp()[1:]...)
+	groups = append(groups, m.opHelp()...)
+	groups = append(groups, m.jobsPanel().FullHelp()...)
+	return append(groups, []key.Binding{km.Refresh, km.Help, km.Quit})
+}
+
+// View draws the frame. It reads state only.
+func (m *Model) View() (v tea.View) {
+	if m.crashed != nil {
+		return v
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			m.crashed = fmt.Errorf("internal error drawing the terminal UI: %v (please report it)", r)
+			v.SetContent("virtchain: " + m.crashed.Error())
+		}
+	}()
+	v.AltScreen = !m.opts.NoAltScreen
+	if !m.opts.NoMouse {
+		v.MouseMode = tea.MouseModeCellMotion
+	}
+	v.WindowTitle = "virtchain " + model.Escape(m.common.Backend.URI())
+	if m.width <= 0 || m.height <= 0 {
+		v.SetContent("")
+		return v
+	}
+	v.SetContent(m.render())
+	return v
+}
+
+func (m *Model) render() string {
+	st := m.common.Styles
+	var b strings.Builder
+	b.WriteString(m.header())
+	b.WriteByte('\n')
+
+	bodyH := max(m.height-2, 3)
+	switch {
+	case m.dialog != nil:
+		b.WriteString(m.dialog.View())
+	case m.showHelp:
+		b.WriteString(block(m.fullHelp(), m.width, bodyH))
+	case m.jobs != nil && m.jobs.visible:
+		b.WriteString(m.jobs.render(m.width, bodyH))
+	case m.wide:
+		left := strings.Split(m.list.View(), "\n")
+		right := strings.Split(m.detail.View(), "\n")
+		sep := st.Separator.Render("│") + " "
+		for i := 0; i < m.listH; i++ {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			if i < len(left) {
+				b.WriteString(left[i])
+			}
+			b.WriteString(sep)
+			if i < len(right) {
+				b.WriteString(right[i])
+			}
+		}
+	default:
+		b.WriteString(m.list.View())
+		b.WriteByte('\n')
+		b.WriteString(st.Separator.Render(strings.Repeat("─", m.width)))
+		b.WriteByte('\n')
+		b.WriteString(m.detail.View())
+	}
+	b.WriteByte('\n')
+	b.WriteString(m.footer())
+	return b.String()
+}
+
+func (m *Model) header() string {
+	st := m.common.Styles
+	var b strings.Builder
+	b.WriteString(st.Header.Render("virtchain"))
+	b.WriteString(" ")
+	used := len("virtchain ")
+	uri := truncate(m.common.Backend.URI(), max(m.width/2, 10))
+	b.WriteString(st.HeaderURI.Render(uri))
+	used += textWidth(uri)
+	if m.common.Backend.ReadOnly() {
+		b.WriteString(" ")
+		b.WriteString(st.ReadOnly.Render("[read-only]"))
+		used += len(" [read-only]")
+	}
+	right := ""
+	switch {
+	case m.loading:
+		right = m.spinner.View() + " reading libvirt…"
+	case m.loaded:
+		right = strconv.Itoa(len(m.domains)) + " domains"
+		if len(m.domains) == 1 {
+			right = "1 domain"
+		}
+	}
+	if s := m.jobsSummary(); s != "" {
+		right = s
+	}
+	if rw := textWidth(right); right != "" && used+rw+2 <= m.width {
+		b.WriteString(spaces(m.width - used - rw))
+		b.WriteString(st.Dim.Render(right))
+	}
+	return fitLine(b.String(), m.width)
+}
+
+func (m *Model) footer() string {
+	st := m.common.Styles
+	switch {
+	case m.err != "":
+		return fitLine(st.Error.Render(truncate("✖ "+m.err, m.width)), m.width)
+	case m.conn.note != "":
+		return fitLine(st.Warning.Render(truncate("⚠ "+m.conn.note, m.width)), m.width)
+	case m.dialog != nil:
+		return fitLine(m.help.ShortHelpView(m.dialog.ShortHelp()), m.width)
+	case m.info != "":
+		return fitLine(st.Running.Render(truncate(m.info, m.width)), m.width)
+	case m.notice != "":
+		return fitLine(st.Warning.Render(truncate(m.notice, m.width)), m.width)
+	}
+	return fitLine(m.help.ShortHelpView(m.ShortHelp()), m.width)
+}
