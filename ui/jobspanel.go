@@ -278,6 +278,11 @@ func (p *jobsPanel) render(w, h int) string {
 // renderJob is three lines: who and what phase; the bar with bytes, rate,
 // ETA and limit; the range or the error.
 func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
+	return []string{p.jobHead(j, sel, w), p.jobBar(j, w), p.jobNote(j, w)}
+}
+
+// jobHead is who the job is and its phase.
+func (p *jobsPanel) jobHead(j model.Job, sel bool, w int) string {
 	st := p.common.Styles
 	mark := "  "
 	if sel {
@@ -305,8 +310,12 @@ func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
 	} else {
 		headText = st.Bold.Render(headText)
 	}
-	l1 := mark + headText + "  " + phase
+	return mark + headText + "  " + phase
+}
 
+// jobBar is the progress bar with bytes, rate, ETA and limit.
+func (p *jobsPanel) jobBar(j model.Job, w int) string {
+	st := p.common.Styles
 	frac := j.Fraction()
 	if j.Phase == model.PhaseCompleted {
 		frac = 1
@@ -331,14 +340,17 @@ func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
 	barW := clamp(w-4-5-textWidth(nums)-2, 10, 40)
 	b := p.bar
 	b.SetWidth(barW)
-	l2 := "    " + b.ViewAs(frac) + " " + pct + "  " + st.Dim.Render(truncate(nums, max(w-4-barW-5-2, 0)))
+	return "    " + b.ViewAs(frac) + " " + pct + "  " + st.Dim.Render(truncate(nums, max(w-4-barW-5-2, 0)))
+}
 
-	var l3 string
+// jobNote is the job's error, the stale metadata it left, or its range.
+func (p *jobsPanel) jobNote(j model.Job, w int) string {
+	st := p.common.Styles
 	switch {
 	case j.Error != "":
-		l3 = "    " + st.Error.Render(truncate(oneLine(j.Error), w-4))
+		return "    " + st.Error.Render(truncate(oneLine(j.Error), w-4))
 	case !j.Phase.Live() && p.after[j.Key()] && len(p.staleOf(j.Domain)) > 0:
-		l3 = "    " + st.Warning.Render(truncate("stale snapshot metadata: "+strings.Join(p.staleOf(j.Domain), ", ")+" (m cleans)", w-4))
+		return "    " + st.Warning.Render(truncate("stale snapshot metadata: "+strings.Join(p.staleOf(j.Domain), ", ")+" (m cleans)", w-4))
 	case j.Top != "" || j.Base != "":
 		r := filepath.Base(j.Top)
 		if j.Kind == model.JobPull {
@@ -351,11 +363,9 @@ func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
 		} else if j.Base != "" {
 			r += " → " + filepath.Base(j.Base)
 		}
-		l3 = "    " + st.Dim.Render(truncate(r, w-4))
-	default:
-		l3 = "    " + st.Dim.Render(truncate("started outside this virtchain", w-4))
+		return "    " + st.Dim.Render(truncate(r, w-4))
 	}
-	return []string{l1, l2, l3}
+	return "    " + st.Dim.Render(truncate("started outside this virtchain", w-4))
 }
 
 // phaseText words a job's phase and says how to colour it.

@@ -39,37 +39,7 @@ func (m *Model) updateJobs(msg jobMsg) tea.Cmd {
 	p := m.jobsPanel()
 	switch msg := msg.(type) {
 	case jobsWatchMsg:
-		if msg.err != nil {
-			p.err = "block jobs are not followed: " + oneLine(msg.err.Error())
-			return nil
-		}
-		p.ch, p.err = msg.ch, ""
-		gone := 0
-		if p.reattach {
-			gone = p.dropUnseen(msg.jobs)
-			p.reattach = false
-		}
-		for _, j := range msg.jobs {
-			p.pending[j.Key()] = j
-		}
-		p.flush()
-		var note string
-		if len(msg.jobs) > 0 {
-			// Re-attached: show what was left running.
-			p.visible = true
-			note = "re-attached to " + strconv.Itoa(len(msg.jobs)) + " running block job(s): J shows them"
-		}
-		if gone > 0 {
-			note = strconv.Itoa(gone) + " block job(s) ended while the connection was lost: check their chains"
-		}
-		switch {
-		case note == "":
-		case strings.HasPrefix(m.info, "reconnected"):
-			m.info += "; " + note // keep saying the connection is back
-		default:
-			m.info = note
-		}
-		return waitJobCmd(m.common.Ctx, p.ch)
+		return m.jobsWatched(msg)
 
 	case jobUpdateMsg:
 		if msg.ch != p.ch {
@@ -116,6 +86,43 @@ func (m *Model) updateJobs(msg jobMsg) tea.Cmd {
 		return m.afterJob(msg)
 	}
 	return nil
+}
+
+// jobsWatched starts following the stream: re-attached jobs show at once,
+// and after a reconnect the rows of jobs that ended meanwhile go.
+func (m *Model) jobsWatched(msg jobsWatchMsg) tea.Cmd {
+	p := m.jobsPanel()
+	if msg.err != nil {
+		p.err = "block jobs are not followed: " + oneLine(msg.err.Error())
+		return nil
+	}
+	p.ch, p.err = msg.ch, ""
+	gone := 0
+	if p.reattach {
+		gone = p.dropUnseen(msg.jobs)
+		p.reattach = false
+	}
+	for _, j := range msg.jobs {
+		p.pending[j.Key()] = j
+	}
+	p.flush()
+	var note string
+	if len(msg.jobs) > 0 {
+		// Re-attached: show what was left running.
+		p.visible = true
+		note = "re-attached to " + strconv.Itoa(len(msg.jobs)) + " running block job(s): J shows them"
+	}
+	if gone > 0 {
+		note = strconv.Itoa(gone) + " block job(s) ended while the connection was lost: check their chains"
+	}
+	switch {
+	case note == "":
+	case strings.HasPrefix(m.info, "reconnected"):
+		m.info += "; " + note // keep saying the connection is back
+	default:
+		m.info = note
+	}
+	return waitJobCmd(m.common.Ctx, p.ch)
 }
 
 // afterJobMsg is a domain re-read after one of its jobs ended.
@@ -240,8 +247,6 @@ func (m *Model) jobsKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	if key.Matches(msg, km.Refresh) {
 		return nil, false
 	}
-	c := m.common
-	j, ok := p.selected()
 	switch {
 	case msg.String() == "esc":
 		p.visible = false
@@ -251,27 +256,39 @@ func (m *Model) jobsKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		p.cursor = clamp(p.cursor+1, 0, len(p.jobs)-1)
 	case key.Matches(msg, p.keys.Clear):
 		p.clearFinished()
-	case !ok:
-	case key.Matches(msg, p.keys.Abort) && j.Phase.Live():
-		c.steer(j.Domain, j.Disk)
-		return abortOp(c, j), true
-	case key.Matches(msg, p.keys.Pivot) && j.Phase.Live():
-		c.steer(j.Domain, j.Disk)
-		return pivotOp(c, j), true
-	case (key.Matches(msg, p.keys.Faster) || key.Matches(msg, p.keys.Slower)) && j.Phase.Live():
-		if c.lost {
-			return notConnected(c), true
+	default:
+		if j, ok := p.selected(); ok {
+			return m.jobActionKey(msg, j), true
 		}
-		if c.Backend.ReadOnly() {
-			return readOnlyCmd(c, "change the bandwidth"), true
-		}
-		bps := stepBandwidth(j.Bandwidth, key.Matches(msg, p.keys.Faster))
-		m.info = j.Domain + " " + j.Disk + ": bandwidth " + bandwidthText(bps)
-		return bandwidthCmd(c, j, bps), true
-	case key.Matches(msg, p.keys.Cleanup) && !j.Phase.Live():
-		return cleanupOp(c, j.Domain), true
 	}
 	return nil, true
+}
+
+// jobActionKey handles the panel's keys that act on the selected job.
+func (m *Model) jobActionKey(msg tea.KeyPressMsg, j model.Job) tea.Cmd {
+	c, k := m.common, m.jobsPanel().keys
+	live := j.Phase.Live()
+	switch {
+	case key.Matches(msg, k.Abort) && live:
+		c.steer(j.Domain, j.Disk)
+		return abortOp(c, j)
+	case key.Matches(msg, k.Pivot) && live:
+		c.steer(j.Domain, j.Disk)
+		return pivotOp(c, j)
+	case (key.Matches(msg, k.Faster) || key.Matches(msg, k.Slower)) && live:
+		if c.lost {
+			return notConnected(c)
+		}
+		if c.Backend.ReadOnly() {
+			return readOnlyCmd(c, "change the bandwidth")
+		}
+		bps := stepBandwidth(j.Bandwidth, key.Matches(msg, k.Faster))
+		m.info = j.Domain + " " + j.Disk + ": bandwidth " + bandwidthText(bps)
+		return bandwidthCmd(c, j, bps)
+	case key.Matches(msg, k.Cleanup) && !live:
+		return cleanupOp(c, j.Domain)
+	}
+	return nil
 }
 
 // stepBandwidth moves a limit to the next step up or down.

@@ -175,7 +175,7 @@ func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
 			cmd = tea.Quit
 		}
 	}()
-	_, cmd = m.update(msg)
+	cmd = m.update(msg)
 	if d, ok := m.common.takeDialog(); ok {
 		m.setDialog(d)
 	}
@@ -190,151 +190,167 @@ func (m *Model) setDialog(d Dialog) {
 	}
 }
 
-func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
+// update routes one message: results of the host to the data handlers,
+// input to the dialog or the panes, the rest to the open dialog.
+func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.layout()
-		return m, nil
-
+		return nil
 	case discoveredMsg:
-		m.loading = false
-		if msg.err != nil {
-			if m.conn.lost || errors.Is(msg.err, model.ErrConnectionLost) {
-				m.err = m.hostErrText(msg.err) // the reconnect reads again
-				return m, nil
-			}
-			m.err = "discovery on " + m.common.Backend.URI() + " failed: " + oneLine(msg.err.Error()) + " (ctrl+r to retry)"
-			return m, nil
-		}
-		first := !m.loaded
-		m.loaded = true
-		m.setDomains(msg.domains)
-		if first && m.opts.Domain != "" {
-			if m.list.selectName(m.opts.Domain) {
-				m.syncDetail()
-				m.setFocus(focusDetail)
-			} else {
-				m.err = model.NoDomain(m.opts.Domain).Error()
-			}
-		}
-		return m, nil
-
+		return m.discovered(msg)
 	case domainMsg:
-		delete(m.inflight, msg.name)
-		if msg.err != nil {
-			delete(m.dirty, msg.name)
-			// The domain may be gone (undefined, or a transient one that
-			// stopped): a full read settles which domains exist. Not while
-			// the connection is lost: the reconnect reads everything.
-			if !m.loading && !m.conn.lost {
-				m.loading = true
-				return m, tea.Batch(m.discover(), m.spinner.Tick)
-			}
-			return m, nil
-		}
-		m.putDomain(msg.dom)
-		if m.dirty[msg.name] {
-			delete(m.dirty, msg.name)
-			m.inflight[msg.name] = true
-			return m, m.rediscover(msg.name)
-		}
-		return m, nil
-
+		return m.domainRead(msg)
 	case eventMsg:
-		if msg.gen != m.conn.gen {
-			return m, nil // a lost connection's stream: the new one is waited on
-		}
-		cmds := []tea.Cmd{m.waitEvent()}
-		if msg.ev.Detail != "" { // a full filesystem: say it at once
-			m.err = oneLine(msg.ev.Detail)
-		}
-		name := msg.ev.Domain
-		switch {
-		case name == "":
-		case m.inflight[name]:
-			// Coalesce a burst of events into one more read.
-			m.dirty[name] = true
-		default:
-			m.inflight[name] = true
-			cmds = append(cmds, m.rediscover(name))
-		}
-		return m, tea.Batch(cmds...)
-
+		return m.event(msg)
 	case eventsClosedMsg:
-		if msg.gen != m.conn.gen {
-			return m, nil
+		if msg.gen == m.conn.gen {
+			m.notice = "libvirt events stopped: ctrl+r refreshes by hand"
 		}
-		m.notice = "libvirt events stopped: ctrl+r refreshes by hand"
-		return m, nil
-
+		return nil
 	case ErrorMsg:
 		if msg.Err != nil {
 			m.err = oneLine(msg.Err.Error())
 		}
-		return m, nil
-
+		return nil
 	case jobMsg:
-		return m, m.updateJobs(msg)
-
+		return m.updateJobs(msg)
 	case connMsg:
-		return m, m.updateConn(msg)
-
+		return m.updateConn(msg)
 	case OpenDialogMsg:
 		m.setDialog(msg.D)
-		return m, nil
-
+		return nil
 	case CloseDialogMsg:
 		m.setDialog(nil)
-		return m, nil
-
+		return nil
 	case OpDoneMsg:
-		return m, m.opDone(msg)
-
+		return m.opDone(msg)
 	case spinner.TickMsg:
-		if msg.ID != m.spinner.ID() {
-			return m, m.toDialog(msg)
-		}
-		if !m.loading {
-			return m, nil // stop ticking once idle
-		}
-		var cmd tea.Cmd
-		m.spinner, cmd = m.spinner.Update(msg)
-		return m, cmd
-
-	case tea.KeyPressMsg:
-		m.err, m.info = "", ""
-		if m.dialog != nil {
-			if msg.String() == "ctrl+c" {
-				return m, tea.Quit
-			}
-			return m, m.dialog.Update(msg)
-		}
-		return m, m.handleKey(msg)
-
-	case tea.MouseClickMsg:
-		m.err = ""
-		if m.dialog != nil {
-			return m, m.dialog.Update(msg)
-		}
-		if !m.jobsClick(msg.Mouse()) {
-			m.handleClick(msg.Mouse())
-		}
-		return m, nil
-
-	case tea.MouseWheelMsg:
-		if m.dialog != nil {
-			return m, m.dialog.Update(msg)
-		}
-		m.handleWheel(msg)
-		return m, nil
+		return m.tick(msg)
+	case tea.KeyPressMsg, tea.MouseClickMsg, tea.MouseWheelMsg:
+		return m.input(msg)
 	}
 	// Anything else goes to the open dialog (its Cmds' results), or to
 	// the list (cursor blink of the filter input).
 	if m.dialog != nil {
-		return m, m.dialog.Update(msg)
+		return m.dialog.Update(msg)
 	}
-	return m, m.list.Update(msg)
+	return m.list.Update(msg)
+}
+
+// discovered installs a full discovery, or says why it failed.
+func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
+	m.loading = false
+	if msg.err != nil {
+		if m.conn.lost || errors.Is(msg.err, model.ErrConnectionLost) {
+			m.err = m.hostErrText(msg.err) // the reconnect reads again
+			return nil
+		}
+		m.err = "discovery on " + m.common.Backend.URI() + " failed: " + oneLine(msg.err.Error()) + " (ctrl+r to retry)"
+		return nil
+	}
+	first := !m.loaded
+	m.loaded = true
+	m.setDomains(msg.domains)
+	if first && m.opts.Domain != "" {
+		if m.list.selectName(m.opts.Domain) {
+			m.syncDetail()
+			m.setFocus(focusDetail)
+		} else {
+			m.err = model.NoDomain(m.opts.Domain).Error()
+		}
+	}
+	return nil
+}
+
+// domainRead installs one re-read domain, and reads it again when events
+// came in meanwhile.
+func (m *Model) domainRead(msg domainMsg) tea.Cmd {
+	delete(m.inflight, msg.name)
+	if msg.err != nil {
+		delete(m.dirty, msg.name)
+		// The domain may be gone (undefined, or a transient one that
+		// stopped): a full read settles which domains exist. Not while
+		// the connection is lost: the reconnect reads everything.
+		if !m.loading && !m.conn.lost {
+			m.loading = true
+			return tea.Batch(m.discover(), m.spinner.Tick)
+		}
+		return nil
+	}
+	m.putDomain(msg.dom)
+	if m.dirty[msg.name] {
+		delete(m.dirty, msg.name)
+		m.inflight[msg.name] = true
+		return m.rediscover(msg.name)
+	}
+	return nil
+}
+
+// event re-reads the domain an event is about, coalescing bursts.
+func (m *Model) event(msg eventMsg) tea.Cmd {
+	if msg.gen != m.conn.gen {
+		return nil // a lost connection's stream: the new one is waited on
+	}
+	cmds := []tea.Cmd{m.waitEvent()}
+	if msg.ev.Detail != "" { // a full filesystem: say it at once
+		m.err = oneLine(msg.ev.Detail)
+	}
+	name := msg.ev.Domain
+	switch {
+	case name == "":
+	case m.inflight[name]:
+		// Coalesce a burst of events into one more read.
+		m.dirty[name] = true
+	default:
+		m.inflight[name] = true
+		cmds = append(cmds, m.rediscover(name))
+	}
+	return tea.Batch(cmds...)
+}
+
+// tick turns the header's spinner while something loads; other spinners'
+// ticks belong to the open dialog.
+func (m *Model) tick(msg spinner.TickMsg) tea.Cmd {
+	if msg.ID != m.spinner.ID() {
+		return m.toDialog(msg)
+	}
+	if !m.loading {
+		return nil // stop ticking once idle
+	}
+	var cmd tea.Cmd
+	m.spinner, cmd = m.spinner.Update(msg)
+	return cmd
+}
+
+// input sends keys and the mouse to the open dialog, else to the panes.
+func (m *Model) input(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		m.err, m.info = "", ""
+		if m.dialog != nil {
+			if msg.String() == "ctrl+c" {
+				return tea.Quit
+			}
+			return m.dialog.Update(msg)
+		}
+		return m.handleKey(msg)
+	case tea.MouseClickMsg:
+		m.err = ""
+		if m.dialog != nil {
+			return m.dialog.Update(msg)
+		}
+		if !m.jobsClick(msg.Mouse()) {
+			m.handleClick(msg.Mouse())
+		}
+	case tea.MouseWheelMsg:
+		if m.dialog != nil {
+			return m.dialog.Update(msg)
+		}
+		m.handleWheel(msg)
+	}
+	return nil
 }
 
 func (m *Model) toDialog(msg tea.Msg) tea.Cmd {
@@ -389,42 +405,8 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	if cmd, ok := m.jobsKey(msg); ok {
 		return cmd
 	}
-	switch {
-	case key.Matches(msg, km.Quit):
-		return tea.Quit
-	case m.showHelp:
-		// The help screen covers the panes; only closing it makes sense.
-		if key.Matches(msg, km.Help) || msg.String() == "esc" {
-			m.showHelp = false
-		}
-		return nil
-	case key.Matches(msg, km.Help):
-		m.showHelp = true
-		return nil
-	case key.Matches(msg, km.Refresh):
-		if m.conn.lost {
-			return notConnected(m.common)
-		}
-		if m.loading {
-			return nil
-		}
-		m.loading = true
-		// libvirt sends no event when virsh starts a block job: look now.
-		return tea.Batch(m.discover(), m.spinner.Tick, rescanCmd(m.common))
-	case key.Matches(msg, km.NextFocus):
-		m.cycleFocus(1)
-		return nil
-	case key.Matches(msg, km.PrevFocus):
-		m.cycleFocus(-1)
-		return nil
-	case key.Matches(msg, km.Chains):
-		m.detail.SetTab(tabChains)
-		m.setFocus(focusDetail)
-		return nil
-	case key.Matches(msg, km.Snapshots):
-		m.detail.SetTab(tabSnapshots)
-		m.setFocus(focusDetail)
-		return nil
+	if cmd, ok := m.globalKey(msg); ok {
+		return cmd
 	}
 	if cmd, ok := m.opKey(msg); ok {
 		return cmd
@@ -445,6 +427,51 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	return m.detail.Update(msg)
+}
+
+// globalKey handles the keys that work in every pane: quit, help,
+// refresh, and moving between panes and tabs. ok is false for the rest.
+func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
+	km := m.common.KeyMap
+	switch {
+	case key.Matches(msg, km.Quit):
+		return tea.Quit, true
+	case m.showHelp:
+		// The help screen covers the panes; only closing it makes sense.
+		if key.Matches(msg, km.Help) || msg.String() == "esc" {
+			m.showHelp = false
+		}
+	case key.Matches(msg, km.Help):
+		m.showHelp = true
+	case key.Matches(msg, km.Refresh):
+		return m.refresh(), true
+	case key.Matches(msg, km.NextFocus):
+		m.cycleFocus(1)
+	case key.Matches(msg, km.PrevFocus):
+		m.cycleFocus(-1)
+	case key.Matches(msg, km.Chains):
+		m.detail.SetTab(tabChains)
+		m.setFocus(focusDetail)
+	case key.Matches(msg, km.Snapshots):
+		m.detail.SetTab(tabSnapshots)
+		m.setFocus(focusDetail)
+	default:
+		return nil, false
+	}
+	return nil, true
+}
+
+// refresh reads every domain and looks for block jobs again.
+func (m *Model) refresh() tea.Cmd {
+	if m.conn.lost {
+		return notConnected(m.common)
+	}
+	if m.loading {
+		return nil
+	}
+	m.loading = true
+	// libvirt sends no event when virsh starts a block job: look now.
+	return tea.Batch(m.discover(), m.spinner.Tick, rescanCmd(m.common))
 }
 
 // cycleFocus walks list -> Chains -> Snapshots -> list.

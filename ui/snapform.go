@@ -357,7 +357,21 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 		f.toggle("quiesce", "Quiesce", "freeze guest filesystems (needs qemu-guest-agent)")
 	}
 
-	f.onChange = func(f *form) {
+	f.onChange = snapshotFormDefaults(&dom, defName, first)
+	f.submit = func(f *form) (Op, error) {
+		req, err := snapshotFormRequest(f, &dom, defName)
+		if err != nil {
+			return Op{}, err
+		}
+		return snapshotCreateOp(c, req), nil
+	}
+	return f.open()
+}
+
+// snapshotFormDefaults shows the fields the chosen kind uses and keeps
+// the file fields following the name until edited.
+func snapshotFormDefaults(dom *model.Domain, defName string, first *model.Disk) func(*form) {
+	return func(f *form) {
 		kind := f.field("kind").options[f.field("kind").choice]
 		external := kind != kindInternal
 		name := f.value("name")
@@ -370,64 +384,78 @@ func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
 			fl := f.field("disk:" + disk.Target)
 			fl.hidden = !external
 			if fl.kind == fieldText {
-				follow(fl, name, model.DefaultOverlayPath(&dom, disk, shown))
+				follow(fl, name, model.DefaultOverlayPath(dom, disk, shown))
 			}
 		}
 		mem := f.field("mem")
 		mem.hidden = kind != kindCheckpoint || first == nil
 		if first != nil {
-			follow(mem, name, model.DefaultMemoryPath(&dom, first, shown))
+			follow(mem, name, model.DefaultMemoryPath(dom, first, shown))
 		}
 		if q := f.field("quiesce"); q != nil {
 			q.hidden = kind != kindDiskOnly
 		}
 	}
-	f.submit = func(f *form) (Op, error) {
-		name := f.value("name")
-		if name == "" {
-			name = defName
-		}
-		if err := model.CheckSnapshotName(name); err != nil {
-			return Op{}, err
-		}
-		kind := f.field("kind").options[f.field("kind").choice]
-		req := model.SnapshotCreateRequest{Domain: dom.Name, Name: name, Description: f.value("desc")}
-		if kind != kindInternal {
-			req.External = true
-			req.Files = map[string]string{}
-			for i := range dom.Disks {
-				fl := f.field("disk:" + dom.Disks[i].Target)
-				if fl.kind != fieldText {
-					continue
-				}
-				p := strings.TrimSpace(fl.input.Value())
-				if p == "" {
-					continue // the planner's default
-				}
-				if err := absolute(p, dom.Disks[i].Target+" overlay"); err != nil {
-					return Op{}, err
-				}
-				req.Files[dom.Disks[i].Target] = p
-			}
-		}
-		switch kind {
-		case kindDiskOnly:
-			req.DiskOnly = true
-			if q := f.field("quiesce"); q != nil {
-				req.Quiesce = q.on
-			}
-		case kindCheckpoint:
-			req.MemoryFile = f.value("mem")
-			if req.MemoryFile == "" {
-				break // the planner's default
-			}
-			if err := absolute(req.MemoryFile, "memory file"); err != nil {
-				return Op{}, err
-			}
-		}
-		return snapshotCreateOp(c, req), nil
+}
+
+// snapshotFormRequest turns the snapshot form into a request, or says
+// which field is wrong.
+func snapshotFormRequest(f *form, dom *model.Domain, defName string) (model.SnapshotCreateRequest, error) {
+	name := f.value("name")
+	if name == "" {
+		name = defName
 	}
-	return f.open()
+	if err := model.CheckSnapshotName(name); err != nil {
+		return model.SnapshotCreateRequest{}, err
+	}
+	kind := f.field("kind").options[f.field("kind").choice]
+	req := model.SnapshotCreateRequest{Domain: dom.Name, Name: name, Description: f.value("desc")}
+	var err error
+	switch kind {
+	case kindDiskOnly:
+		req.DiskOnly = true
+		if q := f.field("quiesce"); q != nil {
+			req.Quiesce = q.on
+		}
+	case kindCheckpoint:
+		req.MemoryFile = f.value("mem")
+		if req.MemoryFile != "" { // else the planner's default
+			err = absolute(req.MemoryFile, "memory file")
+		}
+	}
+	if kind != kindInternal {
+		req.External = true
+		var ferr error
+		req.Files, ferr = overlayFiles(f, dom)
+		if ferr != nil {
+			return model.SnapshotCreateRequest{}, ferr
+		}
+	}
+	if err != nil {
+		return model.SnapshotCreateRequest{}, err
+	}
+	return req, nil
+}
+
+// overlayFiles are the overlay paths typed for dom's disks; a disk left
+// empty gets the planner's default.
+func overlayFiles(f *form, dom *model.Domain) (map[string]string, error) {
+	files := map[string]string{}
+	for i := range dom.Disks {
+		fl := f.field("disk:" + dom.Disks[i].Target)
+		if fl.kind != fieldText {
+			continue
+		}
+		p := strings.TrimSpace(fl.input.Value())
+		if p == "" {
+			continue
+		}
+		if err := absolute(p, dom.Disks[i].Target+" overlay"); err != nil {
+			return nil, err
+		}
+		files[dom.Disks[i].Target] = p
+	}
+	return files, nil
 }
 
 // follow keeps an untouched path field on its default, which changes with
