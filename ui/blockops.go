@@ -7,33 +7,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
-
-// JobBackend is what the block-job features need from the host: plan
-// inputs (every domain comes from Backend.Discover), the job stream, the
-// job actions and the free space. libvirtx.Conn implements it with one
-// shared watcher.
-type JobBackend interface {
-	// WatchBlockJobs starts following every block job on the connection
-	// and returns the change stream plus the jobs running now.
-	WatchBlockJobs(ctx context.Context) (<-chan model.Job, []model.Job, error)
-	// RescanBlockJobs picks up jobs started elsewhere (no event says so).
-	RescanBlockJobs(ctx context.Context) error
-	// ListJobs reads the live jobs, for the one-job-per-disk rule.
-	ListJobs(ctx context.Context) ([]model.Job, error)
-	StartBlockJob(ctx context.Context, bp *model.BlockPlan) (model.Job, error)
-	AbortBlockJob(ctx context.Context, domain, disk string, pivot bool) error
-	PivotBlockJob(ctx context.Context, domain, disk string) error
-	SetBlockJobBandwidth(ctx context.Context, domain, disk string, bytesPerSec int64) error
-	// CleanupStale removes stale snapshot metadata (and deletes files only
-	// when the plan lists any).
-	CleanupStale(ctx context.Context, cp *model.CleanupPlan) (removed, deleted []string, err error)
-	// CloseBlockJobs stops following jobs; the jobs themselves go on.
-	CloseBlockJobs()
-	// SpaceFacts tells the free space of the host's filesystems; a remote
-	// connection returns none, and plans then say space was not checked.
-	SpaceFacts(domain string) model.SpaceFacts
-}
 
 // jobMsg marks the messages of the block-job features, so the root routes
 // them with one case.
@@ -72,7 +47,7 @@ func (rescanMsg) isJobMsg()     {}
 func (jobActionMsg) isJobMsg()  {}
 
 // watchJobsCmd starts the job stream; jobs found running are re-attached.
-func watchJobsCmd(c *Common) tea.Cmd {
+func watchJobsCmd(c *session) tea.Cmd {
 	jb, ctx := c.Backend, c.Ctx
 	return func() tea.Msg {
 		ch, jobs, err := jb.WatchBlockJobs(ctx)
@@ -106,7 +81,7 @@ func jobTickCmd(gen int, d time.Duration) tea.Cmd {
 	return tea.Tick(d, func(time.Time) tea.Msg { return jobTickMsg{gen: gen} })
 }
 
-func rescanCmd(c *Common) tea.Cmd {
+func rescanCmd(c *session) tea.Cmd {
 	jb, ctx := c.Backend, c.Ctx
 	return func() tea.Msg { return rescanMsg{err: jb.RescanBlockJobs(ctx)} }
 }
@@ -118,7 +93,7 @@ type blockRequest struct {
 }
 
 // bandwidthCmd changes a running job's limit.
-func bandwidthCmd(c *Common, j model.Job, bps int64) tea.Cmd {
+func bandwidthCmd(c *session, j model.Job, bps int64) tea.Cmd {
 	jb, ctx := c.Backend, c.Ctx
 	return func() tea.Msg {
 		return jobActionMsg{what: "bandwidth of " + j.Domain + " " + j.Disk, err: jb.SetBlockJobBandwidth(ctx, j.Domain, j.Disk, bps)}
@@ -128,6 +103,6 @@ func bandwidthCmd(c *Common, j model.Job, bps int64) tea.Cmd {
 // checkSpace fills a block plan's space section and refuses what cannot
 // fit; a backend without space facts leaves it unchecked, as over a
 // remote connection.
-func checkSpace(jb JobBackend, p *model.Plan) error {
+func checkSpace(jb common.JobBackend, p *model.Plan) error {
 	return model.CheckSpace(p, jb.SpaceFacts(""))
 }

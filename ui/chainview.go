@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // chainRow is one line of the chain view: a disk header (layer < 0) or a
@@ -21,7 +22,7 @@ type chainRow struct {
 // last. Its cursor sits on a layer, which is where issue 4's range marks
 // (top and base) will attach.
 type chainView struct {
-	common  *Common
+	common  *session
 	width   int
 	height  int
 	focused bool
@@ -48,7 +49,7 @@ const (
 	minName = 12
 )
 
-func newChainView(c *Common) *chainView {
+func newChainView(c *session) *chainView {
 	return &chainView{common: c, marks: newRangeMarks(), rkeys: newRangeKeys()}
 }
 
@@ -66,9 +67,9 @@ func (v *chainView) SetDomain(d *model.Domain) {
 			for li := range disk.Layers {
 				v.rows = append(v.rows, chainRow{disk: di, layer: li})
 				l := &disk.Layers[li]
-				v.idxW = max(v.idxW, textWidth(l.IndexString(disk.Target)))
-				v.nameW = max(v.nameW, textWidth(filepath.Base(l.Path)))
-				v.tagsW = max(v.tagsW, textWidth(v.layerTags(disk, li)))
+				v.idxW = max(v.idxW, common.TextWidth(l.IndexString(disk.Target)))
+				v.nameW = max(v.nameW, common.TextWidth(filepath.Base(l.Path)))
+				v.tagsW = max(v.tagsW, common.TextWidth(v.layerTags(disk, li)))
 			}
 		}
 	}
@@ -193,7 +194,7 @@ func (v *chainView) columns() (idxW, nameW, tagW int) {
 func (v *chainView) View() string {
 	st := v.common.Styles
 	if v.dom == nil {
-		return block([]string{st.Dim.Render("  no domain selected")}, v.width, v.height)
+		return common.Block([]string{st.Dim.Render("  no domain selected")}, v.width, v.height)
 	}
 	lines := make([]string, 0, v.height)
 	if len(v.rows) == 0 {
@@ -215,7 +216,7 @@ func (v *chainView) View() string {
 		lines = append(lines, "")
 	}
 	lines = append(lines, v.info()...)
-	return block(lines, v.width, v.height)
+	return common.Block(lines, v.width, v.height)
 }
 
 func (v *chainView) renderDisk(d *model.Disk, sel bool) string {
@@ -259,9 +260,9 @@ func (v *chainView) renderDisk(d *model.Disk, sel bool) string {
 			parts = append([]string{parts[0], job}, parts[1:]...)
 		}
 	}
-	text := truncate(strings.Join(parts, " · "), v.width-2)
+	text := common.Truncate(strings.Join(parts, " · "), v.width-2)
 	warn := ""
-	if d.Broken() && textWidth(text)+16 <= v.width-2 {
+	if d.Broken() && common.TextWidth(text)+16 <= v.width-2 {
 		warn = "  " + st.Warning.Render("⚠ broken chain")
 	}
 	mark := " "
@@ -306,12 +307,12 @@ func (v *chainView) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, ta
 	// reverse-video highlight covers it evenly.
 	idx := ""
 	if idxW > 0 {
-		idx = padRight(l.IndexString(d.Target), idxW)
+		idx = common.PadRight(l.IndexString(d.Target), idxW)
 	}
-	name := padRight(filepath.Base(l.Path), nameW)
+	name := common.PadRight(filepath.Base(l.Path), nameW)
 
 	if l.Problem != "" {
-		rest := truncate("⚠ "+l.Problem, max(v.width-1-treeW-idxW-nameW-1, 0))
+		rest := common.Truncate("⚠ "+l.Problem, max(v.width-1-treeW-idxW-nameW-1, 0))
 		if sel && v.focused {
 			b.WriteString(st.Selected.Render(idx + name + " " + rest))
 		} else {
@@ -324,13 +325,13 @@ func (v *chainView) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, ta
 	if l.VirtualSize > 0 {
 		frac = float64(l.Allocation) / float64(l.VirtualSize)
 	}
-	full, empty := barCells(frac, barW)
-	size := padLeft(model.FormatBytesShort(l.Allocation)+"/"+model.FormatBytesShort(l.VirtualSize), sizeW)
+	full, empty := common.BarCells(frac, barW)
+	size := common.PadLeft(model.FormatBytesShort(l.Allocation)+"/"+model.FormatBytesShort(l.VirtualSize), sizeW)
 	if l.VirtualSize == 0 {
-		size = padLeft(model.FormatBytesShort(l.Allocation), sizeW)
+		size = common.PadLeft(model.FormatBytesShort(l.Allocation), sizeW)
 	}
-	format := padRight(l.Format, fmtW)
-	tags := truncate(markTag(role)+v.layerTags(d, li), tagW)
+	format := common.PadRight(l.Format, fmtW)
+	tags := common.Truncate(markTag(role)+v.layerTags(d, li), tagW)
 
 	if sel && v.focused {
 		b.WriteString(st.Selected.Render(idx + name + " " + full + empty + " " + size + " " + format + " " + tags))
@@ -422,7 +423,7 @@ func (v *chainView) info() []string {
 	d, l := v.Cursor()
 	if v.infoH() == 3 {
 		if d != nil && (v.marks.on(v.dom.Name, d.Target) || v.marks.shallow || v.marks.bwStep > 0) {
-			out = append(out, st.Warning.Render(truncate("── "+v.marks.status(v.dom.Name, d)+" ── c commit · p pull · x clear", w)))
+			out = append(out, st.Warning.Render(common.Truncate("── "+v.marks.status(v.dom.Name, d)+" ── c commit · p pull · x clear", w)))
 		} else {
 			out = append(out, st.Separator.Render(strings.Repeat("─", w)))
 		}
@@ -440,7 +441,7 @@ func (v *chainView) info() []string {
 			parts = append(parts, d.SourceType)
 		}
 		parts = append(parts, src)
-		return append(out, st.Bold.Render(truncate("disk "+d.Target, w)), st.Dim.Render(truncateLeft(strings.Join(parts, " "), w)))
+		return append(out, st.Bold.Render(common.Truncate("disk "+d.Target, w)), st.Dim.Render(common.TruncateLeft(strings.Join(parts, " "), w)))
 	}
 	// Most telling first: the row above already shows sizes, and the next
 	// row is the backing image.
@@ -470,11 +471,11 @@ func (v *chainView) info() []string {
 		}
 		parts = append(parts, bf)
 	}
-	line := truncate(strings.Join(parts, " · "), w)
+	line := common.Truncate(strings.Join(parts, " · "), w)
 	if l.Problem != "" {
 		line = st.Warning.Render(line)
 	} else {
 		line = st.Dim.Render(line)
 	}
-	return append(out, st.Bold.Render(truncateLeft(l.Path, w)), line)
+	return append(out, st.Bold.Render(common.TruncateLeft(l.Path, w)), line)
 }

@@ -9,23 +9,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
-
-// Reconnector is the side of a Backend whose connection can be lost: the
-// daemon restarts, a keepalive times out, ssh drops. The UI waits on Lost
-// in a Cmd, says so at once, and asks for a new connection in the
-// background. Running domains and their block jobs go on meanwhile.
-type Reconnector interface {
-	// Lost is closed as soon as the connection is lost.
-	Lost() <-chan struct{}
-	// Reconnect opens a new connection like this one, trying with backoff
-	// until one works or ctx ends; tried hears of each failed try and the
-	// wait before the next. The new Backend replaces this one.
-	Reconnect(ctx context.Context, tried func(attempt int, wait time.Duration, err error)) (Backend, error)
-	// Close closes the connection; Run calls it on the backends its
-	// reconnects opened (the caller owns the first one).
-	Close() error
-}
 
 // connMsg marks the connection-state messages, routed with one case.
 type connMsg interface{ isConnMsg() }
@@ -165,7 +150,7 @@ func closeJobsCmd(b Backend) tea.Cmd {
 
 // notConnected is the footer line for a key that needs the host while
 // the connection is lost.
-func notConnected(c *Common) tea.Cmd { return errCmd(notConnectedText(c.Backend.URI())) }
+func notConnected(c *session) tea.Cmd { return common.ErrCmd(notConnectedText(c.Backend.URI())) }
 
 func notConnectedText(uri string) string {
 	return "not connected: reconnecting to " + uri + " in the background…"

@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // connFake is a job backend whose connection a test can lose; Reconnect
@@ -166,8 +167,8 @@ func TestConnectionBackJobEndedUnseen(t *testing.T) {
 // A dialog whose plan fails because the connection was lost words it as
 // such, with what to do.
 func TestLostErrorInDialog(t *testing.T) {
-	st := NewStyles(true)
-	lines := strings.Join(errorLines(st, fmt.Errorf("read domain: %w", model.ErrConnectionLost), 76, DefaultKeyMap()), "\n")
+	st := common.NewStyles(true)
+	lines := strings.Join(errorLines(st, fmt.Errorf("read domain: %w", model.ErrConnectionLost), 76, common.DefaultKeyMap()), "\n")
 	if !strings.Contains(lines, "not connected: read domain: connection lost") || !strings.Contains(lines, "reconnects by itself") {
 		t.Errorf("error lines:\n%s", lines)
 	}

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // tab names the detail pane's tabs.
@@ -32,7 +33,7 @@ func (t tab) String() string {
 // detail is the right pane: a tab bar over the selected domain's chains or
 // snapshot tree. Later tabs (jobs) and tab-local actions plug in here.
 type detail struct {
-	common  *Common
+	common  *session
 	width   int
 	height  int
 	focused bool
@@ -43,7 +44,7 @@ type detail struct {
 	snaps  *snapView
 }
 
-func newDetail(c *Common) *detail {
+func newDetail(c *session) *detail {
 	return &detail{common: c, chains: newChainView(c), snaps: newSnapView(c)}
 }
 
@@ -72,7 +73,7 @@ func (p *detail) SetTab(t tab) {
 	p.SetFocus(p.focused)
 }
 
-func (p *detail) current() component {
+func (p *detail) current() common.Component {
 	if p.active == tabSnapshots {
 		return p.snaps
 	}
@@ -133,9 +134,9 @@ func (p *detail) tabLabel(t tab) string {
 // tabSpans are the x ranges of the tab labels in the tab bar, for clicks.
 func (p *detail) tabSpans() [tabCount][2]int {
 	var spans [tabCount][2]int
-	x := textWidth(p.titleText()) + 1
+	x := common.TextWidth(p.titleText()) + 1
 	for t := tab(0); t < tabCount; t++ {
-		w := textWidth(p.tabLabel(t)) + 2 // padding
+		w := common.TextWidth(p.tabLabel(t)) + 2 // padding
 		spans[t] = [2]int{x, x + w}
 		x += w + 1
 	}
@@ -146,7 +147,7 @@ func (p *detail) titleText() string {
 	if p.dom == nil {
 		return ""
 	}
-	return truncate(p.dom.Name, max(p.width/3, 8))
+	return common.Truncate(p.dom.Name, max(p.width/3, 8))
 }
 
 func (p *detail) ShortHelp() []key.Binding { return p.current().ShortHelp() }
@@ -166,7 +167,7 @@ func (p *detail) View() string {
 		b.WriteString(st.Dim.Render(title))
 	}
 	b.WriteString(" ")
-	used := textWidth(title) + 1
+	used := common.TextWidth(title) + 1
 	for t := tab(0); t < tabCount; t++ {
 		label := p.tabLabel(t)
 		if t == p.active {
@@ -175,19 +176,19 @@ func (p *detail) View() string {
 			b.WriteString(st.TabInactive.Render(label))
 		}
 		b.WriteString(" ")
-		used += textWidth(label) + 3
+		used += common.TextWidth(label) + 3
 	}
 	if p.dom != nil {
 		summary := domainSummary(p.dom)
 		if room := p.width - used - 1; room >= 8 {
-			s := truncate(summary, room)
-			b.WriteString(spaces(room - textWidth(s) + 1))
+			s := common.Truncate(summary, room)
+			b.WriteString(common.Spaces(room - common.TextWidth(s) + 1))
 			b.WriteString(st.Dim.Render(s))
 		}
 	}
-	head := fitLine(b.String(), p.width)
+	head := common.FitLine(b.String(), p.width)
 	if p.dom != nil && p.dom.Problem != "" {
-		head += "\n" + fitLine(st.Warning.Render(truncate("⚠ "+p.dom.Problem, p.width)), p.width)
+		head += "\n" + common.FitLine(st.Warning.Render(common.Truncate("⚠ "+p.dom.Problem, p.width)), p.width)
 	}
 	return head + "\n" + p.current().View()
 }

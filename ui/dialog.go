@@ -28,7 +28,8 @@ package ui
 //
 // startOp refuses on a read-only connection (footer error, nothing runs).
 // Other entry points: confirmOp (a plan already in hand -> confirm -> run,
-// e.g. an abort or a pivot) and planLines (the plan rendered as lines, for a dialog of one's own).
+// e.g. an abort or a pivot) and planLines (the plan rendered as lines,
+// for a dialog of one's own).
 // A running op can be hidden with esc; its result then lands in the footer.
 
 import (
@@ -42,12 +43,13 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // Dialog is a modal layer over the body. View renders exactly the size
 // given by SetSize.
 type Dialog interface {
-	component
+	common.Component
 }
 
 // OpenDialogMsg opens D over the body, replacing any open dialog.
@@ -72,13 +74,13 @@ type dialogSlot struct {
 }
 
 // showDialog opens d over the body when the current Update returns.
-func (c *Common) showDialog(d Dialog) { c.dialog = dialogSlot{set: true, next: d} }
+func (c *session) showDialog(d Dialog) { c.dialog = dialogSlot{set: true, next: d} }
 
 // closeDialog closes the open dialog when the current Update returns.
-func (c *Common) closeDialog() { c.dialog = dialogSlot{set: true} }
+func (c *session) closeDialog() { c.dialog = dialogSlot{set: true} }
 
 // takeDialog returns the pending dialog change, if any, and clears it.
-func (c *Common) takeDialog() (Dialog, bool) {
+func (c *session) takeDialog() (Dialog, bool) {
 	s := c.dialog
 	c.dialog = dialogSlot{}
 	return s.next, s.set
@@ -154,7 +156,7 @@ const (
 
 // opDialog walks one Op through its phases.
 type opDialog struct {
-	common        *Common
+	common        *session
 	width, height int
 	id            int64
 	op            Op
@@ -175,16 +177,16 @@ type dialogKeys struct {
 
 func newDialogKeys() dialogKeys {
 	return dialogKeys{
-		Confirm: bind([]string{"y", "enter"}, "y/enter", "confirm"),
-		Cancel:  bind([]string{"n", "esc"}, "n/esc", "cancel"),
-		Close:   bind([]string{"enter", "esc", "q"}, "enter/esc", "close"),
-		Hide:    bind([]string{"esc"}, "esc", "hide (keeps running)"),
-		Replan:  bind([]string{"r"}, "r", "plan again"),
-		Scroll:  bind([]string{"up", "down", "k", "j", "pgup", "pgdown"}, "↑↓/jk", "scroll"),
+		Confirm: common.Bind([]string{"y", "enter"}, "y/enter", "confirm"),
+		Cancel:  common.Bind([]string{"n", "esc"}, "n/esc", "cancel"),
+		Close:   common.Bind([]string{"enter", "esc", "q"}, "enter/esc", "close"),
+		Hide:    common.Bind([]string{"esc"}, "esc", "hide (keeps running)"),
+		Replan:  common.Bind([]string{"r"}, "r", "plan again"),
+		Scroll:  common.Bind([]string{"up", "down", "k", "j", "pgup", "pgdown"}, "↑↓/jk", "scroll"),
 	}
 }
 
-func newOpDialog(c *Common, op Op, phase opPhase) *opDialog {
+func newOpDialog(c *session, op Op, phase opPhase) *opDialog {
 	return &opDialog{
 		common: c, op: op, phase: phase, id: opSeq.Add(1),
 		spin: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
@@ -194,13 +196,13 @@ func newOpDialog(c *Common, op Op, phase opPhase) *opDialog {
 
 // readOnlyCmd is the footer error for a change asked on a read-only
 // connection.
-func readOnlyCmd(c *Common, what string) tea.Cmd {
+func readOnlyCmd(c *session, what string) tea.Cmd {
 	// Short enough for an 80-column footer; the header names the URI.
-	return errCmd(tuiWords(c.KeyMap, model.RefuseReadOnly(what).Error()))
+	return common.ErrCmd(tuiWords(c.KeyMap, model.RefuseReadOnly(what).Error()))
 }
 
 // startOp plans op in a Cmd behind a spinner, then asks for confirmation.
-func startOp(c *Common, op Op) tea.Cmd {
+func startOp(c *session, op Op) tea.Cmd {
 	if c.lost {
 		return notConnected(c)
 	}
@@ -213,7 +215,7 @@ func startOp(c *Common, op Op) tea.Cmd {
 }
 
 // confirmOp shows a plan already in hand; y runs run.
-func confirmOp(c *Common, title string, plan model.Plan, run RunFunc, reread ...string) tea.Cmd {
+func confirmOp(c *session, title string, plan model.Plan, run RunFunc, reread ...string) tea.Cmd {
 	if c.lost {
 		return notConnected(c)
 	}
@@ -358,7 +360,7 @@ func (d *opDialog) leave() tea.Cmd {
 }
 
 func (d *opDialog) scroll(n int) {
-	d.offset = clamp(d.offset+n, 0, max(len(d.content())-d.contentH(), 0))
+	d.offset = common.Clamp(d.offset+n, 0, max(len(d.content())-d.contentH(), 0))
 }
 
 // contentH is the room under the title line and above the prompt line.
@@ -376,14 +378,14 @@ func (d *opDialog) ShortHelp() []key.Binding {
 	case phaseFailed:
 		closeKey := k.Close
 		if !d.ran && d.op.Back != nil {
-			closeKey = short(k.Close, "back to the form")
+			closeKey = common.Short(k.Close, "back to the form")
 		}
 		if d.op.Plan != nil {
 			return []key.Binding{closeKey, k.Replan, k.Scroll}
 		}
 		return []key.Binding{closeKey, k.Scroll}
 	}
-	return []key.Binding{bind([]string{"enter"}, "any key", "closes")}
+	return []key.Binding{common.Bind([]string{"enter"}, "any key", "closes")}
 }
 
 func (d *opDialog) FullHelp() [][]key.Binding { return [][]key.Binding{d.ShortHelp()} }
@@ -404,7 +406,7 @@ func (d *opDialog) content() []string {
 		if res == "" {
 			res = "Done."
 		}
-		return indent(wrapText("✔ "+res, w), st.Running)
+		return common.Indent(common.WrapText("✔ "+res, w), st.Running)
 	}
 	return errorLines(st, d.err, w, d.common.KeyMap)
 }
@@ -447,10 +449,10 @@ func (d *opDialog) prompt() string {
 func (d *opDialog) View() string {
 	st := d.common.Styles
 	lines := make([]string, 0, d.height)
-	lines = append(lines, st.TabActive.Render(truncate(d.op.Title, max(d.width-2, 1))))
+	lines = append(lines, st.TabActive.Render(common.Truncate(d.op.Title, max(d.width-2, 1))))
 	content := d.content()
 	h := d.contentH()
-	off := clamp(d.offset, 0, max(len(content)-h, 0))
+	off := common.Clamp(d.offset, 0, max(len(content)-h, 0))
 	end := min(off+h, len(content))
 	for _, l := range content[off:end] {
 		lines = append(lines, " "+l)
@@ -465,5 +467,5 @@ func (d *opDialog) View() string {
 		more = st.Dim.Render("  ↑ scrolled")
 	}
 	lines = append(lines, more, " "+d.prompt())
-	return block(lines, d.width, d.height)
+	return common.Block(lines, d.width, d.height)
 }

@@ -9,12 +9,13 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // domainList is the left pane: every domain with its state and chain
 // counts, filterable with `/`.
 type domainList struct {
-	common  *Common
+	common  *session
 	width   int
 	height  int
 	focused bool
@@ -38,7 +39,7 @@ const (
 	listFixed = 3 + colState + 1 + colDisks + 1 + colChain + 1 + colSnaps + 1 + colSaved + 1
 )
 
-func newDomainList(c *Common) *domainList {
+func newDomainList(c *session) *domainList {
 	ti := textinput.New()
 	ti.Prompt = "/"
 	ti.Placeholder = "filter by name"
@@ -54,7 +55,7 @@ func (l *domainList) SetDomains(ds []model.Domain) {
 	l.domains = ds
 	l.nameW = 0
 	for i := range ds {
-		l.nameW = max(l.nameW, textWidth(ds[i].Name))
+		l.nameW = max(l.nameW, common.TextWidth(ds[i].Name))
 	}
 	l.applyFilter()
 	l.selectName(name)
@@ -223,29 +224,29 @@ func (l *domainList) View() string {
 	if l.focused {
 		titleStyle = st.PaneTitle
 	}
-	lines = append(lines, titleStyle.Render(truncate(title+" ("+count+")", w)))
+	lines = append(lines, titleStyle.Render(common.Truncate(title+" ("+count+")", w)))
 	if l.showFilterLine() {
 		lines = append(lines, l.filter.View())
 	}
 
-	nameW := clamp(l.nameW, 8, max(w-listFixed, 4))
-	head := "   " + padRight("DOMAIN", nameW) + " " + padRight("STATE", colState) + " " +
-		padLeft("DSK", colDisks) + " " + padLeft("CHAIN", colChain) + " " + padLeft("SNAP", colSnaps) + " " + padRight("SAVED", colSaved)
-	lines = append(lines, st.ColumnHead.Render(truncate(head, w)))
+	nameW := common.Clamp(l.nameW, 8, max(w-listFixed, 4))
+	head := "   " + common.PadRight("DOMAIN", nameW) + " " + common.PadRight("STATE", colState) + " " +
+		common.PadLeft("DSK", colDisks) + " " + common.PadLeft("CHAIN", colChain) + " " + common.PadLeft("SNAP", colSnaps) + " " + common.PadRight("SAVED", colSaved)
+	lines = append(lines, st.ColumnHead.Render(common.Truncate(head, w)))
 
 	if len(l.shown) == 0 {
 		msg := "no domains"
 		if len(l.domains) > 0 {
 			msg = "no domain matches the filter"
 		}
-		lines = append(lines, st.Dim.Render(truncate("  "+msg, w)))
+		lines = append(lines, st.Dim.Render(common.Truncate("  "+msg, w)))
 	}
 	from, to := l.scroll.visible()
 	for row := from; row < to; row++ {
 		d := &l.domains[l.shown[row]]
 		lines = append(lines, l.renderRow(d, row == l.scroll.cursor, nameW))
 	}
-	return block(lines, w, l.height)
+	return common.Block(lines, w, l.height)
 }
 
 func (l *domainList) renderRow(d *model.Domain, selected bool, nameW int) string {
@@ -259,10 +260,10 @@ func (l *domainList) renderRow(d *model.Domain, selected bool, nameW int) string
 		saved = "saved"
 	}
 	snaps := strconv.Itoa(len(d.Snapshots))
-	text := padRight(truncateMiddle(d.Name, nameW), nameW) + " " + padRight(string(d.State), colState) + " " +
-		padLeft(strconv.Itoa(len(d.Disks)), colDisks) + " " + padLeft(strconv.Itoa(d.DeepestChain()), colChain) + " " +
-		padLeft(snaps, colSnaps) + " " + padRight(saved, colSaved)
-	text = truncate(text, l.width-3)
+	text := common.PadRight(common.TruncateMiddle(d.Name, nameW), nameW) + " " + common.PadRight(string(d.State), colState) + " " +
+		common.PadLeft(strconv.Itoa(len(d.Disks)), colDisks) + " " + common.PadLeft(strconv.Itoa(d.DeepestChain()), colChain) + " " +
+		common.PadLeft(snaps, colSnaps) + " " + common.PadRight(saved, colSaved)
+	text = common.Truncate(text, l.width-3)
 	mark := " "
 	if selected {
 		mark = "▸"
@@ -279,7 +280,7 @@ func (l *domainList) renderRow(d *model.Domain, selected bool, nameW int) string
 
 // stateGlyph gives each state a distinct shape, so state reads without
 // colour too.
-func stateGlyph(st *Styles, s model.DomainState) (string, Style) {
+func stateGlyph(st *common.Styles, s model.DomainState) (string, common.Style) {
 	switch s {
 	case model.StateRunning, model.StateBlocked:
 		return "●", st.Running

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // hostileDomain carries control characters wherever host data can: the
@@ -77,6 +78,6 @@ func TestHostDataIsEscapedOnScreen(t *testing.T) {
 	h.open(startOp(h.m.common, testOp(p, errors.New("libvirt: no \x1b[31mway\nsecond line"), nil, &ran)))
 	onlySGR(t, "error dialog", h.m.View().Content)
 	h.press("esc")
-	h.send(ErrorMsg{Err: errors.New("footer \x1b[31merror")})
+	h.send(common.ErrorMsg{Err: errors.New("footer \x1b[31merror")})
 	onlySGR(t, "footer", h.m.View().Content)
 }

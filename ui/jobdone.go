@@ -5,22 +5,23 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // jobDoneDialog says what a finished commit or pull left behind and
 // offers the metadata cleanup.
 type jobDoneDialog struct {
-	common        *Common
+	common        *session
 	width, height int
 	job           model.Job
 	left, stale   []string
 	keys          struct{ Clean, Close key.Binding }
 }
 
-func newJobDoneDialog(c *Common, j model.Job, left, stale []string) *jobDoneDialog {
+func newJobDoneDialog(c *session, j model.Job, left, stale []string) *jobDoneDialog {
 	d := &jobDoneDialog{common: c, job: j, left: left, stale: stale}
-	d.keys.Clean = bind([]string{"m"}, "m", "remove stale metadata")
-	d.keys.Close = bind([]string{"esc", "enter", "q"}, "esc/enter", "close")
+	d.keys.Clean = common.Bind([]string{"m"}, "m", "remove stale metadata")
+	d.keys.Close = common.Bind([]string{"esc", "enter", "q"}, "esc/enter", "close")
 	return d
 }
 
@@ -53,7 +54,7 @@ func (d *jobDoneDialog) View() string {
 	st := d.common.Styles
 	j := d.job
 	w := max(d.width-2, 10)
-	lines := []string{st.TabActive.Render(truncate(string(j.Kind)+" on "+j.Domain+" "+j.Disk+" completed", max(d.width-2, 1)))}
+	lines := []string{st.TabActive.Render(common.Truncate(string(j.Kind)+" on "+j.Domain+" "+j.Disk+" completed", max(d.width-2, 1)))}
 	add := func(ls ...string) {
 		for _, l := range ls {
 			lines = append(lines, " "+l)
@@ -62,20 +63,20 @@ func (d *jobDoneDialog) View() string {
 	if len(d.left) > 0 {
 		add("", st.ColumnHead.Render("Left the chain (the files stay on disk)"))
 		for _, f := range d.left {
-			add(hanging("•", f, w, st.Plain)...)
+			add(common.Hanging("•", f, w, st.Plain)...)
 		}
 	}
 	if len(d.stale) > 0 {
 		add("", st.ColumnHead.Render("Snapshot metadata now stale"))
 		for _, s := range d.stale {
-			add(hanging("•", s, w, st.Warning)...)
+			add(common.Hanging("•", s, w, st.Warning)...)
 		}
 		add("")
-		add(indent(wrapText("libvirt 9.0 refuses a normal delete of these; m removes their metadata only", w), st.Dim)...)
+		add(common.Indent(common.WrapText("libvirt 9.0 refuses a normal delete of these; m removes their metadata only", w), st.Dim)...)
 	}
 	if len(d.left) > 0 {
 		// Wrapped, not cut: the command is the part an admin copies.
-		add(indent(wrapText("delete files with 'virtchain cleanup "+j.Domain+" --delete-files' (checks no one uses them)", w), st.Dim)...)
+		add(common.Indent(common.WrapText("delete files with 'virtchain cleanup "+j.Domain+" --delete-files' (checks no one uses them)", w), st.Dim)...)
 	}
-	return block(lines, d.width, d.height)
+	return common.Block(lines, d.width, d.height)
 }

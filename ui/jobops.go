@@ -11,11 +11,12 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // blockOp is a commit or pull from the chain view: plan from a fresh read
 // of every domain and the live jobs, confirm, start.
-func blockOp(c *Common, req blockRequest) Op {
+func blockOp(c *session, req blockRequest) Op {
 	b := c.Backend
 	title := "Pull"
 	if req.commit != nil {
@@ -75,7 +76,7 @@ func blockPlanView(bp *model.BlockPlan) model.Plan {
 }
 
 // abortOp confirms and sends an abort: the chain stays as it was.
-func abortOp(c *Common, j model.Job) tea.Cmd {
+func abortOp(c *session, j model.Job) tea.Cmd {
 	jb := c.Backend
 	p := model.Plan{Op: "abort", Domain: j.Domain, Target: j.Disk,
 		Summary: "Abort the " + string(j.Kind) + " on " + j.Domain + " " + j.Disk,
@@ -102,10 +103,10 @@ func abortOp(c *Common, j model.Job) tea.Cmd {
 }
 
 // pivotOp confirms and pivots an active commit now (READY) or at READY.
-func pivotOp(c *Common, j model.Job) tea.Cmd {
+func pivotOp(c *session, j model.Job) tea.Cmd {
 	jb := c.Backend
 	if j.Kind != model.JobActiveCommit && j.Kind != model.JobCopy {
-		return errCmd("a " + string(j.Kind) + " job has no pivot: it completes by itself")
+		return common.ErrCmd("a " + string(j.Kind) + " job has no pivot: it completes by itself")
 	}
 	p := model.Plan{Op: "pivot", Domain: j.Domain, Target: j.Disk,
 		Summary: "Pivot the " + string(j.Kind) + " on " + j.Domain + " " + j.Disk,
@@ -129,7 +130,7 @@ func pivotOp(c *Common, j model.Job) tea.Cmd {
 
 // cleanupOp removes the stale snapshot metadata of domain (metadata only:
 // the TUI never deletes image files).
-func cleanupOp(c *Common, domain string) tea.Cmd {
+func cleanupOp(c *session, domain string) tea.Cmd {
 	b := c.Backend
 	return startOp(c, plannedOp("Clean stale snapshot metadata of "+domain,
 		func(ctx context.Context) (*model.CleanupPlan, error) {

@@ -13,6 +13,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // jobFake adds the block-job side to the fake backend. Job changes are
@@ -612,7 +613,7 @@ func TestForeignJobEndIsAFooterLine(t *testing.T) {
 // At 80 columns the after-job dialog's cleanup command is shown whole,
 // wrapped rather than cut, even for a long domain name.
 func TestJobDoneDialogWrapsTheCleanupHint(t *testing.T) {
-	c := &Common{Ctx: context.Background(), Styles: NewStyles(true), KeyMap: DefaultKeyMap()}
+	c := &session{Common: &common.Common{Ctx: context.Background(), Styles: common.NewStyles(true), KeyMap: common.DefaultKeyMap()}}
 	j := model.Job{Domain: "vct-qa-a-rather-long-domain-name", Disk: "vda", Kind: model.JobCommit, Phase: model.PhaseCompleted}
 	d := newJobDoneDialog(c, j, []string{"/var/tmp/x/deep_2.qcow2"}, []string{"step2"})
 	d.SetSize(80, 22)
@@ -627,7 +628,7 @@ func TestJobDoneDialogWrapsTheCleanupHint(t *testing.T) {
 		}
 	}
 	for _, l := range strings.Split(view, "\n") {
-		if textWidth(l) > 80 {
+		if common.TextWidth(l) > 80 {
 			t.Errorf("line wider than 80: %q", l)
 		}
 	}

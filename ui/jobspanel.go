@@ -13,6 +13,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // jobKeys are the jobs panel's own keys.
@@ -22,14 +23,14 @@ type jobKeys struct {
 
 func newJobKeys() jobKeys {
 	return jobKeys{
-		Toggle:  bind([]string{"J"}, "J", "jobs panel"),
-		Abort:   bind([]string{"a"}, "a", "abort"),
-		Pivot:   bind([]string{"P"}, "P", "pivot, now or at READY"),
-		Faster:  bind([]string{"+", "="}, "+/-", "bandwidth"),
-		Slower:  bind([]string{"-"}, "-", "less bandwidth"),
-		Clear:   bind([]string{"x"}, "x", "clear finished"),
-		Cleanup: bind([]string{"m"}, "m", "clean stale metadata"),
-		Close:   bind([]string{"esc"}, "esc/J", "close"),
+		Toggle:  common.Bind([]string{"J"}, "J", "jobs panel"),
+		Abort:   common.Bind([]string{"a"}, "a", "abort"),
+		Pivot:   common.Bind([]string{"P"}, "P", "pivot, now or at READY"),
+		Faster:  common.Bind([]string{"+", "="}, "+/-", "bandwidth"),
+		Slower:  common.Bind([]string{"-"}, "-", "less bandwidth"),
+		Clear:   common.Bind([]string{"x"}, "x", "clear finished"),
+		Cleanup: common.Bind([]string{"m"}, "m", "clean stale metadata"),
+		Close:   common.Bind([]string{"esc"}, "esc/J", "close"),
 	}
 }
 
@@ -42,7 +43,7 @@ const jobRowH = 3
 // is applied at most every redrawEvery, so the screen changes at most 10
 // times a second while jobs run and not at all while none does.
 type jobsPanel struct {
-	common  *Common
+	common  *session
 	keys    jobKeys
 	visible bool
 
@@ -70,7 +71,7 @@ type jobsPanel struct {
 	staleOf func(domain string) []string
 }
 
-func newJobsPanel(c *Common) *jobsPanel {
+func newJobsPanel(c *session) *jobsPanel {
 	full, empty := lipgloss.Color("4"), lipgloss.Color("8")
 	if c.Styles.NoColor {
 		full, empty = lipgloss.NoColor{}, lipgloss.NoColor{}
@@ -183,7 +184,7 @@ func (p *jobsPanel) sort() {
 	if i := p.index(cur); i >= 0 {
 		p.cursor = i
 	}
-	p.cursor = clamp(p.cursor, 0, len(p.jobs)-1)
+	p.cursor = common.Clamp(p.cursor, 0, len(p.jobs)-1)
 }
 
 // dropUnseen removes the live rows a re-attach did not find: those jobs
@@ -203,7 +204,7 @@ func (p *jobsPanel) dropUnseen(found []model.Job) int {
 		kept = append(kept, j)
 	}
 	p.jobs = kept
-	p.cursor = clamp(p.cursor, 0, len(p.jobs)-1)
+	p.cursor = common.Clamp(p.cursor, 0, len(p.jobs)-1)
 	return n
 }
 
@@ -218,7 +219,7 @@ func (p *jobsPanel) clearFinished() {
 		}
 	}
 	p.jobs = kept
-	p.cursor = clamp(p.cursor, 0, len(p.jobs)-1)
+	p.cursor = common.Clamp(p.cursor, 0, len(p.jobs)-1)
 }
 
 func (p *jobsPanel) ShortHelp() []key.Binding {
@@ -257,12 +258,12 @@ func (p *jobsPanel) render(w, h int) string {
 	if p.common.lost {
 		sub = "connection lost: the jobs go on in QEMU, shown as last seen"
 	}
-	lines = append(lines, st.TabActive.Render(title)+" "+st.Dim.Render(truncate(sub, max(w-textWidth(title)-3, 0))))
+	lines = append(lines, st.TabActive.Render(title)+" "+st.Dim.Render(common.Truncate(sub, max(w-common.TextWidth(title)-3, 0))))
 	switch {
 	case p.err != "":
-		lines = append(lines, st.Error.Render(truncate("✖ "+p.err, w)))
+		lines = append(lines, st.Error.Render(common.Truncate("✖ "+p.err, w)))
 	case len(p.jobs) == 0:
-		lines = append(lines, "", st.Dim.Render(truncate("  no block jobs. In the Chains tab mark a range (t top, b base), then c commits or p pulls.", w)))
+		lines = append(lines, "", st.Dim.Render(common.Truncate("  no block jobs. In the Chains tab mark a range (t top, b base), then c commits or p pulls.", w)))
 	}
 	room := max((h-1)/jobRowH, 1)
 	off := 0
@@ -272,7 +273,7 @@ func (p *jobsPanel) render(w, h int) string {
 	for i := off; i < len(p.jobs) && i < off+room; i++ {
 		lines = append(lines, p.renderJob(p.jobs[i], i == p.cursor, w)...)
 	}
-	return block(lines, w, h)
+	return common.Block(lines, w, h)
 }
 
 // renderJob is three lines: who and what phase; the bar with bytes, rate,
@@ -303,8 +304,8 @@ func (p *jobsPanel) jobHead(j model.Job, sel bool, w int) string {
 	case "dim":
 		phase = st.Dim.Render(phase)
 	}
-	headW := max(w-2-cellWidth(phase)-2, 4)
-	headText := padRight(head, headW)
+	headW := max(w-2-common.CellWidth(phase)-2, 4)
+	headText := common.PadRight(head, headW)
 	if sel {
 		headText = st.Selected.Render(headText)
 	} else {
@@ -320,7 +321,7 @@ func (p *jobsPanel) jobBar(j model.Job, w int) string {
 	if j.Phase == model.PhaseCompleted {
 		frac = 1
 	}
-	pct := padLeft(strconv.Itoa(int(frac*100))+"%", 4)
+	pct := common.PadLeft(strconv.Itoa(int(frac*100))+"%", 4)
 	// A job seen only at its end (started elsewhere, over before a rescan)
 	// has no sizes: "0B/0B" would read as nothing copied.
 	nums := ""
@@ -337,10 +338,10 @@ func (p *jobsPanel) jobBar(j model.Job, w int) string {
 		nums += "  ≤" + model.FormatBytesShort(j.Bandwidth) + "/s"
 	}
 	nums = strings.TrimPrefix(nums, "  ")
-	barW := clamp(w-4-5-textWidth(nums)-2, 10, 40)
+	barW := common.Clamp(w-4-5-common.TextWidth(nums)-2, 10, 40)
 	b := p.bar
 	b.SetWidth(barW)
-	return "    " + b.ViewAs(frac) + " " + pct + "  " + st.Dim.Render(truncate(nums, max(w-4-barW-5-2, 0)))
+	return "    " + b.ViewAs(frac) + " " + pct + "  " + st.Dim.Render(common.Truncate(nums, max(w-4-barW-5-2, 0)))
 }
 
 // jobNote is the job's error, the stale metadata it left, or its range.
@@ -348,9 +349,9 @@ func (p *jobsPanel) jobNote(j model.Job, w int) string {
 	st := p.common.Styles
 	switch {
 	case j.Error != "":
-		return "    " + st.Error.Render(truncate(oneLine(j.Error), w-4))
+		return "    " + st.Error.Render(common.Truncate(oneLine(j.Error), w-4))
 	case !j.Phase.Live() && p.after[j.Key()] && len(p.staleOf(j.Domain)) > 0:
-		return "    " + st.Warning.Render(truncate("stale snapshot metadata: "+strings.Join(p.staleOf(j.Domain), ", ")+" (m cleans)", w-4))
+		return "    " + st.Warning.Render(common.Truncate("stale snapshot metadata: "+strings.Join(p.staleOf(j.Domain), ", ")+" (m cleans)", w-4))
 	case j.Top != "" || j.Base != "":
 		r := filepath.Base(j.Top)
 		if j.Kind == model.JobPull {
@@ -363,9 +364,9 @@ func (p *jobsPanel) jobNote(j model.Job, w int) string {
 		} else if j.Base != "" {
 			r += " → " + filepath.Base(j.Base)
 		}
-		return "    " + st.Dim.Render(truncate(r, w-4))
+		return "    " + st.Dim.Render(common.Truncate(r, w-4))
 	}
-	return "    " + st.Dim.Render(truncate("started outside this virtchain", w-4))
+	return "    " + st.Dim.Render(common.Truncate("started outside this virtchain", w-4))
 }
 
 // phaseText words a job's phase and says how to colour it.

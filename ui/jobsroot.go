@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // jobsPanel returns the panel, made on first use.
@@ -251,9 +252,9 @@ func (m *Model) jobsKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case msg.String() == "esc":
 		p.visible = false
 	case key.Matches(msg, km.Up):
-		p.cursor = clamp(p.cursor-1, 0, len(p.jobs)-1)
+		p.cursor = common.Clamp(p.cursor-1, 0, len(p.jobs)-1)
 	case key.Matches(msg, km.Down):
-		p.cursor = clamp(p.cursor+1, 0, len(p.jobs)-1)
+		p.cursor = common.Clamp(p.cursor+1, 0, len(p.jobs)-1)
 	case key.Matches(msg, p.keys.Clear):
 		p.clearFinished()
 	default:

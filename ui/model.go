@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // Messages carrying backend results into Update. Each is produced by a
@@ -36,9 +37,6 @@ type (
 	}
 	// eventsClosedMsg says the event stream ended (connection closed).
 	eventsClosedMsg struct{ gen int }
-	// ErrorMsg is shown in the footer until the next key; commands of
-	// later features return it for failures.
-	ErrorMsg struct{ Err error }
 )
 
 // focus says which pane has the keyboard.
@@ -55,7 +53,7 @@ const wideMin = 120
 
 // Model is the root of the Bubble Tea program.
 type Model struct {
-	common *Common
+	common *session
 	opts   Options
 	// crashed holds a panic caught in Update or View: the program quits and
 	// Run returns it as one line instead of Bubble Tea's stack trace.
@@ -99,8 +97,8 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	st := NewStyles(opts.noColor())
-	c := &Common{Ctx: ctx, Backend: b, Styles: st, KeyMap: DefaultKeyMap()}
+	st := common.NewStyles(opts.noColor())
+	c := &session{Common: &common.Common{Ctx: ctx, Backend: b, Styles: st, KeyMap: common.DefaultKeyMap()}}
 	h := help.New()
 	h.Styles = st.Help
 	m := &Model{
@@ -209,7 +207,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			m.notice = "libvirt events stopped: ctrl+r refreshes by hand"
 		}
 		return nil
-	case ErrorMsg:
+	case common.ErrorMsg:
 		if msg.Err != nil {
 			m.err = oneLine(msg.Err.Error())
 		}
@@ -585,7 +583,7 @@ func (m *Model) layout() {
 	bodyH := max(m.height-2, 3) // header and footer
 	m.wide = m.width >= wideMin
 	if m.wide {
-		m.listW = clamp(m.list.nameW+listFixed+1, 36, m.width*2/5)
+		m.listW = common.Clamp(m.list.nameW+listFixed+1, 36, m.width*2/5)
 		m.listH = bodyH
 	} else {
 		m.listW = m.width
@@ -593,7 +591,7 @@ func (m *Model) layout() {
 		if m.list.showFilterLine() {
 			extra++
 		}
-		m.listH = clamp(len(m.list.shown)+extra, 4, max(bodyH/3+1, 4))
+		m.listH = common.Clamp(len(m.list.shown)+extra, 4, max(bodyH/3+1, 4))
 	}
 	m.list.SetSize(m.listW, m.listH)
 	m.layoutDetail()

@@ -2,20 +2,20 @@ package ui
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // The snapshot and restore-point operations as Ops (see dialog.go): each
 // plans through the Backend in a Cmd, shows its plan, and runs it on y.
 // They mirror the CLI's commands in cli/snapshot_cmds.go.
 
-func snapshotCreateOp(c *Common, req model.SnapshotCreateRequest) Op {
+func snapshotCreateOp(c *session, req model.SnapshotCreateRequest) Op {
 	b := c.Backend
 	return plannedOp("New snapshot "+req.Name+" of "+req.Domain,
 		func(ctx context.Context) (*model.SnapshotCreatePlan, error) { return b.PlanSnapshotCreate(ctx, req) },
@@ -26,7 +26,7 @@ func snapshotCreateOp(c *Common, req model.SnapshotCreateRequest) Op {
 		})
 }
 
-func snapshotRevertOp(c *Common, req model.SnapshotRevertRequest) Op {
+func snapshotRevertOp(c *session, req model.SnapshotRevertRequest) Op {
 	b := c.Backend
 	return plannedOp("Revert "+req.Domain+" to snapshot "+req.Name,
 		func(ctx context.Context) (*model.SnapshotRevertPlan, error) { return b.PlanSnapshotRevert(ctx, req) },
@@ -41,7 +41,7 @@ func snapshotRevertOp(c *Common, req model.SnapshotRevertRequest) Op {
 		})
 }
 
-func snapshotDeleteOp(c *Common, req model.SnapshotDeleteRequest) Op {
+func snapshotDeleteOp(c *session, req model.SnapshotDeleteRequest) Op {
 	b := c.Backend
 	title := "Delete snapshot " + req.Name + " of " + req.Domain
 	done := "Deleted snapshot %s of %s."
@@ -56,7 +56,7 @@ func snapshotDeleteOp(c *Common, req model.SnapshotDeleteRequest) Op {
 		func(*model.SnapshotDeletePlan) string { return fmt.Sprintf(done, req.Name, req.Domain) })
 }
 
-func saveOp(c *Common, req model.SaveRequest) Op {
+func saveOp(c *session, req model.SaveRequest) Op {
 	b := c.Backend
 	return plannedOp("Save "+req.Domain+" to "+req.File,
 		func(ctx context.Context) (*model.Plan, error) { return b.PlanSave(ctx, req) },
@@ -65,7 +65,7 @@ func saveOp(c *Common, req model.SaveRequest) Op {
 		func(*model.Plan) string { return fmt.Sprintf("Saved %s to %s; it is shut off.", req.Domain, req.File) })
 }
 
-func restoreOp(c *Common, req model.RestoreRequest) Op {
+func restoreOp(c *session, req model.RestoreRequest) Op {
 	b := c.Backend
 	// Reread stays empty: the plan's Domain is the one in the file, or ""
 	// (everything is read again) when the file's header was unreadable.
@@ -106,7 +106,7 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 		onDomain := func(f func(d *model.Domain) tea.Cmd) func() tea.Cmd {
 			return func() tea.Cmd {
 				if d == nil {
-					return errCmd("no domain selected")
+					return common.ErrCmd("no domain selected")
 				}
 				return f(d)
 			}
@@ -145,7 +145,7 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 			return func() tea.Cmd {
 				s := m.detail.snaps.Selected()
 				if s == nil {
-					return errCmd(d.Name + " has no snapshot to act on: n makes one")
+					return common.ErrCmd(d.Name + " has no snapshot to act on: n makes one")
 				}
 				return f(s)
 			}
@@ -174,11 +174,6 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 		return a.run(), true
 	}
 	return nil, false
-}
-
-// errCmd shows text in the footer.
-func errCmd(text string) tea.Cmd {
-	return func() tea.Msg { return ErrorMsg{Err: errors.New(text)} }
 }
 
 // opHelp is the key groups of the operations, for the full help.

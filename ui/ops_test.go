@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // run executes cmd and every Cmd that follows from it, the way the program
@@ -548,7 +549,7 @@ func TestRefusalHintsUseTUIWording(t *testing.T) {
 	}
 
 	// A warning in a plan: Force in the revert form, not --force.
-	km := DefaultKeyMap()
+	km := common.DefaultKeyMap()
 	for in, want := range map[string]string{
 		"--force changes nothing for virtchain's external revert":                                                       "Force changes nothing for virtchain's external revert",
 		"add --running or --paused":                                                                                     "choose running or paused under Afterwards",

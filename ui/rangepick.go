@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // rangeMarks is the range a user marks in the chain view: a top and a
@@ -140,7 +141,7 @@ func (r *rangeMarks) role(domain string, d *model.Disk, li int) string {
 func (r *rangeMarks) bandwidth() int64 { return bandwidthSteps[r.bwStep] << 20 }
 
 func (r *rangeMarks) stepBandwidth(d int) {
-	r.bwStep = clamp(r.bwStep+d, 0, len(bandwidthSteps)-1)
+	r.bwStep = common.Clamp(r.bwStep+d, 0, len(bandwidthSteps)-1)
 }
 
 // cycleAfterReady walks pivot -> wait for a key -> keep the overlay.
@@ -233,15 +234,15 @@ type rangeKeys struct {
 
 func newRangeKeys() rangeKeys {
 	return rangeKeys{
-		Top:        bind([]string{"t"}, "t", "mark top"),
-		Base:       bind([]string{"b"}, "b", "mark base"),
-		Clear:      bind([]string{"x"}, "x", "clear marks"),
-		Commit:     bind([]string{"c"}, "c", "commit range"),
-		Pull:       bind([]string{"p"}, "p", "pull into active"),
-		Shallow:    bind([]string{"s"}, "s", "shallow commit"),
-		AfterReady: bind([]string{"a"}, "a", "action at READY"),
-		Faster:     bind([]string{"+", "="}, "+/-", "bandwidth limit"),
-		Slower:     bind([]string{"-"}, "-", "lower limit"),
+		Top:        common.Bind([]string{"t"}, "t", "mark top"),
+		Base:       common.Bind([]string{"b"}, "b", "mark base"),
+		Clear:      common.Bind([]string{"x"}, "x", "clear marks"),
+		Commit:     common.Bind([]string{"c"}, "c", "commit range"),
+		Pull:       common.Bind([]string{"p"}, "p", "pull into active"),
+		Shallow:    common.Bind([]string{"s"}, "s", "shallow commit"),
+		AfterReady: common.Bind([]string{"a"}, "a", "action at READY"),
+		Faster:     common.Bind([]string{"+", "="}, "+/-", "bandwidth limit"),
+		Slower:     common.Bind([]string{"-"}, "-", "lower limit"),
 	}
 }
 
@@ -254,7 +255,7 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	switch {
 	case key.Matches(msg, k.Top), key.Matches(msg, k.Base):
 		if layer == nil {
-			return errCmd("put the cursor on a layer to mark it"), true
+			return common.ErrCmd("put the cursor on a layer to mark it"), true
 		}
 		r.mark(v.dom.Name, disk.Target, layer.Path, key.Matches(msg, k.Base))
 	case key.Matches(msg, k.Clear):
@@ -278,7 +279,7 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		}
 		if key.Matches(msg, k.Commit) {
 			if !r.on(v.dom.Name, disk.Target) && !r.shallow {
-				return errCmd("mark a top (t) and/or a base (b) first, or s for a shallow commit of the cursor's layer"), true
+				return common.ErrCmd("mark a top (t) and/or a base (b) first, or s for a shallow commit of the cursor's layer"), true
 			}
 			req := r.commitRequest(v.dom, disk)
 			if !r.on(v.dom.Name, disk.Target) && layer != nil {

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"virtchain/ui/common"
+
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 )
@@ -32,8 +34,8 @@ func (s *scroller) move(d int) { s.moveTo(s.cursor + d) }
 // scroll moves the window without moving the cursor off screen, as a
 // mouse wheel does.
 func (s *scroller) scroll(d int) {
-	s.offset = clamp(s.offset+d, 0, max(s.n-s.height, 0))
-	s.cursor = clamp(s.cursor, s.offset, s.offset+s.height-1)
+	s.offset = common.Clamp(s.offset+d, 0, max(s.n-s.height, 0))
+	s.cursor = common.Clamp(s.cursor, s.offset, s.offset+s.height-1)
 	s.fix()
 }
 
@@ -51,14 +53,14 @@ func (s *scroller) fix() {
 	if s.height <= 0 {
 		s.height = 1
 	}
-	s.cursor = clamp(s.cursor, 0, s.n-1)
+	s.cursor = common.Clamp(s.cursor, 0, s.n-1)
 	if s.cursor < s.offset {
 		s.offset = s.cursor
 	}
 	if s.cursor >= s.offset+s.height {
 		s.offset = s.cursor - s.height + 1
 	}
-	s.offset = clamp(s.offset, 0, max(s.n-s.height, 0))
+	s.offset = common.Clamp(s.offset, 0, max(s.n-s.height, 0))
 }
 
 // visible is the half-open range of rows on screen.
@@ -67,7 +69,7 @@ func (s *scroller) visible() (from, to int) {
 }
 
 // navigate applies the shared movement keys; it reports whether msg was one.
-func (s *scroller) navigate(km *KeyMap, msg tea.KeyPressMsg) bool {
+func (s *scroller) navigate(km *common.KeyMap, msg tea.KeyPressMsg) bool {
 	switch {
 	case key.Matches(msg, km.Up):
 		s.move(-1)

@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // A form is a dialog of fields that ends in an Op: enter plans it (the
@@ -42,7 +43,7 @@ type formField struct {
 }
 
 type form struct {
-	common        *Common
+	common        *session
 	width, height int
 	title         string
 	intro         []string
@@ -60,13 +61,13 @@ type formKeys struct {
 	Next, Prev, Change, Submit, Cancel key.Binding
 }
 
-func newForm(c *Common, title string) *form {
+func newForm(c *session, title string) *form {
 	return &form{common: c, title: title, keys: formKeys{
-		Next:   bind([]string{"tab", "down"}, "tab/↓", "next field"),
-		Prev:   bind([]string{"shift+tab", "up"}, "shift+tab/↑", "previous"),
-		Change: bind([]string{"left", "right", "space"}, "←→/space", "change choice"),
-		Submit: bind([]string{"enter"}, "enter", "show the plan"),
-		Cancel: bind([]string{"esc"}, "esc", "cancel"),
+		Next:   common.Bind([]string{"tab", "down"}, "tab/↓", "next field"),
+		Prev:   common.Bind([]string{"shift+tab", "up"}, "shift+tab/↑", "previous"),
+		Change: common.Bind([]string{"left", "right", "space"}, "←→/space", "change choice"),
+		Submit: common.Bind([]string{"enter"}, "enter", "show the plan"),
+		Cancel: common.Bind([]string{"esc"}, "esc", "cancel"),
 	}}
 }
 
@@ -161,7 +162,7 @@ func (f *form) SetSize(w, h int) {
 func (f *form) labelW() int {
 	w := 0
 	for _, fl := range f.fields {
-		w = max(w, textWidth(fl.label))
+		w = max(w, common.TextWidth(fl.label))
 	}
 	return w
 }
@@ -227,7 +228,7 @@ func (f *form) ShortHelp() []key.Binding {
 		bs = append(bs, f.keys.Change)
 	}
 	if f.cursor >= 0 && f.cursor < len(f.fields) && f.fields[f.cursor].kind == fieldToggle {
-		bs = append(bs, bind([]string{"space"}, "space", "toggle"))
+		bs = append(bs, common.Bind([]string{"space"}, "space", "toggle"))
 	}
 	return bs
 }
@@ -239,9 +240,9 @@ func (f *form) FullHelp() [][]key.Binding {
 func (f *form) View() string {
 	st := f.common.Styles
 	lw := f.labelW()
-	lines := []string{st.TabActive.Render(truncate(f.title, max(f.width-2, 1)))}
+	lines := []string{st.TabActive.Render(common.Truncate(f.title, max(f.width-2, 1)))}
 	for _, l := range f.intro {
-		lines = append(lines, " "+st.Dim.Render(truncate(l, f.width-1)))
+		lines = append(lines, " "+st.Dim.Render(common.Truncate(l, f.width-1)))
 	}
 	lines = append(lines, "")
 	focusLine := -1
@@ -254,7 +255,7 @@ func (f *form) View() string {
 			mark = "› "
 			focusLine = len(lines)
 		}
-		label := padRight(fl.label, lw)
+		label := common.PadRight(fl.label, lw)
 		if i == f.cursor {
 			label = st.Bold.Render(label)
 		}
@@ -279,24 +280,24 @@ func (f *form) View() string {
 			if fl.on {
 				box = "[x] "
 			}
-			val = box + st.Dim.Render(truncate(fl.note, room-4))
+			val = box + st.Dim.Render(common.Truncate(fl.note, room-4))
 		case fieldNote:
-			val = st.Dim.Render(truncate(fl.note, room))
+			val = st.Dim.Render(common.Truncate(fl.note, room))
 		}
 		lines = append(lines, head+val)
 	}
 	_ = focusLine
 	if f.err != "" {
 		lines = append(lines, "")
-		lines = append(lines, indent(wrapText("✖ "+f.err, f.width-2), st.Error)...)
+		lines = append(lines, common.Indent(common.WrapText("✖ "+f.err, f.width-2), st.Error)...)
 	}
 	h := max(f.height, 1)
 	if len(lines) > h {
 		// Keep the title and the focused field on screen.
-		start := clamp(focusLine-h/2, 1, len(lines)-h+1)
+		start := common.Clamp(focusLine-h/2, 1, len(lines)-h+1)
 		lines = append(lines[:1], lines[start:start+h-1]...)
 	}
-	return block(lines, f.width, f.height)
+	return common.Block(lines, f.width, f.height)
 }
 
 // snapshotKinds are the kind choices of the new-snapshot form.
@@ -322,7 +323,7 @@ func freeSnapshotName(d *model.Domain) string {
 }
 
 // newSnapshotForm is `n` on the snapshot tab.
-func newSnapshotForm(c *Common, d *model.Domain) tea.Cmd {
+func newSnapshotForm(c *session, d *model.Domain) tea.Cmd {
 	dom := *d
 	f := newForm(c, "New snapshot of "+dom.Name)
 	active := dom.State.Active()
@@ -513,7 +514,7 @@ func startMode(choice int) model.StartMode {
 }
 
 // revertForm is `r` on the snapshot tab.
-func revertForm(c *Common, d *model.Domain, s *model.Snapshot) tea.Cmd {
+func revertForm(c *session, d *model.Domain, s *model.Snapshot) tea.Cmd {
 	dom, snap := d.Name, *s
 	f := newForm(c, "Revert "+dom+" to snapshot "+snap.Name)
 	mem := "disks only"
@@ -537,7 +538,7 @@ func revertForm(c *Common, d *model.Domain, s *model.Snapshot) tea.Cmd {
 }
 
 // saveForm is `s` in the domain list.
-func saveForm(c *Common, d *model.Domain, def string, remember func(string)) tea.Cmd {
+func saveForm(c *session, d *model.Domain, def string, remember func(string)) tea.Cmd {
 	dom := d.Name
 	f := newForm(c, "Save "+dom+" to a file")
 	f.intro = []string{"memory and device state go to the file; " + dom + " stops until it is restored"}
@@ -554,7 +555,7 @@ func saveForm(c *Common, d *model.Domain, def string, remember func(string)) tea
 }
 
 // restoreForm is `r` in the domain list.
-func restoreForm(c *Common, def string) tea.Cmd {
+func restoreForm(c *session, def string) tea.Cmd {
 	f := newForm(c, "Restore a domain from a save file")
 	f.intro = []string{"the save file names its domain; it must be shut off"}
 	f.text("file", "Save file", def, "/var/lib/libvirt/qemu/save/NAME.save")

@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // snapRow is one snapshot in tree order with its drawn tree prefix.
@@ -19,7 +20,7 @@ type snapRow struct {
 // the child at its own indentation, so the usual long line of snapshots
 // reads top-down like a log and only real branches indent.
 type snapView struct {
-	common  *Common
+	common  *session
 	width   int
 	height  int
 	focused bool
@@ -41,7 +42,7 @@ const (
 	snapFixed  = 1 + 1 + colKind + 1 + colMemory + 1 + colSState + 1 + colCreated + 1
 )
 
-func newSnapView(c *Common) *snapView { return &snapView{common: c} }
+func newSnapView(c *session) *snapView { return &snapView{common: c} }
 
 // SetDomain shows a domain's snapshots, keeping the cursor on the same
 // snapshot by name.
@@ -57,7 +58,7 @@ func (v *snapView) SetDomain(d *model.Domain) {
 		v.rows = snapshotRows(d.Snapshots, v.rows)
 		for _, r := range v.rows {
 			s := &d.Snapshots[r.snap]
-			v.nameW = max(v.nameW, textWidth(r.prefix)+2+textWidth(s.Name)+tagWidth(snapTag(s)))
+			v.nameW = max(v.nameW, common.TextWidth(r.prefix)+2+common.TextWidth(s.Name)+tagWidth(snapTag(s)))
 		}
 	}
 	v.detailN = 1
@@ -167,7 +168,7 @@ func (v *snapView) headH() int { return 1 }
 // shows every path), leaving the tree at least 3 rows.
 func (v *snapView) infoH() int {
 	if v.height >= 12 {
-		return 2 + clamp(v.detailN, 1, v.height-v.headH()-2-3)
+		return 2 + common.Clamp(v.detailN, 1, v.height-v.headH()-2-3)
 	}
 	return 2
 }
@@ -216,13 +217,13 @@ func (v *snapView) columns() (nameW, createdW, descW int) {
 func (v *snapView) View() string {
 	st := v.common.Styles
 	if v.dom == nil {
-		return block([]string{st.Dim.Render("  no domain selected")}, v.width, v.height)
+		return common.Block([]string{st.Dim.Render("  no domain selected")}, v.width, v.height)
 	}
 	nameW, createdW, descW := v.columns()
 	lines := make([]string, 0, v.height)
-	head := "  " + padRight("SNAPSHOT", nameW) + " " + padRight("KIND", colKind) + " " + padRight("MEMORY", colMemory) + " " +
-		padRight("STATE", colSState) + " " + padRight("CREATED", createdW) + " " + "DESCRIPTION"
-	lines = append(lines, st.ColumnHead.Render(truncate(head, v.width)))
+	head := "  " + common.PadRight("SNAPSHOT", nameW) + " " + common.PadRight("KIND", colKind) + " " + common.PadRight("MEMORY", colMemory) + " " +
+		common.PadRight("STATE", colSState) + " " + common.PadRight("CREATED", createdW) + " " + "DESCRIPTION"
+	lines = append(lines, st.ColumnHead.Render(common.Truncate(head, v.width)))
 	if len(v.rows) == 0 {
 		lines = append(lines, st.Dim.Render("  no snapshots"))
 	}
@@ -234,7 +235,7 @@ func (v *snapView) View() string {
 		lines = append(lines, "")
 	}
 	lines = append(lines, v.info()...)
-	return block(lines, v.width, v.height)
+	return common.Block(lines, v.width, v.height)
 }
 
 func (v *snapView) renderRow(r snapRow, sel bool, nameW, createdW, descW int) string {
@@ -247,8 +248,8 @@ func (v *snapView) renderRow(r snapRow, sel bool, nameW, createdW, descW int) st
 	}
 	tag := snapTag(s)
 	tagW := tagWidth(tag)
-	name := truncate(s.Name, max(nameW-textWidth(r.prefix)-2-tagW, 1))
-	namePad := spaces(nameW - textWidth(r.prefix) - 2 - textWidth(name) - tagW)
+	name := common.Truncate(s.Name, max(nameW-common.TextWidth(r.prefix)-2-tagW, 1))
+	namePad := common.Spaces(nameW - common.TextWidth(r.prefix) - 2 - common.TextWidth(name) - tagW)
 	if tag != "" {
 		tag = " " + tag
 	}
@@ -264,8 +265,8 @@ func (v *snapView) renderRow(r snapRow, sel bool, nameW, createdW, descW int) st
 	if state == "disk-snapshot" {
 		state = "disk-snap"
 	}
-	cols := " " + padRight(string(s.Kind), colKind) + " " + padRight(string(s.Memory), colMemory) + " " +
-		padRight(state, colSState) + " " + padRight(created, createdW) + " " + truncate(oneLine(s.Description), descW)
+	cols := " " + common.PadRight(string(s.Kind), colKind) + " " + common.PadRight(string(s.Memory), colMemory) + " " +
+		common.PadRight(state, colSState) + " " + common.PadRight(created, createdW) + " " + common.Truncate(oneLine(s.Description), descW)
 
 	mark := " "
 	if sel {
@@ -302,7 +303,7 @@ func tagWidth(tag string) int {
 	if tag == "" {
 		return 0
 	}
-	return 1 + textWidth(tag)
+	return 1 + common.TextWidth(tag)
 }
 
 // info describes the snapshot under the cursor in full.
@@ -334,18 +335,18 @@ func (v *snapView) info() []string {
 		lines, plain = append(lines, first), append(plain, first)
 	}
 	for _, f := range files {
-		lines = append(lines, f.label+" "+truncateLeft(f.path, max(w-textWidth(f.label)-1, 1)))
+		lines = append(lines, f.label+" "+common.TruncateLeft(f.path, max(w-common.TextWidth(f.label)-1, 1)))
 		plain = append(plain, f.label+" "+f.path)
 	}
 	if room := v.infoH() - len(out) - 1; len(lines) > room {
 		lines = append(lines[:room-1:room-1], strings.Join(plain[room-1:], " · "))
 	}
-	out = append(out, st.Bold.Render(truncate(title, w)))
+	out = append(out, st.Bold.Render(common.Truncate(title, w)))
 	for _, l := range lines {
 		if len(s.Stale) > 0 {
-			out = append(out, st.Warning.Render(truncate(l, w)))
+			out = append(out, st.Warning.Render(common.Truncate(l, w)))
 		} else {
-			out = append(out, st.Dim.Render(truncate(l, w)))
+			out = append(out, st.Dim.Render(common.Truncate(l, w)))
 		}
 	}
 	return out

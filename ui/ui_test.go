@@ -12,6 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // harness drives a Model the way the program would, but runs backend Cmds
@@ -590,28 +591,28 @@ func TestInitialDomainOption(t *testing.T) {
 }
 
 func TestBarCells(t *testing.T) {
-	full, empty := barCells(0.5, 8)
+	full, empty := common.BarCells(0.5, 8)
 	if full != "████" || empty != "····" {
 		t.Errorf("half bar = %q %q", full, empty)
 	}
-	if full, _ := barCells(0.0001, 8); full != "▏" {
+	if full, _ := common.BarCells(0.0001, 8); full != "▏" {
 		t.Errorf("a tiny allocation must still show, got %q", full)
 	}
-	if full, empty := barCells(3, 4); full != "████" || empty != "" {
+	if full, empty := common.BarCells(3, 4); full != "████" || empty != "" {
 		t.Errorf("over-allocated bar = %q %q", full, empty)
 	}
-	if got := truncate("héllo wörld", 6); got != "héllo…" {
+	if got := common.Truncate("héllo wörld", 6); got != "héllo…" {
 		t.Errorf("truncate = %q", got)
 	}
-	if got := truncateLeft("/var/lib/libvirt/images/x.qcow2", 10); got != "…x.qcow2" && lipgloss.Width(got) != 10 {
+	if got := common.TruncateLeft("/var/lib/libvirt/images/x.qcow2", 10); got != "…x.qcow2" && lipgloss.Width(got) != 10 {
 		t.Errorf("truncateLeft = %q", got)
 	}
 }
 
 func TestFastStyleMatchesLipgloss(t *testing.T) {
 	for _, noColor := range []bool{false, true} {
-		st := NewStyles(noColor)
-		for _, s := range []Style{st.Selected, st.Warning, st.TabActive, st.Dim, st.Plain, st.Index} {
+		st := common.NewStyles(noColor)
+		for _, s := range []common.Style{st.Selected, st.Warning, st.TabActive, st.Dim, st.Plain, st.Index} {
 			for _, text := range []string{"vda[3]", "├─ x", "a b"} {
 				if got, want := s.Render(text), s.Style.Render(text); got != want {
 					t.Errorf("fast render %q != lipgloss %q", got, want)
@@ -620,8 +621,8 @@ func TestFastStyleMatchesLipgloss(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"plain", "\x1b[1mbold\x1b[m ├─ █▏· ⚠ ◆ ⊙ ● ○ ◐ ✖ ▸ … é", "日本語 names", "\x1b[7mx\x1b[m"} {
-		if got, want := cellWidth(s), lipgloss.Width(s); got != want {
-			t.Errorf("cellWidth(%q) = %d, lipgloss says %d", s, got, want)
+		if got, want := common.CellWidth(s), lipgloss.Width(s); got != want {
+			t.Errorf("common.CellWidth(%q) = %d, lipgloss says %d", s, got, want)
 		}
 	}
 }
@@ -640,8 +641,8 @@ func TestDomainNamesCutInTheMiddle(t *testing.T) {
 		w    int
 		want string
 	}{{"abcdefghij", 10, "abcdefghij"}, {"abcdefghijk", 7, "abc…ijk"}, {"abcdefgh", 6, "abc…gh"}, {"abcdef", 3, "ab…"}, {"ääääöööö", 5, "ää…öö"}} {
-		if got := truncateMiddle(c.s, c.w); got != c.want {
-			t.Errorf("truncateMiddle(%q, %d) = %q, want %q", c.s, c.w, got, c.want)
+		if got := common.TruncateMiddle(c.s, c.w); got != c.want {
+			t.Errorf("common.TruncateMiddle(%q, %d) = %q, want %q", c.s, c.w, got, c.want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // fullHelp renders every key group, wrapping groups onto further rows
@@ -90,13 +91,13 @@ func (m *Model) ShortHelp() []key.Binding {
 	switch {
 	case m.focus == focusList && !m.list.Filtering():
 		// The main operations in short words; the rest is in ? help.
-		return []key.Binding{km.Right, km.Filter, short(km.Save, "save"), short(km.Restore, "restore"),
+		return []key.Binding{km.Right, km.Filter, common.Short(km.Save, "save"), common.Short(km.Restore, "restore"),
 			km.Start, km.Help, km.Quit}
 	case m.focus == focusList:
 		return m.list.ShortHelp()
 	case m.detail.active == tabSnapshots:
-		return []key.Binding{km.Move, short(km.SnapNew, "new"), km.SnapRevert, km.SnapDelete,
-			short(km.Left, "back"), km.Help, km.Quit}
+		return []key.Binding{km.Move, common.Short(km.SnapNew, "new"), km.SnapRevert, km.SnapDelete,
+			common.Short(km.Left, "back"), km.Help, km.Quit}
 	}
 	return m.detail.ShortHelp()
 }
@@ -146,7 +147,7 @@ func (m *Model) render() string {
 	case m.dialog != nil:
 		b.WriteString(m.dialog.View())
 	case m.showHelp:
-		b.WriteString(block(m.fullHelp(), m.width, bodyH))
+		b.WriteString(common.Block(m.fullHelp(), m.width, bodyH))
 	case m.jobs != nil && m.jobs.visible:
 		b.WriteString(m.jobs.render(m.width, bodyH))
 	case m.wide:
@@ -183,9 +184,9 @@ func (m *Model) header() string {
 	b.WriteString(st.Header.Render("virtchain"))
 	b.WriteString(" ")
 	used := len("virtchain ")
-	uri := truncate(m.common.Backend.URI(), max(m.width/2, 10))
+	uri := common.Truncate(m.common.Backend.URI(), max(m.width/2, 10))
 	b.WriteString(st.HeaderURI.Render(uri))
-	used += textWidth(uri)
+	used += common.TextWidth(uri)
 	if m.common.Backend.ReadOnly() {
 		b.WriteString(" ")
 		b.WriteString(st.ReadOnly.Render("[read-only]"))
@@ -204,26 +205,26 @@ func (m *Model) header() string {
 	if s := m.jobsSummary(); s != "" {
 		right = s
 	}
-	if rw := textWidth(right); right != "" && used+rw+2 <= m.width {
-		b.WriteString(spaces(m.width - used - rw))
+	if rw := common.TextWidth(right); right != "" && used+rw+2 <= m.width {
+		b.WriteString(common.Spaces(m.width - used - rw))
 		b.WriteString(st.Dim.Render(right))
 	}
-	return fitLine(b.String(), m.width)
+	return common.FitLine(b.String(), m.width)
 }
 
 func (m *Model) footer() string {
 	st := m.common.Styles
 	switch {
 	case m.err != "":
-		return fitLine(st.Error.Render(truncate("✖ "+m.err, m.width)), m.width)
+		return common.FitLine(st.Error.Render(common.Truncate("✖ "+m.err, m.width)), m.width)
 	case m.conn.note != "":
-		return fitLine(st.Warning.Render(truncate("⚠ "+m.conn.note, m.width)), m.width)
+		return common.FitLine(st.Warning.Render(common.Truncate("⚠ "+m.conn.note, m.width)), m.width)
 	case m.dialog != nil:
-		return fitLine(m.help.ShortHelpView(m.dialog.ShortHelp()), m.width)
+		return common.FitLine(m.help.ShortHelpView(m.dialog.ShortHelp()), m.width)
 	case m.info != "":
-		return fitLine(st.Running.Render(truncate(m.info, m.width)), m.width)
+		return common.FitLine(st.Running.Render(common.Truncate(m.info, m.width)), m.width)
 	case m.notice != "":
-		return fitLine(st.Warning.Render(truncate(m.notice, m.width)), m.width)
+		return common.FitLine(st.Warning.Render(common.Truncate(m.notice, m.width)), m.width)
 	}
-	return fitLine(m.help.ShortHelpView(m.ShortHelp()), m.width)
+	return common.FitLine(m.help.ShortHelpView(m.ShortHelp()), m.width)
 }

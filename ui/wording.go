@@ -3,6 +3,7 @@ package ui
 import (
 	"regexp"
 	"strings"
+	"virtchain/ui/common"
 )
 
 // The rules in model word their fixes for the CLI ("--metadata-only",
@@ -17,35 +18,35 @@ const shellWord = `(?:'(?:[^']|'\\'')*'|[^\s']+)`
 // narrow ones first. The key names come from the keymap (keys.go).
 var tuiPhrases = []struct {
 	re   *regexp.Regexp
-	with func(km *KeyMap) string
+	with func(km *common.KeyMap) string
 }{
 	{regexp.MustCompile(`(?:virtchain )?snapshot delete(?: ` + shellWord + `){0,2} --metadata-only`),
-		func(km *KeyMap) string {
+		func(km *common.KeyMap) string {
 			return "the " + km.SnapDeleteMetadata.Help().Key + " key on the snapshot tab"
 		}},
 	{regexp.MustCompile(`\(--external\)`),
-		func(*KeyMap) string { return "(Kind: external disk-only or checkpoint)" }},
+		func(*common.KeyMap) string { return "(Kind: external disk-only or checkpoint)" }},
 	{regexp.MustCompile(`add --running or --paused`),
-		func(*KeyMap) string { return "choose running or paused under Afterwards" }},
+		func(*common.KeyMap) string { return "choose running or paused under Afterwards" }},
 	{regexp.MustCompile(`drop --quiesce`),
-		func(*KeyMap) string { return "turn Quiesce off" }},
+		func(*common.KeyMap) string { return "turn Quiesce off" }},
 	{regexp.MustCompile(`add --force`),
-		func(*KeyMap) string { return "turn Force on" }},
+		func(*common.KeyMap) string { return "turn Force on" }},
 	{regexp.MustCompile(`--force`),
-		func(*KeyMap) string { return "Force" }},
+		func(*common.KeyMap) string { return "Force" }},
 	{regexp.MustCompile(`use virtchain save DOMAIN FILE instead`),
-		func(km *KeyMap) string { return "save it to a file with " + km.Save.Help().Key + " instead" }},
+		func(km *common.KeyMap) string { return "save it to a file with " + km.Save.Help().Key + " instead" }},
 	// The file ends before a trailing colon or comma: ShellQuote leaves
 	// ':' and ',' unquoted, and the sentence needs them.
 	{regexp.MustCompile(`virtchain restore (?:'(?:[^']|'\\'')*'|[^\s']*[^\s':,])`),
-		func(km *KeyMap) string { return km.Restore.Help().Key + " (restore) in the domain list" }},
+		func(km *common.KeyMap) string { return km.Restore.Help().Key + " (restore) in the domain list" }},
 	{regexp.MustCompile(`run again without --readonly`),
-		func(*KeyMap) string { return "restart without --readonly" }},
+		func(*common.KeyMap) string { return "restart without --readonly" }},
 }
 
 // tuiWords rewrites a refusal, hint or warning from CLI wording to TUI
 // wording.
-func tuiWords(km *KeyMap, s string) string {
+func tuiWords(km *common.KeyMap, s string) string {
 	if km == nil || !strings.Contains(s, "--") && !strings.Contains(s, "virtchain restore") {
 		return s
 	}

@@ -1,67 +1,20 @@
-package ui
+package common
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
-	"charm.land/bubbles/v2/help"
-	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
 	"virtchain/model"
 )
 
-// Common is what every component shares: the context backend calls run
-// under, the backend itself (used only inside tea.Cmds), the styles and the
-// keymap. Sizes are per component, set through SetSize.
-type Common struct {
-	Ctx     context.Context
-	Backend Backend
-	Styles  *Styles
-	KeyMap  *KeyMap
-
-	// dialog hands a dialog to open or close to the root within the
-	// Update that decided it (dialog.go).
-	dialog dialogSlot
-
-	// steered holds the keys (model.JobKey) of block jobs this session
-	// started, aborted or pivoted. Only their endings open a dialog: a job
-	// someone else runs on the host only earns a footer line.
-	steered map[string]bool
-
-	// lost is set while the connection to the host is lost: keys that
-	// need the host say so instead of starting anything (conn.go).
-	lost bool
-
-	// liveJob finds the running block job of a domain's disk, as the jobs
-	// panel shows it; nil until the root wires the panel in.
-	liveJob func(domain, disk string) (model.Job, bool)
-}
-
-// steer records that the user acted on the job of domain's disk here.
-func (c *Common) steer(domain, disk string) {
-	if c.steered == nil {
-		c.steered = map[string]bool{}
-	}
-	c.steered[model.JobKey(domain, disk)] = true
-}
-
-// component is one part of the screen. Each renders exactly the size it was
-// given, which lets the root join panes line by line without measuring.
-type component interface {
-	help.KeyMap
-	SetSize(width, height int)
-	Update(msg tea.Msg) tea.Cmd
-	View() string
-}
-
-// truncate shortens plain (unstyled) text to w cells, ending in an ellipsis
+// Truncate shortens plain (unstyled) text to w cells, ending in an ellipsis
 // when it had to cut. It is where host data (names, paths, libvirt's text)
 // becomes screen text, so it escapes control characters (model.Escape): a
 // name cannot drive the terminal. truncateLeft and wrapText do the same.
-func truncate(s string, w int) string {
+func Truncate(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
@@ -92,8 +45,8 @@ func truncate(s string, w int) string {
 	return b.String()
 }
 
-// truncateLeft keeps the end of plain text (the useful part of a path).
-func truncateLeft(s string, w int) string {
+// TruncateLeft keeps the end of plain text (the useful part of a path).
+func TruncateLeft(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
@@ -115,16 +68,16 @@ func truncateLeft(s string, w int) string {
 	return "…" + string(rs[i:])
 }
 
-// truncateMiddle shortens s to w cells by cutting its middle, so names
+// TruncateMiddle shortens s to w cells by cutting its middle, so names
 // that share a long prefix (prod-db-replica-a, prod-db-replica-b) stay
 // apart.
-func truncateMiddle(s string, w int) string {
+func TruncateMiddle(s string, w int) string {
 	if lipgloss.Width(s) <= w || w < 5 {
-		return truncate(s, w)
+		return Truncate(s, w)
 	}
 	tail := (w - 1) / 2
 	head := w - 1 - tail
-	return strings.TrimSuffix(truncate(s, head+1), "…") + "…" + strings.TrimPrefix(truncateLeft(s, tail+1), "…")
+	return strings.TrimSuffix(Truncate(s, head+1), "…") + "…" + strings.TrimPrefix(TruncateLeft(s, tail+1), "…")
 }
 
 func isASCII(s string) bool {
@@ -136,18 +89,18 @@ func isASCII(s string) bool {
 	return true
 }
 
-// textWidth is the display width of plain text.
-func textWidth(s string) int {
+// TextWidth is the display width of plain text.
+func TextWidth(s string) int {
 	if isASCII(s) {
 		return len(s)
 	}
-	return cellWidth(s)
+	return CellWidth(s)
 }
 
-// cellWidth is the display width of styled text. The UI's own glyphs (box
+// CellWidth is the display width of styled text. The UI's own glyphs (box
 // drawing, blocks, arrows, Latin text) take a table lookup; anything else
 // goes to lipgloss's grapheme-aware measure, which is exact but slow.
-func cellWidth(s string) int {
+func CellWidth(s string) int {
 	w := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -200,27 +153,27 @@ func glyphWidth(r rune) int {
 	return int(glyphWidths[r-glyphLo])
 }
 
-// padRight pads plain text with spaces to w cells (truncating if longer).
-func padRight(s string, w int) string {
-	s = truncate(s, w)
-	if n := w - textWidth(s); n > 0 {
-		return s + spaces(n)
+// PadRight pads plain text with spaces to w cells (truncating if longer).
+func PadRight(s string, w int) string {
+	s = Truncate(s, w)
+	if n := w - TextWidth(s); n > 0 {
+		return s + Spaces(n)
 	}
 	return s
 }
 
-// padLeft right-aligns plain text in w cells.
-func padLeft(s string, w int) string {
-	s = truncate(s, w)
-	if n := w - textWidth(s); n > 0 {
-		return spaces(n) + s
+// PadLeft right-aligns plain text in w cells.
+func PadLeft(s string, w int) string {
+	s = Truncate(s, w)
+	if n := w - TextWidth(s); n > 0 {
+		return Spaces(n) + s
 	}
 	return s
 }
 
 const spaceRun = "                                                                                                                                "
 
-func spaces(n int) string {
+func Spaces(n int) string {
 	if n <= 0 {
 		return ""
 	}
@@ -230,39 +183,39 @@ func spaces(n int) string {
 	return strings.Repeat(" ", n)
 }
 
-// fitLine makes a styled line exactly w cells wide. Components build lines
+// FitLine makes a styled line exactly w cells wide. Components build lines
 // whose width they know; the slow ANSI-aware cut is only a safety net.
-func fitLine(s string, w int) string {
-	lw := cellWidth(s)
+func FitLine(s string, w int) string {
+	lw := CellWidth(s)
 	switch {
 	case lw == w:
 		return s
 	case lw < w:
-		return s + spaces(w-lw)
+		return s + Spaces(w-lw)
 	default:
 		return lipgloss.NewStyle().MaxWidth(w).Render(s)
 	}
 }
 
-// block joins lines into exactly h lines of w cells.
-func block(lines []string, w, h int) string {
+// Block joins lines into exactly h lines of w cells.
+func Block(lines []string, w, h int) string {
 	var b strings.Builder
 	for i := 0; i < h; i++ {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
 		if i < len(lines) {
-			b.WriteString(fitLine(lines[i], w))
+			b.WriteString(FitLine(lines[i], w))
 		} else {
-			b.WriteString(spaces(w))
+			b.WriteString(Spaces(w))
 		}
 	}
 	return b.String()
 }
 
-// barCells renders the filled and empty parts of a w-cell bar for frac in
+// BarCells renders the filled and empty parts of a w-cell bar for frac in
 // [0,1], using eighth blocks so small allocations still show.
-func barCells(frac float64, w int) (full, empty string) {
+func BarCells(frac float64, w int) (full, empty string) {
 	if w <= 0 {
 		return "", ""
 	}
@@ -292,8 +245,8 @@ func barCells(frac float64, w int) (full, empty string) {
 
 var partialBlocks = [8]string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
 
-// clamp keeps v within [lo, hi]; hi < lo yields lo.
-func clamp(v, lo, hi int) int {
+// Clamp keeps v within [lo, hi]; hi < lo yields lo.
+func Clamp(v, lo, hi int) int {
 	if v > hi {
 		v = hi
 	}
@@ -301,4 +254,64 @@ func clamp(v, lo, hi int) int {
 		v = lo
 	}
 	return v
+}
+
+// WrapText breaks plain text into lines of at most w cells at spaces,
+// cutting words (long paths) that do not fit a line of their own.
+func WrapText(s string, w int) []string {
+	w = max(w, 4)
+	var lines []string
+	var cur []rune
+	curW := 0
+	flush := func() {
+		lines = append(lines, string(cur))
+		cur, curW = cur[:0:0], 0
+	}
+	// Line breaks and tabs are spaces here (libvirt's messages have some);
+	// any other control character is escaped, as in truncate.
+	for _, word := range strings.Fields(s) {
+		word = model.Escape(word)
+		ww := TextWidth(word)
+		if curW > 0 && curW+1+ww > w {
+			flush()
+		}
+		if curW > 0 {
+			cur = append(cur, ' ')
+			curW++
+		}
+		for _, r := range word {
+			rw := TextWidth(string(r))
+			if curW+rw > w {
+				flush()
+			}
+			cur = append(cur, r)
+			curW += rw
+		}
+	}
+	if curW > 0 || len(lines) == 0 {
+		flush()
+	}
+	return lines
+}
+
+// Hanging is a bulleted item wrapped with its continuation lines indented
+// under the text.
+func Hanging(bullet, text string, w int, style Style) []string {
+	pad := TextWidth(bullet) + 3
+	ls := WrapText(text, w-pad)
+	for i, l := range ls {
+		if i == 0 {
+			ls[i] = "  " + bullet + " " + style.Render(l)
+		} else {
+			ls[i] = Spaces(pad) + style.Render(l)
+		}
+	}
+	return ls
+}
+
+func Indent(ls []string, style Style) []string {
+	for i, l := range ls {
+		ls[i] = style.Render(l)
+	}
+	return ls
 }

@@ -1,0 +1,86 @@
+package common
+
+import (
+	"context"
+	"time"
+
+	"virtchain/model"
+)
+
+// Backend is all the UI needs from the host. libvirtx.Conn implements it;
+// tests use a fake. Every call runs inside a tea.Cmd, never in Update or View.
+type Backend interface {
+	URI() string
+	ReadOnly() bool
+	Discover(ctx context.Context) ([]model.Domain, error)
+	DiscoverDomain(ctx context.Context, name string) (model.Domain, error)
+	Events() <-chan model.Event
+
+	SnapshotBackend
+	JobBackend
+}
+
+// SnapshotBackend is snapshots and restore points. Each Plan call reads
+// the host and returns the plan to show (or a *model.Refusal); each action
+// plans again and runs only what that fresh plan allows.
+type SnapshotBackend interface {
+	PlanSnapshotCreate(ctx context.Context, req model.SnapshotCreateRequest) (*model.SnapshotCreatePlan, error)
+	CreateSnapshot(ctx context.Context, p *model.SnapshotCreatePlan) error
+	PlanSnapshotRevert(ctx context.Context, req model.SnapshotRevertRequest) (*model.SnapshotRevertPlan, error)
+	RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) error
+	PlanSnapshotDelete(ctx context.Context, req model.SnapshotDeleteRequest) (*model.SnapshotDeletePlan, error)
+	DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) error
+
+	PlanSave(ctx context.Context, req model.SaveRequest) (*model.Plan, error)
+	Save(ctx context.Context, req model.SaveRequest) error
+	PlanRestore(ctx context.Context, req model.RestoreRequest) (*model.Plan, error)
+	Restore(ctx context.Context, req model.RestoreRequest) error
+	PlanManagedSave(ctx context.Context, domain string) (*model.Plan, error)
+	ManagedSave(ctx context.Context, domain string) error
+	PlanManagedSaveRemove(ctx context.Context, domain string) (*model.Plan, error)
+	ManagedSaveRemove(ctx context.Context, domain string) error
+	PlanStart(ctx context.Context, domain string) (*model.Plan, error)
+	Start(ctx context.Context, domain string) error
+}
+
+// JobBackend is what the block-job features need from the host: plan
+// inputs (every domain comes from Backend.Discover), the job stream, the
+// job actions and the free space. libvirtx.Conn implements it with one
+// shared watcher.
+type JobBackend interface {
+	// WatchBlockJobs starts following every block job on the connection
+	// and returns the change stream plus the jobs running now.
+	WatchBlockJobs(ctx context.Context) (<-chan model.Job, []model.Job, error)
+	// RescanBlockJobs picks up jobs started elsewhere (no event says so).
+	RescanBlockJobs(ctx context.Context) error
+	// ListJobs reads the live jobs, for the one-job-per-disk rule.
+	ListJobs(ctx context.Context) ([]model.Job, error)
+	StartBlockJob(ctx context.Context, bp *model.BlockPlan) (model.Job, error)
+	AbortBlockJob(ctx context.Context, domain, disk string, pivot bool) error
+	PivotBlockJob(ctx context.Context, domain, disk string) error
+	SetBlockJobBandwidth(ctx context.Context, domain, disk string, bytesPerSec int64) error
+	// CleanupStale removes stale snapshot metadata (and deletes files only
+	// when the plan lists any).
+	CleanupStale(ctx context.Context, cp *model.CleanupPlan) (removed, deleted []string, err error)
+	// CloseBlockJobs stops following jobs; the jobs themselves go on.
+	CloseBlockJobs()
+	// SpaceFacts tells the free space of the host's filesystems; a remote
+	// connection returns none, and plans then say space was not checked.
+	SpaceFacts(domain string) model.SpaceFacts
+}
+
+// Reconnector is the side of a Backend whose connection can be lost: the
+// daemon restarts, a keepalive times out, ssh drops. The UI waits on Lost
+// in a Cmd, says so at once, and asks for a new connection in the
+// background. Running domains and their block jobs go on meanwhile.
+type Reconnector interface {
+	// Lost is closed as soon as the connection is lost.
+	Lost() <-chan struct{}
+	// Reconnect opens a new connection like this one, trying with backoff
+	// until one works or ctx ends; tried hears of each failed try and the
+	// wait before the next. The new Backend replaces this one.
+	Reconnect(ctx context.Context, tried func(attempt int, wait time.Duration, err error)) (Backend, error)
+	// Close closes the connection; Run calls it on the backends its
+	// reconnects opened (the caller owns the first one).
+	Close() error
+}

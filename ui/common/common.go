@@ -1,0 +1,42 @@
+// Package common is what every part of virtchain's terminal UI shares:
+// the Common each component is built with, the Component contract, the
+// Backend the UI reaches the host through, the keymap, the styles, and the
+// text helpers that turn host data into screen text.
+package common
+
+import (
+	"context"
+	"errors"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+)
+
+// Common is what every component shares: the context backend calls run
+// under, the backend itself (used only inside tea.Cmds), the styles and the
+// keymap. Sizes are per component, set through SetSize.
+type Common struct {
+	Ctx     context.Context
+	Backend Backend
+	Styles  *Styles
+	KeyMap  *KeyMap
+}
+
+// Component is one part of the screen. Each renders exactly the size it
+// was given, which lets the root join panes line by line without
+// measuring.
+type Component interface {
+	help.KeyMap
+	SetSize(width, height int)
+	Update(msg tea.Msg) tea.Cmd
+	View() string
+}
+
+// ErrorMsg is shown in the footer until the next key; a Cmd that fails
+// returns it.
+type ErrorMsg struct{ Err error }
+
+// ErrCmd shows text in the footer.
+func ErrCmd(text string) tea.Cmd {
+	return func() tea.Msg { return ErrorMsg{Err: errors.New(text)} }
+}
