@@ -10,6 +10,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/scroll"
 )
 
 // chainRow is one line of the chain view: a disk header (layer < 0) or a
@@ -29,7 +30,7 @@ type chainView struct {
 
 	dom    *model.Domain
 	rows   []chainRow
-	scroll scroller
+	scroll scroll.Scroller
 
 	// Column widths computed once per domain, not per frame.
 	idxW  int
@@ -74,11 +75,11 @@ func (v *chainView) SetDomain(d *model.Domain) {
 		}
 	}
 	v.marks.forget(d)
-	v.scroll.setCount(len(v.rows))
+	v.scroll.SetCount(len(v.rows))
 	if !v.restoreCursor(keepDisk, keepPath) {
 		// A fresh domain opens on its first active layer, the one the
 		// guest writes.
-		v.scroll.moveTo(min(1, len(v.rows)-1))
+		v.scroll.MoveTo(min(1, len(v.rows)-1))
 	}
 }
 
@@ -86,7 +87,7 @@ func (v *chainView) cursorKey() (disk, path string) {
 	if v.dom == nil || len(v.rows) == 0 {
 		return "", ""
 	}
-	r := v.rows[v.scroll.cursor]
+	r := v.rows[v.scroll.Cursor]
 	d := &v.dom.Disks[r.disk]
 	if r.layer >= 0 {
 		return d.Target, d.Layers[r.layer].Path
@@ -104,7 +105,7 @@ func (v *chainView) restoreCursor(disk, path string) bool {
 			continue
 		}
 		if (r.layer < 0 && path == "") || (r.layer >= 0 && d.Layers[r.layer].Path == path) {
-			v.scroll.moveTo(i)
+			v.scroll.MoveTo(i)
 			return true
 		}
 	}
@@ -117,7 +118,7 @@ func (v *chainView) Cursor() (*model.Disk, *model.Layer) {
 	if v.dom == nil || len(v.rows) == 0 {
 		return nil, nil
 	}
-	r := v.rows[v.scroll.cursor]
+	r := v.rows[v.scroll.Cursor]
 	d := &v.dom.Disks[r.disk]
 	if r.layer < 0 {
 		return d, nil
@@ -129,7 +130,7 @@ func (v *chainView) SetFocus(f bool) { v.focused = f }
 
 func (v *chainView) SetSize(w, h int) {
 	v.width, v.height = w, h
-	v.scroll.setHeight(h - v.infoH())
+	v.scroll.SetHeight(h - v.infoH())
 }
 
 // infoH is the height of the description of the cursor row: two lines,
@@ -143,7 +144,7 @@ func (v *chainView) infoH() int {
 
 // rowAt maps a y offset inside the view to a row, for mouse clicks.
 func (v *chainView) rowAt(y int) (int, bool) {
-	row := v.scroll.offset + y
+	row := v.scroll.Offset + y
 	if y < 0 || y >= v.height-v.infoH() || row >= len(v.rows) {
 		return 0, false
 	}
@@ -158,9 +159,9 @@ func (v *chainView) Update(msg tea.Msg) tea.Cmd {
 				return cmd
 			}
 		}
-		v.scroll.navigate(v.common.KeyMap, msg)
+		v.scroll.Navigate(v.common.KeyMap, msg)
 	case tea.MouseWheelMsg:
-		v.scroll.wheel(msg)
+		v.scroll.Wheel(msg)
 	}
 	return nil
 }
@@ -201,11 +202,11 @@ func (v *chainView) View() string {
 		lines = append(lines, st.Dim.Render("  this domain has no disks"))
 	}
 	idxW, nameW, tagW := v.columns()
-	from, to := v.scroll.visible()
+	from, to := v.scroll.Visible()
 	for i := from; i < to; i++ {
 		r := v.rows[i]
 		disk := &v.dom.Disks[r.disk]
-		sel := i == v.scroll.cursor
+		sel := i == v.scroll.Cursor
 		if r.layer < 0 {
 			lines = append(lines, v.renderDisk(disk, sel))
 		} else {
@@ -446,7 +447,7 @@ func (v *chainView) info() []string {
 	// Most telling first: the row above already shows sizes, and the next
 	// row is the backing image.
 	// Position first: in a long chain the disk header has scrolled away.
-	li := v.rows[v.scroll.cursor].layer
+	li := v.rows[v.scroll.Cursor].layer
 	parts := []string{d.Target + " layer " + strconv.Itoa(li+1) + "/" + strconv.Itoa(len(d.Layers))}
 	if l.Problem != "" {
 		parts = append(parts, "⚠ "+l.Problem)

@@ -114,11 +114,11 @@ func (p *detail) click(x, y int) {
 	switch p.active {
 	case tabChains:
 		if row, ok := p.chains.rowAt(y); ok {
-			p.chains.scroll.moveTo(row)
+			p.chains.scroll.MoveTo(row)
 		}
 	case tabSnapshots:
 		if row, ok := p.snaps.rowAt(y); ok {
-			p.snaps.scroll.moveTo(row)
+			p.snaps.scroll.MoveTo(row)
 		}
 	}
 }

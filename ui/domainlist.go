@@ -10,6 +10,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/scroll"
 )
 
 // domainList is the left pane: every domain with its state and chain
@@ -23,7 +24,7 @@ type domainList struct {
 	domains []model.Domain
 	shown   []int // indexes into domains that pass the filter
 	nameW   int   // longest domain name, so columns sit next to the names
-	scroll  scroller
+	scroll  scroll.Scroller
 
 	filter    textinput.Model
 	filtering bool // the filter input has the keyboard
@@ -69,13 +70,13 @@ func (l *domainList) applyFilter() {
 			l.shown = append(l.shown, i)
 		}
 	}
-	l.scroll.setCount(len(l.shown))
+	l.scroll.SetCount(len(l.shown))
 }
 
 func (l *domainList) selectName(name string) bool {
 	for row, i := range l.shown {
 		if l.domains[i].Name == name {
-			l.scroll.moveTo(row)
+			l.scroll.MoveTo(row)
 			return true
 		}
 	}
@@ -87,7 +88,7 @@ func (l *domainList) Selected() *model.Domain {
 	if len(l.shown) == 0 {
 		return nil
 	}
-	return &l.domains[l.shown[l.scroll.cursor]]
+	return &l.domains[l.shown[l.scroll.Cursor]]
 }
 
 // SelectedName is the name under the cursor, or "".
@@ -107,7 +108,7 @@ func (l *domainList) SetFocus(f bool) { l.focused = f }
 func (l *domainList) SetSize(w, h int) {
 	l.width, l.height = w, h
 	l.filter.SetWidth(max(w-3, 1))
-	l.scroll.setHeight(l.rowsHeight())
+	l.scroll.SetHeight(l.rowsHeight())
 }
 
 // rowsHeight is the space left for domain rows under the title and column
@@ -130,7 +131,7 @@ func (l *domainList) rowAt(y int) (int, bool) {
 	if l.showFilterLine() {
 		top++
 	}
-	row := l.scroll.offset + y - top
+	row := l.scroll.Offset + y - top
 	if y < top || row >= len(l.shown) {
 		return 0, false
 	}
@@ -152,7 +153,7 @@ func (l *domainList) Update(msg tea.Msg) tea.Cmd {
 			case key.Matches(msg, km.AcceptFilter), msg.String() == "down", msg.String() == "up":
 				l.filtering = false
 				l.filter.Blur()
-				l.scroll.setHeight(l.rowsHeight())
+				l.scroll.SetHeight(l.rowsHeight())
 				return nil
 			}
 			var cmd tea.Cmd
@@ -163,16 +164,16 @@ func (l *domainList) Update(msg tea.Msg) tea.Cmd {
 		switch {
 		case key.Matches(msg, km.Filter):
 			l.filtering = true
-			l.scroll.setHeight(l.rowsHeight())
+			l.scroll.SetHeight(l.rowsHeight())
 			return l.filter.Focus()
 		case key.Matches(msg, km.ClearFilter) && l.filter.Value() != "":
 			l.filter.SetValue("")
 			l.refilter()
 			return nil
 		}
-		l.scroll.navigate(km, msg)
+		l.scroll.Navigate(km, msg)
 	case tea.MouseWheelMsg:
-		l.scroll.wheel(msg)
+		l.scroll.Wheel(msg)
 	default:
 		if l.filtering {
 			var cmd tea.Cmd
@@ -188,9 +189,9 @@ func (l *domainList) Update(msg tea.Msg) tea.Cmd {
 func (l *domainList) refilter() {
 	name := l.SelectedName()
 	l.applyFilter()
-	l.scroll.setHeight(l.rowsHeight())
+	l.scroll.SetHeight(l.rowsHeight())
 	if !l.selectName(name) {
-		l.scroll.moveTo(0)
+		l.scroll.MoveTo(0)
 	}
 }
 
@@ -241,10 +242,10 @@ func (l *domainList) View() string {
 		}
 		lines = append(lines, st.Dim.Render(common.Truncate("  "+msg, w)))
 	}
-	from, to := l.scroll.visible()
+	from, to := l.scroll.Visible()
 	for row := from; row < to; row++ {
 		d := &l.domains[l.shown[row]]
-		lines = append(lines, l.renderRow(d, row == l.scroll.cursor, nameW))
+		lines = append(lines, l.renderRow(d, row == l.scroll.Cursor, nameW))
 	}
 	return common.Block(lines, w, l.height)
 }

@@ -187,7 +187,7 @@ func (h *jobHarness) openChain(name string) {
 	v := h.m.detail.chains
 	for i, r := range v.rows {
 		if r.layer >= 0 && filepath.Base(v.dom.Disks[r.disk].Layers[r.layer].Path) == name {
-			v.scroll.moveTo(i)
+			v.scroll.MoveTo(i)
 			return
 		}
 	}
@@ -231,7 +231,7 @@ func TestMouseMarksTopThenBase(t *testing.T) {
 	v := h.m.detail.chains
 	x0, y0 := h.m.detailOrigin()
 	click := func(row int) {
-		y := y0 + h.m.detail.headH() + row - v.scroll.offset
+		y := y0 + h.m.detail.headH() + row - v.scroll.Offset
 		h.jsend(tea.MouseClickMsg{X: x0 + 5, Y: y, Button: tea.MouseRight})
 	}
 	click(2) // test2_net-tools

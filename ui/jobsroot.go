@@ -374,7 +374,7 @@ func (m *Model) jobsClick(mo tea.Mouse) bool {
 	if !ok {
 		return false
 	}
-	v.scroll.moveTo(row)
+	v.scroll.MoveTo(row)
 	m.setFocus(focusDetail)
 	if d, l := v.Cursor(); l != nil {
 		v.marks.markNext(v.dom.Name, d.Target, l.Path)

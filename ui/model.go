@@ -517,7 +517,7 @@ func (m *Model) handleClick(mo tea.Mouse) {
 	}
 	if m.inList(mo.X, mo.Y) {
 		if row, ok := m.list.rowAt(mo.Y - 1); ok {
-			m.list.scroll.moveTo(row)
+			m.list.scroll.MoveTo(row)
 			m.syncDetail()
 		}
 		m.setFocus(focusList)

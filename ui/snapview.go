@@ -8,6 +8,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/scroll"
 )
 
 // snapRow is one snapshot in tree order with its drawn tree prefix.
@@ -27,7 +28,7 @@ type snapView struct {
 
 	dom    *model.Domain
 	rows   []snapRow
-	scroll scroller
+	scroll scroll.Scroller
 	nameW  int // widest prefix + bullet + name
 	// detailN is the most detail lines any of the domain's snapshots has,
 	// so the info area keeps one height while the cursor moves.
@@ -68,18 +69,18 @@ func (v *snapView) SetDomain(d *model.Domain) {
 			v.detailN = max(v.detailN, len(files)+min(len(first), 1))
 		}
 	}
-	v.scroll.setCount(len(v.rows))
+	v.scroll.SetCount(len(v.rows))
 	if v.height > 0 {
-		v.scroll.setHeight(v.height - v.headH() - v.infoH())
+		v.scroll.SetHeight(v.height - v.headH() - v.infoH())
 	}
 	target := keep
 	if target == "" && d != nil {
 		target = d.CurrentSnapshot
 	}
-	v.scroll.moveTo(0)
+	v.scroll.MoveTo(0)
 	for i, r := range v.rows {
 		if d.Snapshots[r.snap].Name == target {
-			v.scroll.moveTo(i)
+			v.scroll.MoveTo(i)
 			break
 		}
 	}
@@ -151,14 +152,14 @@ func (v *snapView) Selected() *model.Snapshot {
 	if v.dom == nil || len(v.rows) == 0 {
 		return nil
 	}
-	return &v.dom.Snapshots[v.rows[v.scroll.cursor].snap]
+	return &v.dom.Snapshots[v.rows[v.scroll.Cursor].snap]
 }
 
 func (v *snapView) SetFocus(f bool) { v.focused = f }
 
 func (v *snapView) SetSize(w, h int) {
 	v.width, v.height = w, h
-	v.scroll.setHeight(h - v.headH() - v.infoH())
+	v.scroll.SetHeight(h - v.headH() - v.infoH())
 }
 
 func (v *snapView) headH() int { return 1 }
@@ -174,7 +175,7 @@ func (v *snapView) infoH() int {
 }
 
 func (v *snapView) rowAt(y int) (int, bool) {
-	row := v.scroll.offset + y - v.headH()
+	row := v.scroll.Offset + y - v.headH()
 	if y < v.headH() || y >= v.height-v.infoH() || row >= len(v.rows) {
 		return 0, false
 	}
@@ -184,9 +185,9 @@ func (v *snapView) rowAt(y int) (int, bool) {
 func (v *snapView) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
-		v.scroll.navigate(v.common.KeyMap, msg)
+		v.scroll.Navigate(v.common.KeyMap, msg)
 	case tea.MouseWheelMsg:
-		v.scroll.wheel(msg)
+		v.scroll.Wheel(msg)
 	}
 	return nil
 }
@@ -227,9 +228,9 @@ func (v *snapView) View() string {
 	if len(v.rows) == 0 {
 		lines = append(lines, st.Dim.Render("  no snapshots"))
 	}
-	from, to := v.scroll.visible()
+	from, to := v.scroll.Visible()
 	for i := from; i < to; i++ {
-		lines = append(lines, v.renderRow(v.rows[i], i == v.scroll.cursor, nameW, createdW, descW))
+		lines = append(lines, v.renderRow(v.rows[i], i == v.scroll.Cursor, nameW, createdW, descW))
 	}
 	for len(lines) < v.height-v.infoH() {
 		lines = append(lines, "")

@@ -522,8 +522,8 @@ func TestMouseClickSelectsAndWheelScrolls(t *testing.T) {
 	h = newHarness(t, f, 80, 24)
 	x0, y0 = h.m.detailOrigin()
 	h.send(tea.MouseWheelMsg{X: x0 + 2, Y: y0 + 3, Button: tea.MouseWheelDown})
-	if h.m.detail.chains.scroll.offset != 3 {
-		t.Errorf("wheel down scrolled to %d, want 3", h.m.detail.chains.scroll.offset)
+	if h.m.detail.chains.scroll.Offset != 3 {
+		t.Errorf("wheel down scrolled to %d, want 3", h.m.detail.chains.scroll.Offset)
 	}
 }
 
