@@ -13,6 +13,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/domainlist"
 )
 
 // Messages carrying backend results into Update. Each is produced by a
@@ -67,7 +68,7 @@ type Model struct {
 	loaded  bool
 	loading bool
 
-	list   *domainList
+	list   *domainlist.Model
 	detail *detail
 	focus  focus
 
@@ -104,7 +105,7 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 	m := &Model{
 		common:   c,
 		opts:     opts,
-		list:     newDomainList(c),
+		list:     domainlist.New(c.Common),
 		detail:   newDetail(c),
 		help:     h,
 		spinner:  spinner.New(spinner.WithSpinner(spinner.MiniDot)),
@@ -252,7 +253,7 @@ func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
 	m.loaded = true
 	m.setDomains(msg.domains)
 	if first && m.opts.Domain != "" {
-		if m.list.selectName(m.opts.Domain) {
+		if m.list.SelectName(m.opts.Domain) {
 			m.syncDetail()
 			m.setFocus(focusDetail)
 		} else {
@@ -516,8 +517,8 @@ func (m *Model) handleClick(mo tea.Mouse) {
 		return
 	}
 	if m.inList(mo.X, mo.Y) {
-		if row, ok := m.list.rowAt(mo.Y - 1); ok {
-			m.list.scroll.MoveTo(row)
+		if row, ok := m.list.RowAt(mo.Y - 1); ok {
+			m.list.MoveTo(row)
 			m.syncDetail()
 		}
 		m.setFocus(focusList)
@@ -583,15 +584,15 @@ func (m *Model) layout() {
 	bodyH := max(m.height-2, 3) // header and footer
 	m.wide = m.width >= wideMin
 	if m.wide {
-		m.listW = common.Clamp(m.list.nameW+listFixed+1, 36, m.width*2/5)
+		m.listW = common.Clamp(m.list.NameWidth()+domainlist.FixedWidth+1, 36, m.width*2/5)
 		m.listH = bodyH
 	} else {
 		m.listW = m.width
 		extra := 2
-		if m.list.showFilterLine() {
+		if m.list.ShowFilterLine() {
 			extra++
 		}
-		m.listH = common.Clamp(len(m.list.shown)+extra, 4, max(bodyH/3+1, 4))
+		m.listH = common.Clamp(m.list.Shown()+extra, 4, max(bodyH/3+1, 4))
 	}
 	m.list.SetSize(m.listW, m.listH)
 	m.layoutDetail()

@@ -362,7 +362,7 @@ func TestFilterNarrowsAndClears(t *testing.T) {
 	h.contains("/tre")
 	h.keys("esc")
 	h.contains("Domains (4)")
-	if h.m.list.filter.Value() != "" || h.m.list.showFilterLine() {
+	if h.m.list.FilterValue() != "" || h.m.list.ShowFilterLine() {
 		t.Error("esc did not clear the filter")
 	}
 	h.keys("/", "z", "z", "z")

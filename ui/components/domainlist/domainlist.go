@@ -1,4 +1,6 @@
-package ui
+// Package domainlist is the pane of every domain with its state and
+// chain counts, filterable with /.
+package domainlist
 
 import (
 	"strconv"
@@ -13,10 +15,10 @@ import (
 	"virtchain/ui/components/scroll"
 )
 
-// domainList is the left pane: every domain with its state and chain
-// counts, filterable with `/`.
-type domainList struct {
-	common  *session
+// Model is the left pane: every domain with its state and chain counts,
+// filterable with `/`.
+type Model struct {
+	common  *common.Common
 	width   int
 	height  int
 	focused bool
@@ -30,28 +32,29 @@ type domainList struct {
 	filtering bool // the filter input has the keyboard
 }
 
-// Fixed list columns; the name gets what is left.
+// Fixed list columns; the name gets what is left. FixedWidth is their sum.
 const (
-	colState  = 8
-	colDisks  = 3
-	colChain  = 5
-	colSnaps  = 4
-	colSaved  = 5
-	listFixed = 3 + colState + 1 + colDisks + 1 + colChain + 1 + colSnaps + 1 + colSaved + 1
+	colState   = 8
+	colDisks   = 3
+	colChain   = 5
+	colSnaps   = 4
+	colSaved   = 5
+	FixedWidth = 3 + colState + 1 + colDisks + 1 + colChain + 1 + colSnaps + 1 + colSaved + 1
 )
 
-func newDomainList(c *session) *domainList {
+// New builds the list; it starts focused.
+func New(c *common.Common) *Model {
 	ti := textinput.New()
 	ti.Prompt = "/"
 	ti.Placeholder = "filter by name"
 	ti.CharLimit = 128
 	ti.SetStyles(c.Styles.Input)
-	return &domainList{common: c, filter: ti, focused: true}
+	return &Model{common: c, filter: ti, focused: true}
 }
 
 // SetDomains replaces the data and keeps the cursor on the same domain by
 // name, so a refresh never makes the selection jump.
-func (l *domainList) SetDomains(ds []model.Domain) {
+func (l *Model) SetDomains(ds []model.Domain) {
 	name := l.SelectedName()
 	l.domains = ds
 	l.nameW = 0
@@ -59,10 +62,10 @@ func (l *domainList) SetDomains(ds []model.Domain) {
 		l.nameW = max(l.nameW, common.TextWidth(ds[i].Name))
 	}
 	l.applyFilter()
-	l.selectName(name)
+	l.SelectName(name)
 }
 
-func (l *domainList) applyFilter() {
+func (l *Model) applyFilter() {
 	q := strings.ToLower(strings.TrimSpace(l.filter.Value()))
 	l.shown = l.shown[:0]
 	for i, d := range l.domains {
@@ -73,7 +76,7 @@ func (l *domainList) applyFilter() {
 	l.scroll.SetCount(len(l.shown))
 }
 
-func (l *domainList) selectName(name string) bool {
+func (l *Model) SelectName(name string) bool {
 	for row, i := range l.shown {
 		if l.domains[i].Name == name {
 			l.scroll.MoveTo(row)
@@ -84,7 +87,7 @@ func (l *domainList) selectName(name string) bool {
 }
 
 // Selected is the domain under the cursor, or nil when none is shown.
-func (l *domainList) Selected() *model.Domain {
+func (l *Model) Selected() *model.Domain {
 	if len(l.shown) == 0 {
 		return nil
 	}
@@ -92,7 +95,7 @@ func (l *domainList) Selected() *model.Domain {
 }
 
 // SelectedName is the name under the cursor, or "".
-func (l *domainList) SelectedName() string {
+func (l *Model) SelectedName() string {
 	if d := l.Selected(); d != nil {
 		return d.Name
 	}
@@ -101,11 +104,11 @@ func (l *domainList) SelectedName() string {
 
 // Filtering reports whether the filter input has the keyboard; the root
 // then sends it every key, including q.
-func (l *domainList) Filtering() bool { return l.filtering }
+func (l *Model) Filtering() bool { return l.filtering }
 
-func (l *domainList) SetFocus(f bool) { l.focused = f }
+func (l *Model) SetFocus(f bool) { l.focused = f }
 
-func (l *domainList) SetSize(w, h int) {
+func (l *Model) SetSize(w, h int) {
 	l.width, l.height = w, h
 	l.filter.SetWidth(max(w-3, 1))
 	l.scroll.SetHeight(l.rowsHeight())
@@ -113,22 +116,22 @@ func (l *domainList) SetSize(w, h int) {
 
 // rowsHeight is the space left for domain rows under the title and column
 // header (and the filter line when it shows).
-func (l *domainList) rowsHeight() int {
+func (l *Model) rowsHeight() int {
 	h := l.height - 2
-	if l.showFilterLine() {
+	if l.ShowFilterLine() {
 		h--
 	}
 	return max(h, 1)
 }
 
-func (l *domainList) showFilterLine() bool {
+func (l *Model) ShowFilterLine() bool {
 	return l.filtering || l.filter.Value() != ""
 }
 
-// rowAt maps a y offset inside the pane to a shown row, for mouse clicks.
-func (l *domainList) rowAt(y int) (int, bool) {
+// RowAt maps a y offset inside the pane to a shown row, for mouse clicks.
+func (l *Model) RowAt(y int) (int, bool) {
 	top := 2
-	if l.showFilterLine() {
+	if l.ShowFilterLine() {
 		top++
 	}
 	row := l.scroll.Offset + y - top
@@ -138,7 +141,7 @@ func (l *domainList) rowAt(y int) (int, bool) {
 	return row, true
 }
 
-func (l *domainList) Update(msg tea.Msg) tea.Cmd {
+func (l *Model) Update(msg tea.Msg) tea.Cmd {
 	km := l.common.KeyMap
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
@@ -186,16 +189,16 @@ func (l *domainList) Update(msg tea.Msg) tea.Cmd {
 
 // refilter re-applies the filter, staying on the same domain if it still
 // matches.
-func (l *domainList) refilter() {
+func (l *Model) refilter() {
 	name := l.SelectedName()
 	l.applyFilter()
 	l.scroll.SetHeight(l.rowsHeight())
-	if !l.selectName(name) {
+	if !l.SelectName(name) {
 		l.scroll.MoveTo(0)
 	}
 }
 
-func (l *domainList) ShortHelp() []key.Binding {
+func (l *Model) ShortHelp() []key.Binding {
 	km := l.common.KeyMap
 	if l.filtering {
 		return []key.Binding{km.AcceptFilter, km.ClearFilter}
@@ -203,7 +206,7 @@ func (l *domainList) ShortHelp() []key.Binding {
 	return []key.Binding{km.Move, km.Right, km.Filter, km.NextFocus, km.Help, km.Quit}
 }
 
-func (l *domainList) FullHelp() [][]key.Binding {
+func (l *Model) FullHelp() [][]key.Binding {
 	km := l.common.KeyMap
 	return [][]key.Binding{
 		{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End},
@@ -211,7 +214,7 @@ func (l *domainList) FullHelp() [][]key.Binding {
 	}
 }
 
-func (l *domainList) View() string {
+func (l *Model) View() string {
 	st := l.common.Styles
 	w := l.width
 	lines := make([]string, 0, l.height)
@@ -226,11 +229,11 @@ func (l *domainList) View() string {
 		titleStyle = st.PaneTitle
 	}
 	lines = append(lines, titleStyle.Render(common.Truncate(title+" ("+count+")", w)))
-	if l.showFilterLine() {
+	if l.ShowFilterLine() {
 		lines = append(lines, l.filter.View())
 	}
 
-	nameW := common.Clamp(l.nameW, 8, max(w-listFixed, 4))
+	nameW := common.Clamp(l.nameW, 8, max(w-FixedWidth, 4))
 	head := "   " + common.PadRight("DOMAIN", nameW) + " " + common.PadRight("STATE", colState) + " " +
 		common.PadLeft("DSK", colDisks) + " " + common.PadLeft("CHAIN", colChain) + " " + common.PadLeft("SNAP", colSnaps) + " " + common.PadRight("SAVED", colSaved)
 	lines = append(lines, st.ColumnHead.Render(common.Truncate(head, w)))
@@ -250,7 +253,7 @@ func (l *domainList) View() string {
 	return common.Block(lines, w, l.height)
 }
 
-func (l *domainList) renderRow(d *model.Domain, selected bool, nameW int) string {
+func (l *Model) renderRow(d *model.Domain, selected bool, nameW int) string {
 	st := l.common.Styles
 	glyph, stStyle := stateGlyph(st, d.State)
 	if d.Problem != "" {
@@ -293,3 +296,15 @@ func stateGlyph(st *common.Styles, s model.DomainState) (string, common.Style) {
 		return "○", st.Shutoff
 	}
 }
+
+// MoveTo puts the cursor on row i of the shown domains.
+func (l *Model) MoveTo(i int) { l.scroll.MoveTo(i) }
+
+// Shown is how many domains pass the filter.
+func (l *Model) Shown() int { return len(l.shown) }
+
+// NameWidth is the width of the longest domain name.
+func (l *Model) NameWidth() int { return l.nameW }
+
+// FilterValue is the text of the filter.
+func (l *Model) FilterValue() string { return l.filter.Value() }
