@@ -162,7 +162,7 @@ func (m *Model) hostErrText(err error) string {
 	if m.conn.lost || errors.Is(err, model.ErrConnectionLost) {
 		return notConnectedText(m.common.Backend.URI())
 	}
-	return oneLine(err.Error())
+	return common.OneLine(err.Error())
 }
 
 // closeOpened releases the backends reconnects opened (Run, at the end).

@@ -9,6 +9,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/snaptree"
 )
 
 // tab names the detail pane's tabs.
@@ -41,11 +42,11 @@ type detail struct {
 	dom    *model.Domain
 	active tab
 	chains *chainView
-	snaps  *snapView
+	snaps  *snaptree.Model
 }
 
 func newDetail(c *session) *detail {
-	return &detail{common: c, chains: newChainView(c), snaps: newSnapView(c)}
+	return &detail{common: c, chains: newChainView(c), snaps: snaptree.New(c.Common)}
 }
 
 // SetDomain shows d (nil for none). The pointer must stay valid until the
@@ -117,8 +118,8 @@ func (p *detail) click(x, y int) {
 			p.chains.scroll.MoveTo(row)
 		}
 	case tabSnapshots:
-		if row, ok := p.snaps.rowAt(y); ok {
-			p.snaps.scroll.MoveTo(row)
+		if row, ok := p.snaps.RowAt(y); ok {
+			p.snaps.MoveTo(row)
 		}
 	}
 }

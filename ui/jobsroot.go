@@ -94,7 +94,7 @@ func (m *Model) updateJobs(msg jobMsg) tea.Cmd {
 func (m *Model) jobsWatched(msg jobsWatchMsg) tea.Cmd {
 	p := m.jobsPanel()
 	if msg.err != nil {
-		p.err = "block jobs are not followed: " + oneLine(msg.err.Error())
+		p.err = "block jobs are not followed: " + common.OneLine(msg.err.Error())
 		return nil
 	}
 	p.ch, p.err = msg.ch, ""
@@ -139,7 +139,7 @@ func (afterJobMsg) isJobMsg() {}
 // changed (or, for a failure, must be shown as it is).
 func (m *Model) jobEnded(j model.Job) tea.Cmd {
 	if j.Phase == model.PhaseFailed {
-		m.err = j.Domain + " " + j.Disk + " " + string(j.Kind) + " failed: " + oneLine(j.Error)
+		m.err = j.Domain + " " + j.Disk + " " + string(j.Kind) + " failed: " + common.OneLine(j.Error)
 	}
 	b, ctx := m.common.Backend, m.common.Ctx
 	return func() tea.Msg {

@@ -1,4 +1,6 @@
-package ui
+// Package snaptree is the Snapshots tab: a domain's snapshot tree with
+// what each snapshot holds.
+package snaptree
 
 import (
 	"strings"
@@ -17,11 +19,11 @@ type snapRow struct {
 	prefix string // tree glyphs before the bullet
 }
 
-// snapView draws the domain's snapshot tree. A node with one child keeps
+// Model draws the domain's snapshot tree. A node with one child keeps
 // the child at its own indentation, so the usual long line of snapshots
 // reads top-down like a log and only real branches indent.
-type snapView struct {
-	common  *session
+type Model struct {
+	common  *common.Common
 	width   int
 	height  int
 	focused bool
@@ -43,11 +45,12 @@ const (
 	snapFixed  = 1 + 1 + colKind + 1 + colMemory + 1 + colSState + 1 + colCreated + 1
 )
 
-func newSnapView(c *session) *snapView { return &snapView{common: c} }
+// New builds an empty tree.
+func New(c *common.Common) *Model { return &Model{common: c} }
 
 // SetDomain shows a domain's snapshots, keeping the cursor on the same
 // snapshot by name.
-func (v *snapView) SetDomain(d *model.Domain) {
+func (v *Model) SetDomain(d *model.Domain) {
 	keep := ""
 	if s := v.Selected(); s != nil {
 		keep = s.Name
@@ -148,33 +151,33 @@ func snapshotRows(snaps []model.Snapshot, rows []snapRow) []snapRow {
 }
 
 // Selected is the snapshot under the cursor, or nil.
-func (v *snapView) Selected() *model.Snapshot {
+func (v *Model) Selected() *model.Snapshot {
 	if v.dom == nil || len(v.rows) == 0 {
 		return nil
 	}
 	return &v.dom.Snapshots[v.rows[v.scroll.Cursor].snap]
 }
 
-func (v *snapView) SetFocus(f bool) { v.focused = f }
+func (v *Model) SetFocus(f bool) { v.focused = f }
 
-func (v *snapView) SetSize(w, h int) {
+func (v *Model) SetSize(w, h int) {
 	v.width, v.height = w, h
 	v.scroll.SetHeight(h - v.headH() - v.infoH())
 }
 
-func (v *snapView) headH() int { return 1 }
+func (v *Model) headH() int { return 1 }
 
 // infoH is the separator, the title and one line per detail (the memory
 // file and each disk's file on lines of their own, so a two-disk checkpoint
 // shows every path), leaving the tree at least 3 rows.
-func (v *snapView) infoH() int {
+func (v *Model) infoH() int {
 	if v.height >= 12 {
 		return 2 + common.Clamp(v.detailN, 1, v.height-v.headH()-2-3)
 	}
 	return 2
 }
 
-func (v *snapView) rowAt(y int) (int, bool) {
+func (v *Model) RowAt(y int) (int, bool) {
 	row := v.scroll.Offset + y - v.headH()
 	if y < v.headH() || y >= v.height-v.infoH() || row >= len(v.rows) {
 		return 0, false
@@ -182,7 +185,7 @@ func (v *snapView) rowAt(y int) (int, bool) {
 	return row, true
 }
 
-func (v *snapView) Update(msg tea.Msg) tea.Cmd {
+func (v *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
 		v.scroll.Navigate(v.common.KeyMap, msg)
@@ -192,19 +195,19 @@ func (v *snapView) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-func (v *snapView) ShortHelp() []key.Binding {
+func (v *Model) ShortHelp() []key.Binding {
 	km := v.common.KeyMap
 	return []key.Binding{km.Move, km.Left, km.NextFocus, km.Help, km.Quit}
 }
 
-func (v *snapView) FullHelp() [][]key.Binding {
+func (v *Model) FullHelp() [][]key.Binding {
 	km := v.common.KeyMap
 	return [][]key.Binding{{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}}
 }
 
 // columns fits the name and created columns to the width; the description
 // takes the rest.
-func (v *snapView) columns() (nameW, createdW, descW int) {
+func (v *Model) columns() (nameW, createdW, descW int) {
 	createdW = colCreated
 	if v.width < 90 {
 		createdW = 11 // "01-02 15:04"
@@ -215,7 +218,7 @@ func (v *snapView) columns() (nameW, createdW, descW int) {
 	return nameW, createdW, descW
 }
 
-func (v *snapView) View() string {
+func (v *Model) View() string {
 	st := v.common.Styles
 	if v.dom == nil {
 		return common.Block([]string{st.Dim.Render("  no domain selected")}, v.width, v.height)
@@ -239,7 +242,7 @@ func (v *snapView) View() string {
 	return common.Block(lines, v.width, v.height)
 }
 
-func (v *snapView) renderRow(r snapRow, sel bool, nameW, createdW, descW int) string {
+func (v *Model) renderRow(r snapRow, sel bool, nameW, createdW, descW int) string {
 	st := v.common.Styles
 	s := &v.dom.Snapshots[r.snap]
 	current := s.Current || s.Name == v.dom.CurrentSnapshot
@@ -267,7 +270,7 @@ func (v *snapView) renderRow(r snapRow, sel bool, nameW, createdW, descW int) st
 		state = "disk-snap"
 	}
 	cols := " " + common.PadRight(string(s.Kind), colKind) + " " + common.PadRight(string(s.Memory), colMemory) + " " +
-		common.PadRight(state, colSState) + " " + common.PadRight(created, createdW) + " " + common.Truncate(oneLine(s.Description), descW)
+		common.PadRight(state, colSState) + " " + common.PadRight(created, createdW) + " " + common.Truncate(common.OneLine(s.Description), descW)
 
 	mark := " "
 	if sel {
@@ -308,7 +311,7 @@ func tagWidth(tag string) int {
 }
 
 // info describes the snapshot under the cursor in full.
-func (v *snapView) info() []string {
+func (v *Model) info() []string {
 	st := v.common.Styles
 	w := v.width
 	var out []string
@@ -327,7 +330,7 @@ func (v *snapView) info() []string {
 		title += " ← " + s.Parent
 	}
 	if s.Description != "" {
-		title += ": " + oneLine(s.Description)
+		title += ": " + common.OneLine(s.Description)
 	}
 	// A path loses its folder before its file name when it is too wide.
 	first, files := snapDetail(s)
@@ -387,10 +390,5 @@ func snapDetail(s *model.Snapshot) (string, []snapFile) {
 	return strings.Join(first, " · "), files
 }
 
-// oneLine flattens a multi-line description for a table cell.
-func oneLine(s string) string {
-	if strings.ContainsAny(s, "\n\r\t") {
-		return strings.Join(strings.Fields(s), " ")
-	}
-	return s
-}
+// MoveTo puts the cursor on row i.
+func (v *Model) MoveTo(i int) { v.scroll.MoveTo(i) }
