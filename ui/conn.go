@@ -99,7 +99,7 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		if !ok {
 			return nil
 		}
-		m.conn.lost, m.common.lost = true, true
+		m.conn.lost = true
 		// "lost" comes first: a long URI is cut at the screen's edge, and
 		// the title bar names it already.
 		m.conn.note = "connection lost; reconnecting to " + uri + "…"
@@ -121,7 +121,7 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		}
 		old := m.common.Backend
 		m.conn.gen++
-		m.conn.lost, m.common.lost, m.conn.note = false, false, ""
+		m.conn.lost, m.conn.note = false, ""
 		m.conn.opened = append(m.conn.opened, msg.b)
 		m.common.Backend = msg.b
 		if m.err == notConnectedText(uri) {

@@ -203,7 +203,7 @@ func readOnlyCmd(c *session, what string) tea.Cmd {
 
 // startOp plans op in a Cmd behind a spinner, then asks for confirmation.
 func startOp(c *session, op Op) tea.Cmd {
-	if c.lost {
+	if c.Lost() {
 		return notConnected(c)
 	}
 	if c.Backend.ReadOnly() {
@@ -216,7 +216,7 @@ func startOp(c *session, op Op) tea.Cmd {
 
 // confirmOp shows a plan already in hand; y runs run.
 func confirmOp(c *session, title string, plan model.Plan, run RunFunc, reread ...string) tea.Cmd {
-	if c.lost {
+	if c.Lost() {
 		return notConnected(c)
 	}
 	if c.Backend.ReadOnly() {

@@ -255,7 +255,7 @@ func (p *jobsPanel) render(w, h int) string {
 		title += " · " + strconv.Itoa(n) + " running"
 	}
 	sub := "every job on " + p.common.Backend.URI() + ", virsh's too"
-	if p.common.lost {
+	if p.common.Lost() {
 		sub = "connection lost: the jobs go on in QEMU, shown as last seen"
 	}
 	lines = append(lines, st.TabActive.Render(title)+" "+st.Dim.Render(common.Truncate(sub, max(w-common.TextWidth(title)-3, 0))))

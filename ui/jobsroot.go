@@ -277,7 +277,7 @@ func (m *Model) jobActionKey(msg tea.KeyPressMsg, j model.Job) tea.Cmd {
 		c.steer(j.Domain, j.Disk)
 		return pivotOp(c, j)
 	case (key.Matches(msg, k.Faster) || key.Matches(msg, k.Slower)) && live:
-		if c.lost {
+		if c.Lost() {
 			return notConnected(c)
 		}
 		if c.Backend.ReadOnly() {

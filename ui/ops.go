@@ -165,7 +165,7 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 		if !key.Matches(msg, a.bind) {
 			continue
 		}
-		if c.lost {
+		if c.Lost() {
 			return notConnected(c), true
 		}
 		if b.ReadOnly() {

@@ -7,7 +7,7 @@ import (
 
 // session is common.Common plus what the components of this package still
 // hand each other through it: the dialog to open, the jobs steered here,
-// the connection's loss and the live job of a disk.
+// the live job of a disk.
 type session struct {
 	*common.Common
 
@@ -19,10 +19,6 @@ type session struct {
 	// started, aborted or pivoted. Only their endings open a dialog: a job
 	// someone else runs on the host only earns a footer line.
 	steered map[string]bool
-
-	// lost is set while the connection to the host is lost: keys that
-	// need the host say so instead of starting anything (conn.go).
-	lost bool
 
 	// liveJob finds the running block job of a domain's disk, as the jobs
 	// panel shows it; nil until the root wires the panel in.

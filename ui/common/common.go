@@ -22,6 +22,23 @@ type Common struct {
 	KeyMap  *KeyMap
 }
 
+// Lost reports that the backend's connection to the host is lost: keys
+// that need the host then say so instead of starting anything. It reads a
+// closed channel, never the host; a reconnect replaces Backend with one
+// whose connection is up.
+func (c *Common) Lost() bool {
+	r, ok := c.Backend.(Reconnector)
+	if !ok {
+		return false
+	}
+	select {
+	case <-r.Lost():
+		return true
+	default:
+		return false
+	}
+}
+
 // Component is one part of the screen. Each renders exactly the size it
 // was given, which lets the root join panes line by line without
 // measuring.
