@@ -10,6 +10,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 	"virtchain/ui/components/scroll"
 )
 
@@ -36,6 +37,9 @@ type chainView struct {
 	idxW  int
 	nameW int // longest file name in the domain
 	tagsW int // longest tag text in the domain
+
+	// opener holds the plan dialog of a commit or pull, for the root.
+	opener dialog.Opener
 
 	// marks is the range picked for a commit or pull (rangepick.go).
 	marks rangeMarks

@@ -124,7 +124,7 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		m.conn.lost, m.conn.note = false, ""
 		m.conn.opened = append(m.conn.opened, msg.b)
 		m.common.Backend = msg.b
-		if m.err == notConnectedText(uri) {
+		if m.err == common.NotConnectedText(uri) {
 			m.err = ""
 		}
 		m.info = "reconnected to " + uri
@@ -148,19 +148,11 @@ func closeJobsCmd(b Backend) tea.Cmd {
 	}
 }
 
-// notConnected is the footer line for a key that needs the host while
-// the connection is lost.
-func notConnected(c *session) tea.Cmd { return common.ErrCmd(notConnectedText(c.Backend.URI())) }
-
-func notConnectedText(uri string) string {
-	return "not connected: reconnecting to " + uri + " in the background…"
-}
-
 // hostErrText words an error from the host for the footer: a lost
 // connection as such, not as the operation's failure.
 func (m *Model) hostErrText(err error) string {
 	if m.conn.lost || errors.Is(err, model.ErrConnectionLost) {
-		return notConnectedText(m.common.Backend.URI())
+		return common.NotConnectedText(m.common.Backend.URI())
 	}
 	return common.OneLine(err.Error())
 }

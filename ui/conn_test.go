@@ -12,6 +12,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 )
 
 // connFake is a job backend whose connection a test can lose; Reconnect
@@ -168,7 +169,7 @@ func TestConnectionBackJobEndedUnseen(t *testing.T) {
 // such, with what to do.
 func TestLostErrorInDialog(t *testing.T) {
 	st := common.NewStyles(true)
-	lines := strings.Join(errorLines(st, fmt.Errorf("read domain: %w", model.ErrConnectionLost), 76, common.DefaultKeyMap()), "\n")
+	lines := strings.Join(dialog.ErrorLines(st, fmt.Errorf("read domain: %w", model.ErrConnectionLost), 76, common.DefaultKeyMap()), "\n")
 	if !strings.Contains(lines, "not connected: read domain: connection lost") || !strings.Contains(lines, "reconnects by itself") {
 		t.Errorf("error lines:\n%s", lines)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 	"virtchain/ui/components/snaptree"
 )
 
@@ -100,6 +101,10 @@ func (p *detail) headH() int {
 func (p *detail) Update(msg tea.Msg) tea.Cmd {
 	return p.current().Update(msg)
 }
+
+// Take hands the root the dialog the chain view asked for (a commit or
+// pull plan).
+func (p *detail) Take() (dialog.Dialog, bool) { return p.chains.opener.Take() }
 
 // click handles a left click at (x, y) inside the pane.
 func (p *detail) click(x, y int) {

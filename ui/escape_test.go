@@ -72,10 +72,10 @@ func TestHostDataIsEscapedOnScreen(t *testing.T) {
 	p.Summary = "revert " + hostileDomain().Name
 	p.Steps = []string{"write " + hostileDomain().Disks[0].Layers[0].Path}
 	ran := 0
-	h.open(startOp(h.m.common, testOp(p, nil, nil, &ran)))
+	h.openOp(testOp(p, nil, nil, &ran))
 	onlySGR(t, "plan dialog", h.m.View().Content)
 	h.press("esc")
-	h.open(startOp(h.m.common, testOp(p, errors.New("libvirt: no \x1b[31mway\nsecond line"), nil, &ran)))
+	h.openOp(testOp(p, errors.New("libvirt: no \x1b[31mway\nsecond line"), nil, &ran))
 	onlySGR(t, "error dialog", h.m.View().Content)
 	h.press("esc")
 	h.send(common.ErrorMsg{Err: errors.New("footer \x1b[31merror")})

@@ -6,11 +6,13 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 )
 
 // jobDoneDialog says what a finished commit or pull left behind and
 // offers the metadata cleanup.
 type jobDoneDialog struct {
+	dialog.Opener
 	common        *session
 	width, height int
 	job           model.Job
@@ -34,9 +36,9 @@ func (d *jobDoneDialog) Update(msg tea.Msg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(k, d.keys.Clean) && len(d.stale) > 0:
-		return cleanupOp(d.common, d.job.Domain) // replaces this dialog
+		return cleanupOp(&d.Opener, d.common, d.job.Domain) // replaces this dialog
 	case key.Matches(k, d.keys.Close):
-		return CloseDialog
+		return dialog.Close
 	}
 	return nil
 }

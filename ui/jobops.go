@@ -12,17 +12,18 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 )
 
 // blockOp is a commit or pull from the chain view: plan from a fresh read
 // of every domain and the live jobs, confirm, start.
-func blockOp(c *session, req blockRequest) Op {
+func blockOp(c *session, req blockRequest) dialog.Op {
 	b := c.Backend
 	title := "Pull"
 	if req.commit != nil {
 		title = "Commit"
 	}
-	return plannedOp(title,
+	return dialog.Planned(title,
 		func(ctx context.Context) (*model.BlockPlan, error) {
 			doms, err := b.Discover(ctx)
 			if err != nil {
@@ -76,7 +77,7 @@ func blockPlanView(bp *model.BlockPlan) model.Plan {
 }
 
 // abortOp confirms and sends an abort: the chain stays as it was.
-func abortOp(c *session, j model.Job) tea.Cmd {
+func abortOp(o *dialog.Opener, c *session, j model.Job) tea.Cmd {
 	jb := c.Backend
 	p := model.Plan{Op: "abort", Domain: j.Domain, Target: j.Disk,
 		Summary: "Abort the " + string(j.Kind) + " on " + j.Domain + " " + j.Disk,
@@ -94,7 +95,7 @@ func abortOp(c *session, j model.Job) tea.Cmd {
 			p.Warnings = []string{"the base keeps the part of the data already written into it"}
 		}
 	}
-	return confirmOp(c, "Abort "+string(j.Kind)+" on "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
+	return dialog.Confirm(o, c.Common, "Abort "+string(j.Kind)+" on "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
 		if err := jb.AbortBlockJob(ctx, j.Domain, j.Disk, false); err != nil {
 			return "", err
 		}
@@ -103,7 +104,7 @@ func abortOp(c *session, j model.Job) tea.Cmd {
 }
 
 // pivotOp confirms and pivots an active commit now (READY) or at READY.
-func pivotOp(c *session, j model.Job) tea.Cmd {
+func pivotOp(o *dialog.Opener, c *session, j model.Job) tea.Cmd {
 	jb := c.Backend
 	if j.Kind != model.JobActiveCommit && j.Kind != model.JobCopy {
 		return common.ErrCmd("a " + string(j.Kind) + " job has no pivot: it completes by itself")
@@ -120,7 +121,7 @@ func pivotOp(c *session, j model.Job) tea.Cmd {
 	} else {
 		p.Steps = []string{"wait for READY, then " + into + " becomes the active layer; the layers above it leave the chain"}
 	}
-	return confirmOp(c, "Pivot "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
+	return dialog.Confirm(o, c.Common, "Pivot "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
 		if err := jb.PivotBlockJob(ctx, j.Domain, j.Disk); err != nil {
 			return "", err
 		}
@@ -130,9 +131,9 @@ func pivotOp(c *session, j model.Job) tea.Cmd {
 
 // cleanupOp removes the stale snapshot metadata of domain (metadata only:
 // the TUI never deletes image files).
-func cleanupOp(c *session, domain string) tea.Cmd {
+func cleanupOp(o *dialog.Opener, c *session, domain string) tea.Cmd {
 	b := c.Backend
-	return startOp(c, plannedOp("Clean stale snapshot metadata of "+domain,
+	return dialog.Start(o, c.Common, dialog.Planned("Clean stale snapshot metadata of "+domain,
 		func(ctx context.Context) (*model.CleanupPlan, error) {
 			doms, err := b.Discover(ctx)
 			if err != nil {

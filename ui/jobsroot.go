@@ -12,6 +12,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 )
 
 // jobsPanel returns the panel, made on first use.
@@ -203,13 +204,13 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	// The result page of the op that started (or pivoted) this very job
 	// says nothing the completion does not: the completion replaces it.
 	// Any other dialog is the user's, and stays.
-	if od, ok := m.dialog.(*opDialog); m.dialog != nil && !(ok && od.doneFor(j.Domain, j.Disk)) {
+	if od, ok := m.dialog.(*dialog.OpDialog); m.dialog != nil && !(ok && od.DoneFor(j.Domain, j.Disk)) {
 		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed; J then m cleans stale metadata"
 		return nil
 	}
 	// Opened in this Update, so a form the user opens at the same moment
 	// is never silently replaced by a Cmd arriving later.
-	m.common.showDialog(newJobDoneDialog(m.common, j, left, stale))
+	m.opener.Open(newJobDoneDialog(m.common, j, left, stale))
 	return nil
 }
 
@@ -272,22 +273,22 @@ func (m *Model) jobActionKey(msg tea.KeyPressMsg, j model.Job) tea.Cmd {
 	switch {
 	case key.Matches(msg, k.Abort) && live:
 		c.steer(j.Domain, j.Disk)
-		return abortOp(c, j)
+		return abortOp(&m.opener, c, j)
 	case key.Matches(msg, k.Pivot) && live:
 		c.steer(j.Domain, j.Disk)
-		return pivotOp(c, j)
+		return pivotOp(&m.opener, c, j)
 	case (key.Matches(msg, k.Faster) || key.Matches(msg, k.Slower)) && live:
 		if c.Lost() {
-			return notConnected(c)
+			return common.NotConnected(c.Common)
 		}
 		if c.Backend.ReadOnly() {
-			return readOnlyCmd(c, "change the bandwidth")
+			return dialog.ReadOnly(c.Common, "change the bandwidth")
 		}
 		bps := stepBandwidth(j.Bandwidth, key.Matches(msg, k.Faster))
 		m.info = j.Domain + " " + j.Disk + ": bandwidth " + bandwidthText(bps)
 		return bandwidthCmd(c, j, bps)
 	case key.Matches(msg, k.Cleanup) && !live:
-		return cleanupOp(c, j.Domain)
+		return cleanupOp(&m.opener, c, j.Domain)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 	"virtchain/ui/components/domainlist"
 )
 
@@ -74,8 +75,10 @@ type Model struct {
 
 	help     help.Model
 	showHelp bool
-	// dialog, when set, covers the body and gets every key (dialog.go).
-	dialog  Dialog
+	// dialog, when set, covers the body and gets every key (package
+	// dialog); opener holds the one the root itself asks for.
+	dialog  dialog.Dialog
+	opener  dialog.Opener
 	spinner spinner.Model
 
 	err      string // footer error, cleared on the next key
@@ -175,13 +178,25 @@ func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
 		}
 	}()
 	cmd = m.update(msg)
-	if d, ok := m.common.takeDialog(); ok {
-		m.setDialog(d)
-	}
+	m.takeDialogs()
 	return m, cmd
 }
 
-func (m *Model) setDialog(d Dialog) {
+// takeDialogs applies the dialog changes asked for in this Update: by
+// the open dialog, by the detail pane, or by the root itself.
+func (m *Model) takeDialogs() {
+	takers := []dialog.Taker{m.detail, &m.opener}
+	if m.dialog != nil {
+		takers = append([]dialog.Taker{m.dialog}, takers...)
+	}
+	for _, t := range takers {
+		if d, ok := t.Take(); ok {
+			m.setDialog(d)
+		}
+	}
+}
+
+func (m *Model) setDialog(d dialog.Dialog) {
 	m.dialog = d
 	if d != nil {
 		m.showHelp = false
@@ -217,13 +232,13 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.updateJobs(msg)
 	case connMsg:
 		return m.updateConn(msg)
-	case OpenDialogMsg:
+	case dialog.OpenMsg:
 		m.setDialog(msg.D)
 		return nil
-	case CloseDialogMsg:
+	case dialog.CloseMsg:
 		m.setDialog(nil)
 		return nil
-	case OpDoneMsg:
+	case dialog.DoneMsg:
 		return m.opDone(msg)
 	case spinner.TickMsg:
 		return m.tick(msg)
@@ -361,7 +376,7 @@ func (m *Model) toDialog(msg tea.Msg) tea.Cmd {
 
 // opDone re-reads what an op changed and shows its result: in the dialog
 // that ran it, or in the footer when that dialog was hidden.
-func (m *Model) opDone(msg OpDoneMsg) tea.Cmd {
+func (m *Model) opDone(msg dialog.DoneMsg) tea.Cmd {
 	var cmds []tea.Cmd
 	for _, name := range msg.Reread {
 		if name == "" {
@@ -378,7 +393,7 @@ func (m *Model) opDone(msg OpDoneMsg) tea.Cmd {
 		m.inflight[name] = true
 		cmds = append(cmds, m.rediscover(name))
 	}
-	if d, ok := m.dialog.(*opDialog); ok && d.id == msg.ID {
+	if d, ok := m.dialog.(*dialog.OpDialog); ok && d.ID() == msg.ID {
 		cmds = append(cmds, d.Update(msg))
 		return tea.Batch(cmds...)
 	}
@@ -463,7 +478,7 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 // refresh reads every domain and looks for block jobs again.
 func (m *Model) refresh() tea.Cmd {
 	if m.conn.lost {
-		return notConnected(m.common)
+		return common.NotConnected(m.common.Common)
 	}
 	if m.loading {
 		return nil

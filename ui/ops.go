@@ -9,15 +9,16 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 )
 
-// The snapshot and restore-point operations as Ops (see dialog.go): each
+// The snapshot and restore-point operations as Ops (see package dialog): each
 // plans through the Backend in a Cmd, shows its plan, and runs it on y.
 // They mirror the CLI's commands in cli/snapshot_cmds.go.
 
-func snapshotCreateOp(c *session, req model.SnapshotCreateRequest) Op {
+func snapshotCreateOp(c *session, req model.SnapshotCreateRequest) dialog.Op {
 	b := c.Backend
-	return plannedOp("New snapshot "+req.Name+" of "+req.Domain,
+	return dialog.Planned("New snapshot "+req.Name+" of "+req.Domain,
 		func(ctx context.Context) (*model.SnapshotCreatePlan, error) { return b.PlanSnapshotCreate(ctx, req) },
 		func(p *model.SnapshotCreatePlan) model.Plan { return p.Plan },
 		func(ctx context.Context, p *model.SnapshotCreatePlan) error { return b.CreateSnapshot(ctx, p) },
@@ -26,9 +27,9 @@ func snapshotCreateOp(c *session, req model.SnapshotCreateRequest) Op {
 		})
 }
 
-func snapshotRevertOp(c *session, req model.SnapshotRevertRequest) Op {
+func snapshotRevertOp(c *session, req model.SnapshotRevertRequest) dialog.Op {
 	b := c.Backend
-	return plannedOp("Revert "+req.Domain+" to snapshot "+req.Name,
+	return dialog.Planned("Revert "+req.Domain+" to snapshot "+req.Name,
 		func(ctx context.Context) (*model.SnapshotRevertPlan, error) { return b.PlanSnapshotRevert(ctx, req) },
 		func(p *model.SnapshotRevertPlan) model.Plan { return p.Plan },
 		func(ctx context.Context, p *model.SnapshotRevertPlan) error { return b.RevertSnapshot(ctx, p) },
@@ -41,7 +42,7 @@ func snapshotRevertOp(c *session, req model.SnapshotRevertRequest) Op {
 		})
 }
 
-func snapshotDeleteOp(c *session, req model.SnapshotDeleteRequest) Op {
+func snapshotDeleteOp(c *session, req model.SnapshotDeleteRequest) dialog.Op {
 	b := c.Backend
 	title := "Delete snapshot " + req.Name + " of " + req.Domain
 	done := "Deleted snapshot %s of %s."
@@ -49,27 +50,27 @@ func snapshotDeleteOp(c *session, req model.SnapshotDeleteRequest) Op {
 		title = "Remove the metadata of snapshot " + req.Name + " of " + req.Domain
 		done = "Removed snapshot %s of %s from libvirt's metadata; every file stays."
 	}
-	return plannedOp(title,
+	return dialog.Planned(title,
 		func(ctx context.Context) (*model.SnapshotDeletePlan, error) { return b.PlanSnapshotDelete(ctx, req) },
 		func(p *model.SnapshotDeletePlan) model.Plan { return p.Plan },
 		func(ctx context.Context, p *model.SnapshotDeletePlan) error { return b.DeleteSnapshot(ctx, p) },
 		func(*model.SnapshotDeletePlan) string { return fmt.Sprintf(done, req.Name, req.Domain) })
 }
 
-func saveOp(c *session, req model.SaveRequest) Op {
+func saveOp(c *session, req model.SaveRequest) dialog.Op {
 	b := c.Backend
-	return plannedOp("Save "+req.Domain+" to "+req.File,
+	return dialog.Planned("Save "+req.Domain+" to "+req.File,
 		func(ctx context.Context) (*model.Plan, error) { return b.PlanSave(ctx, req) },
 		plainPlan,
 		func(ctx context.Context, _ *model.Plan) error { return b.Save(ctx, req) },
 		func(*model.Plan) string { return fmt.Sprintf("Saved %s to %s; it is shut off.", req.Domain, req.File) })
 }
 
-func restoreOp(c *session, req model.RestoreRequest) Op {
+func restoreOp(c *session, req model.RestoreRequest) dialog.Op {
 	b := c.Backend
 	// Reread stays empty: the plan's Domain is the one in the file, or ""
 	// (everything is read again) when the file's header was unreadable.
-	return plannedOp("Restore from "+req.File,
+	return dialog.Planned("Restore from "+req.File,
 		func(ctx context.Context) (*model.Plan, error) { return b.PlanRestore(ctx, req) },
 		plainPlan,
 		func(ctx context.Context, _ *model.Plan) error { return b.Restore(ctx, req) },
@@ -78,8 +79,8 @@ func restoreOp(c *session, req model.RestoreRequest) Op {
 
 // domainOp is an Op on one domain with no request beyond its name.
 func domainOp(title, dom string, plan func(context.Context, string) (*model.Plan, error),
-	act func(context.Context, string) error, done string) Op {
-	return plannedOp(title,
+	act func(context.Context, string) error, done string) dialog.Op {
+	return dialog.Planned(title,
 		func(ctx context.Context) (*model.Plan, error) { return plan(ctx, dom) },
 		plainPlan,
 		func(ctx context.Context, _ *model.Plan) error { return act(ctx, dom) },
@@ -118,25 +119,25 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 					def = defaultSaveFile(d)
 				}
 				name := d.Name
-				return saveForm(c, d, def, func(file string) { m.saveFiles[name] = file })
+				return saveForm(&m.opener, c, d, def, func(file string) { m.saveFiles[name] = file })
 			})},
 			{km.Restore, "restore a domain", func() tea.Cmd {
 				def := ""
 				if d != nil {
 					def = m.saveFiles[d.Name]
 				}
-				return restoreForm(c, def)
+				return restoreForm(&m.opener, c, def)
 			}},
 			{km.ManagedSave, "managed-save a domain", onDomain(func(d *model.Domain) tea.Cmd {
-				return startOp(c, domainOp("Managed save of "+d.Name, d.Name, b.PlanManagedSave, b.ManagedSave,
+				return dialog.Start(&m.opener, c.Common, domainOp("Managed save of "+d.Name, d.Name, b.PlanManagedSave, b.ManagedSave,
 					"Saved %s to its managed-save image; it is shut off."))
 			})},
 			{km.ManagedSaveRemove, "remove a managed-save image", onDomain(func(d *model.Domain) tea.Cmd {
-				return startOp(c, domainOp("Remove the managed-save image of "+d.Name, d.Name, b.PlanManagedSaveRemove,
+				return dialog.Start(&m.opener, c.Common, domainOp("Remove the managed-save image of "+d.Name, d.Name, b.PlanManagedSaveRemove,
 					b.ManagedSaveRemove, "Removed the managed-save image of %s."))
 			})},
 			{km.Start, "start a domain", onDomain(func(d *model.Domain) tea.Cmd {
-				return startOp(c, domainOp("Start "+d.Name, d.Name, b.PlanStart, b.Start, "Started %s."))
+				return dialog.Start(&m.opener, c.Common, domainOp("Start "+d.Name, d.Name, b.PlanStart, b.Start, "Started %s."))
 			})},
 		}
 	case m.focus == focusDetail && m.detail.active == tabSnapshots && m.detail.dom != nil:
@@ -151,13 +152,13 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 			}
 		}
 		acts = []action{
-			{km.SnapNew, "create a snapshot", func() tea.Cmd { return newSnapshotForm(c, d) }},
-			{km.SnapRevert, "revert to a snapshot", onSnap(func(s *model.Snapshot) tea.Cmd { return revertForm(c, d, s) })},
+			{km.SnapNew, "create a snapshot", func() tea.Cmd { return newSnapshotForm(&m.opener, c, d) }},
+			{km.SnapRevert, "revert to a snapshot", onSnap(func(s *model.Snapshot) tea.Cmd { return revertForm(&m.opener, c, d, s) })},
 			{km.SnapDelete, "delete a snapshot", onSnap(func(s *model.Snapshot) tea.Cmd {
-				return startOp(c, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name}))
+				return dialog.Start(&m.opener, c.Common, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name}))
 			})},
 			{km.SnapDeleteMetadata, "delete snapshot metadata", onSnap(func(s *model.Snapshot) tea.Cmd {
-				return startOp(c, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name, MetadataOnly: true}))
+				return dialog.Start(&m.opener, c.Common, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name, MetadataOnly: true}))
 			})},
 		}
 	}
@@ -166,10 +167,10 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 			continue
 		}
 		if c.Lost() {
-			return notConnected(c), true
+			return common.NotConnected(c.Common), true
 		}
 		if b.ReadOnly() {
-			return readOnlyCmd(c, a.what), true
+			return dialog.ReadOnly(c.Common, a.what), true
 		}
 		return a.run(), true
 	}

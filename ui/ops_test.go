@@ -10,7 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
-	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 )
 
 // run executes cmd and every Cmd that follows from it, the way the program
@@ -37,11 +37,13 @@ func (h *harness) run(cmd tea.Cmd) {
 	}
 }
 
-// open runs what opened a dialog outside Update (as a component's
-// Update would), applying the dialog change as the root does.
-func (h *harness) open(cmd tea.Cmd) {
+// openOp starts op outside Update (as a component's Update would),
+// applying the dialog change as the root does.
+func (h *harness) openOp(op dialog.Op) {
 	h.t.Helper()
-	if d, ok := h.m.common.takeDialog(); ok {
+	var o dialog.Opener
+	cmd := dialog.Start(&o, h.m.common.Common, op)
+	if d, ok := o.Take(); ok {
 		h.m.setDialog(d)
 	}
 	h.run(cmd)
@@ -57,8 +59,8 @@ func (h *harness) press(names ...string) {
 
 // testOp is an Op whose plan and run are plain functions, for the dialog
 // layer alone; the operations' own tests go through the fake backend.
-func testOp(plan model.Plan, planErr, runErr error, ran *int) Op {
-	return Op{Title: "Do something to lab-test2", Plan: func(context.Context) (model.Plan, RunFunc, error) {
+func testOp(plan model.Plan, planErr, runErr error, ran *int) dialog.Op {
+	return dialog.Op{Title: "Do something to lab-test2", Plan: func(context.Context) (model.Plan, dialog.RunFunc, error) {
 		if planErr != nil {
 			return model.Plan{}, nil, planErr
 		}
@@ -87,7 +89,7 @@ func TestDialogConfirmRunsAndRereads(t *testing.T) {
 	f := newFake(classicDomain())
 	h := newHarness(t, f, 80, 40)
 	ran := 0
-	h.open(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
+	h.openOp(testOp(samplePlan(), nil, nil, &ran))
 	if h.m.dialog == nil {
 		t.Fatal("no dialog opened")
 	}
@@ -119,7 +121,7 @@ func TestDialogCancelChangesNothing(t *testing.T) {
 		f := newFake(classicDomain())
 		h := newHarness(t, f, 80, 24)
 		ran := 0
-		h.open(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
+		h.openOp(testOp(samplePlan(), nil, nil, &ran))
 		f.domainCalls = nil
 		h.press(k)
 		if h.m.dialog != nil || ran != 0 || len(f.domainCalls) != 0 {
@@ -133,14 +135,14 @@ func TestDialogErrorsShowHint(t *testing.T) {
 	h := newHarness(t, f, 80, 24)
 	ran := 0
 	libvirtErr := errors.New("revert lab-test2 to fresh: internal error: unable to open /img/x.qcow2: Permission denied")
-	h.open(startOp(h.m.common, testOp(samplePlan(), nil, libvirtErr, &ran)))
+	h.openOp(testOp(samplePlan(), nil, libvirtErr, &ran))
 	h.press("enter")
 	h.lines()
 	h.contains("✖ revert lab-test2 to fresh", "Permission denied", "hint:", "AppArmor", "r plans again")
 
 	// A refusal at planning time: its reason, and its fix as the hint.
 	h = newHarness(t, f, 80, 24)
-	h.open(startOp(h.m.common, testOp(model.Plan{}, model.Refuse("lab-test2 is shut off", "start it first"), nil, &ran)))
+	h.openOp(testOp(model.Plan{}, model.Refuse("lab-test2 is shut off", "start it first"), nil, &ran))
 	h.contains("✖ lab-test2 is shut off", "hint: start it first")
 	h.press("esc")
 	if h.m.dialog != nil || ran != 1 {
@@ -152,7 +154,7 @@ func TestDialogHiddenOpReportsInFooter(t *testing.T) {
 	f := newFake(classicDomain())
 	h := newHarness(t, f, 80, 24)
 	ran := 0
-	h.open(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
+	h.openOp(testOp(samplePlan(), nil, nil, &ran))
 	runCmd := h.send(keyMsg("y"))
 	h.contains("running…")
 	h.press("esc") // hide it; the op is still out there in runCmd
@@ -170,7 +172,7 @@ func TestDialogReadOnlyRefuses(t *testing.T) {
 	f.readOnly = true
 	h := newHarness(t, f, 80, 24)
 	ran := 0
-	h.open(startOp(h.m.common, testOp(samplePlan(), nil, nil, &ran)))
+	h.openOp(testOp(samplePlan(), nil, nil, &ran))
 	if h.m.dialog != nil || ran != 0 {
 		t.Fatal("a read-only connection opened the op")
 	}
@@ -513,8 +515,8 @@ func TestTypeaheadReachesTheNewDialog(t *testing.T) {
 	for _, k := range []string{"n", "a", "b", "enter"} {
 		h.send(keyMsg(k)) // the Cmds are not run in between
 	}
-	d, ok := h.m.dialog.(*opDialog)
-	if !ok || d.op.Title != "New snapshot ab of lab-test2" {
+	d, ok := h.m.dialog.(*dialog.OpDialog)
+	if !ok || d.Title() != "New snapshot ab of lab-test2" {
 		t.Fatalf("typeahead went astray: dialog %T\n%s", h.m.dialog, h.view())
 	}
 }
@@ -546,22 +548,5 @@ func TestRefusalHintsUseTUIWording(t *testing.T) {
 	_, err := model.PlanSnapshotDelete([]model.Domain{d}, model.SnapshotDeleteRequest{Domain: "lab-tree", Name: "ext"}, nil, model.SnapshotFacts{})
 	if err == nil || !strings.Contains(err.Error(), "virtchain snapshot delete lab-tree ext --metadata-only") {
 		t.Fatalf("CLI wording changed: %v", err)
-	}
-
-	// A warning in a plan: Force in the revert form, not --force.
-	km := common.DefaultKeyMap()
-	for in, want := range map[string]string{
-		"--force changes nothing for virtchain's external revert":                                                       "Force changes nothing for virtchain's external revert",
-		"add --running or --paused":                                                                                     "choose running or paused under Afterwards",
-		"make an external snapshot instead (--external)":                                                                "make an external snapshot instead (Kind: external disk-only or checkpoint)",
-		"install qemu-guest-agent, or drop --quiesce":                                                                   "install qemu-guest-agent, or turn Quiesce off",
-		"or remove its metadata with virtchain snapshot delete --metadata-only":                                         "or remove its metadata with the D key on the snapshot tab",
-		"remove only its metadata with virtchain snapshot delete 'my vm' 'it'\\''s' --metadata-only (every file stays)": "remove only its metadata with the D key on the snapshot tab (every file stays)",
-		"start d only through virtchain restore /var/tmp/d.save: booting it fresh":                                      "start d only through r (restore) in the domain list: booting it fresh",
-		"start d only through virtchain restore '/var/tmp/my d.save': booting it fresh":                                 "start d only through r (restore) in the domain list: booting it fresh",
-	} {
-		if got := tuiWords(km, in); got != want {
-			t.Errorf("tuiWords(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

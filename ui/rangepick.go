@@ -10,6 +10,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 )
 
 // rangeMarks is the range a user marks in the chain view: a top and a
@@ -290,11 +291,11 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 				}
 			}
 			v.common.steer(v.dom.Name, disk.Target)
-			return startOp(v.common, blockOp(v.common, blockRequest{commit: &req})), true
+			return dialog.Start(&v.opener, v.common.Common, blockOp(v.common, blockRequest{commit: &req})), true
 		}
 		req := r.pullRequest(v.dom, disk)
 		v.common.steer(v.dom.Name, disk.Target)
-		return startOp(v.common, blockOp(v.common, blockRequest{pull: &req})), true
+		return dialog.Start(&v.opener, v.common.Common, blockOp(v.common, blockRequest{pull: &req})), true
 	default:
 		return nil, false
 	}

@@ -6,14 +6,10 @@ import (
 )
 
 // session is common.Common plus what the components of this package still
-// hand each other through it: the dialog to open, the jobs steered here,
-// the live job of a disk.
+// hand each other through it: the jobs steered here and the live job of a
+// disk.
 type session struct {
 	*common.Common
-
-	// dialog hands a dialog to open or close to the root within the
-	// Update that decided it (dialog.go).
-	dialog dialogSlot
 
 	// steered holds the keys (model.JobKey) of block jobs this session
 	// started, aborted or pivoted. Only their endings open a dialog: a job

@@ -11,6 +11,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 )
 
 // A form is a dialog of fields that ends in an Op: enter plans it (the
@@ -43,6 +44,7 @@ type formField struct {
 }
 
 type form struct {
+	dialog.Opener
 	common        *session
 	width, height int
 	title         string
@@ -53,7 +55,7 @@ type form struct {
 	// onChange re-derives defaults and visibility after every key.
 	onChange func(f *form)
 	// submit turns the fields into an Op, or says what is wrong.
-	submit func(f *form) (Op, error)
+	submit func(f *form) (dialog.Op, error)
 	keys   formKeys
 }
 
@@ -113,13 +115,13 @@ func (f *form) field(id string) *formField {
 func (f *form) value(id string) string { return strings.TrimSpace(f.field(id).input.Value()) }
 
 // open finishes the form (defaults, focus) and opens it.
-func (f *form) open() tea.Cmd {
+func (f *form) open(o *dialog.Opener) tea.Cmd {
 	if f.onChange != nil {
 		f.onChange(f)
 	}
 	f.cursor = -1
 	f.move(1)
-	f.common.showDialog(f)
+	o.Open(f)
 	return nil
 }
 
@@ -175,7 +177,7 @@ func (f *form) Update(msg tea.Msg) tea.Cmd {
 	f.err = ""
 	switch {
 	case key.Matches(k, f.keys.Cancel):
-		f.common.closeDialog()
+		f.Close()
 		return nil
 	case key.Matches(k, f.keys.Submit):
 		op, err := f.submit(f)
@@ -184,7 +186,7 @@ func (f *form) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		op.Back = f
-		return startOp(f.common, op)
+		return dialog.Start(&f.Opener, f.common.Common, op)
 	case key.Matches(k, f.keys.Next):
 		f.move(1)
 		return nil
@@ -323,7 +325,7 @@ func freeSnapshotName(d *model.Domain) string {
 }
 
 // newSnapshotForm is `n` on the snapshot tab.
-func newSnapshotForm(c *session, d *model.Domain) tea.Cmd {
+func newSnapshotForm(o *dialog.Opener, c *session, d *model.Domain) tea.Cmd {
 	dom := *d
 	f := newForm(c, "New snapshot of "+dom.Name)
 	active := dom.State.Active()
@@ -359,14 +361,14 @@ func newSnapshotForm(c *session, d *model.Domain) tea.Cmd {
 	}
 
 	f.onChange = snapshotFormDefaults(&dom, defName, first)
-	f.submit = func(f *form) (Op, error) {
+	f.submit = func(f *form) (dialog.Op, error) {
 		req, err := snapshotFormRequest(f, &dom, defName)
 		if err != nil {
-			return Op{}, err
+			return dialog.Op{}, err
 		}
 		return snapshotCreateOp(c, req), nil
 	}
-	return f.open()
+	return f.open(o)
 }
 
 // snapshotFormDefaults shows the fields the chosen kind uses and keeps
@@ -514,7 +516,7 @@ func startMode(choice int) model.StartMode {
 }
 
 // revertForm is `r` on the snapshot tab.
-func revertForm(c *session, d *model.Domain, s *model.Snapshot) tea.Cmd {
+func revertForm(o *dialog.Opener, c *session, d *model.Domain, s *model.Snapshot) tea.Cmd {
 	dom, snap := d.Name, *s
 	f := newForm(c, "Revert "+dom+" to snapshot "+snap.Name)
 	mem := "disks only"
@@ -528,46 +530,46 @@ func revertForm(c *session, d *model.Domain, s *model.Snapshot) tea.Cmd {
 	f.choice("start", "Afterwards", startChoices...)
 	f.choice("current", "Current state", "keep it as snapshot "+model.KeepSnapshotName(d, snap.Name), "discard it")
 	f.toggle("force", "Force", "allow reverts libvirt calls risky (current state is lost)")
-	f.submit = func(f *form) (Op, error) {
+	f.submit = func(f *form) (dialog.Op, error) {
 		req := model.SnapshotRevertRequest{Domain: dom, Name: snap.Name,
 			Start: startMode(f.field("start").choice), Force: f.field("force").on,
 			DiscardCurrent: f.field("current").choice == 1}
 		return snapshotRevertOp(c, req), nil
 	}
-	return f.open()
+	return f.open(o)
 }
 
 // saveForm is `s` in the domain list.
-func saveForm(c *session, d *model.Domain, def string, remember func(string)) tea.Cmd {
+func saveForm(o *dialog.Opener, c *session, d *model.Domain, def string, remember func(string)) tea.Cmd {
 	dom := d.Name
 	f := newForm(c, "Save "+dom+" to a file")
 	f.intro = []string{"memory and device state go to the file; " + dom + " stops until it is restored"}
 	f.text("file", "Save file", def, "/var/lib/libvirt/qemu/save/"+dom+".save")
-	f.submit = func(f *form) (Op, error) {
+	f.submit = func(f *form) (dialog.Op, error) {
 		file := f.value("file")
 		if err := absolute(file, "save file"); err != nil {
-			return Op{}, err
+			return dialog.Op{}, err
 		}
 		remember(file)
 		return saveOp(c, model.SaveRequest{Domain: dom, File: file}), nil
 	}
-	return f.open()
+	return f.open(o)
 }
 
 // restoreForm is `r` in the domain list.
-func restoreForm(c *session, def string) tea.Cmd {
+func restoreForm(o *dialog.Opener, c *session, def string) tea.Cmd {
 	f := newForm(c, "Restore a domain from a save file")
 	f.intro = []string{"the save file names its domain; it must be shut off"}
 	f.text("file", "Save file", def, "/var/lib/libvirt/qemu/save/NAME.save")
 	f.choice("start", "Start it", startChoices...)
-	f.submit = func(f *form) (Op, error) {
+	f.submit = func(f *form) (dialog.Op, error) {
 		file := f.value("file")
 		if err := absolute(file, "save file"); err != nil {
-			return Op{}, err
+			return dialog.Op{}, err
 		}
 		return restoreOp(c, model.RestoreRequest{File: file, Start: startMode(f.field("start").choice)}), nil
 	}
-	return f.open()
+	return f.open(o)
 }
 
 // defaultSaveFile is next to the domain's first disk, where its images

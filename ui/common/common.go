@@ -57,3 +57,12 @@ type ErrorMsg struct{ Err error }
 func ErrCmd(text string) tea.Cmd {
 	return func() tea.Msg { return ErrorMsg{Err: errors.New(text)} }
 }
+
+// NotConnected is the footer line for a key that needs the host while
+// the connection is lost.
+func NotConnected(c *Common) tea.Cmd { return ErrCmd(NotConnectedText(c.Backend.URI())) }
+
+// NotConnectedText is NotConnected's line for uri.
+func NotConnectedText(uri string) string {
+	return "not connected: reconnecting to " + uri + " in the background…"
+}

@@ -1,4 +1,4 @@
-package ui
+package dialog
 
 // A plan and an error as a dialog shows them: wrapped for the width, with
 // warnings first and the hint on its own line.
@@ -12,10 +12,10 @@ import (
 	"virtchain/ui/common"
 )
 
-// planLines renders a plan for a w-cell column: the summary, warnings
+// PlanLines renders a plan for a w-cell column: the summary, warnings
 // first (so nobody scrolls past them), then steps, what stays, what leaves
 // the chain, the bytes, stale metadata, other users and the virsh command.
-func planLines(st *common.Styles, p model.Plan, w int) []string {
+func PlanLines(st *common.Styles, p model.Plan, w int) []string {
 	var out []string
 	out = append(out, common.Indent(common.WrapText(p.Summary, w), st.Bold)...)
 	section := func(title string, items []string, bullet string, style common.Style) {
@@ -48,10 +48,10 @@ func planLines(st *common.Styles, p model.Plan, w int) []string {
 	return out
 }
 
-// errorLines shows an error in full, wrapped, with its hint on its own
+// ErrorLines shows an error in full, wrapped, with its hint on its own
 // line: a refusal's fix, the hint libvirtx appended, or the known hint for
 // libvirt's text.
-func errorLines(st *common.Styles, err error, w int, km *common.KeyMap) []string {
+func ErrorLines(st *common.Styles, err error, w int, km *common.KeyMap) []string {
 	if err == nil {
 		return nil
 	}

@@ -1,15 +1,13 @@
-package ui
-
-// The modal layer. A Dialog covers the whole body (everything between the
+// Package dialog is the modal layer. A Dialog covers the whole body (everything between the
 // header and the footer) and gets every key while it is open; the footer
 // shows its ShortHelp. Libvirt events and re-reads keep flowing underneath,
 // so the panes are current when it closes.
 //
-// Opening a dialog: call c.showDialog(d) in any Update (a component's or a
-// dialog's); it replaces whatever dialog is open as soon as that Update
-// returns, so the very next key already reaches it. c.closeDialog() closes
-// it the same way. (OpenDialog(d) and CloseDialog do the same as Cmds, one
-// round trip later: keys typed in between still reach the old dialog.)
+// Opening a dialog: a component keeps an Opener and calls its Open(d) in
+// any Update; the root takes it (Take) as soon as that Update returns, so
+// the very next key already reaches the new dialog. Close closes it the
+// same way. (The Cmds Open(d) and Close do the same one round trip later:
+// keys typed in between still reach the old dialog.)
 // Messages the root does not know (results of a dialog's own Cmds, spinner
 // ticks of other spinners) go to the open dialog.
 //
@@ -20,17 +18,18 @@ package ui
 // the error in full with its one-line hint. Afterwards the domains in
 // Op.Reread (default: the plan's Domain) are re-read. For example:
 //
-//	return startOp(c, plannedOp("Delete snapshot fresh of vm1",
+//	return dialog.Start(o, c, dialog.Planned("Delete snapshot fresh of vm1",
 //		func(ctx context.Context) (*model.SnapshotDeletePlan, error) { return b.PlanSnapshotDelete(ctx, req) },
 //		func(p *model.SnapshotDeletePlan) model.Plan { return p.Plan },
 //		func(ctx context.Context, p *model.SnapshotDeletePlan) error { return b.DeleteSnapshot(ctx, p) },
 //		func(*model.SnapshotDeletePlan) string { return "Deleted snapshot fresh of vm1." }))
 //
-// startOp refuses on a read-only connection (footer error, nothing runs).
-// Other entry points: confirmOp (a plan already in hand -> confirm -> run,
-// e.g. an abort or a pivot) and planLines (the plan rendered as lines,
-// for a dialog of one's own).
+// Start refuses on a read-only or lost connection (footer error, nothing
+// runs). Other entry points: Confirm (a plan already in hand -> confirm ->
+// run, e.g. an abort or a pivot) and PlanLines (the plan rendered as
+// lines, for a dialog of one's own).
 // A running op can be hidden with esc; its result then lands in the footer.
+package dialog
 
 import (
 	"context"
@@ -47,44 +46,53 @@ import (
 )
 
 // Dialog is a modal layer over the body. View renders exactly the size
-// given by SetSize.
+// given by SetSize; Take hands the root the dialog it asked to open in
+// its last Update (itself replaced, or closed).
 type Dialog interface {
 	common.Component
+	Taker
 }
 
-// OpenDialogMsg opens D over the body, replacing any open dialog.
-type OpenDialogMsg struct{ D Dialog }
-
-// CloseDialogMsg closes the open dialog.
-type CloseDialogMsg struct{}
-
-// OpenDialog is a Cmd that opens d.
-func OpenDialog(d Dialog) tea.Cmd {
-	return func() tea.Msg { return OpenDialogMsg{D: d} }
+// Taker is a component that may ask for a dialog in its Update.
+type Taker interface {
+	// Take returns the dialog change asked for, if any (nil closes), and
+	// forgets it.
+	Take() (Dialog, bool)
 }
 
-// CloseDialog is a Cmd that closes the open dialog.
-func CloseDialog() tea.Msg { return CloseDialogMsg{} }
-
-// dialogSlot is a dialog change waiting for the root, which applies it at
-// the end of the Update that asked for it.
-type dialogSlot struct {
+// Opener is a component's dialog change waiting for the root, which takes
+// it at the end of the Update that asked for it. Components embed it.
+type Opener struct {
 	set  bool
 	next Dialog // nil closes
 }
 
-// showDialog opens d over the body when the current Update returns.
-func (c *session) showDialog(d Dialog) { c.dialog = dialogSlot{set: true, next: d} }
+// Open opens d over the body when the current Update returns.
+func (o *Opener) Open(d Dialog) { *o = Opener{set: true, next: d} }
 
-// closeDialog closes the open dialog when the current Update returns.
-func (c *session) closeDialog() { c.dialog = dialogSlot{set: true} }
+// Close closes the open dialog when the current Update returns.
+func (o *Opener) Close() { *o = Opener{set: true} }
 
-// takeDialog returns the pending dialog change, if any, and clears it.
-func (c *session) takeDialog() (Dialog, bool) {
-	s := c.dialog
-	c.dialog = dialogSlot{}
+// Take returns the pending dialog change, if any, and clears it.
+func (o *Opener) Take() (Dialog, bool) {
+	s := *o
+	*o = Opener{}
 	return s.next, s.set
 }
+
+// OpenMsg opens D over the body, replacing any open dialog.
+type OpenMsg struct{ D Dialog }
+
+// CloseMsg closes the open dialog.
+type CloseMsg struct{}
+
+// Open is a Cmd that opens d.
+func Open(d Dialog) tea.Cmd {
+	return func() tea.Msg { return OpenMsg{D: d} }
+}
+
+// Close is a Cmd that closes the open dialog.
+func Close() tea.Msg { return CloseMsg{} }
 
 // RunFunc carries out what was planned and returns the line that says
 // what happened ("Deleted snapshot fresh of vm1.").
@@ -105,9 +113,9 @@ type Op struct {
 	Back Dialog
 }
 
-// plannedOp builds an Op from a typed planner, the part of its plan a
+// Planned builds an Op from a typed planner, the part of its plan a
 // person reads, the runner, and the success line.
-func plannedOp[P any](title string, plan func(context.Context) (P, error), view func(P) model.Plan,
+func Planned[P any](title string, plan func(context.Context) (P, error), view func(P) model.Plan,
 	run func(context.Context, P) error, done func(P) string) Op {
 	return Op{Title: title, Plan: func(ctx context.Context) (model.Plan, RunFunc, error) {
 		p, err := plan(ctx)
@@ -131,10 +139,10 @@ type opPlannedMsg struct {
 	err  error
 }
 
-// OpDoneMsg is the end of a run: Result on success, else Err. The root
+// DoneMsg is the end of a run: Result on success, else Err. The root
 // re-reads Reread (every domain when it holds "") and shows the result in
 // the dialog that ran it, or in the footer when that dialog was hidden.
-type OpDoneMsg struct {
+type DoneMsg struct {
 	ID     int64
 	Title  string
 	Result string
@@ -154,9 +162,10 @@ const (
 	phaseFailed
 )
 
-// opDialog walks one Op through its phases.
-type opDialog struct {
-	common        *session
+// OpDialog walks one Op through its phases.
+type OpDialog struct {
+	Opener
+	common        *common.Common
 	width, height int
 	id            int64
 	op            Op
@@ -186,49 +195,50 @@ func newDialogKeys() dialogKeys {
 	}
 }
 
-func newOpDialog(c *session, op Op, phase opPhase) *opDialog {
-	return &opDialog{
+func newOpDialog(c *common.Common, op Op, phase opPhase) *OpDialog {
+	return &OpDialog{
 		common: c, op: op, phase: phase, id: opSeq.Add(1),
 		spin: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
 		keys: newDialogKeys(),
 	}
 }
 
-// readOnlyCmd is the footer error for a change asked on a read-only
+// ReadOnly is the footer error for a change asked on a read-only
 // connection.
-func readOnlyCmd(c *session, what string) tea.Cmd {
+func ReadOnly(c *common.Common, what string) tea.Cmd {
 	// Short enough for an 80-column footer; the header names the URI.
 	return common.ErrCmd(tuiWords(c.KeyMap, model.RefuseReadOnly(what).Error()))
 }
 
-// startOp plans op in a Cmd behind a spinner, then asks for confirmation.
-func startOp(c *session, op Op) tea.Cmd {
+// Start plans op in a Cmd behind a spinner, then asks for confirmation;
+// o opens the dialog.
+func Start(o *Opener, c *common.Common, op Op) tea.Cmd {
 	if c.Lost() {
-		return notConnected(c)
+		return common.NotConnected(c)
 	}
 	if c.Backend.ReadOnly() {
-		return readOnlyCmd(c, strings.ToLower(op.Title))
+		return ReadOnly(c, strings.ToLower(op.Title))
 	}
 	d := newOpDialog(c, op, phasePlanning)
-	c.showDialog(d)
+	o.Open(d)
 	return tea.Batch(d.planCmd(), d.spin.Tick)
 }
 
-// confirmOp shows a plan already in hand; y runs run.
-func confirmOp(c *session, title string, plan model.Plan, run RunFunc, reread ...string) tea.Cmd {
+// Confirm shows a plan already in hand; y runs run.
+func Confirm(o *Opener, c *common.Common, title string, plan model.Plan, run RunFunc, reread ...string) tea.Cmd {
 	if c.Lost() {
-		return notConnected(c)
+		return common.NotConnected(c)
 	}
 	if c.Backend.ReadOnly() {
-		return readOnlyCmd(c, strings.ToLower(title))
+		return ReadOnly(c, strings.ToLower(title))
 	}
 	d := newOpDialog(c, Op{Title: title, Reread: reread}, phaseConfirm)
 	d.plan, d.run = plan, run
-	c.showDialog(d)
+	o.Open(d)
 	return nil
 }
 
-func (d *opDialog) planCmd() tea.Cmd {
+func (d *OpDialog) planCmd() tea.Cmd {
 	ctx, id, plan := d.common.Ctx, d.id, d.op.Plan
 	return func() tea.Msg {
 		p, run, err := plan(ctx)
@@ -236,7 +246,7 @@ func (d *opDialog) planCmd() tea.Cmd {
 	}
 }
 
-func (d *opDialog) runCmd() tea.Cmd {
+func (d *OpDialog) runCmd() tea.Cmd {
 	ctx, id, run, title := d.common.Ctx, d.id, d.run, d.op.Title
 	reread := d.op.Reread
 	if len(reread) == 0 {
@@ -244,13 +254,13 @@ func (d *opDialog) runCmd() tea.Cmd {
 	}
 	return func() tea.Msg {
 		res, err := run(ctx)
-		return OpDoneMsg{ID: id, Title: title, Result: res, Err: err, Reread: reread}
+		return DoneMsg{ID: id, Title: title, Result: res, Err: err, Reread: reread}
 	}
 }
 
-func (d *opDialog) SetSize(w, h int) { d.width, d.height = w, h }
+func (d *OpDialog) SetSize(w, h int) { d.width, d.height = w, h }
 
-func (d *opDialog) Update(msg tea.Msg) tea.Cmd {
+func (d *OpDialog) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case opPlannedMsg:
 		if msg.id != d.id || d.phase != phasePlanning {
@@ -263,7 +273,7 @@ func (d *opDialog) Update(msg tea.Msg) tea.Cmd {
 		}
 		d.phase, d.plan, d.run = phaseConfirm, msg.plan, msg.run
 		return nil
-	case OpDoneMsg:
+	case DoneMsg:
 		if msg.ID != d.id {
 			return nil
 		}
@@ -294,7 +304,7 @@ func (d *opDialog) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
+func (d *OpDialog) key(msg tea.KeyPressMsg) tea.Cmd {
 	switch msg.String() {
 	case "up", "k":
 		d.scroll(-1)
@@ -324,7 +334,7 @@ func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case phaseRunning:
 		if key.Matches(msg, d.keys.Hide) {
-			d.common.closeDialog()
+			d.Close()
 		}
 	case phaseFailed:
 		if d.op.Plan != nil && key.Matches(msg, d.keys.Replan) {
@@ -333,40 +343,40 @@ func (d *opDialog) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		if key.Matches(msg, d.keys.Close) {
 			if d.ran {
-				d.common.closeDialog() // it ran and failed: the form is done with
+				d.Close() // it ran and failed: the form is done with
 				return nil
 			}
 			return d.leave()
 		}
 	case phaseDone:
-		d.common.closeDialog() // any key
+		d.Close() // any key
 	}
 	return nil
 }
 
-// doneFor reports a dialog showing the result of an op on domain's disk.
-func (d *opDialog) doneFor(domain, disk string) bool {
+// DoneFor reports a dialog showing the result of an op on domain's disk.
+func (d *OpDialog) DoneFor(domain, disk string) bool {
 	return d.phase == phaseDone && d.plan.Domain == domain && d.plan.Target == disk
 }
 
 // leave goes back to the form the op came from, or closes.
-func (d *opDialog) leave() tea.Cmd {
+func (d *OpDialog) leave() tea.Cmd {
 	if d.op.Back != nil {
-		d.common.showDialog(d.op.Back)
+		d.Open(d.op.Back)
 	} else {
-		d.common.closeDialog()
+		d.Close()
 	}
 	return nil
 }
 
-func (d *opDialog) scroll(n int) {
+func (d *OpDialog) scroll(n int) {
 	d.offset = common.Clamp(d.offset+n, 0, max(len(d.content())-d.contentH(), 0))
 }
 
 // contentH is the room under the title line and above the prompt line.
-func (d *opDialog) contentH() int { return max(d.height-3, 1) }
+func (d *OpDialog) contentH() int { return max(d.height-3, 1) }
 
-func (d *opDialog) ShortHelp() []key.Binding {
+func (d *OpDialog) ShortHelp() []key.Binding {
 	k := d.keys
 	switch d.phase {
 	case phasePlanning:
@@ -388,19 +398,19 @@ func (d *opDialog) ShortHelp() []key.Binding {
 	return []key.Binding{common.Bind([]string{"enter"}, "any key", "closes")}
 }
 
-func (d *opDialog) FullHelp() [][]key.Binding { return [][]key.Binding{d.ShortHelp()} }
+func (d *OpDialog) FullHelp() [][]key.Binding { return [][]key.Binding{d.ShortHelp()} }
 
 // content is the scrollable part of the dialog.
-func (d *opDialog) content() []string {
+func (d *OpDialog) content() []string {
 	st := d.common.Styles
 	w := max(d.width-2, 10)
 	switch d.phase {
 	case phasePlanning:
 		return []string{d.spin.View() + " planning: reading the domain and its files…"}
 	case phaseConfirm:
-		return planLines(st, d.tuiPlan(), w)
+		return PlanLines(st, d.tuiPlan(), w)
 	case phaseRunning:
-		return append([]string{d.spin.View() + " running…", ""}, planLines(st, d.tuiPlan(), w)...)
+		return append([]string{d.spin.View() + " running…", ""}, PlanLines(st, d.tuiPlan(), w)...)
 	case phaseDone:
 		res := d.result
 		if res == "" {
@@ -408,12 +418,12 @@ func (d *opDialog) content() []string {
 		}
 		return common.Indent(common.WrapText("✔ "+res, w), st.Running)
 	}
-	return errorLines(st, d.err, w, d.common.KeyMap)
+	return ErrorLines(st, d.err, w, d.common.KeyMap)
 }
 
 // tuiPlan is the plan with its warnings in TUI wording (wording.go); the
 // equivalent commands stay as they are.
-func (d *opDialog) tuiPlan() model.Plan {
+func (d *OpDialog) tuiPlan() model.Plan {
 	p := d.plan
 	p.Warnings = make([]string, len(d.plan.Warnings))
 	for i, w := range d.plan.Warnings {
@@ -423,7 +433,7 @@ func (d *opDialog) tuiPlan() model.Plan {
 }
 
 // prompt is the pinned last line: what the keys do now.
-func (d *opDialog) prompt() string {
+func (d *OpDialog) prompt() string {
 	st := d.common.Styles
 	switch d.phase {
 	case phaseConfirm:
@@ -446,7 +456,7 @@ func (d *opDialog) prompt() string {
 	return ""
 }
 
-func (d *opDialog) View() string {
+func (d *OpDialog) View() string {
 	st := d.common.Styles
 	lines := make([]string, 0, d.height)
 	lines = append(lines, st.TabActive.Render(common.Truncate(d.op.Title, max(d.width-2, 1))))
@@ -469,3 +479,9 @@ func (d *opDialog) View() string {
 	lines = append(lines, more, " "+d.prompt())
 	return common.Block(lines, d.width, d.height)
 }
+
+// ID tells the DoneMsg of this dialog's run from others.
+func (d *OpDialog) ID() int64 { return d.id }
+
+// Title names the op.
+func (d *OpDialog) Title() string { return d.op.Title }
