@@ -7,7 +7,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
-	"virtchain/ui/common"
 )
 
 // jobMsg marks the messages of the block-job features, so the root routes
@@ -98,11 +97,4 @@ func bandwidthCmd(c *session, j model.Job, bps int64) tea.Cmd {
 	return func() tea.Msg {
 		return jobActionMsg{what: "bandwidth of " + j.Domain + " " + j.Disk, err: jb.SetBlockJobBandwidth(ctx, j.Domain, j.Disk, bps)}
 	}
-}
-
-// checkSpace fills a block plan's space section and refuses what cannot
-// fit; a backend without space facts leaves it unchecked, as over a
-// remote connection.
-func checkSpace(jb common.JobBackend, p *model.Plan) error {
-	return model.CheckSpace(p, jb.SpaceFacts(""))
 }

@@ -154,7 +154,7 @@ func (m *Model) hostErrText(err error) string {
 	if m.conn.lost || errors.Is(err, model.ErrConnectionLost) {
 		return common.NotConnectedText(m.common.Backend.URI())
 	}
-	return common.OneLine(err.Error())
+	return model.OneLine(err.Error())
 }
 
 // closeOpened releases the backends reconnects opened (Run, at the end).

@@ -205,6 +205,47 @@ func (f *fakeBackend) AbortBlockJob(context.Context, string, string, bool) error
 func (f *fakeBackend) SetBlockJobBandwidth(context.Context, string, string, int64) error {
 	return nil
 }
+func (f *fakeBackend) PlanCommit(ctx context.Context, req model.CommitRequest) (*model.BlockPlan, error) {
+	return planBlock(ctx, f, nil, model.SpaceFacts{}, func(ds []model.Domain, js []model.Job) (*model.BlockPlan, error) {
+		return model.PlanCommit(ds, req, js)
+	})
+}
+func (f *fakeBackend) PlanPull(ctx context.Context, req model.PullRequest) (*model.BlockPlan, error) {
+	return planBlock(ctx, f, nil, model.SpaceFacts{}, func(ds []model.Domain, js []model.Job) (*model.BlockPlan, error) {
+		return model.PlanPull(ds, req, js)
+	})
+}
+func (f *fakeBackend) PlanCleanup(ctx context.Context, req model.CleanupRequest) (*model.CleanupPlan, error) {
+	ds, err := f.Discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return model.PlanCleanup(ds, req, model.CleanupFacts{})
+}
+
+// planBlock plans a merge the way libvirtx does: the domains, the jobs
+// running now (when jobs is set), the space check.
+func planBlock(ctx context.Context, f *fakeBackend, jobs func(context.Context) ([]model.Job, error), space model.SpaceFacts,
+	plan func([]model.Domain, []model.Job) (*model.BlockPlan, error)) (*model.BlockPlan, error) {
+	ds, err := f.Discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var js []model.Job
+	if jobs != nil {
+		if js, err = jobs(ctx); err != nil {
+			return nil, err
+		}
+	}
+	bp, err := plan(ds, js)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.CheckSpace(&bp.Plan, space); err != nil {
+		return nil, err
+	}
+	return bp, nil
+}
 func (f *fakeBackend) StartBlockJob(context.Context, *model.BlockPlan) (model.Job, error) {
 	return model.Job{}, errors.New("this fake runs no block jobs")
 }

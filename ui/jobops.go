@@ -15,8 +15,8 @@ import (
 	"virtchain/ui/components/dialog"
 )
 
-// blockOp is a commit or pull from the chain view: plan from a fresh read
-// of every domain and the live jobs, confirm, start.
+// blockOp is a commit or pull from the chain view: the backend plans it
+// from one read of the host, the user confirms, the backend starts it.
 func blockOp(c *session, req blockRequest) dialog.Op {
 	b := c.Backend
 	title := "Pull"
@@ -25,27 +25,10 @@ func blockOp(c *session, req blockRequest) dialog.Op {
 	}
 	return dialog.Planned(title,
 		func(ctx context.Context) (*model.BlockPlan, error) {
-			doms, err := b.Discover(ctx)
-			if err != nil {
-				return nil, err
-			}
-			jobs, err := b.ListJobs(ctx)
-			if err != nil {
-				return nil, err
-			}
-			var bp *model.BlockPlan
 			if req.commit != nil {
-				bp, err = model.PlanCommit(doms, *req.commit, jobs)
-			} else {
-				bp, err = model.PlanPull(doms, *req.pull, jobs)
+				return b.PlanCommit(ctx, *req.commit)
 			}
-			if err == nil {
-				err = checkSpace(b, &bp.Plan)
-			}
-			if err != nil {
-				return nil, err
-			}
-			return bp, nil
+			return b.PlanPull(ctx, *req.pull)
 		},
 		blockPlanView,
 		func(ctx context.Context, bp *model.BlockPlan) error {
@@ -68,7 +51,7 @@ func blockPlanView(bp *model.BlockPlan) model.Plan {
 	}
 	p.Steps = append(p.Steps, "chain afterwards (active first): "+strings.Join(names, " → "))
 	if bp.Bandwidth > 0 {
-		p.Steps = append(p.Steps, "copy at most "+bandwidthText(bp.Bandwidth))
+		p.Steps = append(p.Steps, "copy at most "+model.BandwidthTextShort(bp.Bandwidth))
 	}
 	if bp.Offline {
 		p.Steps = append(p.Steps, "the domain is shut off: qemu-img does the work")
@@ -135,12 +118,8 @@ func cleanupOp(o *dialog.Opener, c *session, domain string) tea.Cmd {
 	b := c.Backend
 	return dialog.Start(o, c.Common, dialog.Planned("Clean stale snapshot metadata of "+domain,
 		func(ctx context.Context) (*model.CleanupPlan, error) {
-			doms, err := b.Discover(ctx)
-			if err != nil {
-				return nil, err
-			}
-			// Metadata only: no file arguments, so no host facts needed.
-			return model.PlanCleanup(doms, model.CleanupRequest{Domain: domain}, model.CleanupFacts{})
+			// Metadata only: no file arguments.
+			return b.PlanCleanup(ctx, model.CleanupRequest{Domain: domain})
 		},
 		func(cp *model.CleanupPlan) model.Plan { return cp.Plan },
 		func(ctx context.Context, cp *model.CleanupPlan) error {

@@ -65,6 +65,18 @@ func (f *jobFake) ListJobs(context.Context) ([]model.Job, error) {
 	return append([]model.Job(nil), f.running...), nil
 }
 
+func (f *jobFake) PlanCommit(ctx context.Context, req model.CommitRequest) (*model.BlockPlan, error) {
+	return planBlock(ctx, f.fakeBackend, f.ListJobs, model.SpaceFacts{}, func(ds []model.Domain, js []model.Job) (*model.BlockPlan, error) {
+		return model.PlanCommit(ds, req, js)
+	})
+}
+
+func (f *jobFake) PlanPull(ctx context.Context, req model.PullRequest) (*model.BlockPlan, error) {
+	return planBlock(ctx, f.fakeBackend, f.ListJobs, model.SpaceFacts{}, func(ds []model.Domain, js []model.Job) (*model.BlockPlan, error) {
+		return model.PlanPull(ds, req, js)
+	})
+}
+
 func (f *jobFake) StartBlockJob(_ context.Context, bp *model.BlockPlan) (model.Job, error) {
 	f.jmu.Lock()
 	defer f.jmu.Unlock()

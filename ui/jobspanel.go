@@ -349,7 +349,7 @@ func (p *jobsPanel) jobNote(j model.Job, w int) string {
 	st := p.common.Styles
 	switch {
 	case j.Error != "":
-		return "    " + st.Error.Render(common.Truncate(common.OneLine(j.Error), w-4))
+		return "    " + st.Error.Render(common.Truncate(model.OneLine(j.Error), w-4))
 	case !j.Phase.Live() && p.after[j.Key()] && len(p.staleOf(j.Domain)) > 0:
 		return "    " + st.Warning.Render(common.Truncate("stale snapshot metadata: "+strings.Join(p.staleOf(j.Domain), ", ")+" (m cleans)", w-4))
 	case j.Top != "" || j.Base != "":

@@ -95,7 +95,7 @@ func (m *Model) updateJobs(msg jobMsg) tea.Cmd {
 func (m *Model) jobsWatched(msg jobsWatchMsg) tea.Cmd {
 	p := m.jobsPanel()
 	if msg.err != nil {
-		p.err = "block jobs are not followed: " + common.OneLine(msg.err.Error())
+		p.err = "block jobs are not followed: " + model.OneLine(msg.err.Error())
 		return nil
 	}
 	p.ch, p.err = msg.ch, ""
@@ -140,7 +140,7 @@ func (afterJobMsg) isJobMsg() {}
 // changed (or, for a failure, must be shown as it is).
 func (m *Model) jobEnded(j model.Job) tea.Cmd {
 	if j.Phase == model.PhaseFailed {
-		m.err = j.Domain + " " + j.Disk + " " + string(j.Kind) + " failed: " + common.OneLine(j.Error)
+		m.err = j.Domain + " " + j.Disk + " " + string(j.Kind) + " failed: " + model.OneLine(j.Error)
 	}
 	b, ctx := m.common.Backend, m.common.Ctx
 	return func() tea.Msg {
@@ -179,7 +179,7 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	var left []string
 	if disk := d.Disk(j.Disk); disk != nil {
 		for _, p := range before {
-			if layerPos(disk, p) < 0 {
+			if disk.Pos(p) < 0 {
 				left = append(left, p)
 			}
 		}
@@ -285,7 +285,7 @@ func (m *Model) jobActionKey(msg tea.KeyPressMsg, j model.Job) tea.Cmd {
 			return dialog.ReadOnly(c.Common, "change the bandwidth")
 		}
 		bps := stepBandwidth(j.Bandwidth, key.Matches(msg, k.Faster))
-		m.info = j.Domain + " " + j.Disk + ": bandwidth " + bandwidthText(bps)
+		m.info = j.Domain + " " + j.Disk + ": bandwidth " + model.BandwidthTextShort(bps)
 		return bandwidthCmd(c, j, bps)
 	case key.Matches(msg, k.Cleanup) && !live:
 		return cleanupOp(&m.opener, c, j.Domain)
@@ -316,13 +316,6 @@ func stepBandwidth(bps int64, up bool) int64 {
 		}
 	}
 	return bandwidthSteps[1] << 20
-}
-
-func bandwidthText(bps int64) string {
-	if bps <= 0 {
-		return "unlimited"
-	}
-	return model.FormatBytesShort(bps) + "/s"
 }
 
 // jobsShortHelp is the footer while the panel is shown.

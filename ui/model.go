@@ -225,7 +225,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case common.ErrorMsg:
 		if msg.Err != nil {
-			m.err = common.OneLine(msg.Err.Error())
+			m.err = model.OneLine(msg.Err.Error())
 		}
 		return nil
 	case jobMsg:
@@ -261,7 +261,7 @@ func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
 			m.err = m.hostErrText(msg.err) // the reconnect reads again
 			return nil
 		}
-		m.err = "discovery on " + m.common.Backend.URI() + " failed: " + common.OneLine(msg.err.Error()) + " (ctrl+r to retry)"
+		m.err = "discovery on " + m.common.Backend.URI() + " failed: " + model.OneLine(msg.err.Error()) + " (ctrl+r to retry)"
 		return nil
 	}
 	first := !m.loaded
@@ -309,7 +309,7 @@ func (m *Model) event(msg eventMsg) tea.Cmd {
 	}
 	cmds := []tea.Cmd{m.waitEvent()}
 	if msg.ev.Detail != "" { // a full filesystem: say it at once
-		m.err = common.OneLine(msg.ev.Detail)
+		m.err = model.OneLine(msg.ev.Detail)
 	}
 	name := msg.ev.Domain
 	switch {

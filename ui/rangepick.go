@@ -77,21 +77,12 @@ func (r *rangeMarks) forget(d *model.Domain) {
 		r.clear()
 		return
 	}
-	if r.top != "" && layerPos(disk, r.top) < 0 {
+	if r.top != "" && disk.Pos(r.top) < 0 {
 		r.top = ""
 	}
-	if r.base != "" && layerPos(disk, r.base) < 0 {
+	if r.base != "" && disk.Pos(r.base) < 0 {
 		r.base = ""
 	}
-}
-
-func layerPos(d *model.Disk, path string) int {
-	for i, l := range d.Layers {
-		if l.Path == path {
-			return i
-		}
-	}
-	return -1
 }
 
 // on reports whether the marks belong to this domain's disk.
@@ -108,12 +99,12 @@ func (r *rangeMarks) span(domain string, d *model.Disk) (top, base int, ok bool)
 	}
 	top, base = 0, len(d.Layers)-1
 	if r.top != "" {
-		if top = layerPos(d, r.top); top < 0 {
+		if top = d.Pos(r.top); top < 0 {
 			return 0, 0, false
 		}
 	}
 	if r.base != "" {
-		if base = layerPos(d, r.base); base < 0 {
+		if base = d.Pos(r.base); base < 0 {
 			return 0, 0, false
 		}
 	}
@@ -158,10 +149,11 @@ func (r *rangeMarks) cycleAfterReady() {
 }
 
 // commitRequest turns the marks into a commit of dom's disk. With no top
-// marked the top is the active layer (an active commit); the planner
-// refuses what does not make sense and says why.
+// marked the top is the active layer; the planner decides whether that is
+// an active commit (AutoActive), and refuses what does not make sense.
 func (r *rangeMarks) commitRequest(dom *model.Domain, disk *model.Disk) model.CommitRequest {
-	req := model.CommitRequest{Domain: dom.Name, Target: disk.Target, Shallow: r.shallow, Bandwidth: r.bandwidth()}
+	req := model.CommitRequest{Domain: dom.Name, Target: disk.Target, Shallow: r.shallow, Bandwidth: r.bandwidth(),
+		AutoActive: true, AfterReady: r.afterReady}
 	if r.on(dom.Name, disk.Target) {
 		req.Top, req.Base = r.top, r.base
 	}
@@ -171,14 +163,6 @@ func (r *rangeMarks) commitRequest(dom *model.Domain, disk *model.Disk) model.Co
 		if top, base, ok := r.span(dom.Name, disk); ok && base == top+1 {
 			req.Base = ""
 		}
-	}
-	topPos := 0
-	if req.Top != "" {
-		topPos = layerPos(disk, req.Top)
-	}
-	if topPos == 0 && dom.State.Active() {
-		req.Active = true
-		req.AfterReady = r.afterReady
 	}
 	return req
 }
@@ -285,10 +269,6 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 			req := r.commitRequest(v.dom, disk)
 			if !r.on(v.dom.Name, disk.Target) && layer != nil {
 				req.Top = layer.Path // shallow commit of the cursor's layer
-				req.Active, req.AfterReady = layerPos(disk, layer.Path) == 0 && v.dom.State.Active(), ""
-				if req.Active {
-					req.AfterReady = r.afterReady
-				}
 			}
 			v.common.steer(v.dom.Name, disk.Target)
 			return dialog.Start(&v.opener, v.common.Common, blockOp(v.common, blockRequest{commit: &req})), true

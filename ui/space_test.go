@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -16,6 +17,12 @@ type spaceFake struct {
 
 func (f *spaceFake) SpaceFacts(string) model.SpaceFacts {
 	return model.SpaceFacts{FS: func(string) (model.Filesystem, bool) { return f.fs, true }}
+}
+
+func (f *spaceFake) PlanCommit(ctx context.Context, req model.CommitRequest) (*model.BlockPlan, error) {
+	return planBlock(ctx, f.fakeBackend, f.ListJobs, f.SpaceFacts(""), func(ds []model.Domain, js []model.Job) (*model.BlockPlan, error) {
+		return model.PlanCommit(ds, req, js)
+	})
 }
 
 func TestCommitPlanShowsSpaceAndRefusesWhatCannotFit(t *testing.T) {

@@ -43,30 +43,31 @@ type SnapshotBackend interface {
 	Start(ctx context.Context, domain string) error
 }
 
-// JobBackend is what the block-job features need from the host: plan
-// inputs (every domain comes from Backend.Discover), the job stream, the
-// job actions and the free space. libvirtx.Conn implements it with one
-// shared watcher.
+// JobBackend is what the block-job features need from the host, in the
+// shape snapshots have: each Plan call reads the host once and returns the
+// plan to show (or a *model.Refusal); StartBlockJob plans again and starts
+// only what that fresh plan allows. libvirtx.Conn implements it with one
+// watcher per connection.
 type JobBackend interface {
+	// PlanCommit and PlanPull plan a merge, free space included.
+	PlanCommit(ctx context.Context, req model.CommitRequest) (*model.BlockPlan, error)
+	PlanPull(ctx context.Context, req model.PullRequest) (*model.BlockPlan, error)
+
 	// WatchBlockJobs starts following every block job on the connection
 	// and returns the change stream plus the jobs running now.
 	WatchBlockJobs(ctx context.Context) (<-chan model.Job, []model.Job, error)
 	// RescanBlockJobs picks up jobs started elsewhere (no event says so).
 	RescanBlockJobs(ctx context.Context) error
-	// ListJobs reads the live jobs, for the one-job-per-disk rule.
-	ListJobs(ctx context.Context) ([]model.Job, error)
 	StartBlockJob(ctx context.Context, bp *model.BlockPlan) (model.Job, error)
 	AbortBlockJob(ctx context.Context, domain, disk string, pivot bool) error
 	PivotBlockJob(ctx context.Context, domain, disk string) error
 	SetBlockJobBandwidth(ctx context.Context, domain, disk string, bytesPerSec int64) error
-	// CleanupStale removes stale snapshot metadata (and deletes files only
-	// when the plan lists any).
+	// PlanCleanup plans removing stale snapshot metadata; CleanupStale
+	// removes it (and deletes files only when the plan lists any).
+	PlanCleanup(ctx context.Context, req model.CleanupRequest) (*model.CleanupPlan, error)
 	CleanupStale(ctx context.Context, cp *model.CleanupPlan) (removed, deleted []string, err error)
 	// CloseBlockJobs stops following jobs; the jobs themselves go on.
 	CloseBlockJobs()
-	// SpaceFacts tells the free space of the host's filesystems; a remote
-	// connection returns none, and plans then say space was not checked.
-	SpaceFacts(domain string) model.SpaceFacts
 }
 
 // Reconnector is the side of a Backend whose connection can be lost: the

@@ -315,12 +315,3 @@ func Indent(ls []string, style Style) []string {
 	}
 	return ls
 }
-
-// OneLine flattens multi-line text (a description, libvirt's message)
-// onto one line.
-func OneLine(s string) string {
-	if strings.ContainsAny(s, "\n\r\t") {
-		return strings.Join(strings.Fields(s), " ")
-	}
-	return s
-}

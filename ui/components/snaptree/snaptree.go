@@ -270,7 +270,7 @@ func (v *Model) renderRow(r snapRow, sel bool, nameW, createdW, descW int) strin
 		state = "disk-snap"
 	}
 	cols := " " + common.PadRight(string(s.Kind), colKind) + " " + common.PadRight(string(s.Memory), colMemory) + " " +
-		common.PadRight(state, colSState) + " " + common.PadRight(created, createdW) + " " + common.Truncate(common.OneLine(s.Description), descW)
+		common.PadRight(state, colSState) + " " + common.PadRight(created, createdW) + " " + common.Truncate(model.OneLine(s.Description), descW)
 
 	mark := " "
 	if sel {
@@ -330,7 +330,7 @@ func (v *Model) info() []string {
 		title += " ← " + s.Parent
 	}
 	if s.Description != "" {
-		title += ": " + common.OneLine(s.Description)
+		title += ": " + model.OneLine(s.Description)
 	}
 	// A path loses its folder before its file name when it is too wide.
 	first, files := snapDetail(s)
