@@ -57,6 +57,9 @@ func (h *harness) press(names ...string) {
 	}
 }
 
+// apparmorHint is libvirtx's hint for a file QEMU may not open.
+var apparmorHint = model.Say("QEMU (user libvirt-qemu, confined by AppArmor) cannot open a file: make each folder on the path traversable (chmod 755), and look for DENIED in dmesg or /var/log/syslog")
+
 // testOp is an Op whose plan and run are plain functions, for the dialog
 // layer alone; the operations' own tests go through the fake backend.
 func testOp(plan model.Plan, planErr, runErr error, ran *int) dialog.Op {
@@ -134,7 +137,8 @@ func TestDialogErrorsShowHint(t *testing.T) {
 	f := newFake(classicDomain())
 	h := newHarness(t, f, 80, 24)
 	ran := 0
-	libvirtErr := errors.New("revert lab-test2 to fresh: internal error: unable to open /img/x.qcow2: Permission denied")
+	// The fake attaches the hint as libvirtx does.
+	libvirtErr := model.WithHint(errors.New("revert lab-test2 to fresh: internal error: unable to open /img/x.qcow2: Permission denied"), apparmorHint)
 	h.openOp(testOp(samplePlan(), nil, libvirtErr, &ran))
 	h.press("enter")
 	h.lines()
@@ -379,7 +383,7 @@ func TestDeleteAndMetadataOnly(t *testing.T) {
 
 func TestOpErrorShowsLibvirtTextAndHint(t *testing.T) {
 	f := newFake(branchyDomain())
-	f.snap.fail = map[string]error{"snapshot-delete": errors.New("delete snapshot b3 of lab-tree: internal error: unable to execute QEMU command 'blockdev-add': Could not open '/var/lib/libvirt/images/lab/tree.qcow2': Permission denied")}
+	f.snap.fail = map[string]error{"snapshot-delete": model.WithHint(errors.New("delete snapshot b3 of lab-tree: internal error: unable to execute QEMU command 'blockdev-add': Could not open '/var/lib/libvirt/images/lab/tree.qcow2': Permission denied"), apparmorHint)}
 	h := newHarness(t, f, 80, 24)
 	h.press("2", "d", "y")
 	h.lines()

@@ -1,6 +1,10 @@
 package common
 
-import "charm.land/bubbles/v2/key"
+import (
+	"charm.land/bubbles/v2/key"
+
+	"virtchain/model"
+)
 
 // KeyMap holds every key binding of the program. Components pick the ones
 // they use for their own help; one struct keeps the keys from colliding.
@@ -94,4 +98,31 @@ func Bind(keys []string, helpKey, desc string) key.Binding {
 // Short is b with a shorter description, for the footer.
 func Short(b key.Binding, desc string) key.Binding {
 	return Bind(b.Keys(), b.Help().Key, desc)
+}
+
+// RemedyWords words a remedy for the TUI: a key or a form field where the
+// TUI has one, the CLI's words where it has none (listing jobs, say). The
+// CLI words the same remedies as command lines (model.Remedy.CLI).
+func (km *KeyMap) RemedyWords(r model.Remedy) string {
+	switch r.Action {
+	case model.DoDeleteMetadata:
+		return "the " + km.SnapDeleteMetadata.Help().Key + " key on the snapshot tab"
+	case model.DoExternal:
+		return "Kind: external disk-only or checkpoint"
+	case model.DoStartMode:
+		return "choose running or paused under Afterwards"
+	case model.DoDropQuiesce:
+		return "turn Quiesce off"
+	case model.DoAddForce:
+		return "turn Force on"
+	case model.DoForce:
+		return "Force"
+	case model.DoSaveInstead:
+		return "save it to a file with " + km.Save.Help().Key + " instead"
+	case model.DoRestore:
+		return km.Restore.Help().Key + " (restore) in the domain list"
+	case model.DoWritable:
+		return "restart without --readonly"
+	}
+	return r.CLI()
 }

@@ -33,6 +33,7 @@ package dialog
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -207,7 +208,9 @@ func newOpDialog(c *common.Common, op Op, phase opPhase) *OpDialog {
 // connection.
 func ReadOnly(c *common.Common, what string) tea.Cmd {
 	// Short enough for an 80-column footer; the header names the URI.
-	return common.ErrCmd(tuiWords(c.KeyMap, model.RefuseReadOnly(what).Error()))
+	var r *model.Refusal
+	errors.As(model.RefuseReadOnly(what), &r)
+	return common.ErrCmd(r.Render(c.KeyMap.RemedyWords))
 }
 
 // Start plans op in a Cmd behind a spinner, then asks for confirmation;
@@ -421,12 +424,12 @@ func (d *OpDialog) content() []string {
 	return ErrorLines(st, d.err, w, d.common.KeyMap)
 }
 
-// tuiPlan is the plan with its warnings in TUI wording (wording.go); the
-// equivalent commands stay as they are.
+// tuiPlan is the plan with the remedies in its warnings worded for the
+// TUI; the equivalent commands stay as they are.
 func (d *OpDialog) tuiPlan() model.Plan {
 	p := d.plan
-	p.Warnings = make([]string, len(d.plan.Warnings))
-	for i, w := range d.plan.Warnings {
+	p.Warnings = d.plan.WarningsIn(d.common.KeyMap.RemedyWords)
+	for i, w := range p.Warnings {
 		p.Warnings[i] = tuiWords(d.common.KeyMap, w)
 	}
 	return p

@@ -6,7 +6,6 @@ package dialog
 import (
 	"errors"
 	"strconv"
-	"strings"
 
 	"virtchain/model"
 	"virtchain/ui/common"
@@ -49,14 +48,13 @@ func PlanLines(st *common.Styles, p model.Plan, w int) []string {
 }
 
 // ErrorLines shows an error in full, wrapped, with its hint on its own
-// line: a refusal's fix, the hint libvirtx appended, or the known hint for
-// libvirt's text.
+// line: what the error says to do (model.Hinted, a refusal's remedy
+// among them) in the TUI's words.
 func ErrorLines(st *common.Styles, err error, w int, km *common.KeyMap) []string {
 	if err == nil {
 		return nil
 	}
-	msg, hint := splitHint(err)
-	msg, hint = tuiWords(km, msg), tuiWords(km, hint)
+	msg, hint := splitHint(err, km)
 	out := common.Indent(common.WrapText("✖ "+msg, w), st.Error)
 	if hint != "" {
 		out = append(out, "")
@@ -66,18 +64,16 @@ func ErrorLines(st *common.Styles, err error, w int, km *common.KeyMap) []string
 }
 
 // splitHint separates an error's text from its one-line hint.
-func splitHint(err error) (msg, hint string) {
-	var r *model.Refusal
-	if errors.As(err, &r) && err.Error() == r.Error() {
-		return r.Reason, r.Fix
-	}
-	msg = strings.Join(strings.Fields(err.Error()), " ")
+func splitHint(err error, km *common.KeyMap) (msg, hint string) {
 	if errors.Is(err, model.ErrConnectionLost) {
 		// Not the operation's failure: it may even have been carried out.
-		return "not connected: " + msg, "virtchain reconnects by itself; the footer says when, then look again before retrying"
+		return "not connected: " + model.OneLine(err.Error()),
+			"virtchain reconnects by itself; the footer says when, then look again before retrying"
 	}
-	if i := strings.LastIndex(msg, "; hint: "); i >= 0 {
-		return msg[:i], msg[i+len("; hint: "):]
+	m, h := model.SplitHint(err)
+	msg, hint = model.OneLine(m), h.Render(km.RemedyWords)
+	if r := (*model.Refusal)(nil); hint == "" && !errors.As(err, &r) {
+		msg, hint = textHint(msg)
 	}
-	return msg, model.ErrorHint(msg)
+	return tuiWords(km, msg), tuiWords(km, hint)
 }

@@ -3,13 +3,17 @@ package dialog
 import (
 	"regexp"
 	"strings"
+	"virtchain/model"
 	"virtchain/ui/common"
 )
 
-// The rules in model word their fixes for the CLI ("--metadata-only",
-// "add --running or --paused"), which is what a script or an SSH session
-// needs. In the TUI the same fix is a key or a form field, so the dialog
-// rewrites those phrases before showing them; the CLI keeps its wording.
+// Transitional. model words a fix as a model.Remedy, which the TUI words
+// as a key or a form field (common.KeyMap.RemedyWords) and the CLI as a
+// flag. Until every rule in model and every libvirtx error does so (branch
+// i9-model), a fix still written in CLI words ("--metadata-only", "add
+// --running or --paused") is reworded here, and a libvirtx error whose
+// hint is only in its text has it cut out (textHint). Both go, with this
+// file, once that branch is on main.
 
 // shellWord matches one argument as model.ShellQuote writes it.
 const shellWord = `(?:'(?:[^']|'\\'')*'|[^\s']+)`
@@ -54,4 +58,13 @@ func tuiWords(km *common.KeyMap, s string) string {
 		s = p.re.ReplaceAllStringFunc(s, func(string) string { return p.with(km) })
 	}
 	return s
+}
+
+// textHint cuts the hint libvirtx appended to an error's text, or finds
+// the known hint for libvirt's text.
+func textHint(msg string) (string, string) {
+	if i := strings.LastIndex(msg, "; hint: "); i >= 0 {
+		return msg[:i], msg[i+len("; hint: "):]
+	}
+	return msg, model.ErrorHint(msg)
 }
