@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/model"
+	"virtchain/ui/common"
 )
 
 // jobMsg marks the messages of the block-job features, so the root routes
@@ -46,7 +47,7 @@ func (rescanMsg) isJobMsg()     {}
 func (jobActionMsg) isJobMsg()  {}
 
 // watchJobsCmd starts the job stream; jobs found running are re-attached.
-func watchJobsCmd(c *session) tea.Cmd {
+func watchJobsCmd(c *common.Common) tea.Cmd {
 	jb, ctx := c.Backend, c.Ctx
 	return func() tea.Msg {
 		ch, jobs, err := jb.WatchBlockJobs(ctx)
@@ -80,19 +81,13 @@ func jobTickCmd(gen int, d time.Duration) tea.Cmd {
 	return tea.Tick(d, func(time.Time) tea.Msg { return jobTickMsg{gen: gen} })
 }
 
-func rescanCmd(c *session) tea.Cmd {
+func rescanCmd(c *common.Common) tea.Cmd {
 	jb, ctx := c.Backend, c.Ctx
 	return func() tea.Msg { return rescanMsg{err: jb.RescanBlockJobs(ctx)} }
 }
 
-// blockRequest is a marked range plus options, not yet checked.
-type blockRequest struct {
-	commit *model.CommitRequest
-	pull   *model.PullRequest
-}
-
 // bandwidthCmd changes a running job's limit.
-func bandwidthCmd(c *session, j model.Job, bps int64) tea.Cmd {
+func bandwidthCmd(c *common.Common, j model.Job, bps int64) tea.Cmd {
 	jb, ctx := c.Backend, c.Ctx
 	return func() tea.Msg {
 		return jobActionMsg{what: "bandwidth of " + j.Domain + " " + j.Disk, err: jb.SetBlockJobBandwidth(ctx, j.Domain, j.Disk, bps)}

@@ -9,6 +9,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/chainview"
 	"virtchain/ui/components/dialog"
 	"virtchain/ui/components/snaptree"
 )
@@ -35,19 +36,19 @@ func (t tab) String() string {
 // detail is the right pane: a tab bar over the selected domain's chains or
 // snapshot tree. Later tabs (jobs) and tab-local actions plug in here.
 type detail struct {
-	common  *session
+	common  *common.Common
 	width   int
 	height  int
 	focused bool
 
 	dom    *model.Domain
 	active tab
-	chains *chainView
+	chains *chainview.Model
 	snaps  *snaptree.Model
 }
 
-func newDetail(c *session) *detail {
-	return &detail{common: c, chains: newChainView(c), snaps: snaptree.New(c.Common)}
+func newDetail(c *common.Common) *detail {
+	return &detail{common: c, chains: chainview.New(c), snaps: snaptree.New(c)}
 }
 
 // SetDomain shows d (nil for none). The pointer must stay valid until the
@@ -99,12 +100,28 @@ func (p *detail) headH() int {
 }
 
 func (p *detail) Update(msg tea.Msg) tea.Cmd {
+	if _, ok := msg.(chainview.JobEndedMsg); ok {
+		return p.chains.Update(msg) // whichever tab shows
+	}
 	return p.current().Update(msg)
+}
+
+// SetJobs tells the chain view which block jobs run now.
+func (p *detail) SetJobs(jobs []model.Job) { p.chains.SetJobs(jobs) }
+
+// markAt marks the chain layer at y below the tab bar, as a right click
+// does; it reports whether there was a layer.
+func (p *detail) markAt(y int) bool {
+	row, ok := p.chains.RowAt(y)
+	if ok {
+		p.chains.MarkAt(row)
+	}
+	return ok
 }
 
 // Take hands the root the dialog the chain view asked for (a commit or
 // pull plan).
-func (p *detail) Take() (dialog.Dialog, bool) { return p.chains.opener.Take() }
+func (p *detail) Take() (dialog.Dialog, bool) { return p.chains.Take() }
 
 // click handles a left click at (x, y) inside the pane.
 func (p *detail) click(x, y int) {
@@ -119,8 +136,8 @@ func (p *detail) click(x, y int) {
 	y -= p.headH()
 	switch p.active {
 	case tabChains:
-		if row, ok := p.chains.rowAt(y); ok {
-			p.chains.scroll.MoveTo(row)
+		if row, ok := p.chains.RowAt(y); ok {
+			p.chains.MoveTo(row)
 		}
 	case tabSnapshots:
 		if row, ok := p.snaps.RowAt(y); ok {

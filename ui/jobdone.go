@@ -13,14 +13,14 @@ import (
 // offers the metadata cleanup.
 type jobDoneDialog struct {
 	dialog.Opener
-	common        *session
+	common        *common.Common
 	width, height int
 	job           model.Job
 	left, stale   []string
 	keys          struct{ Clean, Close key.Binding }
 }
 
-func newJobDoneDialog(c *session, j model.Job, left, stale []string) *jobDoneDialog {
+func newJobDoneDialog(c *common.Common, j model.Job, left, stale []string) *jobDoneDialog {
 	d := &jobDoneDialog{common: c, job: j, left: left, stale: stale}
 	d.keys.Clean = common.Bind([]string{"m"}, "m", "remove stale metadata")
 	d.keys.Close = common.Bind([]string{"esc", "enter", "q"}, "esc/enter", "close")

@@ -1,7 +1,7 @@
 package ui
 
-// The plan dialogs of block jobs: commit and pull from the chain view,
-// abort, pivot and the metadata cleanup from the jobs panel.
+// The plan dialogs of the jobs panel: abort, pivot and the metadata
+// cleanup. (Commit and pull start in the chain view.)
 
 import (
 	"context"
@@ -15,52 +15,8 @@ import (
 	"virtchain/ui/components/dialog"
 )
 
-// blockOp is a commit or pull from the chain view: the backend plans it
-// from one read of the host, the user confirms, the backend starts it.
-func blockOp(c *session, req blockRequest) dialog.Op {
-	b := c.Backend
-	title := "Pull"
-	if req.commit != nil {
-		title = "Commit"
-	}
-	return dialog.Planned(title,
-		func(ctx context.Context) (*model.BlockPlan, error) {
-			if req.commit != nil {
-				return b.PlanCommit(ctx, *req.commit)
-			}
-			return b.PlanPull(ctx, *req.pull)
-		},
-		blockPlanView,
-		func(ctx context.Context, bp *model.BlockPlan) error {
-			_, err := b.StartBlockJob(ctx, bp)
-			return err
-		},
-		func(bp *model.BlockPlan) string {
-			return "Started " + string(bp.Kind) + " on " + bp.Domain + " " + bp.Target + "; the jobs panel (J) follows it."
-		})
-}
-
-// blockPlanView is the plan as a person reads it, with the chain
-// afterwards and the limit added to the steps.
-func blockPlanView(bp *model.BlockPlan) model.Plan {
-	p := bp.Plan
-	p.Steps = append([]string(nil), p.Steps...)
-	var names []string
-	for _, n := range bp.NewChain {
-		names = append(names, filepath.Base(n))
-	}
-	p.Steps = append(p.Steps, "chain afterwards (active first): "+strings.Join(names, " → "))
-	if bp.Bandwidth > 0 {
-		p.Steps = append(p.Steps, "copy at most "+model.BandwidthTextShort(bp.Bandwidth))
-	}
-	if bp.Offline {
-		p.Steps = append(p.Steps, "the domain is shut off: qemu-img does the work")
-	}
-	return p
-}
-
 // abortOp confirms and sends an abort: the chain stays as it was.
-func abortOp(o *dialog.Opener, c *session, j model.Job) tea.Cmd {
+func abortOp(o *dialog.Opener, c *common.Common, j model.Job) tea.Cmd {
 	jb := c.Backend
 	p := model.Plan{Op: "abort", Domain: j.Domain, Target: j.Disk,
 		Summary: "Abort the " + string(j.Kind) + " on " + j.Domain + " " + j.Disk,
@@ -78,7 +34,7 @@ func abortOp(o *dialog.Opener, c *session, j model.Job) tea.Cmd {
 			p.Warnings = []string{"the base keeps the part of the data already written into it"}
 		}
 	}
-	return dialog.Confirm(o, c.Common, "Abort "+string(j.Kind)+" on "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
+	return dialog.Confirm(o, c, "Abort "+string(j.Kind)+" on "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
 		if err := jb.AbortBlockJob(ctx, j.Domain, j.Disk, false); err != nil {
 			return "", err
 		}
@@ -87,7 +43,7 @@ func abortOp(o *dialog.Opener, c *session, j model.Job) tea.Cmd {
 }
 
 // pivotOp confirms and pivots an active commit now (READY) or at READY.
-func pivotOp(o *dialog.Opener, c *session, j model.Job) tea.Cmd {
+func pivotOp(o *dialog.Opener, c *common.Common, j model.Job) tea.Cmd {
 	jb := c.Backend
 	if j.Kind != model.JobActiveCommit && j.Kind != model.JobCopy {
 		return common.ErrCmd("a " + string(j.Kind) + " job has no pivot: it completes by itself")
@@ -104,7 +60,7 @@ func pivotOp(o *dialog.Opener, c *session, j model.Job) tea.Cmd {
 	} else {
 		p.Steps = []string{"wait for READY, then " + into + " becomes the active layer; the layers above it leave the chain"}
 	}
-	return dialog.Confirm(o, c.Common, "Pivot "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
+	return dialog.Confirm(o, c, "Pivot "+j.Domain+" "+j.Disk, p, func(ctx context.Context) (string, error) {
 		if err := jb.PivotBlockJob(ctx, j.Domain, j.Disk); err != nil {
 			return "", err
 		}
@@ -114,9 +70,9 @@ func pivotOp(o *dialog.Opener, c *session, j model.Job) tea.Cmd {
 
 // cleanupOp removes the stale snapshot metadata of domain (metadata only:
 // the TUI never deletes image files).
-func cleanupOp(o *dialog.Opener, c *session, domain string) tea.Cmd {
+func cleanupOp(o *dialog.Opener, c *common.Common, domain string) tea.Cmd {
 	b := c.Backend
-	return dialog.Start(o, c.Common, dialog.Planned("Clean stale snapshot metadata of "+domain,
+	return dialog.Start(o, c, dialog.Planned("Clean stale snapshot metadata of "+domain,
 		func(ctx context.Context) (*model.CleanupPlan, error) {
 			// Metadata only: no file arguments.
 			return b.PlanCleanup(ctx, model.CleanupRequest{Domain: domain})

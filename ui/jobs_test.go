@@ -196,14 +196,9 @@ var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
 func (h *jobHarness) openChain(name string) {
 	h.t.Helper()
 	h.press("1")
-	v := h.m.detail.chains
-	for i, r := range v.rows {
-		if r.layer >= 0 && filepath.Base(v.dom.Disks[r.disk].Layers[r.layer].Path) == name {
-			v.scroll.MoveTo(i)
-			return
-		}
+	if !h.m.detail.chains.SelectLayer(name) {
+		h.t.Fatalf("no layer %s", name)
 	}
-	h.t.Fatalf("no layer %s", name)
 }
 
 func TestRangeMarksDrawnOnTree(t *testing.T) {
@@ -213,8 +208,8 @@ func TestRangeMarksDrawnOnTree(t *testing.T) {
 	h.openChain("test2.qcow2")
 	h.press("b")
 	v := h.m.detail.chains
-	if v.marks.top == "" || v.marks.base == "" || v.marks.disk != "vda" {
-		t.Fatalf("marks = %+v", v.marks)
+	if disk, top, base := v.Marks(); top == "" || base == "" || disk != "vda" {
+		t.Fatalf("marks = %s %s %s", disk, top, base)
 	}
 	out := h.view()
 	for _, want := range []string{"▲TOP", "▼BASE", "↓moves", "top test2_net-tools.qcow2 → base test2.qcow2"} {
@@ -228,11 +223,11 @@ func TestRangeMarksDrawnOnTree(t *testing.T) {
 	}
 	// Marking the same layer again unmarks it; x clears all.
 	h.press("b")
-	if v.marks.base != "" {
+	if _, _, base := v.Marks(); base != "" {
 		t.Errorf("b twice kept the base")
 	}
 	h.press("x")
-	if v.marks.any() || strings.Contains(h.view(), "▲TOP") {
+	if v.Marked() || strings.Contains(h.view(), "▲TOP") {
 		t.Errorf("x left marks")
 	}
 }
@@ -243,13 +238,13 @@ func TestMouseMarksTopThenBase(t *testing.T) {
 	v := h.m.detail.chains
 	x0, y0 := h.m.detailOrigin()
 	click := func(row int) {
-		y := y0 + h.m.detail.headH() + row - v.scroll.Offset
+		y := y0 + h.m.detail.headH() + row - v.Offset()
 		h.jsend(tea.MouseClickMsg{X: x0 + 5, Y: y, Button: tea.MouseRight})
 	}
 	click(2) // test2_net-tools
 	click(5) // test2
-	if filepath.Base(v.marks.top) != "test2_net-tools.qcow2" || filepath.Base(v.marks.base) != "test2.qcow2" {
-		t.Fatalf("marks after two right clicks: %+v", v.marks)
+	if _, top, base := v.Marks(); filepath.Base(top) != "test2_net-tools.qcow2" || filepath.Base(base) != "test2.qcow2" {
+		t.Fatalf("marks after two right clicks: %s %s", top, base)
 	}
 }
 
@@ -388,7 +383,7 @@ func TestReadyThenPivotAndCleanup(t *testing.T) {
 	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobActiveCommit, Phase: model.PhaseRunning,
 		Top: lay[0].Path, Base: lay[1].Path, AfterReady: model.AfterReadyWait}
 	// The range the job came from: the base stays in the chain.
-	h.m.detail.chains.marks.mark("lab-test2", "vda", lay[1].Path, true)
+	h.m.detail.chains.Mark("lab-test2", "vda", lay[1].Path, true)
 	h.update(progressJob(&j, 5*mib, 10*mib, t0))
 	j.SetPhase(model.PhaseReady, t0.Add(time.Second))
 	h.update(j)
@@ -412,8 +407,9 @@ func TestReadyThenPivotAndCleanup(t *testing.T) {
 	jf.set(after)
 	j.SetPhase(model.PhaseCompleted, t0.Add(2*time.Second))
 	h.update(j)
-	if h.m.detail.chains.marks.any() {
-		t.Errorf("marks outlived the job that used them: %+v", h.m.detail.chains.marks)
+	if h.m.detail.chains.Marked() {
+		disk, top, base := h.m.detail.chains.Marks()
+		t.Errorf("marks outlived the job that used them: %s %s %s", disk, top, base)
 	}
 	out := h.view()
 	for _, want := range []string{"completed", "Left the chain", "test2_lsof.qcow2", "Snapshot metadata now stale", "lsof"} {
@@ -625,7 +621,7 @@ func TestForeignJobEndIsAFooterLine(t *testing.T) {
 // At 80 columns the after-job dialog's cleanup command is shown whole,
 // wrapped rather than cut, even for a long domain name.
 func TestJobDoneDialogWrapsTheCleanupHint(t *testing.T) {
-	c := &session{Common: &common.Common{Ctx: context.Background(), Styles: common.NewStyles(true), KeyMap: common.DefaultKeyMap()}}
+	c := &common.Common{Ctx: context.Background(), Styles: common.NewStyles(true), KeyMap: common.DefaultKeyMap()}
 	j := model.Job{Domain: "vct-qa-a-rather-long-domain-name", Disk: "vda", Kind: model.JobCommit, Phase: model.PhaseCompleted}
 	d := newJobDoneDialog(c, j, []string{"/var/tmp/x/deep_2.qcow2"}, []string{"step2"})
 	d.SetSize(80, 22)

@@ -43,7 +43,7 @@ const jobRowH = 3
 // is applied at most every redrawEvery, so the screen changes at most 10
 // times a second while jobs run and not at all while none does.
 type jobsPanel struct {
-	common  *session
+	common  *common.Common
 	keys    jobKeys
 	visible bool
 
@@ -71,7 +71,7 @@ type jobsPanel struct {
 	staleOf func(domain string) []string
 }
 
-func newJobsPanel(c *session) *jobsPanel {
+func newJobsPanel(c *common.Common) *jobsPanel {
 	full, empty := lipgloss.Color("4"), lipgloss.Color("8")
 	if c.Styles.NoColor {
 		full, empty = lipgloss.NoColor{}, lipgloss.NoColor{}

@@ -12,6 +12,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/chainview"
 	"virtchain/ui/components/dialog"
 )
 
@@ -20,7 +21,6 @@ func (m *Model) jobsPanel() *jobsPanel {
 	if m.jobs == nil {
 		m.jobs = newJobsPanel(m.common)
 		m.jobs.staleOf = m.staleSnapshots
-		m.common.liveJob = m.jobs.liveOn
 	}
 	return m.jobs
 }
@@ -169,13 +169,7 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	d := msg.dom
 	stale := model.Reconcile(&d)
 	m.putDomain(d)
-	// A finished job used up the range on its disk; a half-kept range
-	// would silently aim the next c or p somewhere new.
-	if marks := &m.detail.chains.marks; marks.on(j.Domain, j.Disk) {
-		marks.clear()
-	} else {
-		marks.forget(&d)
-	}
+	m.detail.Update(chainview.JobEndedMsg{Job: j, Domain: &d})
 	var left []string
 	if disk := d.Disk(j.Disk); disk != nil {
 		for _, p := range before {
@@ -189,8 +183,8 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	}
 	p := m.jobsPanel()
 	p.after[j.Key()] = true
-	steered := m.common.steered[j.Key()]
-	delete(m.common.steered, j.Key())
+	steered := m.steered[j.Key()]
+	delete(m.steered, j.Key())
 	if !steered {
 		// Someone else's job (virsh, a script, another virtchain): the
 		// panel row offers the cleanup; a modal would interrupt the user.
@@ -212,6 +206,15 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	// is never silently replaced by a Cmd arriving later.
 	m.opener.Open(newJobDoneDialog(m.common, j, left, stale))
 	return nil
+}
+
+// steer records that the user acted on the job of domain's disk here
+// (common.SteerMsg).
+func (m *Model) steer(domain, disk string) {
+	if m.steered == nil {
+		m.steered = map[string]bool{}
+	}
+	m.steered[model.JobKey(domain, disk)] = true
 }
 
 // staleSnapshots names domain's snapshots whose files left its chains,
@@ -272,17 +275,17 @@ func (m *Model) jobActionKey(msg tea.KeyPressMsg, j model.Job) tea.Cmd {
 	live := j.Phase.Live()
 	switch {
 	case key.Matches(msg, k.Abort) && live:
-		c.steer(j.Domain, j.Disk)
+		m.steer(j.Domain, j.Disk)
 		return abortOp(&m.opener, c, j)
 	case key.Matches(msg, k.Pivot) && live:
-		c.steer(j.Domain, j.Disk)
+		m.steer(j.Domain, j.Disk)
 		return pivotOp(&m.opener, c, j)
 	case (key.Matches(msg, k.Faster) || key.Matches(msg, k.Slower)) && live:
 		if c.Lost() {
-			return common.NotConnected(c.Common)
+			return common.NotConnected(c)
 		}
 		if c.Backend.ReadOnly() {
-			return dialog.ReadOnly(c.Common, "change the bandwidth")
+			return dialog.ReadOnly(c, "change the bandwidth")
 		}
 		bps := stepBandwidth(j.Bandwidth, key.Matches(msg, k.Faster))
 		m.info = j.Domain + " " + j.Disk + ": bandwidth " + model.BandwidthTextShort(bps)
@@ -300,7 +303,7 @@ func stepBandwidth(bps int64, up bool) int64 {
 		if bps == 0 {
 			return 0 // already unlimited
 		}
-		for _, s := range bandwidthSteps[1:] {
+		for _, s := range common.BandwidthSteps[1:] {
 			if s > cur {
 				return s << 20
 			}
@@ -308,14 +311,14 @@ func stepBandwidth(bps int64, up bool) int64 {
 		return 0 // past the top: no limit
 	}
 	if bps == 0 {
-		return bandwidthSteps[len(bandwidthSteps)-1] << 20
+		return common.BandwidthSteps[len(common.BandwidthSteps)-1] << 20
 	}
-	for i := len(bandwidthSteps) - 1; i >= 1; i-- {
-		if s := bandwidthSteps[i]; s < cur || (s == cur && bps%(1<<20) != 0) {
+	for i := len(common.BandwidthSteps) - 1; i >= 1; i-- {
+		if s := common.BandwidthSteps[i]; s < cur || (s == cur && bps%(1<<20) != 0) {
 			return s << 20
 		}
 	}
-	return bandwidthSteps[1] << 20
+	return common.BandwidthSteps[1] << 20
 }
 
 // jobsShortHelp is the footer while the panel is shown.
@@ -363,15 +366,9 @@ func (m *Model) jobsClick(mo tea.Mouse) bool {
 	if mo.X < x0 || mo.Y < y0+m.detail.headH() {
 		return false
 	}
-	v := m.detail.chains
-	row, ok := v.rowAt(mo.Y - y0 - m.detail.headH())
-	if !ok {
+	if !m.detail.markAt(mo.Y - y0 - m.detail.headH()) {
 		return false
 	}
-	v.scroll.MoveTo(row)
 	m.setFocus(focusDetail)
-	if d, l := v.Cursor(); l != nil {
-		v.marks.markNext(v.dom.Name, d.Target, l.Path)
-	}
 	return true
 }

@@ -55,7 +55,7 @@ const wideMin = 120
 
 // Model is the root of the Bubble Tea program.
 type Model struct {
-	common *session
+	common *common.Common
 	opts   Options
 	// crashed holds a panic caught in Update or View: the program quits and
 	// Run returns it as one line instead of Bubble Tea's stack trace.
@@ -94,6 +94,11 @@ type Model struct {
 	jobs *jobsPanel // block jobs (jobs.go), made on first use
 
 	conn connState // lost and reconnected (conn.go)
+
+	// steered holds the keys (model.JobKey) of block jobs started, aborted
+	// or pivoted here (common.SteerMsg). Only their endings open a dialog:
+	// a job someone else runs on the host only earns a footer line.
+	steered map[string]bool
 }
 
 // New builds the root model. Run uses it; tests drive it directly.
@@ -102,13 +107,13 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 		ctx = context.Background()
 	}
 	st := common.NewStyles(opts.noColor())
-	c := &session{Common: &common.Common{Ctx: ctx, Backend: b, Styles: st, KeyMap: common.DefaultKeyMap()}}
+	c := &common.Common{Ctx: ctx, Backend: b, Styles: st, KeyMap: common.DefaultKeyMap()}
 	h := help.New()
 	h.Styles = st.Help
 	m := &Model{
 		common:   c,
 		opts:     opts,
-		list:     domainlist.New(c.Common),
+		list:     domainlist.New(c),
 		detail:   newDetail(c),
 		help:     h,
 		spinner:  spinner.New(spinner.WithSpinner(spinner.MiniDot)),
@@ -229,7 +234,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 		return nil
 	case jobMsg:
-		return m.updateJobs(msg)
+		cmd := m.updateJobs(msg)
+		m.detail.SetJobs(m.jobsPanel().jobs)
+		return cmd
+	case common.SteerMsg:
+		m.steer(msg.Domain, msg.Disk)
+		return nil
 	case connMsg:
 		return m.updateConn(msg)
 	case dialog.OpenMsg:
@@ -478,7 +488,7 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 // refresh reads every domain and looks for block jobs again.
 func (m *Model) refresh() tea.Cmd {
 	if m.conn.lost {
-		return common.NotConnected(m.common.Common)
+		return common.NotConnected(m.common)
 	}
 	if m.loading {
 		return nil

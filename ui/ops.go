@@ -16,7 +16,7 @@ import (
 // plans through the Backend in a Cmd, shows its plan, and runs it on y.
 // They mirror the CLI's commands in cli/snapshot_cmds.go.
 
-func snapshotCreateOp(c *session, req model.SnapshotCreateRequest) dialog.Op {
+func snapshotCreateOp(c *common.Common, req model.SnapshotCreateRequest) dialog.Op {
 	b := c.Backend
 	return dialog.Planned("New snapshot "+req.Name+" of "+req.Domain,
 		func(ctx context.Context) (*model.SnapshotCreatePlan, error) { return b.PlanSnapshotCreate(ctx, req) },
@@ -27,7 +27,7 @@ func snapshotCreateOp(c *session, req model.SnapshotCreateRequest) dialog.Op {
 		})
 }
 
-func snapshotRevertOp(c *session, req model.SnapshotRevertRequest) dialog.Op {
+func snapshotRevertOp(c *common.Common, req model.SnapshotRevertRequest) dialog.Op {
 	b := c.Backend
 	return dialog.Planned("Revert "+req.Domain+" to snapshot "+req.Name,
 		func(ctx context.Context) (*model.SnapshotRevertPlan, error) { return b.PlanSnapshotRevert(ctx, req) },
@@ -42,7 +42,7 @@ func snapshotRevertOp(c *session, req model.SnapshotRevertRequest) dialog.Op {
 		})
 }
 
-func snapshotDeleteOp(c *session, req model.SnapshotDeleteRequest) dialog.Op {
+func snapshotDeleteOp(c *common.Common, req model.SnapshotDeleteRequest) dialog.Op {
 	b := c.Backend
 	title := "Delete snapshot " + req.Name + " of " + req.Domain
 	done := "Deleted snapshot %s of %s."
@@ -57,7 +57,7 @@ func snapshotDeleteOp(c *session, req model.SnapshotDeleteRequest) dialog.Op {
 		func(*model.SnapshotDeletePlan) string { return fmt.Sprintf(done, req.Name, req.Domain) })
 }
 
-func saveOp(c *session, req model.SaveRequest) dialog.Op {
+func saveOp(c *common.Common, req model.SaveRequest) dialog.Op {
 	b := c.Backend
 	return dialog.Planned("Save "+req.Domain+" to "+req.File,
 		func(ctx context.Context) (*model.Plan, error) { return b.PlanSave(ctx, req) },
@@ -66,7 +66,7 @@ func saveOp(c *session, req model.SaveRequest) dialog.Op {
 		func(*model.Plan) string { return fmt.Sprintf("Saved %s to %s; it is shut off.", req.Domain, req.File) })
 }
 
-func restoreOp(c *session, req model.RestoreRequest) dialog.Op {
+func restoreOp(c *common.Common, req model.RestoreRequest) dialog.Op {
 	b := c.Backend
 	// Reread stays empty: the plan's Domain is the one in the file, or ""
 	// (everything is read again) when the file's header was unreadable.
@@ -129,15 +129,15 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 				return restoreForm(&m.opener, c, def)
 			}},
 			{km.ManagedSave, "managed-save a domain", onDomain(func(d *model.Domain) tea.Cmd {
-				return dialog.Start(&m.opener, c.Common, domainOp("Managed save of "+d.Name, d.Name, b.PlanManagedSave, b.ManagedSave,
+				return dialog.Start(&m.opener, c, domainOp("Managed save of "+d.Name, d.Name, b.PlanManagedSave, b.ManagedSave,
 					"Saved %s to its managed-save image; it is shut off."))
 			})},
 			{km.ManagedSaveRemove, "remove a managed-save image", onDomain(func(d *model.Domain) tea.Cmd {
-				return dialog.Start(&m.opener, c.Common, domainOp("Remove the managed-save image of "+d.Name, d.Name, b.PlanManagedSaveRemove,
+				return dialog.Start(&m.opener, c, domainOp("Remove the managed-save image of "+d.Name, d.Name, b.PlanManagedSaveRemove,
 					b.ManagedSaveRemove, "Removed the managed-save image of %s."))
 			})},
 			{km.Start, "start a domain", onDomain(func(d *model.Domain) tea.Cmd {
-				return dialog.Start(&m.opener, c.Common, domainOp("Start "+d.Name, d.Name, b.PlanStart, b.Start, "Started %s."))
+				return dialog.Start(&m.opener, c, domainOp("Start "+d.Name, d.Name, b.PlanStart, b.Start, "Started %s."))
 			})},
 		}
 	case m.focus == focusDetail && m.detail.active == tabSnapshots && m.detail.dom != nil:
@@ -155,10 +155,10 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 			{km.SnapNew, "create a snapshot", func() tea.Cmd { return newSnapshotForm(&m.opener, c, d) }},
 			{km.SnapRevert, "revert to a snapshot", onSnap(func(s *model.Snapshot) tea.Cmd { return revertForm(&m.opener, c, d, s) })},
 			{km.SnapDelete, "delete a snapshot", onSnap(func(s *model.Snapshot) tea.Cmd {
-				return dialog.Start(&m.opener, c.Common, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name}))
+				return dialog.Start(&m.opener, c, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name}))
 			})},
 			{km.SnapDeleteMetadata, "delete snapshot metadata", onSnap(func(s *model.Snapshot) tea.Cmd {
-				return dialog.Start(&m.opener, c.Common, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name, MetadataOnly: true}))
+				return dialog.Start(&m.opener, c, snapshotDeleteOp(c, model.SnapshotDeleteRequest{Domain: d.Name, Name: s.Name, MetadataOnly: true}))
 			})},
 		}
 	}
@@ -167,10 +167,10 @@ func (m *Model) opKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 			continue
 		}
 		if c.Lost() {
-			return common.NotConnected(c.Common), true
+			return common.NotConnected(c), true
 		}
 		if b.ReadOnly() {
-			return dialog.ReadOnly(c.Common, a.what), true
+			return dialog.ReadOnly(c, a.what), true
 		}
 		return a.run(), true
 	}

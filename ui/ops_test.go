@@ -42,7 +42,7 @@ func (h *harness) run(cmd tea.Cmd) {
 func (h *harness) openOp(op dialog.Op) {
 	h.t.Helper()
 	var o dialog.Opener
-	cmd := dialog.Start(&o, h.m.common.Common, op)
+	cmd := dialog.Start(&o, h.m.common, op)
 	if d, ok := o.Take(); ok {
 		h.m.setDialog(d)
 	}

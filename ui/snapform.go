@@ -45,7 +45,7 @@ type formField struct {
 
 type form struct {
 	dialog.Opener
-	common        *session
+	common        *common.Common
 	width, height int
 	title         string
 	intro         []string
@@ -63,7 +63,7 @@ type formKeys struct {
 	Next, Prev, Change, Submit, Cancel key.Binding
 }
 
-func newForm(c *session, title string) *form {
+func newForm(c *common.Common, title string) *form {
 	return &form{common: c, title: title, keys: formKeys{
 		Next:   common.Bind([]string{"tab", "down"}, "tab/↓", "next field"),
 		Prev:   common.Bind([]string{"shift+tab", "up"}, "shift+tab/↑", "previous"),
@@ -186,7 +186,7 @@ func (f *form) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		op.Back = f
-		return dialog.Start(&f.Opener, f.common.Common, op)
+		return dialog.Start(&f.Opener, f.common, op)
 	case key.Matches(k, f.keys.Next):
 		f.move(1)
 		return nil
@@ -325,7 +325,7 @@ func freeSnapshotName(d *model.Domain) string {
 }
 
 // newSnapshotForm is `n` on the snapshot tab.
-func newSnapshotForm(o *dialog.Opener, c *session, d *model.Domain) tea.Cmd {
+func newSnapshotForm(o *dialog.Opener, c *common.Common, d *model.Domain) tea.Cmd {
 	dom := *d
 	f := newForm(c, "New snapshot of "+dom.Name)
 	active := dom.State.Active()
@@ -516,7 +516,7 @@ func startMode(choice int) model.StartMode {
 }
 
 // revertForm is `r` on the snapshot tab.
-func revertForm(o *dialog.Opener, c *session, d *model.Domain, s *model.Snapshot) tea.Cmd {
+func revertForm(o *dialog.Opener, c *common.Common, d *model.Domain, s *model.Snapshot) tea.Cmd {
 	dom, snap := d.Name, *s
 	f := newForm(c, "Revert "+dom+" to snapshot "+snap.Name)
 	mem := "disks only"
@@ -540,7 +540,7 @@ func revertForm(o *dialog.Opener, c *session, d *model.Domain, s *model.Snapshot
 }
 
 // saveForm is `s` in the domain list.
-func saveForm(o *dialog.Opener, c *session, d *model.Domain, def string, remember func(string)) tea.Cmd {
+func saveForm(o *dialog.Opener, c *common.Common, d *model.Domain, def string, remember func(string)) tea.Cmd {
 	dom := d.Name
 	f := newForm(c, "Save "+dom+" to a file")
 	f.intro = []string{"memory and device state go to the file; " + dom + " stops until it is restored"}
@@ -557,7 +557,7 @@ func saveForm(o *dialog.Opener, c *session, d *model.Domain, def string, remembe
 }
 
 // restoreForm is `r` in the domain list.
-func restoreForm(o *dialog.Opener, c *session, def string) tea.Cmd {
+func restoreForm(o *dialog.Opener, c *common.Common, def string) tea.Cmd {
 	f := newForm(c, "Restore a domain from a save file")
 	f.intro = []string{"the save file names its domain; it must be shut off"}
 	f.text("file", "Save file", def, "/var/lib/libvirt/qemu/save/NAME.save")

@@ -503,8 +503,8 @@ func TestMouseClickSelectsAndWheelScrolls(t *testing.T) {
 	h = newHarness(t, f, 80, 24)
 	x0, y0 = h.m.detailOrigin()
 	h.send(tea.MouseWheelMsg{X: x0 + 2, Y: y0 + 3, Button: tea.MouseWheelDown})
-	if h.m.detail.chains.scroll.Offset != 3 {
-		t.Errorf("wheel down scrolled to %d, want 3", h.m.detail.chains.scroll.Offset)
+	if h.m.detail.chains.Offset() != 3 {
+		t.Errorf("wheel down scrolled to %d, want 3", h.m.detail.chains.Offset())
 	}
 }
 

@@ -68,7 +68,7 @@ type helpSection struct {
 // helpSections lists every key by where it works.
 func (m *Model) helpSections() []helpSection {
 	km := m.common.KeyMap
-	rk := m.detail.chains.rkeys
+	rk := m.detail.chains.Keys()
 	jk := m.jobsPanel().keys
 	return []helpSection{
 		{"Move", []key.Binding{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}},

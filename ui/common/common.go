@@ -66,3 +66,13 @@ func NotConnected(c *Common) tea.Cmd { return ErrCmd(NotConnectedText(c.Backend.
 func NotConnectedText(uri string) string {
 	return "not connected: reconnecting to " + uri + " in the background…"
 }
+
+// SteerMsg says the user acted here on the block job of Domain's Disk
+// (started, aborted or pivoted it). Only such jobs' endings open a
+// dialog: a job someone else runs on the host only earns a footer line.
+type SteerMsg struct{ Domain, Disk string }
+
+// Steer is a Cmd that sends SteerMsg.
+func Steer(domain, disk string) tea.Cmd {
+	return func() tea.Msg { return SteerMsg{Domain: domain, Disk: disk} }
+}

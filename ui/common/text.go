@@ -315,3 +315,8 @@ func Indent(ls []string, style Style) []string {
 	}
 	return ls
 }
+
+// BandwidthSteps are the block-job limits offered, in MiB/s (0 is none):
+// the chain view's marks and the jobs panel step through them with + and
+// -, which beats typing a number mid-incident.
+var BandwidthSteps = []int64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}

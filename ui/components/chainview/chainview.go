@@ -1,4 +1,7 @@
-package ui
+// Package chainview is the Chains tab: every disk's backing chain, active
+// layer first, with the range picking (top and base marks) that a commit
+// or a pull starts from.
+package chainview
 
 import (
 	"path/filepath"
@@ -20,11 +23,11 @@ type chainRow struct {
 	disk, layer int
 }
 
-// chainView draws every disk's backing chain, active layer first, base
+// Model draws every disk's backing chain, active layer first, base
 // last. Its cursor sits on a layer, which is where issue 4's range marks
 // (top and base) will attach.
-type chainView struct {
-	common  *session
+type Model struct {
+	common  *common.Common
 	width   int
 	height  int
 	focused bool
@@ -40,10 +43,13 @@ type chainView struct {
 
 	// opener holds the plan dialog of a commit or pull, for the root.
 	opener dialog.Opener
+	// live are the block jobs running now (SetJobs): a disk with one says
+	// so in its header.
+	live []model.Job
 
 	// marks is the range picked for a commit or pull (rangepick.go).
 	marks rangeMarks
-	rkeys rangeKeys
+	rkeys RangeKeys
 }
 
 const (
@@ -54,13 +60,14 @@ const (
 	minName = 12
 )
 
-func newChainView(c *session) *chainView {
-	return &chainView{common: c, marks: newRangeMarks(), rkeys: newRangeKeys()}
+// New builds an empty chain view.
+func New(c *common.Common) *Model {
+	return &Model{common: c, marks: newRangeMarks(), rkeys: newRangeKeys()}
 }
 
 // SetDomain shows a domain (nil for none), keeping the cursor on the same
 // disk and layer path when the domain is re-read.
-func (v *chainView) SetDomain(d *model.Domain) {
+func (v *Model) SetDomain(d *model.Domain) {
 	keepDisk, keepPath := v.cursorKey()
 	v.dom = d
 	v.rows = v.rows[:0]
@@ -87,7 +94,7 @@ func (v *chainView) SetDomain(d *model.Domain) {
 	}
 }
 
-func (v *chainView) cursorKey() (disk, path string) {
+func (v *Model) cursorKey() (disk, path string) {
 	if v.dom == nil || len(v.rows) == 0 {
 		return "", ""
 	}
@@ -99,7 +106,7 @@ func (v *chainView) cursorKey() (disk, path string) {
 	return d.Target, ""
 }
 
-func (v *chainView) restoreCursor(disk, path string) bool {
+func (v *Model) restoreCursor(disk, path string) bool {
 	if disk == "" {
 		return false
 	}
@@ -118,7 +125,7 @@ func (v *chainView) restoreCursor(disk, path string) bool {
 
 // Cursor returns the disk and layer under the cursor; layer is nil on a
 // disk header.
-func (v *chainView) Cursor() (*model.Disk, *model.Layer) {
+func (v *Model) Cursor() (*model.Disk, *model.Layer) {
 	if v.dom == nil || len(v.rows) == 0 {
 		return nil, nil
 	}
@@ -130,24 +137,24 @@ func (v *chainView) Cursor() (*model.Disk, *model.Layer) {
 	return d, &d.Layers[r.layer]
 }
 
-func (v *chainView) SetFocus(f bool) { v.focused = f }
+func (v *Model) SetFocus(f bool) { v.focused = f }
 
-func (v *chainView) SetSize(w, h int) {
+func (v *Model) SetSize(w, h int) {
 	v.width, v.height = w, h
 	v.scroll.SetHeight(h - v.infoH())
 }
 
 // infoH is the height of the description of the cursor row: two lines,
 // plus a rule above them when the pane is tall enough to spare one.
-func (v *chainView) infoH() int {
+func (v *Model) infoH() int {
 	if v.height >= 12 {
 		return 3
 	}
 	return 2
 }
 
-// rowAt maps a y offset inside the view to a row, for mouse clicks.
-func (v *chainView) rowAt(y int) (int, bool) {
+// RowAt maps a y offset inside the view to a row, for mouse clicks.
+func (v *Model) RowAt(y int) (int, bool) {
 	row := v.scroll.Offset + y
 	if y < 0 || y >= v.height-v.infoH() || row >= len(v.rows) {
 		return 0, false
@@ -155,8 +162,10 @@ func (v *chainView) rowAt(y int) (int, bool) {
 	return row, true
 }
 
-func (v *chainView) Update(msg tea.Msg) tea.Cmd {
+func (v *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case JobEndedMsg:
+		v.jobEnded(msg)
 	case tea.KeyPressMsg:
 		if v.dom != nil {
 			if cmd, ok := v.rangeKey(msg); ok {
@@ -170,13 +179,13 @@ func (v *chainView) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-func (v *chainView) ShortHelp() []key.Binding {
+func (v *Model) ShortHelp() []key.Binding {
 	km := v.common.KeyMap
 	k := v.rkeys
 	return []key.Binding{km.Move, k.Top, k.Base, k.Commit, k.Pull, km.Left, km.Help, km.Quit}
 }
 
-func (v *chainView) FullHelp() [][]key.Binding {
+func (v *Model) FullHelp() [][]key.Binding {
 	km := v.common.KeyMap
 	k := v.rkeys
 	return [][]key.Binding{{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End},
@@ -184,7 +193,7 @@ func (v *chainView) FullHelp() [][]key.Binding {
 }
 
 // columns decides the name and tag widths for the current pane width.
-func (v *chainView) columns() (idxW, nameW, tagW int) {
+func (v *Model) columns() (idxW, nameW, tagW int) {
 	idxW = v.idxW
 	if idxW > 0 {
 		idxW++ // separating space
@@ -196,7 +205,7 @@ func (v *chainView) columns() (idxW, nameW, tagW int) {
 	return idxW, nameW, tagW
 }
 
-func (v *chainView) View() string {
+func (v *Model) View() string {
 	st := v.common.Styles
 	if v.dom == nil {
 		return common.Block([]string{st.Dim.Render("  no domain selected")}, v.width, v.height)
@@ -224,7 +233,7 @@ func (v *chainView) View() string {
 	return common.Block(lines, v.width, v.height)
 }
 
-func (v *chainView) renderDisk(d *model.Disk, sel bool) string {
+func (v *Model) renderDisk(d *model.Disk, sel bool) string {
 	st := v.common.Styles
 	parts := []string{d.Target}
 	if d.Bus != "" || d.Device != "" {
@@ -256,14 +265,12 @@ func (v *chainView) renderDisk(d *model.Disk, sel bool) string {
 	}
 	// A job on this disk is why the chain is about to change: say so where
 	// the user is looking, not only in the header.
-	if v.common.liveJob != nil {
-		if j, ok := v.common.liveJob(v.dom.Name, d.Target); ok {
-			job := "⟳ " + string(j.Kind) + " " + strconv.Itoa(int(j.Fraction()*100)) + "%"
-			if j.Phase == model.PhaseReady {
-				job += " READY"
-			}
-			parts = append([]string{parts[0], job}, parts[1:]...)
+	if j, ok := v.liveJob(d.Target); ok {
+		job := "⟳ " + string(j.Kind) + " " + strconv.Itoa(int(j.Fraction()*100)) + "%"
+		if j.Phase == model.PhaseReady {
+			job += " READY"
 		}
+		parts = append([]string{parts[0], job}, parts[1:]...)
 	}
 	text := common.Truncate(strings.Join(parts, " · "), v.width-2)
 	warn := ""
@@ -280,7 +287,7 @@ func (v *chainView) renderDisk(d *model.Disk, sel bool) string {
 	return mark + " " + st.DiskHeader.Render(text) + warn
 }
 
-func (v *chainView) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, tagW int) string {
+func (v *Model) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, tagW int) string {
 	st := v.common.Styles
 	l := &d.Layers[li]
 	last := li == len(d.Layers)-1
@@ -365,7 +372,7 @@ func (v *chainView) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, ta
 
 // layerTags is the plain text after the format column: role, the snapshot
 // that created the layer, internal snapshots, and header flags.
-func (v *chainView) layerTags(d *model.Disk, li int) string {
+func (v *Model) layerTags(d *model.Disk, li int) string {
 	l := &d.Layers[li]
 	var parts []string
 	if li == 0 {
@@ -389,7 +396,7 @@ func (v *chainView) layerTags(d *model.Disk, li int) string {
 }
 
 // styleTags colours the already truncated tag text by its leading words.
-func (v *chainView) styleTags(tags string, d *model.Disk, li int) string {
+func (v *Model) styleTags(tags string, d *model.Disk, li int) string {
 	st := v.common.Styles
 	if tags == "" {
 		return ""
@@ -421,7 +428,7 @@ func (v *chainView) styleTags(tags string, d *model.Disk, li int) string {
 
 // info is the two lines under the chain describing the cursor row in full,
 // since the rows themselves truncate.
-func (v *chainView) info() []string {
+func (v *Model) info() []string {
 	st := v.common.Styles
 	w := v.width
 	var out []string
@@ -484,3 +491,76 @@ func (v *chainView) info() []string {
 	}
 	return append(out, st.Bold.Render(common.TruncateLeft(l.Path, w)), line)
 }
+
+// SetJobs tells the view which block jobs run now.
+func (v *Model) SetJobs(jobs []model.Job) { v.live = jobs }
+
+// liveJob finds the running job of the shown domain's disk.
+func (v *Model) liveJob(disk string) (model.Job, bool) {
+	for _, j := range v.live {
+		if j.Domain == v.dom.Name && j.Disk == disk && j.Phase.Live() {
+			return j, true
+		}
+	}
+	return model.Job{}, false
+}
+
+// JobEndedMsg says a block job ended; Domain is its domain as re-read
+// afterwards. A finished job used up the range on its disk: a half-kept
+// range would silently aim the next c or p somewhere new.
+type JobEndedMsg struct {
+	Job    model.Job
+	Domain *model.Domain
+}
+
+func (v *Model) jobEnded(msg JobEndedMsg) {
+	if v.marks.on(msg.Job.Domain, msg.Job.Disk) {
+		v.marks.clear()
+	} else {
+		v.marks.forget(msg.Domain)
+	}
+}
+
+// Take hands the root the plan dialog a commit or pull asked for.
+func (v *Model) Take() (dialog.Dialog, bool) { return v.opener.Take() }
+
+// MoveTo puts the cursor on row i.
+func (v *Model) MoveTo(i int) { v.scroll.MoveTo(i) }
+
+// Offset is the first row on screen.
+func (v *Model) Offset() int { return v.scroll.Offset }
+
+// MarkAt moves the cursor to row i and marks its layer, the top first,
+// then the base (the mouse's way to mark).
+func (v *Model) MarkAt(i int) {
+	v.scroll.MoveTo(i)
+	if d, l := v.Cursor(); l != nil {
+		v.marks.markNext(v.dom.Name, d.Target, l.Path)
+	}
+}
+
+// SelectLayer puts the cursor on the first layer whose file is named
+// name; it reports whether there is one.
+func (v *Model) SelectLayer(name string) bool {
+	for i, r := range v.rows {
+		if r.layer >= 0 && filepath.Base(v.dom.Disks[r.disk].Layers[r.layer].Path) == name {
+			v.scroll.MoveTo(i)
+			return true
+		}
+	}
+	return false
+}
+
+// Keys are the view's range keys, for the full help.
+func (v *Model) Keys() RangeKeys { return v.rkeys }
+
+// Marks is the marked range: its disk and the paths of its top and base
+// (empty when not marked).
+func (v *Model) Marks() (disk, top, base string) { return v.marks.disk, v.marks.top, v.marks.base }
+
+// Marked reports whether a top or a base is marked.
+func (v *Model) Marked() bool { return v.marks.any() }
+
+// Mark marks path on domain's disk as the top (or the base), as t and b
+// do on the cursor's layer.
+func (v *Model) Mark(domain, disk, path string, base bool) { v.marks.mark(domain, disk, path, base) }

@@ -1,4 +1,4 @@
-package ui
+package chainview
 
 import (
 	"path/filepath"
@@ -23,12 +23,8 @@ type rangeMarks struct {
 	// Options for the job the range starts.
 	shallow    bool
 	afterReady string // model.AfterReady*: what an active commit does at READY
-	bwStep     int    // index into bandwidthSteps
+	bwStep     int    // index into common.BandwidthSteps
 }
-
-// bandwidthSteps are the limits offered, in MiB/s (0 is none); they cycle
-// with + and -, which beats typing a number mid-incident.
-var bandwidthSteps = []int64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}
 
 func newRangeMarks() rangeMarks { return rangeMarks{afterReady: model.AfterReadyPivot} }
 
@@ -130,10 +126,10 @@ func (r *rangeMarks) role(domain string, d *model.Disk, li int) string {
 	return ""
 }
 
-func (r *rangeMarks) bandwidth() int64 { return bandwidthSteps[r.bwStep] << 20 }
+func (r *rangeMarks) bandwidth() int64 { return common.BandwidthSteps[r.bwStep] << 20 }
 
 func (r *rangeMarks) stepBandwidth(d int) {
-	r.bwStep = common.Clamp(r.bwStep+d, 0, len(bandwidthSteps)-1)
+	r.bwStep = common.Clamp(r.bwStep+d, 0, len(common.BandwidthSteps)-1)
 }
 
 // cycleAfterReady walks pivot -> wait for a key -> keep the overlay.
@@ -206,19 +202,19 @@ func (r *rangeMarks) status(domain string, d *model.Disk) string {
 	default:
 		parts = append(parts, "READY: wait for P")
 	}
-	if bw := bandwidthSteps[r.bwStep]; bw > 0 {
+	if bw := common.BandwidthSteps[r.bwStep]; bw > 0 {
 		parts = append(parts, "≤"+strconv.FormatInt(bw, 10)+" MiB/s")
 	}
 	return strings.Join(parts, " · ")
 }
 
-// rangeKeys are the chain view's keys for marking and merging.
-type rangeKeys struct {
+// RangeKeys are the chain view's keys for marking and merging.
+type RangeKeys struct {
 	Top, Base, Clear, Commit, Pull, Shallow, AfterReady, Faster, Slower key.Binding
 }
 
-func newRangeKeys() rangeKeys {
-	return rangeKeys{
+func newRangeKeys() RangeKeys {
+	return RangeKeys{
 		Top:        common.Bind([]string{"t"}, "t", "mark top"),
 		Base:       common.Bind([]string{"b"}, "b", "mark base"),
 		Clear:      common.Bind([]string{"x"}, "x", "clear marks"),
@@ -233,7 +229,7 @@ func newRangeKeys() rangeKeys {
 
 // rangeKey handles the marking and merging keys on the chain view; ok is
 // false for other keys.
-func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
+func (v *Model) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	k := v.rkeys
 	r := &v.marks
 	disk, layer := v.Cursor()
@@ -270,12 +266,12 @@ func (v *chainView) rangeKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 			if !r.on(v.dom.Name, disk.Target) && layer != nil {
 				req.Top = layer.Path // shallow commit of the cursor's layer
 			}
-			v.common.steer(v.dom.Name, disk.Target)
-			return dialog.Start(&v.opener, v.common.Common, blockOp(v.common, blockRequest{commit: &req})), true
+			return tea.Batch(common.Steer(v.dom.Name, disk.Target),
+				dialog.Start(&v.opener, v.common, blockOp(v.common, blockRequest{commit: &req}))), true
 		}
 		req := r.pullRequest(v.dom, disk)
-		v.common.steer(v.dom.Name, disk.Target)
-		return dialog.Start(&v.opener, v.common.Common, blockOp(v.common, blockRequest{pull: &req})), true
+		return tea.Batch(common.Steer(v.dom.Name, disk.Target),
+			dialog.Start(&v.opener, v.common, blockOp(v.common, blockRequest{pull: &req}))), true
 	default:
 		return nil, false
 	}
