@@ -131,9 +131,7 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		m.loading = true
 		// Everything the old connection fed is read again from the new
 		// one: domains, events, block jobs (re-attached with their intents).
-		p := m.jobsPanel()
-		p.ch, p.started, p.reattach = nil, false, true
-		return tea.Batch(m.discover(), m.spinner.Tick, m.waitEvent(), m.waitLost(), m.initJobs(), closeJobsCmd(old))
+		return tea.Batch(m.discover(), m.spinner.Tick, m.waitEvent(), m.waitLost(), m.jobs.Reattach(), closeJobsCmd(old))
 	}
 	return nil
 }

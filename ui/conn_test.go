@@ -13,6 +13,7 @@ import (
 	"virtchain/model"
 	"virtchain/ui/common"
 	"virtchain/ui/components/dialog"
+	"virtchain/ui/components/jobs"
 )
 
 // connFake is a job backend whose connection a test can lose; Reconnect
@@ -128,7 +129,7 @@ func TestConnectionLostAndBack(t *testing.T) {
 	}
 	// What the batch does, without its waits: read, and re-attach.
 	h.run(h.m.discover())
-	h.jsend(watchJobsCmd(h.m.common)())
+	h.jsend(h.m.jobs.Reattach()()) // as the reconnect asked it
 	if b.fakeBackend.discoverCalls != 1 || b.count() != 1 {
 		t.Errorf("the new connection was not read: %d discoveries, %d job calls", b.fakeBackend.discoverCalls, b.count())
 	}
@@ -138,7 +139,7 @@ func TestConnectionLostAndBack(t *testing.T) {
 	if cmd := h.jsend(eventMsg{ev: model.Event{Domain: "lab-test2", Kind: "started"}, gen: 0}); cmd != nil {
 		t.Error("an event of the lost connection was followed")
 	}
-	if cmd := h.jsend(jobUpdateMsg{job: activeCommitJob(model.PhaseRunning), ch: a.ch}); cmd != nil {
+	if cmd := h.jsend(jobs.UpdateMsg{Job: activeCommitJob(model.PhaseRunning), Ch: a.ch}); cmd != nil {
 		t.Error("a job update of the lost connection was followed")
 	}
 	h.contains("READY, pivoting")
@@ -158,7 +159,7 @@ func TestConnectionBackJobEndedUnseen(t *testing.T) {
 	h := newConnHarness(t, a)
 	reconnect, _ := h.lose(a)
 	h.jsend(reconnect())
-	h.jsend(watchJobsCmd(h.m.common)())
+	h.jsend(h.m.jobs.Reattach()()) // as the reconnect asked it
 	if !strings.Contains(h.m.info, "1 block job(s) ended while the connection was lost") {
 		t.Errorf("footer note %q", h.m.info)
 	}

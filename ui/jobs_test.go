@@ -14,6 +14,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/jobs"
 )
 
 // jobFake adds the block-job side to the fake backend. Job changes are
@@ -173,16 +174,15 @@ func (h *jobHarness) jsend(msg tea.Msg) tea.Cmd {
 // update delivers a job change and then its redraw tick.
 func (h *jobHarness) update(j model.Job) {
 	h.t.Helper()
-	h.jsend(jobUpdateMsg{job: j, ch: h.jf.ch})
+	h.jsend(jobs.UpdateMsg{Job: j, Ch: h.jf.ch})
 	h.tick()
 }
 
 // tick delivers the pending redraw tick, running what it starts.
 func (h *jobHarness) tick() {
 	h.t.Helper()
-	p := h.m.jobsPanel()
-	if p.ticking {
-		h.run(h.jsend(jobTickMsg{gen: p.tickGen}))
+	if pending, gen, _ := h.m.jobs.Tick(); pending {
+		h.run(h.jsend(jobs.TickMsg{Gen: gen}))
 	}
 }
 
@@ -363,7 +363,7 @@ func TestProgressNeverGoesBackwards(t *testing.T) {
 	if last != 83 {
 		t.Errorf("final %d%%, want 83%%", last)
 	}
-	if !h.m.jobs.visible {
+	if !h.m.jobs.Visible() {
 		t.Error("a new job did not open the panel")
 	}
 	out := h.view()
@@ -460,8 +460,8 @@ func TestAbortAndBandwidth(t *testing.T) {
 		t.Errorf("cancel not shown:\n%s", h.view())
 	}
 	h.press("x")
-	if len(h.m.jobs.jobs) != 0 {
-		t.Errorf("x kept %d finished jobs", len(h.m.jobs.jobs))
+	if len(h.m.jobs.Jobs()) != 0 {
+		t.Errorf("x kept %d finished jobs", len(h.m.jobs.Jobs()))
 	}
 }
 
@@ -472,7 +472,7 @@ func TestReattachShowsRunningJobs(t *testing.T) {
 	j.SetPhase(model.PhaseReady, time.Now())
 	jf.running = []model.Job{j}
 	h := newJobHarness(t, jf, 100, 30)
-	if !h.m.jobs.visible || !strings.Contains(h.view(), "READY: P pivots") || !strings.Contains(h.view(), "started outside this virtchain") {
+	if !h.m.jobs.Visible() || !strings.Contains(h.view(), "READY: P pivots") || !strings.Contains(h.view(), "started outside this virtchain") {
 		t.Errorf("re-attached job not shown:\n%s", h.view())
 	}
 	// J closes the panel; the header keeps a word on the live job.
@@ -502,22 +502,24 @@ func TestRefreshRescansJobs(t *testing.T) {
 func TestRedrawCoalescing(t *testing.T) {
 	jf := newJobFake(classicDomain())
 	h := newJobHarness(t, jf, 100, 30)
-	p := h.m.jobsPanel()
+	p := h.m.jobs
 	clock := time.Unix(1_700_000_000, 0)
-	p.now = func() time.Time { return clock }
+	p.SetClock(func() time.Time { return clock })
+	ticking := func() bool { pending, _, _ := p.Tick(); return pending }
+	tickGen := func() int { _, gen, _ := p.Tick(); return gen }
 	var due time.Time
 	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}
 	frames, prev := 0, h.view()
 	const dur = 3 * time.Second
 	for step := time.Duration(0); step < dur; step += 5 * time.Millisecond {
 		clock = time.Unix(1_700_000_000, 0).Add(step)
-		if p.ticking && !clock.Before(due) {
-			h.jsend(jobTickMsg{gen: p.tickGen})
+		if ticking() && !clock.Before(due) {
+			h.jsend(jobs.TickMsg{Gen: tickGen()})
 		}
-		was := p.ticking
-		h.jsend(jobUpdateMsg{job: progressJob(&j, int64(step/time.Millisecond)*mib, int64(dur/time.Millisecond)*mib, clock), ch: h.jf.ch})
-		if !was && p.ticking {
-			due = p.tickDue
+		was := ticking()
+		h.jsend(jobs.UpdateMsg{Job: progressJob(&j, int64(step/time.Millisecond)*mib, int64(dur/time.Millisecond)*mib, clock), Ch: h.jf.ch})
+		if !was && ticking() {
+			_, _, due = p.Tick()
 		}
 		if v := h.view(); v != prev {
 			frames++
@@ -529,11 +531,11 @@ func TestRedrawCoalescing(t *testing.T) {
 	}
 	// Idle: once the last change is shown, no tick is pending.
 	clock = clock.Add(time.Second)
-	h.jsend(jobTickMsg{gen: p.tickGen})
-	if p.ticking {
+	h.jsend(jobs.TickMsg{Gen: tickGen()})
+	if ticking() {
 		t.Error("still ticking while idle")
 	}
-	if cmd := h.jsend(jobTickMsg{gen: p.tickGen}); cmd != nil {
+	if cmd := h.jsend(jobs.TickMsg{Gen: tickGen()}); cmd != nil {
 		t.Error("an idle tick scheduled more work")
 	}
 }
@@ -623,7 +625,7 @@ func TestForeignJobEndIsAFooterLine(t *testing.T) {
 func TestJobDoneDialogWrapsTheCleanupHint(t *testing.T) {
 	c := &common.Common{Ctx: context.Background(), Styles: common.NewStyles(true), KeyMap: common.DefaultKeyMap()}
 	j := model.Job{Domain: "vct-qa-a-rather-long-domain-name", Disk: "vda", Kind: model.JobCommit, Phase: model.PhaseCompleted}
-	d := newJobDoneDialog(c, j, []string{"/var/tmp/x/deep_2.qcow2"}, []string{"step2"})
+	d := jobs.NewDoneDialog(c, j, []string{"/var/tmp/x/deep_2.qcow2"}, []string{"step2"})
 	d.SetSize(80, 22)
 	view := sgr.ReplaceAllString(d.View(), "")
 	flat := strings.Join(strings.Fields(view), " ")
@@ -669,7 +671,7 @@ func TestChainViewShowsTheDisksJob(t *testing.T) {
 	h.lacks("⟳ pull")
 	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}
 	h.update(progressJob(&j, 25*mib, 100*mib, time.Now()))
-	if h.m.jobs.visible {
+	if h.m.jobs.Visible() {
 		h.press("J") // back to the chain view
 	}
 	if out := h.view(); !strings.Contains(out, "vda · ⟳ pull 25% · virtio disk") {

@@ -15,6 +15,7 @@ import (
 	"virtchain/ui/common"
 	"virtchain/ui/components/dialog"
 	"virtchain/ui/components/domainlist"
+	"virtchain/ui/components/jobs"
 )
 
 // Messages carrying backend results into Update. Each is produced by a
@@ -91,14 +92,10 @@ type Model struct {
 	// offers it.
 	saveFiles map[string]string
 
-	jobs *jobsPanel // block jobs (jobs.go), made on first use
+	jobs *jobs.Model // the block-jobs panel
 
 	conn connState // lost and reconnected (conn.go)
 
-	// steered holds the keys (model.JobKey) of block jobs started, aborted
-	// or pivoted here (common.SteerMsg). Only their endings open a dialog:
-	// a job someone else runs on the host only earns a footer line.
-	steered map[string]bool
 }
 
 // New builds the root model. Run uses it; tests drive it directly.
@@ -115,6 +112,7 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 		opts:     opts,
 		list:     domainlist.New(c),
 		detail:   newDetail(c),
+		jobs:     jobs.New(c),
 		help:     h,
 		spinner:  spinner.New(spinner.WithSpinner(spinner.MiniDot)),
 		inflight: map[string]bool{},
@@ -188,9 +186,10 @@ func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
 }
 
 // takeDialogs applies the dialog changes asked for in this Update: by
-// the open dialog, by the detail pane, or by the root itself.
+// the open dialog, by the detail pane, by the jobs panel, or by the root
+// itself.
 func (m *Model) takeDialogs() {
-	takers := []dialog.Taker{m.detail, &m.opener}
+	takers := []dialog.Taker{m.detail, m.jobs, &m.opener}
 	if m.dialog != nil {
 		takers = append([]dialog.Taker{m.dialog}, takers...)
 	}
@@ -233,13 +232,10 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			m.err = model.OneLine(msg.Err.Error())
 		}
 		return nil
-	case jobMsg:
-		cmd := m.updateJobs(msg)
-		m.detail.SetJobs(m.jobsPanel().jobs)
-		return cmd
-	case common.SteerMsg:
-		m.steer(msg.Domain, msg.Disk)
-		return nil
+	case jobs.Msg, common.SteerMsg:
+		return m.updateJobs(msg)
+	case afterJobMsg:
+		return m.afterJob(msg)
 	case connMsg:
 		return m.updateConn(msg)
 	case dialog.OpenMsg:
@@ -495,7 +491,7 @@ func (m *Model) refresh() tea.Cmd {
 	}
 	m.loading = true
 	// libvirt sends no event when virsh starts a block job: look now.
-	return tea.Batch(m.discover(), m.spinner.Tick, rescanCmd(m.common))
+	return tea.Batch(m.discover(), m.spinner.Tick, m.jobs.Rescan())
 }
 
 // cycleFocus walks list -> Chains -> Snapshots -> list.
@@ -571,6 +567,7 @@ func (m *Model) setDomains(ds []model.Domain) {
 	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
 	m.domains = ds
 	m.list.SetDomains(m.domains)
+	m.jobs.SetDomains(m.domains)
 	m.layout()
 	m.syncDetail()
 }
@@ -620,6 +617,7 @@ func (m *Model) layout() {
 		m.listH = common.Clamp(m.list.Shown()+extra, 4, max(bodyH/3+1, 4))
 	}
 	m.list.SetSize(m.listW, m.listH)
+	m.jobs.SetSize(m.width, bodyH)
 	m.layoutDetail()
 	if m.dialog != nil {
 		m.dialog.SetSize(m.width, bodyH)

@@ -69,7 +69,7 @@ type helpSection struct {
 func (m *Model) helpSections() []helpSection {
 	km := m.common.KeyMap
 	rk := m.detail.chains.Keys()
-	jk := m.jobsPanel().keys
+	jk := m.jobs.Keys()
 	return []helpSection{
 		{"Move", []key.Binding{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}},
 		{"Panes", []key.Binding{km.Right, km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots}},
@@ -84,8 +84,8 @@ func (m *Model) helpSections() []helpSection {
 
 // ShortHelp is the footer's key list: the focused pane's keys.
 func (m *Model) ShortHelp() []key.Binding {
-	if hs, ok := m.jobsShortHelp(); ok {
-		return hs
+	if m.jobs.Visible() {
+		return m.jobs.ShortHelp()
 	}
 	km := m.common.KeyMap
 	switch {
@@ -108,7 +108,7 @@ func (m *Model) FullHelp() [][]key.Binding {
 	groups := m.list.FullHelp()
 	groups = append(groups, m.detail.FullHelp()[1:]...)
 	groups = append(groups, m.opHelp()...)
-	groups = append(groups, m.jobsPanel().FullHelp()...)
+	groups = append(groups, m.jobs.FullHelp()...)
 	return append(groups, []key.Binding{km.Refresh, km.Help, km.Quit})
 }
 
@@ -148,8 +148,8 @@ func (m *Model) render() string {
 		b.WriteString(m.dialog.View())
 	case m.showHelp:
 		b.WriteString(common.Block(m.fullHelp(), m.width, bodyH))
-	case m.jobs != nil && m.jobs.visible:
-		b.WriteString(m.jobs.render(m.width, bodyH))
+	case m.jobs.Visible():
+		b.WriteString(m.jobs.View())
 	case m.wide:
 		left := strings.Split(m.list.View(), "\n")
 		right := strings.Split(m.detail.View(), "\n")
@@ -202,7 +202,7 @@ func (m *Model) header() string {
 			right = "1 domain"
 		}
 	}
-	if s := m.jobsSummary(); s != "" {
+	if s := m.jobs.Summary(); s != "" && !m.jobs.Visible() {
 		right = s
 	}
 	if rw := common.TextWidth(right); right != "" && used+rw+2 <= m.width {

@@ -7,6 +7,7 @@ package common
 import (
 	"context"
 	"errors"
+	"virtchain/model"
 
 	"charm.land/bubbles/v2/help"
 	tea "charm.land/bubbletea/v2"
@@ -75,4 +76,19 @@ type SteerMsg struct{ Domain, Disk string }
 // Steer is a Cmd that sends SteerMsg.
 func Steer(domain, disk string) tea.Cmd {
 	return func() tea.Msg { return SteerMsg{Domain: domain, Disk: disk} }
+}
+
+// InfoMsg is a result line for the footer, until the next key.
+type InfoMsg struct{ Text string }
+
+// NoticeMsg is a lasting footer notice, such as a stream that stopped.
+type NoticeMsg struct{ Text string }
+
+// HostErrText words an error from the host for the footer: a lost
+// connection as such, not as the operation's failure.
+func HostErrText(c *Common, err error) string {
+	if c.Lost() || errors.Is(err, model.ErrConnectionLost) {
+		return NotConnectedText(c.Backend.URI())
+	}
+	return model.OneLine(err.Error())
 }

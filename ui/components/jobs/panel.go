@@ -1,4 +1,8 @@
-package ui
+// Package jobs is the block-jobs panel: every block job on the connection
+// (this virtchain's, re-attached ones, virsh's), their progress from the
+// backend's job stream, and the keys that abort, pivot, limit and clean up
+// after them.
+package jobs
 
 import (
 	"path/filepath"
@@ -14,15 +18,16 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
 )
 
-// jobKeys are the jobs panel's own keys.
-type jobKeys struct {
+// Keys are the jobs panel's own keys.
+type Keys struct {
 	Toggle, Abort, Pivot, Faster, Slower, Clear, Cleanup, Close key.Binding
 }
 
-func newJobKeys() jobKeys {
-	return jobKeys{
+func newJobKeys() Keys {
+	return Keys{
 		Toggle:  common.Bind([]string{"J"}, "J", "jobs panel"),
 		Abort:   common.Bind([]string{"a"}, "a", "abort"),
 		Pivot:   common.Bind([]string{"P"}, "P", "pivot, now or at READY"),
@@ -37,14 +42,15 @@ func newJobKeys() jobKeys {
 // jobRowH is the height of one job in the panel.
 const jobRowH = 3
 
-// jobsPanel lists every block job on the connection: the ones this
+// Model lists every block job on the connection: the ones this
 // virtchain started, the ones it found running at start (re-attach), and
 // the ones virsh started. Progress arrives on the backend's job stream and
 // is applied at most every redrawEvery, so the screen changes at most 10
 // times a second while jobs run and not at all while none does.
-type jobsPanel struct {
+type Model struct {
+	dialog.Opener
 	common  *common.Common
-	keys    jobKeys
+	keys    Keys
 	visible bool
 
 	ch      <-chan model.Job
@@ -66,27 +72,36 @@ type jobsPanel struct {
 	bar    progress.Model
 	// after marks finished commits and pulls whose domain may have stale
 	// snapshot metadata; staleOf says which, from the domains as they are
-	// now, so a cleanup done since shows at once.
+	// now (SetDomains), so a cleanup done since shows at once.
 	after   map[string]bool
-	staleOf func(domain string) []string
+	domains []model.Domain
+
+	// steered holds the keys (model.JobKey) of jobs started, aborted or
+	// pivoted here (common.SteerMsg). Only their endings open a dialog: a
+	// job someone else runs on the host only earns a footer line.
+	steered map[string]bool
+
+	width, height int
+	// out are the messages for the root from the last Update (TakeMsgs).
+	out []tea.Msg
 }
 
-func newJobsPanel(c *common.Common) *jobsPanel {
+// New builds the panel, hidden, with no stream yet (Init starts it).
+func New(c *common.Common) *Model {
 	full, empty := lipgloss.Color("4"), lipgloss.Color("8")
 	if c.Styles.NoColor {
 		full, empty = lipgloss.NoColor{}, lipgloss.NoColor{}
 	}
 	bar := progress.New(progress.WithColors(full), progress.WithFillCharacters('█', '░'), progress.WithoutPercentage())
 	bar.EmptyColor = empty
-	return &jobsPanel{
+	return &Model{
 		common: c, keys: newJobKeys(), pending: map[string]model.Job{},
-		now: time.Now, bar: bar, after: map[string]bool{},
-		staleOf: func(string) []string { return nil },
+		now: time.Now, bar: bar, after: map[string]bool{}, steered: map[string]bool{},
 	}
 }
 
 // live counts the jobs still running or at READY.
-func (p *jobsPanel) live() int {
+func (p *Model) live() int {
 	n := 0
 	for _, j := range p.jobs {
 		if j.Phase.Live() {
@@ -96,18 +111,7 @@ func (p *jobsPanel) live() int {
 	return n
 }
 
-// liveOn finds the running job of domain's disk, for the chain view's
-// disk header.
-func (p *jobsPanel) liveOn(domain, disk string) (model.Job, bool) {
-	for _, j := range p.jobs {
-		if j.Domain == domain && j.Disk == disk && j.Phase.Live() {
-			return j, true
-		}
-	}
-	return model.Job{}, false
-}
-
-func (p *jobsPanel) selected() (model.Job, bool) {
+func (p *Model) selected() (model.Job, bool) {
 	if p.cursor < 0 || p.cursor >= len(p.jobs) {
 		return model.Job{}, false
 	}
@@ -117,7 +121,7 @@ func (p *jobsPanel) selected() (model.Job, bool) {
 // hold records a change for the next redraw. It returns the Cmd that
 // brings it to the screen: none when a redraw is already due, else a
 // tick timed so two redraws are at least redrawEvery apart.
-func (p *jobsPanel) hold(j model.Job) tea.Cmd {
+func (p *Model) hold(j model.Job) tea.Cmd {
 	p.pending[j.Key()] = j
 	if p.ticking {
 		return nil
@@ -130,7 +134,7 @@ func (p *jobsPanel) hold(j model.Job) tea.Cmd {
 }
 
 // flush applies the held changes; it returns the jobs that just ended.
-func (p *jobsPanel) flush() []model.Job {
+func (p *Model) flush() []model.Job {
 	p.ticking = false
 	if len(p.pending) == 0 {
 		return nil
@@ -158,7 +162,7 @@ func (p *jobsPanel) flush() []model.Job {
 	return ended
 }
 
-func (p *jobsPanel) index(key string) int {
+func (p *Model) index(key string) int {
 	for i := range p.jobs {
 		if p.jobs[i].Key() == key {
 			return i
@@ -169,7 +173,7 @@ func (p *jobsPanel) index(key string) int {
 
 // sort keeps live jobs first, each group by domain and disk, and the
 // cursor on the same job.
-func (p *jobsPanel) sort() {
+func (p *Model) sort() {
 	cur := ""
 	if j, ok := p.selected(); ok {
 		cur = j.Key()
@@ -190,7 +194,7 @@ func (p *jobsPanel) sort() {
 // dropUnseen removes the live rows a re-attach did not find: those jobs
 // ended while the connection was lost, and no event will say how. It
 // returns how many.
-func (p *jobsPanel) dropUnseen(found []model.Job) int {
+func (p *Model) dropUnseen(found []model.Job) int {
 	seen := map[string]bool{}
 	for _, j := range found {
 		seen[j.Key()] = true
@@ -209,7 +213,7 @@ func (p *jobsPanel) dropUnseen(found []model.Job) int {
 }
 
 // clearFinished drops the rows of jobs that ended.
-func (p *jobsPanel) clearFinished() {
+func (p *Model) clearFinished() {
 	kept := p.jobs[:0]
 	for _, j := range p.jobs {
 		if j.Phase.Live() {
@@ -222,7 +226,7 @@ func (p *jobsPanel) clearFinished() {
 	p.cursor = common.Clamp(p.cursor, 0, len(p.jobs)-1)
 }
 
-func (p *jobsPanel) ShortHelp() []key.Binding {
+func (p *Model) ShortHelp() []key.Binding {
 	k := p.keys
 	out := []key.Binding{p.common.KeyMap.Move}
 	if j, ok := p.selected(); ok {
@@ -241,13 +245,14 @@ func (p *jobsPanel) ShortHelp() []key.Binding {
 	return append(out, k.Clear, k.Close, p.common.KeyMap.Quit)
 }
 
-func (p *jobsPanel) FullHelp() [][]key.Binding {
+func (p *Model) FullHelp() [][]key.Binding {
 	k := p.keys
 	return [][]key.Binding{{k.Toggle, k.Abort, k.Pivot, k.Faster, k.Clear, k.Cleanup, k.Close}}
 }
 
-// render draws the panel in w x h cells.
-func (p *jobsPanel) render(w, h int) string {
+// View draws the panel in its size.
+func (p *Model) View() string {
+	w, h := p.width, p.height
 	st := p.common.Styles
 	lines := make([]string, 0, h)
 	title := "Block jobs"
@@ -278,12 +283,12 @@ func (p *jobsPanel) render(w, h int) string {
 
 // renderJob is three lines: who and what phase; the bar with bytes, rate,
 // ETA and limit; the range or the error.
-func (p *jobsPanel) renderJob(j model.Job, sel bool, w int) []string {
+func (p *Model) renderJob(j model.Job, sel bool, w int) []string {
 	return []string{p.jobHead(j, sel, w), p.jobBar(j, w), p.jobNote(j, w)}
 }
 
 // jobHead is who the job is and its phase.
-func (p *jobsPanel) jobHead(j model.Job, sel bool, w int) string {
+func (p *Model) jobHead(j model.Job, sel bool, w int) string {
 	st := p.common.Styles
 	mark := "  "
 	if sel {
@@ -315,7 +320,7 @@ func (p *jobsPanel) jobHead(j model.Job, sel bool, w int) string {
 }
 
 // jobBar is the progress bar with bytes, rate, ETA and limit.
-func (p *jobsPanel) jobBar(j model.Job, w int) string {
+func (p *Model) jobBar(j model.Job, w int) string {
 	st := p.common.Styles
 	frac := j.Fraction()
 	if j.Phase == model.PhaseCompleted {
@@ -345,7 +350,7 @@ func (p *jobsPanel) jobBar(j model.Job, w int) string {
 }
 
 // jobNote is the job's error, the stale metadata it left, or its range.
-func (p *jobsPanel) jobNote(j model.Job, w int) string {
+func (p *Model) jobNote(j model.Job, w int) string {
 	st := p.common.Styles
 	switch {
 	case j.Error != "":
@@ -417,9 +422,9 @@ func pad2(n int) string {
 	return strconv.Itoa(n)
 }
 
-// summary is the header's word on live jobs while the panel is closed:
+// Summary is the header's word on live jobs while the panel is closed:
 // "⟳ 2 jobs 45%" (the least advanced).
-func (p *jobsPanel) summary() string {
+func (p *Model) Summary() string {
 	n, low := 0, 1.0
 	ready := false
 	for _, j := range p.jobs {

@@ -1,4 +1,4 @@
-package ui
+package jobs
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"virtchain/ui/common"
 )
 
-// jobMsg marks the messages of the block-job features, so the root routes
-// them with one case.
-type jobMsg interface{ isJobMsg() }
+// Msg marks the messages of the block-job features, so the root routes
+// them to the panel with one case.
+type Msg interface{ isJobMsg() }
 
 type (
 	// jobsWatchMsg is the start of the job stream.
@@ -21,15 +21,15 @@ type (
 		jobs []model.Job
 		err  error
 	}
-	// jobUpdateMsg is one change of one job, from stream ch.
-	jobUpdateMsg struct {
-		job model.Job
-		ch  <-chan model.Job
+	// UpdateMsg is one change of one job, from stream Ch.
+	UpdateMsg struct {
+		Job model.Job
+		Ch  <-chan model.Job
 	}
 	// jobsClosedMsg says the job stream ch ended.
 	jobsClosedMsg struct{ ch <-chan model.Job }
-	// jobTickMsg applies held-back progress, at most 10 times a second.
-	jobTickMsg struct{ gen int }
+	// TickMsg applies held-back progress, at most 10 times a second.
+	TickMsg struct{ Gen int }
 	// rescanMsg is the end of a rescan for jobs started elsewhere.
 	rescanMsg struct{ err error }
 	// jobActionMsg answers a bandwidth change.
@@ -40,9 +40,9 @@ type (
 )
 
 func (jobsWatchMsg) isJobMsg()  {}
-func (jobUpdateMsg) isJobMsg()  {}
+func (UpdateMsg) isJobMsg()     {}
 func (jobsClosedMsg) isJobMsg() {}
-func (jobTickMsg) isJobMsg()    {}
+func (TickMsg) isJobMsg()       {}
 func (rescanMsg) isJobMsg()     {}
 func (jobActionMsg) isJobMsg()  {}
 
@@ -67,7 +67,7 @@ func waitJobCmd(ctx context.Context, ch <-chan model.Job) tea.Cmd {
 			if !ok {
 				return jobsClosedMsg{ch: ch}
 			}
-			return jobUpdateMsg{job: j, ch: ch}
+			return UpdateMsg{Job: j, Ch: ch}
 		case <-ctx.Done():
 			return nil
 		}
@@ -78,7 +78,7 @@ func waitJobCmd(ctx context.Context, ch <-chan model.Job) tea.Cmd {
 const redrawEvery = 100 * time.Millisecond
 
 func jobTickCmd(gen int, d time.Duration) tea.Cmd {
-	return tea.Tick(d, func(time.Time) tea.Msg { return jobTickMsg{gen: gen} })
+	return tea.Tick(d, func(time.Time) tea.Msg { return TickMsg{Gen: gen} })
 }
 
 func rescanCmd(c *common.Common) tea.Cmd {

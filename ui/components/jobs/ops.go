@@ -1,4 +1,4 @@
-package ui
+package jobs
 
 // The plan dialogs of the jobs panel: abort, pivot and the metadata
 // cleanup. (Commit and pull start in the chain view.)

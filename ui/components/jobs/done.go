@@ -1,4 +1,4 @@
-package ui
+package jobs
 
 import (
 	"charm.land/bubbles/v2/key"
@@ -20,7 +20,9 @@ type jobDoneDialog struct {
 	keys          struct{ Clean, Close key.Binding }
 }
 
-func newJobDoneDialog(c *common.Common, j model.Job, left, stale []string) *jobDoneDialog {
+// NewDoneDialog says what the finished job j left behind: the files that
+// left the chain and the snapshots whose metadata went stale.
+func NewDoneDialog(c *common.Common, j model.Job, left, stale []string) *jobDoneDialog {
 	d := &jobDoneDialog{common: c, job: j, left: left, stale: stale}
 	d.keys.Clean = common.Bind([]string{"m"}, "m", "remove stale metadata")
 	d.keys.Close = common.Bind([]string{"esc", "enter", "q"}, "esc/enter", "close")
