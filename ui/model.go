@@ -2,12 +2,9 @@ package ui
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sort"
 
 	"charm.land/bubbles/v2/help"
-	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 
@@ -16,30 +13,6 @@ import (
 	"virtchain/ui/components/dialog"
 	"virtchain/ui/components/domainlist"
 	"virtchain/ui/components/jobs"
-)
-
-// Messages carrying backend results into Update. Each is produced by a
-// tea.Cmd; Update and View never call the backend.
-type (
-	// discoveredMsg is the result of a full Discover.
-	discoveredMsg struct {
-		domains []model.Domain
-		err     error
-	}
-	// domainMsg is the result of re-reading one domain after an event.
-	domainMsg struct {
-		name string
-		dom  model.Domain
-		err  error
-	}
-	// eventMsg is one libvirt event from Backend.Events of the connection
-	// of generation gen (connState).
-	eventMsg struct {
-		ev  model.Event
-		gen int
-	}
-	// eventsClosedMsg says the event stream ended (connection closed).
-	eventsClosedMsg struct{ gen int }
 )
 
 // focus says which pane has the keyboard.
@@ -128,45 +101,6 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 // Init starts discovery, the event stream and the loading spinner.
 func (m *Model) Init() tea.Cmd {
 	return tea.Batch(m.discover(), m.waitEvent(), m.spinner.Tick, m.initJobs(), m.waitLost())
-}
-
-// discover reads every domain.
-func (m *Model) discover() tea.Cmd {
-	b, ctx := m.common.Backend, m.common.Ctx
-	return func() tea.Msg {
-		ds, err := b.Discover(ctx)
-		return discoveredMsg{domains: ds, err: err}
-	}
-}
-
-// rediscover re-reads one domain after an event.
-func (m *Model) rediscover(name string) tea.Cmd {
-	b, ctx := m.common.Backend, m.common.Ctx
-	return func() tea.Msg {
-		d, err := b.DiscoverDomain(ctx, name)
-		return domainMsg{name: name, dom: d, err: err}
-	}
-}
-
-// waitEvent blocks on the event channel in a Cmd and is issued again after
-// each event, so nothing polls while nothing happens.
-func (m *Model) waitEvent() tea.Cmd {
-	ch := m.common.Backend.Events()
-	if ch == nil {
-		return nil
-	}
-	ctx, gen := m.common.Ctx, m.conn.gen
-	return func() tea.Msg {
-		select {
-		case ev, ok := <-ch:
-			if !ok {
-				return eventsClosedMsg{gen: gen}
-			}
-			return eventMsg{ev: ev, gen: gen}
-		case <-ctx.Done():
-			return nil
-		}
-	}
 }
 
 // Update handles one message, then applies a dialog change it asked for.
@@ -259,77 +193,6 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	return m.list.Update(msg)
 }
 
-// discovered installs a full discovery, or says why it failed.
-func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
-	m.loading = false
-	if msg.err != nil {
-		if m.conn.lost || errors.Is(msg.err, model.ErrConnectionLost) {
-			m.err = m.hostErrText(msg.err) // the reconnect reads again
-			return nil
-		}
-		m.err = "discovery on " + m.common.Backend.URI() + " failed: " + model.OneLine(msg.err.Error()) + " (ctrl+r to retry)"
-		return nil
-	}
-	first := !m.loaded
-	m.loaded = true
-	m.setDomains(msg.domains)
-	if first && m.opts.Domain != "" {
-		if m.list.SelectName(m.opts.Domain) {
-			m.syncDetail()
-			m.setFocus(focusDetail)
-		} else {
-			m.err = model.NoDomain(m.opts.Domain).Error()
-		}
-	}
-	return nil
-}
-
-// domainRead installs one re-read domain, and reads it again when events
-// came in meanwhile.
-func (m *Model) domainRead(msg domainMsg) tea.Cmd {
-	delete(m.inflight, msg.name)
-	if msg.err != nil {
-		delete(m.dirty, msg.name)
-		// The domain may be gone (undefined, or a transient one that
-		// stopped): a full read settles which domains exist. Not while
-		// the connection is lost: the reconnect reads everything.
-		if !m.loading && !m.conn.lost {
-			m.loading = true
-			return tea.Batch(m.discover(), m.spinner.Tick)
-		}
-		return nil
-	}
-	m.putDomain(msg.dom)
-	if m.dirty[msg.name] {
-		delete(m.dirty, msg.name)
-		m.inflight[msg.name] = true
-		return m.rediscover(msg.name)
-	}
-	return nil
-}
-
-// event re-reads the domain an event is about, coalescing bursts.
-func (m *Model) event(msg eventMsg) tea.Cmd {
-	if msg.gen != m.conn.gen {
-		return nil // a lost connection's stream: the new one is waited on
-	}
-	cmds := []tea.Cmd{m.waitEvent()}
-	if msg.ev.Detail != "" { // a full filesystem: say it at once
-		m.err = model.OneLine(msg.ev.Detail)
-	}
-	name := msg.ev.Domain
-	switch {
-	case name == "":
-	case m.inflight[name]:
-		// Coalesce a burst of events into one more read.
-		m.dirty[name] = true
-	default:
-		m.inflight[name] = true
-		cmds = append(cmds, m.rediscover(name))
-	}
-	return tea.Batch(cmds...)
-}
-
 // tick turns the header's spinner while something loads; other spinners'
 // ticks belong to the open dialog.
 func (m *Model) tick(msg spinner.TickMsg) tea.Cmd {
@@ -344,250 +207,11 @@ func (m *Model) tick(msg spinner.TickMsg) tea.Cmd {
 	return cmd
 }
 
-// input sends keys and the mouse to the open dialog, else to the panes.
-func (m *Model) input(msg tea.Msg) tea.Cmd {
-	switch msg := msg.(type) {
-	case tea.KeyPressMsg:
-		m.err, m.info = "", ""
-		if m.dialog != nil {
-			if msg.String() == "ctrl+c" {
-				return tea.Quit
-			}
-			return m.dialog.Update(msg)
-		}
-		return m.handleKey(msg)
-	case tea.MouseClickMsg:
-		m.err = ""
-		if m.dialog != nil {
-			return m.dialog.Update(msg)
-		}
-		if !m.jobsClick(msg.Mouse()) {
-			m.handleClick(msg.Mouse())
-		}
-	case tea.MouseWheelMsg:
-		if m.dialog != nil {
-			return m.dialog.Update(msg)
-		}
-		m.handleWheel(msg)
-	}
-	return nil
-}
-
 func (m *Model) toDialog(msg tea.Msg) tea.Cmd {
 	if m.dialog == nil {
 		return nil
 	}
 	return m.dialog.Update(msg)
-}
-
-// opDone re-reads what an op changed and shows its result: in the dialog
-// that ran it, or in the footer when that dialog was hidden.
-func (m *Model) opDone(msg dialog.DoneMsg) tea.Cmd {
-	var cmds []tea.Cmd
-	for _, name := range msg.Reread {
-		if name == "" {
-			if !m.loading {
-				m.loading = true
-				cmds = append(cmds, m.discover(), m.spinner.Tick)
-			}
-			continue
-		}
-		if m.inflight[name] {
-			m.dirty[name] = true
-			continue
-		}
-		m.inflight[name] = true
-		cmds = append(cmds, m.rediscover(name))
-	}
-	if d, ok := m.dialog.(*dialog.OpDialog); ok && d.ID() == msg.ID {
-		cmds = append(cmds, d.Update(msg))
-		return tea.Batch(cmds...)
-	}
-	if msg.Err != nil {
-		m.err = msg.Title + ": " + m.hostErrText(msg.Err)
-	} else if msg.Result != "" {
-		m.info = "✔ " + msg.Result
-	}
-	return tea.Batch(cmds...)
-}
-
-func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
-	km := m.common.KeyMap
-	if m.list.Filtering() {
-		if msg.String() == "ctrl+c" {
-			return tea.Quit
-		}
-		cmd := m.list.Update(msg)
-		m.layout() // the filter line comes and goes
-		m.syncDetail()
-		return cmd
-	}
-	if cmd, ok := m.jobsKey(msg); ok {
-		return cmd
-	}
-	if cmd, ok := m.globalKey(msg); ok {
-		return cmd
-	}
-	if cmd, ok := m.opKey(msg); ok {
-		return cmd
-	}
-
-	if m.focus == focusList {
-		if key.Matches(msg, km.Right) && m.list.Selected() != nil {
-			m.setFocus(focusDetail)
-			return nil
-		}
-		cmd := m.list.Update(msg)
-		m.layout()
-		m.syncDetail()
-		return cmd
-	}
-	if key.Matches(msg, km.Left) || msg.String() == "esc" {
-		m.setFocus(focusList)
-		return nil
-	}
-	return m.detail.Update(msg)
-}
-
-// globalKey handles the keys that work in every pane: quit, help,
-// refresh, and moving between panes and tabs. ok is false for the rest.
-func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
-	km := m.common.KeyMap
-	switch {
-	case key.Matches(msg, km.Quit):
-		return tea.Quit, true
-	case m.showHelp:
-		// The help screen covers the panes; only closing it makes sense.
-		if key.Matches(msg, km.Help) || msg.String() == "esc" {
-			m.showHelp = false
-		}
-	case key.Matches(msg, km.Help):
-		m.showHelp = true
-	case key.Matches(msg, km.Refresh):
-		return m.refresh(), true
-	case key.Matches(msg, km.NextFocus):
-		m.cycleFocus(1)
-	case key.Matches(msg, km.PrevFocus):
-		m.cycleFocus(-1)
-	case key.Matches(msg, km.Chains):
-		m.detail.SetTab(tabChains)
-		m.setFocus(focusDetail)
-	case key.Matches(msg, km.Snapshots):
-		m.detail.SetTab(tabSnapshots)
-		m.setFocus(focusDetail)
-	default:
-		return nil, false
-	}
-	return nil, true
-}
-
-// refresh reads every domain and looks for block jobs again.
-func (m *Model) refresh() tea.Cmd {
-	if m.conn.lost {
-		return common.NotConnected(m.common)
-	}
-	if m.loading {
-		return nil
-	}
-	m.loading = true
-	// libvirt sends no event when virsh starts a block job: look now.
-	return tea.Batch(m.discover(), m.spinner.Tick, m.jobs.Rescan())
-}
-
-// cycleFocus walks list -> Chains -> Snapshots -> list.
-func (m *Model) cycleFocus(d int) {
-	stops := []struct {
-		f focus
-		t tab
-	}{{focusList, 0}, {focusDetail, tabChains}, {focusDetail, tabSnapshots}}
-	cur := 0
-	if m.focus == focusDetail {
-		cur = 1 + int(m.detail.active)
-	}
-	next := (cur + d + len(stops)) % len(stops)
-	if stops[next].f == focusDetail {
-		m.detail.SetTab(stops[next].t)
-	}
-	m.setFocus(stops[next].f)
-}
-
-func (m *Model) setFocus(f focus) {
-	m.focus = f
-	m.list.SetFocus(f == focusList)
-	m.detail.SetFocus(f == focusDetail)
-}
-
-// Pane geometry: the header is one line, then the body.
-func (m *Model) inList(x, y int) bool {
-	if m.wide {
-		return x < m.listW && y >= 1
-	}
-	return y >= 1 && y < 1+m.listH
-}
-
-// detailOrigin is the detail pane's top-left corner on screen.
-func (m *Model) detailOrigin() (int, int) {
-	if m.wide {
-		return m.listW + 2, 1
-	}
-	return 0, 1 + m.listH + 1
-}
-
-func (m *Model) handleClick(mo tea.Mouse) {
-	if mo.Button != tea.MouseLeft || m.showHelp {
-		return
-	}
-	if m.inList(mo.X, mo.Y) {
-		if row, ok := m.list.RowAt(mo.Y - 1); ok {
-			m.list.MoveTo(row)
-			m.syncDetail()
-		}
-		m.setFocus(focusList)
-		return
-	}
-	x0, y0 := m.detailOrigin()
-	if mo.X >= x0 && mo.Y >= y0 && m.list.Selected() != nil {
-		m.detail.click(mo.X-x0, mo.Y-y0)
-		m.setFocus(focusDetail)
-	}
-}
-
-func (m *Model) handleWheel(msg tea.MouseWheelMsg) {
-	mo := msg.Mouse()
-	if m.inList(mo.X, mo.Y) {
-		m.list.Update(msg)
-		m.syncDetail()
-		return
-	}
-	m.detail.Update(msg)
-}
-
-// setDomains installs a full discovery result.
-func (m *Model) setDomains(ds []model.Domain) {
-	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
-	m.domains = ds
-	m.list.SetDomains(m.domains)
-	m.jobs.SetDomains(m.domains)
-	m.layout()
-	m.syncDetail()
-}
-
-// putDomain replaces or adds one re-read domain.
-func (m *Model) putDomain(d model.Domain) {
-	ds := make([]model.Domain, 0, len(m.domains)+1)
-	found := false
-	for _, old := range m.domains {
-		if old.Name == d.Name {
-			ds = append(ds, d)
-			found = true
-		} else {
-			ds = append(ds, old)
-		}
-	}
-	if !found {
-		ds = append(ds, d)
-	}
-	m.setDomains(ds)
 }
 
 // syncDetail points the detail pane at the list's selection.
