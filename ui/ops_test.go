@@ -11,6 +11,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/components/dialog"
+	"virtchain/ui/components/forms"
 )
 
 // run executes cmd and every Cmd that follows from it, the way the program
@@ -223,7 +224,7 @@ func TestNewInternalSnapshotFlow(t *testing.T) {
 	f := newFake(classicDomain())
 	h := newHarness(t, f, 80, 24)
 	h.press("2", "n")
-	if _, ok := h.m.dialog.(*form); !ok {
+	if _, ok := h.m.dialog.(*forms.Form); !ok {
 		t.Fatalf("n opened no form:\n%s", h.view())
 	}
 	h.lines()
@@ -276,7 +277,7 @@ func TestExternalFormEditedPathSticksAndCheckpointMemory(t *testing.T) {
 	h.typeText("cp")
 	h.press("tab", "tab", "tab") // kind, description, then the vda overlay
 	h.press("ctrl+u")            // emptied, it stays empty while one types
-	if v := h.m.dialog.(*form).field("disk:vda").input.Value(); v != "" {
+	if v := h.m.dialog.(*forms.Form).Value("disk:vda"); v != "" {
 		t.Fatalf("emptied overlay field refilled with %q", v)
 	}
 	h.contains("vda overlay  /var/lib/libvirt/images/lab/lab-test2_cp.vda.qcow2") // as the hint
@@ -290,7 +291,7 @@ func TestExternalFormEditedPathSticksAndCheckpointMemory(t *testing.T) {
 	h.press("enter")
 	h.contains("external checkpoint cp2", "/srv/o.qcow2", "--memspec")
 	h.press("esc") // back to the form, values kept
-	if _, ok := h.m.dialog.(*form); !ok {
+	if _, ok := h.m.dialog.(*forms.Form); !ok {
 		t.Fatalf("cancel did not return to the form:\n%s", h.view())
 	}
 	h.contains("/srv/o.qcow2")
@@ -324,7 +325,7 @@ func TestFormRefusesBadInputInline(t *testing.T) {
 	h.press("enter")
 	h.contains(`already has a snapshot named "lsof"`, "hint: choose another name")
 	h.press("esc")
-	if _, ok := h.m.dialog.(*form); !ok {
+	if _, ok := h.m.dialog.(*forms.Form); !ok {
 		t.Fatalf("esc after a refusal did not return to the form:\n%s", h.view())
 	}
 	if len(f.ranOps()) != 0 {
