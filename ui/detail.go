@@ -119,9 +119,14 @@ func (p *detail) markAt(y int) bool {
 	return ok
 }
 
-// Take hands the root the dialog the chain view asked for (a commit or
-// pull plan).
-func (p *detail) Take() (dialog.Dialog, bool) { return p.chains.Take() }
+// Take hands the root the dialog a tab asked for: a snapshot form or
+// plan, or a commit or pull plan.
+func (p *detail) Take() (dialog.Dialog, bool) {
+	if d, ok := p.snaps.Take(); ok {
+		return d, ok
+	}
+	return p.chains.Take()
+}
 
 // click handles a left click at (x, y) inside the pane.
 func (p *detail) click(x, y int) {

@@ -56,9 +56,6 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	if cmd, ok := m.globalKey(msg); ok {
 		return cmd
 	}
-	if cmd, ok := m.opKey(msg); ok {
-		return cmd
-	}
 
 	if m.focus == focusList {
 		if key.Matches(msg, km.Right) && m.list.Selected() != nil {

@@ -61,10 +61,6 @@ type Model struct {
 	inflight map[string]bool
 	dirty    map[string]bool
 
-	// saveFiles remembers the save file typed for each domain, so restore
-	// offers it.
-	saveFiles map[string]string
-
 	jobs *jobs.Model // the block-jobs panel
 
 	conn connState // lost and reconnected (conn.go)
@@ -91,8 +87,6 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 		inflight: map[string]bool{},
 		dirty:    map[string]bool{},
 		loading:  true,
-
-		saveFiles: map[string]string{},
 	}
 	m.setFocus(focusList)
 	return m
@@ -123,7 +117,7 @@ func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
 // the open dialog, by the detail pane, by the jobs panel, or by the root
 // itself.
 func (m *Model) takeDialogs() {
-	takers := []dialog.Taker{m.detail, m.jobs, &m.opener}
+	takers := []dialog.Taker{m.list, m.detail, m.jobs, &m.opener}
 	if m.dialog != nil {
 		takers = append([]dialog.Taker{m.dialog}, takers...)
 	}

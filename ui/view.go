@@ -228,3 +228,12 @@ func (m *Model) footer() string {
 	}
 	return common.FitLine(m.help.ShortHelpView(m.ShortHelp()), m.width)
 }
+
+// opHelp is the key groups of the operations, for the full help.
+func (m *Model) opHelp() [][]key.Binding {
+	km := m.common.KeyMap
+	return [][]key.Binding{
+		{km.Save, km.Restore, km.ManagedSave, km.ManagedSaveRemove, km.Start},
+		{km.SnapNew, km.SnapRevert, km.SnapDelete, km.SnapDeleteMetadata},
+	}
+}

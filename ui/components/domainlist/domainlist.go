@@ -12,6 +12,8 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
+	"virtchain/ui/components/forms"
 	"virtchain/ui/components/scroll"
 )
 
@@ -30,6 +32,12 @@ type Model struct {
 
 	filter    textinput.Model
 	filtering bool // the filter input has the keyboard
+
+	// opener holds the form or plan a key opened, for the root.
+	opener dialog.Opener
+	// saveFiles remembers the save file typed for each domain, so restore
+	// offers it.
+	saveFiles map[string]string
 }
 
 // Fixed list columns; the name gets what is left. FixedWidth is their sum.
@@ -49,7 +57,7 @@ func New(c *common.Common) *Model {
 	ti.Placeholder = "filter by name"
 	ti.CharLimit = 128
 	ti.SetStyles(c.Styles.Input)
-	return &Model{common: c, filter: ti, focused: true}
+	return &Model{common: c, filter: ti, focused: true, saveFiles: map[string]string{}}
 }
 
 // SetDomains replaces the data and keeps the cursor on the same domain by
@@ -162,6 +170,9 @@ func (l *Model) Update(msg tea.Msg) tea.Cmd {
 			var cmd tea.Cmd
 			l.filter, cmd = l.filter.Update(msg)
 			l.refilter()
+			return cmd
+		}
+		if cmd, ok := forms.RunAction(l.common, msg, forms.DomainActions(&l.opener, l.common, l.Selected(), l.saveFiles)); ok {
 			return cmd
 		}
 		switch {
@@ -308,3 +319,6 @@ func (l *Model) NameWidth() int { return l.nameW }
 
 // FilterValue is the text of the filter.
 func (l *Model) FilterValue() string { return l.filter.Value() }
+
+// Take hands the root the form or plan a key opened.
+func (l *Model) Take() (dialog.Dialog, bool) { return l.opener.Take() }

@@ -10,6 +10,8 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/components/dialog"
+	"virtchain/ui/components/forms"
 	"virtchain/ui/components/scroll"
 )
 
@@ -32,6 +34,8 @@ type Model struct {
 	rows   []snapRow
 	scroll scroll.Scroller
 	nameW  int // widest prefix + bullet + name
+	// opener holds the form or plan a key opened, for the root.
+	opener dialog.Opener
 	// detailN is the most detail lines any of the domain's snapshots has,
 	// so the info area keeps one height while the cursor moves.
 	detailN int
@@ -188,6 +192,12 @@ func (v *Model) RowAt(y int) (int, bool) {
 func (v *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
+		if v.dom != nil {
+			acts := forms.SnapshotActions(&v.opener, v.common, v.dom, v.Selected())
+			if cmd, ok := forms.RunAction(v.common, msg, acts); ok {
+				return cmd
+			}
+		}
 		v.scroll.Navigate(v.common.KeyMap, msg)
 	case tea.MouseWheelMsg:
 		v.scroll.Wheel(msg)
@@ -392,3 +402,6 @@ func snapDetail(s *model.Snapshot) (string, []snapFile) {
 
 // MoveTo puts the cursor on row i.
 func (v *Model) MoveTo(i int) { v.scroll.MoveTo(i) }
+
+// Take hands the root the form or plan a key opened.
+func (v *Model) Take() (dialog.Dialog, bool) { return v.opener.Take() }
