@@ -43,7 +43,6 @@ type connState struct {
 	// (events, jobs, loss) are dropped.
 	gen  int
 	lost bool
-	note string // the footer line while lost
 	// opened are the backends reconnects made; Run closes them.
 	opened []Backend
 }
@@ -102,7 +101,7 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		m.conn.lost = true
 		// "lost" comes first: a long URI is cut at the screen's edge, and
 		// the title bar names it already.
-		m.conn.note = "connection lost; reconnecting to " + uri + "…"
+		m.status.SetConn("connection lost; reconnecting to " + uri + "…")
 		m.loading = false // a read in flight fails; the reconnect reads again
 		ch := make(chan connTryMsg, 1)
 		return tea.Batch(reconnectCmd(m.common.Ctx, m.conn.gen, r, ch), waitTryCmd(ch))
@@ -111,8 +110,8 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		if msg.gen != m.conn.gen || !m.conn.lost {
 			return nil
 		}
-		m.conn.note = "connection lost; try " + strconv.Itoa(msg.attempt) + " failed, next in " +
-			strconv.FormatFloat(msg.wait.Seconds(), 'g', 2, 64) + "s; reconnecting to " + uri + "…"
+		m.status.SetConn("connection lost; try " + strconv.Itoa(msg.attempt) + " failed, next in " +
+			strconv.FormatFloat(msg.wait.Seconds(), 'g', 2, 64) + "s; reconnecting to " + uri + "…")
 		return waitTryCmd(msg.ch)
 
 	case connBackMsg:
@@ -121,13 +120,14 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		}
 		old := m.common.Backend
 		m.conn.gen++
-		m.conn.lost, m.conn.note = false, ""
+		m.conn.lost = false
+		m.status.SetConn("")
 		m.conn.opened = append(m.conn.opened, msg.b)
 		m.common.Backend = msg.b
-		if m.err == common.NotConnectedText(uri) {
-			m.err = ""
+		if m.status.Err() == common.NotConnectedText(uri) {
+			m.status.SetErr("")
 		}
-		m.info = "reconnected to " + uri
+		m.status.SetInfo("reconnected to " + uri)
 		m.loading = true
 		// Everything the old connection fed is read again from the new
 		// one: domains, events, block jobs (re-attached with their intents).

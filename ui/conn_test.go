@@ -160,8 +160,8 @@ func TestConnectionBackJobEndedUnseen(t *testing.T) {
 	reconnect, _ := h.lose(a)
 	h.jsend(reconnect())
 	h.jsend(h.m.jobs.Reattach()()) // as the reconnect asked it
-	if !strings.Contains(h.m.info, "1 block job(s) ended while the connection was lost") {
-		t.Errorf("footer note %q", h.m.info)
+	if !strings.Contains(h.m.status.Info(), "1 block job(s) ended while the connection was lost") {
+		t.Errorf("footer note %q", h.m.status.Info())
 	}
 	h.lacks("pivots at READY")
 }

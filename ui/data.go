@@ -82,10 +82,10 @@ func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
 	m.loading = false
 	if msg.err != nil {
 		if m.conn.lost || errors.Is(msg.err, model.ErrConnectionLost) {
-			m.err = m.hostErrText(msg.err) // the reconnect reads again
+			m.status.SetErr(m.hostErrText(msg.err)) // the reconnect reads again
 			return nil
 		}
-		m.err = "discovery on " + m.common.Backend.URI() + " failed: " + model.OneLine(msg.err.Error()) + " (ctrl+r to retry)"
+		m.status.SetErr("discovery on " + m.common.Backend.URI() + " failed: " + model.OneLine(msg.err.Error()) + " (ctrl+r to retry)")
 		return nil
 	}
 	first := !m.loaded
@@ -96,7 +96,7 @@ func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
 			m.syncDetail()
 			m.setFocus(focusDetail)
 		} else {
-			m.err = model.NoDomain(m.opts.Domain).Error()
+			m.status.SetErr(model.NoDomain(m.opts.Domain).Error())
 		}
 	}
 	return nil
@@ -133,7 +133,7 @@ func (m *Model) event(msg eventMsg) tea.Cmd {
 	}
 	cmds := []tea.Cmd{m.waitEvent()}
 	if msg.ev.Detail != "" { // a full filesystem: say it at once
-		m.err = model.OneLine(msg.ev.Detail)
+		m.status.SetErr(model.OneLine(msg.ev.Detail))
 	}
 	name := msg.ev.Domain
 	switch {
@@ -172,9 +172,9 @@ func (m *Model) opDone(msg dialog.DoneMsg) tea.Cmd {
 		return tea.Batch(cmds...)
 	}
 	if msg.Err != nil {
-		m.err = msg.Title + ": " + m.hostErrText(msg.Err)
+		m.status.SetErr(msg.Title + ": " + m.hostErrText(msg.Err))
 	} else if msg.Result != "" {
-		m.info = "✔ " + msg.Result
+		m.status.SetInfo("✔ " + msg.Result)
 	}
 	return tea.Batch(cmds...)
 }

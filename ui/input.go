@@ -14,7 +14,7 @@ import (
 func (m *Model) input(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
-		m.err, m.info = "", ""
+		m.status.Update(msg)
 		if m.dialog != nil {
 			if msg.String() == "ctrl+c" {
 				return tea.Quit
@@ -23,7 +23,7 @@ func (m *Model) input(msg tea.Msg) tea.Cmd {
 		}
 		return m.handleKey(msg)
 	case tea.MouseClickMsg:
-		m.err = ""
+		m.status.Update(msg)
 		if m.dialog != nil {
 			return m.dialog.Update(msg)
 		}

@@ -310,8 +310,8 @@ func TestPlannerRefusalShown(t *testing.T) {
 	}
 	// No marks: commit asks for them in one footer line.
 	h.press("x", "c")
-	if !strings.Contains(h.m.err, "mark a top (t)") {
-		t.Errorf("footer = %q", h.m.err)
+	if !strings.Contains(h.m.status.Err(), "mark a top (t)") {
+		t.Errorf("footer = %q", h.m.status.Err())
 	}
 	// A disk that already has a job.
 	jf.running = []model.Job{{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}}
@@ -546,8 +546,8 @@ func TestReadOnlyRefusesJobs(t *testing.T) {
 	h := newJobHarness(t, jf, 100, 30)
 	h.openChain("test2_nmap.qcow2")
 	h.press("p")
-	if !strings.Contains(h.m.err, "read-only") || len(jf.started) != 0 {
-		t.Errorf("read-only pull: err %q, started %d", h.m.err, len(jf.started))
+	if !strings.Contains(h.m.status.Err(), "read-only") || len(jf.started) != 0 {
+		t.Errorf("read-only pull: err %q, started %d", h.m.status.Err(), len(jf.started))
 	}
 }
 
@@ -590,7 +590,7 @@ func TestJobDoneReplacesItsStartedResult(t *testing.T) {
 	jf2.set(after2)
 	a.SetPhase(model.PhaseCompleted, time.Now())
 	h2.update(a)
-	if out := h2.view(); !strings.Contains(out, "Carry out this plan?") || !strings.Contains(h2.m.info, "completed; J then m cleans") {
+	if out := h2.view(); !strings.Contains(out, "Carry out this plan?") || !strings.Contains(h2.m.status.Info(), "completed; J then m cleans") {
 		t.Fatalf("a plan being read was replaced:\n%s", out)
 	}
 }
@@ -615,8 +615,8 @@ func TestForeignJobEndIsAFooterLine(t *testing.T) {
 	if h.m.dialog != nil {
 		t.Fatalf("a foreign job's end opened a dialog:\n%s", h.view())
 	}
-	if !strings.Contains(h.m.info, "commit on lab-test2 vda completed") {
-		t.Errorf("footer note = %q", h.m.info)
+	if !strings.Contains(h.m.status.Info(), "commit on lab-test2 vda completed") {
+		t.Errorf("footer note = %q", h.m.status.Info())
 	}
 }
 

@@ -4,8 +4,6 @@ package ui
 // finished job changes, and the keys and clicks of the jobs panel.
 
 import (
-	"strings"
-
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
@@ -34,19 +32,11 @@ func (m *Model) updateJobs(msg tea.Msg) tea.Cmd {
 func (m *Model) fromJobs(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case jobs.AttachedMsg:
-		if strings.HasPrefix(m.info, "reconnected") {
-			m.info += "; " + msg.Note // keep saying the connection is back
-		} else {
-			m.info = msg.Note
-		}
+		m.status.AddInfo("reconnected", msg.Note) // keep saying the connection is back
 	case jobs.EndedMsg:
 		return m.jobEnded(msg.Job)
-	case common.InfoMsg:
-		m.info = msg.Text
-	case common.NoticeMsg:
-		m.notice = msg.Text
-	case common.ErrorMsg:
-		m.err = model.OneLine(msg.Err.Error())
+	case common.InfoMsg, common.NoticeMsg, common.ErrorMsg:
+		m.status.Update(msg)
 	}
 	return nil
 }
@@ -103,18 +93,18 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	if !m.jobs.Settle(j) {
 		// Someone else's job (virsh, a script, another virtchain): the
 		// panel row offers the cleanup; a modal would interrupt the user.
-		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed (J shows it)"
+		m.status.SetInfo("✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed (J shows it)")
 		return nil
 	}
 	if len(left) == 0 && len(stale) == 0 {
-		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed"
+		m.status.SetInfo("✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed")
 		return nil
 	}
 	// The result page of the op that started (or pivoted) this very job
 	// says nothing the completion does not: the completion replaces it.
 	// Any other dialog is the user's, and stays.
 	if od, ok := m.dialog.(*dialog.OpDialog); m.dialog != nil && !(ok && od.DoneFor(j.Domain, j.Disk)) {
-		m.info = "✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed; J then m cleans stale metadata"
+		m.status.SetInfo("✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed; J then m cleans stale metadata")
 		return nil
 	}
 	// Opened in this Update, so a form the user opens at the same moment

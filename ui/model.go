@@ -13,6 +13,7 @@ import (
 	"virtchain/ui/components/dialog"
 	"virtchain/ui/components/domainlist"
 	"virtchain/ui/components/jobs"
+	"virtchain/ui/components/status"
 )
 
 // focus says which pane has the keyboard.
@@ -55,9 +56,7 @@ type Model struct {
 	opener  dialog.Opener
 	spinner spinner.Model
 
-	err      string // footer error, cleared on the next key
-	info     string // footer result of a hidden op, cleared on the next key
-	notice   string // footer notice, e.g. events stopped
+	status   *status.Model // the title bar and the footer
 	inflight map[string]bool
 	dirty    map[string]bool
 
@@ -82,6 +81,7 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 		list:     domainlist.New(c),
 		detail:   newDetail(c),
 		jobs:     jobs.New(c),
+		status:   status.New(c),
 		help:     h,
 		spinner:  spinner.New(spinner.WithSpinner(spinner.MiniDot)),
 		inflight: map[string]bool{},
@@ -152,13 +152,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.event(msg)
 	case eventsClosedMsg:
 		if msg.gen == m.conn.gen {
-			m.notice = "libvirt events stopped: ctrl+r refreshes by hand"
+			m.status.Update(common.NoticeMsg{Text: "libvirt events stopped: ctrl+r refreshes by hand"})
 		}
 		return nil
 	case common.ErrorMsg:
-		if msg.Err != nil {
-			m.err = model.OneLine(msg.Err.Error())
-		}
+		m.status.Update(msg)
 		return nil
 	case jobs.Msg, common.SteerMsg:
 		return m.updateJobs(msg)
@@ -221,6 +219,7 @@ func (m *Model) layout() {
 		return
 	}
 	m.help.SetWidth(m.width)
+	m.status.SetSize(m.width, 1)
 	bodyH := max(m.height-2, 3) // header and footer
 	m.wide = m.width >= wideMin
 	if m.wide {

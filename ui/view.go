@@ -179,19 +179,6 @@ func (m *Model) render() string {
 }
 
 func (m *Model) header() string {
-	st := m.common.Styles
-	var b strings.Builder
-	b.WriteString(st.Header.Render("virtchain"))
-	b.WriteString(" ")
-	used := len("virtchain ")
-	uri := common.Truncate(m.common.Backend.URI(), max(m.width/2, 10))
-	b.WriteString(st.HeaderURI.Render(uri))
-	used += common.TextWidth(uri)
-	if m.common.Backend.ReadOnly() {
-		b.WriteString(" ")
-		b.WriteString(st.ReadOnly.Render("[read-only]"))
-		used += len(" [read-only]")
-	}
 	right := ""
 	switch {
 	case m.loading:
@@ -205,28 +192,14 @@ func (m *Model) header() string {
 	if s := m.jobs.Summary(); s != "" && !m.jobs.Visible() {
 		right = s
 	}
-	if rw := common.TextWidth(right); right != "" && used+rw+2 <= m.width {
-		b.WriteString(common.Spaces(m.width - used - rw))
-		b.WriteString(st.Dim.Render(right))
-	}
-	return common.FitLine(b.String(), m.width)
+	return m.status.Header(right)
 }
 
 func (m *Model) footer() string {
-	st := m.common.Styles
-	switch {
-	case m.err != "":
-		return common.FitLine(st.Error.Render(common.Truncate("✖ "+m.err, m.width)), m.width)
-	case m.conn.note != "":
-		return common.FitLine(st.Warning.Render(common.Truncate("⚠ "+m.conn.note, m.width)), m.width)
-	case m.dialog != nil:
-		return common.FitLine(m.help.ShortHelpView(m.dialog.ShortHelp()), m.width)
-	case m.info != "":
-		return common.FitLine(st.Running.Render(common.Truncate(m.info, m.width)), m.width)
-	case m.notice != "":
-		return common.FitLine(st.Warning.Render(common.Truncate(m.notice, m.width)), m.width)
+	if m.dialog != nil {
+		return m.status.Footer(m.dialog.ShortHelp(), true)
 	}
-	return common.FitLine(m.help.ShortHelpView(m.ShortHelp()), m.width)
+	return m.status.Footer(m.ShortHelp(), false)
 }
 
 // opHelp is the key groups of the operations, for the full help.
