@@ -1,6 +1,6 @@
-// Package ui is virtchain's Bubble Tea program: a root model, its child
-// components, the keymap and the styles. It reaches the host only through
-// Backend, and only from tea.Cmds.
+// Package ui is virtchain's Bubble Tea program: the root model, which
+// routes messages to its components and lays them out. It reaches the host
+// only through Backend (ui/common), and only from tea.Cmds.
 //
 // Layout: a header (URI, read-only marker, domain count), the domain list,
 // the detail pane of the selected domain with its tabs (Chains, Snapshots),
@@ -8,11 +8,21 @@
 // columns and more the list sits left of the detail; below that it sits
 // above it, so 80x24 keeps readable columns.
 //
-// Structure, after soft-serve: every pane is a component (Update, View,
-// SetSize, help.KeyMap) sharing one Common (context, backend, Styles,
-// KeyMap). Components render exactly the size they are given and only
-// their visible rows, which keeps a frame of a 1000-layer chain or a
-// 500-domain list far under 2 ms (see bench_test.go).
+// Structure, after soft-serve: ui/common holds what every part shares
+// (Common: context, backend, Styles, KeyMap; the Component contract; the
+// text helpers); each pane is a component of its own under ui/components
+// (domainlist, chainview, snaptree, jobs, dialog, forms, status, and
+// scroll, their shared cursor). Components render exactly the size they
+// are given and only their visible rows, which keeps a frame of a
+// 1000-layer chain or a 500-domain list far under 2 ms (see bench_test.go).
+//
+// Components talk through messages, not each other's fields: one that
+// opens a dialog keeps a dialog.Opener the root takes after the Update
+// (so the next key reaches the dialog); one that steers a block job sends
+// common.SteerMsg; the jobs panel hands the root what only the root owns
+// (the footer, the domains) as messages it takes in the same Update. The
+// root tells its children what changed with their setters (SetDomains,
+// SetJobs) and with messages such as chainview.JobEndedMsg.
 //
 // Data: Init runs Backend.Discover in a Cmd; a second Cmd waits on
 // Backend.Events and is issued again after each event, re-reading just
