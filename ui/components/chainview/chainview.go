@@ -564,3 +564,5 @@ func (v *Model) Marked() bool { return v.marks.any() }
 // Mark marks path on domain's disk as the top (or the base), as t and b
 // do on the cursor's layer.
 func (v *Model) Mark(domain, disk, path string, base bool) { v.marks.mark(domain, disk, path, base) }
+
+var _ common.Component = (*Model)(nil)

@@ -488,3 +488,5 @@ func (d *OpDialog) ID() int64 { return d.id }
 
 // Title names the op.
 func (d *OpDialog) Title() string { return d.op.Title }
+
+var _ Dialog = (*OpDialog)(nil)

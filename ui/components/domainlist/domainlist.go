@@ -322,3 +322,5 @@ func (l *Model) FilterValue() string { return l.filter.Value() }
 
 // Take hands the root the form or plan a key opened.
 func (l *Model) Take() (dialog.Dialog, bool) { return l.opener.Take() }
+
+var _ common.Component = (*Model)(nil)

@@ -312,3 +312,5 @@ const (
 
 // Value is the text of field id, as typed.
 func (f *Form) Value(id string) string { return f.field(id).input.Value() }
+
+var _ dialog.Dialog = (*Form)(nil)

@@ -84,3 +84,5 @@ func (d *jobDoneDialog) View() string {
 	}
 	return common.Block(lines, d.width, d.height)
 }
+
+var _ dialog.Dialog = (*jobDoneDialog)(nil)

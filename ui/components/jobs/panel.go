@@ -448,3 +448,5 @@ func (p *Model) Summary() string {
 	}
 	return s + " (J)"
 }
+
+var _ common.Component = (*Model)(nil)

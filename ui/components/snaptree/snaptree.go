@@ -405,3 +405,5 @@ func (v *Model) MoveTo(i int) { v.scroll.MoveTo(i) }
 
 // Take hands the root the form or plan a key opened.
 func (v *Model) Take() (dialog.Dialog, bool) { return v.opener.Take() }
+
+var _ common.Component = (*Model)(nil)
