@@ -28,7 +28,7 @@ func BenchmarkChainView1000Layers(b *testing.B) {
 			for range 500 {
 				m.Update(keyMsg("j"))
 			}
-			if _, l := m.detail.chains.Cursor(); l == nil || *l.Index != 500 {
+			if _, l := m.detail.Chains().Cursor(); l == nil || *l.Index != 500 {
 				b.Fatalf("cursor not mid-chain: %v", l)
 			}
 			b.ReportAllocs()

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"virtchain/ui/common"
+	"virtchain/ui/pages/domain"
 )
 
 // input sends keys and the mouse to the open dialog, else to the panes.
@@ -95,10 +96,10 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, km.PrevFocus):
 		m.cycleFocus(-1)
 	case key.Matches(msg, km.Chains):
-		m.detail.SetTab(tabChains)
+		m.detail.SetTab(domain.TabChains)
 		m.setFocus(focusDetail)
 	case key.Matches(msg, km.Snapshots):
-		m.detail.SetTab(tabSnapshots)
+		m.detail.SetTab(domain.TabSnapshots)
 		m.setFocus(focusDetail)
 	default:
 		return nil, false
@@ -123,11 +124,11 @@ func (m *Model) refresh() tea.Cmd {
 func (m *Model) cycleFocus(d int) {
 	stops := []struct {
 		f focus
-		t tab
-	}{{focusList, 0}, {focusDetail, tabChains}, {focusDetail, tabSnapshots}}
+		t domain.Tab
+	}{{focusList, 0}, {focusDetail, domain.TabChains}, {focusDetail, domain.TabSnapshots}}
 	cur := 0
 	if m.focus == focusDetail {
-		cur = 1 + int(m.detail.active)
+		cur = 1 + int(m.detail.Active())
 	}
 	next := (cur + d + len(stops)) % len(stops)
 	if stops[next].f == focusDetail {
@@ -172,7 +173,7 @@ func (m *Model) handleClick(mo tea.Mouse) {
 	}
 	x0, y0 := m.detailOrigin()
 	if mo.X >= x0 && mo.Y >= y0 && m.list.Selected() != nil {
-		m.detail.click(mo.X-x0, mo.Y-y0)
+		m.detail.Click(mo.X-x0, mo.Y-y0)
 		m.setFocus(focusDetail)
 	}
 }

@@ -196,7 +196,7 @@ var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
 func (h *jobHarness) openChain(name string) {
 	h.t.Helper()
 	h.press("1")
-	if !h.m.detail.chains.SelectLayer(name) {
+	if !h.m.detail.Chains().SelectLayer(name) {
 		h.t.Fatalf("no layer %s", name)
 	}
 }
@@ -207,7 +207,7 @@ func TestRangeMarksDrawnOnTree(t *testing.T) {
 	h.press("t")
 	h.openChain("test2.qcow2")
 	h.press("b")
-	v := h.m.detail.chains
+	v := h.m.detail.Chains()
 	if disk, top, base := v.Marks(); top == "" || base == "" || disk != "vda" {
 		t.Fatalf("marks = %s %s %s", disk, top, base)
 	}
@@ -235,10 +235,10 @@ func TestRangeMarksDrawnOnTree(t *testing.T) {
 func TestMouseMarksTopThenBase(t *testing.T) {
 	h := newJobHarness(t, newJobFake(classicDomain()), 100, 30)
 	h.press("1")
-	v := h.m.detail.chains
+	v := h.m.detail.Chains()
 	x0, y0 := h.m.detailOrigin()
 	click := func(row int) {
-		y := y0 + h.m.detail.headH() + row - v.Offset()
+		y := y0 + h.m.detail.HeadH() + row - v.Offset()
 		h.jsend(tea.MouseClickMsg{X: x0 + 5, Y: y, Button: tea.MouseRight})
 	}
 	click(2) // test2_net-tools
@@ -383,7 +383,7 @@ func TestReadyThenPivotAndCleanup(t *testing.T) {
 	j := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobActiveCommit, Phase: model.PhaseRunning,
 		Top: lay[0].Path, Base: lay[1].Path, AfterReady: model.AfterReadyWait}
 	// The range the job came from: the base stays in the chain.
-	h.m.detail.chains.Mark("lab-test2", "vda", lay[1].Path, true)
+	h.m.detail.Chains().Mark("lab-test2", "vda", lay[1].Path, true)
 	h.update(progressJob(&j, 5*mib, 10*mib, t0))
 	j.SetPhase(model.PhaseReady, t0.Add(time.Second))
 	h.update(j)
@@ -407,8 +407,8 @@ func TestReadyThenPivotAndCleanup(t *testing.T) {
 	jf.set(after)
 	j.SetPhase(model.PhaseCompleted, t0.Add(2*time.Second))
 	h.update(j)
-	if h.m.detail.chains.Marked() {
-		disk, top, base := h.m.detail.chains.Marks()
+	if h.m.detail.Chains().Marked() {
+		disk, top, base := h.m.detail.Chains().Marks()
 		t.Errorf("marks outlived the job that used them: %s %s %s", disk, top, base)
 	}
 	out := h.view()

@@ -12,6 +12,7 @@ import (
 	"virtchain/ui/components/chainview"
 	"virtchain/ui/components/dialog"
 	"virtchain/ui/components/jobs"
+	"virtchain/ui/pages/domain"
 )
 
 // initJobs starts the job stream (the panel starts it once).
@@ -141,14 +142,14 @@ func (m *Model) jobsClick(mo tea.Mouse) bool {
 		return true
 	}
 	mark := mo.Button == tea.MouseRight || (mo.Button == tea.MouseLeft && mo.Mod&tea.ModAlt != 0)
-	if !mark || m.list.Selected() == nil || m.detail.active != tabChains {
+	if !mark || m.list.Selected() == nil || m.detail.Active() != domain.TabChains {
 		return false
 	}
 	x0, y0 := m.detailOrigin()
-	if mo.X < x0 || mo.Y < y0+m.detail.headH() {
+	if mo.X < x0 || mo.Y < y0+m.detail.HeadH() {
 		return false
 	}
-	if !m.detail.markAt(mo.Y - y0 - m.detail.headH()) {
+	if !m.detail.MarkAt(mo.Y - y0 - m.detail.HeadH()) {
 		return false
 	}
 	m.setFocus(focusDetail)

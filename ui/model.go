@@ -14,6 +14,7 @@ import (
 	"virtchain/ui/components/domainlist"
 	"virtchain/ui/components/jobs"
 	"virtchain/ui/components/status"
+	"virtchain/ui/pages/domain"
 )
 
 // focus says which pane has the keyboard.
@@ -45,7 +46,7 @@ type Model struct {
 	loading bool
 
 	list   *domainlist.Model
-	detail *detail
+	detail *domain.Model
 	focus  focus
 
 	help     help.Model
@@ -79,7 +80,7 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 		common:   c,
 		opts:     opts,
 		list:     domainlist.New(c),
-		detail:   newDetail(c),
+		detail:   domain.New(c),
 		jobs:     jobs.New(c),
 		status:   status.New(c),
 		help:     h,

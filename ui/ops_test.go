@@ -337,7 +337,7 @@ func TestRevertFlowWarnsAndRuns(t *testing.T) {
 	f := newFake(runningTree())
 	h := newHarness(t, f, 80, 24)
 	h.press("2")
-	sel := h.m.detail.snaps.Selected().Name
+	sel := h.m.detail.Snaps().Selected().Name
 	h.press("r")
 	h.contains("Revert lab-tree to snapshot "+sel, "Afterwards", "as it was", "running", "paused", "Force",
 		"Current state", "keep it as snapshot before-revert-to-"+sel, "discard it")
@@ -357,7 +357,7 @@ func TestRevertFlowKeepsCurrentState(t *testing.T) {
 	f := newFake(runningTree())
 	h := newHarness(t, f, 100, 40)
 	h.press("2")
-	sel := h.m.detail.snaps.Selected().Name
+	sel := h.m.detail.Snaps().Selected().Name
 	h.press("r")
 	h.press("enter")
 	h.contains("keep the current state first", "before-revert-to-"+sel, "Carry out this plan?")
@@ -367,7 +367,7 @@ func TestDeleteAndMetadataOnly(t *testing.T) {
 	f := newFake(branchyDomain())
 	h := newHarness(t, f, 80, 40)
 	h.press("2", "G")
-	sel := h.m.detail.snaps.Selected().Name
+	sel := h.m.detail.Snaps().Selected().Name
 	h.press("d")
 	h.contains("Delete snapshot "+sel+" of lab-tree", "delete internal snapshot "+sel, "virsh snapshot-delete")
 	h.lacks("--metadata")
@@ -536,7 +536,7 @@ func TestRefusalHintsUseTUIWording(t *testing.T) {
 	f := newFake(d)
 	h := newHarness(t, f, 80, 24)
 	h.press("2", "G")
-	if s := h.m.detail.snaps.Selected(); s == nil || s.Name != "ext" {
+	if s := h.m.detail.Snaps().Selected(); s == nil || s.Name != "ext" {
 		t.Fatalf("selected %+v", s)
 	}
 	h.press("d")

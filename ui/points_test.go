@@ -14,7 +14,7 @@ func TestRevertOfDestroyedPointIsRefused(t *testing.T) {
 	f := newFake(d)
 	h := newHarness(t, f, 160, 30)
 	h.press("2")
-	sel := h.m.detail.snaps.Selected()
+	sel := h.m.detail.Snaps().Selected()
 	mark := model.PointMark{Snapshot: sel.Name, Created: sel.Created.Unix(), Target: "vda", Point: "/img/base.qcow2",
 		Merge: model.JobActiveCommit, Top: "/img/ov.qcow2", Base: "/img/base.qcow2"}
 	for i := range f.domains {

@@ -13,6 +13,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"virtchain/model"
+	"virtchain/ui/pages/domain"
 )
 
 // Whole-program flows: the real tea.Program with its renderer, input
@@ -64,8 +65,8 @@ func TestProgramBrowseSnapshots(t *testing.T) {
 	tm.Send(keyMsg("2"))
 	waitOutput(t, tm, "before installing lsof")
 	m, frame := finalFrame(t, tm)
-	if m.list.SelectedName() != "lab-test2" || m.detail.active != tabSnapshots {
-		t.Fatalf("ended on %q tab %v", m.list.SelectedName(), m.detail.active)
+	if m.list.SelectedName() != "lab-test2" || m.detail.Active() != domain.TabSnapshots {
+		t.Fatalf("ended on %q tab %v", m.list.SelectedName(), m.detail.Active())
 	}
 	for _, want := range []string{"virtchain qemu:///system", "▸● lsof", "lsof (current) ← net-tools", "4 domains"} {
 		if !strings.Contains(frame, want) {
@@ -109,7 +110,7 @@ func TestProgramFilterAndDeepChain(t *testing.T) {
 	tm.Send(keyMsg("G"))
 	waitOutput(t, tm, "deep-1000-layer-0001.qcow2")
 	m, frame := finalFrame(t, tm)
-	if _, l := m.detail.chains.Cursor(); l == nil || *l.Index != 1 {
+	if _, l := m.detail.Chains().Cursor(); l == nil || *l.Index != 1 {
 		t.Fatalf("cursor not on the base after G: %v", l)
 	}
 	for _, want := range []string{"Domains (1/5)", "/1000", "└─ vda[1]", "base", "vda layer 1000/1000"} {

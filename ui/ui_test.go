@@ -13,6 +13,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/pages/domain"
 )
 
 // harness drives a Model the way the program would, but runs backend Cmds
@@ -189,18 +190,18 @@ func TestChainCursorAndInfoLine(t *testing.T) {
 	if h.m.focus != focusDetail {
 		t.Fatal("l did not focus the detail pane")
 	}
-	d, l := h.m.detail.chains.Cursor()
+	d, l := h.m.detail.Chains().Cursor()
 	if d == nil || l == nil || !strings.HasSuffix(l.Path, "test2_lsof.qcow2") {
 		t.Fatalf("cursor starts on %v, want the active layer", l)
 	}
 	h.keys("G")
-	_, l = h.m.detail.chains.Cursor()
+	_, l = h.m.detail.Chains().Cursor()
 	if !strings.HasSuffix(l.Path, "centos.qcow2") {
 		t.Fatalf("G moved to %s, want the base", l.Path)
 	}
 	h.contains("/var/lib/libvirt/images/lab/centos.qcow2", "virtual 64M")
 	h.keys("k", "k")
-	_, l = h.m.detail.chains.Cursor()
+	_, l = h.m.detail.Chains().Cursor()
 	if !strings.HasSuffix(l.Path, "test2_test.qcow2") {
 		t.Fatalf("k k moved to %s, want test2_test", l.Path)
 	}
@@ -221,16 +222,16 @@ func TestBrokenChainShowsProblem(t *testing.T) {
 func TestSnapshotTreeBranchesAndCurrent(t *testing.T) {
 	h := newHarness(t, newFake(labDomains()...), 80, 24)
 	h.keys("G", "2")
-	if h.m.detail.active != tabSnapshots || h.m.focus != focusDetail {
+	if h.m.detail.Active() != domain.TabSnapshots || h.m.focus != focusDetail {
 		t.Fatal("2 did not open the snapshots tab")
 	}
 	h.lines()
 	h.contains("○ fresh", "├─○ a1", "│ ○ a2", "└─○ b1", "├─● b2", "└─○ b3", "b2 (current) ← b1")
-	if s := h.m.detail.snaps.Selected(); s == nil || s.Name != "b2" {
+	if s := h.m.detail.Snaps().Selected(); s == nil || s.Name != "b2" {
 		t.Fatalf("cursor on %v, want the current snapshot b2", s)
 	}
 	h.keys("g")
-	if s := h.m.detail.snaps.Selected(); s.Name != "fresh" {
+	if s := h.m.detail.Snaps().Selected(); s.Name != "fresh" {
 		t.Errorf("g moved to %s, want fresh", s.Name)
 	}
 }
@@ -290,7 +291,7 @@ func TestSnapshotTagsStaleAndBranch(t *testing.T) {
 	h.lines()
 	h.contains("├─○ a1 stale", "└─○ b3 branch", "○ fresh ")
 	h.keys("G") // b3, the last row
-	if s := h.m.detail.snaps.Selected(); s == nil || s.Name != "b3" {
+	if s := h.m.detail.Snaps().Selected(); s == nil || s.Name != "b3" {
 		t.Fatalf("cursor on %v, want b3", s)
 	}
 	h.lines()
@@ -301,13 +302,13 @@ func TestTabCyclesPanesAndTabs(t *testing.T) {
 	h := newHarness(t, newFake(labDomains()...), 80, 24)
 	type stop struct {
 		f focus
-		t tab
+		t domain.Tab
 	}
-	want := []stop{{focusDetail, tabChains}, {focusDetail, tabSnapshots}, {focusList, tabSnapshots}, {focusDetail, tabChains}}
+	want := []stop{{focusDetail, domain.TabChains}, {focusDetail, domain.TabSnapshots}, {focusList, domain.TabSnapshots}, {focusDetail, domain.TabChains}}
 	for i, w := range want {
 		h.keys("tab")
-		if h.m.focus != w.f || (w.f == focusDetail && h.m.detail.active != w.t) {
-			t.Fatalf("after %d tabs: focus %d tab %d, want %+v", i+1, h.m.focus, h.m.detail.active, w)
+		if h.m.focus != w.f || (w.f == focusDetail && h.m.detail.Active() != w.t) {
+			t.Fatalf("after %d tabs: focus %d tab %d, want %+v", i+1, h.m.focus, h.m.detail.Active(), w)
 		}
 	}
 	h.keys("shift+tab")
@@ -315,7 +316,7 @@ func TestTabCyclesPanesAndTabs(t *testing.T) {
 		t.Errorf("shift+tab from chains should reach the list")
 	}
 	h.keys("shift+tab")
-	if h.m.focus != focusDetail || h.m.detail.active != tabSnapshots {
+	if h.m.focus != focusDetail || h.m.detail.Active() != domain.TabSnapshots {
 		t.Errorf("shift+tab from the list should reach snapshots")
 	}
 }
@@ -329,8 +330,8 @@ func TestFilterNarrowsAndClears(t *testing.T) {
 	h.lines()
 	h.contains("Domains (1/4)", "lab-tree")
 	h.lacks("lab-test2")
-	if h.m.detail.dom == nil || h.m.detail.dom.Name != "lab-tree" {
-		t.Errorf("detail shows %v, want the only match", h.m.detail.dom)
+	if h.m.detail.Domain() == nil || h.m.detail.Domain().Name != "lab-tree" {
+		t.Errorf("detail shows %v, want the only match", h.m.detail.Domain())
 	}
 	// q is text while filtering, not quit.
 	if isQuit(h.keys("q")) {
@@ -440,7 +441,7 @@ func TestEventReReadsOneDomainAndCoalesces(t *testing.T) {
 	if h.m.list.SelectedName() != "lab-test2" {
 		t.Errorf("selection moved to %q on refresh", h.m.list.SelectedName())
 	}
-	_, l := h.m.detail.chains.Cursor()
+	_, l := h.m.detail.Chains().Cursor()
 	if l == nil || !strings.HasSuffix(l.Path, "test2_nmap.qcow2") {
 		t.Errorf("chain cursor moved on refresh: %v", l)
 	}
@@ -489,13 +490,13 @@ func TestMouseClickSelectsAndWheelScrolls(t *testing.T) {
 	}
 	// Click the Snapshots tab label in the detail tab bar.
 	x0, y0 := h.m.detailOrigin()
-	span := h.m.detail.tabSpans()[tabSnapshots]
+	span := h.m.detail.TabSpans()[domain.TabSnapshots]
 	h.send(tea.MouseClickMsg{X: x0 + span[0] + 1, Y: y0, Button: tea.MouseLeft})
-	if h.m.detail.active != tabSnapshots || h.m.focus != focusDetail {
+	if h.m.detail.Active() != domain.TabSnapshots || h.m.focus != focusDetail {
 		t.Fatal("clicking the tab label did not open the snapshots tab")
 	}
 	h.send(tea.MouseClickMsg{X: x0 + 3, Y: y0 + 2, Button: tea.MouseLeft})
-	if s := h.m.detail.snaps.Selected(); s == nil || s.Name != "test" {
+	if s := h.m.detail.Snaps().Selected(); s == nil || s.Name != "test" {
 		t.Errorf("click on the first snapshot row selected %v", s)
 	}
 	// Wheel over a long chain scrolls it.
@@ -503,8 +504,8 @@ func TestMouseClickSelectsAndWheelScrolls(t *testing.T) {
 	h = newHarness(t, f, 80, 24)
 	x0, y0 = h.m.detailOrigin()
 	h.send(tea.MouseWheelMsg{X: x0 + 2, Y: y0 + 3, Button: tea.MouseWheelDown})
-	if h.m.detail.chains.Offset() != 3 {
-		t.Errorf("wheel down scrolled to %d, want 3", h.m.detail.chains.Offset())
+	if h.m.detail.Chains().Offset() != 3 {
+		t.Errorf("wheel down scrolled to %d, want 3", h.m.detail.Chains().Offset())
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"virtchain/model"
 	"virtchain/ui/common"
+	"virtchain/ui/pages/domain"
 )
 
 // fullHelp renders every key group, wrapping groups onto further rows
@@ -68,7 +69,7 @@ type helpSection struct {
 // helpSections lists every key by where it works.
 func (m *Model) helpSections() []helpSection {
 	km := m.common.KeyMap
-	rk := m.detail.chains.Keys()
+	rk := m.detail.Chains().Keys()
 	jk := m.jobs.Keys()
 	return []helpSection{
 		{"Move", []key.Binding{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}},
@@ -95,7 +96,7 @@ func (m *Model) ShortHelp() []key.Binding {
 			km.Start, km.Help, km.Quit}
 	case m.focus == focusList:
 		return m.list.ShortHelp()
-	case m.detail.active == tabSnapshots:
+	case m.detail.Active() == domain.TabSnapshots:
 		return []key.Binding{km.Move, common.Short(km.SnapNew, "new"), km.SnapRevert, km.SnapDelete,
 			common.Short(km.Left, "back"), km.Help, km.Quit}
 	}

@@ -1,4 +1,6 @@
-package ui
+// Package domain is the page of the selected domain: a tab bar over its
+// chains (chainview) or its snapshot tree (snaptree).
+package domain
 
 import (
 	"strconv"
@@ -14,46 +16,49 @@ import (
 	"virtchain/ui/components/snaptree"
 )
 
-// tab names the detail pane's tabs.
-type tab int
+// Tab names the page's tabs.
+type Tab int
 
+// The tabs, in the tab bar's order.
 const (
-	tabChains tab = iota
-	tabSnapshots
+	TabChains Tab = iota
+	TabSnapshots
 	tabCount
 )
 
-func (t tab) String() string {
+// String is the tab's label.
+func (t Tab) String() string {
 	switch t {
-	case tabChains:
+	case TabChains:
 		return "Chains"
-	case tabSnapshots:
+	case TabSnapshots:
 		return "Snapshots"
 	}
 	return "?"
 }
 
-// detail is the right pane: a tab bar over the selected domain's chains or
-// snapshot tree. Later tabs (jobs) and tab-local actions plug in here.
-type detail struct {
+// Model is the detail pane: a tab bar over the selected domain's chains
+// or snapshot tree.
+type Model struct {
 	common  *common.Common
 	width   int
 	height  int
 	focused bool
 
 	dom    *model.Domain
-	active tab
+	active Tab
 	chains *chainview.Model
 	snaps  *snaptree.Model
 }
 
-func newDetail(c *common.Common) *detail {
-	return &detail{common: c, chains: chainview.New(c), snaps: snaptree.New(c)}
+// New builds the page with no domain.
+func New(c *common.Common) *Model {
+	return &Model{common: c, chains: chainview.New(c), snaps: snaptree.New(c)}
 }
 
 // SetDomain shows d (nil for none). The pointer must stay valid until the
 // next SetDomain; the root owns the slice it points into.
-func (p *detail) SetDomain(d *model.Domain) {
+func (p *Model) SetDomain(d *model.Domain) {
 	if p.dom == nil || d == nil || p.dom.Name != d.Name {
 		// A different domain: start its views from the top.
 		p.chains.SetDomain(nil)
@@ -64,42 +69,42 @@ func (p *detail) SetDomain(d *model.Domain) {
 	p.snaps.SetDomain(d)
 }
 
-func (p *detail) SetFocus(f bool) {
+func (p *Model) SetFocus(f bool) {
 	p.focused = f
-	p.chains.SetFocus(f && p.active == tabChains)
-	p.snaps.SetFocus(f && p.active == tabSnapshots)
+	p.chains.SetFocus(f && p.active == TabChains)
+	p.snaps.SetFocus(f && p.active == TabSnapshots)
 }
 
-// SetTab switches the tab.
-func (p *detail) SetTab(t tab) {
+// Settab switches the tab.
+func (p *Model) SetTab(t Tab) {
 	p.active = t
 	p.SetFocus(p.focused)
 }
 
-func (p *detail) current() common.Component {
-	if p.active == tabSnapshots {
+func (p *Model) current() common.Component {
+	if p.active == TabSnapshots {
 		return p.snaps
 	}
 	return p.chains
 }
 
-func (p *detail) SetSize(w, h int) {
+func (p *Model) SetSize(w, h int) {
 	p.width, p.height = w, h
-	bodyH := max(h-p.headH(), 1)
+	bodyH := max(h-p.HeadH(), 1)
 	p.chains.SetSize(w, bodyH)
 	p.snaps.SetSize(w, bodyH)
 }
 
-// headH is the tab bar, plus a warning line when discovery of the domain
+// HeadH is the tab bar, plus a warning line when discovery of the domain
 // went wrong partway.
-func (p *detail) headH() int {
+func (p *Model) HeadH() int {
 	if p.dom != nil && p.dom.Problem != "" {
 		return 2
 	}
 	return 1
 }
 
-func (p *detail) Update(msg tea.Msg) tea.Cmd {
+func (p *Model) Update(msg tea.Msg) tea.Cmd {
 	if _, ok := msg.(chainview.JobEndedMsg); ok {
 		return p.chains.Update(msg) // whichever tab shows
 	}
@@ -107,11 +112,11 @@ func (p *detail) Update(msg tea.Msg) tea.Cmd {
 }
 
 // SetJobs tells the chain view which block jobs run now.
-func (p *detail) SetJobs(jobs []model.Job) { p.chains.SetJobs(jobs) }
+func (p *Model) SetJobs(jobs []model.Job) { p.chains.SetJobs(jobs) }
 
-// markAt marks the chain layer at y below the tab bar, as a right click
+// MarkAt marks the chain layer at y below the tab bar, as a right click
 // does; it reports whether there was a layer.
-func (p *detail) markAt(y int) bool {
+func (p *Model) MarkAt(y int) bool {
 	row, ok := p.chains.RowAt(y)
 	if ok {
 		p.chains.MarkAt(row)
@@ -121,49 +126,49 @@ func (p *detail) markAt(y int) bool {
 
 // Take hands the root the dialog a tab asked for: a snapshot form or
 // plan, or a commit or pull plan.
-func (p *detail) Take() (dialog.Dialog, bool) {
+func (p *Model) Take() (dialog.Dialog, bool) {
 	if d, ok := p.snaps.Take(); ok {
 		return d, ok
 	}
 	return p.chains.Take()
 }
 
-// click handles a left click at (x, y) inside the pane.
-func (p *detail) click(x, y int) {
+// Click handles a left click at (x, y) inside the pane.
+func (p *Model) Click(x, y int) {
 	if y == 0 {
-		for t, span := range p.tabSpans() {
+		for t, span := range p.TabSpans() {
 			if x >= span[0] && x < span[1] {
-				p.SetTab(tab(t))
+				p.SetTab(Tab(t))
 			}
 		}
 		return
 	}
-	y -= p.headH()
+	y -= p.HeadH()
 	switch p.active {
-	case tabChains:
+	case TabChains:
 		if row, ok := p.chains.RowAt(y); ok {
 			p.chains.MoveTo(row)
 		}
-	case tabSnapshots:
+	case TabSnapshots:
 		if row, ok := p.snaps.RowAt(y); ok {
 			p.snaps.MoveTo(row)
 		}
 	}
 }
 
-func (p *detail) tabLabel(t tab) string {
+func (p *Model) tabLabel(t Tab) string {
 	label := t.String()
-	if p.dom != nil && t == tabSnapshots {
+	if p.dom != nil && t == TabSnapshots {
 		label += " " + strconv.Itoa(len(p.dom.Snapshots))
 	}
 	return label
 }
 
-// tabSpans are the x ranges of the tab labels in the tab bar, for clicks.
-func (p *detail) tabSpans() [tabCount][2]int {
+// TabSpans are the x ranges of the tab labels in the tab bar, for clicks.
+func (p *Model) TabSpans() [tabCount][2]int {
 	var spans [tabCount][2]int
 	x := common.TextWidth(p.titleText()) + 1
-	for t := tab(0); t < tabCount; t++ {
+	for t := Tab(0); t < tabCount; t++ {
 		w := common.TextWidth(p.tabLabel(t)) + 2 // padding
 		spans[t] = [2]int{x, x + w}
 		x += w + 1
@@ -171,21 +176,21 @@ func (p *detail) tabSpans() [tabCount][2]int {
 	return spans
 }
 
-func (p *detail) titleText() string {
+func (p *Model) titleText() string {
 	if p.dom == nil {
 		return ""
 	}
 	return common.Truncate(p.dom.Name, max(p.width/3, 8))
 }
 
-func (p *detail) ShortHelp() []key.Binding { return p.current().ShortHelp() }
+func (p *Model) ShortHelp() []key.Binding { return p.current().ShortHelp() }
 
-func (p *detail) FullHelp() [][]key.Binding {
+func (p *Model) FullHelp() [][]key.Binding {
 	km := p.common.KeyMap
 	return append(p.current().FullHelp(), []key.Binding{km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots})
 }
 
-func (p *detail) View() string {
+func (p *Model) View() string {
 	st := p.common.Styles
 	var b strings.Builder
 	title := p.titleText()
@@ -196,7 +201,7 @@ func (p *detail) View() string {
 	}
 	b.WriteString(" ")
 	used := common.TextWidth(title) + 1
-	for t := tab(0); t < tabCount; t++ {
+	for t := Tab(0); t < tabCount; t++ {
 		label := p.tabLabel(t)
 		if t == p.active {
 			b.WriteString(st.TabActive.Render(label))
@@ -238,3 +243,17 @@ func domainSummary(d *model.Domain) string {
 	}
 	return strings.Join(parts, " · ")
 }
+
+// Active is the tab shown.
+func (p *Model) Active() Tab { return p.active }
+
+// Domain is the domain shown, or nil.
+func (p *Model) Domain() *model.Domain { return p.dom }
+
+// Chains is the Chains tab.
+func (p *Model) Chains() *chainview.Model { return p.chains }
+
+// Snaps is the Snapshots tab.
+func (p *Model) Snaps() *snaptree.Model { return p.snaps }
+
+var _ common.Component = (*Model)(nil)
