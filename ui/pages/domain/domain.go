@@ -75,7 +75,7 @@ func (p *Model) SetFocus(f bool) {
 	p.snaps.SetFocus(f && p.active == TabSnapshots)
 }
 
-// Settab switches the tab.
+// SetTab switches the tab.
 func (p *Model) SetTab(t Tab) {
 	p.active = t
 	p.SetFocus(p.focused)
