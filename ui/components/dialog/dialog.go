@@ -429,9 +429,6 @@ func (d *OpDialog) content() []string {
 func (d *OpDialog) tuiPlan() model.Plan {
 	p := d.plan
 	p.Warnings = d.plan.WarningsIn(d.common.KeyMap.RemedyWords)
-	for i, w := range p.Warnings {
-		p.Warnings[i] = tuiWords(d.common.KeyMap, w)
-	}
 	return p
 }
 

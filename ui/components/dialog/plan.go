@@ -71,9 +71,5 @@ func splitHint(err error, km *common.KeyMap) (msg, hint string) {
 			"virtchain reconnects by itself; the footer says when, then look again before retrying"
 	}
 	m, h := model.SplitHint(err)
-	msg, hint = model.OneLine(m), h.Render(km.RemedyWords)
-	if r := (*model.Refusal)(nil); hint == "" && !errors.As(err, &r) {
-		msg, hint = textHint(msg)
-	}
-	return tuiWords(km, msg), tuiWords(km, hint)
+	return model.OneLine(m), h.Render(km.RemedyWords)
 }
