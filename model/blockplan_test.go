@@ -58,7 +58,7 @@ func refusal(t *testing.T, err error, want string) {
 	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("refusal %q: want one line containing %q", err, want)
 	}
-	if r.Fix == "" {
+	if r.Instead.Empty() {
 		t.Fatalf("refusal %q has no fix", err)
 	}
 }

@@ -156,11 +156,6 @@ func NoJob(domain, disk string) error {
 // ReadOnlyHint is the fix for anything a read-only connection refuses.
 var ReadOnlyHint = Hint{Do(DoWritable)}
 
-// ReadOnlyFix is ReadOnlyHint in the CLI's words.
-//
-// Deprecated: use ReadOnlyHint.
-const ReadOnlyFix = "run again without --readonly"
-
 // RefuseReadOnly is the one refusal of a change on a read-only connection
 // (--readonly). what is a verb phrase: "run virtchain commit", "save".
 func RefuseReadOnly(what string) error {

@@ -81,11 +81,6 @@ type Refusal struct {
 	Reason string
 	// Instead is what to do instead; empty when there is nothing to do.
 	Instead Hint
-	// Fix is Instead in the CLI's words.
-	//
-	// Deprecated: render Instead (Hint, Render). Kept until ui/ stops
-	// reading it; a Refusal built by hand with only Fix still prints it.
-	Fix string
 }
 
 // Error is the refusal in the CLI's words: "REASON; FIX".
@@ -94,9 +89,6 @@ func (r *Refusal) Error() string { return r.Render(nil) }
 // Render is the refusal with each remedy worded by remedy (nil: CLI words).
 func (r *Refusal) Render(remedy func(Remedy) string) string {
 	fix := r.Instead.Render(remedy)
-	if r.Instead.Empty() {
-		fix = r.Fix
-	}
 	if fix == "" {
 		return r.Reason
 	}
@@ -107,12 +99,7 @@ func (r *Refusal) Render(remedy func(Remedy) string) string {
 func (r *Refusal) Message() string { return r.Reason }
 
 // Hint is what to do instead.
-func (r *Refusal) Hint() Hint {
-	if r.Instead.Empty() {
-		return Say(r.Fix)
-	}
-	return r.Instead
-}
+func (r *Refusal) Hint() Hint { return r.Instead }
 
 // Refuse builds a *Refusal whose fix is plain words.
 func Refuse(reason, fix string) error { return RefuseDo(reason, Say(fix)...) }
@@ -123,5 +110,5 @@ func RefuseDo(reason string, fix ...HintPart) error {
 	if h.Empty() {
 		h = nil
 	}
-	return &Refusal{Reason: reason, Instead: h, Fix: h.String()}
+	return &Refusal{Reason: reason, Instead: h}
 }

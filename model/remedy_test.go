@@ -37,7 +37,7 @@ func TestRemedyCLIWords(t *testing.T) {
 			t.Errorf("%v: CLI() = %q, want %q", tc.r, got, tc.want)
 		}
 	}
-	if ReadOnlyHint.String() != ReadOnlyFix {
+	if ReadOnlyHint.String() != "run again without --readonly" {
 		t.Errorf("ReadOnlyHint %q", ReadOnlyHint)
 	}
 }
@@ -48,8 +48,8 @@ func TestRefusalRendersRemediesTwoWays(t *testing.T) {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
 	var r *Refusal
-	if !errors.As(err, &r) || r.Fix != "make an external snapshot instead (--external), or drop --quiesce" {
-		t.Fatalf("deprecated Fix: %#v", err)
+	if !errors.As(err, &r) || r.Hint().String() != "make an external snapshot instead (--external), or drop --quiesce" {
+		t.Fatalf("the refusal's hint: %#v", err)
 	}
 	tui := func(r Remedy) string { return fmt.Sprintf("<%d>", r.Action) }
 	if got, want := r.Render(tui), fmt.Sprintf("no memory; make an external snapshot instead (<%d>), or <%d>", DoExternal, DoDropQuiesce); got != want {
@@ -58,7 +58,7 @@ func TestRefusalRendersRemediesTwoWays(t *testing.T) {
 	if got := Refuse("shut off", "").Error(); got != "shut off" {
 		t.Errorf("no fix: %q", got)
 	}
-	if rr := (&Refusal{Reason: "old", Fix: "by hand"}); rr.Error() != "old; by hand" || rr.Hint().String() != "by hand" {
+	if rr := (&Refusal{Reason: "old", Instead: Say("by hand")}); rr.Error() != "old; by hand" || rr.Hint().String() != "by hand" {
 		t.Errorf("hand-built refusal: %q", rr.Error())
 	}
 }
