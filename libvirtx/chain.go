@@ -27,15 +27,22 @@ const ProblemNotLocal = "backing is not a local file"
 // missing external data file is flagged on its layer without stopping the
 // walk, since the backing chain is still readable. It never fails.
 func WalkChain(top, format string) []model.Layer {
-	w := newWalker()
+	return walk(top, format, newWalker().inspect)
+}
+
+// walk follows a backing chain from top, reading each image with inspect,
+// which also says which file it is (id), so a loop is found whatever the
+// names that reach it. Local and remote reading share it, so both stop in
+// the same places with the same problems.
+func walk[ID comparable](top, format string, inspect func(path, format string) (model.Layer, ID, bool)) []model.Layer {
 	var layers []model.Layer
-	var seen []fileID
+	var seen []ID
 	path := top
 	for {
 		if len(layers) == model.MaxChainDepth {
 			return append(layers, problemLayer(path, format, model.ProblemTooDeep))
 		}
-		l, id, ok := w.inspect(path, format)
+		l, id, ok := inspect(path, format)
 		if ok {
 			for i, s := range seen {
 				if s == id {
@@ -122,22 +129,38 @@ func (w *walker) inspect(path, format string) (l model.Layer, id fileID, ok bool
 		return l, id, false
 	}
 	first := w.buf[:n]
+	ok = describeImage(&l, first, r, size, func(p string) string {
+		var dst syscall.Stat_t
+		if err := syscall.Stat(p, &dst); err != nil {
+			return openProblem(err)
+		}
+		return ""
+	})
+	return l, id, ok
+}
+
+// describeImage fills a layer from the start of its image (first) and a
+// reader for the rest, the same way for a local file and for a storage
+// volume read through libvirt, so both give the same layer. size is the
+// file's size. dataFileProblem says why an external data file cannot be
+// opened ("" when it can). ok is false when the walk must stop here.
+func describeImage(l *model.Layer, first []byte, r io.ReaderAt, size int64, dataFileProblem func(path string) string) (ok bool) {
 	if l.Format == "" {
 		l.Format = qcow2.ProbeBytes(first)
 	}
 	switch l.Format {
 	case "raw":
 		l.VirtualSize = size
-		return l, id, true
+		return true
 	case "qcow2":
 	default:
 		l.Problem = fmt.Sprintf("%s: %s (virtchain reads qcow2 and raw)", model.ProblemUnknownFormat, l.Format)
-		return l, id, false
+		return false
 	}
 	h, err := qcow2.Parse(first, r, size)
 	if err != nil {
 		l.Problem = headerProblem(err, first)
-		return l, id, false
+		return false
 	}
 	l.VirtualSize = h.VirtualSize
 	l.ClusterSize = h.ClusterSize
@@ -150,15 +173,14 @@ func (w *walker) inspect(path, format string) (l model.Layer, id fileID, ok bool
 		l.InternalSnapshots = h.SnapshotNames()
 	}
 	if h.DataFile != "" {
-		// Only images with an external data file pay for this stat.
-		if p, bad := resolveBacking(path, h.DataFile); bad == "" {
-			var dst syscall.Stat_t
-			if err := syscall.Stat(p, &dst); err != nil {
-				l.Problem = fmt.Sprintf("%s: external data file %s", openProblem(err), p)
+		// Only images with an external data file pay for this check.
+		if p, bad := resolveBacking(l.Path, h.DataFile); bad == "" {
+			if problem := dataFileProblem(p); problem != "" {
+				l.Problem = fmt.Sprintf("%s: external data file %s", problem, p)
 			}
 		}
 	}
-	return l, id, true
+	return true
 }
 
 // problemLayer is a layer that could not be read, showing where the walk
