@@ -1,80 +1,269 @@
 package libvirtx
 
 import (
+	"context"
+	"io"
+	"path/filepath"
 	"strings"
 
 	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 
+	"virtchain/libvirtx/qcow2"
 	"virtchain/model"
 )
 
-// ProblemRemoteNoPool is a layer's problem when the chain of a shut-off
-// domain cannot be read: over a remote connection libvirt only describes
-// images that belong to a storage pool.
-const ProblemRemoteNoPool = "chain cannot be read over a remote connection: image is in no storage pool (define a pool for its folder)"
+// ProblemRemoteNoPool starts a layer's problem when the chain of a
+// shut-off domain cannot be read over a read-only remote connection: there
+// libvirt only describes images that belong to a storage pool, and a
+// read-only connection cannot create one. The rest of the text names the
+// folder and the commands that define a pool for it.
+const ProblemRemoteNoPool = "chain cannot be read over a read-only remote connection: the image's folder is in no storage pool"
 
-// poolChain reads a shut-off domain's chain over a remote connection from
-// storage volume descriptions, the only way libvirt describes an image
-// there. An image outside every pool ends the chain with a problem.
+// poolChain reads one chain with a session of its own (see poolSession),
+// for callers outside a discovery.
 func (c *Conn) poolChain(path, format string) []model.Layer {
-	var layers []model.Layer
-	seen := map[string]bool{}
-	for path != "" {
-		if len(layers) >= model.MaxChainDepth {
-			layers = append(layers, model.Layer{Path: path, Format: format, Problem: model.ProblemTooDeep})
-			break
-		}
-		if seen[path] {
-			layers = append(layers, model.Layer{Path: path, Format: format, Problem: model.ProblemLoop})
-			break
-		}
-		seen[path] = true
-		layer, next, nextFormat := c.volumeLayer(path, format)
-		layers = append(layers, layer)
-		if layer.Problem != "" {
-			break
-		}
-		path, format = next, nextFormat
-	}
-	return layers
+	s := c.newPoolSession(context.Background())
+	defer s.close()
+	return s.chain(path, format)
 }
 
-func (c *Conn) volumeLayer(path, format string) (layer model.Layer, next, nextFormat string) {
-	layer = model.Layer{Path: path, Format: format}
-	vol, err := c.virt.LookupStorageVolByPath(path)
-	if err != nil {
-		if virtCode(err) == libvirt.ERR_NO_STORAGE_VOL {
-			layer.Problem = ProblemRemoteNoPool
-		} else {
-			layer.Problem = "storage volume: " + errorText(err)
-		}
-		return layer, "", ""
+// chain reads a shut-off domain's chain over a remote connection through
+// libvirt's storage API only: each image is a volume of the pool that
+// covers its folder; the volume's XML gives its sizes, and its first bytes,
+// downloaded with StorageVolDownload, go through the same header reader as
+// a local file's. So the layers are the ones WalkChain gives on the host.
+func (s *poolSession) chain(top, format string) []model.Layer {
+	return walk(top, format, s.inspect)
+}
+
+// inspect reads one image as a volume; the id is the volume's key.
+func (s *poolSession) inspect(path, format string) (l model.Layer, key string, ok bool) {
+	l = model.Layer{Path: path, Format: format, InternalSnapshots: []string{}}
+	if path == "" {
+		l.Problem = model.ProblemMissing + ": no path"
+		return l, "", false
 	}
+	if s.ctx.Err() != nil {
+		l.Problem = "discovery cancelled"
+		return l, "", false
+	}
+	if !filepath.IsAbs(path) {
+		l.Problem = model.ProblemUnreadable + ": a relative path cannot be read over a remote connection"
+		return l, "", false
+	}
+	dir, name := filepath.Split(filepath.Clean(path))
+	dir = filepath.Clean(dir)
+	for attempt := 0; ; attempt++ {
+		fp := s.folder(dir)
+		got, key, ok, vanished := s.inspectIn(fp, l, name)
+		if vanished && attempt < 4 {
+			s.forget(dir, fp)
+			continue
+		}
+		return got, key, ok
+	}
+}
+
+// inspectIn reads name in fp's pool. vanished reports that the pool went
+// away during the read: destroyed by another virtchain whose transient pool
+// this session was using (or which destroyed this one's by mistake).
+func (s *poolSession) inspectIn(fp *folderPool, l model.Layer, name string) (_ model.Layer, key string, ok, vanished bool) {
+	vol, problem, vanished := s.volume(fp, name)
+	if vanished {
+		return l, "", false, true
+	}
+	if problem != "" {
+		l.Problem = problem
+		return l, "", false, false
+	}
+	defer vol.Free()
+	l, key, ok = s.readVolume(l, vol)
+	if !ok && fp.pool != nil {
+		// A failed read: is it the image, or the pool that left?
+		s.call("StoragePoolIsActive")
+		if active, err := fp.pool.IsActive(); err != nil || !active {
+			return l, "", false, true
+		}
+	}
+	return l, key, ok, false
+}
+
+// volume looks name up in fp's pool. vanished reports that the pool went
+// away meanwhile (another virtchain destroyed its transient pool).
+func (s *poolSession) volume(fp *folderPool, name string) (vol *libvirt.StorageVol, problem string, vanished bool) {
+	switch {
+	case fp.gone:
+		return nil, model.ProblemMissing, false
+	case fp.problem != "":
+		return nil, fp.problem, false
+	}
+	for {
+		s.call("StorageVolLookupByName")
+		vol, err := fp.pool.LookupStorageVolByName(name)
+		if err == nil {
+			return vol, "", false
+		}
+		switch virtCode(err) {
+		case libvirt.ERR_NO_STORAGE_POOL, libvirt.ERR_OPERATION_INVALID:
+			return nil, "storage pool " + fp.name + ": " + errorText(err), true
+		case libvirt.ERR_NO_STORAGE_VOL:
+		default:
+			return nil, "storage volume: " + errorText(err), false
+		}
+		// A pool this session did not create may have been scanned before
+		// the file was made: refresh it once (a rescan of its folder,
+		// which changes nothing in the pool) and look again.
+		if fp.ours || s.c.readonly {
+			break
+		}
+		again := false
+		fp.refresh.Do(func() {
+			s.call("StoragePoolRefresh")
+			again = fp.pool.Refresh(0) == nil
+		})
+		if !again {
+			break
+		}
+	}
+	if s.c.readonly && !fp.ours {
+		return nil, model.ProblemMissing + " (storage pool " + fp.name + " lists no volume " + name +
+			"; if the file is new, run virsh -c " + model.ShellQuote(s.c.uri) + " pool-refresh " + model.ShellQuote(fp.name) + ")", false
+	}
+	return nil, model.ProblemMissing, false
+}
+
+// readVolume fills l from the volume's XML and its first bytes.
+func (s *poolSession) readVolume(l model.Layer, vol *libvirt.StorageVol) (model.Layer, string, bool) {
+	s.call("StorageVolGetXMLDesc")
 	doc, err := vol.GetXMLDesc(0)
-	_ = vol.Free()
 	if err != nil {
-		layer.Problem = "storage volume: " + errorText(err)
-		return layer, "", ""
+		l.Problem = model.ProblemUnreadable + ": storage volume: " + errorText(err)
+		return l, "", false
 	}
 	var v libvirtxml.StorageVolume
 	if err := v.Unmarshal(doc); err != nil {
-		layer.Problem = "storage volume XML: " + model.OneLine(err.Error())
-		return layer, "", ""
+		l.Problem = model.ProblemUnreadable + ": storage volume XML: " + model.OneLine(err.Error())
+		return l, "", false
 	}
-	if v.Target != nil && v.Target.Format != nil && v.Target.Format.Type != "" {
-		layer.Format = v.Target.Format.Type
+	key := v.Key
+	if key == "" {
+		key = l.Path
 	}
-	layer.VirtualSize = volumeBytes(v.Capacity)
-	layer.Allocation = volumeBytes(v.Allocation)
-	if v.BackingStore != nil && v.BackingStore.Path != "" {
-		layer.BackingFile = v.BackingStore.Path
-		if v.BackingStore.Format != nil {
-			layer.BackingFormat = v.BackingStore.Format.Type
+	switch v.Type {
+	case "file", "block", "":
+	case "dir":
+		l.Problem = model.ProblemNotRegular + ": a folder"
+		return l, key, false
+	default:
+		l.Problem = model.ProblemNotRegular + ": a " + v.Type + " volume"
+		return l, key, false
+	}
+	l.Allocation = volumeBytes(v.Allocation)
+	if s.c.readonly {
+		// libvirt refuses StorageVolDownload on a read-only connection.
+		volumeOnly(&l, &v)
+		return l, key, true
+	}
+	// physical is the file's size (a qcow2 image's capacity is its
+	// virtual size); libvirt gives it for file and block volumes.
+	size := volumeBytes(v.Capacity)
+	if v.Physical != nil {
+		size = volumeBytes(v.Physical)
+	}
+	r := volReader{s: s, vol: vol}
+	first := make([]byte, min(int64(qcow2.FirstRead), size))
+	n, err := r.ReadAt(first, 0)
+	if err != nil && err != io.EOF {
+		l.Problem = model.ProblemUnreadable + ": " + model.OneLine(err.Error())
+		return l, key, false
+	}
+	ok := describeImage(&l, first[:n], r, size, s.fileProblem)
+	return l, key, ok
+}
+
+// volumeOnly fills a layer from the volume XML alone, all a read-only
+// connection gets: its format, sizes, cluster size and backing image as
+// libvirt resolved them. What only the header holds is not there: the
+// backing name as written (BackingFile is the resolved path), dirty and
+// corrupt bits, internal snapshots, an external data file.
+func volumeOnly(l *model.Layer, v *libvirtxml.StorageVolume) {
+	if t := v.Target; t != nil {
+		if l.Format == "" && t.Format != nil {
+			l.Format = t.Format.Type
 		}
-		return layer, layer.BackingFile, layer.BackingFormat
+		if t.ClusterSize != nil {
+			l.ClusterSize = volumeBytes(&libvirtxml.StorageVolumeSize{Unit: t.ClusterSize.Unit, Value: t.ClusterSize.Value})
+		}
 	}
-	return layer, "", ""
+	l.VirtualSize = volumeBytes(v.Capacity)
+	if b := v.BackingStore; b != nil && b.Path != "" {
+		l.BackingFile = b.Path
+		if b.Format != nil {
+			l.BackingFormat = b.Format.Type
+		}
+	}
+}
+
+// fileProblem says why path (an external data file) cannot be opened, as
+// the local reader would: "" when its folder's pool lists it.
+func (s *poolSession) fileProblem(path string) string {
+	dir, name := filepath.Split(filepath.Clean(path))
+	vol, problem, _ := s.volume(s.folder(filepath.Clean(dir)), name)
+	if vol != nil {
+		_ = vol.Free()
+	}
+	return problem
+}
+
+// volReader reads a volume's bytes with StorageVolDownload: one stream per
+// read, for exactly the bytes asked.
+type volReader struct {
+	s   *poolSession
+	vol *libvirt.StorageVol
+}
+
+// ReadAt fills b from off; io.EOF when the volume ends first.
+func (r volReader) ReadAt(b []byte, off int64) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	st, err := r.s.c.virt.NewStream(0)
+	if err != nil {
+		return 0, &LibvirtError{Op: "open a stream", Err: err}
+	}
+	defer st.Free()
+	r.s.call("StorageVolDownload")
+	if err := r.vol.Download(st, uint64(off), uint64(len(b)), 0); err != nil {
+		return 0, &LibvirtError{Op: "download volume bytes", Err: err}
+	}
+	done := 0
+	var tail [64]byte
+	for {
+		buf := tail[:]
+		if done < len(b) {
+			buf = b[done:]
+		}
+		n, err := st.Recv(buf)
+		if err == io.EOF || err == nil && n == 0 {
+			break // the end of the stream
+		}
+		if err != nil || n < 0 { // n < 0: "would block", not asked for
+			_ = st.Abort()
+			return done, &LibvirtError{Op: "download volume bytes", Err: err}
+		}
+		if done < len(b) {
+			done += n
+		}
+	}
+	r.s.call("StreamFinish")
+	if err := st.Finish(); err != nil {
+		return done, &LibvirtError{Op: "download volume bytes", Err: err}
+	}
+	if done < len(b) {
+		return done, io.EOF
+	}
+	return done, nil
 }
 
 var sizeUnits = map[string]int64{

@@ -69,6 +69,10 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 		uuids[i], _ = doms[i].GetUUIDString()
 	}
 	bulk := c.bulkFacts(doms, uuids)
+	// Remote shut-off chains read through storage pools that the workers
+	// share; transient ones are destroyed when discovery ends, however.
+	pools := c.newPoolSession(ctx)
+	defer pools.close()
 
 	out := make([]model.Domain, len(doms))
 	gone := make([]bool, len(doms))
@@ -83,7 +87,7 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 				if !ok {
 					f = c.oneFacts(&doms[i])
 				}
-				out[i], gone[i] = c.buildDomain(ctx, &doms[i], uuids[i], f)
+				out[i], gone[i] = c.buildDomain(ctx, &doms[i], uuids[i], f, pools)
 			}
 		}()
 	}
@@ -124,7 +128,9 @@ func (c *Conn) discoverOne(ctx context.Context, name string) (model.Domain, erro
 	if !c.local && f.state.Active() {
 		f.blocks = c.blockStats([]*libvirt.Domain{dom})[uuid]
 	}
-	d, gone := c.buildDomain(ctx, dom, uuid, f)
+	pools := c.newPoolSession(ctx)
+	defer pools.close()
+	d, gone := c.buildDomain(ctx, dom, uuid, f, pools)
 	if err := ctx.Err(); err != nil {
 		return model.Domain{}, err
 	}
@@ -137,7 +143,7 @@ func (c *Conn) discoverOne(ctx context.Context, name string) (model.Domain, erro
 // buildDomain turns one domain into a model value. It never fails: what
 // cannot be read lands in Domain.Problem or Layer.Problem. gone reports a
 // domain undefined since it was listed, which is dropped, not flagged.
-func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string, f domainFacts) (d model.Domain, gone bool) {
+func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string, f domainFacts, pools *poolSession) (d model.Domain, gone bool) {
 	name, _ := dom.GetName()
 	d = model.Domain{
 		Name:        name,
@@ -178,7 +184,7 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 		} else {
 			if x.Devices != nil {
 				for _, xd := range x.Devices.Disks {
-					d.Disks = append(d.Disks, c.buildDisk(xd, f))
+					d.Disks = append(d.Disks, c.buildDisk(xd, f, pools))
 				}
 			}
 			if x.Metadata != nil {

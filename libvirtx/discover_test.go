@@ -297,7 +297,7 @@ func TestDiscoverShutoff(t *testing.T) {
 	remote := discOpen(t, testhost.URI(), true)
 	remote.local = false
 	rd := l.discoverWith(remote)
-	if got := rd.Disks[0].Layers; len(got) != 1 || got[0].Problem != ProblemRemoteNoPool {
+	if got := rd.Disks[0].Layers; len(got) != 1 || !strings.HasPrefix(got[0].Problem, ProblemRemoteNoPool+": folder "+l.dir+";") {
 		t.Errorf("remote chain without a pool: %+v", got)
 	}
 	poolXML, _ := (&libvirtxml.StoragePool{Type: "dir", Name: l.name + "-pool",
@@ -310,7 +310,7 @@ func TestDiscoverShutoff(t *testing.T) {
 	rd = l.discoverWith(remote)
 	rvda := rd.Disks[0]
 	if got := layerPaths(rvda); !slices.Equal(got, []string{top, mid, base}) {
-		t.Fatalf("remote vda chain %v", got)
+		t.Fatalf("remote vda chain %v: %+v", got, rvda.Layers)
 	}
 	for i, layer := range rvda.Layers {
 		local := vda.Layers[i]

@@ -75,8 +75,8 @@ func networkName(n *libvirtxml.DomainDiskSourceNetwork) string {
 // buildDisk turns one <disk> into a model value, reading its chain the
 // way this disk allows: from the live XML when the domain is active, from
 // the images themselves when they are local, from storage volumes when
-// they are remote, and not at all when the source is no host path.
-func (c *Conn) buildDisk(x libvirtxml.DomainDisk, f domainFacts) model.Disk {
+// they are remote (through pools, see poolSession), and not at all when the source is no host path.
+func (c *Conn) buildDisk(x libvirtxml.DomainDisk, f domainFacts, pools *poolSession) model.Disk {
 	disk := model.Disk{
 		Device:    x.Device,
 		ReadOnly:  x.ReadOnly != nil,
@@ -109,7 +109,7 @@ func (c *Conn) buildDisk(x libvirtxml.DomainDisk, f domainFacts) model.Disk {
 	case c.local:
 		disk.Layers = WalkChain(src.path, disk.Format)
 	default:
-		disk.Layers = c.poolChain(src.path, disk.Format)
+		disk.Layers = pools.chain(src.path, disk.Format)
 	}
 	normalizeLayers(disk.Layers)
 	return disk
