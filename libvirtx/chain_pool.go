@@ -2,6 +2,7 @@ package libvirtx
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -146,10 +147,7 @@ func (s *poolSession) readVolume(l model.Layer, vol *libvirt.StorageVol) (model.
 		l.Problem = model.ProblemUnreadable + ": storage volume XML: " + model.OneLine(err.Error())
 		return l, "", false
 	}
-	key := v.Key
-	if key == "" {
-		key = l.Path
-	}
+	key := volumeIdentity(&v, l.Path)
 	switch v.Type {
 	case "file", "block", "":
 	case "dir":
@@ -180,6 +178,31 @@ func (s *poolSession) readVolume(l model.Layer, vol *libvirt.StorageVol) (model.
 	}
 	ok := describeImage(&l, first[:n], r, size, s.fileProblem)
 	return l, key, ok
+}
+
+// volumeIdentity tells files apart for loop detection, which the local
+// reader does by device and inode. A volume's key is its path in the pool,
+// so a symlink or another pool's path to the same file has another key;
+// what libvirt reports of the file itself does not change with the name:
+// its change and modification times (in nanoseconds), sizes, and the
+// backing image it names. Two layers of one chain that agree on all of
+// them are one file (were they two, naming the same backing image would
+// make the chain loop one step later anyway). Without timestamps (block
+// volumes), the key.
+func volumeIdentity(v *libvirtxml.StorageVolume, path string) string {
+	t := v.Target
+	if t == nil || t.Timestamps == nil || t.Timestamps.Ctime == "" {
+		if v.Key != "" {
+			return "key:" + v.Key
+		}
+		return "path:" + path
+	}
+	backing := ""
+	if v.BackingStore != nil {
+		backing = v.BackingStore.Path
+	}
+	return fmt.Sprintf("file:%s|%s|%d|%d|%d|%s", t.Timestamps.Ctime, t.Timestamps.Mtime,
+		volumeBytes(v.Physical), volumeBytes(v.Allocation), volumeBytes(v.Capacity), backing)
 }
 
 // volumeOnly fills a layer from the volume XML alone, all a read-only

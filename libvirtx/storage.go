@@ -102,10 +102,31 @@ func (s *poolSession) release(fp *folderPool) {
 	}
 	if fp.ours && strings.HasPrefix(fp.name, TransientPoolPrefix) {
 		s.calls.Add(1)
-		_ = fp.pool.Destroy() // transient: destroying it removes it
+		s.destroy(fp.pool)
 	}
 	_ = fp.pool.Free()
 	fp.pool = nil
+}
+
+// destroyPatience bounds how long destroy waits for a pool's
+// asynchronous jobs (another virtchain's download through it) to end.
+const destroyPatience = 5 * time.Second
+
+// destroy destroys a transient pool, which removes it. libvirt refuses
+// while a download or refresh through it runs ("has asynchronous jobs
+// running"): that ends within milliseconds, so it tries again.
+func (s *poolSession) destroy(p *libvirt.StoragePool) {
+	for deadline := time.Now().Add(destroyPatience); ; time.Sleep(20 * time.Millisecond) {
+		s.calls.Add(1)
+		err := p.Destroy()
+		switch virtCode(err) {
+		case libvirt.ERR_OK, libvirt.ERR_NO_STORAGE_POOL, libvirt.ERR_OPERATION_INVALID:
+			return // gone, or already not active
+		}
+		if err == nil || lostConnection(err) || time.Now().After(deadline) {
+			return
+		}
+	}
 }
 
 // folder returns how dir's images are read, resolving it on first use.
