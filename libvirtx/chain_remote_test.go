@@ -495,3 +495,34 @@ func TestTransientPoolName(t *testing.T) {
 		t.Errorf("suggested %q %q", suggestedPoolName("/var/lib/my images"), suggestedPoolName("/"))
 	}
 }
+
+// TestVolumeIdentityAndXML: one file under two names is one identity;
+// the XML-only layer of a read-only connection takes libvirt's resolved
+// backing path.
+func TestVolumeIdentityAndXML(t *testing.T) {
+	vol := func(key, ctime string) *libvirtxml.StorageVolume {
+		var v libvirtxml.StorageVolume
+		doc := `<volume type='file'><name>x</name><key>` + key + `</key>
+<capacity unit='bytes'>16777216</capacity><allocation unit='bytes'>200704</allocation><physical unit='bytes'>196616</physical>
+<target><path>` + key + `</path><format type='qcow2'/><timestamps><mtime>1.5</mtime><ctime>` + ctime + `</ctime></timestamps>
+<clusterSize unit='B'>65536</clusterSize></target>
+<backingStore><path>/p/base.raw</path><format type='raw'/></backingStore></volume>`
+		if err := v.Unmarshal(doc); err != nil {
+			t.Fatal(err)
+		}
+		return &v
+	}
+	a, alias, other := vol("/p/a.qcow2", "1.25"), vol("/p/alias.qcow2", "1.25"), vol("/p/b.qcow2", "1.26")
+	if volumeIdentity(a, "") != volumeIdentity(alias, "") || volumeIdentity(a, "") == volumeIdentity(other, "") {
+		t.Errorf("identities %q %q %q", volumeIdentity(a, ""), volumeIdentity(alias, ""), volumeIdentity(other, ""))
+	}
+	a.Target.Timestamps = nil
+	if id := volumeIdentity(a, ""); id != "key:/p/a.qcow2" {
+		t.Errorf("identity without timestamps %q", id)
+	}
+	l := model.Layer{Path: "/p/a.qcow2"}
+	volumeOnly(&l, a)
+	if l.Format != "qcow2" || l.VirtualSize != 16<<20 || l.ClusterSize != 65536 || l.BackingFile != "/p/base.raw" || l.BackingFormat != "raw" {
+		t.Errorf("XML-only layer %+v", l)
+	}
+}
