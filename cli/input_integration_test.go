@@ -343,7 +343,9 @@ func TestVc7iTUIEscapesHostNames(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("q did not quit")
 	}
-	for _, raw := range []string{"\u009b", "\u0085", "\x1b[31mred", "\x1b[31m.qcow2", "\t"} {
+	// The name's tab is looked for with what follows it: the renderer itself
+	// may move the cursor with tabs.
+	for _, raw := range []string{"\u009b", "\u0085", "\x1b[31mred", "\x1b[31m.qcow2", "\tx-"} {
 		if strings.Contains(out.String(), raw) {
 			t.Errorf("the terminal got a raw %q from host data", raw)
 		}
