@@ -64,10 +64,10 @@ test-matrix: setup build vet
 	bash scripts/test.sh local trixie trixie-backports
 
 hosts-up:
-	bash scripts/testhost.sh up trixie
+	bash scripts/testhost.sh up trixie; bash scripts/testhost.sh up local-ssh
 
 hosts-down:
-	bash scripts/testhost.sh down trixie; bash scripts/testhost.sh down trixie-backports
+	bash scripts/testhost.sh down trixie; bash scripts/testhost.sh down trixie-backports; bash scripts/testhost.sh down local-ssh
 
 # soak runs the randomized operation-sequence suite (soak/) for STEPS steps
 # from SEED (default: random, printed) and prints its figures. SKIP leaves

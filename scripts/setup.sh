@@ -7,8 +7,11 @@ set -euo pipefail
 uri=qemu:///system
 # ca-certificates: the first build fetches Go modules over HTTPS, and a
 # minimal Debian 12 image has no CA bundle. debootstrap and openssh-client:
-# the second test host (scripts/testhost.sh) and qemu+ssh to it.
-need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux gcc make ca-certificates debootstrap openssh-client)
+# the second test host (scripts/testhost.sh) and qemu+ssh to it;
+# openssh-server: the sshd through which qemu+ssh reaches this machine's
+# own libvirtd in tests (testhost.sh up local-ssh). Without systemd its
+# package starts no daemon, and testhost.sh runs its own on a loopback port.
+need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux gcc make ca-certificates debootstrap openssh-client openssh-server)
 
 sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -2,8 +2,11 @@
 # Runs the whole suite once per libvirt host: the machine's own libvirtd
 # ("local", Debian 12: libvirt 9.0) and the hosts scripts/testhost.sh
 # starts. Each pass names its host and libvirt version, so a failure says
-# which libvirt it is on. Hosts this script started are stopped again,
-# also when a test fails or the run is interrupted.
+# which libvirt it is on, and hands the tests the host's qemu+ssh URI too
+# (VIRTCHAIN_TEST_SSH_URI: through the host's own sshd; for local, the sshd
+# testhost.sh starts as local-ssh), for the tests of remote connections.
+# Hosts this script started are stopped again, also when a test fails or
+# the run is interrupted.
 #
 #   scripts/test.sh [HOST...]     default: local trixie
 set -uo pipefail
@@ -22,15 +25,22 @@ trap 'exit 130' INT TERM
 failed=()
 for h in "${hosts[@]}"; do
 	if [ "$h" = local ]; then
-		uri=qemu:///system root=/
+		uri=qemu:///system root=/ ssh_uri=
+		bash scripts/testhost.sh status local-ssh >/dev/null 2>&1 || started+=(local-ssh)
+		if bash scripts/testhost.sh up local-ssh; then
+			ssh_uri=$(bash scripts/testhost.sh ssh-uri local-ssh)
+		else
+			echo "=== host local: no sshd, so the tests of qemu+ssh skip"
+		fi
 	else
 		bash scripts/testhost.sh status "$h" >/dev/null 2>&1 || started+=("$h")
 		bash scripts/testhost.sh up "$h" || { failed+=("$h (did not start)"); continue; }
 		uri=$(bash scripts/testhost.sh uri "$h") root=$(bash scripts/testhost.sh root "$h")
+		ssh_uri=$(bash scripts/testhost.sh ssh-uri "$h")
 	fi
 	version=$(virsh -c "$uri" version --daemon 2>/dev/null | sed -n 's/^Running against daemon: *//p')
 	echo "=== host $h: libvirt ${version:-?} on $uri"
-	if ! VIRTCHAIN_INTEGRATION=1 VIRTCHAIN_BIN=$bin VIRTCHAIN_TEST_HOST=$h VIRTCHAIN_TEST_URI=$uri VIRTCHAIN_TEST_ROOT=$root \
+	if ! VIRTCHAIN_INTEGRATION=1 VIRTCHAIN_BIN=$bin VIRTCHAIN_TEST_HOST=$h VIRTCHAIN_TEST_URI=$uri VIRTCHAIN_TEST_ROOT=$root VIRTCHAIN_TEST_SSH_URI=$ssh_uri \
 		go test -race -tags libvirt_dlopen -count=1 -p 1 -timeout 45m ./...; then
 		failed+=("$h (libvirt ${version:-?})")
 	fi

@@ -14,13 +14,20 @@
 #
 # NAME is trixie (Debian 13: libvirt 11.3, QEMU 10.0; the default) or
 # trixie-backports (libvirt 12.x and QEMU from Debian 13's backports).
+# local-ssh is no second host but a way into the first: an sshd of its own
+# on 127.0.0.1:2230 that lets the test key log in as root, so that
+# qemu+ssh reaches the machine's own libvirtd (libvirt 9.0) through ssh and
+# libvirt's remote helper as a remote admin's connection does. Its uri is
+# qemu:///system and its root "/"; up and down start and stop only that
+# sshd, never the machine's libvirtd.
 set -euo pipefail
 
 name=${2:-trixie}
 case $name in
 trixie) suite=trixie backports= port=2231 ;;
 trixie-backports) suite=trixie backports=trixie-backports port=2232 ;;
-*) echo "testhost: unknown host $name: use trixie or trixie-backports" >&2; exit 2 ;;
+local-ssh) suite= backports= port=2230 ;;
+*) echo "testhost: unknown host $name: use trixie, trixie-backports or local-ssh" >&2; exit 2 ;;
 esac
 
 cache=${VIRTCHAIN_CACHE:-/var/cache/virtchain}
@@ -34,6 +41,7 @@ die() { echo "testhost: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root: it mounts and chroots"
 
 uri() { echo "qemu+unix:///system?socket=$root/run/libvirt/libvirt-sock"; }
+[ "$name" != local-ssh ] || { root=/ stamp=; uri() { echo qemu:///system; }; }
 ssh_uri() { echo "qemu+ssh://root@127.0.0.1:$port/system?keyfile=$keydir/id_ed25519&no_verify=1&no_tty=1"; }
 
 # mirror is the Debian mirror this machine's own apt sources use, so no
@@ -213,6 +221,63 @@ down() {
 	echo "testhost: $name is down"
 }
 
+# The local-ssh sshd keeps its configuration, host key and pid file in
+# $cache/local-ssh, apart from the machine's /etc/ssh, and accepts only the
+# test key (AuthorizedKeysFile names it), so it never opens the machine to
+# anything else.
+lssh=$cache/local-ssh
+
+lssh_running() { [ -s "$lssh/sshd.pid" ] && kill -0 "$(cat "$lssh/sshd.pid")" 2>/dev/null; }
+
+lssh_up() {
+	[ -x /usr/sbin/sshd ] || die "sshd is missing: install openssh-server (make setup)"
+	answers || die "the machine's libvirtd does not answer on $(uri): run make setup"
+	mkdir -p "$keydir" "$lssh" && chmod 0700 "$keydir" "$lssh"
+	[ -f "$keydir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$keydir/id_ed25519"
+	[ -f "$lssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$lssh/ssh_host_ed25519_key"
+	cat >"$lssh/sshd_config" <<-EOF
+		ListenAddress 127.0.0.1
+		Port $port
+		HostKey $lssh/ssh_host_ed25519_key
+		AuthorizedKeysFile $keydir/id_ed25519.pub
+		AllowUsers root
+		PermitRootLogin prohibit-password
+		PasswordAuthentication no
+		KbdInteractiveAuthentication no
+		UsePAM no
+		PidFile $lssh/sshd.pid
+	EOF
+	if ! lssh_running; then
+		mkdir -p /run/sshd
+		/usr/sbin/sshd -f "$lssh/sshd_config" -E "$lssh/sshd.log" || die "sshd did not start: see $lssh/sshd.log"
+	fi
+	for _ in $(seq 1 20); do
+		timeout 10 virsh -c "$(ssh_uri)" version >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	timeout 10 virsh -c "$(ssh_uri)" version >/dev/null 2>&1 || die "libvirt does not answer on $(ssh_uri); see $lssh/sshd.log"
+	echo "testhost: local-ssh answers on $(ssh_uri)"
+}
+
+lssh_down() {
+	lssh_running && kill "$(cat "$lssh/sshd.pid")" 2>/dev/null || true
+	rm -f "$lssh/sshd.pid"
+	echo "testhost: local-ssh is down"
+}
+
+if [ "$name" = local-ssh ]; then
+	case ${1:-} in
+	up) lssh_up ;;
+	down) lssh_down ;;
+	uri) uri ;;
+	ssh-uri) ssh_uri ;;
+	root) echo / ;;
+	status) if lssh_running && answers; then echo "testhost: local-ssh answers on $(ssh_uri)"; else echo "testhost: local-ssh is down"; exit 1; fi ;;
+	*) echo "usage: testhost.sh up|down|uri|ssh-uri|root|status local-ssh" >&2; exit 2 ;;
+	esac
+	exit 0
+fi
+
 case ${1:-} in
 up) up ;;
 down) down ;;
@@ -220,5 +285,5 @@ uri) uri ;;
 ssh-uri) ssh_uri ;;
 root) echo "$root" ;;
 status) if answers; then echo "testhost: $name answers on $(uri)"; else echo "testhost: $name is down"; exit 1; fi ;;
-*) echo "usage: testhost.sh up|down|uri|ssh-uri|root|status [trixie|trixie-backports]" >&2; exit 2 ;;
+*) echo "usage: testhost.sh up|down|uri|ssh-uri|root|status [trixie|trixie-backports|local-ssh]" >&2; exit 2 ;;
 esac

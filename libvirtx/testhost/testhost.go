@@ -19,10 +19,11 @@ import (
 
 // The environment `make test` sets for each pass of the suite.
 const (
-	envIntegration = "VIRTCHAIN_INTEGRATION" // "1" runs integration tests
-	envName        = "VIRTCHAIN_TEST_HOST"   // host name: local, trixie, trixie-backports
-	envURI         = "VIRTCHAIN_TEST_URI"    // its libvirt URI
-	envRoot        = "VIRTCHAIN_TEST_ROOT"   // the folder its daemons see as /
+	envIntegration = "VIRTCHAIN_INTEGRATION"  // "1" runs integration tests
+	envName        = "VIRTCHAIN_TEST_HOST"    // host name: local, trixie, trixie-backports
+	envURI         = "VIRTCHAIN_TEST_URI"     // its libvirt URI
+	envRoot        = "VIRTCHAIN_TEST_ROOT"    // the folder its daemons see as /
+	envSSHURI      = "VIRTCHAIN_TEST_SSH_URI" // the same host over qemu+ssh
 )
 
 // Enabled reports whether integration tests run in this pass.
@@ -43,6 +44,25 @@ func URI() string {
 		return u
 	}
 	return "qemu:///system"
+}
+
+// SSHURI is the host under test reached over qemu+ssh (through an sshd
+// and libvirt's remote helper, as a remote admin's connection goes), or ""
+// when no sshd is set up for it. scripts/test.sh starts one for every host
+// (testhost.sh up local-ssh for the machine's own libvirtd).
+func SSHURI() string { return os.Getenv(envSSHURI) }
+
+// NeedSSH skips t unless integration tests run and the host under test has
+// a qemu+ssh URI, and returns that URI.
+func NeedSSH(t testing.TB) string {
+	t.Helper()
+	Need(t)
+	u := SSHURI()
+	if u == "" {
+		t.Skip("test of a remote connection: no qemu+ssh URI for host " + Name() + " (set " + envSSHURI +
+			"; scripts/test.sh does, after 'scripts/testhost.sh up local-ssh' or 'up trixie')")
+	}
+	return u
 }
 
 // Name is the host's name for messages ("local" for the machine's own).
