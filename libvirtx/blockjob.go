@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirt"
-	"libvirt.org/go/libvirtxml"
 
 	"virtchain/model"
 )
@@ -88,6 +87,16 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 	if err != nil {
 		return err
 	}
+	if err := c.blockJobCall(dom, bp); err != nil {
+		undoMarks(dom, bp, marksBefore)
+		return err
+	}
+	return nil
+}
+
+// blockJobCall is the libvirt call that starts bp's commit or pull on the
+// running dom; its points are already marked.
+func (c *Conn) blockJobCall(dom *libvirt.Domain, bp *model.BlockPlan) error {
 	bw := uint64(bp.Bandwidth)
 	doing, check := "starting the "+string(bp.Kind)+" of "+bp.Domain+" "+bp.Target, blockJobInfo(bp.Domain, bp.Target)
 	switch bp.Kind {
@@ -106,7 +115,6 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 			flags |= libvirt.DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES
 		}
 		if err := c.during(doing, check, func() error { return dom.BlockCommit(bp.Target, bp.BaseArg, bp.TopArg, bw, flags) }); err != nil {
-			undoMarks(dom, bp, marksBefore)
 			return jobErr("start commit", bp.Domain, bp.Target, err)
 		}
 	case model.JobPull:
@@ -128,7 +136,6 @@ func (c *Conn) startBlockJob(bp *model.BlockPlan) error {
 			err = c.during(doing, check, func() error { return dom.BlockRebase(bp.Target, bp.BaseArg, bw, flags) })
 		}
 		if err != nil {
-			undoMarks(dom, bp, marksBefore)
 			return jobErr("start pull", bp.Domain, bp.Target, err)
 		}
 	default:
@@ -234,16 +241,8 @@ func (c *Conn) ListJobs(ctx context.Context) ([]model.Job, error) {
 // domainJobs reads the live jobs of one running domain. A domain that
 // stopped meanwhile simply has none.
 func domainJobs(dom *libvirt.Domain, name string, now time.Time) []model.Job {
-	xml, err := dom.GetXMLDesc(0)
-	if err != nil {
-		return nil
-	}
-	var def libvirtxml.Domain
-	if def.Unmarshal(xml) != nil || def.Devices == nil {
-		return nil
-	}
 	var out []model.Job
-	for _, d := range def.Devices.Disks {
+	for _, d := range liveDisks(dom) {
 		if d.Target == nil || d.Target.Dev == "" {
 			continue
 		}

@@ -103,6 +103,9 @@ func (c *Conn) planBlock(ctx context.Context, plan func([]model.Domain, []model.
 	if err != nil {
 		return nil, err
 	}
+	if bp.Offline && !c.local {
+		bp.ByPausedDomain()
+	}
 	if err := model.CheckSpace(&bp.Plan, c.SpaceFacts("")); err != nil {
 		return nil, err
 	}

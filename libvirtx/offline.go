@@ -33,14 +33,12 @@ func (w *JobWatcher) runOffline(ctx context.Context, bp *model.BlockPlan) {
 // a committed range at the base), then updates the domain definition so the
 // domain starts on the new chain. progress gets qemu-img's percentage.
 // Stopping ctx stops qemu-img; what the guest sees is unchanged then, since
-// data only moves into images it already reads through.
+// data only moves into images it already reads through. Over a remote
+// connection QEMU does the work instead, in the domain started paused
+// (runPaused); the definition is updated the same way afterwards.
 func (c *Conn) RunOffline(ctx context.Context, bp *model.BlockPlan, progress func(pct float64)) error {
 	if !bp.Offline {
 		return errors.New("internal: RunOffline given a plan for a running domain")
-	}
-	if !c.local {
-		return model.Refuse("offline merges run qemu-img on the images, which are on "+uriHost(c.uri),
-			"run virtchain on that host")
 	}
 	dom, err := c.lookupDomain(bp.Domain)
 	if err != nil {
@@ -57,8 +55,22 @@ func (c *Conn) RunOffline(ctx context.Context, bp *model.BlockPlan, progress fun
 	if progress == nil {
 		progress = func(float64) {}
 	}
-	if _, err := markPoints(dom, bp); err != nil {
+	marksBefore, err := markPoints(dom, bp)
+	if err != nil {
 		return err
+	}
+	if !c.local {
+		// The images are on the remote host, out of qemu-img's reach.
+		started, err := c.runPaused(ctx, dom, bp, progress)
+		if started {
+			c.refreshPools(bp)
+		} else {
+			undoMarks(dom, bp, marksBefore)
+		}
+		if err != nil {
+			return err
+		}
+		return c.updateDiskDefinition(dom, bp.Domain, bp.Target, offlineSource(bp), bp.BaseFormat)
 	}
 	switch bp.Kind {
 	case model.JobCommit:
@@ -97,6 +109,16 @@ func (c *Conn) RunOffline(ctx context.Context, bp *model.BlockPlan, progress fun
 		return c.updateDiskDefinition(dom, bp.Domain, bp.Target, "", "")
 	}
 	return fmt.Errorf("virtchain does not run %s jobs offline", bp.Kind)
+}
+
+// offlineSource is the disk's new source in the definition after an
+// offline merge: the base when a commit's top was the active layer, else
+// unchanged ("").
+func offlineSource(bp *model.BlockPlan) string {
+	if bp.Kind == model.JobCommit && bp.AbovePath == "" {
+		return bp.BasePath
+	}
+	return ""
 }
 
 // runQemuImg runs qemu-img with argv, feeding the percentages that -p

@@ -169,6 +169,13 @@ func (w *JobWatcher) applyEvent(ev blockEvent) {
 	key := model.JobKey(ev.domain, ev.disk)
 	w.mu.Lock()
 	wj, ok := w.jobs[key]
+	if ok && wj.cancel != nil {
+		// An offline merge over a remote connection runs as a block job in
+		// the domain started paused; RunOffline follows it and reports its
+		// end once the domain is shut off again.
+		w.mu.Unlock()
+		return
+	}
 	if !ok {
 		// A job started elsewhere after our scan.
 		wj = &watched{job: model.Job{Domain: ev.domain, Disk: ev.disk, Kind: ev.kind, Phase: model.PhaseRunning, Started: ev.at}}

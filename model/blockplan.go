@@ -80,6 +80,11 @@ type BlockPlan struct {
 	// Offline is set for a shut-off domain: qemu-img does the work and the
 	// domain definition is updated afterwards.
 	Offline bool `json:"offline"`
+	// StartPaused is set on an offline plan for a host virtchain cannot
+	// run qemu-img on (a remote connection): the domain is started paused,
+	// QEMU's block job does the work, and the domain is destroyed again
+	// (see ByPausedDomain).
+	StartPaused bool `json:"start_paused,omitempty"`
 	// TopPos and BasePos are positions in the disk's Layers (0 is the
 	// active layer). For a full pull BasePos is len(Layers): no base.
 	TopPos  int `json:"-"`
@@ -126,7 +131,7 @@ func (bp *BlockPlan) Job() Job {
 	return Job{
 		Domain: bp.Domain, Disk: bp.Target, Kind: bp.Kind, Phase: PhaseRunning,
 		Top: bp.TopPath, Base: bp.BasePath, Bandwidth: bp.Bandwidth,
-		Offline: bp.Offline, AfterReady: bp.AfterReady, End: bp.BytesToCopy,
+		Offline: bp.Offline, StartPaused: bp.StartPaused, AfterReady: bp.AfterReady, End: bp.BytesToCopy,
 	}
 }
 

@@ -46,8 +46,10 @@ type Job struct {
 	// connection only say their kind).
 	Top  string `json:"top,omitempty"`
 	Base string `json:"base,omitempty"`
-	// Offline is set for qemu-img runs on a shut-off domain.
-	Offline bool `json:"offline,omitempty"`
+	// Offline is set for merges of a shut-off domain: qemu-img runs, or,
+	// with StartPaused, a block job in the domain started paused.
+	Offline     bool `json:"offline,omitempty"`
+	StartPaused bool `json:"start_paused,omitempty"`
 	// AfterReady is what happens at READY (AfterReadyPivot, ...).
 	AfterReady string `json:"after_ready,omitempty"`
 	// WasReady is set once the job has reached READY.
