@@ -40,14 +40,22 @@ func newRemoteLab(t *testing.T, name string) *remoteLab {
 	// takes for this machine; a remote admin's URI names another host.
 	// The connection is what it would be from another machine.
 	l.rc.local = false
-	poolXML, _ := (&libvirtxml.StoragePool{Type: "dir", Name: name + "-pool",
+	l.addPool()
+	return l
+}
+
+// addPool creates a transient dir pool NAME-pool on the lab's folder,
+// destroyed in t.Cleanup: over a remote connection the storage API reads
+// and creates images only in pools.
+func (l *discLab) addPool() {
+	l.t.Helper()
+	poolXML, _ := (&libvirtxml.StoragePool{Type: "dir", Name: l.name + "-pool",
 		Target: &libvirtxml.StoragePoolTarget{Path: l.dir}}).Marshal()
 	pool, err := l.c.virt.StoragePoolCreateXML(poolXML, 0)
 	if err != nil {
-		t.Fatalf("create pool: %v", err)
+		l.t.Fatalf("create pool: %v", err)
 	}
-	t.Cleanup(func() { _ = pool.Destroy(); _ = pool.Free() })
-	return l
+	l.t.Cleanup(func() { _ = pool.Destroy(); _ = pool.Free() })
 }
 
 // remoteChain is the chain as the remote connection reads it.

@@ -116,7 +116,7 @@ func (c *Conn) revertExternal(ctx context.Context, p *model.SnapshotRevertPlan) 
 	}
 
 	// 2. New overlays on the snapshot point.
-	undo, err := createOverlays(ctx, op, p.Overlays)
+	undo, err := c.createOverlaysHere(ctx, op, p.Overlays)
 	if err != nil {
 		return err
 	}

@@ -336,7 +336,8 @@ func (c *Conn) createSnapshot(fresh *model.SnapshotCreatePlan) error {
 }
 
 // PlanSnapshotRevert reads the host and plans a revert. virtchain's own
-// external revert runs qemu-img, so it needs a connection to this host.
+// external revert runs qemu-img on this host, or over a remote connection
+// has the storage pools create the overlays (revert_remote.go).
 func (c *Conn) PlanSnapshotRevert(ctx context.Context, req model.SnapshotRevertRequest) (*model.SnapshotRevertPlan, error) {
 	w, err := c.world(ctx, req.Domain)
 	if err != nil {
@@ -351,8 +352,9 @@ func (c *Conn) PlanSnapshotRevert(ctx context.Context, req model.SnapshotRevertR
 		return nil, err
 	}
 	if p.Method == model.RevertVirtchain && !c.local {
-		return nil, model.Refuse("this libvirt cannot revert external snapshots, and virtchain's own revert creates overlays with qemu-img on the hypervisor",
-			"run virtchain on the host itself (qemu:///system)")
+		if err := c.remoteRevertPlan(p); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
