@@ -263,6 +263,11 @@ type CleanupResult struct {
 // PlanCleanup reads every domain and the host's facts and plans the
 // cleanup asked for.
 func (c *Conn) PlanCleanup(ctx context.Context, req model.CleanupRequest) (*model.CleanupPlan, error) {
+	if !c.local && (req.DeleteFiles || len(req.Files) > 0) {
+		return nil, model.Refuse("over a remote connection virtchain cannot look at the files on "+uriHost(c.uri)+
+			", so it cannot check that a file is still the one a merge left (same file, not in use) before it deletes it",
+			"clean up the metadata alone (without --delete-files and file arguments), then delete each file the plan lists with 'virsh vol-delete PATH' once 'virtchain chain' shows that nothing uses it; or run virtchain on that host")
+	}
 	doms, err := c.Discover(ctx)
 	if err != nil {
 		return nil, err
