@@ -36,9 +36,9 @@ func newRemoteLab(t *testing.T, name string) *remoteLab {
 	t.Helper()
 	uri := testhost.NeedSSH(t)
 	l := &remoteLab{jobLab: newJobLab(t, name, false), rc: discOpen(t, uri, false)}
-	// The test URIs reach the host through 127.0.0.1, which isLocalURI
-	// takes for this machine; a remote admin's URI names another host.
-	// The connection is what it would be from another machine.
+	// The test URIs reach the host through 127.0.0.1: the connection must
+	// be what it is from another machine whatever isLocalURI says of a
+	// loopback host.
 	l.rc.local = false
 	l.addPool()
 	return l
