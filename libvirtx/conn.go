@@ -233,7 +233,7 @@ func (c *Conn) URI() string { return c.uri }
 func (c *Conn) ReadOnly() bool { return c.readonly }
 
 // Local reports whether image files named by the domains can be read on
-// this host (the URI has no host part, or names localhost).
+// this host: the URI has no host part (see isLocalURI).
 func (c *Conn) Local() bool { return c.local }
 
 // Close stops following block jobs (they go on) and releases the

@@ -123,14 +123,13 @@ func errorText(err error) string {
 	return model.OneLine(s)
 }
 
-// isLocalURI reports whether the URI's daemon runs on this host: no host
-// part, or a loopback name.
+// isLocalURI reports whether the URI's daemon sees this host's files: it
+// is reached through a local socket (no host part). A URI with a host is
+// remote even when the host is a loopback address: ssh or tcp to
+// 127.0.0.1:PORT is as often a tunnel to another machine, or a daemon in
+// another root (the test hosts), whose paths are not this machine's.
 func isLocalURI(uri string) bool {
-	switch uriHost(uri) {
-	case "", "localhost", "127.0.0.1", "::1", "localhost.localdomain":
-		return true
-	}
-	return false
+	return uriHost(uri) == ""
 }
 
 // uriHost is the URI's host name without user or port, or "".

@@ -29,10 +29,10 @@ func TestIsLocalURI(t *testing.T) {
 		"qemu:///system":                    true,
 		"qemu:///session":                   true,
 		"test:///default":                   true,
-		"qemu+ssh://localhost/system":       true,
+		"qemu+ssh://localhost/system":       false,
 		"qemu+ssh://root@hv1/system":        false,
 		"qemu+tcp://10.0.0.5:16509/system":  false,
-		"qemu+ssh://user@[::1]:2222/system": true,
+		"qemu+ssh://user@[::1]:2222/system": false,
 	} {
 		if got := isLocalURI(uri); got != want {
 			t.Errorf("isLocalURI(%q) = %v, want %v", uri, got, want)
