@@ -516,10 +516,11 @@ func TestIntegrationVc8wMerges(t *testing.T) {
 
 // The same merges on a shut-off domain, which virtchain runs with
 // qemu-img: commit 2-3 into 1, a pull with a base, a full pull.
-func TestIntegrationVc8wOfflineMerges(t *testing.T) {
+// vc8wDeepChain makes DESIGN.md's six-layer chain, base to test2_lsof, for
+// vda, and records in g what the guest reads through it.
+func vc8wDeepChain(t *testing.T, g vc8wGuest) func(dir string) []string {
 	layers := []string{"base", "test2", "test2_test", "test2_nmap", "test2_net-tools", "test2_lsof"}
-	g := vc8wGuest{"vda": {}}
-	name, dir := vc8wDomain(t, func(dir string) []string {
+	return func(dir string) []string {
 		for i, l := range layers {
 			img := filepath.Join(dir, l+".qcow2")
 			args := []string{"create", "-q", "-f", "qcow2"}
@@ -534,7 +535,12 @@ func TestIntegrationVc8wOfflineMerges(t *testing.T) {
 			}
 		}
 		return []string{filepath.Join(dir, "test2_lsof.qcow2")}
-	})
+	}
+}
+
+func TestIntegrationVc8wOfflineMerges(t *testing.T) {
+	g := vc8wGuest{"vda": {}}
+	name, dir := vc8wDomain(t, vc8wDeepChain(t, g))
 	testhost.Virsh(t, "destroy", name)
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
 	g.check(t, name, dir, "the chain built")
