@@ -24,15 +24,15 @@ import (
 // merges on a twin domain through the local qemu-img path and compares the
 // chains, the definitions and the guest-visible bytes.
 
-// remoteLab is a jobLab read and merged through a qemu+ssh connection,
-// with a storage pool on its folder so that the shut-off domain's chain
-// can be read remotely.
+// remoteLab is a jobLab read and merged through a qemu+ssh connection.
+// With pool its folder gets a storage pool; without, the remote reads go
+// through virtchain's transient pools.
 type remoteLab struct {
 	*jobLab
 	rc *Conn
 }
 
-func newRemoteLab(t *testing.T, name string) *remoteLab {
+func newRemoteLab(t *testing.T, name string, pool bool) *remoteLab {
 	t.Helper()
 	uri := testhost.NeedSSH(t)
 	l := &remoteLab{jobLab: newJobLab(t, name, false), rc: discOpen(t, uri, false)}
@@ -40,7 +40,9 @@ func newRemoteLab(t *testing.T, name string) *remoteLab {
 	// be what it is from another machine whatever isLocalURI says of a
 	// loopback host.
 	l.rc.local = false
-	l.addPool()
+	if pool {
+		l.addPool()
+	}
 	return l
 }
 
@@ -189,7 +191,7 @@ func (l *remoteLab) remotePlan(commit *model.CommitRequest, pull *model.PullRequ
 // the base, and a commit of the active layer (an active commit and pivot
 // in the paused domain). After each, both twins match.
 func TestJobOfflineOverSSH(t *testing.T) {
-	r := newRemoteLab(t, "vct-job-offssh-r")
+	r := newRemoteLab(t, "vct-job-offssh-r", true)
 	local := newJobLab(t, "vct-job-offssh-l", false)
 	lw, rw := local.watch(), r.watchRemote()
 	ref, localRef := r.view("ref.qcow2"), local.view("ref.qcow2")
@@ -234,7 +236,7 @@ func TestJobOfflineOverSSH(t *testing.T) {
 // A full pull over qemu+ssh leaves the active layer with no backing file,
 // as qemu-img rebase does locally.
 func TestJobOfflineFullPullOverSSH(t *testing.T) {
-	r := newRemoteLab(t, "vct-job-offssh-pr")
+	r := newRemoteLab(t, "vct-job-offssh-pr", false)
 	local := newJobLab(t, "vct-job-offssh-pl", false)
 	lw, rw := local.watch(), r.watchRemote()
 	ref, localRef := r.view("ref.qcow2"), local.view("ref.qcow2")
@@ -250,7 +252,7 @@ func TestJobOfflineFullPullOverSSH(t *testing.T) {
 // (here a disk whose image a running domain holds locked, as a host
 // device another domain holds would be); nothing changes.
 func TestJobOfflineOverSSHCannotStart(t *testing.T) {
-	r := newRemoteLab(t, "vct-job-offssh-busy")
+	r := newRemoteLab(t, "vct-job-offssh-busy", false)
 	holder := newDiscLab(t, "vct-job-offssh-holder")
 	shared := holder.qcow2("data.qcow2", "")
 	hdom := holder.define(discFileDisk("vda", shared, "qcow2"))
@@ -297,7 +299,7 @@ func TestJobOfflineOverSSHCannotStart(t *testing.T) {
 // block job), and one that is stopped midway: the domain ends shut off
 // and the chain is as it was.
 func TestJobOfflineOverSSHFailsCleanly(t *testing.T) {
-	r := newRemoteLab(t, "vct-job-offssh-fail")
+	r := newRemoteLab(t, "vct-job-offssh-fail", false)
 	ref := r.view("ref.qcow2")
 	before := r.chain()
 	rw := r.watchRemote()
@@ -338,7 +340,7 @@ func TestJobOfflineOverSSHFailsCleanly(t *testing.T) {
 // libvirt destroys the domain it started with autodestroy, so it ends
 // shut off with nobody left to stop it, and the chain is whole.
 func TestJobOfflineOverSSHConnectionLost(t *testing.T) {
-	r := newRemoteLab(t, "vct-job-offssh-lost")
+	r := newRemoteLab(t, "vct-job-offssh-lost", false)
 	ref := r.view("ref.qcow2")
 	rw := r.watchRemote()
 	bp := r.remotePlan(&model.CommitRequest{Domain: r.name, Target: "vda", Top: "s3", Base: "s1", Bandwidth: 1 << 20}, nil)

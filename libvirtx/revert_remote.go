@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 
 	"virtchain/model"
@@ -16,69 +15,67 @@ import (
 // before 9.9) cannot run qemu-img on the hypervisor. It has libvirt's
 // storage driver create each new overlay instead: StorageVolCreateXML in
 // the pool whose folder holds the overlay, with a <backingStore> naming the
-// snapshot's point (libvirt runs qemu-img create -b there). The rest of the
-// revert, the domain and snapshot redefinition, is the same calls as on
-// this host.
+// snapshot's point (libvirt runs qemu-img create -b there), through a
+// transient pool where no pool covers the folder. The rest of the revert,
+// the domain and snapshot redefinition, is the same calls as on this host.
 
-// overlayPool is the active storage pool whose target folder is dir, or
-// nil; the caller frees it.
-func (c *Conn) overlayPool(dir string) (*libvirt.StoragePool, string, error) {
-	pools, err := c.virt.ListAllStoragePools(libvirt.CONNECT_LIST_STORAGE_POOLS_ACTIVE)
-	if err != nil {
-		return nil, "", &LibvirtError{Op: "list storage pools on " + uriHost(c.uri), Err: err}
+// overlayFolder is how the overlays of folder dir are created: through
+// the active storage pool whose target is dir or, failing that, through a
+// transient pool virtchain creates for it (s.close destroys it; the files
+// stay). Refused when neither can be had.
+func (c *Conn) overlayFolder(s *poolSession, dir string) (*folderPool, error) {
+	fp := s.folder(filepath.Clean(dir))
+	fix := "define a storage pool for it and plan again: virsh pool-define-as NAME dir --target " + model.ShellQuote(dir) + "; virsh pool-start NAME"
+	switch {
+	case fp.gone:
+		return nil, model.Refuse("folder "+dir+", where the revert overlay goes, does not exist on "+uriHost(c.uri), "create it there, or restore the snapshot's files")
+	case fp.problem != "":
+		return nil, model.Refuse("over a remote connection virtchain creates the revert overlay through libvirt's storage API, which cannot reach "+dir+": "+fp.problem, fix)
+	case fp.pool == nil:
+		return nil, model.Refuse("no storage pool can hold the revert overlay in "+dir, fix)
 	}
-	var found *libvirt.StoragePool
-	name := ""
-	for i := range pools {
-		p := &pools[i]
-		if found == nil {
-			if doc, err := p.GetXMLDesc(0); err == nil {
-				var x libvirtxml.StoragePool
-				if x.Unmarshal(doc) == nil && x.Target != nil && filepath.Clean(x.Target.Path) == filepath.Clean(dir) &&
-					(x.Type == "dir" || x.Type == "fs" || x.Type == "netfs") {
-					found, name = p, x.Name
-					continue
-				}
-			}
-		}
-		_ = p.Free()
-	}
-	return found, name, nil
-}
-
-// noPoolRefusal says why the overlay cannot be created remotely and how to
-// make it possible.
-func noPoolRefusal(dir string) error {
-	return model.Refuse("over a remote connection virtchain creates the revert overlay through libvirt's storage API, and no active storage pool has the folder "+dir,
-		"define one and plan again: virsh pool-define-as NAME dir --target "+model.ShellQuote(dir)+"; virsh pool-start NAME")
+	return fp, nil
 }
 
 // remoteRevertPlan words a RevertVirtchain plan for a remote host: each
-// overlay is created in the storage pool of its folder, which must exist.
-func (c *Conn) remoteRevertPlan(p *model.SnapshotRevertPlan) error {
+// overlay is created by libvirt's storage driver in the pool of its
+// folder, a transient one when no pool covers it.
+func (c *Conn) remoteRevertPlan(ctx context.Context, p *model.SnapshotRevertPlan) error {
+	s := c.newPoolSession(ctx)
+	defer s.close()
 	for _, ov := range p.Overlays {
-		pool, name, err := c.overlayPool(filepath.Dir(ov.Overlay))
+		dir := filepath.Dir(ov.Overlay)
+		fp, err := c.overlayFolder(s, dir)
 		if err != nil {
 			return err
 		}
-		if pool == nil {
-			return noPoolRefusal(filepath.Dir(ov.Overlay))
+		create := []string{model.ShellJoin([]string{"virsh", "vol-create-as", fp.name, filepath.Base(ov.Overlay), strconv.FormatInt(c.volCapacity(ov.Point), 10),
+			"--format", "qcow2", "--backing-vol", ov.Point, "--backing-vol-format", ov.PointFormat})}
+		if fp.ours {
+			// The transient pool's name is new each time: the commands
+			// name it POOL.
+			create = []string{"virsh pool-create-as POOL dir --target " + model.ShellQuote(dir),
+				model.ShellJoin([]string{"virsh", "vol-create-as", "POOL", filepath.Base(ov.Overlay), strconv.FormatInt(c.volCapacity(ov.Point), 10),
+					"--format", "qcow2", "--backing-vol", ov.Point, "--backing-vol-format", ov.PointFormat}),
+				"virsh pool-destroy POOL"}
 		}
-		_ = pool.Free()
 		local := model.ShellJoin([]string{"qemu-img", "create", "-f", "qcow2", "-b", ov.Point, "-F", ov.PointFormat, ov.Overlay})
-		for i, v := range p.Virsh {
+		var virsh []string
+		for _, v := range p.Virsh {
 			if v == local {
-				p.Virsh[i] = model.ShellJoin([]string{"virsh", "vol-create-as", name, filepath.Base(ov.Overlay), strconv.FormatInt(c.volCapacity(ov.Point), 10),
-					"--format", "qcow2", "--backing-vol", ov.Point, "--backing-vol-format", ov.PointFormat})
+				virsh = append(virsh, create...)
+			} else {
+				virsh = append(virsh, v)
 			}
 		}
+		p.Virsh = virsh
 		for i := range p.Files {
 			if p.Files[i].Path == ov.Overlay {
 				p.Files[i].By = "libvirt"
 			}
 		}
 	}
-	p.Warnings = append(p.Warnings, "over this connection libvirt's storage driver creates the new overlays (in the pools of their folders), not qemu-img run by virtchain")
+	p.Warnings = append(p.Warnings, "over this connection libvirt's storage driver creates the new overlays, in the storage pools of their folders (a transient one, destroyed afterwards, where no pool covers a folder), not qemu-img run by virtchain")
 	return nil
 }
 
@@ -103,26 +100,27 @@ func (c *Conn) createOverlaysHere(ctx context.Context, op string, overlays []mod
 	if c.local {
 		return createOverlays(ctx, op, overlays)
 	}
-	type made struct{ pool, vol string }
-	var created []made
+	var created []string
 	undo = func() {
-		for _, m := range created {
-			if p, err := c.virt.LookupStoragePoolByName(m.pool); err == nil {
-				if v, err := p.LookupStorageVolByName(m.vol); err == nil {
+		s := c.newPoolSession(context.Background())
+		defer s.close()
+		for _, f := range created {
+			if fp, err := c.overlayFolder(s, filepath.Dir(f)); err == nil {
+				if v, err := fp.pool.LookupStorageVolByName(filepath.Base(f)); err == nil {
 					_ = v.Delete(0)
 					_ = v.Free()
 				}
-				_ = p.Free()
 			}
 		}
 	}
+	s := c.newPoolSession(ctx)
+	defer s.close()
 	for _, ov := range overlays {
-		pool, vol, err := c.createVolOverlay(ov)
-		if err != nil {
+		if err := c.createVolOverlay(s, ov); err != nil {
 			undo()
 			return nil, err
 		}
-		created = append(created, made{pool, vol})
+		created = append(created, ov.Overlay)
 	}
 	return undo, nil
 }
@@ -130,22 +128,18 @@ func (c *Conn) createOverlaysHere(ctx context.Context, op string, overlays []mod
 // createVolOverlay creates one overlay in its folder's pool. The pool is
 // refreshed first, so a file already there is seen and refused, never
 // overwritten.
-func (c *Conn) createVolOverlay(ov model.RevertOverlay) (pool, vol string, err error) {
-	dir, name := filepath.Dir(ov.Overlay), filepath.Base(ov.Overlay)
-	p, pool, err := c.overlayPool(dir)
+func (c *Conn) createVolOverlay(s *poolSession, ov model.RevertOverlay) error {
+	name := filepath.Base(ov.Overlay)
+	fp, err := c.overlayFolder(s, filepath.Dir(ov.Overlay))
 	if err != nil {
-		return "", "", err
+		return err
 	}
-	if p == nil {
-		return "", "", noPoolRefusal(dir)
+	if err := fp.pool.Refresh(0); err != nil {
+		return &LibvirtError{Op: "refresh storage pool " + fp.name, Err: err}
 	}
-	defer p.Free()
-	if err := p.Refresh(0); err != nil {
-		return "", "", &LibvirtError{Op: "refresh storage pool " + pool, Err: err}
-	}
-	if v, err := p.LookupStorageVolByName(name); err == nil {
+	if v, err := fp.pool.LookupStorageVolByName(name); err == nil {
 		_ = v.Free()
-		return "", "", model.Refuse(ov.Overlay+" already exists", "plan again: virtchain picks a free name")
+		return model.Refuse(ov.Overlay+" already exists", "plan again: virtchain picks a free name")
 	}
 	x := libvirtxml.StorageVolume{
 		Name:   name,
@@ -158,12 +152,11 @@ func (c *Conn) createVolOverlay(ov model.RevertOverlay) (pool, vol string, err e
 	}
 	doc, err := x.Marshal()
 	if err != nil {
-		return "", "", err
+		return err
 	}
-	v, err := p.StorageVolCreateXML(doc, 0)
+	v, err := fp.pool.StorageVolCreateXML(doc, 0)
 	if err != nil {
-		return "", "", &LibvirtError{Op: fmt.Sprintf("create overlay %s in storage pool %s", ov.Overlay, pool), Err: err, Fix: errorHint(errorText(err))}
+		return &LibvirtError{Op: fmt.Sprintf("create overlay %s in storage pool %s", ov.Overlay, fp.name), Err: err, Fix: errorHint(errorText(err))}
 	}
-	_ = v.Free()
-	return pool, name, nil
+	return v.Free()
 }

@@ -352,7 +352,7 @@ func (c *Conn) PlanSnapshotRevert(ctx context.Context, req model.SnapshotRevertR
 		return nil, err
 	}
 	if p.Method == model.RevertVirtchain && !c.local {
-		if err := c.remoteRevertPlan(p); err != nil {
+		if err := c.remoteRevertPlan(ctx, p); err != nil {
 			return nil, err
 		}
 	}
