@@ -30,6 +30,9 @@ func (bp *BlockPlan) ByPausedDomain() {
 	bp.Warnings = append(bp.Warnings,
 		"the host's qemu-img is out of reach over this connection, so QEMU does the merge: "+bp.Domain+" is started paused with its devices, and the start is refused, with nothing changed, when one is not available (a host device another domain holds, an image another QEMU has locked, an inactive network)",
 		"if virtchain or its connection stops midway, libvirt destroys "+bp.Domain+" (it is started with autodestroy): it ends shut off, with the chain as it was or as planned")
+	if bp.Relative {
+		bp.Warnings = append(bp.Warnings, "--keep-relative: libvirt keeps a backing name relative only where the chain's names are relative already; otherwise it refuses the job, the domain is destroyed again and nothing changes")
+	}
 	live := *bp
 	live.Offline = false
 	if bp.Kind == JobCommit && bp.TopPos == 0 {

@@ -57,6 +57,12 @@ func TestByPausedDomain(t *testing.T) {
 		t.Fatalf("%q", bp.Virsh)
 	}
 
+	bp, _ = PlanPull(doms, PullRequest{Domain: "vm", Target: "vda", Base: "test2.qcow2", Relative: true}, nil)
+	bp.ByPausedDomain()
+	if !strings.Contains(strings.Join(bp.Warnings, "\n"), "--keep-relative") || !strings.Contains(bp.Virsh[1], "--keep-relative") {
+		t.Fatalf("%q %q", bp.Warnings, bp.Virsh)
+	}
+
 	// A running domain's plan is left alone.
 	bp, _ = PlanPull([]Domain{seed(StateRunning)}, PullRequest{Domain: "vm", Target: "vda"}, nil)
 	bp.ByPausedDomain()
