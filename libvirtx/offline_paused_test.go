@@ -2,6 +2,7 @@ package libvirtx
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -412,4 +413,22 @@ func killSSHChildren(t *testing.T) {
 	if killed == 0 {
 		t.Fatal("no ssh process of this test to kill")
 	}
+}
+
+// A domain with a managed-save image is refused before anything starts:
+// starting it would restore the saved memory onto disks that changed.
+func TestJobOfflineOverSSHManagedSave(t *testing.T) {
+	r := newRemoteLab(t, "vct-job-offssh-saved", false)
+	if err := r.dom.Create(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.dom.ManagedSave(0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.rc.PlanCommit(context.Background(), model.CommitRequest{Domain: r.name, Target: "vda", Top: "s3", Base: "s1"})
+	var ref *model.Refusal
+	if !errors.As(err, &ref) || !strings.Contains(err.Error(), "managed save image") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("plan over %s of a domain with a managed-save image: %v", testhost.SSHURI(), err)
+	}
+	r.shutOff()
 }
