@@ -59,8 +59,9 @@ func NewCmdCommit(env *Env) *cobra.Command {
 			"--keep-overlay (abort at READY, chain unchanged); both wait for READY.\n" +
 			"Without --base: the bottom of the chain, or with --shallow the image directly\n" +
 			"below the top. A shut-off domain is merged with qemu-img and its definition\n" +
-			"updated; virtchain waits for it, as qemu-img runs inside virtchain. Other\n" +
-			"domains or snapshots using the images involved are refused.",
+			"updated; virtchain waits for it, as qemu-img runs inside virtchain. Over a\n" +
+			"remote connection it is started paused for the merge and destroyed after.\n" +
+			"Other domains or snapshots using the images involved are refused.",
 		JSON: true, DryRun: true, Changes: true,
 		Complete: []completer{completeDomain, completeDisk},
 	}, func(f *FlagSet) {
@@ -122,7 +123,8 @@ func NewCmdPull(env *Env) *cobra.Command {
 			"Without --base everything is copied and the disk no longer depends on any\n" +
 			"backing image (as before a migration). Y is a path, an index such as vda[3],\n" +
 			"or the name of the snapshot that created the layer. A shut-off domain is\n" +
-			"pulled with qemu-img rebase, and virtchain waits for it.",
+			"pulled with qemu-img rebase, and virtchain waits for it; over a remote\n" +
+			"connection it is started paused for the pull and destroyed after.",
 		JSON: true, DryRun: true, Changes: true,
 		Complete: []completer{completeDomain, completeDisk},
 	}, func(f *FlagSet) {

@@ -53,7 +53,7 @@ func blockPlanView(bp *model.BlockPlan) model.Plan {
 	if bp.Bandwidth > 0 {
 		p.Steps = append(p.Steps, "copy at most "+model.BandwidthTextShort(bp.Bandwidth))
 	}
-	if bp.Offline {
+	if bp.Offline && !bp.StartPaused {
 		p.Steps = append(p.Steps, "the domain is shut off: qemu-img does the work")
 	}
 	return p

@@ -295,7 +295,10 @@ func (p *Model) jobHead(j model.Job, sel bool, w int) string {
 		mark = "▸ "
 	}
 	head := j.Domain + " " + j.Disk + " " + string(j.Kind)
-	if j.Offline {
+	switch {
+	case j.Offline && j.StartPaused:
+		head += " (offline, started paused)"
+	case j.Offline:
 		head += " (offline, qemu-img)"
 	}
 	phase, phaseStyle := phaseText(j)
