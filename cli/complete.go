@@ -62,7 +62,7 @@ var completeFile completer
 
 // readOnly opens the completion's connection: read-only, always.
 func (e *Env) readOnly() *libvirtx.Conn {
-	conn, err := openConn(libvirtx.ResolveURI(e.global.connect), true)
+	conn, err := openConn(libvirtx.ResolveURI(e.global.lastConnect()), true)
 	if err != nil {
 		cobra.CompDebugln("virtchain: "+model.OneLine(err.Error()), false)
 		return nil

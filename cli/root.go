@@ -16,15 +16,28 @@ import (
 // globalOptions holds the flags every command accepts. They are the root's
 // persistent flags, so they may come before or after the command's words.
 type globalOptions struct {
-	connect  string
+	// connect is every -c URI in the order typed; hosts every --host word.
+	connect  []string
+	hosts    []string
 	readonly bool
 	json     bool
 	dryRun   bool
 	help     bool
 }
 
+// lastConnect is the last -c URI, or "". With several -c it is Env.URI,
+// as when -c could be given once and the last one won; the commands that
+// take several hosts use hostSpecs.
+func (g *globalOptions) lastConnect() string {
+	if n := len(g.connect); n > 0 {
+		return g.connect[n-1]
+	}
+	return ""
+}
+
 func (g *globalOptions) define(f *FlagSet) {
-	f.StringVar(&g.connect, "c,connect", "URI", "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)")
+	f.StringsVar(&g.connect, "c,connect", "URI", "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else qemu:///system); repeat it for several hosts")
+	f.StringsVar(&g.hosts, "host", "NAME", "a host from the hosts file ~/.config/virtchain/hosts.toml; repeat it or give a comma list; all: every host")
 	f.BoolVar(&g.readonly, "readonly", "open a read-only connection: nothing can change")
 	f.BoolVar(&g.json, "json", "print JSON instead of a table")
 	f.BoolVar(&g.dryRun, "dry-run", "print the plan and the equivalent virsh command; change nothing")
@@ -45,7 +58,7 @@ const tuiAnnotation = "virtchain_tui"
 
 // applyGlobals copies the parsed global flags into the Env.
 func (e *Env) applyGlobals() {
-	e.URI = libvirtx.ResolveURI(e.global.connect)
+	e.URI = libvirtx.ResolveURI(e.global.lastConnect())
 	e.ReadOnly = e.global.readonly
 	e.JSON = e.global.json
 	e.DryRun = e.global.dryRun
