@@ -57,6 +57,9 @@ type Env struct {
 	tui    tuiFlags
 	args   []string
 
+	// multi holds the hosts when several are named (-c, --host) and the
+	// command has not picked one (see pickHosts); Conn refuses then.
+	multi   []hostSpec
 	conn    *libvirtx.Conn
 	connErr error
 	// signals ends virtchain when a signal comes during a blocked call.
@@ -67,6 +70,9 @@ type Env struct {
 // Its error is already one line naming the URI, the cause and the fix
 // (*libvirtx.ConnectError): return it as it is.
 func (e *Env) Conn() (*libvirtx.Conn, error) {
+	if len(e.multi) > 1 {
+		return nil, e.severalHosts()
+	}
 	if e.conn == nil && e.connErr == nil {
 		if e.signals != nil {
 			e.signals.uri.Store(&e.URI)

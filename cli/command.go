@@ -38,6 +38,9 @@ type cmdSpec struct {
 	Changes bool
 	// Complete completes the positional arguments (see complete.go).
 	Complete []completer
+	// OnDomain says the first argument is a domain: with several hosts it
+	// may be HOST:DOMAIN, and picks the host the command runs on.
+	OnDomain bool
 }
 
 // The traits of a command, kept in its Annotations for help.
@@ -118,6 +121,9 @@ func (e *Env) runChecked(c *cobra.Command, s cmdSpec, pos []string, run func([]s
 	}
 	if hi >= 0 && len(pos) > hi {
 		return Usagef("'%s' takes %s; unexpected %q", name, argsOrNothing(spec), strings.Join(pos[hi:], " "))
+	}
+	if err := e.pickHosts(s, pos); err != nil {
+		return err
 	}
 	return run(pos)
 }

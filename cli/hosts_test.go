@@ -121,9 +121,16 @@ func TestHostSpecsFlags(t *testing.T) {
 	if got, err := specs("-c", "test:///default", "vcttest", "run", "d"); err != nil || !reflect.DeepEqual(got, []hostSpec{{"local", "test:///default"}}) {
 		t.Fatalf("one -c: %v %v", got, err)
 	}
-	if _, err := specs("--host", "hv1", "vcttest", "run", "d"); err == nil || !strings.Contains(err.Error(), file+", line ") {
-		t.Fatalf("broken file: %v", err)
+	// Errors are one-line usage errors (exit 2), before the command runs.
+	usage := func(want string, args ...string) {
+		t.Helper()
+		code, _, stderr := runMain(t, args...)
+		if code != 2 {
+			t.Fatalf("%q: exit %d, want 2: %s", args, code, stderr)
+		}
+		wantOneLine(t, stderr, want)
 	}
+	usage(file+", line ", "--host", "hv1", "vcttest", "run", "d")
 	if err := os.WriteFile(file, []byte("[[host]]\nname = \"hv1\"\nuri = \"a:///\"\n[[host]]\nname = \"hv2\"\nuri = \"qemu+ssh://hv2/system\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +139,11 @@ func TestHostSpecsFlags(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("mixed: %v %v, want %v", got, err, want)
 	}
-	if _, err := specs("--host", "hv1", "--host", "nope", "vcttest", "run", "d"); err == nil ||
-		err.Error() != "--host nope: no such host in "+file+"; known: hv1, hv2" {
-		t.Fatalf("unknown host: %v", err)
+	usage("virtchain: --host nope: no such host in "+file+"; known: hv1, hv2 (see", "--host", "hv1", "--host", "nope", "vcttest", "run", "d")
+	// One host from the file is the one connection, as -c is.
+	if got, err := specs("--host", "hv2", "vcttest", "run", "d"); err != nil || probe.env.URI != "qemu+ssh://hv2/system" || len(got) != 1 {
+		t.Fatalf("one --host: URI %q, %v %v", probe.env.URI, got, err)
 	}
+	// Several hosts and a command without a domain: refused before connecting.
+	usage("works on one host, and 2 are named (hv1, hv2)", "--host", "all", "jobs")
 }

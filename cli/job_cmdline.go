@@ -49,8 +49,9 @@ type commitOptions struct {
 func NewCmdCommit(env *Env) *cobra.Command {
 	opts := &commitOptions{Env: env}
 	cmd := newCommand(env, cmdSpec{
-		Use:   "commit DOMAIN TARGET",
-		Short: "merge a range of a disk's chain down into its base (blockcommit)",
+		Use:      "commit DOMAIN TARGET",
+		OnDomain: true,
+		Short:    "merge a range of a disk's chain down into its base (blockcommit)",
 		Long: "The data of --top and of every layer between it and --base is written into\n" +
 			"--base; those layers leave the chain. X and Y are each a path, an index such as\n" +
 			"vda[3] (running domains), or the name of the snapshot that created the layer.\n" +
@@ -116,8 +117,9 @@ type pullOptions struct {
 func NewCmdPull(env *Env) *cobra.Command {
 	opts := &pullOptions{Env: env}
 	cmd := newCommand(env, cmdSpec{
-		Use:   "pull DOMAIN TARGET",
-		Short: "copy data up into the active layer (blockpull), with or without a base",
+		Use:      "pull DOMAIN TARGET",
+		OnDomain: true,
+		Short:    "copy data up into the active layer (blockpull), with or without a base",
 		Long: "The data of the layers below the active layer, down to (not including)\n" +
 			"--base, is copied into the active layer, whose backing file becomes --base.\n" +
 			"Without --base everything is copied and the disk no longer depends on any\n" +
@@ -168,8 +170,9 @@ type abortOptions struct {
 func NewCmdAbort(env *Env) *cobra.Command {
 	opts := &abortOptions{Env: env}
 	return newCommand(env, cmdSpec{
-		Use:   "abort DOMAIN TARGET",
-		Short: "stop a disk's block job; with --pivot, switch a READY mirror to its base",
+		Use:      "abort DOMAIN TARGET",
+		OnDomain: true,
+		Short:    "stop a disk's block job; with --pivot, switch a READY mirror to its base",
 		Long: "Without --pivot the chain stays as it was (for an active commit at READY\n" +
 			"the base keeps the copied data). With --pivot an active commit at READY makes\n" +
 			"its base the active layer; with --pivot --wait a job not READY yet is pivoted\n" +
@@ -196,6 +199,7 @@ func NewCmdBandwidth(env *Env) *cobra.Command {
 	opts := &bandwidthOptions{Env: env}
 	return newCommand(env, cmdSpec{
 		Use:      "bandwidth DOMAIN TARGET MIB_PER_S",
+		OnDomain: true,
 		Short:    "change the speed limit of a running block job (0 removes it)",
 		Changes:  true,
 		Complete: []completer{completeDomain, completeDisk, nil},
@@ -216,8 +220,9 @@ type cleanupOptions struct {
 func NewCmdCleanup(env *Env) *cobra.Command {
 	opts := &cleanupOptions{Env: env}
 	return newCommand(env, cmdSpec{
-		Use:   "cleanup DOMAIN [FILE]...",
-		Short: "after a commit or pull: drop stale snapshot metadata, optionally delete left files",
+		Use:      "cleanup DOMAIN [FILE]...",
+		OnDomain: true,
+		Short:    "after a commit or pull: drop stale snapshot metadata, optionally delete left files",
 		Long: "Snapshots whose files left the chain are removed with a metadata-only delete\n" +
 			"(on libvirt 9.0 a normal delete of them fails). With --delete-files, the\n" +
 			"files they named, and each FILE given (files a virtchain commit or pull\n" +

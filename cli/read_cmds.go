@@ -36,8 +36,9 @@ type chainOptions struct {
 func NewCmdChain(env *Env) *cobra.Command {
 	opts := &chainOptions{Env: env}
 	return newCommand(env, cmdSpec{
-		Use:   "chain DOMAIN [TARGET]",
-		Short: "the backing chain of each disk (or of TARGET), active layer first",
+		Use:      "chain DOMAIN [TARGET]",
+		OnDomain: true,
+		Short:    "the backing chain of each disk (or of TARGET), active layer first",
 		Long: "Each layer shows its index (vda[N], from the live XML of a running domain),\n" +
 			"path, format, virtual size, allocation, the external snapshot that created it,\n" +
 			"the internal snapshots stored in it, and any problem. A broken chain is shown,\n" +
@@ -63,6 +64,7 @@ func NewCmdSnapshots(env *Env) *cobra.Command {
 	opts := &snapshotsOptions{Env: env}
 	return newCommand(env, cmdSpec{
 		Use:      "snapshots DOMAIN",
+		OnDomain: true,
 		Short:    "the domain's snapshot tree, with the current snapshot marked",
 		JSON:     true,
 		Complete: []completer{completeDomain},
@@ -125,6 +127,9 @@ func normalizeDisk(d model.Disk) model.Disk {
 
 func runList(opts *listOptions) error {
 	env := opts.Env
+	if len(env.multi) > 1 {
+		return runListHosts(env)
+	}
 	conn, err := env.Conn()
 	if err != nil {
 		return err

@@ -120,8 +120,9 @@ type snapshotCreateOptions struct {
 func NewCmdSnapshotCreate(env *Env) *cobra.Command {
 	opts := &snapshotCreateOptions{Env: env}
 	return newCommand(env, cmdSpec{
-		Use:   "create DOMAIN NAME",
-		Short: "create an internal snapshot, or an external disk-only snapshot or checkpoint",
+		Use:      "create DOMAIN NAME",
+		OnDomain: true,
+		Short:    "create an internal snapshot, or an external disk-only snapshot or checkpoint",
 		Long: "Internal (the default): disk state (and, for a running domain, memory) inside\n" +
 			"the qcow2 images; every writable disk must be qcow2.\n" +
 			"--external: a new overlay on every disk, all at once (atomic). Readonly,\n" +
@@ -178,8 +179,9 @@ type snapshotRevertOptions struct {
 func NewCmdSnapshotRevert(env *Env) *cobra.Command {
 	opts := &snapshotRevertOptions{Env: env}
 	return newCommand(env, cmdSpec{
-		Use:   "revert DOMAIN NAME",
-		Short: "revert a domain to a snapshot (external ones too, on libvirt before 9.9)",
+		Use:      "revert DOMAIN NAME",
+		OnDomain: true,
+		Short:    "revert a domain to a snapshot (external ones too, on libvirt before 9.9)",
 		Long: "Internal snapshots and, where libvirt advertises <externalSnapshot/>, external\n" +
 			"ones are reverted by libvirt. Otherwise virtchain reverts an external snapshot\n" +
 			"itself: a new overlay on each disk's image at the snapshot point, the domain\n" +
@@ -228,8 +230,9 @@ type snapshotDeleteOptions struct {
 func NewCmdSnapshotDelete(env *Env) *cobra.Command {
 	opts := &snapshotDeleteOptions{Env: env}
 	return newCommand(env, cmdSpec{
-		Use:   "delete DOMAIN NAME",
-		Short: "delete a snapshot (an external one is merged into the image below)",
+		Use:      "delete DOMAIN NAME",
+		OnDomain: true,
+		Short:    "delete a snapshot (an external one is merged into the image below)",
 		Long: "An internal snapshot's data is freed inside its qcow2 images. An external\n" +
 			"snapshot's overlays are committed into the images below and removed by\n" +
 			"libvirt. --metadata-only forgets the snapshot and leaves every file alone.\n" +
@@ -267,9 +270,10 @@ type saveOptions struct {
 func NewCmdSave(env *Env) *cobra.Command {
 	opts := &saveOptions{Env: env}
 	return newCommand(env, cmdSpec{
-		Use:   "save DOMAIN FILE",
-		Short: "save a running domain's memory and device state to FILE and stop it",
-		JSON:  true, DryRun: true, Changes: true,
+		Use:      "save DOMAIN FILE",
+		OnDomain: true,
+		Short:    "save a running domain's memory and device state to FILE and stop it",
+		JSON:     true, DryRun: true, Changes: true,
 		Complete: []completer{completeDomain, completeFile},
 	}, nil, func(args []string) error {
 		opts.Domain, opts.File = args[0], args[1]
@@ -344,7 +348,7 @@ type domainAction struct {
 func newDomainCmd(env *Env, a domainAction) *cobra.Command {
 	opts := &domainOptions{Env: env}
 	return newCommand(env, cmdSpec{
-		Use: a.use + " DOMAIN", Short: a.short, JSON: true, DryRun: true, Changes: true,
+		Use: a.use + " DOMAIN", Short: a.short, OnDomain: true, JSON: true, DryRun: true, Changes: true,
 		Complete: []completer{completeDomain},
 	}, nil, func(args []string) error {
 		opts.Domain = args[0]
