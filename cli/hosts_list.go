@@ -33,7 +33,7 @@ func runListHosts(env *Env) error {
 		version string
 		doms    []model.Domain
 	}
-	res := eachHost(env, env.multi, func(c *libvirtx.Conn) (found, error) {
+	res, err := eachHost(env, env.multi, func(c *libvirtx.Conn) (found, error) {
 		v, err := c.LibvirtVersion()
 		if err != nil {
 			return found{}, err
@@ -41,6 +41,9 @@ func runListHosts(env *Env) error {
 		doms, err := c.Discover(env.Ctx)
 		return found{v, doms}, err
 	})
+	if err != nil {
+		return err
+	}
 	out := hostsListJSON{Hosts: make([]hostListJSON, len(env.multi))}
 	var failed []string
 	for i, s := range env.multi {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -61,8 +62,10 @@ type hostResult[T any] struct {
 
 // eachHost runs fn on every host at once, each on its own connection
 // (opened here, closed when fn returns), and returns the results in the
-// hosts' order: the slowest host alone sets the time it takes.
-func eachHost[T any](e *Env, specs []hostSpec, fn func(*libvirtx.Conn) (T, error)) []hostResult[T] {
+// hosts' order: the slowest host alone sets the time it takes. When Env.Ctx
+// ends first (Ctrl-C) it returns that error, without waiting for a libvirt
+// call that cannot be cancelled.
+func eachHost[T any](e *Env, specs []hostSpec, fn func(*libvirtx.Conn) (T, error)) ([]hostResult[T], error) {
 	out := make([]hostResult[T], len(specs))
 	var wg sync.WaitGroup
 	for i, s := range specs {
@@ -78,8 +81,18 @@ func eachHost[T any](e *Env, specs []hostSpec, fn func(*libvirtx.Conn) (T, error
 			out[i].val, out[i].err = fn(conn)
 		}()
 	}
-	wg.Wait()
-	return out
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	ctx := e.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	select {
+	case <-all:
+		return out, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // resolveDomain finds the host of arg: "HOST:DOMAIN" where HOST is one of
@@ -95,7 +108,10 @@ func (e *Env) resolveDomain(arg string) (hostSpec, string, error) {
 			}
 		}
 	}
-	found := eachHost(e, e.multi, func(c *libvirtx.Conn) (bool, error) { return c.HasDomain(arg) })
+	found, err := eachHost(e, e.multi, func(c *libvirtx.Conn) (bool, error) { return c.HasDomain(arg) })
+	if err != nil {
+		return hostSpec{}, "", err
+	}
 	var on, failed []string
 	var pick hostSpec
 	for i, r := range found {
