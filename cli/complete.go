@@ -60,19 +60,41 @@ func (e *Env) completeWith(f completer) cobra.CompletionFunc {
 // completeFile leaves FILE arguments to the shell.
 var completeFile completer
 
-// readOnly opens the completion's connection: read-only, always.
-func (e *Env) readOnly() *libvirtx.Conn {
-	conn, err := openConn(libvirtx.ResolveURI(e.global.lastConnect()), true)
+// readOnly opens the completion's connection to the domain named domArg
+// (HOST:DOMAIN, or a DOMAIN on one of several hosts: see resolveDomain;
+// "" for the one host): read-only, always. It returns the bare name too.
+func (e *Env) readOnly(domArg string) (*libvirtx.Conn, string) {
+	specs, err := e.hostSpecs()
 	if err != nil {
 		cobra.CompDebugln("virtchain: "+model.OneLine(err.Error()), false)
-		return nil
+		return nil, ""
 	}
-	return conn
+	uri, name := specs[0].URI, domArg
+	if len(specs) > 1 {
+		e.multi = specs
+		h, n, err := e.resolveDomain(domArg, true)
+		e.multi = nil
+		if err != nil {
+			cobra.CompDebugln("virtchain: "+model.OneLine(err.Error()), false)
+			return nil, ""
+		}
+		uri, name = h.URI, n
+	}
+	conn, err := openConn(uri, true)
+	if err != nil {
+		cobra.CompDebugln("virtchain: "+model.OneLine(err.Error()), false)
+		return nil, ""
+	}
+	return conn, name
 }
 
-// completeDomain offers every domain's name.
+// completeDomain offers every domain's name; with several hosts, every
+// HOST:DOMAIN, and the plain name of a domain that only one host has.
 func completeDomain(e *Env, _ []string, _ string) []cobra.Completion {
-	conn := e.readOnly()
+	if specs, err := e.hostSpecs(); err == nil && len(specs) > 1 {
+		return completeHostDomains(e, specs)
+	}
+	conn, _ := e.readOnly("")
 	if conn == nil {
 		return nil
 	}
@@ -95,12 +117,12 @@ func fromDomain(f func(d model.Domain, args []string) []cobra.Completion) comple
 		if len(args) == 0 {
 			return nil
 		}
-		conn := e.readOnly()
+		conn, name := e.readOnly(args[0])
 		if conn == nil {
 			return nil
 		}
 		defer conn.Close()
-		d, err := conn.DiscoverDomain(e.Ctx, args[0])
+		d, err := conn.DiscoverDomain(e.Ctx, name)
 		if err != nil {
 			return nil
 		}
@@ -149,3 +171,27 @@ var completeLayer = fromDomain(func(d model.Domain, args []string) []cobra.Compl
 	}
 	return out
 })
+
+func completeHostDomains(e *Env, specs []hostSpec) []cobra.Completion {
+	res, err := eachHost(e, specs, true, func(c *libvirtx.Conn) ([]model.Domain, error) { return c.Discover(e.Ctx) })
+	if err != nil {
+		return nil
+	}
+	count := map[string]int{}
+	for _, r := range res {
+		for _, d := range r.val {
+			count[d.Name]++
+		}
+	}
+	var out []cobra.Completion
+	for i, r := range res {
+		for _, d := range r.val {
+			desc := string(d.State) + " on " + specs[i].Name
+			out = append(out, cobra.CompletionWithDesc(specs[i].Name+":"+d.Name, desc))
+			if count[d.Name] == 1 {
+				out = append(out, cobra.CompletionWithDesc(d.Name, desc))
+			}
+		}
+	}
+	return out
+}

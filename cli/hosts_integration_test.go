@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,6 +222,21 @@ func TestHostsDomainResolution(t *testing.T) {
 	}
 	wantOneLine(t, stderr, "no domain", "on hosts "+h.a.Name+", "+h.b.Name)
 
+	// Completion offers HOST:DOMAIN for each, and a plain name only where
+	// one host has it; a disk completes after HOST:DOMAIN.
+	got := complete(t, append([]string{"chain"}, append(two, "")...)...)
+	for _, w := range []string{h.a.Name + ":" + same, h.b.Name + ":" + same, h.b.Name + ":" + only, only} {
+		if !slices.Contains(got, w) {
+			t.Errorf("completion %q lacks %s", got, w)
+		}
+	}
+	if slices.Contains(got, same) || slices.Contains(got, h.a.Name+":"+only) {
+		t.Errorf("completion %q offers a name that is not one host's", got)
+	}
+	if got := complete(t, append([]string{"chain"}, append(two, h.b.Name+":"+same, "")...)...); !reflect.DeepEqual(got, []string{"vda"}) {
+		t.Errorf("disk completion after HOST:DOMAIN: %q", got)
+	}
+
 	// A host that cannot be asked leaves a plain name undecided.
 	bad := "qemu+unix:///system?socket=" + h.dir + "/no-such.sock"
 	code, _, stderr = runMain(t, "chain", only, "--host", h.b.Name, "-c", bad)
@@ -232,5 +248,55 @@ func TestHostsDomainResolution(t *testing.T) {
 	code, _, stderr = runMain(t, "chain", h.b.Name+":"+only, "--host", h.b.Name, "-c", bad)
 	if code != 0 {
 		t.Fatalf("HOST:DOMAIN with another host down: exit %d %s", code, stderr)
+	}
+}
+
+// TestHostsAskedAtOnce: list opens every host's connection before any of
+// them answers. Two fake hosts (sockets that accept and say nothing) each
+// hold their connection until the other's has arrived too, then hang up;
+// were the hosts asked one after the other, the first would be held until
+// it gives up, and the second never reached in that time.
+func TestHostsAskedAtOnce(t *testing.T) {
+	testhost.Need(t)
+	dir := t.TempDir()
+	var uris []string
+	arrived := make([]chan struct{}, 2)
+	held := make(chan string, 2)
+	for i := range arrived {
+		sock := filepath.Join(dir, fmt.Sprintf("h%d.sock", i))
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+		uris = append(uris, "qemu+unix:///system?socket="+sock)
+		arrived[i] = make(chan struct{})
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			close(arrived[i])
+			select {
+			case <-arrived[1-i]:
+				held <- ""
+			case <-time.After(20 * time.Second):
+				held <- fmt.Sprintf("host %d was asked alone", i)
+			}
+		}()
+	}
+	code, stdout, stderr := runMain(t, "list", "--json", "-c", uris[0], "-c", uris[1])
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (both hosts hang up): %s", code, stderr)
+	}
+	for range arrived {
+		if msg := <-held; msg != "" {
+			t.Fatal(msg)
+		}
+	}
+	var got hostsListJSON
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || len(got.Hosts) != 2 || got.Hosts[0].Error == "" || got.Hosts[1].Error == "" {
+		t.Fatalf("%v %+v", err, got)
 	}
 }

@@ -33,7 +33,7 @@ func runListHosts(env *Env) error {
 		version string
 		doms    []model.Domain
 	}
-	res, err := eachHost(env, env.multi, func(c *libvirtx.Conn) (found, error) {
+	res, err := eachHost(env, env.multi, env.ReadOnly, func(c *libvirtx.Conn) (found, error) {
 		v, err := c.LibvirtVersion()
 		if err != nil {
 			return found{}, err

@@ -29,7 +29,7 @@ func (e *Env) pickHosts(s cmdSpec, pos []string) error {
 	if !s.OnDomain || len(pos) == 0 {
 		return nil
 	}
-	h, name, err := e.resolveDomain(pos[0])
+	h, name, err := e.resolveDomain(pos[0], e.ReadOnly)
 	if err != nil {
 		return err
 	}
@@ -61,18 +61,18 @@ type hostResult[T any] struct {
 }
 
 // eachHost runs fn on every host at once, each on its own connection
-// (opened here, closed when fn returns), and returns the results in the
+// (opened here, read-only if asked, closed when fn returns), and returns the results in the
 // hosts' order: the slowest host alone sets the time it takes. When Env.Ctx
 // ends first (Ctrl-C) it returns that error, without waiting for a libvirt
 // call that cannot be cancelled.
-func eachHost[T any](e *Env, specs []hostSpec, fn func(*libvirtx.Conn) (T, error)) ([]hostResult[T], error) {
+func eachHost[T any](e *Env, specs []hostSpec, readonly bool, fn func(*libvirtx.Conn) (T, error)) ([]hostResult[T], error) {
 	out := make([]hostResult[T], len(specs))
 	var wg sync.WaitGroup
 	for i, s := range specs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := openConn(s.URI, e.ReadOnly)
+			conn, err := openConn(s.URI, readonly)
 			if err != nil {
 				out[i].err = err
 				return
@@ -95,9 +95,10 @@ func eachHost[T any](e *Env, specs []hostSpec, fn func(*libvirtx.Conn) (T, error
 	}
 }
 
-// resolveDomain finds the host of arg: "HOST:DOMAIN" where HOST is one of
-// the hosts named, else the one host that has a domain of that name.
-func (e *Env) resolveDomain(arg string) (hostSpec, string, error) {
+// resolveDomain finds the host of arg among e.multi: "HOST:DOMAIN" where
+// HOST is one of them, else the one host that has a domain of that name
+// (asking them all at once, over read-only connections if asked).
+func (e *Env) resolveDomain(arg string, readonly bool) (hostSpec, string, error) {
 	if host, name, ok := strings.Cut(arg, ":"); ok {
 		for _, s := range e.multi {
 			if s.Name == host {
@@ -108,7 +109,7 @@ func (e *Env) resolveDomain(arg string) (hostSpec, string, error) {
 			}
 		}
 	}
-	found, err := eachHost(e, e.multi, func(c *libvirtx.Conn) (bool, error) { return c.HasDomain(arg) })
+	found, err := eachHost(e, e.multi, readonly, func(c *libvirtx.Conn) (bool, error) { return c.HasDomain(arg) })
 	if err != nil {
 		return hostSpec{}, "", err
 	}
