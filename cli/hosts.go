@@ -40,6 +40,7 @@ func (e *Env) hostSpecs() ([]hostSpec, error) {
 	}
 	var specs []hostSpec
 	for _, u := range e.global.connect {
+		u = libvirtx.ResolveURI(u) // -c "" is the default, as it always was
 		specs = append(specs, hostSpec{Name: uriHostName(u), URI: u})
 	}
 	if len(names) > 0 {

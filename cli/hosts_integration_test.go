@@ -80,7 +80,7 @@ func (h *twoHosts) define(t *testing.T, host hostSpec, name, file string) string
 	if out, err := exec.Command("virsh", "-c", host.URI, "define", xf).CombinedOutput(); err != nil {
 		t.Fatalf("virsh -c %s define: %v %s", host.URI, err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("virsh", "-c", host.URI, "undefine", name).Run() })
+	t.Cleanup(func() { _ = exec.Command("virsh", "-c", host.URI, "undefine", name, "--snapshots-metadata").Run() })
 	return img
 }
 
@@ -235,6 +235,17 @@ func TestHostsDomainResolution(t *testing.T) {
 	}
 	if got := complete(t, append([]string{"chain"}, append(two, h.b.Name+":"+same, "")...)...); !reflect.DeepEqual(got, []string{"vda"}) {
 		t.Errorf("disk completion after HOST:DOMAIN: %q", got)
+	}
+
+	// A change goes to the host named, and only there.
+	if code, _, stderr := runMain(t, append([]string{"snapshot", "create", h.b.Name + ":" + same, "s1"}, two...)...); code != 0 {
+		t.Fatalf("snapshot create on %s: exit %d %s", h.b.Name, code, stderr)
+	}
+	for host, want := range map[hostSpec]string{h.a: "", h.b: "s1"} {
+		out, err := exec.Command("virsh", "-c", host.URI, "snapshot-list", same, "--name").Output()
+		if err != nil || strings.TrimSpace(string(out)) != want {
+			t.Fatalf("snapshots of %s on %s: %q %v, want %q", same, host.Name, out, err, want)
+		}
 	}
 
 	// A host that cannot be asked leaves a plain name undecided.

@@ -144,6 +144,12 @@ func TestHostSpecsFlags(t *testing.T) {
 	if got, err := specs("--host", "hv2", "vcttest", "run", "d"); err != nil || probe.env.URI != "qemu+ssh://hv2/system" || len(got) != 1 {
 		t.Fatalf("one --host: URI %q, %v %v", probe.env.URI, got, err)
 	}
+	// -c "" is the default URI, as it was.
+	if got, err := specs("-c", "", "vcttest", "run", "d"); err != nil || !reflect.DeepEqual(got, []hostSpec{{"local", "qemu:///system"}}) {
+		t.Fatalf("-c \"\": %v %v", got, err)
+	}
+	// The terminal UI checks --host too, before anything else.
+	usage("--host nope: no such host", "--host", "nope")
 	// Several hosts and a command without a domain: refused before connecting.
 	usage("works on one host, and 2 are named (hv1, hv2)", "--host", "all", "jobs")
 }

@@ -164,6 +164,15 @@ func (e *Env) runRoot(c *cobra.Command, args []string) error {
 		return Usagef("--json and --dry-run need a command, such as 'virtchain list --json'")
 	}
 	e.applyGlobals()
+	// One host named by --host is the TUI's connection, as with -c; the
+	// TUI reads several from hostSpecs itself.
+	specs, err := e.hostSpecs()
+	if err != nil {
+		return err
+	}
+	if len(specs) == 1 {
+		e.URI = specs[0].URI
+	}
 	return runTUI(e, e.tui)
 }
 

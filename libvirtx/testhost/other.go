@@ -19,11 +19,13 @@ const envOtherURI = "VIRTCHAIN_TEST_OTHER_URI"
 func Other(t testing.TB) (name, uri string) {
 	t.Helper()
 	Need(t)
-	name, uri = "trixie", os.Getenv(envOtherURI)
-	if uri == "" && Name() != "local" {
+	name, uri = "other", os.Getenv(envOtherURI)
+	switch {
+	case uri != "":
+	case Name() != "local":
 		name, uri = "local", "qemu:///system"
-	}
-	if uri == "" {
+	default:
+		name = "trixie"
 		root, ok := repoRoot()
 		if !ok {
 			t.Skip("test of two hosts: cannot find scripts/testhost.sh above the test's folder; set " + envOtherURI)
