@@ -271,7 +271,8 @@ func TestHostsAskedAtOnce(t *testing.T) {
 	testhost.Need(t)
 	dir := t.TempDir()
 	var uris []string
-	arrived := make([]chan struct{}, 2)
+	// Both channels exist before either listener can look at the other's.
+	arrived := []chan struct{}{make(chan struct{}), make(chan struct{})}
 	held := make(chan string, 2)
 	for i := range arrived {
 		sock := filepath.Join(dir, fmt.Sprintf("h%d.sock", i))
@@ -281,7 +282,6 @@ func TestHostsAskedAtOnce(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = l.Close() })
 		uris = append(uris, "qemu+unix:///system?socket="+sock)
-		arrived[i] = make(chan struct{})
 		go func() {
 			c, err := l.Accept()
 			if err != nil {

@@ -116,11 +116,13 @@ func (c *Conn) startPaused(dom *libvirt.Domain, name string) error {
 
 // qemuReason shortens libvirt's report of a QEMU that would not start
 // ("qemu unexpectedly closed the monitor: TIME qemu-system-x86_64: -blockdev
-// {...}: Failed to get "write" lock ...") to QEMU's own words, which say
-// what is in the way.
+// {...}: Failed to get "write" lock ...", or "process exited while
+// connecting to monitor: ..." when QEMU dies sooner) to QEMU's own words,
+// which say what is in the way.
 func qemuReason(msg string) string {
 	i := strings.LastIndex(msg, "qemu-system-")
-	if !strings.Contains(msg, "closed the monitor") || i < 0 {
+	died := strings.Contains(msg, "closed the monitor") || strings.Contains(msg, "exited while connecting to monitor")
+	if !died || i < 0 {
 		return msg
 	}
 	_, rest, ok := strings.Cut(msg[i:], ": ")
