@@ -45,7 +45,7 @@ func runTUI(env *Env, t tuiFlags) error {
 		// A signal that must end virtchain mid-call gives the terminal back.
 		defer env.signals.holdTerminal(int(os.Stdin.Fd()))()
 	}
-	err = ui.Run(env.Ctx, tuiConn{conn}, ui.Options{
+	err = ui.Run(env.Ctx, []ui.Host{{URI: conn.URI(), Backend: tuiConn{conn}}}, ui.Options{
 		Domain:      t.domain,
 		NoColor:     t.noColor,
 		NoAltScreen: t.noAltScreen,

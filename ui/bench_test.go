@@ -16,7 +16,7 @@ func benchModel(b *testing.B, w, h int, f *fakeBackend) *Model {
 	b.Helper()
 	m := New(context.Background(), f, Options{})
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
-	m.Update(m.discover()())
+	m.Update(m.discover(0)())
 	return m
 }
 

@@ -16,10 +16,11 @@ import (
 type connMsg interface{ isConnMsg() }
 
 type (
-	// connLostMsg says the connection of generation gen was lost.
-	connLostMsg struct{ gen int }
+	// connLostMsg says the connection of generation gen of host h was lost.
+	connLostMsg struct{ h, gen int }
 	// connTryMsg is one failed reconnect try; ch brings the next.
 	connTryMsg struct {
+		h       int
 		gen     int
 		attempt int
 		wait    time.Duration
@@ -27,6 +28,7 @@ type (
 	}
 	// connBackMsg is the end of the reconnect: a new backend.
 	connBackMsg struct {
+		h   int
 		gen int
 		b   Backend
 		err error
@@ -37,7 +39,7 @@ func (connLostMsg) isConnMsg() {}
 func (connTryMsg) isConnMsg()  {}
 func (connBackMsg) isConnMsg() {}
 
-// connState is the root's view of the connection.
+// connState is the root's view of one host's connection.
 type connState struct {
 	// gen counts reconnects; messages of an older connection's streams
 	// (events, jobs, loss) are dropped.
@@ -47,17 +49,17 @@ type connState struct {
 	opened []Backend
 }
 
-// waitLost waits in a Cmd for the current connection to be lost.
-func (m *Model) waitLost() tea.Cmd {
-	r, ok := m.common.Backend.(Reconnector)
+// waitLost waits in a Cmd for host h's current connection to be lost.
+func (m *Model) waitLost(h int) tea.Cmd {
+	r, ok := m.hosts[h].b.(Reconnector)
 	if !ok {
 		return nil
 	}
-	gen, ctx, lost := m.conn.gen, m.common.Ctx, r.Lost()
+	gen, ctx, lost := m.hosts[h].conn.gen, m.common.Ctx, r.Lost()
 	return func() tea.Msg {
 		select {
 		case <-lost:
-			return connLostMsg{gen: gen}
+			return connLostMsg{h: h, gen: gen}
 		case <-ctx.Done():
 			return nil
 		}
@@ -65,16 +67,16 @@ func (m *Model) waitLost() tea.Cmd {
 }
 
 // reconnectCmd runs the reconnect; its failed tries arrive on ch.
-func reconnectCmd(ctx context.Context, gen int, r Reconnector, ch chan connTryMsg) tea.Cmd {
+func reconnectCmd(ctx context.Context, h, gen int, r Reconnector, ch chan connTryMsg) tea.Cmd {
 	return func() tea.Msg {
 		defer close(ch)
 		b, err := r.Reconnect(ctx, func(n int, wait time.Duration, _ error) {
 			select {
-			case ch <- connTryMsg{gen: gen, attempt: n, wait: wait, ch: ch}:
+			case ch <- connTryMsg{h: h, gen: gen, attempt: n, wait: wait, ch: ch}:
 			default: // the next try says the same
 			}
 		})
-		return connBackMsg{gen: gen, b: b, err: err}
+		return connBackMsg{h: h, gen: gen, b: b, err: err}
 	}
 }
 
@@ -88,52 +90,80 @@ func waitTryCmd(ch <-chan connTryMsg) tea.Cmd {
 }
 
 func (m *Model) updateConn(msg connMsg) tea.Cmd {
-	uri := m.common.Backend.URI()
 	switch msg := msg.(type) {
 	case connLostMsg:
-		if msg.gen != m.conn.gen || m.conn.lost {
+		hs := m.hosts[msg.h]
+		if msg.gen != hs.conn.gen || hs.conn.lost {
 			return nil
 		}
-		r, ok := m.common.Backend.(Reconnector)
+		r, ok := hs.b.(Reconnector)
 		if !ok {
 			return nil
 		}
-		m.conn.lost = true
+		hs.conn.lost = true
 		// "lost" comes first: a long URI is cut at the screen's edge, and
 		// the title bar names it already.
-		m.status.SetConn("connection lost; reconnecting to " + uri + "…")
-		m.loading = false // a read in flight fails; the reconnect reads again
+		m.status.SetConn("connection lost; reconnecting to " + hs.b.URI() + "…")
+		hs.loading = false // a read in flight fails; the reconnect reads again
+		m.syncLoading()
+		m.hostsChanged()
 		ch := make(chan connTryMsg, 1)
-		return tea.Batch(reconnectCmd(m.common.Ctx, m.conn.gen, r, ch), waitTryCmd(ch))
+		return tea.Batch(reconnectCmd(m.common.Ctx, msg.h, hs.conn.gen, r, ch), waitTryCmd(ch))
 
 	case connTryMsg:
-		if msg.gen != m.conn.gen || !m.conn.lost {
+		hs := m.hosts[msg.h]
+		if msg.gen != hs.conn.gen || !hs.conn.lost {
 			return nil
 		}
 		m.status.SetConn("connection lost; try " + strconv.Itoa(msg.attempt) + " failed, next in " +
-			strconv.FormatFloat(msg.wait.Seconds(), 'g', 2, 64) + "s; reconnecting to " + uri + "…")
+			strconv.FormatFloat(msg.wait.Seconds(), 'g', 2, 64) + "s; reconnecting to " + hs.b.URI() + "…")
 		return waitTryCmd(msg.ch)
 
 	case connBackMsg:
-		if msg.gen != m.conn.gen || msg.err != nil || msg.b == nil {
+		hs := m.hosts[msg.h]
+		if msg.gen != hs.conn.gen || msg.err != nil || msg.b == nil {
 			return nil // ctx ended: the program is quitting
 		}
-		old := m.common.Backend
-		m.conn.gen++
-		m.conn.lost = false
-		m.status.SetConn("")
-		m.conn.opened = append(m.conn.opened, msg.b)
-		m.common.Backend = msg.b
+		old := hs.b
+		uri := old.URI()
+		hs.conn.gen++
+		hs.conn.lost = false
+		if !m.anyLost() {
+			m.status.SetConn("")
+		}
+		hs.conn.opened = append(hs.conn.opened, msg.b)
+		hs.b = msg.b
+		if !m.multi() {
+			m.common.Backend = msg.b
+		}
 		if m.status.Err() == common.NotConnectedText(uri) {
 			m.status.SetErr("")
 		}
 		m.status.SetInfo("reconnected to " + uri)
-		m.loading = true
+		hs.loading = true
+		m.syncLoading()
+		m.hostsChanged()
 		// Everything the old connection fed is read again from the new
 		// one: domains, events, block jobs (re-attached with their intents).
-		return tea.Batch(m.discover(), m.spinner.Tick, m.waitEvent(), m.waitLost(), m.jobs.Reattach(), closeJobsCmd(old))
+		cmds := []tea.Cmd{m.discover(msg.h), m.spinner.Tick, m.waitEvent(msg.h), m.waitLost(msg.h)}
+		if m.multi() {
+			cmds = append(cmds, m.versions(msg.h), m.mux.add(hs.Name, hs.b))
+		} else {
+			cmds = append(cmds, m.jobs.Reattach())
+		}
+		return tea.Batch(append(cmds, closeJobsCmd(old))...)
 	}
 	return nil
+}
+
+// anyLost reports whether some host's connection is lost.
+func (m *Model) anyLost() bool {
+	for _, hs := range m.hosts {
+		if hs.conn.lost {
+			return true
+		}
+	}
+	return false
 }
 
 // closeJobsCmd stops the lost connection's job watcher (which calls
@@ -148,19 +178,23 @@ func closeJobsCmd(b Backend) tea.Cmd {
 
 // hostErrText words an error from the host for the footer: a lost
 // connection as such, not as the operation's failure.
-func (m *Model) hostErrText(err error) string {
-	if m.conn.lost || errors.Is(err, model.ErrConnectionLost) {
-		return common.NotConnectedText(m.common.Backend.URI())
+func (m *Model) hostErrText(h int, err error) string {
+	if hs := m.hosts[h]; hs.conn.lost || errors.Is(err, model.ErrConnectionLost) {
+		return common.NotConnectedText(hs.uri())
 	}
 	return model.OneLine(err.Error())
 }
 
 // closeOpened releases the backends reconnects opened (Run, at the end).
 func (m *Model) closeOpened() {
-	for _, b := range m.conn.opened {
-		b.CloseBlockJobs()
-		if r, ok := b.(Reconnector); ok {
-			_ = r.Close()
+	for _, hs := range m.hosts {
+		for _, b := range hs.conn.opened {
+			b.CloseBlockJobs()
+			if r, ok := b.(Reconnector); ok {
+				_ = r.Close()
+			} else if c, ok := b.(interface{ Close() error }); ok {
+				_ = c.Close()
+			}
 		}
 	}
 }

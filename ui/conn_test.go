@@ -43,7 +43,7 @@ func newConnHarness(t *testing.T, f *connFake) *jobHarness {
 	m := New(context.Background(), f, Options{NoColor: true})
 	h := &jobHarness{harness: &harness{t: t, m: m, f: f.fakeBackend}, jf: f.jobFake}
 	h.jsend(tea.WindowSizeMsg{Width: 80, Height: 24})
-	h.run(m.discover())
+	h.run(m.discover(0))
 	h.jsend(m.initJobs()())
 	return h
 }
@@ -57,7 +57,7 @@ func (h *jobHarness) footer() string {
 // it gives back the reconnect Cmds.
 func (h *jobHarness) lose(f *connFake) (reconnect, tries tea.Cmd) {
 	h.t.Helper()
-	wait := h.m.waitLost()
+	wait := h.m.waitLost(0)
 	close(f.lost)
 	msg := wait()
 	if _, ok := msg.(connLostMsg); !ok {
@@ -121,14 +121,14 @@ func TestConnectionLostAndBack(t *testing.T) {
 	}
 	h.run(h.keys("ctrl+r")) // an error shown while lost goes with the reconnect
 	cmd := h.jsend(back)
-	if h.m.common.Backend != Backend(b) || h.m.conn.lost || cmd == nil {
-		t.Fatalf("not switched to the new connection (lost=%v)", h.m.conn.lost)
+	if h.m.common.Backend != Backend(b) || h.m.hosts[0].conn.lost || cmd == nil {
+		t.Fatalf("not switched to the new connection (lost=%v)", h.m.hosts[0].conn.lost)
 	}
 	if got := h.footer(); !strings.Contains(got, "reconnected to qemu:///system") {
 		t.Errorf("footer after the reconnect: %q", got)
 	}
 	// What the batch does, without its waits: read, and re-attach.
-	h.run(h.m.discover())
+	h.run(h.m.discover(0))
 	h.jsend(h.m.jobs.Reattach()()) // as the reconnect asked it
 	if b.fakeBackend.discoverCalls != 1 || b.count() != 1 {
 		t.Errorf("the new connection was not read: %d discoveries, %d job calls", b.fakeBackend.discoverCalls, b.count())

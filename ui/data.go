@@ -6,7 +6,6 @@ package ui
 
 import (
 	"errors"
-	"sort"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -15,15 +14,18 @@ import (
 )
 
 // Messages carrying backend results into Update. Each is produced by a
-// tea.Cmd; Update and View never call the backend.
+// tea.Cmd; Update and View never call the backend. h is the host (index
+// into Model.hosts; 0 with one host).
 type (
 	// discoveredMsg is the result of a full Discover.
 	discoveredMsg struct {
+		h       int
 		domains []model.Domain
 		err     error
 	}
 	// domainMsg is the result of re-reading one domain after an event.
 	domainMsg struct {
+		h    int
 		name string
 		dom  model.Domain
 		err  error
@@ -31,46 +33,51 @@ type (
 	// eventMsg is one libvirt event from Backend.Events of the connection
 	// of generation gen (connState).
 	eventMsg struct {
+		h   int
 		ev  model.Event
 		gen int
 	}
 	// eventsClosedMsg says the event stream ended (connection closed).
-	eventsClosedMsg struct{ gen int }
+	eventsClosedMsg struct{ h, gen int }
 )
 
-// discover reads every domain.
-func (m *Model) discover() tea.Cmd {
-	b, ctx := m.common.Backend, m.common.Ctx
+// discover reads every domain of host h.
+func (m *Model) discover(h int) tea.Cmd {
+	b, ctx := m.hosts[h].b, m.common.Ctx
 	return func() tea.Msg {
 		ds, err := b.Discover(ctx)
-		return discoveredMsg{domains: ds, err: err}
+		return discoveredMsg{h: h, domains: ds, err: err}
 	}
 }
 
-// rediscover re-reads one domain after an event.
-func (m *Model) rediscover(name string) tea.Cmd {
-	b, ctx := m.common.Backend, m.common.Ctx
+// rediscover re-reads one domain of host h after an event.
+func (m *Model) rediscover(h int, name string) tea.Cmd {
+	b, ctx := m.hosts[h].b, m.common.Ctx
 	return func() tea.Msg {
 		d, err := b.DiscoverDomain(ctx, name)
-		return domainMsg{name: name, dom: d, err: err}
+		return domainMsg{h: h, name: name, dom: d, err: err}
 	}
 }
 
-// waitEvent blocks on the event channel in a Cmd and is issued again after
-// each event, so nothing polls while nothing happens.
-func (m *Model) waitEvent() tea.Cmd {
-	ch := m.common.Backend.Events()
+// waitEvent blocks on host h's event channel in a Cmd and is issued again
+// after each event, so nothing polls while nothing happens.
+func (m *Model) waitEvent(h int) tea.Cmd {
+	hs := m.hosts[h]
+	if hs.b == nil {
+		return nil
+	}
+	ch := hs.b.Events()
 	if ch == nil {
 		return nil
 	}
-	ctx, gen := m.common.Ctx, m.conn.gen
+	ctx, gen := m.common.Ctx, hs.conn.gen
 	return func() tea.Msg {
 		select {
 		case ev, ok := <-ch:
 			if !ok {
-				return eventsClosedMsg{gen: gen}
+				return eventsClosedMsg{h: h, gen: gen}
 			}
-			return eventMsg{ev: ev, gen: gen}
+			return eventMsg{h: h, ev: ev, gen: gen}
 		case <-ctx.Done():
 			return nil
 		}
@@ -79,23 +86,32 @@ func (m *Model) waitEvent() tea.Cmd {
 
 // discovered installs a full discovery, or says why it failed.
 func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
-	m.loading = false
+	hs := m.hosts[msg.h]
+	hs.loading = false
+	m.syncLoading()
 	if msg.err != nil {
-		if m.conn.lost || errors.Is(msg.err, model.ErrConnectionLost) {
-			m.status.SetErr(m.hostErrText(msg.err)) // the reconnect reads again
+		if hs.conn.lost || errors.Is(msg.err, model.ErrConnectionLost) {
+			m.status.SetErr(m.hostErrText(msg.h, msg.err)) // the reconnect reads again
+			m.hostsChanged()
 			return nil
 		}
-		m.status.SetErr("discovery on " + m.common.Backend.URI() + " failed: " + model.OneLine(msg.err.Error()) + " (ctrl+r to retry)")
+		hs.readErr = model.OneLine(msg.err.Error())
+		m.status.SetErr("discovery on " + hs.b.URI() + " failed: " + hs.readErr + " (ctrl+r to retry)")
+		m.hostsChanged()
 		return nil
 	}
-	first := !m.loaded
-	m.loaded = true
-	m.setDomains(msg.domains)
-	if first && m.opts.Domain != "" {
-		if m.list.SelectName(m.opts.Domain) {
+	hs.readErr = ""
+	first := !hs.loaded
+	hs.loaded, m.loaded = true, true
+	hs.domains = msg.domains
+	m.hostsChanged()
+	if first && m.opts.Domain != "" && !m.openedDomain {
+		switch {
+		case m.list.SelectIn(msg.h, m.opts.Domain):
+			m.openedDomain = true
 			m.syncDetail()
 			m.setFocus(focusDetail)
-		} else {
+		case !m.multi():
 			m.status.SetErr(model.NoDomain(m.opts.Domain).Error())
 		}
 	}
@@ -105,95 +121,96 @@ func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
 // domainRead installs one re-read domain, and reads it again when events
 // came in meanwhile.
 func (m *Model) domainRead(msg domainMsg) tea.Cmd {
-	delete(m.inflight, msg.name)
+	hs := m.hosts[msg.h]
+	delete(hs.inflight, msg.name)
 	if msg.err != nil {
-		delete(m.dirty, msg.name)
+		delete(hs.dirty, msg.name)
 		// The domain may be gone (undefined, or a transient one that
 		// stopped): a full read settles which domains exist. Not while
 		// the connection is lost: the reconnect reads everything.
-		if !m.loading && !m.conn.lost {
-			m.loading = true
-			return tea.Batch(m.discover(), m.spinner.Tick)
+		if !hs.loading && !hs.conn.lost {
+			hs.loading = true
+			m.syncLoading()
+			return tea.Batch(m.discover(msg.h), m.spinner.Tick)
 		}
 		return nil
 	}
-	m.putDomain(msg.dom)
-	if m.dirty[msg.name] {
-		delete(m.dirty, msg.name)
-		m.inflight[msg.name] = true
-		return m.rediscover(msg.name)
+	m.putDomain(msg.h, msg.dom)
+	if hs.dirty[msg.name] {
+		delete(hs.dirty, msg.name)
+		hs.inflight[msg.name] = true
+		return m.rediscover(msg.h, msg.name)
 	}
 	return nil
 }
 
 // event re-reads the domain an event is about, coalescing bursts.
 func (m *Model) event(msg eventMsg) tea.Cmd {
-	if msg.gen != m.conn.gen {
+	hs := m.hosts[msg.h]
+	if msg.gen != hs.conn.gen {
 		return nil // a lost connection's stream: the new one is waited on
 	}
-	cmds := []tea.Cmd{m.waitEvent()}
+	cmds := []tea.Cmd{m.waitEvent(msg.h)}
 	if msg.ev.Detail != "" { // a full filesystem: say it at once
 		m.status.SetErr(model.OneLine(msg.ev.Detail))
 	}
 	name := msg.ev.Domain
 	switch {
 	case name == "":
-	case m.inflight[name]:
+	case hs.inflight[name]:
 		// Coalesce a burst of events into one more read.
-		m.dirty[name] = true
+		hs.dirty[name] = true
 	default:
-		m.inflight[name] = true
-		cmds = append(cmds, m.rediscover(name))
+		hs.inflight[name] = true
+		cmds = append(cmds, m.rediscover(msg.h, name))
 	}
 	return tea.Batch(cmds...)
 }
 
 // opDone re-reads what an op changed and shows its result: in the dialog
-// that ran it, or in the footer when that dialog was hidden.
+// that ran it, or in the footer when that dialog was hidden. The op ran
+// on the selected domain's host: a dialog covers the list while it runs.
 func (m *Model) opDone(msg dialog.DoneMsg) tea.Cmd {
 	var cmds []tea.Cmd
+	h := m.selHost()
+	hs := m.hosts[h]
 	for _, name := range msg.Reread {
+		if hs.b == nil {
+			break
+		}
 		if name == "" {
-			if !m.loading {
-				m.loading = true
-				cmds = append(cmds, m.discover(), m.spinner.Tick)
+			if !hs.loading {
+				hs.loading = true
+				m.syncLoading()
+				cmds = append(cmds, m.discover(h), m.spinner.Tick)
 			}
 			continue
 		}
-		if m.inflight[name] {
-			m.dirty[name] = true
+		if hs.inflight[name] {
+			hs.dirty[name] = true
 			continue
 		}
-		m.inflight[name] = true
-		cmds = append(cmds, m.rediscover(name))
+		hs.inflight[name] = true
+		cmds = append(cmds, m.rediscover(h, name))
 	}
 	if d, ok := m.dialog.(*dialog.OpDialog); ok && d.ID() == msg.ID {
 		cmds = append(cmds, d.Update(msg))
 		return tea.Batch(cmds...)
 	}
 	if msg.Err != nil {
-		m.status.SetErr(msg.Title + ": " + m.hostErrText(msg.Err))
+		m.status.SetErr(msg.Title + ": " + m.hostErrText(h, msg.Err))
 	} else if msg.Result != "" {
 		m.status.SetInfo("✔ " + msg.Result)
 	}
 	return tea.Batch(cmds...)
 }
 
-// setDomains installs a full discovery result.
-func (m *Model) setDomains(ds []model.Domain) {
-	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
-	m.domains = ds
-	m.list.SetDomains(m.domains)
-	m.jobs.SetDomains(m.domains)
-	m.layout()
-	m.syncDetail()
-}
-
-// putDomain replaces or adds one re-read domain.
-func (m *Model) putDomain(d model.Domain) {
-	ds := make([]model.Domain, 0, len(m.domains)+1)
+// putDomain replaces or adds one re-read domain of host h.
+func (m *Model) putDomain(h int, d model.Domain) {
+	hs := m.hosts[h]
+	ds := make([]model.Domain, 0, len(hs.domains)+1)
 	found := false
-	for _, old := range m.domains {
+	for _, old := range hs.domains {
 		if old.Name == d.Name {
 			ds = append(ds, d)
 			found = true
@@ -204,5 +221,6 @@ func (m *Model) putDomain(d model.Domain) {
 	if !found {
 		ds = append(ds, d)
 	}
-	m.setDomains(ds)
+	hs.domains = ds
+	m.hostsChanged()
 }

@@ -109,15 +109,23 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 
 // refresh reads every domain and looks for block jobs again.
 func (m *Model) refresh() tea.Cmd {
-	if m.conn.lost {
+	if !m.multi() && m.hosts[0].conn.lost {
 		return common.NotConnected(m.common)
 	}
 	if m.loading {
 		return nil
 	}
-	m.loading = true
+	var cmds []tea.Cmd
+	for h, hs := range m.hosts {
+		if hs.b == nil || hs.conn.lost {
+			continue // its dial or its reconnect reads everything
+		}
+		hs.loading = true
+		cmds = append(cmds, m.discover(h))
+	}
+	m.syncLoading()
 	// libvirt sends no event when virsh starts a block job: look now.
-	return tea.Batch(m.discover(), m.spinner.Tick, m.jobs.Rescan())
+	return tea.Batch(append(cmds, m.spinner.Tick, m.jobs.Rescan())...)
 }
 
 // cycleFocus walks list -> Chains -> Snapshots -> list.

@@ -154,7 +154,7 @@ func newJobHarnessOn(t *testing.T, b Backend, jf *jobFake, w, h int) *jobHarness
 	hs := &harness{t: t, m: m, f: jf.fakeBackend}
 	jh := &jobHarness{harness: hs, jf: jf}
 	jh.jsend(tea.WindowSizeMsg{Width: w, Height: h})
-	hs.run(m.discover())
+	hs.run(m.discover(0))
 	// Start the job stream the way Init does, without waiting on it.
 	msg := m.initJobs()()
 	jh.jsend(msg)

@@ -21,11 +21,17 @@ func (m *Model) initJobs() tea.Cmd { return m.jobs.Init() }
 // updateJobs routes a block-job message to the panel, then handles what
 // the panel asked of the root.
 func (m *Model) updateJobs(msg tea.Msg) tea.Cmd {
+	if s, ok := msg.(common.SteerMsg); ok && m.multi() {
+		// The panel names jobs HOST:DOMAIN; the steer came from the
+		// selected domain's page.
+		s.Domain = m.qualify(m.selHost(), s.Domain)
+		msg = s
+	}
 	cmds := []tea.Cmd{m.jobs.Update(msg)}
 	for _, out := range m.jobs.TakeMsgs() {
 		cmds = append(cmds, m.fromJobs(out))
 	}
-	m.detail.SetJobs(m.jobs.Jobs())
+	m.detail.SetJobs(m.detailJobs())
 	return tea.Batch(cmds...)
 }
 
@@ -42,8 +48,10 @@ func (m *Model) fromJobs(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// afterJobMsg is a domain re-read after one of its jobs ended.
+// afterJobMsg is a domain re-read after one of its jobs ended; job is
+// named as the panel names it, the domain as host h does.
 type afterJobMsg struct {
+	h   int
 	job model.Job
 	dom model.Domain
 	err error
@@ -52,10 +60,14 @@ type afterJobMsg struct {
 // jobEnded re-reads the domain of a job that just ended: its chain
 // changed (or, for a failure, must be shown as it is).
 func (m *Model) jobEnded(j model.Job) tea.Cmd {
-	b, ctx := m.common.Backend, m.common.Ctx
+	h, name := m.unqualify(j.Domain)
+	if h < 0 || m.hosts[h].b == nil {
+		return nil
+	}
+	b, ctx := m.hosts[h].b, m.common.Ctx
 	return func() tea.Msg {
-		d, err := b.DiscoverDomain(ctx, j.Domain)
-		return afterJobMsg{job: j, dom: d, err: err}
+		d, err := b.DiscoverDomain(ctx, name)
+		return afterJobMsg{h: h, job: j, dom: d, err: err}
 	}
 }
 
@@ -66,10 +78,14 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 		return nil // the domain went away; a full discovery will settle it
 	}
 	j := msg.job
+	// local is the job as its host names it, for the chain view.
+	local := j
+	_, local.Domain = m.unqualify(j.Domain)
+	ds := m.hosts[msg.h].domains
 	var before []string
-	for i := range m.domains {
-		if m.domains[i].Name == j.Domain {
-			if disk := m.domains[i].Disk(j.Disk); disk != nil {
+	for i := range ds {
+		if ds[i].Name == local.Domain {
+			if disk := ds[i].Disk(j.Disk); disk != nil {
 				for _, l := range disk.Layers {
 					before = append(before, l.Path)
 				}
@@ -78,8 +94,8 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	}
 	d := msg.dom
 	stale := model.Reconcile(&d)
-	m.putDomain(d)
-	m.detail.Update(chainview.JobEndedMsg{Job: j, Domain: &d})
+	m.putDomain(msg.h, d)
+	m.detail.Update(chainview.JobEndedMsg{Job: local, Domain: &d})
 	var left []string
 	if disk := d.Disk(j.Disk); disk != nil {
 		for _, p := range before {
@@ -104,7 +120,7 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	// The result page of the op that started (or pivoted) this very job
 	// says nothing the completion does not: the completion replaces it.
 	// Any other dialog is the user's, and stays.
-	if od, ok := m.dialog.(*dialog.OpDialog); m.dialog != nil && !(ok && od.DoneFor(j.Domain, j.Disk)) {
+	if od, ok := m.dialog.(*dialog.OpDialog); m.dialog != nil && !(ok && od.DoneFor(local.Domain, j.Disk)) {
 		m.status.SetInfo("✔ " + string(j.Kind) + " on " + j.Domain + " " + j.Disk + " completed; J then m cleans stale metadata")
 		return nil
 	}

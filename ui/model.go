@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/spinner"
@@ -57,45 +58,87 @@ type Model struct {
 	opener  dialog.Opener
 	spinner spinner.Model
 
-	status   *status.Model // the title bar and the footer
-	inflight map[string]bool
-	dirty    map[string]bool
+	status *status.Model // the title bar and the footer
 
 	jobs *jobs.Model // the block-jobs panel
 
-	conn connState // lost and reconnected (conn.go)
-
+	// hosts are the connections shown, each read, followed and
+	// reconnected on its own (hosts.go, conn.go); domains is all of
+	// theirs, host by host.
+	hosts []*host
+	// mux merges the hosts' block jobs for the panel (several hosts).
+	mux *jobMux
+	// openedDomain says Options.Domain was found and opened.
+	openedDomain bool
 }
 
-// New builds the root model. Run uses it; tests drive it directly.
+// New builds the root model on one open connection. Run uses it; tests
+// drive it directly.
 func New(ctx context.Context, b Backend, opts Options) *Model {
+	return NewHosts(ctx, []Host{{Backend: b}}, opts)
+}
+
+// NewHosts builds the root model on several hosts. Hosts without a
+// Backend are dialed in Init, each in its own Cmd. With one host the
+// screen is the single-host one.
+func NewHosts(ctx context.Context, hosts []Host, opts Options) *Model {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	st := common.NewStyles(opts.noColor())
-	c := &common.Common{Ctx: ctx, Backend: b, Styles: st, KeyMap: common.DefaultKeyMap()}
+	c := &common.Common{Ctx: ctx, Styles: st, KeyMap: common.DefaultKeyMap()}
 	h := help.New()
 	h.Styles = st.Help
 	m := &Model{
-		common:   c,
-		opts:     opts,
-		list:     domainlist.New(c),
-		detail:   domain.New(c),
-		jobs:     jobs.New(c),
-		status:   status.New(c),
-		help:     h,
-		spinner:  spinner.New(spinner.WithSpinner(spinner.MiniDot)),
-		inflight: map[string]bool{},
-		dirty:    map[string]bool{},
-		loading:  true,
+		common:  c,
+		opts:    opts,
+		list:    domainlist.New(c),
+		detail:  domain.New(c),
+		status:  status.New(c),
+		help:    h,
+		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
+		loading: true,
+	}
+	var names []string
+	for _, hd := range hosts {
+		m.hosts = append(m.hosts, newHost(hd))
+		names = append(names, hd.Name)
+	}
+	jc := c
+	if m.multi() {
+		// The panel follows every host's jobs; its actions go to the
+		// host each job's name says.
+		m.mux = newJobMux(ctx, names)
+		jcc := *c
+		jcc.Backend = m.mux
+		jc = &jcc
+		m.status.SetTitle(strconv.Itoa(len(hosts)) + " hosts")
+	}
+	m.jobs = jobs.New(jc)
+	c.Backend = m.hosts[0].b
+	m.routeBackend()
+	for _, hs := range m.hosts {
+		hs.loading = hs.b != nil
 	}
 	m.setFocus(focusList)
 	return m
 }
 
-// Init starts discovery, the event stream and the loading spinner.
+// Init starts, for each host, its dial or its discovery, event stream and
+// loss watch; the loading spinner; and the job stream.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(m.discover(), m.waitEvent(), m.spinner.Tick, m.initJobs(), m.waitLost())
+	cmds := []tea.Cmd{m.spinner.Tick, m.initJobs()}
+	for h, hs := range m.hosts {
+		if hs.b == nil {
+			cmds = append(cmds, m.dial(h))
+			continue
+		}
+		cmds = append(cmds, m.hostUp(h))
+	}
+	if m.multi() {
+		m.hostsChanged() // the header rows show before any host answers
+	}
+	return tea.Batch(cmds...)
 }
 
 // Update handles one message, then applies a dialog change it asked for.
@@ -152,8 +195,18 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case eventMsg:
 		return m.event(msg)
 	case eventsClosedMsg:
-		if msg.gen == m.conn.gen {
+		if msg.gen == m.hosts[msg.h].conn.gen {
 			m.status.Update(common.NoticeMsg{Text: "libvirt events stopped: ctrl+r refreshes by hand"})
+		}
+		return nil
+	case dialedMsg:
+		return m.dialed(msg)
+	case redialMsg:
+		return m.dial(msg.h)
+	case versionsMsg:
+		if hs := m.hosts[msg.h]; msg.gen == hs.conn.gen {
+			hs.libvirtV, hs.qemuV = msg.libvirt, msg.hyperv
+			m.hostsChanged()
 		}
 		return nil
 	case common.ErrorMsg:
@@ -209,6 +262,7 @@ func (m *Model) toDialog(msg tea.Msg) tea.Cmd {
 
 // syncDetail points the detail pane at the list's selection.
 func (m *Model) syncDetail() {
+	m.routeBackend()
 	m.detail.SetDomain(m.list.Selected())
 	m.layoutDetail()
 }

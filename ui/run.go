@@ -26,15 +26,23 @@ func (o Options) noColor() bool {
 	return o.NoColor || os.Getenv("NO_COLOR") != ""
 }
 
-// Run opens the TUI on b and returns when the user quits or ctx ends. The
-// caller owns b and closes it afterwards.
-func Run(ctx context.Context, b Backend, opts Options) error {
-	if b == nil {
+// Run opens the TUI on hosts and returns when the user quits or ctx ends.
+// The caller owns each Host's open Backend and closes it afterwards; what
+// a Host's Dial returned, Run closes.
+func Run(ctx context.Context, hosts []Host, opts Options) error {
+	if len(hosts) == 0 {
 		return errors.New("virtchain: no libvirt connection to show")
 	}
-	// The UI started following block jobs; the jobs themselves go on.
-	defer b.CloseBlockJobs()
-	m := New(ctx, b, opts)
+	for _, h := range hosts {
+		if h.Backend == nil && h.Dial == nil {
+			return errors.New("virtchain: no libvirt connection to show")
+		}
+		if h.Backend != nil {
+			// The UI started following block jobs; the jobs themselves go on.
+			defer h.Backend.CloseBlockJobs()
+		}
+	}
+	m := NewHosts(ctx, hosts, opts)
 	p := tea.NewProgram(m, tea.WithContext(ctx))
 	_, err := p.Run()
 	m.closeOpened()

@@ -30,7 +30,7 @@ func newHarness(t *testing.T, f *fakeBackend, w, h int) *harness {
 	m := New(context.Background(), f, Options{NoColor: true})
 	hs := &harness{t: t, m: m, f: f}
 	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
-	hs.send(m.discover()())
+	hs.send(m.discover(0)())
 	return hs
 }
 
@@ -392,7 +392,7 @@ func TestRefreshRunsDiscoverInCmd(t *testing.T) {
 			t.Errorf("%s did not mark loading", k)
 		}
 		f.set(classicDomain())
-		h.send(h.m.discover()())
+		h.send(h.m.discover(0)())
 		if h.m.loading || len(h.m.domains) != 1 {
 			t.Fatalf("after %s: loading=%v, %d domains", k, h.m.loading, len(h.m.domains))
 		}
@@ -419,24 +419,24 @@ func TestEventReReadsOneDomainAndCoalesces(t *testing.T) {
 	h := newHarness(t, f, 80, 24)
 	h.keys("j", "j", "l", "j", "j") // lab-test2, cursor on vda[4]
 	cmd := h.send(eventMsg{ev: model.Event{Domain: "lab-test2", Kind: "Started"}})
-	if cmd == nil || !h.m.inflight["lab-test2"] {
+	if cmd == nil || !h.m.hosts[0].inflight["lab-test2"] {
 		t.Fatal("an event did not start a re-read")
 	}
 	// A second event while the read runs is remembered, not issued.
 	h.send(eventMsg{ev: model.Event{Domain: "lab-test2", Kind: "Suspended"}})
-	if !h.m.dirty["lab-test2"] {
+	if !h.m.hosts[0].dirty["lab-test2"] {
 		t.Fatal("a burst of events was not coalesced")
 	}
 	d := classicDomain()
 	d.State = model.StatePaused
 	f.set(d)
-	msg := h.m.rediscover("lab-test2")()
+	msg := h.m.rediscover(0, "lab-test2")()
 	if cmd := h.send(msg); cmd == nil {
 		t.Fatal("the coalesced event did not trigger one more read")
 	}
-	h.send(h.m.rediscover("lab-test2")())
-	if len(h.m.inflight) != 0 || len(h.m.dirty) != 0 {
-		t.Errorf("inflight %v dirty %v after the reads", h.m.inflight, h.m.dirty)
+	h.send(h.m.rediscover(0, "lab-test2")())
+	if len(h.m.hosts[0].inflight) != 0 || len(h.m.hosts[0].dirty) != 0 {
+		t.Errorf("inflight %v dirty %v after the reads", h.m.hosts[0].inflight, h.m.hosts[0].dirty)
 	}
 	if h.m.list.SelectedName() != "lab-test2" {
 		t.Errorf("selection moved to %q on refresh", h.m.list.SelectedName())
@@ -453,11 +453,11 @@ func TestEventForVanishedDomainRereadsAll(t *testing.T) {
 	h := newHarness(t, f, 80, 24)
 	f.set(labDomains()[1:]...)
 	h.send(eventMsg{ev: model.Event{Domain: "lab-test2", Kind: "Undefined"}})
-	cmd := h.send(h.m.rediscover("lab-test2")())
+	cmd := h.send(h.m.rediscover(0, "lab-test2")())
 	if cmd == nil || !h.m.loading {
 		t.Fatal("a failed re-read did not fall back to a full discovery")
 	}
-	h.send(h.m.discover()())
+	h.send(h.m.discover(0)())
 	h.lacks("lab-test2")
 	h.contains("3 domains")
 }
@@ -472,11 +472,11 @@ func TestWaitEventReadsChannel(t *testing.T) {
 	f := newFake()
 	m := New(context.Background(), f, Options{})
 	f.events <- model.Event{Domain: "x", Kind: "Defined"}
-	if got := m.waitEvent()(); got != (eventMsg{ev: model.Event{Domain: "x", Kind: "Defined"}}) {
+	if got := m.waitEvent(0)(); got != (eventMsg{ev: model.Event{Domain: "x", Kind: "Defined"}}) {
 		t.Fatalf("waitEvent = %#v", got)
 	}
 	close(f.events)
-	if _, ok := m.waitEvent()().(eventsClosedMsg); !ok {
+	if _, ok := m.waitEvent(0)().(eventsClosedMsg); !ok {
 		t.Fatal("a closed channel did not end the stream")
 	}
 }
@@ -560,13 +560,13 @@ func TestInitialDomainOption(t *testing.T) {
 	f := newFake(labDomains()...)
 	m := New(context.Background(), f, Options{Domain: "lab-tree", NoColor: true})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
-	m.Update(m.discover()())
+	m.Update(m.discover(0)())
 	if m.list.SelectedName() != "lab-tree" || m.focus != focusDetail {
 		t.Fatalf("Options.Domain: selected %q focus %d", m.list.SelectedName(), m.focus)
 	}
 	m = New(context.Background(), f, Options{Domain: "nope", NoColor: true})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
-	m.Update(m.discover()())
+	m.Update(m.discover(0)())
 	if !strings.Contains(m.View().Content, `no domain "nope"`) {
 		t.Error("a missing initial domain is not reported")
 	}

@@ -26,9 +26,15 @@ type Model struct {
 	focused bool
 
 	domains []model.Domain
-	shown   []int // indexes into domains that pass the filter
-	nameW   int   // longest domain name, so columns sit next to the names
-	scroll  scroll.Scroller
+	// shown are the rows on screen: an index into domains for a domain
+	// that passes the filter, or -(h+1) for the header row of hosts[h].
+	shown []int
+	// hosts, when set (SetHosts), group the domains under a header row
+	// per host; hostOf[i] is the host of domains[i].
+	hosts  []Host
+	hostOf []int
+	nameW  int // longest domain name, so columns sit next to the names
+	scroll scroll.Scroller
 
 	filter    textinput.Model
 	filtering bool // the filter input has the keyboard
@@ -64,29 +70,52 @@ func New(c *common.Common) *Model {
 // name, so a refresh never makes the selection jump.
 func (l *Model) SetDomains(ds []model.Domain) {
 	name := l.SelectedName()
+	l.hosts, l.hostOf = nil, nil
+	l.setDomains(ds)
+	l.SelectName(name)
+}
+
+func (l *Model) setDomains(ds []model.Domain) {
 	l.domains = ds
 	l.nameW = 0
 	for i := range ds {
 		l.nameW = max(l.nameW, common.TextWidth(ds[i].Name))
 	}
 	l.applyFilter()
-	l.SelectName(name)
 }
 
 func (l *Model) applyFilter() {
 	q := strings.ToLower(strings.TrimSpace(l.filter.Value()))
 	l.shown = l.shown[:0]
+	header := -1
 	for i, d := range l.domains {
+		if l.hosts != nil {
+			for header < l.hostOf[i] {
+				// Hosts without domains (connecting, unreachable) keep
+				// their header row: it says why.
+				header++
+				l.shown = append(l.shown, -(header + 1))
+			}
+		}
 		if q == "" || strings.Contains(strings.ToLower(d.Name), q) {
 			l.shown = append(l.shown, i)
 		}
 	}
+	for l.hosts != nil && header < len(l.hosts)-1 {
+		header++
+		l.shown = append(l.shown, -(header + 1))
+	}
 	l.scroll.SetCount(len(l.shown))
 }
 
-func (l *Model) SelectName(name string) bool {
+// SelectName puts the cursor on the first domain called name (on any
+// host); SelectIn picks the host too.
+func (l *Model) SelectName(name string) bool { return l.SelectIn(-1, name) }
+
+// SelectIn puts the cursor on domain name of host h (-1: any host).
+func (l *Model) SelectIn(h int, name string) bool {
 	for row, i := range l.shown {
-		if l.domains[i].Name == name {
+		if i >= 0 && l.domains[i].Name == name && (h < 0 || l.host(i) == h) {
 			l.scroll.MoveTo(row)
 			return true
 		}
@@ -94,12 +123,28 @@ func (l *Model) SelectName(name string) bool {
 	return false
 }
 
+func (l *Model) host(i int) int {
+	if l.hostOf == nil {
+		return 0
+	}
+	return l.hostOf[i]
+}
+
 // Selected is the domain under the cursor, or nil when none is shown.
 func (l *Model) Selected() *model.Domain {
-	if len(l.shown) == 0 {
+	if len(l.shown) == 0 || l.shown[l.scroll.Cursor] < 0 {
 		return nil
 	}
 	return &l.domains[l.shown[l.scroll.Cursor]]
+}
+
+// SelectedHost is the host of the domain under the cursor (0 with one
+// host), or -1 when no domain is selected.
+func (l *Model) SelectedHost() int {
+	if len(l.shown) == 0 || l.shown[l.scroll.Cursor] < 0 {
+		return -1
+	}
+	return l.host(l.shown[l.scroll.Cursor])
 }
 
 // SelectedName is the name under the cursor, or "".
@@ -185,9 +230,13 @@ func (l *Model) Update(msg tea.Msg) tea.Cmd {
 			l.refilter()
 			return nil
 		}
-		l.scroll.Navigate(km, msg)
+		from := l.scroll.Cursor
+		if l.scroll.Navigate(km, msg) {
+			l.skipHeader(l.scroll.Cursor - from)
+		}
 	case tea.MouseWheelMsg:
 		l.scroll.Wheel(msg)
+		l.skipHeader(1)
 	default:
 		if l.filtering {
 			var cmd tea.Cmd
@@ -198,6 +247,26 @@ func (l *Model) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
+// skipHeader moves the cursor off a host's header row, on in the
+// direction it went (d), else back: headers are never selected.
+func (l *Model) skipHeader(d int) {
+	if l.hosts == nil {
+		return
+	}
+	step := 1
+	if d < 0 {
+		step = -1
+	}
+	for _, s := range []int{step, -step} {
+		for r := l.scroll.Cursor; r >= 0 && r < len(l.shown); r += s {
+			if l.shown[r] >= 0 {
+				l.scroll.MoveTo(r)
+				return
+			}
+		}
+	}
+}
+
 // refilter re-applies the filter, staying on the same domain if it still
 // matches.
 func (l *Model) refilter() {
@@ -206,6 +275,7 @@ func (l *Model) refilter() {
 	l.scroll.SetHeight(l.rowsHeight())
 	if !l.SelectName(name) {
 		l.scroll.MoveTo(0)
+		l.skipHeader(1)
 	}
 }
 
@@ -232,8 +302,11 @@ func (l *Model) View() string {
 
 	title := "Domains"
 	count := strconv.Itoa(len(l.domains))
-	if len(l.shown) != len(l.domains) {
-		count = strconv.Itoa(len(l.shown)) + "/" + count
+	if n := l.Matches(); n != len(l.domains) {
+		count = strconv.Itoa(n) + "/" + count
+	}
+	if len(l.hosts) > 1 {
+		title += " on " + strconv.Itoa(len(l.hosts)) + " hosts"
 	}
 	titleStyle := st.Dim
 	if l.focused {
@@ -249,7 +322,7 @@ func (l *Model) View() string {
 		common.PadLeft("DSK", colDisks) + " " + common.PadLeft("CHAIN", colChain) + " " + common.PadLeft("SNAP", colSnaps) + " " + common.PadRight("SAVED", colSaved)
 	lines = append(lines, st.ColumnHead.Render(common.Truncate(head, w)))
 
-	if len(l.shown) == 0 {
+	if l.Matches() == 0 && l.hosts == nil {
 		msg := "no domains"
 		if len(l.domains) > 0 {
 			msg = "no domain matches the filter"
@@ -258,6 +331,10 @@ func (l *Model) View() string {
 	}
 	from, to := l.scroll.Visible()
 	for row := from; row < to; row++ {
+		if i := l.shown[row]; i < 0 {
+			lines = append(lines, l.renderHost(-i-1))
+			continue
+		}
 		d := &l.domains[l.shown[row]]
 		lines = append(lines, l.renderRow(d, row == l.scroll.Cursor, nameW))
 	}
@@ -309,10 +386,25 @@ func stateGlyph(st *common.Styles, s model.DomainState) (string, common.Style) {
 }
 
 // MoveTo puts the cursor on row i of the shown domains.
-func (l *Model) MoveTo(i int) { l.scroll.MoveTo(i) }
+func (l *Model) MoveTo(i int) {
+	l.scroll.MoveTo(i)
+	l.skipHeader(1)
+}
 
-// Shown is how many domains pass the filter.
+// Shown is how many rows the list has: the domains that pass the filter,
+// and with several hosts their header rows.
 func (l *Model) Shown() int { return len(l.shown) }
+
+// Matches is how many domains pass the filter.
+func (l *Model) Matches() int {
+	n := 0
+	for _, i := range l.shown {
+		if i >= 0 {
+			n++
+		}
+	}
+	return n
+}
 
 // NameWidth is the width of the longest domain name.
 func (l *Model) NameWidth() int { return l.nameW }

@@ -22,6 +22,7 @@ type Model struct {
 	common *common.Common
 	help   help.Model
 	width  int
+	title  string // SetTitle; "" shows the URI
 
 	err    string // cleared on the next key or click
 	info   string // a result, cleared on the next key
@@ -109,6 +110,10 @@ func (s *Model) Footer(keys []key.Binding, modal bool) string {
 	return common.FitLine(s.help.ShortHelpView(keys), w)
 }
 
+// SetTitle names what the title bar shows instead of the URI (with
+// several hosts: how many).
+func (s *Model) SetTitle(t string) { s.title = t }
+
 // Header is the title bar: the program, the URI, the read-only marker,
 // and right, what it is doing, at the right edge when it fits.
 func (s *Model) Header(right string) string {
@@ -117,7 +122,11 @@ func (s *Model) Header(right string) string {
 	b.WriteString(st.Header.Render("virtchain"))
 	b.WriteString(" ")
 	used := len("virtchain ")
-	uri := common.Truncate(s.common.Backend.URI(), max(w/2, 10))
+	uri := s.title
+	if uri == "" {
+		uri = s.common.Backend.URI()
+	}
+	uri = common.Truncate(uri, max(w/2, 10))
 	b.WriteString(st.HeaderURI.Render(uri))
 	used += common.TextWidth(uri)
 	if s.common.Backend.ReadOnly() {

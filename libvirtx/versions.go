@@ -1,0 +1,36 @@
+package libvirtx
+
+import (
+	"context"
+	"strconv"
+)
+
+// Versions returns the versions of the host's libvirt daemon and of its
+// hypervisor (QEMU for qemu:// URIs), as "major.minor.micro". Two calls the
+// client answers from the daemon, no domain read: the TUI shows them in
+// each host's header row.
+func (c *Conn) Versions(ctx context.Context) (libvirtVersion, hypervisorVersion string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", "", err
+	}
+	lv, err := c.virt.GetLibVersion()
+	if err != nil {
+		c.lostErr(err)
+		return "", "", err
+	}
+	hv, err := c.virt.GetVersion()
+	if err != nil {
+		c.lostErr(err)
+		return versionText(lv), "", err
+	}
+	return versionText(lv), versionText(hv), nil
+}
+
+// versionText writes libvirt's packed version number (major*1000000 +
+// minor*1000 + micro) as "major.minor.micro"; 0 (unknown) is "".
+func versionText(v uint32) string {
+	if v == 0 {
+		return ""
+	}
+	return strconv.Itoa(int(v/1000000)) + "." + strconv.Itoa(int(v/1000%1000)) + "." + strconv.Itoa(int(v%1000))
+}
