@@ -66,6 +66,9 @@ func (x *jobMux) forward(name string, ch <-chan model.Job, running []model.Job) 
 			return
 		}
 	}
+	if ch == nil {
+		return
+	}
 	for j := range ch {
 		if !send(j) {
 			return
