@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"os"
 
@@ -25,27 +26,39 @@ func (t *tuiFlags) define(f *FlagSet) {
 
 func (t *tuiFlags) set() bool { return *t != tuiFlags{} }
 
-// runTUI opens the terminal UI on env's connection. The connection is
-// opened before the screen is taken, so a failure is one plain line.
+// runTUI opens the terminal UI on env's hosts. With one host its
+// connection is opened before the screen is taken, so a failure is one
+// plain line; with several, each is opened in the UI, so one slow or
+// unreachable host shows as such while the others work.
 func runTUI(env *Env, t tuiFlags) error {
 	if !isTerminal(env.Stdout) || !isTerminal(os.Stdin) {
 		return errors.New("the terminal UI needs a terminal on stdin and stdout; for scripts use 'virtchain list --json'")
 	}
-	conn, err := env.Conn()
+	specs, err := env.hostSpecs()
 	if err != nil {
 		return err
 	}
-	if t.domain != "" {
-		// Name a wrong domain now, in one line, rather than inside the UI.
-		if _, err := discoverDomain(env, t.domain); err != nil {
+	var hosts []ui.Host
+	if len(specs) > 1 {
+		hosts = dialHosts(specs, env.ReadOnly)
+	} else {
+		conn, err := env.Conn()
+		if err != nil {
 			return err
 		}
+		if t.domain != "" {
+			// Name a wrong domain now, in one line, rather than inside the UI.
+			if _, err := discoverDomain(env, t.domain); err != nil {
+				return err
+			}
+		}
+		hosts = []ui.Host{{Name: specs[0].Name, URI: conn.URI(), Backend: tuiConn{conn}}}
 	}
 	if env.signals != nil {
 		// A signal that must end virtchain mid-call gives the terminal back.
 		defer env.signals.holdTerminal(int(os.Stdin.Fd()))()
 	}
-	err = ui.Run(env.Ctx, []ui.Host{{URI: conn.URI(), Backend: tuiConn{conn}}}, ui.Options{
+	err = ui.Run(env.Ctx, hosts, ui.Options{
 		Domain:      t.domain,
 		NoColor:     t.noColor,
 		NoAltScreen: t.noAltScreen,
@@ -55,4 +68,22 @@ func runTUI(env *Env, t tuiFlags) error {
 		return env.Ctx.Err() // SIGTERM or SIGINT ended it: say so
 	}
 	return err
+}
+
+// dialHosts gives the UI one Host per spec, each opened in the UI with
+// openConn and reconnecting by itself once lost (tuiConn); the UI closes
+// them.
+func dialHosts(specs []hostSpec, readonly bool) []ui.Host {
+	hosts := make([]ui.Host, 0, len(specs))
+	for _, s := range specs {
+		uri := s.URI
+		hosts = append(hosts, ui.Host{Name: s.Name, URI: uri, Dial: func(context.Context) (ui.Backend, error) {
+			conn, err := openConn(uri, readonly)
+			if err != nil {
+				return nil, err
+			}
+			return tuiConn{conn}, nil
+		}})
+	}
+	return hosts
 }

@@ -122,6 +122,11 @@ func (m *Model) dialed(msg dialedMsg) tea.Cmd {
 		}
 		hs.dialTries++
 		hs.dialErr = model.OneLine(msg.err.Error())
+		if hs.dialTries == 1 {
+			// The header row cuts it at the pane's edge: the footer has
+			// the whole line until the next key.
+			m.status.SetErr(hs.Name + ": " + hs.dialErr)
+		}
 		m.hostsChanged()
 		h := msg.h
 		return tea.Tick(redialWait(hs.dialTries), func(time.Time) tea.Msg { return redialMsg{h: h} })

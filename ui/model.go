@@ -278,7 +278,8 @@ func (m *Model) layout() {
 	bodyH := max(m.height-2, 3) // header and footer
 	m.wide = m.width >= wideMin
 	if m.wide {
-		m.listW = common.Clamp(m.list.NameWidth()+domainlist.FixedWidth+1, 36, m.width*2/5)
+		want := max(m.list.NameWidth()+domainlist.FixedWidth+1, m.list.HeaderWidth())
+		m.listW = common.Clamp(want, 36, m.width*2/5)
 		m.listH = bodyH
 	} else {
 		m.listW = m.width
@@ -286,7 +287,11 @@ func (m *Model) layout() {
 		if m.list.ShowFilterLine() {
 			extra++
 		}
-		m.listH = common.Clamp(m.list.Shown()+extra, 4, max(bodyH/3+1, 4))
+		most := bodyH/3 + 1
+		if m.multi() {
+			most = bodyH / 2 // a header row per host takes room too
+		}
+		m.listH = common.Clamp(m.list.Shown()+extra, 4, max(most, 4))
 	}
 	m.list.SetSize(m.listW, m.listH)
 	m.jobs.SetSize(m.width, bodyH)

@@ -117,6 +117,9 @@ func (l *Model) SelectIn(h int, name string) bool {
 	for row, i := range l.shown {
 		if i >= 0 && l.domains[i].Name == name && (h < 0 || l.host(i) == h) {
 			l.scroll.MoveTo(row)
+			if l.hosts != nil {
+				l.showHeader()
+			}
 			return true
 		}
 	}
@@ -261,9 +264,20 @@ func (l *Model) skipHeader(d int) {
 		for r := l.scroll.Cursor; r >= 0 && r < len(l.shown); r += s {
 			if l.shown[r] >= 0 {
 				l.scroll.MoveTo(r)
+				l.showHeader()
 				return
 			}
 		}
+	}
+}
+
+// showHeader scrolls up one row when the cursor is on its host's first
+// domain and that host's header is just above the window, so the host of
+// the selection is in sight.
+func (l *Model) showHeader() {
+	c := l.scroll.Cursor
+	if c > 0 && c == l.scroll.Offset && l.shown[c-1] < 0 && l.rowsHeight() > 1 {
+		l.scroll.Scroll(-1)
 	}
 }
 

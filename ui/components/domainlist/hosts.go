@@ -40,11 +40,10 @@ func (l *Model) SetHosts(hs []Host) {
 	}
 }
 
-// renderHost is the header row of hosts[h]: name, versions, domain count
-// and connection state, cut at the pane's edge from the right, so the
-// name always shows.
-func (l *Model) renderHost(h int) string {
-	st, hs := l.common.Styles, &l.hosts[h]
+// hostParts are the pieces of hosts[h]'s header row: the name, the
+// versions and count, and the state.
+func (l *Model) hostParts(h int) (head, rest, state string) {
+	hs := &l.hosts[h]
 	n, shown := 0, 0
 	for i := range l.domains {
 		if l.hostOf[i] == h {
@@ -57,11 +56,11 @@ func (l *Model) renderHost(h int) string {
 		}
 	}
 	count := strconv.Itoa(n) + " domains"
-	if n == 1 {
-		count = "1 domain"
-	}
-	if shown != n {
+	switch {
+	case shown != n:
 		count = strconv.Itoa(shown) + "/" + count
+	case n == 1:
+		count = "1 domain"
 	}
 	var parts []string
 	if hs.Libvirt != "" {
@@ -73,12 +72,34 @@ func (l *Model) renderHost(h int) string {
 	if hs.State == "connected" || n > 0 {
 		parts = append(parts, count)
 	}
-	name := model.Escape(hs.Name)
-	head := "▾ " + name + " "
-	rest := strings.Join(parts, " · ")
-	state := model.OneLine(model.Escape(hs.State))
+	head = "▾ " + model.Escape(hs.Name) + " "
+	rest = strings.Join(parts, " · ")
+	state = model.OneLine(model.Escape(hs.State))
+	if rest != "" && state != "" {
+		state = " · " + state
+	}
+	return head, rest, state
+}
+
+// HeaderWidth is the width of the widest host header row (0 with one
+// host), so a wide layout can give the list room for it.
+func (l *Model) HeaderWidth() int {
+	w := 0
+	for h := range l.hosts {
+		head, rest, state := l.hostParts(h)
+		w = max(w, common.TextWidth(head+rest+state))
+	}
+	return w
+}
+
+// renderHost is the header row of hosts[h]: name, versions, domain count
+// and connection state, cut at the pane's edge from the right, so the
+// name always shows.
+func (l *Model) renderHost(h int) string {
+	st := l.common.Styles
+	head, rest, state := l.hostParts(h)
 	stStyle := st.Dim
-	if hs.Bad {
+	if l.hosts[h].Bad {
 		stStyle = st.Warning
 	}
 	w := l.width
@@ -91,12 +112,7 @@ func (l *Model) renderHost(h int) string {
 		used += common.TextWidth(t)
 	}
 	if state != "" && used+3 < w {
-		sep := ""
-		if rest != "" {
-			sep = " · "
-		}
-		t := common.Truncate(sep+state, w-used)
-		b.WriteString(stStyle.Render(t))
+		b.WriteString(stStyle.Render(common.Truncate(state, w-used)))
 	}
 	return b.String()
 }
