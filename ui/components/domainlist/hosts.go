@@ -87,7 +87,7 @@ func (l *Model) HeaderWidth() int {
 	w := 0
 	for h := range l.hosts {
 		head, rest, state := l.hostParts(h)
-		w = max(w, common.TextWidth(head+rest+state))
+		w = max(w, common.TextWidth(head+rest+state)+1) // a gap before the detail pane
 	}
 	return w
 }

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+)
+
+// secondHostURI is the qemu+unix URI of the trixie test host, or "" when
+// it is not up (bash scripts/testhost.sh up trixie starts it).
+func secondHostURI(t *testing.T) string {
+	t.Helper()
+	script := filepath.Join("..", "scripts", "testhost.sh")
+	if err := exec.Command("bash", script, "status", "trixie").Run(); err != nil {
+		return ""
+	}
+	out, err := exec.Command("bash", script, "uri", "trixie").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// defineOn defines a shut-off domain called name on uri (its disk's file
+// need not exist: the TUI shows it as missing) and undefines it at the end.
+func defineOn(t *testing.T, uri, name string) {
+	t.Helper()
+	dom := libvirtxml.Domain{Type: "qemu", Name: name,
+		Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
+		OS:     &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"}},
+		Devices: &libvirtxml.DomainDeviceList{Disks: []libvirtxml.DomainDisk{{
+			Device: "disk",
+			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
+			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: "/var/tmp/" + name + "/top.qcow2"}},
+			Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+		}}}}
+	x, err := dom.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), name+".xml")
+	if err := os.WriteFile(f, []byte(x), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("virsh", "-c", uri, "define", f).CombinedOutput(); err != nil {
+		t.Fatalf("virsh -c %s define: %v: %s", uri, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("virsh", "-c", uri, "undefine", name).Run() })
+}
+
+// The TUI on two real daemons at once (this machine's libvirtd and the
+// trixie test host), at 80x24 and at 200x50: a header row per host with
+// its versions and state, each host's domains under it, the filter across
+// both, and a plan asked of the selected domain's host.
+func TestIntegrationVc10uTUISeveralHosts(t *testing.T) {
+	needIntegration(t)
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("needs tmux")
+	}
+	second := secondHostURI(t)
+	if second == "" || second == systemURI {
+		t.Skip("needs the trixie test host beside " + systemURI + ": bash scripts/testhost.sh up trixie")
+	}
+	first := "vc10u-first-" + fmt.Sprint(os.Getpid())
+	other := "vc10u-second-" + fmt.Sprint(os.Getpid())
+	defineOn(t, systemURI, first)
+	defineOn(t, second, other)
+	bin := virtchainBin(t)
+	for _, size := range [][2]int{{80, 24}, {200, 50}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			s := &tmuxTUI{t: t, sock: fmt.Sprintf("vc10u-%d-%d", os.Getpid(), size[0]), name: "vc10u"}
+			s.tmux("new-session", "-d", "-s", s.name, "-x", fmt.Sprint(size[0]), "-y", fmt.Sprint(size[1]),
+				"--", bin, "-c", systemURI, "-c", second)
+			t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
+			s.tmux("set-option", "-t", s.name, "remain-on-exit", "on")
+
+			// Other tests' domains share the daemons: filter down to ours.
+			s.waitFor("virtchain 2 hosts", 30*time.Second)
+			s.waitForRow(30*time.Second, "▾ local ", "libvirt ", "· connected")
+			s.waitForRow(30*time.Second, "▾ local#2 ", "libvirt ", "· connected")
+			s.keys("/", "vc10u-", "Enter")
+			s.waitFor("/vc10u-", 10*time.Second)
+			s.waitFor("Domains on 2 hosts (2/", 10*time.Second)
+			scr := s.waitFor(other, 10*time.Second)
+			lines := strings.Split(scr, "\n")
+			order := []string{"▾ local ", first, "▾ local#2 ", other}
+			at := 0
+			for _, l := range lines {
+				if at < len(order) && strings.Contains(l, order[at]) {
+					at++
+				}
+			}
+			if at != len(order) {
+				t.Fatalf("rows not grouped as %q:\n%s", order, scr)
+			}
+			for _, l := range lines {
+				if w := len([]rune(l)); w > size[0] {
+					t.Errorf("line wider than %d: %q", size[0], l)
+				}
+			}
+			t.Logf("screen at %dx%d:\n%s", size[0], size[1], scr)
+
+			// The second host's domain: u plans its start on that host
+			// (the first host has no such domain and would refuse).
+			s.keys("End")
+			s.keys("u")
+			s.waitFor("Start "+other, 10*time.Second)
+			scr = s.screen()
+			if strings.Contains(scr, "no domain") {
+				t.Fatalf("the plan was asked of the wrong host:\n%s", scr)
+			}
+			// Escape, then q on its own: close together they read as alt+q.
+			s.keys("Escape")
+			s.waitFor("Domains on 2 hosts", 10*time.Second)
+			s.keys("q")
+			if st := s.exitStatus(10 * time.Second); st != "0" {
+				t.Fatalf("exit status %s:\n%s", st, s.screen())
+			}
+		})
+	}
+}
