@@ -111,7 +111,7 @@ func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
 			m.openedDomain = true
 			m.syncDetail()
 			m.setFocus(focusDetail)
-		case !m.multi():
+		case !m.multi() || m.allRead():
 			m.status.SetErr(model.NoDomain(m.opts.Domain).Error())
 		}
 	}

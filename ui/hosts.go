@@ -165,6 +165,16 @@ func (m *Model) versions(h int) tea.Cmd {
 	}
 }
 
+// allRead reports whether every host was read once.
+func (m *Model) allRead() bool {
+	for _, hs := range m.hosts {
+		if !hs.loaded {
+			return false
+		}
+	}
+	return true
+}
+
 // syncLoading sets the header's loading flag from the hosts.
 func (m *Model) syncLoading() {
 	m.loading = false

@@ -246,3 +246,34 @@ func TestSeveralHostsJobsPanelShowsEveryHostsJobs(t *testing.T) {
 		t.Errorf("aborted on a %q, on b %q", aborted(ja), got)
 	}
 }
+
+func TestSeveralHostsOneReconnectsWhileTheOtherWorks(t *testing.T) {
+	fa := newFake(classicDomain())
+	fb := newConnFake(branchyDomain())
+	fb.next = newConnFake(branchyDomain(), chainDomain("web1", 2))
+	m := NewHosts(context.Background(), []Host{{Name: "a", Backend: fa}, {Name: "b", Backend: fb}}, Options{NoColor: true})
+	h := &harness{t: t, m: m, f: fa}
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.send(m.discover(0)())
+	h.send(m.discover(1)())
+	h.contains("▾ b 1 domain · connected")
+
+	close(fb.lost)
+	h.send(m.waitLost(1)())
+	h.contains("▾ a 1 domain · connected", "▾ b 1 domain · lost; reconnecting…", "lab-test2", "lab-tree")
+	// a's domain still works: its operations go to a.
+	h.press("m", "y")
+	h.contains("✔ Saved lab-test2 to its managed-save image")
+	h.press("enter")
+	if got := fa.ranOps(); len(got) != 1 {
+		t.Errorf("host a ran %q", got)
+	}
+
+	h.send(connBackMsg{h: 1, gen: 0, b: fb.next})
+	if m.hosts[1].b != Backend(fb.next) || m.hosts[1].conn.lost {
+		t.Fatal("host b did not switch to its new connection")
+	}
+	h.send(m.discover(1)())
+	h.contains("▾ b 2 domains · connected", "web1", "reconnected to qemu:///system")
+	h.lacks("lost; reconnecting")
+}

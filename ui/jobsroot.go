@@ -126,7 +126,7 @@ func (m *Model) afterJob(msg afterJobMsg) tea.Cmd {
 	}
 	// Opened in this Update, so a form the user opens at the same moment
 	// is never silently replaced by a Cmd arriving later.
-	m.opener.Open(jobs.NewDoneDialog(m.common, j, left, stale))
+	m.opener.Open(jobs.NewDoneDialog(m.jobsCommon, j, left, stale))
 	return nil
 }
 

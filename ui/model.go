@@ -61,6 +61,9 @@ type Model struct {
 	status *status.Model // the title bar and the footer
 
 	jobs *jobs.Model // the block-jobs panel
+	// jobsCommon is the panel's Common: with several hosts its Backend is
+	// mux, which sends each job's actions to the job's host.
+	jobsCommon *common.Common
 
 	// hosts are the connections shown, each read, followed and
 	// reconnected on its own (hosts.go, conn.go); domains is all of
@@ -114,7 +117,7 @@ func NewHosts(ctx context.Context, hosts []Host, opts Options) *Model {
 		jc = &jcc
 		m.status.SetTitle(strconv.Itoa(len(hosts)) + " hosts")
 	}
-	m.jobs = jobs.New(jc)
+	m.jobs, m.jobsCommon = jobs.New(jc), jc
 	c.Backend = m.hosts[0].b
 	m.routeBackend()
 	for _, hs := range m.hosts {
