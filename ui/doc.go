@@ -34,4 +34,14 @@
 // domains, events and block jobs (re-attached, with their intents) are
 // read from it. Messages of the old connection's streams are dropped by
 // generation (conn.go).
+//
+// Hosts: the root holds one state per host (hosts.go): its Backend once
+// dialed, its domains, its connection generation and its in-flight reads;
+// every message of a host's reads and streams carries the host's index.
+// With several hosts each is dialed in a Cmd of its own, so the first
+// frame never waits for a slow one; the list groups the domains under a
+// header row per host (versions, count, connection state); Common.Backend
+// follows the selection, so what a key starts goes to the selected
+// domain's host; and the jobs panel reads every host's jobs through one
+// merged stream (jobsmux.go). With one host none of this shows.
 package ui
