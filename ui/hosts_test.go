@@ -222,6 +222,12 @@ func TestSeveralHostsJobsPanelShowsEveryHostsJobs(t *testing.T) {
 	a := startAsync(t, m, 100, 30)
 	// Jobs found running open the panel, as at a single host's start.
 	a.until(2*time.Second, func(string) bool { return len(m.jobs.Jobs()) == 2 })
+	// The detail pane gets the selected domain's host's jobs, by that
+	// host's names.
+	kind := map[int]model.JobKind{0: model.JobPull, 1: model.JobActiveCommit}[m.list.SelectedHost()]
+	if js := m.detailJobs(); len(js) != 1 || js[0].Domain != "lab-test2" || js[0].Kind != kind {
+		t.Errorf("detail jobs of host %d: %+v", m.list.SelectedHost(), js)
+	}
 	if !m.jobs.Visible() {
 		a.send(keyMsg("J"))
 	}

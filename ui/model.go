@@ -266,6 +266,9 @@ func (m *Model) toDialog(msg tea.Msg) tea.Cmd {
 // syncDetail points the detail pane at the list's selection.
 func (m *Model) syncDetail() {
 	m.routeBackend()
+	if m.multi() {
+		m.detail.SetJobs(m.detailJobs()) // the jobs of the selected domain's host
+	}
 	m.detail.SetDomain(m.list.Selected())
 	m.layoutDetail()
 }

@@ -129,6 +129,9 @@ func (m *Model) View() (v tea.View) {
 		v.MouseMode = tea.MouseModeCellMotion
 	}
 	v.WindowTitle = "virtchain " + model.Escape(m.common.Backend.URI())
+	if m.multi() {
+		v.WindowTitle = "virtchain " + strconv.Itoa(len(m.hosts)) + " hosts"
+	}
 	if m.width <= 0 || m.height <= 0 {
 		v.SetContent("")
 		return v
