@@ -10,22 +10,9 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirtxml"
-)
 
-// secondHostURI is the qemu+unix URI of the trixie test host, or "" when
-// it is not up (bash scripts/testhost.sh up trixie starts it).
-func secondHostURI(t *testing.T) string {
-	t.Helper()
-	script := filepath.Join("..", "scripts", "testhost.sh")
-	if err := exec.Command("bash", script, "status", "trixie").Run(); err != nil {
-		return ""
-	}
-	out, err := exec.Command("bash", script, "uri", "trixie").Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
-}
+	"virtchain/libvirtx/testhost"
+)
 
 // defineOn defines a shut-off domain called name on uri (its disk's file
 // need not exist: the TUI shows it as missing) and undefines it at the end.
@@ -51,11 +38,19 @@ func defineOn(t *testing.T, uri, name string) {
 	if out, err := exec.Command("virsh", "-c", uri, "define", f).CombinedOutput(); err != nil {
 		t.Fatalf("virsh -c %s define: %v: %s", uri, err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("virsh", "-c", uri, "undefine", name).Run() })
+	t.Cleanup(func() {
+		// Another test may be restarting the shared libvirtd: try again.
+		for end := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+			out, err := exec.Command("virsh", "-c", uri, "undefine", name).CombinedOutput()
+			if err == nil || strings.Contains(string(out), "failed to get domain") || time.Now().After(end) {
+				return
+			}
+		}
+	})
 }
 
-// The TUI on two real daemons at once (this machine's libvirtd and the
-// trixie test host), at 80x24 and at 200x50: a header row per host with
+// The TUI on two real daemons at once (the host under test and
+// testhost.Other: this machine's libvirtd and the trixie test host), at 80x24 and at 200x50: a header row per host with
 // its versions and state, each host's domains under it, the filter across
 // both, and a plan asked of the selected domain's host.
 func TestIntegrationVc10uTUISeveralHosts(t *testing.T) {
@@ -63,12 +58,12 @@ func TestIntegrationVc10uTUISeveralHosts(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("needs tmux")
 	}
-	second := secondHostURI(t)
-	if second == "" || second == systemURI {
-		t.Skip("needs the trixie test host beside " + systemURI + ": bash scripts/testhost.sh up trixie")
-	}
-	first := "vc10u-first-" + fmt.Sprint(os.Getpid())
-	other := "vc10u-second-" + fmt.Sprint(os.Getpid())
+	_, second := testhost.Other(t)
+	// The names the TUI gives the two -c URIs.
+	specs := uniqueHosts([]hostSpec{{uriHostName(systemURI), systemURI}, {uriHostName(second), second}})
+	nameA, nameB := "▾ "+specs[0].Name+" ", "▾ "+specs[1].Name+" "
+	prefix := fmt.Sprintf("vc10u-%d-", os.Getpid())
+	first, other := prefix+"first", prefix+"second"
 	defineOn(t, systemURI, first)
 	defineOn(t, second, other)
 	bin := virtchainBin(t)
@@ -81,15 +76,18 @@ func TestIntegrationVc10uTUISeveralHosts(t *testing.T) {
 			s.tmux("set-option", "-t", s.name, "remain-on-exit", "on")
 
 			// Other tests' domains share the daemons: filter down to ours.
+			// Their block jobs may open the jobs panel over the list.
 			s.waitFor("virtchain 2 hosts", 30*time.Second)
-			s.waitForRow(30*time.Second, "▾ local ", "libvirt ", "· connected")
-			s.waitForRow(30*time.Second, "▾ local#2 ", "libvirt ", "· connected")
-			s.keys("/", "vc10u-", "Enter")
-			s.waitFor("/vc10u-", 10*time.Second)
+			closeJobsPanel(s)
+			s.waitForRow(30*time.Second, nameA, "libvirt ", "· connected")
+			s.waitForRow(30*time.Second, nameB, "libvirt ", "· connected")
+			s.keys("/", prefix, "Enter")
+			s.waitFor("/"+prefix, 10*time.Second)
 			s.waitFor("Domains on 2 hosts (2/", 10*time.Second)
+			closeJobsPanel(s)
 			scr := s.waitFor(other, 10*time.Second)
 			lines := strings.Split(scr, "\n")
-			order := []string{"▾ local ", first, "▾ local#2 ", other}
+			order := []string{nameA, first, nameB, other}
 			at := 0
 			for _, l := range lines {
 				if at < len(order) && strings.Contains(l, order[at]) {
@@ -108,6 +106,7 @@ func TestIntegrationVc10uTUISeveralHosts(t *testing.T) {
 
 			// The second host's domain: u plans its start on that host
 			// (the first host has no such domain and would refuse).
+			closeJobsPanel(s)
 			s.keys("End")
 			s.keys("u")
 			s.waitFor("Start "+other, 10*time.Second)
@@ -123,5 +122,16 @@ func TestIntegrationVc10uTUISeveralHosts(t *testing.T) {
 				t.Fatalf("exit status %s:\n%s", st, s.screen())
 			}
 		})
+	}
+}
+
+// closeJobsPanel closes the jobs panel when other tests' jobs opened it
+// (J would open it when it is closed).
+func closeJobsPanel(s *tmuxTUI) {
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if strings.Contains(s.screen(), " Block jobs ") {
+			s.keys("Escape")
+			time.Sleep(300 * time.Millisecond)
+		}
 	}
 }
