@@ -283,3 +283,20 @@ func TestSeveralHostsOneReconnectsWhileTheOtherWorks(t *testing.T) {
 	h.contains("▾ b 2 domains · connected", "web1", "reconnected to qemu:///system")
 	h.lacks("lost; reconnecting")
 }
+
+func TestSeveralHostsReconnectDropsJobsThatEndedMeanwhile(t *testing.T) {
+	fa := newJobFake(classicDomain())
+	fb := newConnFake(branchyDomain())
+	fb.running = []model.Job{{Domain: "lab-tree", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}}
+	fb.next = newConnFake(branchyDomain()) // the pull ended while b was lost
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := NewHosts(ctx, []Host{{Name: "a", Backend: fa}, {Name: "b", Backend: fb}}, Options{NoColor: true})
+	a := startAsync(t, m, 100, 30)
+	a.until(2*time.Second, func(string) bool { js := m.jobs.Jobs(); return len(js) == 1 && js[0].Domain == "b:lab-tree" })
+	close(fb.lost)
+	frame := a.until(2*time.Second, func(f string) bool { return has(f, "1 block job(s) on b ended while the connection was lost") })
+	if js := m.jobs.Jobs(); len(js) != 0 {
+		t.Errorf("jobs after b's reconnect: %+v\n%s", js, frame)
+	}
+}

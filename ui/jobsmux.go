@@ -34,6 +34,13 @@ func newJobMux(ctx context.Context, names []string) *jobMux {
 		plans: map[*model.CleanupPlan]Backend{}}
 }
 
+// muxAttachedMsg says host's jobs are followed (again, after a
+// reconnect); found are the ones running then, named HOST:DOMAIN.
+type muxAttachedMsg struct {
+	host  string
+	found []model.Job
+}
+
 // add follows b's block jobs as host name's (after a reconnect, in place
 // of the lost connection's), in a Cmd: WatchBlockJobs calls libvirt. The
 // jobs running now arrive on the merged stream like any change.
@@ -46,8 +53,13 @@ func (x *jobMux) add(name string, b Backend) tea.Cmd {
 		x.mu.Lock()
 		x.hosts[name] = b
 		x.mu.Unlock()
+		found := make([]model.Job, len(running))
+		for i, j := range running {
+			j.Domain = name + ":" + j.Domain
+			found[i] = j
+		}
 		go x.forward(name, ch, running)
-		return nil
+		return muxAttachedMsg{host: name, found: found}
 	}
 }
 

@@ -206,6 +206,14 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.dialed(msg)
 	case redialMsg:
 		return m.dial(msg.h)
+	case muxAttachedMsg:
+		// Live rows of this host's jobs that its new connection did not
+		// find ended while it was lost; no event will say how.
+		if n := m.jobs.DropUnseen(msg.host+":", msg.found); n > 0 {
+			m.status.AddInfo("reconnected", strconv.Itoa(n)+" block job(s) on "+msg.host+" ended while the connection was lost: check their chains")
+		}
+		m.detail.SetJobs(m.detailJobs())
+		return nil
 	case versionsMsg:
 		if hs := m.hosts[msg.h]; msg.gen == hs.conn.gen {
 			hs.libvirtV, hs.qemuV = msg.libvirt, msg.hyperv

@@ -194,14 +194,19 @@ func (p *Model) sort() {
 // dropUnseen removes the live rows a re-attach did not find: those jobs
 // ended while the connection was lost, and no event will say how. It
 // returns how many.
-func (p *Model) dropUnseen(found []model.Job) int {
+func (p *Model) dropUnseen(found []model.Job) int { return p.DropUnseen("", found) }
+
+// DropUnseen is dropUnseen for the rows whose domain starts with prefix:
+// with several hosts, "HOST:" after that host's reconnect (its jobs were
+// found again). It returns how many rows went.
+func (p *Model) DropUnseen(prefix string, found []model.Job) int {
 	seen := map[string]bool{}
 	for _, j := range found {
 		seen[j.Key()] = true
 	}
 	kept, n := p.jobs[:0], 0
 	for _, j := range p.jobs {
-		if j.Phase.Live() && !seen[j.Key()] {
+		if j.Phase.Live() && !seen[j.Key()] && strings.HasPrefix(j.Domain, prefix) {
 			n++
 			continue
 		}
