@@ -1,8 +1,6 @@
 package libvirtx
 
 import (
-	"fmt"
-
 	"libvirt.org/go/libvirt"
 )
 
@@ -28,5 +26,5 @@ func (c *Conn) LibvirtVersion() (string, error) {
 	if err != nil {
 		return "", &LibvirtError{Op: "read the libvirt version", Err: err}
 	}
-	return fmt.Sprintf("%d.%d.%d", v/1000000, v/1000%1000, v%1000), nil
+	return versionText(v), nil
 }

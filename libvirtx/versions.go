@@ -13,7 +13,7 @@ func (c *Conn) Versions(ctx context.Context) (libvirtVersion, hypervisorVersion 
 	if err := ctx.Err(); err != nil {
 		return "", "", err
 	}
-	lv, err := c.virt.GetLibVersion()
+	lv, err := c.LibvirtVersion()
 	if err != nil {
 		c.lostErr(err)
 		return "", "", err
@@ -21,16 +21,16 @@ func (c *Conn) Versions(ctx context.Context) (libvirtVersion, hypervisorVersion 
 	hv, err := c.virt.GetVersion()
 	if err != nil {
 		c.lostErr(err)
-		return versionText(lv), "", err
+		return lv, "", &LibvirtError{Op: "read the hypervisor version", Err: err}
 	}
-	return versionText(lv), versionText(hv), nil
+	if hv == 0 {
+		return lv, "", nil // the driver does not say
+	}
+	return lv, versionText(hv), nil
 }
 
 // versionText writes libvirt's packed version number (major*1000000 +
-// minor*1000 + micro) as "major.minor.micro"; 0 (unknown) is "".
+// minor*1000 + micro) as "major.minor.micro".
 func versionText(v uint32) string {
-	if v == 0 {
-		return ""
-	}
 	return strconv.Itoa(int(v/1000000)) + "." + strconv.Itoa(int(v/1000%1000)) + "." + strconv.Itoa(int(v%1000))
 }
