@@ -106,8 +106,16 @@ func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
 	hs.domains = msg.domains
 	m.hostsChanged()
 	if first && m.opts.Domain != "" && !m.openedDomain {
+		// With several hosts --domain may say HOST:DOMAIN.
+		want, on := m.opts.Domain, msg.h
+		if h, name := m.unqualify(want); m.multi() && h >= 0 {
+			want = name
+			if h != msg.h {
+				on = -2 // another host's domain: not here
+			}
+		}
 		switch {
-		case m.list.SelectIn(msg.h, m.opts.Domain):
+		case on >= 0 && m.list.SelectIn(on, want):
 			m.openedDomain = true
 			m.syncDetail()
 			m.setFocus(focusDetail)

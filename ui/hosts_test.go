@@ -300,3 +300,22 @@ func TestSeveralHostsReconnectDropsJobsThatEndedMeanwhile(t *testing.T) {
 		t.Errorf("jobs after b's reconnect: %+v\n%s", js, frame)
 	}
 }
+
+func TestSeveralHostsDomainFlagTakesHostColonDomain(t *testing.T) {
+	fa := newFake(classicDomain(), branchyDomain())
+	fb := newFake(classicDomain(), branchyDomain())
+	m := NewHosts(context.Background(), []Host{{Name: "a", Backend: fa}, {Name: "b", Backend: fb}}, Options{NoColor: true, Domain: "b:lab-tree"})
+	h := &harness{t: t, m: m, f: fa}
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.send(m.discover(0)())
+	if m.focus == focusDetail {
+		t.Fatal("opened a's domain for b:lab-tree")
+	}
+	h.send(m.discover(1)())
+	if m.list.SelectedHost() != 1 || m.list.SelectedName() != "lab-tree" || m.focus != focusDetail {
+		t.Errorf("--domain b:lab-tree opened host %d %q", m.list.SelectedHost(), m.list.SelectedName())
+	}
+	if m.common.Backend != Backend(fb) {
+		t.Error("the backend does not follow the opened domain's host")
+	}
+}
