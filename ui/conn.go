@@ -24,6 +24,7 @@ type (
 		gen     int
 		attempt int
 		wait    time.Duration
+		err     string // why the try failed, one line
 		ch      <-chan connTryMsg
 	}
 	// connBackMsg is the end of the reconnect: a new backend.
@@ -45,6 +46,8 @@ type connState struct {
 	// (events, jobs, loss) are dropped.
 	gen  int
 	lost bool
+	// tryErr is why the last reconnect try failed, for the host's row.
+	tryErr string
 	// opened are the backends reconnects made; Run closes them.
 	opened []Backend
 }
@@ -70,9 +73,13 @@ func (m *Model) waitLost(h int) tea.Cmd {
 func reconnectCmd(ctx context.Context, h, gen int, r Reconnector, ch chan connTryMsg) tea.Cmd {
 	return func() tea.Msg {
 		defer close(ch)
-		b, err := r.Reconnect(ctx, func(n int, wait time.Duration, _ error) {
+		b, err := r.Reconnect(ctx, func(n int, wait time.Duration, err error) {
+			why := ""
+			if err != nil {
+				why = model.OneLine(err.Error())
+			}
 			select {
-			case ch <- connTryMsg{h: h, gen: gen, attempt: n, wait: wait, ch: ch}:
+			case ch <- connTryMsg{h: h, gen: gen, attempt: n, wait: wait, err: why, ch: ch}:
 			default: // the next try says the same
 			}
 		})
@@ -117,6 +124,10 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		}
 		m.status.SetConn("connection lost; try " + strconv.Itoa(msg.attempt) + " failed, next in " +
 			strconv.FormatFloat(msg.wait.Seconds(), 'g', 2, 64) + "s; reconnecting to " + hs.b.URI() + "…")
+		if m.multi() {
+			hs.conn.tryErr = msg.err
+			m.hostsChanged()
+		}
 		return waitTryCmd(msg.ch)
 
 	case connBackMsg:
@@ -127,7 +138,7 @@ func (m *Model) updateConn(msg connMsg) tea.Cmd {
 		old := hs.b
 		uri := old.URI()
 		hs.conn.gen++
-		hs.conn.lost = false
+		hs.conn.lost, hs.conn.tryErr = false, ""
 		if !m.anyLost() {
 			m.status.SetConn("")
 		}

@@ -191,6 +191,8 @@ func (hs *host) state() (text string, bad bool) {
 		return "connecting…", false
 	case hs.b == nil:
 		return "unreachable: " + hs.dialErr + "; retrying", true
+	case hs.conn.lost && hs.conn.tryErr != "":
+		return "lost; reconnecting… (unreachable: " + hs.conn.tryErr + ")", true
 	case hs.conn.lost:
 		return "lost; reconnecting…", true
 	case hs.readErr != "":

@@ -275,6 +275,8 @@ func TestSeveralHostsOneReconnectsWhileTheOtherWorks(t *testing.T) {
 		t.Errorf("host a ran %q", got)
 	}
 
+	h.send(connTryMsg{h: 1, gen: 0, attempt: 1, wait: time.Second, err: "Cannot recv data: Connection reset by peer"})
+	h.contains("▾ b 1 domain · lost; reconnecting… (unreachable: Cannot recv data: Conn")
 	h.send(connBackMsg{h: 1, gen: 0, b: fb.next})
 	if m.hosts[1].b != Backend(fb.next) || m.hosts[1].conn.lost {
 		t.Fatal("host b did not switch to its new connection")
