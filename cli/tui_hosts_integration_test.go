@@ -14,6 +14,22 @@ import (
 	"virtchain/libvirtx/testhost"
 )
 
+// tuiHosts are the two hosts of the TUI tests: the second one's URI, the
+// start of each host's header row (named as hostSpecs names -c URIs),
+// and the prefix of this run's domain names.
+type tuiHosts struct{ second, rowA, rowB, prefix string }
+
+func twoTUIHosts(t *testing.T) tuiHosts {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("needs tmux")
+	}
+	_, second := testhost.Other(t)
+	specs := uniqueHosts([]hostSpec{{uriHostName(systemURI), systemURI}, {uriHostName(second), second}})
+	return tuiHosts{second: second, rowA: "▾ " + specs[0].Name + " ", rowB: "▾ " + specs[1].Name + " ",
+		prefix: fmt.Sprintf("vc10u-%d-", os.Getpid())}
+}
+
 // defineOn defines a shut-off domain called name on uri (its disk's file
 // need not exist: the TUI shows it as missing) and undefines it at the end.
 func defineOn(t *testing.T, uri, name string) {
@@ -50,30 +66,21 @@ func defineOn(t *testing.T, uri, name string) {
 }
 
 // The TUI on two real daemons at once (the host under test and
-// testhost.Other: this machine's libvirtd and the trixie test host), at 80x24 and at 200x50: a header row per host with
-// its versions and state, each host's domains under it, the filter across
-// both, and a plan asked of the selected domain's host.
+// testhost.Other: this machine's libvirtd and the trixie test host), at
+// 80x24 and at 200x50: a header row per host with its versions and state,
+// each host's domains under it, the filter across both, and a plan asked
+// of the selected domain's host.
 func TestIntegrationVc10uTUISeveralHosts(t *testing.T) {
 	needIntegration(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("needs tmux")
-	}
-	_, second := testhost.Other(t)
-	// The names the TUI gives the two -c URIs.
-	specs := uniqueHosts([]hostSpec{{uriHostName(systemURI), systemURI}, {uriHostName(second), second}})
-	nameA, nameB := "▾ "+specs[0].Name+" ", "▾ "+specs[1].Name+" "
-	prefix := fmt.Sprintf("vc10u-%d-", os.Getpid())
+	h := twoTUIHosts(t)
+	second, nameA, nameB, prefix := h.second, h.rowA, h.rowB, h.prefix
 	first, other := prefix+"first", prefix+"second"
 	defineOn(t, systemURI, first)
 	defineOn(t, second, other)
 	bin := virtchainBin(t)
 	for _, size := range [][2]int{{80, 24}, {200, 50}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
-			s := &tmuxTUI{t: t, sock: fmt.Sprintf("vc10u-%d-%d", os.Getpid(), size[0]), name: "vc10u"}
-			s.tmux("new-session", "-d", "-s", s.name, "-x", fmt.Sprint(size[0]), "-y", fmt.Sprint(size[1]),
-				"--", bin, "-c", systemURI, "-c", second)
-			t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
-			s.tmux("set-option", "-t", s.name, "remain-on-exit", "on")
+			s := startTmuxSized(t, size[0], size[1], bin, "-c", systemURI, "-c", second)
 
 			// Other tests' domains share the daemons: filter down to ours.
 			// Their block jobs may open the jobs panel over the list.
@@ -133,5 +140,52 @@ func closeJobsPanel(s *tmuxTUI) {
 			s.keys("Escape")
 			time.Sleep(300 * time.Millisecond)
 		}
+	}
+}
+
+// startTmuxSized is startTmuxTUI on a terminal of w x h.
+func startTmuxSized(t *testing.T, w, h int, bin string, args ...string) *tmuxTUI {
+	t.Helper()
+	s := &tmuxTUI{t: t, sock: fmt.Sprintf("vc10u-%d-%d", os.Getpid(), w), name: "vc10u"}
+	s.tmux(append([]string{"new-session", "-d", "-s", s.name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "--", bin}, args...)...)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
+	s.tmux("set-option", "-t", s.name, "remain-on-exit", "on")
+	return s
+}
+
+// One of two hosts restarts its libvirtd: its row says lost at once and
+// comes back by itself, while the other host's row, domains and plans go
+// on working the whole time.
+func TestIntegrationVc10uTUIOneHostRestarts(t *testing.T) {
+	needRestartable(t)
+	h := twoTUIHosts(t)
+	second, nameA, nameB, prefix := h.second, h.rowA, h.rowB, h.prefix
+	other := prefix + "second"
+	defineOn(t, second, other)
+	s := startTmuxSized(t, 80, 24, virtchainBin(t), "-c", systemURI, "-c", second)
+	s.waitFor("virtchain 2 hosts", 30*time.Second)
+	closeJobsPanel(s)
+	s.waitForRow(30*time.Second, nameA, "· connected")
+	s.waitForRow(30*time.Second, nameB, "· connected")
+	s.keys("/", prefix, "Enter")
+	s.waitFor(other, 10*time.Second)
+
+	start := testhost.Stop(t)
+	s.waitForRow(10*time.Second, nameA, "lost; reconnecting")
+	s.waitForRow(5*time.Second, nameB, "· connected")
+	t.Logf("while %s is down:\n%s", systemURI, s.screen())
+	// The other host still plans: u on its domain.
+	s.keys("End")
+	s.keys("u")
+	s.waitFor("Start "+other, 10*time.Second)
+	s.keys("Escape")
+	s.waitFor("Domains on 2 hosts", 10*time.Second)
+	start()
+	s.waitForRow(30*time.Second, nameA, "· connected")
+	scr := s.waitFor("reconnected to "+systemURI, 10*time.Second)
+	t.Logf("after the restart:\n%s", scr)
+	s.keys("q")
+	if st := s.exitStatus(10 * time.Second); st != "0" {
+		t.Fatalf("exit status %s:\n%s", st, s.screen())
 	}
 }
