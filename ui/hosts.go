@@ -44,13 +44,12 @@ type host struct {
 	libvirtV  string
 	qemuV     string
 
-	domains       []model.Domain
-	loaded        bool
-	loading       bool
-	conn          connState
-	inflight      map[string]bool
-	dirty         map[string]bool
-	versionsAsked bool
+	domains  []model.Domain
+	loaded   bool
+	loading  bool
+	conn     connState
+	inflight map[string]bool
+	dirty    map[string]bool
 }
 
 func newHost(h Host) *host {
