@@ -197,29 +197,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.domainRead(msg)
 	case eventMsg:
 		return m.event(msg)
-	case eventsClosedMsg:
-		if msg.gen == m.hosts[msg.h].conn.gen {
-			m.status.Update(common.NoticeMsg{Text: "libvirt events stopped: ctrl+r refreshes by hand"})
-		}
-		return nil
-	case dialedMsg:
-		return m.dialed(msg)
-	case redialMsg:
-		return m.dial(msg.h)
-	case muxAttachedMsg:
-		// Live rows of this host's jobs that its new connection did not
-		// find ended while it was lost; no event will say how.
-		if n := m.jobs.DropUnseen(msg.host+":", msg.found); n > 0 {
-			m.status.AddInfo("reconnected", strconv.Itoa(n)+" block job(s) on "+msg.host+" ended while the connection was lost: check their chains")
-		}
-		m.detail.SetJobs(m.detailJobs())
-		return nil
-	case versionsMsg:
-		if hs := m.hosts[msg.h]; msg.gen == hs.conn.gen {
-			hs.libvirtV, hs.qemuV = msg.libvirt, msg.hyperv
-			m.hostsChanged()
-		}
-		return nil
+	case eventsClosedMsg, dialedMsg, redialMsg, muxAttachedMsg, versionsMsg:
+		return m.updateHost(msg)
 	case common.ErrorMsg:
 		m.status.Update(msg)
 		return nil
@@ -248,6 +227,37 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.dialog.Update(msg)
 	}
 	return m.list.Update(msg)
+}
+
+// updateHost handles what one host's connection reports: its dial, its
+// events ending, its job stream re-attaching, its versions.
+func (m *Model) updateHost(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case eventsClosedMsg:
+		if msg.gen == m.hosts[msg.h].conn.gen {
+			m.status.Update(common.NoticeMsg{Text: "libvirt events stopped: ctrl+r refreshes by hand"})
+		}
+		return nil
+	case dialedMsg:
+		return m.dialed(msg)
+	case redialMsg:
+		return m.dial(msg.h)
+	case muxAttachedMsg:
+		// Live rows of this host's jobs that its new connection did not
+		// find ended while it was lost; no event will say how.
+		if n := m.jobs.DropUnseen(msg.host+":", msg.found); n > 0 {
+			m.status.AddInfo("reconnected", strconv.Itoa(n)+" block job(s) on "+msg.host+" ended while the connection was lost: check their chains")
+		}
+		m.detail.SetJobs(m.detailJobs())
+		return nil
+	case versionsMsg:
+		if hs := m.hosts[msg.h]; msg.gen == hs.conn.gen {
+			hs.libvirtV, hs.qemuV = msg.libvirt, msg.hyperv
+			m.hostsChanged()
+		}
+		return nil
+	}
+	return nil
 }
 
 // tick turns the header's spinner while something loads; other spinners'
