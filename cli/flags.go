@@ -2,11 +2,16 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"virtchain/model"
@@ -245,3 +250,241 @@ func (d *durationValue) Set(s string) error {
 }
 func (d *durationValue) String() string { return time.Duration(*d).String() }
 func (d *durationValue) Type() string   { return "duration" }
+
+// parsedArgs is a command line as parseOld reads it.
+type parsedArgs struct {
+	words []string  // the command's name words; none for the terminal UI
+	flags []setFlag // every flag given, in order, by its long name
+	pos   []string  // the positional arguments
+	// passThrough: hand cobra the command line as typed (a group's
+	// --help, the completion commands).
+	passThrough bool
+}
+
+type setFlag struct{ name, value string }
+
+// flagRecorder stands for one of cobra's flags in a Go flag.FlagSet. It
+// checks each value on a fresh value of the flag's own type, so a bad one
+// is refused in the flag's words, and records it for cobra.
+type flagRecorder struct {
+	fl  *pflag.Flag
+	out *[]setFlag
+}
+
+func (r flagRecorder) String() string   { return "" }
+func (r flagRecorder) IsBoolFlag() bool { return r.fl.NoOptDefVal != "" }
+func (r flagRecorder) Set(s string) error {
+	fresh := reflect.New(reflect.TypeOf(r.fl.Value).Elem()).Interface().(pflag.Value)
+	if err := fresh.Set(s); err != nil {
+		return err
+	}
+	*r.out = append(*r.out, setFlag{r.fl.Name, s})
+	return nil
+}
+
+// goFlags is a Go flag.FlagSet with every flag of sets under each of its
+// names (-c and -connect, each also with two dashes, as Go reads them).
+func goFlags(out *[]setFlag, sets ...*pflag.FlagSet) *flag.FlagSet {
+	fs := flag.NewFlagSet("virtchain", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for _, s := range sets {
+		s.VisitAll(func(fl *pflag.Flag) {
+			for _, n := range []string{fl.Name, fl.Shorthand} {
+				if n != "" && fs.Lookup(n) == nil {
+					fs.Var(flagRecorder{fl: fl, out: out}, n, fl.Usage)
+				}
+			}
+		})
+	}
+	return fs
+}
+
+// parseOld reads args as virtchain always has: Go's flag rules (one or two
+// dashes, -name=value or -name value, no grouped one-letter flags), the
+// global and terminal UI flags before the command's name, which is its
+// leading words, and then the command's own flags and the globals anywhere
+// among its arguments until "--". Its errors are virtchain's usage errors.
+func parseOld(root *cobra.Command, args []string) (*parsedArgs, error) {
+	var pre []setFlag
+	gfs := goFlags(&pre, root.PersistentFlags(), root.Flags())
+	if err := gfs.Parse(args); err != nil {
+		return nil, goFlagError(err, args)
+	}
+	rest := gfs.Args()
+	if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" && len(rest) > 0 {
+		return nil, Usagef("unknown command %q", rest[0])
+	}
+	if len(rest) == 0 {
+		return &parsedArgs{flags: pre}, nil
+	}
+	if tuiFlagSet(root, pre) {
+		return nil, tuiOnly(rest[0])
+	}
+	words := 0
+	for words < len(rest) && words < 3 && !strings.HasPrefix(rest[words], "-") {
+		words++
+	}
+	root.InitDefaultHelpCmd()
+	c, n := findWords(root, rest[:words])
+	switch {
+	case n == 0:
+		return nil, Usagef("unknown command %q", rest[0])
+	case strings.Fields(commandName(c))[0] == "completion":
+		return &parsedArgs{passThrough: true}, nil
+	case c.HasSubCommands():
+		if n == 1 && asksHelp(rest[1:]) {
+			return &parsedArgs{passThrough: true}, nil
+		}
+		return nil, groupError(c, rest[:words])
+	}
+	var kept []setFlag
+	for _, f := range pre {
+		if fl := root.PersistentFlags().Lookup(f.name); fl != nil {
+			kept = append(kept, f)
+		} else if fl := root.Flags().Lookup(f.name); fl != nil && fl.Annotations[tuiAnnotation] == nil {
+			return nil, Usagef("unknown flag %s", goTyped(f.name, args))
+		}
+	}
+	sets := []*pflag.FlagSet{c.Flags()}
+	for p := c; p != nil; p = p.Parent() {
+		sets = append(sets, p.PersistentFlags())
+	}
+	var own []setFlag
+	cfs := goFlags(&own, sets...)
+	pos, err := parseAnywhere(cfs, rest[n:])
+	if err != nil {
+		err.Cmd = commandName(c)
+		return nil, err
+	}
+	return &parsedArgs{words: strings.Fields(commandName(c)), flags: append(kept, own...), pos: pos}, nil
+}
+
+// parseAnywhere reads flags anywhere in args and returns the positional
+// arguments in order; "--" ends the flags.
+func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, *UsageError) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, goFlagError(err, args)
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// findWords follows words down the tree as far as they name commands and
+// returns the last command and how many words named one.
+func findWords(root *cobra.Command, words []string) (*cobra.Command, int) {
+	c, n := root, 0
+	for _, w := range words {
+		var next *cobra.Command
+		for _, s := range c.Commands() {
+			if s.Name() == w || s.HasAlias(w) {
+				next = s
+			}
+		}
+		if next == nil {
+			break
+		}
+		c, n = next, n+1
+	}
+	return c, n
+}
+
+// groupError is a group ("snapshot") without one of its commands.
+func groupError(g *cobra.Command, words []string) error {
+	var names []string
+	for _, s := range g.Commands() {
+		if s.IsAvailableCommand() {
+			names = append(names, s.Name())
+		}
+	}
+	sort.Strings(names)
+	name := g.Name()
+	if len(words) > 1 {
+		return &UsageError{Msg: fmt.Sprintf("unknown command '%s %s'; '%s' takes one of: %s", name, words[1], name, strings.Join(names, ", "))}
+	}
+	return &UsageError{Msg: fmt.Sprintf("'%s' needs a subcommand: %s", name, strings.Join(names, ", "))}
+}
+
+// asksHelp reports whether args hold -h or --help (in any spelling Go
+// reads) before "--": a group's help, which cobra shows.
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if strings.HasPrefix(a, "-") {
+			n, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+			if n == "h" || n == "help" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tuiFlagSet reports whether a terminal UI flag was given a value other
+// than its default.
+func tuiFlagSet(root *cobra.Command, set []setFlag) bool {
+	last := map[string]string{}
+	for _, f := range set {
+		last[f.name] = f.value
+	}
+	for name, v := range last {
+		fl := root.Flags().Lookup(name)
+		if fl == nil || fl.Annotations[tuiAnnotation] == nil {
+			continue
+		}
+		if fl.NoOptDefVal != "" {
+			b, _ := strconv.ParseBool(v)
+			if b {
+				return true
+			}
+		} else if v != fl.DefValue {
+			return true
+		}
+	}
+	return false
+}
+
+// goFlagError words the flag package's errors, with the spelling typed.
+func goFlagError(err error, args []string) *UsageError {
+	if errors.Is(err, flag.ErrHelp) {
+		return &UsageError{Msg: "unknown flag -h"}
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return &UsageError{Msg: "unknown flag " + goTyped(name, args)}
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return &UsageError{Msg: "flag " + goTyped(name, args) + " needs a value"}
+	}
+	// "invalid value "x" for flag -bandwidth: why": name the flag as typed.
+	if val, rest, ok := strings.Cut(msg, " for flag -"); ok && strings.HasPrefix(val, "invalid value ") {
+		if name, why, ok := strings.Cut(rest, ": "); ok {
+			return &UsageError{Msg: val + " for " + goTyped(name, args) + ": " + why}
+		}
+	}
+	return &UsageError{Msg: msg}
+}
+
+// goTyped returns the spelling of flag -name that the user typed (--name
+// or -name); name is as the flag package gives it.
+func goTyped(name string, args []string) string {
+	for _, a := range args {
+		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
+			a, _, _ = strings.Cut(a, "=")
+			return a
+		}
+	}
+	return name
+}

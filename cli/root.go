@@ -138,7 +138,11 @@ func setHelp(root *cobra.Command) {
 // same line as 'virtchain version') and the completion command. Errors are
 // left to Main, which prints one plain line under the signal lock.
 func execute(ctx context.Context, env *Env, root *cobra.Command, args []string) error {
-	root.SetArgs(normalizeArgs(root, args))
+	norm, err := normalizeArgs(root, args)
+	if err != nil {
+		return err
+	}
+	root.SetArgs(norm)
 	return fang.Execute(ctx, root,
 		fang.WithVersion(versionInfo().line()),
 		fang.WithoutManpage(), // 'virtchain man' writes to the command's stdout
@@ -213,59 +217,27 @@ func typedBefore(args []string, name, word string) bool {
 	return false
 }
 
-// normalizeArgs spells single-dash long flags (-bandwidth=5, -json) as
-// pflag wants them (--bandwidth=5), as virtchain has always accepted both.
-// Values of flags that take one are passed through untouched, and so is
-// everything after "--" and cobra's own completion requests.
-func normalizeArgs(root *cobra.Command, args []string) []string {
-	out := make([]string, 0, len(args))
+// normalizeArgs is the argument pre-pass: it reads args as virtchain has
+// always read them (parseOld, in flags.go: Go's flag rules, global flags
+// before the command's name and its own anywhere after it) and hands cobra
+// the result in one shape it cannot read differently: the command's words,
+// every flag as --name=value in the order typed, "--", the positional
+// arguments. Bad usage found there is returned as virtchain words it. A
+// group's --help and cobra's own completion requests pass through as typed.
+func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 	if len(args) > 0 && strings.HasPrefix(args[0], cobra.ShellCompRequestCmd) {
-		return append(out, args...)
+		return args, nil
 	}
-	long, short := flagKinds(root)
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			return append(out, args[i:]...)
-		}
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		takesValue := false
-		switch {
-		case strings.HasPrefix(a, "--"):
-			takesValue = long[name]
-		case strings.HasPrefix(a, "-") && len(name) > 1:
-			if tv, ok := long[name]; ok {
-				a, takesValue = "-"+a, tv
-			}
-		case strings.HasPrefix(a, "-") && len(name) == 1:
-			takesValue = short[name]
-		}
-		out = append(out, a)
-		if takesValue && !hasValue && i+1 < len(args) {
-			i++
-			out = append(out, args[i])
-		}
+	p, err := parseOld(root, args)
+	if err != nil || p.passThrough {
+		return args, err
 	}
-	return out
-}
-
-// flagKinds maps every flag name in the tree to whether it takes a value.
-func flagKinds(root *cobra.Command) (long, short map[string]bool) {
-	long, short = map[string]bool{}, map[string]bool{}
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		for _, fs := range []*pflag.FlagSet{c.PersistentFlags(), c.LocalNonPersistentFlags()} {
-			fs.VisitAll(func(f *pflag.Flag) {
-				long[f.Name] = f.NoOptDefVal == ""
-				if f.Shorthand != "" {
-					short[f.Shorthand] = f.NoOptDefVal == ""
-				}
-			})
-		}
-		for _, s := range c.Commands() {
-			walk(s)
-		}
+	out := append([]string(nil), p.words...)
+	for _, f := range p.flags {
+		out = append(out, "--"+f.name+"="+f.value)
 	}
-	walk(root)
-	return long, short
+	if len(p.words) == 0 {
+		return out, nil
+	}
+	return append(append(out, "--"), p.pos...), nil
 }

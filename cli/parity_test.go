@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"testing"
+)
+
+// These tests hold the command line to what the hand-rolled parser before
+// cobra accepted and refused, in its words (issue 9: every flag, argument
+// order, exit code and error wording stays as it is).
+
+// wantUsage runs args and wants exit 2, nothing on stdout and exactly
+// stderr.
+func wantUsage(t *testing.T, stderr string, args ...string) {
+	t.Helper()
+	code, out, errOut := runMain(t, args...)
+	if code != 2 || out != "" || errOut != stderr {
+		t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and %q", args, code, out, errOut, stderr)
+	}
+}
+
+// A command's own flags are not global: before the command's name they are
+// unknown flags, and the command does not run.
+func TestOwnFlagsBeforeCommandAreUnknown(t *testing.T) {
+	t.Setenv("LIBVIRT_DEFAULT_URI", "test:///default")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--force", "vcttest", "run", "d"}, "unknown flag --force"},
+		{[]string{"-f", "--dry-run", "vcttest", "run", "d"}, "unknown flag -f"},
+		{[]string{"--shallow", "--dry-run", "commit", "D", "vda"}, "unknown flag --shallow"},
+		{[]string{"--shallow=true", "commit", "D", "vda", "--dry-run"}, "unknown flag --shallow"},
+		{[]string{"--delete-files", "--dry-run", "cleanup", "D"}, "unknown flag --delete-files"},
+		{[]string{"--pivot", "--json", "abort", "test", "vda"}, "unknown flag --pivot"},
+		{[]string{"--top", "list", "commit", "D", "vda", "--dry-run"}, "unknown flag --top"},
+		{[]string{"--top", "vda[1]", "chain", "D"}, "unknown flag --top"},
+	} {
+		probe.args = nil
+		wantUsage(t, "virtchain: "+tc.want+" (see 'virtchain help')\n", tc.args...)
+		if probe.args != nil {
+			t.Errorf("%q ran the command", tc.args)
+		}
+	}
+	// A group's word followed by a flag is the group alone.
+	wantUsage(t, "virtchain: 'snapshot' needs a subcommand: create, delete, revert (see 'virtchain help')\n",
+		"snapshot", "--external", "create", "D", "N", "--dry-run")
+}
+
+// One dash or two are the same flag, as Go's flag package reads them.
+func TestOneOrTwoDashes(t *testing.T) {
+	t.Setenv("LIBVIRT_DEFAULT_URI", "")
+	for _, args := range [][]string{
+		{"--c", "test:///x", "vcttest", "run", "d"},
+		{"--c=test:///x", "vcttest", "run", "d"},
+		{"vcttest", "run", "d", "-connect", "test:///x"},
+	} {
+		code, _, stderr := runMain(t, args...)
+		if code != 0 || probe.env.URI != "test:///x" {
+			t.Errorf("%q: exit %d, URI %q, %s", args, code, probe.env.URI, stderr)
+		}
+	}
+	for _, args := range [][]string{{"--h"}, {"vcttest", "run", "d", "--h"}, {"chain", "D", "--h"}} {
+		code, stdout, stderr := runMain(t, args...)
+		if code != 0 || stdout == "" || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want help", args, code, stdout, stderr)
+		}
+	}
+}
+
+// One-letter flags do not group and take no value glued on (-cURI, -hv).
+func TestNoShorthandGrouping(t *testing.T) {
+	wantUsage(t, "virtchain: unknown flag -cqemu:///system (see 'virtchain help')\n", "-cqemu:///system", "list")
+	wantUsage(t, "virtchain: unknown flag -ctest:///default (see 'virtchain help list')\n", "list", "-ctest:///default")
+	wantUsage(t, "virtchain: unknown flag -hv (see 'virtchain help')\n", "-hv")
+	wantUsage(t, "virtchain: unknown flag -vh (see 'virtchain help')\n", "-vh")
+	wantUsage(t, "virtchain: unknown flag -fh (see 'virtchain help vcttest run')\n", "vcttest", "run", "d", "-fh")
+}
+
+// -c= is an empty URI, which means the default one.
+func TestEmptyConnectIsDefault(t *testing.T) {
+	t.Setenv("LIBVIRT_DEFAULT_URI", "test:///env")
+	for _, args := range [][]string{
+		{"-c=", "vcttest", "run", "d"},
+		{"vcttest", "run", "d", "-c="},
+		{"vcttest", "run", "-c=", "d", "--connect="},
+	} {
+		code, _, stderr := runMain(t, args...)
+		if code != 0 || probe.env.URI != "test:///env" {
+			t.Errorf("%q: exit %d, URI %q, want test:///env; %s", args, code, probe.env.URI, stderr)
+		}
+	}
+}
+
+// A bad boolean is worded as Go's flag package words it.
+func TestBadBooleanWording(t *testing.T) {
+	want := `virtchain: invalid boolean value "yes" for -json: want true or false, not "yes" (see 'virtchain help list')` + "\n"
+	wantUsage(t, want, "list", "--json=yes")
+	wantUsage(t, want, "list", "-json=yes")
+	wantUsage(t, `virtchain: invalid boolean value "yes" for -no-color: want true or false, not "yes" (see 'virtchain help')`+"\n",
+		"--no-color=yes")
+}
+
+// A flag without its value is named as typed.
+func TestMissingValueNamedAsTyped(t *testing.T) {
+	wantUsage(t, "virtchain: flag -c needs a value (see 'virtchain help cleanup')\n",
+		"cleanup", "x", "--connect=qemu:///system", "-c")
+	wantUsage(t, "virtchain: flag --connect needs a value (see 'virtchain help cleanup')\n",
+		"cleanup", "x", "-c=qemu:///system", "--connect")
+}
+
+func TestBadFlagSyntax(t *testing.T) {
+	wantUsage(t, "virtchain: bad flag syntax: -=x (see 'virtchain help')\n", "-=x")
+	wantUsage(t, "virtchain: unknown flag -hjson (see 'virtchain help chain')\n", "chain", "D", "-hjson")
+}
+
+// A group alone or with a flag needs a subcommand. Its --help is new, and
+// shows its commands.
+func TestGroups(t *testing.T) {
+	wantUsage(t, "virtchain: 'snapshot' needs a subcommand: create, delete, revert (see 'virtchain help')\n", "snapshot", "--bogus")
+	wantUsage(t, "virtchain: 'lab' needs a subcommand: down, up (see 'virtchain help')\n", "lab", "-x")
+	for _, args := range [][]string{{"snapshot", "--help"}, {"snapshot", "-h"}, {"snapshot", "--help", "create"}} {
+		code, stdout, stderr := runMain(t, args...)
+		if code != 0 || stdout == "" || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want help", args, code, stdout, stderr)
+		}
+	}
+}
