@@ -91,6 +91,15 @@ func TestEmptyConnectIsDefault(t *testing.T) {
 	}
 }
 
+// An empty TARGET names no disk; it does not mean every disk.
+func TestChainEmptyTarget(t *testing.T) {
+	code, stdout, stderr := runMain(t, "-c", "test:///default", "chain", "test", "")
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1", code, stdout, stderr)
+	}
+	wantOneLine(t, stderr, "test has no disk ;", "its disks are: vda")
+}
+
 // A bad boolean is worded as Go's flag package words it.
 func TestBadBooleanWording(t *testing.T) {
 	want := `virtchain: invalid boolean value "yes" for -json: want true or false, not "yes" (see 'virtchain help list')` + "\n"

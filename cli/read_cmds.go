@@ -29,7 +29,10 @@ func NewCmdList(env *Env) *cobra.Command {
 type chainOptions struct {
 	Env    *Env
 	Domain string
-	Target string // "" for every disk
+	Target string
+	// OneDisk says TARGET was given: an empty one names no disk, as
+	// before, rather than every disk.
+	OneDisk bool
 }
 
 // NewCmdChain builds `virtchain chain DOMAIN [TARGET]`.
@@ -46,8 +49,8 @@ func NewCmdChain(env *Env) *cobra.Command {
 		JSON:     true,
 		Complete: []completer{completeDomain, completeDisk},
 	}, nil, func(args []string) error {
-		opts.Domain, opts.Target = args[0], ""
-		if len(args) == 2 {
+		opts.Domain, opts.Target, opts.OneDisk = args[0], "", len(args) == 2
+		if opts.OneDisk {
 			opts.Target = args[1]
 		}
 		return runChain(opts)
@@ -195,7 +198,7 @@ func runChain(opts *chainOptions) error {
 		return err
 	}
 	out := chainJSON{Domain: d.Name, Disks: d.Disks}
-	if opts.Target != "" {
+	if opts.OneDisk {
 		disk := d.Disk(opts.Target)
 		if disk == nil {
 			return model.NoDisk(&d, opts.Target)
