@@ -23,8 +23,9 @@ func NewCmdHelp(env *Env, root *cobra.Command) *cobra.Command {
 		if len(args) == 0 {
 			return writeHelp(env.Stdout, root)
 		}
-		c, rest, err := root.Find(args)
-		if err != nil || c == root || len(rest) > 0 {
+		// A group lists its commands whatever words follow it, as always.
+		c, n := findWords(root, args)
+		if n == 0 || (n < len(args) && !c.HasSubCommands()) {
 			return Usagef("no command named %q", strings.Join(args, " "))
 		}
 		return writeCommandOrGroupHelp(env.Stdout, c)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -122,9 +123,17 @@ func TestBadFlagSyntax(t *testing.T) {
 	wantUsage(t, "virtchain: unknown flag -hjson (see 'virtchain help chain')\n", "chain", "D", "-hjson")
 }
 
-// A group alone or with a flag needs a subcommand. Its --help is new, and
-// shows its commands.
+// A group lists its commands under help whatever follows it; alone or with
+// a flag it needs a subcommand. Its --help is new, and shows its commands.
 func TestGroups(t *testing.T) {
+	for _, args := range [][]string{{"help", "snapshot", "extra"}, {"help", "snapshot", "bogus"}, {"help", "lab", "extra"}} {
+		code, stdout, stderr := runMain(t, args...)
+		if code != 0 || !strings.HasPrefix(stdout, "'"+args[1]+"' commands:\n") || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	wantUsage(t, "virtchain: no command named \"snapshot create extra\" (see 'virtchain help help')\n",
+		"help", "snapshot", "create", "extra")
 	wantUsage(t, "virtchain: 'snapshot' needs a subcommand: create, delete, revert (see 'virtchain help')\n", "snapshot", "--bogus")
 	wantUsage(t, "virtchain: 'lab' needs a subcommand: down, up (see 'virtchain help')\n", "lab", "-x")
 	for _, args := range [][]string{{"snapshot", "--help"}, {"snapshot", "-h"}, {"snapshot", "--help", "create"}} {
