@@ -95,9 +95,9 @@ func writeHelp(w io.Writer, root *cobra.Command) error {
 	}
 	_ = t.Flush()
 	b.WriteString("\n" + helpTitle("Global flags:") + "\n")
-	writeFlags(&b, root.PersistentFlags(), nil)
+	writeFlags(&b, root.PersistentFlags(), nil, nil)
 	b.WriteString("\n" + helpTitle("Terminal UI flags (without a command):") + "\n")
-	writeFlags(&b, root.LocalNonPersistentFlags(), func(f *pflag.Flag) bool { return f.Annotations[tuiAnnotation] != nil })
+	writeFlags(&b, root.LocalNonPersistentFlags(), func(f *pflag.Flag) bool { return f.Annotations[tuiAnnotation] != nil }, nil)
 	b.WriteString("\n'virtchain help COMMAND' shows a command's own flags; 'virtchain completion bash'\n" +
 		"prints the shell completion and 'virtchain man' the manual page.\n" +
 		"Exit status: 0 ok, 1 error, 2 bad usage.\n")
@@ -127,14 +127,15 @@ func writeGroupHelp(w io.Writer, g *cobra.Command) error {
 // global flags it honours.
 func writeCommandHelp(w io.Writer, c *cobra.Command) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s virtchain %s [FLAGS]\n\n%s\n", helpTitle("Usage:"), useLine(c), c.Short)
+	// Two spaces before [FLAGS] for a command without ARGS, as always.
+	fmt.Fprintf(&b, "%s virtchain %s %s [FLAGS]\n\n%s\n", helpTitle("Usage:"), commandName(c), argSpec(c.Use), c.Short)
 	if c.Long != "" {
 		fmt.Fprintf(&b, "\n%s\n", strings.TrimRight(c.Long, "\n"))
 	}
 	own := c.LocalNonPersistentFlags()
 	if own.HasAvailableFlags() {
 		b.WriteString("\n" + helpTitle("Flags:") + "\n")
-		writeFlags(&b, own, nil)
+		writeFlags(&b, own, nil, nil)
 	}
 	b.WriteString("\n" + helpTitle("Global flags:") + "\n")
 	writeFlags(&b, c.Root().PersistentFlags(), func(f *pflag.Flag) bool {
@@ -145,12 +146,14 @@ func writeCommandHelp(w io.Writer, c *cobra.Command) error {
 			return c.Annotations[traitDryRun] != ""
 		}
 		return true
-	})
+	}, map[string]string{"help": "show this help"})
 	return writeStyled(w, b.String())
 }
 
 // writeFlags prints flags for help, sorted by name: "-c, --connect URI".
-func writeFlags(w io.Writer, fs *pflag.FlagSet, keep func(*pflag.Flag) bool) {
+// usage replaces a flag's usage text by its name (a command's own help
+// says "show this help").
+func writeFlags(w io.Writer, fs *pflag.FlagSet, keep func(*pflag.Flag) bool, usage map[string]string) {
 	var rows [][2]string
 	width := 0
 	fs.VisitAll(func(f *pflag.Flag) {
@@ -158,7 +161,11 @@ func writeFlags(w io.Writer, fs *pflag.FlagSet, keep func(*pflag.Flag) bool) {
 			return
 		}
 		left := helpFlag(flagLeft(f))
-		rows = append(rows, [2]string{left, f.Usage})
+		u := f.Usage
+		if o, ok := usage[f.Name]; ok {
+			u = o
+		}
+		rows = append(rows, [2]string{left, u})
 		width = max(width, lipgloss.Width(left))
 	})
 	for _, r := range rows {

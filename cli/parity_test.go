@@ -143,3 +143,26 @@ func TestGroups(t *testing.T) {
 		}
 	}
 }
+
+// A command's help reads as it did: two spaces before [FLAGS] when it takes
+// no ARGS, and "show this help" for -h (the overview says "show help").
+func TestCommandHelpText(t *testing.T) {
+	for _, name := range []string{"list", "jobs", "version", "lab up", "lab down", "chain"} {
+		args := append([]string{"help"}, strings.Fields(name)...)
+		code, stdout, _ := runMain(t, args...)
+		want := "Usage: virtchain " + name + "  [FLAGS]\n"
+		if name == "chain" {
+			want = "Usage: virtchain chain DOMAIN [TARGET] [FLAGS]\n"
+		}
+		if code != 0 || !strings.HasPrefix(stdout, want) {
+			t.Errorf("%q: exit %d, first line of %q, want %q", args, code, stdout, want)
+		}
+		if !strings.Contains(stdout, "  -h, --help         show this help\n") {
+			t.Errorf("%q: -h is not 'show this help': %q", args, stdout)
+		}
+	}
+	_, stdout, _ := runMain(t, "help")
+	if !strings.Contains(stdout, "  show help\n") || strings.Contains(stdout, "show this help") {
+		t.Errorf("overview's -h: %q", stdout)
+	}
+}
