@@ -137,17 +137,69 @@ func setHelp(root *cobra.Command) {
 // execute runs the tree on args through fang, which adds --version (the
 // same line as 'virtchain version') and the completion command. Errors are
 // left to Main, which prints one plain line under the signal lock.
+//
+// fang never sees an error: on one it asks the terminal for its background
+// colour (and waits for the answer) before its error handler runs, which
+// stalls every failing command on a terminal. So every error cobra can
+// return is caught on its way out (catchErrors) and returned from here.
 func execute(ctx context.Context, env *Env, root *cobra.Command, args []string) error {
 	norm, err := normalizeArgs(root, args)
 	if err != nil {
 		return err
 	}
 	root.SetArgs(norm)
-	return fang.Execute(ctx, root,
+	root.InitDefaultHelpCmd()
+	if _, _, err := root.Find(norm); err != nil {
+		return err
+	}
+	failed := catchErrors(root, env)
+	err = fang.Execute(ctx, root,
 		fang.WithVersion(versionInfo().line()),
 		fang.WithoutManpage(), // 'virtchain man' writes to the command's stdout
 		fang.WithErrorHandler(func(io.Writer, fang.Styles, error) {}),
 	)
+	if *failed != nil {
+		return *failed
+	}
+	return err
+}
+
+// catchErrors makes every command in the tree keep its error (of flags,
+// arguments, hooks or run) in the returned place and report none to
+// cobra; once one is kept, nothing more runs.
+func catchErrors(root *cobra.Command, env *Env) *error {
+	var failed error
+	keep := func(err error) error {
+		if failed == nil {
+			failed = err
+		}
+		return nil
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return keep(env.flagError(c, err)) })
+	wrap := func(f func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+		if f == nil {
+			return nil
+		}
+		return func(c *cobra.Command, args []string) error {
+			if failed != nil {
+				return nil
+			}
+			return keep(f(c, args))
+		}
+	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if args := c.Args; args != nil {
+			c.Args = func(c *cobra.Command, a []string) error { return keep(args(c, a)) }
+		}
+		c.PersistentPreRunE, c.PreRunE = wrap(c.PersistentPreRunE), wrap(c.PreRunE)
+		c.RunE, c.PostRunE, c.PersistentPostRunE = wrap(c.RunE), wrap(c.PostRunE), wrap(c.PersistentPostRunE)
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+	return &failed
 }
 
 // runRoot is virtchain without a command: the terminal UI.
