@@ -101,7 +101,7 @@ func writeHelp(w io.Writer, root *cobra.Command) error {
 	b.WriteString("\n'virtchain help COMMAND' shows a command's own flags; 'virtchain completion bash'\n" +
 		"prints the shell completion and 'virtchain man' the manual page.\n" +
 		"Exit status: 0 ok, 1 error, 2 bad usage.\n")
-	return writeStyled(w, b.String())
+	return writeStyled(w, root, b.String())
 }
 
 func writeCommandOrGroupHelp(w io.Writer, c *cobra.Command) error {
@@ -120,7 +120,7 @@ func writeGroupHelp(w io.Writer, g *cobra.Command) error {
 		t.Row("  "+useLine(s), s.Short)
 	}
 	_ = t.Flush()
-	return writeStyled(w, b.String())
+	return writeStyled(w, g, b.String())
 }
 
 // writeCommandHelp prints one command's usage and flags, and only the
@@ -147,7 +147,7 @@ func writeCommandHelp(w io.Writer, c *cobra.Command) error {
 		}
 		return true
 	}, map[string]string{"help": "show this help"})
-	return writeStyled(w, b.String())
+	return writeStyled(w, c, b.String())
 }
 
 // writeFlags prints flags for help, sorted by name: "-c, --connect URI".
@@ -188,9 +188,11 @@ func flagLeft(f *pflag.Flag) string {
 }
 
 // Help is styled with fang's ANSI colour scheme (the terminal's own
-// palette, so it reads on light and dark backgrounds alike); writeStyled
-// drops the styles, through colorprofile, when w is not a terminal or
-// NO_COLOR is set, so pipes and scripts get plain text.
+// palette, so it reads on light and dark backgrounds alike, and nothing
+// asks the terminal for its background). writeStyled drops every escape,
+// bold included, unless w is a terminal and neither NO_COLOR (any value but
+// empty), TERM=dumb nor --no-color says otherwise; CLICOLOR_FORCE does not
+// colour a pipe, as help never had escapes there.
 var helpColors = fang.AnsiColorScheme(lipgloss.LightDark(true))
 
 func helpTitle(s string) string {
@@ -199,7 +201,19 @@ func helpTitle(s string) string {
 
 func helpFlag(s string) string { return lipgloss.NewStyle().Foreground(helpColors.Flag).Render(s) }
 
-func writeStyled(w io.Writer, s string) error {
-	_, err := io.WriteString(colorprofile.NewWriter(w, os.Environ()), s)
+func writeStyled(w io.Writer, c *cobra.Command, s string) error {
+	out := &colorprofile.Writer{Forward: w, Profile: colorprofile.NoTTY}
+	if helpInColour(w, c) {
+		out = colorprofile.NewWriter(w, os.Environ())
+	}
+	_, err := io.WriteString(out, s)
 	return err
+}
+
+func helpInColour(w io.Writer, c *cobra.Command) bool {
+	if !isTerminal(w) || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f := c.Root().Flags().Lookup("no-color")
+	return f == nil || f.Value.String() != "true"
 }

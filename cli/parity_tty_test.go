@@ -55,3 +55,36 @@ func TestErrorsNeverQueryTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+// Help on a terminal may be coloured, but NO_COLOR (any value but empty),
+// TERM=dumb and --no-color leave no escape at all.
+func TestHelpWithoutColour(t *testing.T) {
+	bin := virtchainBin(t)
+	for _, tc := range []struct {
+		env  []string
+		args []string
+	}{
+		{[]string{"NO_COLOR=1"}, []string{"help"}},
+		{[]string{"NO_COLOR=0"}, []string{"help", "list"}},
+		{[]string{"TERM=dumb"}, []string{"list", "--help"}},
+		{[]string{"TERM=dumb"}, []string{"help", "snapshot"}},
+		{nil, []string{"--no-color", "--help"}},
+	} {
+		if got := onTerminal(t, bin, tc.env, tc.args...); strings.Contains(got, "\x1b") || strings.TrimSpace(got) == "" {
+			t.Errorf("%q with %q: %q, want help without escapes", tc.args, tc.env, got)
+		}
+	}
+	if got := onTerminal(t, bin, nil, "help"); !strings.Contains(got, "\x1b[") {
+		t.Errorf("help on a terminal has no colour: %q", got)
+	}
+}
+
+// A pipe never gets escapes, CLICOLOR_FORCE or not.
+func TestPipedHelpIsPlain(t *testing.T) {
+	t.Setenv("CLICOLOR_FORCE", "1")
+	for _, args := range [][]string{{"help"}, {"help", "list"}, {"help", "lab"}, {"chain", "--help"}} {
+		if _, stdout, _ := runMain(t, args...); strings.Contains(stdout, "\x1b") {
+			t.Errorf("%q: escapes in a pipe: %q", args, stdout)
+		}
+	}
+}
