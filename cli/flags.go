@@ -256,8 +256,8 @@ type parsedArgs struct {
 	words []string  // the command's name words; none for the terminal UI
 	flags []setFlag // every flag given, in order, by its long name
 	pos   []string  // the positional arguments
-	// passThrough: hand cobra the command line as typed (a group's
-	// --help, the completion commands).
+	// passThrough: hand cobra the command line as typed (the completion
+	// commands).
 	passThrough bool
 }
 
@@ -306,12 +306,10 @@ func goFlags(out *[]setFlag, sets ...*pflag.FlagSet) *flag.FlagSet {
 // leading words, and then the command's own flags and the globals anywhere
 // among its arguments until "--". Its errors are virtchain's usage errors.
 func parseOld(root *cobra.Command, args []string) (*parsedArgs, error) {
-	var pre []setFlag
-	gfs := goFlags(&pre, root.PersistentFlags(), root.Flags())
-	if err := gfs.Parse(args); err != nil {
-		return nil, goFlagError(err, args)
+	pre, rest, err := parseGlobals(root, args)
+	if err != nil {
+		return nil, err
 	}
-	rest := gfs.Args()
 	if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" && len(rest) > 0 {
 		return nil, Usagef("unknown command %q", rest[0])
 	}
@@ -333,31 +331,107 @@ func parseOld(root *cobra.Command, args []string) (*parsedArgs, error) {
 	case strings.Fields(commandName(c))[0] == "completion":
 		return &parsedArgs{passThrough: true}, nil
 	case c.HasSubCommands():
-		if n == 1 && asksHelp(rest[1:]) {
-			return &parsedArgs{passThrough: true}, nil
+		if p := groupHelp(c, pre, rest[1:]); n == 1 && p != nil {
+			return p, nil
 		}
 		return nil, groupError(c, rest[:words])
 	}
 	var kept []setFlag
 	for _, f := range pre {
-		if fl := root.PersistentFlags().Lookup(f.name); fl != nil {
+		if root.PersistentFlags().Lookup(f.name) != nil {
 			kept = append(kept, f)
-		} else if fl := root.Flags().Lookup(f.name); fl != nil && fl.Annotations[tuiAnnotation] == nil {
-			return nil, Usagef("unknown flag %s", goTyped(f.name, args))
 		}
 	}
+	own, pos, uerr := parseCommand(c, rest[n:])
+	if uerr != nil {
+		uerr.Cmd = commandName(c)
+		return nil, uerr
+	}
+	return &parsedArgs{words: strings.Fields(commandName(c)), flags: globalsFirst(root, kept, own), pos: pos}, nil
+}
+
+// parseGlobals reads the flags before the command's name: the globals and
+// the terminal UI's. -v and --version (new with cobra) are read only when
+// no command follows; before a command they are unknown, as they were.
+func parseGlobals(root *cobra.Command, args []string) ([]setFlag, []string, error) {
+	tui := pflag.NewFlagSet("virtchain", pflag.ContinueOnError)
+	root.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Annotations[tuiAnnotation] != nil {
+			tui.AddFlag(f)
+		}
+	})
+	var pre []setFlag
+	gfs := goFlags(&pre, root.PersistentFlags(), tui)
+	err := gfs.Parse(args)
+	if err == nil {
+		return pre, gfs.Args(), nil
+	}
+	var all []setFlag
+	afs := goFlags(&all, root.PersistentFlags(), root.Flags())
+	if afs.Parse(args) == nil && afs.NArg() == 0 {
+		return all, nil, nil
+	}
+	return nil, nil, goFlagError(err, args)
+}
+
+// parseCommand reads c's own flags and the globals anywhere in args.
+func parseCommand(c *cobra.Command, args []string) ([]setFlag, []string, *UsageError) {
 	sets := []*pflag.FlagSet{c.Flags()}
 	for p := c; p != nil; p = p.Parent() {
 		sets = append(sets, p.PersistentFlags())
 	}
 	var own []setFlag
-	cfs := goFlags(&own, sets...)
-	pos, err := parseAnywhere(cfs, rest[n:])
-	if err != nil {
-		err.Cmd = commandName(c)
-		return nil, err
+	pos, err := parseAnywhere(goFlags(&own, sets...), args)
+	return own, pos, err
+}
+
+// globalsFirst is the flags given before the command's name and then its
+// own. A global switch turned on before the name stays on whatever follows
+// (--json list --json=false prints JSON), as it always has.
+func globalsFirst(root *cobra.Command, pre, own []setFlag) []setFlag {
+	out := append(append([]setFlag(nil), pre...), own...)
+	on := map[string]bool{}
+	for _, f := range pre {
+		if fl := root.PersistentFlags().Lookup(f.name); fl != nil && fl.NoOptDefVal != "" {
+			on[f.name], _ = strconv.ParseBool(f.value)
+		}
 	}
-	return &parsedArgs{words: strings.Fields(commandName(c)), flags: append(kept, own...), pos: pos}, nil
+	for _, f := range pre {
+		if on[f.name] {
+			out, on[f.name] = append(out, setFlag{f.name, "true"}), false
+		}
+	}
+	return out
+}
+
+// groupHelp reads "snapshot --help [create]", which shows the help of the
+// group or of the command named (new with cobra; the old parser refused
+// any flag after a group). It is nil unless args parse and ask for help.
+func groupHelp(g *cobra.Command, pre []setFlag, args []string) *parsedArgs {
+	own, pos, err := parseCommand(g, args)
+	if err != nil {
+		return nil
+	}
+	help := false
+	for _, f := range append(append([]setFlag(nil), pre...), own...) {
+		if f.name == "help" {
+			help, _ = strconv.ParseBool(f.value)
+		}
+	}
+	if !help {
+		return nil
+	}
+	words := []string{g.Name()}
+	if c, n := findWords(g, pos); n > 0 && !c.HasSubCommands() {
+		words, pos = append(words, c.Name()), pos[1:]
+	}
+	var kept []setFlag
+	for _, f := range pre {
+		if g.Root().PersistentFlags().Lookup(f.name) != nil {
+			kept = append(kept, f)
+		}
+	}
+	return &parsedArgs{words: words, flags: append(kept, own...), pos: pos}
 }
 
 // parseAnywhere reads flags anywhere in args and returns the positional
@@ -413,23 +487,6 @@ func groupError(g *cobra.Command, words []string) error {
 		return &UsageError{Msg: fmt.Sprintf("unknown command '%s %s'; '%s' takes one of: %s", name, words[1], name, strings.Join(names, ", "))}
 	}
 	return &UsageError{Msg: fmt.Sprintf("'%s' needs a subcommand: %s", name, strings.Join(names, ", "))}
-}
-
-// asksHelp reports whether args hold -h or --help (in any spelling Go
-// reads) before "--": a group's help, which cobra shows.
-func asksHelp(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			return false
-		}
-		if strings.HasPrefix(a, "-") {
-			n, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
-			if n == "h" || n == "help" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // tuiFlagSet reports whether a terminal UI flag was given a value other

@@ -166,3 +166,38 @@ func TestCommandHelpText(t *testing.T) {
 		t.Errorf("overview's -h: %q", stdout)
 	}
 }
+
+// A global switch turned on before the command's name stays on.
+func TestGlobalSwitchBeforeNameStaysOn(t *testing.T) {
+	if code, _, stderr := runMain(t, "--json", "vcttest", "run", "d", "--json=false"); code != 0 || !probe.env.JSON {
+		t.Fatalf("exit %d, JSON %v: %s", code, probe.env.JSON, stderr)
+	}
+	code, stdout, _ := runMain(t, "--help", "chain", "D", "--help=false")
+	if code != 0 || !strings.HasPrefix(stdout, "Usage: virtchain chain ") {
+		t.Fatalf("exit %d, %q; want chain's help", code, stdout)
+	}
+}
+
+// -v and --version are virtchain's version alone; before a command they
+// are unknown flags, as before cobra.
+func TestVersionFlagOnlyAlone(t *testing.T) {
+	wantUsage(t, "virtchain: unknown flag -v (see 'virtchain help')\n", "-v", "list")
+	wantUsage(t, "virtchain: unknown flag --version (see 'virtchain help')\n", "--version", "lab", "")
+	wantUsage(t, "virtchain: unknown flag -v (see 'virtchain help')\n", "-v", "--bogus", "snapshot", "revert")
+	wantUsage(t, "virtchain: unknown flag -v (see 'virtchain help list')\n", "list", "-v")
+	if code, stdout, _ := runMain(t, "--version"); code != 0 || !strings.HasPrefix(stdout, "virtchain ") {
+		t.Errorf("--version: exit %d, %q", code, stdout)
+	}
+}
+
+// A group shows help only when a help flag is on and the rest reads.
+func TestGroupHelpNeedsHelpOn(t *testing.T) {
+	want := "virtchain: 'snapshot' needs a subcommand: create, delete, revert (see 'virtchain help')\n"
+	wantUsage(t, want, "snapshot", "--help=false")
+	wantUsage(t, want, "snapshot", "-help", "--bogus")
+	wantUsage(t, want, "snapshot", "-hv")
+	code, stdout, _ := runMain(t, "snapshot", "-help", "create")
+	if code != 0 || !strings.HasPrefix(stdout, "Usage: virtchain snapshot create ") {
+		t.Errorf("snapshot -help create: exit %d, %q", code, stdout)
+	}
+}

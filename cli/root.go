@@ -274,8 +274,9 @@ func typedBefore(args []string, name, word string) bool {
 // before the command's name and its own anywhere after it) and hands cobra
 // the result in one shape it cannot read differently: the command's words,
 // every flag as --name=value in the order typed, "--", the positional
-// arguments. Bad usage found there is returned as virtchain words it. A
-// group's --help and cobra's own completion requests pass through as typed.
+// arguments. Bad usage found there is returned as virtchain words it;
+// cobra's own completion requests and the completion commands pass through
+// as typed.
 func normalizeArgs(root *cobra.Command, args []string) ([]string, error) {
 	if len(args) > 0 && strings.HasPrefix(args[0], cobra.ShellCompRequestCmd) {
 		return args, nil
