@@ -49,14 +49,25 @@ func (s *tmuxTUI) keys(k ...string) { s.tmux(append([]string{"send-keys", "-t", 
 // waitFor polls the screen until it shows want.
 func (s *tmuxTUI) waitFor(want string, within time.Duration) string {
 	s.t.Helper()
+	return s.waitForAny(within, want)
+}
+
+// waitForAny polls the screen until it shows one of wants.
+func (s *tmuxTUI) waitForAny(within time.Duration, wants ...string) string {
+	s.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		scr := s.screen()
-		if strings.Contains(scr, want) {
-			return scr
+		for _, want := range wants {
+			if strings.Contains(scr, want) {
+				return scr
+			}
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("the screen did not show %q within %s:\n%s", want, within, scr)
+			if len(wants) == 1 {
+				s.t.Fatalf("the screen did not show %q within %s:\n%s", wants[0], within, scr)
+			}
+			s.t.Fatalf("the screen showed none of %q within %s:\n%s", wants, within, scr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

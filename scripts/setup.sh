@@ -41,8 +41,12 @@ answers() { timeout 10 virsh -c "$uri" version >/dev/null 2>&1; }
 
 if ! answers; then
 	echo "setup: starting virtlogd and libvirtd"
-	pgrep -x virtlogd >/dev/null || sudo_ virtlogd -d
-	pgrep -x libvirtd >/dev/null || sudo_ libvirtd -d
+	# A daemon of a test host's root (scripts/testhost.sh) has the same
+	# name, so look at this root's pid files, not at process names; a
+	# stale pid file is left by a daemon that crashed.
+	running() { [ -s "/run/$1.pid" ] && [ "$(readlink "/proc/$(cat "/run/$1.pid")/root" 2>/dev/null)" = / ]; }
+	running virtlogd || sudo_ virtlogd -d
+	running libvirtd || { sudo_ rm -f /run/libvirtd.pid; sudo_ libvirtd -d; }
 	for _ in $(seq 1 60); do
 		answers && break
 		sleep 0.5
