@@ -99,7 +99,7 @@ func NewCmdRoot(env *Env) *cobra.Command {
 		NewCmdSave(env), NewCmdRestore(env), NewCmdManagedSave(env), NewCmdManagedSaveRemove(env), NewCmdStart(env),
 		NewCmdCommit(env), NewCmdPull(env), NewCmdJobs(env), NewCmdAbort(env), NewCmdBandwidth(env), NewCmdCleanup(env),
 		newGroup(env, "lab", "build or remove the demo lab", NewCmdLabUp(env), NewCmdLabDown(env)),
-		NewCmdVersion(env), NewCmdMan(env, root),
+		NewCmdHistory(env), NewCmdVersion(env), NewCmdMan(env, root),
 	)
 	// Made now rather than by cobra at Execute, so that it gets virtchain's
 	// help like every other command; it keeps the writer it sees now.

@@ -162,10 +162,14 @@ func (c *Conn) AbortJob(domain, disk string, pivot bool) error {
 		flags |= libvirt.DOMAIN_BLOCK_JOB_ABORT_PIVOT
 		op, doing = "pivot the block job", "pivoting the block job"
 	}
-	if err := c.during(doing+" of "+domain+" "+disk, blockJobInfo(domain, disk), func() error { return dom.BlockJobAbort(disk, flags) }); err != nil {
-		return jobErr(op, domain, disk, err)
-	}
-	return nil
+	// Journaled here, where every abort and pivot ends up: the CLI's, the
+	// TUI's, and the watcher's own at READY.
+	return c.journaled(model.JobActionPlan(domain, disk, pivot, -1), func() error {
+		if err := c.during(doing+" of "+domain+" "+disk, blockJobInfo(domain, disk), func() error { return dom.BlockJobAbort(disk, flags) }); err != nil {
+			return jobErr(op, domain, disk, err)
+		}
+		return nil
+	})
 }
 
 // SetJobBandwidth changes a running job's limit, in bytes per second
@@ -182,12 +186,14 @@ func (c *Conn) SetJobBandwidth(domain, disk string, bytesPerSec int64) error {
 	if err := refuseNoJob(dom, domain, disk); err != nil {
 		return err
 	}
-	if err := c.during("setting the bandwidth of the block job of "+domain+" "+disk, blockJobInfo(domain, disk), func() error {
-		return dom.BlockJobSetSpeed(disk, uint64(bytesPerSec), libvirt.DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES)
-	}); err != nil {
-		return jobErr("set the bandwidth", domain, disk, err)
-	}
-	return nil
+	return c.journaled(model.JobActionPlan(domain, disk, false, bytesPerSec), func() error {
+		if err := c.during("setting the bandwidth of the block job of "+domain+" "+disk, blockJobInfo(domain, disk), func() error {
+			return dom.BlockJobSetSpeed(disk, uint64(bytesPerSec), libvirt.DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES)
+		}); err != nil {
+			return jobErr("set the bandwidth", domain, disk, err)
+		}
+		return nil
+	})
 }
 
 // refuseNoJob says "no block job" in virtchain's words when the disk has

@@ -296,20 +296,28 @@ func (c *Conn) Cleanup(ctx context.Context, cp *model.CleanupPlan) (CleanupResul
 		return res, model.ErrPlanChanged
 	}
 	res.Kept = append(res.Kept, fresh.Kept...)
+	if len(cp.Snapshots) == 0 && len(cp.Files) == 0 {
+		return res, nil // nothing changes: nothing to journal
+	}
+	err = c.journaled(fresh.Base(), func() error { return c.cleanupFresh(cp, &res) })
+	return res, err
+}
+
+// cleanupFresh carries out a cleanup plan that was just rechecked.
+func (c *Conn) cleanupFresh(cp *model.CleanupPlan, res *CleanupResult) (err error) {
 	if res.RemovedSnapshots, err = c.removeStale(cp); err != nil {
-		return res, err
+		return err
 	}
 	if len(cp.Files) == 0 {
-		return res, nil
+		return nil
 	}
-	res.DeletedFiles, err = deleteLeft(cp)
-	if err != nil {
-		return res, err
+	if res.DeletedFiles, err = deleteLeft(cp); err != nil {
+		return err
 	}
 	if uuid := c.domainUUID(cp.Domain); uuid != "" {
 		forgetLeft(uuid)
 	}
-	return res, nil
+	return nil
 }
 
 // removeStale does the metadata-only delete of each of the plan's

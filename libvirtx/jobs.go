@@ -162,7 +162,18 @@ func (c *Conn) StartBlockJob(ctx context.Context, bp *model.BlockPlan) (model.Jo
 	if err != nil {
 		return model.Job{}, err
 	}
-	return w.start(fresh)
+	// The job's end is journaled by the watcher that sees it end.
+	op, err := c.beginOp(fresh.Base())
+	if err != nil {
+		return model.Job{}, err
+	}
+	j, err := w.start(fresh, op.id)
+	if err != nil {
+		op.end(err)
+		return j, err
+	}
+	journalEvent(op.id, model.JournalRunning)
+	return j, nil
 }
 
 // WatchBlockJobs starts following every block job on the connection and

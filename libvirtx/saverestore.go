@@ -28,7 +28,8 @@ func (c *Conn) Save(ctx context.Context, req model.SaveRequest) error {
 	if err := c.refuseReadOnly("save"); err != nil {
 		return err
 	}
-	if _, err := c.PlanSave(ctx, req); err != nil {
+	p, err := c.PlanSave(ctx, req)
+	if err != nil {
 		return err
 	}
 	dom, err := c.domainHandle(req.Domain)
@@ -37,10 +38,12 @@ func (c *Conn) Save(ctx context.Context, req model.SaveRequest) error {
 	}
 	defer dom.Free()
 	file := filepath.Clean(req.File)
-	if err := c.during("saving "+req.Domain+" to "+file, domJobInfo(req.Domain), func() error { return dom.SaveFlags(file, "", 0) }); err != nil {
-		return opErr("save "+req.Domain+" to "+req.File, err)
-	}
-	return nil
+	return c.journaled(p, func() error {
+		if err := c.during("saving "+req.Domain+" to "+file, domJobInfo(req.Domain), func() error { return dom.SaveFlags(file, "", 0) }); err != nil {
+			return opErr("save "+req.Domain+" to "+req.File, err)
+		}
+		return nil
+	})
 }
 
 // SaveImageDomain reads the name of the domain recorded in a save file.
@@ -97,10 +100,12 @@ func (c *Conn) Restore(ctx context.Context, req model.RestoreRequest) error {
 	if p.Domain != "" {
 		check = "virsh domstate " + model.ShellQuote(p.Domain)
 	}
-	if err := c.during("restoring from "+file, check, func() error { return c.virt.DomainRestoreFlags(file, "", flags) }); err != nil {
-		return opErr("restore from "+req.File, err)
-	}
-	return nil
+	return c.journaled(p, func() error {
+		if err := c.during("restoring from "+file, check, func() error { return c.virt.DomainRestoreFlags(file, "", flags) }); err != nil {
+			return opErr("restore from "+req.File, err)
+		}
+		return nil
+	})
 }
 
 // PlanManagedSave plans virsh managedsave DOMAIN.
@@ -152,7 +157,8 @@ func (c *Conn) domainAction(ctx context.Context, op, doing, domain string,
 	if err := c.refuseReadOnly(op); err != nil {
 		return err
 	}
-	if _, err := plan(ctx, domain); err != nil {
+	p, err := plan(ctx, domain)
+	if err != nil {
 		return err
 	}
 	dom, err := c.domainHandle(domain)
@@ -160,8 +166,10 @@ func (c *Conn) domainAction(ctx context.Context, op, doing, domain string,
 		return err
 	}
 	defer dom.Free()
-	if err := c.during(doing, domJobInfo(domain), func() error { return act(dom) }); err != nil {
-		return opErr(op+" "+domain, err)
-	}
-	return nil
+	return c.journaled(p, func() error {
+		if err := c.during(doing, domJobInfo(domain), func() error { return act(dom) }); err != nil {
+			return opErr(op+" "+domain, err)
+		}
+		return nil
+	})
 }

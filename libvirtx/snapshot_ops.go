@@ -302,7 +302,7 @@ func (c *Conn) CreateSnapshot(ctx context.Context, p *model.SnapshotCreatePlan) 
 	if err != nil {
 		return err
 	}
-	return c.createSnapshot(fresh)
+	return c.journaled(fresh.Base(), func() error { return c.createSnapshot(fresh) })
 }
 
 // createSnapshot runs a snapshot creation plan that was just rechecked.
@@ -366,13 +366,18 @@ func (c *Conn) RevertSnapshot(ctx context.Context, p *model.SnapshotRevertPlan) 
 	if err != nil {
 		return err
 	}
+	return c.journaled(fresh.Base(), func() error { return c.revertFresh(ctx, fresh) })
+}
+
+// revertFresh runs a revert plan that was just rechecked.
+func (c *Conn) revertFresh(ctx context.Context, fresh *model.SnapshotRevertPlan) error {
 	// The current state first becomes a snapshot, so nothing of it is lost.
 	if fresh.Keep != nil {
 		if err := c.createSnapshot(fresh.Keep); err != nil {
 			return err
 		}
 	}
-	err = c.revertTo(ctx, fresh)
+	err := c.revertTo(ctx, fresh)
 	var le *LibvirtError
 	if fresh.Keep != nil && errors.As(err, &le) {
 		le.Op += " (the state from before is kept as snapshot " + fresh.Keep.Request.Name + ")"
@@ -431,9 +436,15 @@ func (c *Conn) PlanSnapshotDelete(ctx context.Context, req model.SnapshotDeleteR
 // snapshot libvirt commits each overlay into the image below and removes
 // the overlay; it waits until that is done.
 func (c *Conn) DeleteSnapshot(ctx context.Context, p *model.SnapshotDeletePlan) error {
-	if _, err := replan(c, "snapshot delete", p.Plan, func() (*model.SnapshotDeletePlan, error) { return c.PlanSnapshotDelete(ctx, p.Request) }); err != nil {
+	fresh, err := replan(c, "snapshot delete", p.Plan, func() (*model.SnapshotDeletePlan, error) { return c.PlanSnapshotDelete(ctx, p.Request) })
+	if err != nil {
 		return err
 	}
+	return c.journaled(fresh.Base(), func() error { return c.deleteSnapshot(p) })
+}
+
+// deleteSnapshot runs a delete plan that was just rechecked.
+func (c *Conn) deleteSnapshot(p *model.SnapshotDeletePlan) error {
 	return c.during("deleting snapshot "+p.Request.Name+" of "+p.Request.Domain, domJobInfo(p.Request.Domain), func() error {
 		return c.onSnapshot(p.Request.Domain, p.Request.Name, "delete snapshot "+p.Request.Name+" of "+p.Request.Domain,
 			func(dom *libvirt.Domain, snap *libvirt.DomainSnapshot) error {

@@ -25,6 +25,9 @@ func stateBase() (string, error) {
 	if stateBaseForTest != "" {
 		return stateBaseForTest, nil
 	}
+	if d, ok := os.LookupEnv(stateHomeEnv); ok {
+		return ownStateBase(d)
+	}
 	if os.Geteuid() == 0 {
 		return "/var/lib", nil
 	}
@@ -36,6 +39,37 @@ func stateBase() (string, error) {
 		return "", model.Refuse("no folder for virtchain's state files (HOME is not set)", "set HOME or XDG_STATE_HOME")
 	}
 	return filepath.Join(home, ".local", "state"), nil
+}
+
+// stateHomeEnv names a state base of one's own, root's too: tests and
+// a second setup keep their state apart from the real one with it.
+const stateHomeEnv = "VIRTCHAIN_STATE_HOME"
+
+// ownStateBase accepts d as the state base only when no one but the user
+// (or root) can replace any folder on its way: every folder above it is
+// owned by the user or root and writable by no one else, unless it is
+// sticky (as /tmp is: others cannot rename what is not theirs). So
+// 'sudo -E' cannot hand root a folder a user controls.
+func ownStateBase(d string) (string, error) {
+	if !filepath.IsAbs(d) {
+		return "", model.Refuse(stateHomeEnv+" is not an absolute path: "+model.ShellQuote(d), "set it to an absolute path, or unset it")
+	}
+	d = filepath.Clean(d)
+	uid := os.Geteuid()
+	for p := filepath.Dir(d); ; p = filepath.Dir(p) {
+		st, err := os.Lstat(p)
+		if err != nil {
+			return "", model.Refuse("cannot check "+p+" above "+stateHomeEnv+": "+errText(err), "set "+stateHomeEnv+" to a folder of yours, or unset it")
+		}
+		sys, _ := st.Sys().(*syscall.Stat_t)
+		if !st.IsDir() || sys == nil || (int(sys.Uid) != uid && sys.Uid != 0) ||
+			(st.Mode().Perm()&0o022 != 0 && st.Mode()&os.ModeSticky == 0) {
+			return "", model.Refuse(stateHomeEnv+" is under "+p+", which others can change", "set "+stateHomeEnv+" to a folder only you and root can change, or unset it")
+		}
+		if p == filepath.Dir(p) {
+			return d, nil
+		}
+	}
 }
 
 // stateBaseForTest, when set, replaces stateBase: tests of the refusals

@@ -37,6 +37,9 @@ type watched struct {
 	cancel context.CancelFunc
 	// intent is the file that keeps the READY action for a re-attach.
 	intent string
+	// journal is the ID of the job's operation in the journal, whose end
+	// the watcher records ("" for a job virtchain did not start).
+	journal string
 }
 
 // JobWatcher follows every block job on a connection: the ones it starts,
@@ -57,6 +60,8 @@ type JobWatcher struct {
 	jobs      map[string]*watched
 	closed    bool
 	closeOnce sync.Once
+	// ended holds journal ends of dropped jobs, not yet written.
+	ended []model.JournalEntry
 	// hold keeps recorded READY actions from being carried out on jobs
 	// found already READY: the caller is about to decide itself.
 	hold bool
@@ -147,6 +152,12 @@ func (w *JobWatcher) Rescan(ctx context.Context) error {
 	}
 	live := map[string]bool{}
 	var fresh, pivotNow, abortNow []model.Job
+	// A job a virtchain started and no virtchain saw end: its end is
+	// journaled when this watcher sees it.
+	var ops map[string]string
+	if w.anyNew(found) {
+		ops = w.c.openJobOps()
+	}
 	w.mu.Lock()
 	for _, j := range found {
 		live[j.Key()] = true
@@ -157,7 +168,7 @@ func (w *JobWatcher) Rescan(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		wj := &watched{job: j, dom: dom}
+		wj := &watched{job: j, dom: dom, journal: ops[j.Key()]}
 		// A job an earlier virtchain started: what it was to do at READY.
 		if j.Kind == model.JobActiveCommit {
 			wj.job.AfterReady, wj.intent = loadIntent(dom, j)
@@ -186,6 +197,18 @@ func (w *JobWatcher) Rescan(ctx context.Context) error {
 	}
 	w.poke()
 	return nil
+}
+
+// anyNew reports whether found has a job the watcher does not follow.
+func (w *JobWatcher) anyNew(found []model.Job) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, j := range found {
+		if _, ok := w.jobs[j.Key()]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // actAtReady carries out a READY job's pivot (or keep-overlay abort); a
@@ -237,11 +260,12 @@ func (w *JobWatcher) Start(_ context.Context, bp *model.BlockPlan) (model.Job, e
 	if err := model.CheckSpace(&bp.Plan, w.c.SpaceFacts("")); err != nil {
 		return bp.Job(), err
 	}
-	return w.start(bp)
+	return w.start(bp, "")
 }
 
-// start runs a plan whose free space was just checked.
-func (w *JobWatcher) start(bp *model.BlockPlan) (model.Job, error) {
+// start runs a plan whose free space was just checked; journal is its
+// operation's ID in the journal.
+func (w *JobWatcher) start(bp *model.BlockPlan, journal string) (model.Job, error) {
 	key := model.JobKey(bp.Domain, bp.Target)
 	j := bp.Job()
 	j.Started, j.Updated = time.Now(), time.Now()
@@ -256,7 +280,7 @@ func (w *JobWatcher) start(bp *model.BlockPlan) (model.Job, error) {
 	}
 	// Registered before libvirt starts it, so an event of a very short job
 	// finds it.
-	wj := &watched{job: j}
+	wj := &watched{job: j, journal: journal}
 	w.jobs[key] = wj
 	w.mu.Unlock()
 	// What virtchain must remember of the job is written first: a job whose
@@ -400,12 +424,20 @@ func (w *JobWatcher) Close() {
 		w.c.forgetWatcher(w)
 		w.mu.Lock()
 		w.closed = true
+		var left []string
 		for _, wj := range w.jobs {
 			if wj.cancel != nil {
 				wj.cancel()
+			} else if wj.journal != "" && wj.job.Phase.Live() {
+				left = append(left, wj.journal)
 			}
 		}
 		w.mu.Unlock()
+		// Left running on purpose: history says "started", not
+		// "interrupted".
+		for _, id := range left {
+			journalEvent(id, model.JournalDetached)
+		}
 		_ = w.c.virt.DomainEventDeregister(w.cbID)
 		close(w.done)
 		w.wg.Wait()

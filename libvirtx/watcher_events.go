@@ -67,6 +67,9 @@ func (w *JobWatcher) pollDue() {
 	for _, d := range w.dueJobs(time.Now()) {
 		info, ok, err := jobInfo(d.dom, d.job.Disk)
 		if j, send, must := w.polled(d, info, ok, err); send {
+			if must {
+				w.flushEnded()
+			}
 			w.send(j, must)
 		}
 	}
@@ -148,18 +151,35 @@ func (w *JobWatcher) goneLocked(key string, wj *watched, err error, now time.Tim
 			j.Error = errorText(err)
 		}
 	}
-	w.dropLocked(key)
+	w.dropLocked(key, j)
 	return j, true, true
 }
 
-// dropLocked forgets a finished job. w.mu is held.
-func (w *JobWatcher) dropLocked(key string) {
+// dropLocked forgets a job that ended as final, and keeps its end for
+// the journal (flushEnded). w.mu is held.
+func (w *JobWatcher) dropLocked(key string, final model.Job) {
 	if wj, ok := w.jobs[key]; ok {
 		if wj.dom != nil {
 			_ = wj.dom.Free()
 		}
 		dropIntent(wj.intent)
+		if wj.journal != "" {
+			w.ended = append(w.ended, model.JobEndEntry(wj.journal, final, final.Updated))
+		}
 		delete(w.jobs, key)
+	}
+}
+
+// flushEnded journals the ends of the jobs dropped since the last call.
+// It runs before the final update is sent: a 'commit --wait' exits on
+// that update, and the end is on disk by then.
+func (w *JobWatcher) flushEnded() {
+	w.mu.Lock()
+	ended := w.ended
+	w.ended = nil
+	w.mu.Unlock()
+	for _, e := range ended {
+		_ = appendJournal(e)
 	}
 }
 
@@ -229,8 +249,9 @@ func (w *JobWatcher) applyEvent(ev blockEvent) {
 		return
 	}
 	j := wj.job
-	w.dropLocked(key)
+	w.dropLocked(key, j)
 	w.mu.Unlock()
+	w.flushEnded()
 	w.send(j, true)
 }
 
@@ -276,7 +297,8 @@ func (w *JobWatcher) offlineDone(key string, err error, cancelled bool) {
 		}
 	}
 	j := wj.job
-	w.dropLocked(key)
+	w.dropLocked(key, j)
 	w.mu.Unlock()
+	w.flushEnded()
 	w.send(j, true)
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"virtchain/model"
 )
 
 // up builds s; see Up.
@@ -19,7 +21,13 @@ func (h host) up(ctx context.Context, opts Options, s spec) error {
 	if done, err := h.alreadyUp(opts, s); done || err != nil {
 		return err
 	}
+	p := &model.Plan{Op: "lab-up", Summary: fmt.Sprintf("build the demo lab: %d domains %s* in %s", len(s.Domains), opts.Prefix, opts.Dir),
+		Virsh: []string{opts.command("up")}}
+	return h.conn.Journaled(p, func() error { return h.build(ctx, opts, s, start) })
+}
 
+// build makes the lab's folder, images and domains.
+func (h host) build(ctx context.Context, opts Options, s spec, start time.Time) error {
 	fail := func(err error) error {
 		return fmt.Errorf("lab up: %w (run %s to clean up)", err, opts.downCommand())
 	}

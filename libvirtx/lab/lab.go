@@ -75,15 +75,18 @@ func (o Options) logf(format string, args ...any) {
 // downCommand is the `virtchain lab down` that removes this lab: with the
 // flags when they are not the defaults, so a copied hint never takes down
 // the demo lab instead of a custom one.
-func (o Options) downCommand() string {
-	cmd := "virtchain lab down"
+func (o Options) downCommand() string { return "`" + o.command("down") + "`" }
+
+// command is `virtchain lab VERB` for this lab, flags as downCommand.
+func (o Options) command(verb string) string {
+	argv := []string{"virtchain", "lab", verb}
 	if o.Prefix != DefaultPrefix {
-		cmd += " --prefix " + o.Prefix
+		argv = append(argv, "--prefix", o.Prefix)
 	}
 	if o.Dir != DefaultDir {
-		cmd += " --dir " + o.Dir
+		argv = append(argv, "--dir", o.Dir)
 	}
-	return "`" + cmd + "`"
+	return model.ShellJoin(argv)
 }
 
 // DomainNames lists the names of the lab's domains for a prefix, in the
@@ -161,6 +164,17 @@ func Down(ctx context.Context, c *libvirtx.Conn, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("lab down: %w", err)
 	}
+	if _, err := os.Stat(opts.Dir); len(names) == 0 && err != nil {
+		opts.logf("nothing to remove: no %s* lab domains and no %s", opts.Prefix, opts.Dir)
+		return nil
+	}
+	p := &model.Plan{Op: "lab-down", Summary: fmt.Sprintf("remove the demo lab: %d domains %s* and %s", len(names), opts.Prefix, opts.Dir),
+		Virsh: []string{opts.command("down")}}
+	return c.Journaled(p, func() error { return h.down(ctx, opts, names) })
+}
+
+// down removes the lab's domains and its folder.
+func (h host) down(ctx context.Context, opts Options, names []string) error {
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -170,31 +184,24 @@ func Down(ctx context.Context, c *libvirtx.Conn, opts Options) error {
 		}
 		opts.logf("removed domain %s", name)
 	}
-	removedDir, err := removeFolder(opts)
-	if err != nil {
-		return err
-	}
-	if len(names) == 0 && !removedDir {
-		opts.logf("nothing to remove: no %s* lab domains and no %s", opts.Prefix, opts.Dir)
-	}
-	return nil
+	return removeFolder(opts)
 }
 
 // removeFolder deletes the lab folder when it is the lab's (it holds the
-// marker) or empty, and reports whether there was one to delete.
-func removeFolder(opts Options) (bool, error) {
+// marker) or empty.
+func removeFolder(opts Options) error {
 	if _, err := os.Stat(opts.Dir); err != nil {
-		return false, nil
+		return nil
 	}
 	if _, err := os.Stat(filepath.Join(opts.Dir, marker)); err != nil {
 		// Without our marker the folder may hold someone's data: delete
 		// it only when it is empty.
 		if err := os.Remove(opts.Dir); err != nil {
-			return false, fmt.Errorf("lab down: %s has no %s marker, so it is not the lab's: remove it by hand if it is", opts.Dir, marker)
+			return fmt.Errorf("lab down: %s has no %s marker, so it is not the lab's: remove it by hand if it is", opts.Dir, marker)
 		}
 	} else if err := os.RemoveAll(opts.Dir); err != nil {
-		return false, fmt.Errorf("lab down: cannot remove %s: %w", opts.Dir, err)
+		return fmt.Errorf("lab down: cannot remove %s: %w", opts.Dir, err)
 	}
 	opts.logf("removed %s", opts.Dir)
-	return true, nil
+	return nil
 }
