@@ -118,6 +118,10 @@ func journalRefusal(path string, err error) error {
 	if errors.Is(err, syscall.ELOOP) {
 		return model.Refuse("virtchain's journal "+path+" is a symbolic link", "remove the link, and virtchain starts a new journal")
 	}
+	// A FIFO without a reader, a device: said as what they are.
+	if st, lerr := os.Lstat(path); lerr == nil && !st.Mode().IsRegular() {
+		return model.Refuse("virtchain's journal "+path+" is not a regular file ("+st.Mode().Type().String()+")", "remove it, and virtchain starts a new one")
+	}
 	return model.Refuse("cannot open virtchain's journal "+path+": "+errText(err), "check virtchain's state folder "+filepath.Dir(path))
 }
 
