@@ -179,6 +179,7 @@ func (m *Model) event(msg eventMsg) tea.Cmd {
 // that ran it, or in the footer when that dialog was hidden. The op ran
 // on the selected domain's host: a dialog covers the list while it runs.
 func (m *Model) opDone(msg dialog.DoneMsg) tea.Cmd {
+	m.detail.ReloadHistory() // the operation is in the journal now
 	var cmds []tea.Cmd
 	h := m.selHost()
 	hs := m.hosts[h]

@@ -25,6 +25,20 @@ type fakeBackend struct {
 	domainCalls   []string
 
 	snap fakeSnapState // snapshot and restore-point operations (fake_snap_test.go)
+
+	history      []model.HistoryOp // the journal, every domain's
+	historyErr   error
+	historyCalls []string
+}
+
+func (f *fakeBackend) History(_ context.Context, domain string) ([]model.HistoryOp, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.historyCalls = append(f.historyCalls, domain)
+	if f.historyErr != nil {
+		return nil, f.historyErr
+	}
+	return model.FilterHistory(f.history, "", domain), nil
 }
 
 func newFake(ds ...model.Domain) *fakeBackend {

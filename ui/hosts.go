@@ -329,3 +329,6 @@ func (n noHost) DiscoverDomain(context.Context, string) (model.Domain, error) {
 }
 func (n noHost) RescanBlockJobs(context.Context) error { return nil }
 func (n noHost) CloseBlockJobs()                       {}
+func (n noHost) History(context.Context, string) ([]model.HistoryOp, error) {
+	return nil, errNoHost
+}

@@ -90,7 +90,7 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, km.Help):
 		m.showHelp = true
 	case key.Matches(msg, km.Refresh):
-		return m.refresh(), true
+		return m.refresh(), true // the domains read again read the journal again
 	case key.Matches(msg, km.NextFocus):
 		m.cycleFocus(1)
 	case key.Matches(msg, km.PrevFocus):
@@ -100,6 +100,9 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		m.setFocus(focusDetail)
 	case key.Matches(msg, km.Snapshots):
 		m.detail.SetTab(domain.TabSnapshots)
+		m.setFocus(focusDetail)
+	case key.Matches(msg, km.History):
+		m.detail.SetTab(domain.TabHistory)
 		m.setFocus(focusDetail)
 	default:
 		return nil, false
@@ -128,12 +131,12 @@ func (m *Model) refresh() tea.Cmd {
 	return tea.Batch(append(cmds, m.spinner.Tick, m.jobs.Rescan())...)
 }
 
-// cycleFocus walks list -> Chains -> Snapshots -> list.
+// cycleFocus walks list -> Chains -> Snapshots -> History -> list.
 func (m *Model) cycleFocus(d int) {
 	stops := []struct {
 		f focus
 		t domain.Tab
-	}{{focusList, 0}, {focusDetail, domain.TabChains}, {focusDetail, domain.TabSnapshots}}
+	}{{focusList, 0}, {focusDetail, domain.TabChains}, {focusDetail, domain.TabSnapshots}, {focusDetail, domain.TabHistory}}
 	cur := 0
 	if m.focus == focusDetail {
 		cur = 1 + int(m.detail.Active())

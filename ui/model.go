@@ -13,6 +13,7 @@ import (
 	"virtchain/ui/common"
 	"virtchain/ui/components/dialog"
 	"virtchain/ui/components/domainlist"
+	"virtchain/ui/components/history"
 	"virtchain/ui/components/jobs"
 	"virtchain/ui/components/status"
 	"virtchain/ui/pages/domain"
@@ -157,6 +158,10 @@ func (m *Model) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
 	}()
 	cmd = m.update(msg)
 	m.takeDialogs()
+	// The History tab's journal read, when this Update made one due.
+	if hc := m.detail.HistoryCmd(); hc != nil {
+		cmd = tea.Batch(cmd, hc)
+	}
 	return m, cmd
 }
 
@@ -216,6 +221,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case dialog.DoneMsg:
 		return m.opDone(msg)
+	case history.LoadedMsg:
+		return m.detail.Update(msg)
 	case spinner.TickMsg:
 		return m.tick(msg)
 	case tea.KeyPressMsg, tea.MouseClickMsg, tea.MouseWheelMsg:

@@ -304,7 +304,8 @@ func TestTabCyclesPanesAndTabs(t *testing.T) {
 		f focus
 		t domain.Tab
 	}
-	want := []stop{{focusDetail, domain.TabChains}, {focusDetail, domain.TabSnapshots}, {focusList, domain.TabSnapshots}, {focusDetail, domain.TabChains}}
+	want := []stop{{focusDetail, domain.TabChains}, {focusDetail, domain.TabSnapshots}, {focusDetail, domain.TabHistory},
+		{focusList, domain.TabHistory}, {focusDetail, domain.TabChains}}
 	for i, w := range want {
 		h.keys("tab")
 		if h.m.focus != w.f || (w.f == focusDetail && h.m.detail.Active() != w.t) {
@@ -316,8 +317,8 @@ func TestTabCyclesPanesAndTabs(t *testing.T) {
 		t.Errorf("shift+tab from chains should reach the list")
 	}
 	h.keys("shift+tab")
-	if h.m.focus != focusDetail || h.m.detail.Active() != domain.TabSnapshots {
-		t.Errorf("shift+tab from the list should reach snapshots")
+	if h.m.focus != focusDetail || h.m.detail.Active() != domain.TabHistory {
+		t.Errorf("shift+tab from the list should reach history")
 	}
 }
 

@@ -73,7 +73,7 @@ func (m *Model) helpSections() []helpSection {
 	jk := m.jobs.Keys()
 	return []helpSection{
 		{"Move", []key.Binding{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}},
-		{"Panes", []key.Binding{km.Right, km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots}},
+		{"Panes", []key.Binding{km.Right, km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots, km.History}},
 		{"Domain list", []key.Binding{km.Filter, km.AcceptFilter, km.ClearFilter, km.Save, km.Restore,
 			km.ManagedSave, km.ManagedSaveRemove, km.Start}},
 		{"Chain view", []key.Binding{rk.Top, rk.Base, rk.Clear, rk.Commit, rk.Pull, rk.Shallow, rk.AfterReady, rk.Faster}},

@@ -18,6 +18,10 @@ type Backend interface {
 
 	SnapshotBackend
 	JobBackend
+
+	// History reads the journal: what virtchain changed on domain of this
+	// host, oldest first. It reads a local file, never the host.
+	History(ctx context.Context, domain string) ([]model.HistoryOp, error)
 }
 
 // SnapshotBackend is snapshots and restore points. Each Plan call reads

@@ -27,6 +27,7 @@ type KeyMap struct {
 	PrevFocus key.Binding
 	Chains    key.Binding
 	Snapshots key.Binding
+	History   key.Binding
 
 	Filter       key.Binding
 	ClearFilter  key.Binding
@@ -67,6 +68,7 @@ func DefaultKeyMap() *KeyMap {
 		PrevFocus: Bind([]string{"shift+tab"}, "shift+tab", "previous pane"),
 		Chains:    Bind([]string{"1"}, "1", "chains tab"),
 		Snapshots: Bind([]string{"2"}, "2", "snapshots tab"),
+		History:   Bind([]string{"3"}, "3", "history tab"),
 
 		Filter:       Bind([]string{"/"}, "/", "filter"),
 		ClearFilter:  Bind([]string{"esc"}, "esc", "clear filter"),

@@ -13,6 +13,7 @@ import (
 	"virtchain/ui/common"
 	"virtchain/ui/components/chainview"
 	"virtchain/ui/components/dialog"
+	"virtchain/ui/components/history"
 	"virtchain/ui/components/snaptree"
 )
 
@@ -23,6 +24,7 @@ type Tab int
 const (
 	TabChains Tab = iota
 	TabSnapshots
+	TabHistory
 	tabCount
 )
 
@@ -33,6 +35,8 @@ func (t Tab) String() string {
 		return "Chains"
 	case TabSnapshots:
 		return "Snapshots"
+	case TabHistory:
+		return "History"
 	}
 	return "?"
 }
@@ -49,11 +53,12 @@ type Model struct {
 	active Tab
 	chains *chainview.Model
 	snaps  *snaptree.Model
+	hist   *history.Model
 }
 
 // New builds the page with no domain.
 func New(c *common.Common) *Model {
-	return &Model{common: c, chains: chainview.New(c), snaps: snaptree.New(c)}
+	return &Model{common: c, chains: chainview.New(c), snaps: snaptree.New(c), hist: history.New(c)}
 }
 
 // SetDomain shows d (nil for none). The pointer must stay valid until the
@@ -67,12 +72,26 @@ func (p *Model) SetDomain(d *model.Domain) {
 	p.dom = d
 	p.chains.SetDomain(d)
 	p.snaps.SetDomain(d)
+	p.hist.SetDomain(d)
 }
+
+// HistoryCmd reads the journal for the History tab when it shows and its
+// read is due (another domain, or the domain read again); nil otherwise.
+func (p *Model) HistoryCmd() tea.Cmd {
+	if p.active != TabHistory {
+		return nil
+	}
+	return p.hist.Load()
+}
+
+// ReloadHistory makes the History tab read the journal again.
+func (p *Model) ReloadHistory() { p.hist.Reload() }
 
 func (p *Model) SetFocus(f bool) {
 	p.focused = f
 	p.chains.SetFocus(f && p.active == TabChains)
 	p.snaps.SetFocus(f && p.active == TabSnapshots)
+	p.hist.SetFocus(f && p.active == TabHistory)
 }
 
 // SetTab switches the tab.
@@ -82,8 +101,11 @@ func (p *Model) SetTab(t Tab) {
 }
 
 func (p *Model) current() common.Component {
-	if p.active == TabSnapshots {
+	switch p.active {
+	case TabSnapshots:
 		return p.snaps
+	case TabHistory:
+		return p.hist
 	}
 	return p.chains
 }
@@ -93,6 +115,7 @@ func (p *Model) SetSize(w, h int) {
 	bodyH := max(h-p.HeadH(), 1)
 	p.chains.SetSize(w, bodyH)
 	p.snaps.SetSize(w, bodyH)
+	p.hist.SetSize(w, bodyH)
 }
 
 // HeadH is the tab bar, plus a warning line when discovery of the domain
@@ -105,8 +128,11 @@ func (p *Model) HeadH() int {
 }
 
 func (p *Model) Update(msg tea.Msg) tea.Cmd {
-	if _, ok := msg.(chainview.JobEndedMsg); ok {
+	switch msg.(type) {
+	case chainview.JobEndedMsg:
 		return p.chains.Update(msg) // whichever tab shows
+	case history.LoadedMsg:
+		return p.hist.Update(msg)
 	}
 	return p.current().Update(msg)
 }
@@ -187,7 +213,7 @@ func (p *Model) ShortHelp() []key.Binding { return p.current().ShortHelp() }
 
 func (p *Model) FullHelp() [][]key.Binding {
 	km := p.common.KeyMap
-	return append(p.current().FullHelp(), []key.Binding{km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots})
+	return append(p.current().FullHelp(), []key.Binding{km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots, km.History})
 }
 
 func (p *Model) View() string {
@@ -255,5 +281,8 @@ func (p *Model) Chains() *chainview.Model { return p.chains }
 
 // Snaps is the Snapshots tab.
 func (p *Model) Snaps() *snaptree.Model { return p.snaps }
+
+// History is the History tab.
+func (p *Model) History() *history.Model { return p.hist }
 
 var _ common.Component = (*Model)(nil)
