@@ -83,8 +83,12 @@ func writeHistory(w io.Writer, ops []model.HistoryOp, domain, path string) error
 		if o.Target != "" && !strings.Contains(what, o.Target) {
 			what = o.Target + ": " + what
 		}
+		result := o.Outcome()
+		if !o.Finished() {
+			result = string(o.State) // said in full below the table
+		}
 		t.Row(o.Time.Local().Format("2006-01-02 15:04:05"), orDash(o.User), orDash(o.Host), orDash(o.Domain), o.Op,
-			o.Outcome(), what)
+			result, what)
 	}
 	if err := t.Flush(); err != nil {
 		return err
@@ -93,7 +97,7 @@ func writeHistory(w io.Writer, ops []model.HistoryOp, domain, path string) error
 		if o.Finished() || o.State == model.StateInProgress {
 			continue
 		}
-		printf(w, "\n%s %s on %s, begun %s: %s\n", o.State, o.Op, orDash(o.Domain), o.Time.Local().Format(time.DateTime), o.Outcome())
+		printf(w, "\n%s on %s, begun %s: %s\n", o.Op, orDash(o.Domain), o.Time.Local().Format(time.DateTime), o.Outcome())
 		for _, c := range o.Check {
 			printf(w, "  look at: %s\n", c)
 		}

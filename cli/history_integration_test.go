@@ -48,7 +48,12 @@ func vc11hState(t *testing.T) string {
 // exit status.
 func vc11hRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(virtchainBin(t), append([]string{"-c", systemURI}, args...)...)
+	return vc11hRunOn(t, systemURI, args...)
+}
+
+func vc11hRunOn(t *testing.T, uri string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(virtchainBin(t), append([]string{"-c", uri}, args...)...)
 	var o, e strings.Builder
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -313,5 +318,25 @@ func TestIntegrationHistoryJournalRefused(t *testing.T) {
 	}
 	if got := labVirsh(t, "snapshot-list", name, "--name"); strings.TrimSpace(got) != "" {
 		t.Errorf("snapshots made: %q", got)
+	}
+}
+
+// Over ssh the journal is this machine's, and names the remote host: the
+// script exports that URI before its commands.
+func TestIntegrationHistoryOverSSH(t *testing.T) {
+	needIntegration(t)
+	uri := testhost.NeedSSH(t)
+	vc11hState(t)
+	name, _ := vc7fDomain(t, false)
+	if out, errOut, code := vc11hRunOn(t, uri, "snapshot", "create", name, "vc11h-ssh1"); code != 0 {
+		t.Fatalf("snapshot create over ssh: exit %d\n%s%s", code, out, errOut)
+	}
+	ops := vc11hHistory(t, name)
+	if len(ops) != 1 || ops[0].Host != uri || ops[0].State != "ok" || ops[0].Op != "snapshot-create" {
+		t.Fatalf("over ssh: %+v", ops)
+	}
+	script := vc11hOK(t, "history", "--virsh", name)
+	if !strings.Contains(script, "export LIBVIRT_DEFAULT_URI='"+uri+"'\n") {
+		t.Errorf("the script does not export the ssh URI:\n%s", script)
 	}
 }
