@@ -22,8 +22,14 @@ import (
 // by qemu-img (no snapshot metadata), and starts it when running is set.
 func vc7fDomain(t *testing.T, running bool) (name, dir string) {
 	t.Helper()
-	name = fmt.Sprintf("vc7f-%d", time.Now().UnixNano()%1_000_000_000)
-	dir = scratchDomain(t, name, "vc7f-")
+	return threeLayerDomain(t, "vc7f-", running)
+}
+
+// threeLayerDomain is vc7fDomain's domain under another name prefix.
+func threeLayerDomain(t *testing.T, prefix string, running bool) (name, dir string) {
+	t.Helper()
+	name = fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1_000_000_000)
+	dir = scratchDomain(t, name, prefix)
 	p := func(f string) string { return filepath.Join(dir, f) }
 	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", p("base.qcow2"), "64M")
 	labTool(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 2M", p("base.qcow2"))

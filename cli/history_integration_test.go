@@ -93,7 +93,7 @@ func TestIntegrationHistoryEveryOp(t *testing.T) {
 	needIntegration(t)
 	journal := vc11hState(t)
 	run, dir := jobCLIDomainNamed(t, "vc11h-run-")
-	off, offDir := vc7fDomain(t, false)
+	off, offDir := threeLayerDomain(t, "vc11h-off-", false)
 
 	// A commit left running (no --wait), slowed down, its bandwidth
 	// changed, then aborted by a later virtchain that follows it to its
@@ -243,6 +243,19 @@ func TestIntegrationHistoryInterrupted(t *testing.T) {
 		t.Errorf("after abort --wait: %+v", ops)
 	}
 
+	// Ctrl-C instead: virtchain stops following the job on purpose and
+	// says so; the job goes on, "started" until a virtchain sees it end.
+	vc11hSignalAfterLine(t, "%", "commit", name, "vda", "--active", "--shallow", "--pivot", "--bandwidth", "1", "--wait")
+	ops = vc11hHistory(t, name)
+	if len(ops) != 3 || ops[2].Op != "active-commit" || ops[2].State != "started" {
+		t.Fatalf("after ctrl-c: %+v", ops)
+	}
+	vc11hOK(t, "abort", name, "vda", "--wait")
+	ops = vc11hHistory(t, name)
+	if len(ops) != 4 || ops[2].State != "cancelled" {
+		t.Fatalf("after the second abort: %+v", ops)
+	}
+
 	// A crash right after the begin entry: nothing else was written.
 	crash := fmt.Sprintf(`{"id":"vc11h-crash","event":"begin","time":%q,"user":"root","pid":999999999,"host":%q,"op":"snapshot-create","domain":%q,"summary":"create snapshot x","virsh":["virsh snapshot-create-as --domain %s --name x"]}`+"\n",
 		time.Now().UTC().Format(time.RFC3339Nano), systemURI, name, name)
@@ -253,13 +266,34 @@ func TestIntegrationHistoryInterrupted(t *testing.T) {
 	_, _ = f.WriteString(crash + "{torn line\n")
 	_ = f.Close()
 	ops = vc11hHistory(t, name)
-	if len(ops) != 3 || ops[2].State != "interrupted" || len(ops[2].Check) == 0 {
+	if len(ops) != 5 || ops[4].State != "interrupted" || len(ops[4].Check) == 0 {
 		t.Errorf("with a crashed begin: %+v", ops)
 	}
 	script := vc11hOK(t, "history", "--virsh", name)
 	if !strings.Contains(script, "\n# virsh snapshot-create-as --domain "+name+" --name x\n") {
 		t.Errorf("an interrupted operation's command is not a comment:\n%s", script)
 	}
+}
+
+// vc11hSignalAfterLine runs the binary, sends SIGINT (a ctrl-c) once a
+// line of its output has match, and waits for it to end.
+func vc11hSignalAfterLine(t *testing.T, match string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(virtchainBin(t), append([]string{"-c", systemURI}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !strings.Contains(sc.Text(), match) {
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	for sc.Scan() {
+	}
+	_ = cmd.Wait()
 }
 
 func shellWord(s string) string {
@@ -274,7 +308,7 @@ func shellWord(s string) string {
 func TestIntegrationHistoryJournalRefused(t *testing.T) {
 	needIntegration(t)
 	journal := vc11hState(t)
-	name, dir := vc7fDomain(t, false)
+	name, dir := threeLayerDomain(t, "vc11h-off-", false)
 	if err := os.MkdirAll(filepath.Dir(journal), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +361,7 @@ func TestIntegrationHistoryOverSSH(t *testing.T) {
 	needIntegration(t)
 	uri := testhost.NeedSSH(t)
 	vc11hState(t)
-	name, _ := vc7fDomain(t, false)
+	name, _ := threeLayerDomain(t, "vc11h-off-", false)
 	if out, errOut, code := vc11hRunOn(t, uri, "snapshot", "create", name, "vc11h-ssh1"); code != 0 {
 		t.Fatalf("snapshot create over ssh: exit %d\n%s%s", code, out, errOut)
 	}
@@ -339,4 +373,42 @@ func TestIntegrationHistoryOverSSH(t *testing.T) {
 	if !strings.Contains(script, "export LIBVIRT_DEFAULT_URI='"+uri+"'\n") {
 		t.Errorf("the script does not export the ssh URI:\n%s", script)
 	}
+}
+
+// Two virtchains changing two domains at once: every operation is in the
+// journal, each line whole.
+func TestIntegrationHistoryConcurrentCLIs(t *testing.T) {
+	needIntegration(t)
+	journal := vc11hState(t)
+	a, _ := threeLayerDomain(t, "vc11h-off-", false)
+	b, _ := threeLayerDomain(t, "vc11h-off-", false)
+	done := make(chan string, 2)
+	for _, d := range []string{a, b} {
+		go func() {
+			for i := range 3 {
+				if out, errOut, code := vc11hRun(t, "snapshot", "create", d, fmt.Sprintf("vc11h-c%d", i)); code != 0 {
+					done <- fmt.Sprintf("%s: exit %d %s%s", d, code, out, errOut)
+					return
+				}
+			}
+			done <- ""
+		}()
+	}
+	for range 2 {
+		if msg := <-done; msg != "" {
+			t.Fatal(msg)
+		}
+	}
+	for _, d := range []string{a, b} {
+		ops := vc11hHistory(t, d)
+		if len(ops) != 3 {
+			t.Errorf("%s: %d operations, want 3: %+v", d, len(ops), ops)
+		}
+		for _, o := range ops {
+			if o.State != "ok" {
+				t.Errorf("%s: %+v", d, o)
+			}
+		}
+	}
+	vc11hJournalFile(t, journal)
 }
