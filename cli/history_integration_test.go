@@ -245,7 +245,7 @@ func TestIntegrationHistoryInterrupted(t *testing.T) {
 
 	// Ctrl-C instead: virtchain stops following the job on purpose and
 	// says so; the job goes on, "started" until a virtchain sees it end.
-	vc11hSignalAfterLine(t, "%", "commit", name, "vda", "--active", "--shallow", "--pivot", "--bandwidth", "1", "--wait")
+	signalAfterLine(t, virtchainBin(t), "%", os.Interrupt, "commit", name, "vda", "--active", "--shallow", "--pivot", "--bandwidth", "1", "--wait")
 	ops = vc11hHistory(t, name)
 	if len(ops) != 3 || ops[2].Op != "active-commit" || ops[2].State != "started" {
 		t.Fatalf("after ctrl-c: %+v", ops)
@@ -273,27 +273,6 @@ func TestIntegrationHistoryInterrupted(t *testing.T) {
 	if !strings.Contains(script, "\n# virsh snapshot-create-as --domain "+name+" --name x\n") {
 		t.Errorf("an interrupted operation's command is not a comment:\n%s", script)
 	}
-}
-
-// vc11hSignalAfterLine runs the binary, sends SIGINT (a ctrl-c) once a
-// line of its output has match, and waits for it to end.
-func vc11hSignalAfterLine(t *testing.T, match string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(virtchainBin(t), append([]string{"-c", systemURI}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && !strings.Contains(sc.Text(), match) {
-	}
-	_ = cmd.Process.Signal(os.Interrupt)
-	for sc.Scan() {
-	}
-	_ = cmd.Wait()
 }
 
 func shellWord(s string) string {

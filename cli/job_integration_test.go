@@ -361,6 +361,13 @@ func newPivotLab(t *testing.T, prefix string) pivotLab {
 // holding match: a virtchain that goes away while its job runs.
 func killAfterLine(t *testing.T, bin, match string, args ...string) {
 	t.Helper()
+	signalAfterLine(t, bin, match, os.Kill, args...)
+}
+
+// signalAfterLine is killAfterLine with another signal (os.Interrupt: a
+// ctrl-c); the rest of the output is read until virtchain ends.
+func signalAfterLine(t *testing.T, bin, match string, sig os.Signal, args ...string) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-c", systemURI}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -372,6 +379,8 @@ func killAfterLine(t *testing.T, bin, match string, args ...string) {
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() && !strings.Contains(sc.Text(), match) {
 	}
-	_ = cmd.Process.Kill()
+	_ = cmd.Process.Signal(sig)
+	for sc.Scan() {
+	}
 	_ = cmd.Wait()
 }
