@@ -187,3 +187,17 @@ func TestProcessAlive(t *testing.T) {
 		t.Error("an ended process is alive")
 	}
 }
+
+// BenchmarkJournalAppend is one entry written and synced: what each
+// operation pays twice.
+func BenchmarkJournalAppend(b *testing.B) {
+	base := b.TempDir()
+	b.Setenv(stateHomeEnv, base)
+	e := model.BeginEntry("bench", time.Now(), "qemu:///system", &model.Plan{Op: "commit", Domain: "vc11h-bench", Summary: "commit s2 into s1",
+		Virsh: []string{"virsh blockcommit --domain vc11h-bench --path vda --base /var/tmp/s1.qcow2 --top /var/tmp/s2.qcow2 --wait --verbose"}})
+	for b.Loop() {
+		if err := appendJournal(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

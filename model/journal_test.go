@@ -146,3 +146,23 @@ func TestJobEndEntry(t *testing.T) {
 		t.Errorf("failed: %+v", e)
 	}
 }
+
+// BenchmarkFoldHistory10k folds a journal of 10000 operations (20000
+// lines), as 'history' and the TUI's tab do on each read.
+func BenchmarkFoldHistory10k(b *testing.B) {
+	var data []byte
+	for i := range 10000 {
+		id := "op" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + time.Duration(i).String()
+		e := jbegin(id, "vm"+string(rune('a'+i%20)), "vda", time.Duration(i)*time.Second, "virsh blockcommit --domain vm --path vda --wait")
+		l1, _ := e.Line()
+		l2, _ := EndEntry(id, jt0.Add(time.Duration(i)*time.Second), nil).Line()
+		data = append(append(data, l1...), l2...)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		entries, _ := ParseJournal(data)
+		if ops := FilterHistory(FoldHistory(entries, nil), "", "vma"); len(ops) == 0 {
+			b.Fatal("none")
+		}
+	}
+}
