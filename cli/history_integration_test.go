@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"virtchain/libvirtx"
 	"virtchain/libvirtx/testhost"
 )
 
@@ -390,4 +392,40 @@ func TestIntegrationHistoryConcurrentCLIs(t *testing.T) {
 		}
 	}
 	vc11hJournalFile(t, journal)
+}
+
+// A job started without --wait ends while another virtchain follows the
+// connection's jobs (as the TUI does): that one journals its end, from
+// libvirt's event alone.
+func TestIntegrationHistoryEndSeenByAnotherWatcher(t *testing.T) {
+	needIntegration(t)
+	vc11hState(t)
+	name, _ := jobCLIDomainNamed(t, "vc11h-ev-")
+	conn, err := libvirtx.Open(systemURI, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	updates, _, err := conn.WatchBlockJobs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc11hOK(t, "commit", name, "vda", "--top", "s3", "--base", "s2", "--bandwidth", "0.1")
+	if ops := vc11hHistory(t, name); len(ops) != 1 || ops[0].State != "started" {
+		t.Fatalf("left running: %+v", ops)
+	}
+	labVirsh(t, "blockjob", name, "vda", "--abort")
+	deadline := time.After(30 * time.Second)
+	for ended := false; !ended; {
+		select {
+		case j := <-updates:
+			ended = j.Domain == name && !j.Phase.Live()
+		case <-deadline:
+			t.Fatal("the watcher saw no end")
+		}
+	}
+	ops := vc11hHistory(t, name)
+	if len(ops) != 1 || ops[0].State != "cancelled" || ops[0].Seconds <= 0 {
+		t.Errorf("after the abort by virsh: %+v", ops)
+	}
 }

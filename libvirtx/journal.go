@@ -225,18 +225,25 @@ func (c *Conn) journaled(p *model.Plan, act func() error) error {
 	return err
 }
 
-// openJobOps returns, by job key, the journal IDs of this host's block
-// jobs that were started and whose end no virtchain recorded: a watcher
-// that finds such a job running records its end.
-func (c *Conn) openJobOps() map[string]string {
+// openJob is a block job's operation in the journal: its ID and when
+// libvirt took the job.
+type openJob struct {
+	id      string
+	started time.Time
+}
+
+// openJobOps returns, by job key, this host's block jobs that were
+// started and whose end no virtchain recorded: a watcher that finds such
+// a job running records its end.
+func (c *Conn) openJobOps() map[string]openJob {
 	entries, _, err := ReadJournal()
 	if err != nil {
 		return nil
 	}
-	out := map[string]string{}
+	out := map[string]openJob{}
 	for _, o := range model.FoldHistory(entries, nil) {
 		if o.Host == c.uri && o.Target != "" && o.JobStarted != nil && !o.Finished() {
-			out[model.JobKey(o.Domain, o.Target)] = o.ID // the newest wins
+			out[model.JobKey(o.Domain, o.Target)] = openJob{o.ID, *o.JobStarted} // the newest wins
 		}
 	}
 	return out

@@ -38,8 +38,10 @@ type watched struct {
 	// intent is the file that keeps the READY action for a re-attach.
 	intent string
 	// journal is the ID of the job's operation in the journal, whose end
-	// the watcher records ("" for a job virtchain did not start).
-	journal string
+	// the watcher records ("" for a job virtchain did not start), and
+	// since when libvirt ran it, for a job found running.
+	journal      string
+	journalSince time.Time
 }
 
 // JobWatcher follows every block job on a connection: the ones it starts,
@@ -154,7 +156,7 @@ func (w *JobWatcher) Rescan(ctx context.Context) error {
 	var fresh, pivotNow, abortNow []model.Job
 	// A job a virtchain started and no virtchain saw end: its end is
 	// journaled when this watcher sees it.
-	var ops map[string]string
+	var ops map[string]openJob
 	if w.anyNew(found) {
 		ops = w.c.openJobOps()
 	}
@@ -168,7 +170,8 @@ func (w *JobWatcher) Rescan(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		wj := &watched{job: j, dom: dom, journal: ops[j.Key()]}
+		op := ops[j.Key()]
+		wj := &watched{job: j, dom: dom, journal: op.id, journalSince: op.started}
 		// A job an earlier virtchain started: what it was to do at READY.
 		if j.Kind == model.JobActiveCommit {
 			wj.job.AfterReady, wj.intent = loadIntent(dom, j)

@@ -164,6 +164,10 @@ func (w *JobWatcher) dropLocked(key string, final model.Job) {
 		}
 		dropIntent(wj.intent)
 		if wj.journal != "" {
+			// A job found running: it ran since libvirt took it.
+			if s := wj.journalSince; !s.IsZero() && (final.Started.IsZero() || s.Before(final.Started)) {
+				final.Started = s
+			}
 			w.ended = append(w.ended, model.JobEndEntry(wj.journal, final, final.Updated))
 		}
 		delete(w.jobs, key)
@@ -187,6 +191,7 @@ func (w *JobWatcher) flushEnded() {
 // carries out the pivot or keep-overlay the job was started with.
 func (w *JobWatcher) applyEvent(ev blockEvent) {
 	key := model.JobKey(ev.domain, ev.disk)
+	op := w.journalOf(key)
 	w.mu.Lock()
 	wj, ok := w.jobs[key]
 	if ok && wj.cancel != nil {
@@ -198,7 +203,7 @@ func (w *JobWatcher) applyEvent(ev blockEvent) {
 	}
 	if !ok {
 		// A job started elsewhere after our scan.
-		wj = &watched{job: model.Job{Domain: ev.domain, Disk: ev.disk, Kind: ev.kind, Phase: model.PhaseRunning, Started: ev.at}}
+		wj = &watched{job: model.Job{Domain: ev.domain, Disk: ev.disk, Kind: ev.kind, Phase: model.PhaseRunning, Started: ev.at}, journal: op.id, journalSince: op.started}
 		if ev.status == libvirt.DOMAIN_BLOCK_JOB_READY {
 			if dom, err := w.c.virt.LookupDomainByName(ev.domain); err == nil {
 				wj.dom = dom
@@ -253,6 +258,19 @@ func (w *JobWatcher) applyEvent(ev blockEvent) {
 	w.mu.Unlock()
 	w.flushEnded()
 	w.send(j, true)
+}
+
+// journalOf is, for a job the watcher does not follow yet, the journal op
+// a virtchain that started it left open (none otherwise): its end is then
+// journaled here.
+func (w *JobWatcher) journalOf(key string) openJob {
+	w.mu.Lock()
+	_, known := w.jobs[key]
+	w.mu.Unlock()
+	if known {
+		return openJob{}
+	}
+	return w.c.openJobOps()[key]
 }
 
 // offlineProgress records qemu-img's percentage as bytes of the plan's
