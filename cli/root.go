@@ -97,7 +97,7 @@ func NewCmdRoot(env *Env) *cobra.Command {
 		newGroup(env, "snapshot", "create, revert or delete a snapshot",
 			NewCmdSnapshotCreate(env), NewCmdSnapshotRevert(env), NewCmdSnapshotDelete(env)),
 		NewCmdSave(env), NewCmdRestore(env), NewCmdManagedSave(env), NewCmdManagedSaveRemove(env), NewCmdStart(env),
-		NewCmdCommit(env), NewCmdPull(env), NewCmdJobs(env), NewCmdAbort(env), NewCmdBandwidth(env), NewCmdCleanup(env),
+		NewCmdCommit(env), NewCmdPull(env), NewCmdJobs(env), NewCmdAbort(env), NewCmdBandwidth(env), NewCmdCleanup(env), NewCmdOrphans(env),
 		newGroup(env, "lab", "build or remove the demo lab", NewCmdLabUp(env), NewCmdLabDown(env)),
 		NewCmdHistory(env), NewCmdVersion(env), NewCmdMan(env, root),
 	)

@@ -1,0 +1,465 @@
+package libvirtx
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"virtchain/libvirtx/qcow2"
+	"virtchain/model"
+)
+
+// The facts of 'virtchain orphans': which folders to search (every
+// storage pool's, every folder that holds an image a domain uses, and the
+// ones asked for), the qcow2 and raw images in them, told by their
+// headers and never by their names, and who uses files that no domain
+// definition shows (managed-save images and save images found there, and
+// the images their saved definitions name). model.FindOrphans decides.
+
+// OrphanFacts reads this host's side of the orphan search; dirs are the
+// folders asked for besides the ones searched anyway.
+func (c *Conn) OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFacts, error) {
+	f := model.OrphanFacts{Host: c.uri, Remote: !c.local, Saved: map[string][]string{}, RefIDs: map[model.FileID]string{}}
+	for _, d := range dirs {
+		if err := model.CheckInput("folder", d); err != nil {
+			return f, err
+		}
+		if !filepath.IsAbs(d) {
+			return f, model.NotAbsolute("folder", d)
+		}
+	}
+	doms, err := c.Discover(ctx)
+	if err != nil {
+		return f, err
+	}
+	f.Domains = doms
+	f.Unsure = c.unsureChains(doms)
+	for _, d := range doms {
+		if d.ManagedSave {
+			c.managedSaveUsers(d.Name, f.Saved)
+		}
+	}
+	f.Folders = c.orphanFolders(doms, dirs)
+	var saves []string
+	if c.local {
+		f.Images, saves = scanLocalFolders(f.Folders)
+	} else {
+		f.Images, saves, f.Unsure = c.scanRemoteFolders(ctx, f.Folders, f.Unsure)
+	}
+	for _, s := range saves {
+		c.saveImageUsers(s, f.Saved)
+	}
+	if c.local {
+		for p := range model.BuildRefs(doms) {
+			if id := identify(p); id != (model.FileID{}) {
+				f.RefIDs[id] = p
+			}
+		}
+		for p := range f.Saved {
+			if id := identify(p); id != (model.FileID{}) {
+				f.RefIDs[id] = p
+			}
+		}
+	}
+	return f, ctx.Err()
+}
+
+// unsureChains names the chain layers and domains that could not be read:
+// an image below them could be in use without virtchain knowing.
+func (c *Conn) unsureChains(doms []model.Domain) []string {
+	var out []string
+	for _, d := range doms {
+		if d.Problem != "" && !c.domainGone(d.UUID) {
+			out = append(out, "domain "+d.Name+": "+d.Problem)
+		}
+		for _, disk := range d.Disks {
+			for _, l := range disk.Layers {
+				if strings.HasPrefix(l.Problem, model.ProblemUnreadable) || strings.HasPrefix(l.Problem, model.ProblemUnknownFormat) {
+					out = append(out, "chain of "+d.Name+" "+disk.Target+": "+l.Path+": "+l.Problem)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// orphanFolders are the folders searched: dirs, every storage pool's
+// target folder, and every folder of an image some domain uses.
+func (c *Conn) orphanFolders(doms []model.Domain, dirs []string) []string {
+	set := map[string]bool{}
+	for _, d := range dirs {
+		set[filepath.Clean(d)] = true
+	}
+	for p := range model.BuildRefs(doms) {
+		if filepath.IsAbs(p) {
+			set[filepath.Dir(filepath.Clean(p))] = true
+		}
+	}
+	for _, p := range c.poolFolders() {
+		set[p] = true
+	}
+	out := make([]string, 0, len(set))
+	for d := range set {
+		// A folder pool over /dev would list every device node.
+		if d != "/dev" && !strings.HasPrefix(d, "/dev/") {
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// poolFolders are the target folders of the host's directory-like pools.
+func (c *Conn) poolFolders() []string {
+	pools, err := c.virt.ListAllStoragePools(0)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for i := range pools {
+		doc, err := pools[i].GetXMLDesc(0)
+		name, _ := pools[i].GetName()
+		_ = pools[i].Free()
+		if err != nil || strings.HasPrefix(name, TransientPoolPrefix) {
+			continue
+		}
+		var x libvirtxml.StoragePool
+		if x.Unmarshal(doc) != nil || x.Target == nil || x.Target.Path == "" {
+			continue
+		}
+		switch x.Type {
+		case "dir", "fs", "netfs":
+			out = append(out, filepath.Clean(x.Target.Path))
+		}
+	}
+	return out
+}
+
+// imageHead is what the orphan search reads of a file: its first bytes
+// and a reader for the rest.
+type imageHead struct {
+	path       string
+	first      []byte
+	r          io.ReaderAt
+	size       int64
+	allocation int64
+}
+
+// isoMagic sits at 32769 in an ISO 9660 image (a CD image is not a disk
+// layer, even though its format is raw to QEMU).
+const isoMagicAt = 32769
+
+// classify tells a qcow2 image, a raw image, a save image (save) or
+// anything else (ok false) apart by its header.
+func (h imageHead) classify() (img model.OrphanImage, save, ok bool) {
+	for _, m := range saveMagic {
+		if strings.HasPrefix(string(h.first), m) {
+			return img, true, false
+		}
+	}
+	img = model.OrphanImage{Path: h.path, Allocation: h.allocation, Format: qcow2.ProbeBytes(h.first)}
+	switch img.Format {
+	case "qcow2":
+		hd, err := qcow2.Parse(h.first, h.r, h.size)
+		if err != nil {
+			return img, false, false
+		}
+		img.VirtualSize = hd.VirtualSize
+		if hd.BackingFile != "" {
+			p, problem := resolveBacking(h.path, hd.BackingFile)
+			if problem != "" {
+				p = hd.BackingFile
+			}
+			img.Backing = filepath.Clean(p)
+		}
+		return img, false, true
+	case "raw":
+		// Raw has no header: take only what a disk image is, a non-empty
+		// whole number of sectors, and no CD image.
+		if h.size == 0 || h.size%512 != 0 {
+			return img, false, false
+		}
+		iso := make([]byte, 5)
+		if h.size > isoMagicAt+5 {
+			if n, _ := h.r.ReadAt(iso, isoMagicAt); n == 5 && string(iso) == "CD001" {
+				return img, false, false
+			}
+		}
+		img.VirtualSize = h.size
+		return img, false, true
+	}
+	return img, false, false
+}
+
+// scanLocalFolders reads every regular file in the folders (not below
+// them); symbolic links are not followed: the file they reach is found in
+// its own folder, or not at all.
+func scanLocalFolders(folders []string) (imgs []model.OrphanImage, saves []string) {
+	buf := make([]byte, qcow2.FirstRead)
+	for _, dir := range folders {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			img, save, ok := readLocalImage(p, buf)
+			switch {
+			case save:
+				saves = append(saves, p)
+			case ok:
+				imgs = append(imgs, img)
+			}
+		}
+	}
+	return imgs, saves
+}
+
+func readLocalImage(p string, buf []byte) (img model.OrphanImage, save, ok bool) {
+	fd, err := openRetry(p, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_NOFOLLOW)
+	if err != nil {
+		return img, false, false
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if syscall.Fstat(fd, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return img, false, false
+	}
+	r := fdReader(fd)
+	n, err := r.ReadAt(buf[:min(int64(len(buf)), st.Size)], 0)
+	if err != nil && err != io.EOF {
+		return img, false, false
+	}
+	h := imageHead{path: p, first: buf[:n], r: r, size: st.Size, allocation: st.Blocks * 512}
+	img, save, ok = h.classify()
+	img.ID = model.FileID{Dev: uint64(st.Dev), Ino: st.Ino}
+	return img, save, ok
+}
+
+// scanRemoteFolders lists the folders through the storage API: each
+// folder's pool (a transient one where none covers it, on a connection
+// that may write), refreshed, then every file volume's XML and, unless
+// read-only, its first bytes through StorageVolDownload. A folder that
+// cannot be listed is named in unsure.
+func (c *Conn) scanRemoteFolders(ctx context.Context, folders, unsure []string) (imgs []model.OrphanImage, saves []string, _ []string) {
+	s := c.newPoolSession(ctx)
+	defer s.close()
+	for _, dir := range folders {
+		fp := s.folder(dir)
+		switch {
+		case fp.gone:
+			continue
+		case fp.problem != "":
+			unsure = append(unsure, "folder "+dir+" on "+uriHost(c.uri)+" was not listed: "+fp.problem)
+			continue
+		}
+		if !fp.ours && !c.readonly {
+			s.call("StoragePoolRefresh")
+			_ = fp.pool.Refresh(0)
+		}
+		s.call("StoragePoolListAllVolumes")
+		vols, err := fp.pool.ListAllStorageVolumes(0)
+		if err != nil {
+			unsure = append(unsure, "folder "+dir+" on "+uriHost(c.uri)+" was not listed: "+errorText(err))
+			continue
+		}
+		for i := range vols {
+			img, save, ok := s.readOrphanVolume(&vols[i])
+			_ = vols[i].Free()
+			switch {
+			case save:
+				saves = append(saves, img.Path)
+			case ok:
+				img.Remote = true
+				if !fp.ours {
+					img.Pool = fp.name
+				}
+				imgs = append(imgs, img)
+			}
+		}
+	}
+	sameFiles(imgs)
+	return imgs, saves, unsure
+}
+
+// sameFiles marks the volumes that libvirt describes as one file (same
+// times, sizes and backing: a symbolic link, or a second name).
+func sameFiles(imgs []model.OrphanImage) {
+	byKey := map[string][]int{}
+	for i, img := range imgs {
+		if strings.HasPrefix(img.Key, "file:") {
+			byKey[img.Key] = append(byKey[img.Key], i)
+		}
+	}
+	for _, idx := range byKey {
+		if len(idx) < 2 {
+			continue
+		}
+		for _, i := range idx {
+			for _, j := range idx {
+				if i != j {
+					imgs[i].SameAs = append(imgs[i].SameAs, imgs[j].Path)
+				}
+			}
+		}
+	}
+}
+
+// readOrphanVolume reads one volume for the orphan search.
+func (s *poolSession) readOrphanVolume(vol *libvirt.StorageVol) (img model.OrphanImage, save, ok bool) {
+	s.call("StorageVolGetXMLDesc")
+	doc, err := vol.GetXMLDesc(0)
+	if err != nil {
+		return img, false, false
+	}
+	var v libvirtxml.StorageVolume
+	if v.Unmarshal(doc) != nil || (v.Type != "file" && v.Type != "") || v.Target == nil || v.Target.Path == "" {
+		return img, false, false
+	}
+	path := filepath.Clean(v.Target.Path)
+	size := volumeBytes(v.Capacity)
+	if v.Physical != nil {
+		size = volumeBytes(v.Physical)
+	}
+	if s.c.readonly {
+		// No StorageVolDownload on a read-only connection: libvirt's own
+		// probe of the header, as its volume XML gives it.
+		img = model.OrphanImage{Path: path, Allocation: volumeBytes(v.Allocation), VirtualSize: volumeBytes(v.Capacity)}
+		if v.Target.Format != nil {
+			img.Format = v.Target.Format.Type
+		}
+		if v.BackingStore != nil && v.BackingStore.Path != "" {
+			img.Backing = filepath.Clean(v.BackingStore.Path)
+		}
+		img.Key = volumeIdentity(&v, path)
+		return img, false, img.Format == "qcow2" || img.Format == "raw"
+	}
+	r := volReader{s: s, vol: vol}
+	first := make([]byte, min(int64(qcow2.FirstRead), size))
+	n, err := r.ReadAt(first, 0)
+	if err != nil && err != io.EOF {
+		return img, false, false
+	}
+	h := imageHead{path: path, first: first[:n], r: r, size: size, allocation: volumeBytes(v.Allocation)}
+	img, save, ok = h.classify()
+	img.Path = path
+	img.Key = volumeIdentity(&v, path)
+	return img, save, ok
+}
+
+// saveImageUsers adds the images that the definition in save image file
+// names, with their backing chains, to saved.
+func (c *Conn) saveImageUsers(file string, saved map[string][]string) {
+	who := "save image " + file
+	saved[file] = append(saved[file], who)
+	doc, err := c.virt.DomainSaveImageGetXMLDesc(file, 0)
+	if err != nil {
+		return
+	}
+	var x libvirtxml.Domain
+	if x.Unmarshal(doc) != nil || x.Devices == nil {
+		return
+	}
+	who += " (of " + x.Name + ")"
+	add := func(p string) {
+		p = filepath.Clean(p)
+		if !slices.Contains(saved[p], who) {
+			saved[p] = append(saved[p], who)
+		}
+	}
+	for _, d := range x.Devices.Disks {
+		if d.Source == nil || d.Source.File == nil || d.Source.File.File == "" {
+			continue
+		}
+		top := d.Source.File.File
+		add(top)
+		if c.local {
+			for _, l := range WalkChain(top, "") {
+				if l.Path != "" {
+					add(l.Path)
+				}
+			}
+		}
+		for bs := d.BackingStore; bs != nil; bs = bs.BackingStore {
+			if bs.Source != nil && bs.Source.File != nil && bs.Source.File.File != "" {
+				add(bs.Source.File.File)
+			}
+		}
+	}
+}
+
+// DeleteOrphan deletes one orphan the plan lists, only if it is still the
+// very file that was found: a local file by its identity, through
+// os.Remove; a remote one as the same volume of its pool, through
+// StorageVolDelete. A remote file that is no pool volume is refused.
+func (c *Conn) DeleteOrphan(ctx context.Context, img model.OrphanImage) error {
+	if err := c.refuseReadOnly("delete orphan images"); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !img.Remote {
+		if !c.local {
+			return model.ErrPlanChanged
+		}
+		hf := inspectFile(img.Path)
+		if hf.Path != img.Path || hf.Type != model.FileRegular || hf.ID != img.ID {
+			return model.ErrPlanChanged
+		}
+		if err := os.Remove(img.Path); err != nil {
+			return &LibvirtError{Op: "delete " + img.Path, Err: err}
+		}
+		return nil
+	}
+	if img.Pool == "" {
+		return model.RemoteNotVolume(img, c.uri)
+	}
+	pool, err := c.virt.LookupStoragePoolByName(img.Pool)
+	if err != nil {
+		return &LibvirtError{Op: "find storage pool " + img.Pool, Err: err}
+	}
+	defer pool.Free()
+	vol, err := pool.LookupStorageVolByName(filepath.Base(img.Path))
+	if err != nil {
+		if virtCode(err) == libvirt.ERR_NO_STORAGE_VOL {
+			return model.ErrPlanChanged
+		}
+		return &LibvirtError{Op: "find volume " + img.Path, Err: err}
+	}
+	defer vol.Free()
+	doc, err := vol.GetXMLDesc(0)
+	var v libvirtxml.StorageVolume
+	if err != nil || v.Unmarshal(doc) != nil || v.Target == nil || filepath.Clean(v.Target.Path) != img.Path || volumeIdentity(&v, img.Path) != img.Key {
+		return model.ErrPlanChanged
+	}
+	if err := vol.Delete(0); err != nil {
+		return &LibvirtError{Op: "delete volume " + img.Path + " of pool " + img.Pool, Err: err}
+	}
+	return nil
+}
+
+// domainGone reports that the domain with uuid is no longer defined: what
+// could not be read of it uses nothing now.
+func (c *Conn) domainGone(uuid string) bool {
+	if uuid == "" {
+		return false
+	}
+	dom, err := c.virt.LookupDomainByUUIDString(uuid)
+	if err != nil {
+		return virtCode(err) == libvirt.ERR_NO_DOMAIN
+	}
+	_ = dom.Free()
+	return false
+}
