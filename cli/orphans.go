@@ -3,6 +3,7 @@ package cli
 import (
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,11 +17,12 @@ type orphansOptions struct {
 	Files  []string
 	Delete bool
 	All    bool
+	MinAge time.Duration
 }
 
 // NewCmdOrphans builds `virtchain orphans [--dir DIR]... [--delete FILE...|--all]`.
 func NewCmdOrphans(env *Env) *cobra.Command {
-	opts := &orphansOptions{Env: env}
+	opts := &orphansOptions{Env: env, MinAge: model.DefaultOrphanMinAge}
 	return newCommand(env, cmdSpec{
 		Use:   "orphans [FILE]...",
 		Short: "find image files that no domain on any connected host uses; delete them",
@@ -30,13 +32,16 @@ func NewCmdOrphans(env *Env) *cobra.Command {
 			"managed-save image of any domain on any host named (-c, --host) uses.\n" +
 			"They are shown as trees, with the bytes each would free. With --delete,\n" +
 			"the FILEs named (or with --all every orphan) are deleted after a fresh\n" +
-			"search finds exactly the plan again; --dry-run prints the plan.",
+			"search finds exactly the plan again; --dry-run prints the plan. An unused\n" +
+			"image changed within --min-age (default 1h) is listed as recent, not as an\n" +
+			"orphan: it may still be in the making.",
 		JSON: true, DryRun: true,
 		Complete: []completer{completeFile},
 	}, func(f *FlagSet) {
 		f.StringsVar(&opts.Dirs, "dir", "DIR", "also search this folder (repeatable)")
 		f.BoolVar(&opts.Delete, "delete", "delete the orphans named as FILE (or all with --all)")
 		f.BoolVar(&opts.All, "all", "with --delete: every orphan found")
+		f.DurationVar(&opts.MinAge, "min-age", "DURATION", "unused images changed more recently are not orphans yet (default 1h; 0: none)")
 	}, func(args []string) error {
 		opts.Files = args
 		return runOrphans(opts)
@@ -52,6 +57,8 @@ func (o *orphansOptions) check() error {
 		return Usagef("--all goes with --delete")
 	case o.All && len(o.Files) > 0:
 		return Usagef("give either FILEs or --all, not both")
+	case o.MinAge < 0:
+		return Usagef("--min-age %s is negative; give 0 or more, such as 30m", o.MinAge)
 	case o.Delete && o.Env.ReadOnly && !o.Env.DryRun:
 		return model.RefuseReadOnly("delete orphan images")
 	}
@@ -68,7 +75,8 @@ func runOrphans(o *orphansOptions) error {
 		return err
 	}
 	defer done()
-	r, err := model.GatherOrphans(env.Ctx, srcs, o.Dirs)
+	q := model.OrphanQuery{Dirs: o.Dirs, MinAge: o.MinAge}
+	r, err := model.GatherOrphans(env.Ctx, srcs, q)
 	if err != nil {
 		return err
 	}
@@ -78,7 +86,7 @@ func runOrphans(o *orphansOptions) error {
 		}
 		return writeOrphans(env.Stdout, r)
 	}
-	plan, err := model.PlanOrphanDelete(r, model.OrphanDeleteRequest{Dirs: o.Dirs, Files: o.Files, All: o.All})
+	plan, err := model.PlanOrphanDelete(r, model.OrphanDeleteRequest{OrphanQuery: q, Files: o.Files, All: o.All})
 	if err != nil {
 		return err
 	}
@@ -204,7 +212,13 @@ func writeOrphans(w io.Writer, r *model.OrphanReport) error {
 		}
 		b.WriteString("\n")
 	}
-	for _, u := range r.Unsure {
+	if len(r.Recent) > 0 {
+		printf(&b, "\nnot orphans yet: %d unused image(s) changed within the last %s (maybe still in the making):\n", len(r.Recent), r.MinAge.String())
+		for _, img := range r.Recent {
+			printf(&b, "  %s  %s  %s\n", orphanWhere(img, len(r.Hosts) > 1), img.Format, model.FormatBytes(img.Allocation))
+		}
+	}
+	for _, u := range append(r.Unsure, r.Skipped...) {
 		printf(&b, "warning: %s\n", u)
 	}
 	if r.Count > 0 {

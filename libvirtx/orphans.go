@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
@@ -244,6 +246,8 @@ func readLocalImage(p string, buf []byte) (img model.OrphanImage, save, ok bool)
 	h := imageHead{path: p, first: buf[:n], r: r, size: st.Size, allocation: st.Blocks * 512}
 	img, save, ok = h.classify()
 	img.ID = model.FileID{Dev: uint64(st.Dev), Ino: st.Ino}
+	img.Modified = time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+	img.Changed = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
 	return img, save, ok
 }
 
@@ -343,6 +347,7 @@ func (s *poolSession) readOrphanVolume(vol *libvirt.StorageVol) (img model.Orpha
 			img.Backing = filepath.Clean(v.BackingStore.Path)
 		}
 		img.Key = volumeIdentity(&v, path)
+		img.Modified = volumeMtime(&v)
 		return img, false, img.Format == "qcow2" || img.Format == "raw"
 	}
 	r := volReader{s: s, vol: vol}
@@ -355,7 +360,23 @@ func (s *poolSession) readOrphanVolume(vol *libvirt.StorageVol) (img model.Orpha
 	img, save, ok = h.classify()
 	img.Path = path
 	img.Key = volumeIdentity(&v, path)
+	img.Modified = volumeMtime(&v)
 	return img, save, ok
+}
+
+// volumeMtime is the modification time libvirt reports ("SECONDS.NANOS"),
+// zero when it reports none.
+func volumeMtime(v *libvirtxml.StorageVolume) time.Time {
+	if v.Target == nil || v.Target.Timestamps == nil || v.Target.Timestamps.Mtime == "" {
+		return time.Time{}
+	}
+	sec, frac, _ := strings.Cut(v.Target.Timestamps.Mtime, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	ns, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+	return time.Unix(s, ns)
 }
 
 // saveImageUsers adds the images that the definition in save image file
@@ -410,22 +431,35 @@ func (c *Conn) DeleteOrphan(ctx context.Context, img model.OrphanImage) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !img.Remote {
-		if !c.local {
-			return model.ErrPlanChanged
-		}
-		hf := inspectFile(img.Path)
-		if hf.Path != img.Path || hf.Type != model.FileRegular || hf.ID != img.ID {
-			return model.ErrPlanChanged
-		}
-		if err := os.Remove(img.Path); err != nil {
-			return &LibvirtError{Op: "delete " + img.Path, Err: err}
-		}
-		return nil
-	}
-	if img.Pool == "" {
+	switch {
+	case !img.Remote && !c.local:
+		return model.ErrPlanChanged
+	case !img.Remote:
+		return deleteLocalOrphan(img)
+	case img.Pool == "":
 		return model.RemoteNotVolume(img, c.uri)
 	}
+	return c.deleteOrphanVolume(img)
+}
+
+// deleteLocalOrphan removes the file if it is still the one found: same
+// path (no link on the way), identity and status change time.
+func deleteLocalOrphan(img model.OrphanImage) error {
+	hf := inspectFile(img.Path)
+	var st syscall.Stat_t
+	if hf.Path != img.Path || hf.Type != model.FileRegular || hf.ID != img.ID ||
+		syscall.Lstat(img.Path, &st) != nil || !time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Equal(img.Changed) {
+		return model.ErrPlanChanged
+	}
+	if err := os.Remove(img.Path); err != nil {
+		return &LibvirtError{Op: "delete " + img.Path, Err: err}
+	}
+	return nil
+}
+
+// deleteOrphanVolume deletes the volume of img's pool if it is still the
+// one found (same path and what libvirt reports of the file).
+func (c *Conn) deleteOrphanVolume(img model.OrphanImage) error {
 	pool, err := c.virt.LookupStoragePoolByName(img.Pool)
 	if err != nil {
 		return &LibvirtError{Op: "find storage pool " + img.Pool, Err: err}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Orphans are image files that nothing refers to any more: no chain,
@@ -25,6 +26,8 @@ type OrphanImage struct {
 	Backing     string `json:"backing,omitempty"`
 	Allocation  int64  `json:"allocation"`
 	VirtualSize int64  `json:"virtual_size"`
+	// Modified is the file's modification time; zero when unknown.
+	Modified time.Time `json:"modified,omitzero"`
 	// Pool is the storage pool it is a volume of, when it was listed
 	// through the storage API (a remote host); "" when it is not a pool
 	// volume (a transient pool's, which goes with the listing).
@@ -36,6 +39,9 @@ type OrphanImage struct {
 	// what it reports of the file), to tell a file replaced since.
 	ID  FileID `json:"-"`
 	Key string `json:"-"`
+	// Changed is a local file's status change time (ctime): a file made
+	// anew under a freed inode number has another one.
+	Changed time.Time `json:"-"`
 	// SameAs are other paths libvirt reports as the same file (a link or
 	// a second name, which a remote connection cannot tell apart).
 	SameAs []string `json:"same_as,omitempty"`
@@ -103,6 +109,11 @@ type OrphanReport struct {
 	Unsure  []string     `json:"unsure,omitempty"`
 	// Skipped are unused images left out, each with the reason.
 	Skipped []string `json:"skipped,omitempty"`
+	// Recent are unused images changed within MinAge: maybe still being
+	// made (a chain built file by file, a domain not defined yet), so no
+	// orphans yet.
+	Recent []OrphanImage `json:"recent"`
+	MinAge time.Duration `json:"min_age_ns"`
 
 	byKey map[string]*OrphanNode
 	users orphanUsers
@@ -139,12 +150,23 @@ func imageKey(img OrphanImage) string {
 	return "\x00" + img.Path
 }
 
+// DefaultOrphanMinAge is how long an unused image must have been left
+// alone to be an orphan: a lab or a script builds a chain file by file
+// and defines its domain last, and those files are not orphans.
+const DefaultOrphanMinAge = time.Hour
+
 // FindOrphans decides which images found on the hosts are orphans, and
 // groups them into trees. A reference by path from a domain on any host
 // protects the file of that path on every host: with shared storage it may
-// well be the same file.
+// well be the same file. Every unused image counts, however new.
 func FindOrphans(hosts []OrphanFacts) *OrphanReport {
-	r := &OrphanReport{Hosts: []string{}, Folders: []string{}, Trees: []OrphanTree{}, byKey: map[string]*OrphanNode{}}
+	return FindOrphansAt(hosts, time.Time{}, 0)
+}
+
+// FindOrphansAt is FindOrphans where an unused image changed after
+// now-minAge is Recent, not an orphan (minAge 0: none is).
+func FindOrphansAt(hosts []OrphanFacts, now time.Time, minAge time.Duration) *OrphanReport {
+	r := &OrphanReport{Hosts: []string{}, Folders: []string{}, Trees: []OrphanTree{}, Recent: []OrphanImage{}, MinAge: minAge, byKey: map[string]*OrphanNode{}}
 	r.users = orphanUsers{saved: map[string][]string{}, ids: map[FileID]string{}}
 	var all []Domain
 	for _, h := range hosts {
@@ -174,6 +196,10 @@ func FindOrphans(hosts []OrphanFacts) *OrphanReport {
 		for _, img := range h.Images {
 			k := imageKey(img)
 			if _, seen := r.byKey[k]; seen || len(r.users.of(img)) > 0 {
+				continue
+			}
+			if minAge > 0 && !img.Modified.IsZero() && img.Modified.After(now.Add(-minAge)) {
+				r.Recent = append(r.Recent, img)
 				continue
 			}
 			if len(img.SameAs) > 0 {
@@ -314,10 +340,17 @@ func (r *OrphanReport) Orphans() []OrphanImage {
 	return out
 }
 
-// OrphanDeleteRequest asks to delete orphans found in Dirs (and the
-// folders searched anyway): the Files named, or All of them.
+// OrphanQuery says where to look besides the folders searched anyway,
+// and how long an unused image must have been left alone.
+type OrphanQuery struct {
+	Dirs   []string      `json:"dirs,omitempty"`
+	MinAge time.Duration `json:"min_age_ns"`
+}
+
+// OrphanDeleteRequest asks to delete orphans the query finds: the Files
+// named, or All of them.
 type OrphanDeleteRequest struct {
-	Dirs  []string `json:"dirs,omitempty"`
+	OrphanQuery
 	Files []string `json:"files,omitempty"`
 	All   bool     `json:"all,omitempty"`
 }
@@ -402,8 +435,11 @@ func (op *OrphanPlan) addDelete(img OrphanImage, several bool) {
 // orphanKey finds the orphan a user named as PATH or HOST:PATH.
 func (r *OrphanReport) orphanKey(given string) (string, error) {
 	host, p := "", given
-	if i := strings.Index(given, ":/"); i > 0 {
-		host, p = given[:i], given[i+1:]
+	for _, h := range r.Hosts {
+		// Host names may hold ":/" themselves (a URI): match them whole.
+		if rest, ok := strings.CutPrefix(given, h+":"); ok && filepath.IsAbs(rest) && len(h) > len(host) {
+			host, p = h, rest
+		}
 	}
 	if !filepath.IsAbs(p) {
 		return "", NotAbsolute("orphan file", given)
@@ -425,6 +461,12 @@ func (r *OrphanReport) orphanKey(given string) (string, error) {
 	if who := r.users.of(OrphanImage{Path: p}); len(who) > 0 {
 		return "", Refuse(p+" is not an orphan: it is used by "+strings.Join(who, "; "), "leave it")
 	}
+	for _, img := range r.Recent {
+		if img.Path == p {
+			return "", Refuse(p+" changed within the last "+r.MinAge.String()+": it may still be in the making (a chain built file by file, a domain not defined yet)",
+				"wait, or, when you are sure it is left over, lower --min-age")
+		}
+	}
 	return "", Refuse(p+" is not an orphan image virtchain found in the folders searched",
 		"run 'virtchain orphans' to list them; add its folder with --dir DIR")
 }
@@ -437,7 +479,7 @@ func SameOrphanPlan(a, b *OrphanPlan) bool {
 	}
 	for i := range a.Delete {
 		x, y := a.Delete[i], b.Delete[i]
-		if x.Host != y.Host || x.Path != y.Path || x.ID != y.ID || x.Key != y.Key || x.Pool != y.Pool || x.Allocation != y.Allocation {
+		if x.Host != y.Host || x.Path != y.Path || x.ID != y.ID || !x.Changed.Equal(y.Changed) || x.Key != y.Key || x.Pool != y.Pool || x.Allocation != y.Allocation {
 			return false
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // OrphanHost is one host's side of the orphan search and deletion;
@@ -22,7 +23,7 @@ type OrphanSource struct {
 // GatherOrphans asks every host at once and finds the orphans over all
 // of them. A host that cannot answer fails the search: a file it uses
 // would look orphaned.
-func GatherOrphans(ctx context.Context, srcs []OrphanSource, dirs []string) (*OrphanReport, error) {
+func GatherOrphans(ctx context.Context, srcs []OrphanSource, q OrphanQuery) (*OrphanReport, error) {
 	facts := make([]OrphanFacts, len(srcs))
 	errs := make([]error, len(srcs))
 	var wg sync.WaitGroup
@@ -30,7 +31,7 @@ func GatherOrphans(ctx context.Context, srcs []OrphanSource, dirs []string) (*Or
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			facts[i], errs[i] = s.Host.OrphanFacts(ctx, dirs)
+			facts[i], errs[i] = s.Host.OrphanFacts(ctx, q.Dirs)
 		}()
 	}
 	wg.Wait()
@@ -46,7 +47,7 @@ func GatherOrphans(ctx context.Context, srcs []OrphanSource, dirs []string) (*Or
 			facts[i].Images[j].Host = srcs[i].Name
 		}
 	}
-	return FindOrphans(facts), nil
+	return FindOrphansAt(facts, time.Now(), q.MinAge), nil
 }
 
 // DeleteOrphans carries out a plan shown to the user: it searches and
@@ -56,7 +57,7 @@ func GatherOrphans(ctx context.Context, srcs []OrphanSource, dirs []string) (*Or
 // the files deleted, also when it stops at an error.
 func DeleteOrphans(ctx context.Context, srcs []OrphanSource, shown *OrphanPlan) ([]OrphanImage, error) {
 	deleted := []OrphanImage{}
-	r, err := GatherOrphans(ctx, srcs, shown.Request.Dirs)
+	r, err := GatherOrphans(ctx, srcs, shown.Request.OrphanQuery)
 	if err != nil {
 		return deleted, err
 	}

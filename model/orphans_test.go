@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func orphanHost(host string, doms []Domain, imgs ...OrphanImage) OrphanFacts {
@@ -163,5 +164,23 @@ func TestPlanOrphanDeleteRemote(t *testing.T) {
 	}
 	if p.Virsh[0] != "virsh vol-delete --pool default /i/o.qcow2" || p.Files[0].By != "libvirt" || !strings.Contains(p.Steps[0], "far:/i/o.qcow2") {
 		t.Fatalf("remote plan: %+v", p.Plan)
+	}
+}
+
+func TestFindOrphansRecentAreNotOrphansYet(t *testing.T) {
+	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	h := orphanHost("l", nil,
+		OrphanImage{Path: "/i/old.qcow2", Format: "qcow2", Modified: now.Add(-2 * time.Hour)},
+		OrphanImage{Path: "/i/new.qcow2", Format: "qcow2", Modified: now.Add(-time.Minute)},
+		OrphanImage{Path: "/i/unknown.qcow2", Format: "qcow2"})
+	r := FindOrphansAt([]OrphanFacts{h}, now, time.Hour)
+	if r.Count != 2 || len(r.Recent) != 1 || r.Recent[0].Path != "/i/new.qcow2" {
+		t.Fatalf("count %d recent %+v", r.Count, r.Recent)
+	}
+	if _, err := PlanOrphanDelete(r, OrphanDeleteRequest{Files: []string{"/i/new.qcow2"}}); err == nil || !strings.Contains(err.Error(), "changed within the last 1h0m0s") {
+		t.Fatalf("a recent file: %v", err)
+	}
+	if r := FindOrphansAt([]OrphanFacts{h}, now, 0); r.Count != 3 {
+		t.Fatalf("min age 0: %d", r.Count)
 	}
 }

@@ -25,6 +25,7 @@ type fakeBackend struct {
 	domainCalls   []string
 
 	snap fakeSnapState // snapshot and restore-point operations (fake_snap_test.go)
+	orph fakeOrphans   // the orphans view's files (fake_orphans_test.go)
 
 	history      []model.HistoryOp // the journal, every domain's
 	historyErr   error

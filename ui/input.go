@@ -59,6 +59,9 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	}
 
 	if m.focus == focusList {
+		if key.Matches(msg, km.Orphans) {
+			return m.openOrphans()
+		}
 		if key.Matches(msg, km.Right) && m.list.Selected() != nil {
 			m.setFocus(focusDetail)
 			return nil

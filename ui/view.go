@@ -75,7 +75,7 @@ func (m *Model) helpSections() []helpSection {
 		{"Move", []key.Binding{km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End}},
 		{"Panes", []key.Binding{km.Right, km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots, km.History}},
 		{"Domain list", []key.Binding{km.Filter, km.AcceptFilter, km.ClearFilter, km.Save, km.Restore,
-			km.ManagedSave, km.ManagedSaveRemove, km.Start}},
+			km.ManagedSave, km.ManagedSaveRemove, km.Start, km.Orphans}},
 		{"Chain view", []key.Binding{rk.Top, rk.Base, rk.Clear, rk.Commit, rk.Pull, rk.Shallow, rk.AfterReady, rk.Faster}},
 		{"Snapshot tab", []key.Binding{km.SnapNew, km.SnapRevert, km.SnapDelete, km.SnapDeleteMetadata}},
 		{"Jobs panel", []key.Binding{jk.Toggle, jk.Abort, jk.Pivot, jk.Faster, jk.Clear, jk.Cleanup, jk.Close}},
@@ -210,7 +210,7 @@ func (m *Model) footer() string {
 func (m *Model) opHelp() [][]key.Binding {
 	km := m.common.KeyMap
 	return [][]key.Binding{
-		{km.Save, km.Restore, km.ManagedSave, km.ManagedSaveRemove, km.Start},
+		{km.Save, km.Restore, km.ManagedSave, km.ManagedSaveRemove, km.Start, km.Orphans},
 		{km.SnapNew, km.SnapRevert, km.SnapDelete, km.SnapDeleteMetadata},
 	}
 }

@@ -18,10 +18,21 @@ type Backend interface {
 
 	SnapshotBackend
 	JobBackend
+	OrphanBackend
 
 	// History reads the journal: what virtchain changed on domain of this
 	// host, oldest first. It reads a local file, never the host.
 	History(ctx context.Context, domain string) ([]model.HistoryOp, error)
+}
+
+// OrphanBackend is one host's side of the orphans view: its facts (its
+// domains and the images in its folders) and the deletion of one orphan a
+// plan lists, once more checked to be the very file found. The view asks
+// every connected host and plans over all of them (model.GatherOrphans,
+// model.DeleteOrphans).
+type OrphanBackend interface {
+	OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFacts, error)
+	DeleteOrphan(ctx context.Context, img model.OrphanImage) error
 }
 
 // SnapshotBackend is snapshots and restore points. Each Plan call reads

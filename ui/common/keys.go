@@ -43,6 +43,7 @@ type KeyMap struct {
 	ManagedSave       key.Binding
 	ManagedSaveRemove key.Binding
 	Start             key.Binding
+	Orphans           key.Binding // the orphans view
 
 	// Snapshot tab.
 	SnapNew            key.Binding
@@ -83,6 +84,7 @@ func DefaultKeyMap() *KeyMap {
 		ManagedSave:       Bind([]string{"m"}, "m", "managed save"),
 		ManagedSaveRemove: Bind([]string{"M"}, "M", "remove managed save"),
 		Start:             Bind([]string{"u"}, "u", "start"),
+		Orphans:           Bind([]string{"o"}, "o", "orphan images"),
 
 		SnapNew:            Bind([]string{"n"}, "n", "new snapshot"),
 		SnapRevert:         Bind([]string{"r"}, "r", "revert"),
