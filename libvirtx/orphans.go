@@ -42,8 +42,8 @@ func (c *Conn) OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFact
 	if err != nil {
 		return f, err
 	}
-	f.Domains = doms
-	f.Unsure = c.unsureChains(doms)
+	f.Domains = c.rereadUnsure(ctx, doms)
+	f.Unsure = c.unsureChains(f.Domains)
 	for _, d := range doms {
 		if d.ManagedSave {
 			c.managedSaveUsers(d.Name, f.Saved)
@@ -72,6 +72,28 @@ func (c *Conn) OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFact
 		}
 	}
 	return f, ctx.Err()
+}
+
+// rereadUnsure reads again, up to twice, each domain with a layer that
+// could not be read: over a remote connection a read fails when another
+// virtchain destroys the transient pool it shared for that folder.
+func (c *Conn) rereadUnsure(ctx context.Context, doms []model.Domain) []model.Domain {
+	for try := 0; try < 2; try++ {
+		again := false
+		for i, d := range doms {
+			if len(c.unsureChains(doms[i:i+1])) == 0 {
+				continue
+			}
+			again = true
+			if fresh, err := c.DiscoverDomain(ctx, d.Name); err == nil {
+				doms[i] = fresh
+			}
+		}
+		if !again || ctx.Err() != nil {
+			break
+		}
+	}
+	return doms
 }
 
 // unsureChains names the chain layers and domains that could not be read:

@@ -428,3 +428,27 @@ func redefineDisk(t *testing.T, l *discLab, dom *libvirt.Domain, file string) {
 	}
 	_ = d.Free()
 }
+
+// An image that only a save image's definition names (its domain saved,
+// then undefined) is no orphan, and the save image is none either.
+func TestIntegrationOrphansSaveImage(t *testing.T) {
+	l := newDiscLab(t, "vc11o-save")
+	disk := l.qcow2("saved.qcow2", "")
+	l.qcow2("loose.qcow2", "")
+	dom := l.define(discFileDisk("vda", disk, "qcow2"))
+	if err := dom.Create(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	save := l.path("vc11o-save.save")
+	if err := dom.SaveFlags(save, "", 0); err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	l.removeDomain()
+	r := orphanReport(t, l.dir, model.OrphanSource{Name: "here", Host: l.c})
+	if got := names(orphansIn(r, l.dir)); !slices.Equal(got, []string{"loose.qcow2"}) {
+		t.Fatalf("orphans %v, want only loose.qcow2 (saved.qcow2 is named by the save image)", got)
+	}
+	if _, err := model.PlanOrphanDelete(r, model.OrphanDeleteRequest{Files: []string{disk}}); err == nil || !strings.Contains(err.Error(), "save image "+save+" (of vc11o-save)") {
+		t.Fatalf("the save image is named: %v", err)
+	}
+}
