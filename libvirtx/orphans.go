@@ -208,7 +208,7 @@ func (h imageHead) classify() (img model.OrphanImage, save, ok bool) {
 	case "raw":
 		// Raw has no header: take only what a disk image is, a non-empty
 		// whole number of sectors, and no CD image.
-		if h.size == 0 || h.size%512 != 0 {
+		if h.size == 0 || h.size%512 != 0 || notDiskFile(h.first) {
 			return img, false, false
 		}
 		iso := make([]byte, 5)
@@ -221,6 +221,21 @@ func (h imageHead) classify() (img model.OrphanImage, save, ok bool) {
 		return img, false, true
 	}
 	return img, false, false
+}
+
+// archiveMagics start files that often sit beside images and are no disk
+// (archives, compressed images, programs), though QEMU would open them as
+// raw.
+var archiveMagics = []string{"\x1f\x8b", "\xfd7zXZ\x00", "\x28\xb5\x2f\xfd", "BZh", "PK\x03\x04", "\x7fELF"}
+
+func notDiskFile(first []byte) bool {
+	for _, m := range archiveMagics {
+		if strings.HasPrefix(string(first), m) {
+			return true
+		}
+	}
+	// A tar archive: "ustar" at 257.
+	return len(first) >= 262 && string(first[257:262]) == "ustar"
 }
 
 // scanLocalFolders reads every regular file in the folders (not below
