@@ -91,6 +91,9 @@ func runOrphans(o *orphansOptions) error {
 		return err
 	}
 	if env.DryRun {
+		if env.JSON {
+			return env.PrintJSON(plan) // the plan, and each file with its host and pool
+		}
 		return env.PrintPlan(plan.Plan)
 	}
 	deleted, err := model.DeleteOrphans(env.Ctx, srcs, plan)

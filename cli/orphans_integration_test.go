@@ -128,14 +128,15 @@ func TestIntegrationOrphansCLI(t *testing.T) {
 		wantOneLine(t, stderr)
 	}
 	before := testhost.List(t, dir, testhost.ListOptions{})
-	var plan model.Plan
+	var plan model.OrphanPlan
 	cliJSON(t, &plan, "orphans", "--min-age", "0", "--delete", "--dry-run", "--dir", dir, filepath.Join(dir, "ob.qcow2"), filepath.Join(dir, "oo.qcow2"))
 	var planned []string
 	for _, f := range plan.Files {
 		planned = append(planned, f.Path)
 	}
-	if want := []string{filepath.Join(dir, "oo.qcow2"), filepath.Join(dir, "ob.qcow2")}; !slices.Equal(planned, want) {
-		t.Fatalf("plan files %v, want %v", planned, want)
+	if want := []string{filepath.Join(dir, "oo.qcow2"), filepath.Join(dir, "ob.qcow2")}; !slices.Equal(planned, want) ||
+		len(plan.Delete) != 2 || plan.Delete[0].Path != want[0] || plan.Free != plan.Delete[0].Allocation+plan.Delete[1].Allocation || plan.Free == 0 {
+		t.Fatalf("plan files %v, want %v: %+v", planned, want, plan)
 	}
 	if after := testhost.List(t, dir, testhost.ListOptions{}); len(after) != len(before) {
 		t.Fatal("--dry-run deleted something")
