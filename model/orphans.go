@@ -190,6 +190,7 @@ func FindOrphansAt(hosts []OrphanFacts, now time.Time, minAge time.Duration) *Or
 	}
 	r.users.refs = BuildRefs(all)
 	addDataFiles(r.users.refs, all)
+	cleanAliases(r.users.refs)
 	sort.Strings(r.Folders)
 	r.Folders = dedupe(r.Folders)
 	for _, h := range hosts {
@@ -232,6 +233,18 @@ func orphanHostPrefix(hosts []OrphanFacts, h OrphanFacts) string {
 		return h.Host + ":"
 	}
 	return ""
+}
+
+// cleanAliases files every reference under its cleaned path too: a
+// relative backing name is joined as QEMU does ("dir/../base.qcow2"),
+// while the folders are listed with clean names. Over a remote connection
+// no identity says they are one file; the alias only protects more.
+func cleanAliases(refs Refs) {
+	for p, rs := range refs {
+		if c := filepath.Clean(p); c != p {
+			refs[c] = append(refs[c], rs...)
+		}
+	}
 }
 
 // addDataFiles adds each layer's external data file: the layer's data

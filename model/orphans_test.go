@@ -73,6 +73,9 @@ func TestFindOrphansEveryKindOfUser(t *testing.T) {
 		OrphanImage{Path: "/i/link.qcow2", Format: "qcow2", ID: FileID{1, 2}},
 		OrphanImage{Path: "/i/free.qcow2", Format: "qcow2", ID: FileID{1, 3}},
 	)
+	d.Disks[0].Layers = append(d.Disks[0].Layers, Layer{Path: "/i/sub/../rel.qcow2"})
+	h.Domains = []Domain{d}
+	h.Images = append(h.Images, OrphanImage{Host: "local", Path: "/i/rel.qcow2", Format: "qcow2", Remote: true})
 	h.Saved = map[string][]string{"/i/saved.qcow2": {"save image /i/x.save of old"}}
 	h.RefIDs = map[FileID]string{{1, 2}: "/i/a.qcow2"}
 	r := FindOrphans([]OrphanFacts{h})
