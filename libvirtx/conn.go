@@ -47,6 +47,10 @@ type Conn struct {
 	// lost is closed once the connection is lost (see Lost).
 	lost     chan struct{}
 	lostOnce sync.Once
+
+	// peers are the other hosts the guards consult (see SetPeers).
+	peersMu sync.Mutex
+	peers   []model.Peer
 }
 
 // Keepalive settings: a remote daemon that stops answering for

@@ -276,7 +276,18 @@ func (c *Conn) PlanCleanup(ctx context.Context, req model.CleanupRequest) (*mode
 	if err != nil {
 		return nil, err
 	}
-	return model.PlanCleanup(doms, req, f)
+	doms, peers, err := c.guardWorld(ctx, doms)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := model.PlanCleanup(doms, req, f)
+	if err != nil {
+		return nil, err
+	}
+	if err := peers.Apply(&cp.Plan, cp.Files...); err != nil {
+		return nil, err
+	}
+	return cp, nil
 }
 
 // Cleanup carries out a cleanup plan: it plans again and refuses when the

@@ -95,12 +95,19 @@ func (c *Conn) planBlock(ctx context.Context, plan func([]model.Domain, []model.
 	if err != nil {
 		return nil, err
 	}
+	doms, peers, err := c.guardWorld(ctx, doms)
+	if err != nil {
+		return nil, err
+	}
 	jobs, err := c.liveJobs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	bp, err := plan(doms, jobs)
 	if err != nil {
+		return nil, err
+	}
+	if err := peers.Apply(&bp.Plan); err != nil {
 		return nil, err
 	}
 	if bp.Offline && !c.local {

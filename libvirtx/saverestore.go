@@ -20,7 +20,8 @@ func (c *Conn) PlanSave(ctx context.Context, req model.SaveRequest) (*model.Plan
 	if err != nil {
 		return nil, err
 	}
-	return model.PlanSave(w.domains, req, w.facts)
+	p, err := model.PlanSave(w.domains, req, w.facts)
+	return planned(w, p, err)
 }
 
 // Save writes the domain's memory and device state to req.File and stops it.
@@ -76,7 +77,8 @@ func (c *Conn) PlanRestore(ctx context.Context, req model.RestoreRequest) (*mode
 			return nil, err
 		}
 	}
-	return model.PlanRestore(w.domains, req, name, w.facts)
+	p, err := model.PlanRestore(w.domains, req, name, w.facts)
+	return planned(w, p, err)
 }
 
 // Restore starts a domain from a save file, running or paused as asked.
@@ -114,7 +116,8 @@ func (c *Conn) PlanManagedSave(ctx context.Context, domain string) (*model.Plan,
 	if err != nil {
 		return nil, err
 	}
-	return model.PlanManagedSave(w.domains, domain, w.facts)
+	p, err := model.PlanManagedSave(w.domains, domain, w.facts)
+	return planned(w, p, err)
 }
 
 // ManagedSave saves the domain to libvirt's managed-save image and stops it.

@@ -128,6 +128,20 @@ func agentState(dom *libvirt.Domain) model.AgentState {
 type snapshotWorld struct {
 	domains []model.Domain
 	facts   model.SnapshotFacts
+	// peers says which peer hosts' domains are in domains (guardWorld).
+	peers model.PeerReport
+}
+
+// planned is a plan of w with what its guards read of the peers applied.
+func planned[P interface{ Base() *model.Plan }](w snapshotWorld, p P, err error) (P, error) {
+	if err != nil {
+		return p, err
+	}
+	if err := w.peers.Apply(p.Base()); err != nil {
+		var zero P
+		return zero, err
+	}
+	return p, nil
 }
 
 // world discovers every domain and gathers the facts for domain.
@@ -136,11 +150,15 @@ func (c *Conn) world(ctx context.Context, domain string) (snapshotWorld, error) 
 	if err != nil {
 		return snapshotWorld{}, err
 	}
+	doms, peers, err := c.guardWorld(ctx, doms)
+	if err != nil {
+		return snapshotWorld{}, err
+	}
 	jobs, err := c.ListJobs(ctx)
 	if err != nil {
 		return snapshotWorld{}, err
 	}
-	w := snapshotWorld{domains: doms, facts: model.SnapshotFacts{
+	w := snapshotWorld{domains: doms, peers: peers, facts: model.SnapshotFacts{
 		Stat:           c.statFunc(),
 		ExternalRevert: c.externalRevertSupported(),
 		Jobs:           jobs,
@@ -270,7 +288,8 @@ func (c *Conn) PlanSnapshotCreate(ctx context.Context, req model.SnapshotCreateR
 	if err != nil {
 		return nil, err
 	}
-	return model.PlanSnapshotCreate(w.domains, req, w.facts)
+	p, err := model.PlanSnapshotCreate(w.domains, req, w.facts)
+	return planned(w, p, err)
 }
 
 // snapshotCreateXML is the <domainsnapshot> document for a plan.
@@ -348,6 +367,7 @@ func (c *Conn) PlanSnapshotRevert(ctx context.Context, req model.SnapshotRevertR
 		return nil, err
 	}
 	p, err := model.PlanSnapshotRevert(w.domains, req, points, w.facts)
+	p, err = planned(w, p, err)
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +449,8 @@ func (c *Conn) PlanSnapshotDelete(ctx context.Context, req model.SnapshotDeleteR
 	if err != nil {
 		return nil, err
 	}
-	return model.PlanSnapshotDelete(w.domains, req, points, w.facts)
+	p, err := model.PlanSnapshotDelete(w.domains, req, points, w.facts)
+	return planned(w, p, err)
 }
 
 // DeleteSnapshot runs a plan from PlanSnapshotDelete. For an external

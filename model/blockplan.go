@@ -215,7 +215,7 @@ func matchLayerName(disk *Disk, spec string) (found int, how []string) {
 // findDisk locates the domain and disk of a request.
 func findDisk(domains []Domain, name, target string) (*Domain, *Disk, error) {
 	for i := range domains {
-		if domains[i].Name != name {
+		if domains[i].Name != name || domains[i].Host != "" {
 			continue
 		}
 		d := &domains[i]

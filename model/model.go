@@ -58,6 +58,14 @@ type Domain struct {
 	// Problem is set when discovery of this domain failed partway; the
 	// domain is still listed so one bad domain never hides the others.
 	Problem string `json:"problem,omitempty"`
+	// Host is empty for a domain of the connection an operation runs on,
+	// else the name of the peer host it lives on: its paths are then
+	// already in this host's terms (PeerDomains) and only the guards
+	// read it.
+	Host string `json:"-"`
+	// Shared says, for a peer's domain, how each of its paths was taken
+	// to be this host's file of that path (see PeerDomains).
+	Shared map[string]string `json:"-"`
 }
 
 // Disk is one <disk> of a domain, with its backing chain.

@@ -233,7 +233,7 @@ type CleanupFacts struct {
 func PlanCleanup(domains []Domain, req CleanupRequest, f CleanupFacts) (*CleanupPlan, error) {
 	var d *Domain
 	for i := range domains {
-		if domains[i].Name == req.Domain {
+		if domains[i].Name == req.Domain && domains[i].Host == "" {
 			d = &domains[i]
 		}
 	}

@@ -10,10 +10,25 @@ type Ref struct {
 	Target   string // disk target, empty for a memory file
 	Snapshot string // empty for a chain reference
 	Kind     string // "chain", "snapshot-disk", "snapshot-point", "snapshot-memory"
+	// Host is empty for this host's domains, else the peer host the
+	// domain is on, and Match how its path was found to be this file.
+	Host, Match string
 }
 
-// String renders a reference for a plan or an error message.
+// String renders a reference for a plan or an error message; one on
+// another host names that host and how its path was matched.
 func (r Ref) String() string {
+	s := r.what()
+	if r.Host != "" {
+		s += " on host " + r.Host
+		if r.Match != "" {
+			s += " (" + r.Match + ")"
+		}
+	}
+	return s
+}
+
+func (r Ref) what() string {
 	switch r.Kind {
 	case "snapshot-disk":
 		return "snapshot " + r.Snapshot + " of " + r.Domain + " (" + r.Target + ")"
@@ -36,26 +51,30 @@ type Refs map[string][]Ref
 func BuildRefs(domains []Domain) Refs {
 	refs := Refs{}
 	for _, d := range domains {
+		add := func(path string, r Ref) {
+			r.Domain, r.Host, r.Match = d.Name, d.Host, d.Shared[path]
+			refs[path] = append(refs[path], r)
+		}
 		for _, disk := range d.Disks {
 			for _, l := range disk.Layers {
 				if l.Path != "" {
-					refs[l.Path] = append(refs[l.Path], Ref{Domain: d.Name, Target: disk.Target, Kind: "chain"})
+					add(l.Path, Ref{Target: disk.Target, Kind: "chain"})
 				}
 			}
 		}
 		for _, s := range d.Snapshots {
 			for _, sd := range s.Disks {
 				if sd.File != "" {
-					refs[sd.File] = append(refs[sd.File], Ref{Domain: d.Name, Target: sd.Target, Snapshot: s.Name, Kind: "snapshot-disk"})
+					add(sd.File, Ref{Target: sd.Target, Snapshot: s.Name, Kind: "snapshot-disk"})
 				}
 				// Reverting to the snapshot reads its point: after a revert
 				// that is how the kept newer branch stays referenced.
 				for _, p := range PointFiles(sd) {
-					refs[p] = append(refs[p], Ref{Domain: d.Name, Target: sd.Target, Snapshot: s.Name, Kind: "snapshot-point"})
+					add(p, Ref{Target: sd.Target, Snapshot: s.Name, Kind: "snapshot-point"})
 				}
 			}
 			if s.MemoryFile != "" {
-				refs[s.MemoryFile] = append(refs[s.MemoryFile], Ref{Domain: d.Name, Snapshot: s.Name, Kind: "snapshot-memory"})
+				add(s.MemoryFile, Ref{Snapshot: s.Name, Kind: "snapshot-memory"})
 			}
 		}
 	}
@@ -64,11 +83,13 @@ func BuildRefs(domains []Domain) Refs {
 
 // UsersExcept returns who references path, leaving out references that
 // match skip (for example the operation's own domain and disk), sorted.
+// A peer host's reference is never skipped: skip speaks of this host's
+// domains, and a namesake on another host is another domain.
 func (r Refs) UsersExcept(path string, skip func(Ref) bool) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, ref := range r[path] {
-		if skip != nil && skip(ref) {
+		if ref.Host == "" && skip != nil && skip(ref) {
 			continue
 		}
 		s := ref.String()

@@ -82,7 +82,7 @@ func PlanRestore(domains []Domain, req RestoreRequest, imageDomain string, f Sna
 	p := &Plan{Op: "restore", Domain: imageDomain}
 	for i := range domains {
 		d := &domains[i]
-		if d.Name != imageDomain {
+		if d.Name != imageDomain || d.Host != "" {
 			continue
 		}
 		if d.State.Active() {

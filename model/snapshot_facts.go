@@ -121,7 +121,7 @@ func activeFormat(disk *Disk) string {
 // snapDomain finds a domain by name.
 func snapDomain(domains []Domain, name string) (*Domain, error) {
 	for i := range domains {
-		if domains[i].Name == name {
+		if domains[i].Name == name && domains[i].Host == "" {
 			return &domains[i], nil
 		}
 	}

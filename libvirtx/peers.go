@@ -1,0 +1,126 @@
+package libvirtx
+
+import (
+	"context"
+	"sync"
+
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"virtchain/model"
+)
+
+// SetPeers sets the other hosts whose domains this connection's guards
+// consult: every plan and every re-plan before an action reads them too
+// (model.PeerDomains). Front ends call it whenever their set of open
+// hosts changes; nil goes back to this host alone.
+func (c *Conn) SetPeers(peers []model.Peer) {
+	c.peersMu.Lock()
+	c.peers = append([]model.Peer(nil), peers...)
+	c.peersMu.Unlock()
+}
+
+// Peers is what SetPeers set.
+func (c *Conn) Peers() []model.Peer {
+	c.peersMu.Lock()
+	defer c.peersMu.Unlock()
+	return append([]model.Peer(nil), c.peers...)
+}
+
+// StoragePools reads this host's active storage pools: type, target and
+// source, which say whether two hosts' folders are the same storage.
+// It works over a remote connection (the storage API, no files read).
+func (c *Conn) StoragePools(ctx context.Context) ([]model.StoragePool, error) {
+	pools, err := c.virt.ListAllStoragePools(libvirt.CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+	if err != nil {
+		return nil, opErr("list storage pools on "+c.uri, err)
+	}
+	out := make([]model.StoragePool, 0, len(pools))
+	for i := range pools {
+		if ctx.Err() == nil {
+			if sp, ok := poolFacts(&pools[i]); ok {
+				out = append(out, sp)
+			}
+		}
+		_ = pools[i].Free()
+	}
+	return out, ctx.Err()
+}
+
+// poolFacts turns one pool's XML into the facts the guards compare.
+func poolFacts(p *libvirt.StoragePool) (model.StoragePool, bool) {
+	doc, err := p.GetXMLDesc(0)
+	if err != nil {
+		return model.StoragePool{}, false
+	}
+	var x libvirtxml.StoragePool
+	if x.Unmarshal(doc) != nil {
+		return model.StoragePool{}, false
+	}
+	sp := model.StoragePool{Name: x.Name, Type: x.Type}
+	if x.Target != nil {
+		sp.Target = x.Target.Path
+	}
+	if s := x.Source; s != nil {
+		for _, h := range s.Host {
+			sp.SourceHosts = append(sp.SourceHosts, h.Name)
+		}
+		if s.Dir != nil {
+			sp.SourceDir = s.Dir.Path
+		}
+		for _, d := range s.Device {
+			sp.SourceDevices = append(sp.SourceDevices, d.Path)
+		}
+		sp.SourceName = s.Name
+	}
+	return sp, true
+}
+
+// PeerViews reads every peer at once (domains with snapshots and points,
+// and pools); one that fails has Err set. It takes as long as the
+// slowest peer.
+func (c *Conn) PeerViews(ctx context.Context) []model.HostView {
+	peers := c.Peers()
+	out := make([]model.HostView, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		out[i].Name = p.Name
+		if p.Reader == nil {
+			out[i].Err = p.Err
+			if out[i].Err == "" {
+				out[i].Err = "not connected"
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			doms, err := p.Reader.Discover(ctx)
+			if err == nil {
+				out[i].Pools, err = p.Reader.StoragePools(ctx)
+			}
+			if err != nil {
+				out[i].Err = model.OneLine(err.Error())
+				return
+			}
+			out[i].Domains = doms
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// guardWorld is this host's domains followed by every peer's in this
+// host's terms, and the report a plan applies (model.PeerReport.Apply).
+// Without peers it is doms itself and an empty report.
+func (c *Conn) guardWorld(ctx context.Context, doms []model.Domain) ([]model.Domain, model.PeerReport, error) {
+	if len(c.Peers()) == 0 {
+		return doms, model.PeerReport{}, nil
+	}
+	local, err := c.StoragePools(ctx)
+	if err != nil {
+		return nil, model.PeerReport{}, err
+	}
+	peers, report := model.PeerDomains(local, c.PeerViews(ctx))
+	return model.WithPeers(doms, peers), report, nil
+}

@@ -1,0 +1,106 @@
+package model
+
+import (
+	"strings"
+	"testing"
+)
+
+// peerOf is a domain on a peer host whose one disk is an overlay on base.
+func peerOf(name, overlay, base string) Domain {
+	return Domain{Name: name, State: StateShutoff, Disks: []Disk{{Target: "vda", Layers: []Layer{
+		{Path: overlay, Format: "qcow2", BackingFile: base}, {Path: base, Format: "qcow2"}}}}}
+}
+
+func TestPeerDomainsMapsSharedPoolsAndSaysWhatItAssumed(t *testing.T) {
+	local := []StoragePool{
+		{Name: "nfs-here", Type: "netfs", Target: "/mnt/images", SourceHosts: []string{"nfs1"}, SourceDir: "/export/"},
+		{Name: "default", Type: "dir", Target: "/var/lib/libvirt/images"},
+	}
+	peer := HostView{Name: "hv2", Pools: []StoragePool{
+		{Name: "nfs-there", Type: "netfs", Target: "/srv/nfs", SourceHosts: []string{"nfs1"}, SourceDir: "/export"},
+		{Name: "default", Type: "dir", Target: "/var/lib/libvirt/images"},
+	}, Domains: []Domain{
+		peerOf("web", "/var/lib/libvirt/images/web.qcow2", "/srv/nfs/base.qcow2"),
+		peerOf("vm", "/other/vm.qcow2", "/var/tmp/shared.qcow2"),
+	}}
+	doms, rep := PeerDomains(local, []HostView{peer})
+	if len(doms) != 2 || doms[0].Host != "hv2" {
+		t.Fatalf("peer domains: %+v", doms)
+	}
+	if got := doms[0].Disks[0].Layers[1].Path; got != "/mnt/images/base.qcow2" {
+		t.Fatalf("a path under a pool with the same netfs source maps to this host's pool target: got %s", got)
+	}
+	if got := doms[0].Disks[0].Layers[0].Path; got != "/var/lib/libvirt/images/web.qcow2" {
+		t.Fatalf("a dir pool has no source of its own: the path stays as it is: got %s", got)
+	}
+	if how := doms[0].Shared["/mnt/images/base.qcow2"]; !strings.Contains(how, "share nfs1:/export") {
+		t.Fatalf("the match says which pools: %q", how)
+	}
+	if how := doms[1].Shared["/var/tmp/shared.qcow2"]; how != SamePath {
+		t.Fatalf("a path under no shared pool is assumed the same file, and says so: %q", how)
+	}
+	if len(rep.Read) != 1 || rep.Read[0].Domains != 2 || len(rep.Read[0].Pools) != 1 {
+		t.Fatalf("report: %+v", rep)
+	}
+
+	// The guard: a commit into the shared base on this host's vm is
+	// refused, naming the host, the domain and how the path matched.
+	here := peerOf("vm", "/mnt/images/vm.qcow2", "/mnt/images/base.qcow2")
+	_, err := PlanCommit(WithPeers([]Domain{here}, doms), CommitRequest{Domain: "vm", Target: "vda"}, nil)
+	refusal(t, err, "chain of web vda on host hv2 (pool nfs-there there and nfs-here here share nfs1:/export)")
+
+	// The namesake vm on hv2 is another domain: its disk is a user, not
+	// this domain's own disk.
+	shared := peerOf("vm", "/var/tmp/mine.qcow2", "/var/tmp/shared.qcow2")
+	_, err = PlanCommit(WithPeers([]Domain{shared}, doms), CommitRequest{Domain: "vm", Target: "vda"}, nil)
+	refusal(t, err, "chain of vm vda on host hv2 ("+SamePath+")")
+
+	// Different paths under no shared pool: another file; the plan says
+	// what was assumed.
+	alone := peerOf("vm", "/data/vm.qcow2", "/data/base.qcow2")
+	bp, err := PlanCommit(WithPeers([]Domain{alone}, doms), CommitRequest{Domain: "vm", Target: "vda"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Apply(&bp.Plan); err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(bp.Warnings, "\n")
+	for _, want := range []string{"guards also read host hv2 (2 domains)", "there nfs-there = here nfs-here", "another file when it differs"} {
+		if !strings.Contains(w, want) {
+			t.Fatalf("warnings %q: want %q", w, want)
+		}
+	}
+}
+
+func TestPeerReportRefusesDestructivePlansWhileAPeerIsUnreachable(t *testing.T) {
+	_, rep := PeerDomains(nil, []HostView{{Name: "hv3", Err: "connection refused"}})
+	d := peerOf("vm", "/data/vm.qcow2", "/data/base.qcow2")
+	bp, err := PlanCommit([]Domain{d}, CommitRequest{Domain: "vm", Target: "vda"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusal(t, rep.Apply(&bp.Plan), "host hv3 could not be read (connection refused), so virtchain cannot check that none of its domains uses base.qcow2")
+
+	// A plan that only creates files goes ahead and says what it missed.
+	p := &Plan{Files: []FileChange{{Path: "/data/new.qcow2", Change: FileCreated}}}
+	if err := rep.Apply(p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "host hv3 could not be read (connection refused): its domains were not checked") {
+		t.Fatalf("warnings: %q", p.Warnings)
+	}
+	// A cleanup's deletions count too.
+	refusal(t, rep.Apply(&Plan{}, "/data/old.qcow2"), "uses old.qcow2")
+}
+
+func TestPeerDomainsLeaveThisHostsLookupsAlone(t *testing.T) {
+	peers, _ := PeerDomains(nil, []HostView{{Name: "hv2", Domains: []Domain{peerOf("only-there", "/a.qcow2", "/b.qcow2")}}})
+	_, err := PlanCommit(WithPeers(nil, peers), CommitRequest{Domain: "only-there", Target: "vda"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "only-there") {
+		t.Fatalf("a peer's domain is never the one an operation runs on: %v", err)
+	}
+	if _, err := PlanCleanup(WithPeers(nil, peers), CleanupRequest{Domain: "only-there"}, CleanupFacts{}); err == nil {
+		t.Fatal("cleanup found a peer's domain")
+	}
+}
