@@ -31,7 +31,9 @@ func reconcileAfterJob(env *Env, conn *libvirtx.Conn, bp *model.BlockPlan, out *
 	for _, s := range out.StaleSnapshots {
 		stale[s] = true
 	}
-	refs := model.BuildRefs([]model.Domain{d})
+	// A domain on another host may read a left file through shared storage.
+	peers, _, _ := conn.PeerDomains(env.Ctx)
+	refs := model.BuildRefs(model.WithPeers([]model.Domain{d}, peers))
 	for _, p := range bp.LeavingChain {
 		if in[p] {
 			continue

@@ -221,6 +221,7 @@ func (c *Conn) Redial(ctx context.Context, tried func(attempt int, wait time.Dur
 		}
 		nc, err := Open(c.uri, c.readonly)
 		if err == nil {
+			nc.SetPeers(c.Peers()) // the guards keep reading the same hosts
 			return nc, nil
 		}
 		last = err

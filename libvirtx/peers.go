@@ -124,3 +124,11 @@ func (c *Conn) guardWorld(ctx context.Context, doms []model.Domain) ([]model.Dom
 	peers, report := model.PeerDomains(local, c.PeerViews(ctx))
 	return model.WithPeers(doms, peers), report, nil
 }
+
+// PeerDomains is every peer's domains in this host's terms (Host set),
+// for a front end that builds references over all hosts itself
+// (model.BuildRefs(model.WithPeers(local, peers))). Without peers it is
+// nil.
+func (c *Conn) PeerDomains(ctx context.Context) ([]model.Domain, model.PeerReport, error) {
+	return c.guardWorld(ctx, nil)
+}

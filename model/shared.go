@@ -99,6 +99,9 @@ type PeerRead struct {
 	// Pools names the pools matched through a shared source, "there
 	// NAME = here NAME (SOURCE)".
 	Pools []string
+	// Hidden names the peer's chains that could not be read to their
+	// end ("DOMAIN TARGET (PROBLEM)"): the files below are unknown.
+	Hidden []string
 }
 
 // SamePath is the match of rule 2, as a reference names it.
@@ -116,12 +119,30 @@ func PeerDomains(local []StoragePool, peers []HostView) ([]Domain, PeerReport) {
 			continue
 		}
 		m := newPathMap(local, v)
+		pr := PeerRead{Host: v.Name, Domains: len(v.Domains)}
 		for _, d := range v.Domains {
 			out = append(out, m.domain(d))
+			pr.Hidden = append(pr.Hidden, hiddenChains(d)...)
 		}
-		r.Read = append(r.Read, PeerRead{Host: v.Name, Domains: len(v.Domains), Pools: m.matched()})
+		pr.Pools = m.matched()
+		r.Read = append(r.Read, pr)
 	}
 	return out, r
+}
+
+// hiddenChains are d's chains with a layer whose backing chain could not
+// be read (a missing file hides nothing: nothing reads through it).
+func hiddenChains(d Domain) []string {
+	var out []string
+	for _, disk := range d.Disks {
+		for _, l := range disk.Layers {
+			if l.Problem != "" && l.Problem != ProblemMissing {
+				out = append(out, d.Name+" "+disk.Target+" ("+OneLine(l.Problem)+")")
+				break
+			}
+		}
+	}
+	return out
 }
 
 // pathMap maps one peer's paths to this host's.
@@ -226,10 +247,7 @@ func (r PeerReport) Apply(p *Plan, deleting ...string) error {
 		if len(pr.Pools) > 0 {
 			how = "paths under shared pools map through them (" + strings.Join(pr.Pools, "; ") + "); other " + how
 		}
-		p.Warn(Words(fmt.Sprintf("guards also read host %s (%d domains): %s", pr.Host, pr.Domains, how)))
-	}
-	if len(r.Unreachable) == 0 {
-		return nil
+		p.Warn(Words(fmt.Sprintf("guards also read host %s (%s): %s", pr.Host, plural(pr.Domains, "domain"), how)))
 	}
 	var touched []string
 	for _, f := range p.Files {
@@ -238,14 +256,38 @@ func (r PeerReport) Apply(p *Plan, deleting ...string) error {
 		}
 	}
 	touched = append(touched, deleting...)
-	u := r.Unreachable[0]
 	if len(touched) > 0 {
-		return Refuse(fmt.Sprintf("host %s could not be read (%s), so virtchain cannot check that none of its domains uses %s through shared storage",
-			u.Name, OneLine(u.Err), filepath.Base(touched[0])),
-			"bring "+u.Name+" back (virsh -c URI version) and try again; if it shares no storage with this host, drop its -c, or set shared_storage = false in its [[host]] entry of hosts.toml")
+		if err := r.refuseUnchecked(filepath.Base(touched[0])); err != nil {
+			return err
+		}
 	}
 	for _, u := range r.Unreachable {
 		p.Warn(Words(fmt.Sprintf("host %s could not be read (%s): its domains were not checked", u.Name, OneLine(u.Err))))
+	}
+	for _, pr := range r.Read {
+		for _, h := range pr.Hidden {
+			p.Warn(Words(fmt.Sprintf("on host %s the chain of %s could not be read to its end, so the files below it were not checked", pr.Host, h)))
+		}
+	}
+	return nil
+}
+
+// refuseUnchecked is the refusal of a plan that rewrites or deletes file
+// while a peer could not be read, or hides part of a chain: that peer's
+// domains may use the file through shared storage.
+func (r PeerReport) refuseUnchecked(file string) error {
+	if len(r.Unreachable) > 0 {
+		u := r.Unreachable[0]
+		return Refuse(fmt.Sprintf("host %s could not be read (%s), so virtchain cannot check that none of its domains uses %s through shared storage",
+			u.Name, OneLine(u.Err), file),
+			"bring "+u.Name+" back (virsh -c URI version) and try again; if it shares no storage with this host, drop its -c, or set shared_storage = false in its [[host]] entry of hosts.toml")
+	}
+	for _, pr := range r.Read {
+		if len(pr.Hidden) > 0 {
+			return Refuse(fmt.Sprintf("on host %s the chain of %s could not be read to its end, so virtchain cannot check that it does not read %s through shared storage",
+				pr.Host, pr.Hidden[0], file),
+				"make that chain readable there (see 'virtchain -c URI chain DOMAIN' on "+pr.Host+"), then try again")
+		}
 	}
 	return nil
 }
@@ -276,4 +318,11 @@ type Peer struct {
 	Name   string
 	Reader PeerReader
 	Err    string
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
