@@ -59,7 +59,11 @@ type Env struct {
 
 	// multi holds the hosts when several are named (-c, --host) and the
 	// command has not picked one (see pickHosts); Conn refuses then.
-	multi   []hostSpec
+	multi []hostSpec
+	// fleet are all the hosts named, before pickHosts picks one; peers
+	// the guard hosts dialed for the connection (hosts_guard.go).
+	fleet   []hostSpec
+	peers   []*lazyPeer
 	conn    *libvirtx.Conn
 	connErr error
 	// signals ends virtchain when a signal comes during a blocked call.
@@ -78,6 +82,9 @@ func (e *Env) Conn() (*libvirtx.Conn, error) {
 			e.signals.uri.Store(&e.URI)
 		}
 		e.conn, e.connErr = openConn(e.URI, e.ReadOnly)
+		if e.conn != nil {
+			e.setPeers(e.conn)
+		}
 		if e.signals != nil {
 			e.signals.conn.Store(e.conn)
 		}
@@ -90,6 +97,10 @@ func (e *Env) Conn() (*libvirtx.Conn, error) {
 var openConn = libvirtx.Open
 
 func (e *Env) close() {
+	for _, p := range e.peers {
+		p.close()
+	}
+	e.peers = nil
 	if e.conn != nil {
 		_ = e.conn.Close()
 		e.conn = nil

@@ -138,21 +138,31 @@ type hostsDoc struct {
 	Host []struct {
 		Name string `toml:"name"`
 		URI  string `toml:"uri"`
+		// SharedStorage = false says the host shares no storage with the
+		// others: their guards do not consult it (hosts_guard.go).
+		SharedStorage *bool `toml:"shared_storage"`
 	} `toml:"host"`
 }
 
 // parseHosts parses a hosts file's text. Every error is one line naming
 // the file, the line and the fix.
 func parseHosts(path string, data []byte) ([]hostSpec, error) {
+	specs, _, err := parseHostsDoc(path, data)
+	return specs, err
+}
+
+// parseHostsDoc is parseHosts that also names the hosts marked
+// shared_storage = false.
+func parseHostsDoc(path string, data []byte) ([]hostSpec, map[string]bool, error) {
 	var doc hostsDoc
 	md, err := toml.Decode(string(data), &doc)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, hostsErr(path, pe.Position.Line, model.OneLine(pe.Message)+"; fix the TOML there")
+			return nil, nil, hostsErr(path, pe.Position.Line, model.OneLine(pe.Message)+"; fix the TOML there")
 		}
 		// A type mismatch (name = 1, host = "x") has no position.
-		return nil, hostsErr(path, 0, model.OneLine(err.Error())+"; each [[host]] needs name = \"...\" and uri = \"...\" as strings")
+		return nil, nil, hostsErr(path, 0, model.OneLine(err.Error())+"; each [[host]] needs name = \"...\" and uri = \"...\" as strings")
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
@@ -162,31 +172,35 @@ func parseHosts(path string, data []byte) ([]hostSpec, error) {
 		} else {
 			line = keyLine(data, k[0])
 		}
-		return nil, hostsErr(path, line, fmt.Sprintf("unknown key %q; a hosts file has only [[host]] entries with name and uri", k.String()))
+		return nil, nil, hostsErr(path, line, fmt.Sprintf("unknown key %q; a hosts file has only [[host]] entries with name, uri and shared_storage", k.String()))
 	}
 	specs := make([]hostSpec, 0, len(doc.Host))
+	own := map[string]bool{}
 	byName := map[string]int{}
 	for i, h := range doc.Host {
 		name, uri := strings.TrimSpace(h.Name), strings.TrimSpace(h.URI)
 		switch {
 		case name == "":
-			return nil, hostsErr(path, entryLine(data, i, "name"), "a [[host]] without a name; add name = \"hv1\"")
+			return nil, nil, hostsErr(path, entryLine(data, i, "name"), "a [[host]] without a name; add name = \"hv1\"")
 		case uri == "":
-			return nil, hostsErr(path, entryLine(data, i, "uri"), fmt.Sprintf("host %q has no uri; add uri = \"qemu+ssh://root@%s/system\"", name, name))
+			return nil, nil, hostsErr(path, entryLine(data, i, "uri"), fmt.Sprintf("host %q has no uri; add uri = \"qemu+ssh://root@%s/system\"", name, name))
 		case strings.ContainsAny(name, ":,") || strings.ContainsFunc(name, isSpaceOrControl):
-			return nil, hostsErr(path, entryLine(data, i, "name"), fmt.Sprintf("host name %q may not hold ':', ',', spaces or control characters (HOST:DOMAIN and --host a,b use them); rename it", name))
+			return nil, nil, hostsErr(path, entryLine(data, i, "name"), fmt.Sprintf("host name %q may not hold ':', ',', spaces or control characters (HOST:DOMAIN and --host a,b use them); rename it", name))
 		case name == allHosts:
-			return nil, hostsErr(path, entryLine(data, i, "name"), "\"all\" is --host's word for every host; rename that host")
+			return nil, nil, hostsErr(path, entryLine(data, i, "name"), "\"all\" is --host's word for every host; rename that host")
 		case model.CheckInput("uri", uri) != nil:
-			return nil, hostsErr(path, entryLine(data, i, "uri"), fmt.Sprintf("host %q: the uri holds a control character; remove it", name))
+			return nil, nil, hostsErr(path, entryLine(data, i, "uri"), fmt.Sprintf("host %q: the uri holds a control character; remove it", name))
 		}
 		if j, dup := byName[name]; dup {
-			return nil, hostsErr(path, entryLine(data, i, "name"), fmt.Sprintf("host %q is named twice (also at line %d); rename one", name, entryLine(data, j, "name")))
+			return nil, nil, hostsErr(path, entryLine(data, i, "name"), fmt.Sprintf("host %q is named twice (also at line %d); rename one", name, entryLine(data, j, "name")))
 		}
 		byName[name] = i
+		if h.SharedStorage != nil && !*h.SharedStorage {
+			own[name] = true
+		}
 		specs = append(specs, hostSpec{Name: name, URI: uri})
 	}
-	return specs, nil
+	return specs, own, nil
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) }

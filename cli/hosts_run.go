@@ -21,6 +21,7 @@ func (e *Env) pickHosts(s cmdSpec, pos []string) error {
 	if err != nil {
 		return err
 	}
+	e.fleet = specs
 	if len(specs) == 1 {
 		e.URI = specs[0].URI
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 
+	"virtchain/model"
 	"virtchain/ui"
 )
 
@@ -39,8 +40,10 @@ func runTUI(env *Env, t tuiFlags) error {
 		return err
 	}
 	var hosts []ui.Host
+	var peers []model.Peer
 	if len(specs) > 1 {
 		hosts = dialHosts(specs, env.ReadOnly)
+		peers = env.unshownPeers(specs)
 	} else {
 		conn, err := env.Conn()
 		if err != nil {
@@ -63,6 +66,7 @@ func runTUI(env *Env, t tuiFlags) error {
 		NoColor:     t.noColor,
 		NoAltScreen: t.noAltScreen,
 		NoMouse:     t.noMouse,
+		Peers:       peers,
 	})
 	if err == nil && env.Ctx.Err() != nil {
 		return env.Ctx.Err() // SIGTERM or SIGINT ended it: say so
