@@ -221,8 +221,44 @@ func (m *Model) hostsChanged() {
 		m.list.SetDomains(m.domains)
 	}
 	m.jobs.SetDomains(m.jobDomains())
+	m.syncPeers()
 	m.layout()
 	m.syncDetail()
+}
+
+// peerSetter is a Backend whose guards can read other hosts
+// (libvirtx.Conn.SetPeers).
+type peerSetter interface{ SetPeers([]model.Peer) }
+
+// syncPeers gives each connected host's Backend the other hosts as the
+// peers its guards read, so a plan made on one host, and its re-plan
+// before it runs, see the domains of all: a host not connected now is a
+// peer that cannot be read, and the plan says so. It only sets fields:
+// the reads happen in the plans' Cmds.
+func (m *Model) syncPeers() {
+	if !m.multi() && len(m.opts.Peers) == 0 {
+		return
+	}
+	for i, hs := range m.hosts {
+		ps, ok := hs.b.(peerSetter)
+		if !ok {
+			continue
+		}
+		var peers []model.Peer
+		for j, o := range m.hosts {
+			if j == i {
+				continue
+			}
+			p := model.Peer{Name: o.Name}
+			if r, ok := o.b.(model.PeerReader); ok {
+				p.Reader = r
+			} else {
+				p.Err, _ = o.state()
+			}
+			peers = append(peers, p)
+		}
+		ps.SetPeers(append(peers, m.opts.Peers...))
+	}
 }
 
 // selHost is the host of the selected domain, else the first connected

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"virtchain/model"
+
 	"context"
 	"errors"
 	"os"
@@ -20,6 +22,10 @@ type Options struct {
 	// NoMouse leaves mouse reporting off, so the terminal's own selection
 	// works (useful over some SSH clients and multiplexers).
 	NoMouse bool
+	// Peers are hosts not shown whose domains the guards of every shown
+	// host consult too (a hosts file's other hosts), beside the other
+	// shown hosts.
+	Peers []model.Peer
 }
 
 func (o Options) noColor() bool {

@@ -97,7 +97,7 @@ func (l *Model) applyFilter() {
 				l.shown = append(l.shown, -(header + 1))
 			}
 		}
-		if q == "" || strings.Contains(strings.ToLower(d.Name), q) {
+		if q == "" || strings.Contains(strings.ToLower(d.Name), q) || l.hostMatches(i, q) {
 			l.shown = append(l.shown, i)
 		}
 	}
@@ -106,6 +106,15 @@ func (l *Model) applyFilter() {
 		l.shown = append(l.shown, -(header + 1))
 	}
 	l.scroll.SetCount(len(l.shown))
+}
+
+// hostMatches reports whether q is in domain i's HOST:DOMAIN, with
+// several hosts: typing a host's name keeps its domains, HOST:DOM one.
+func (l *Model) hostMatches(i int, q string) bool {
+	if l.hosts == nil {
+		return false
+	}
+	return strings.Contains(strings.ToLower(l.hosts[l.hostOf[i]].Name+":"+l.domains[i].Name), q)
 }
 
 // SelectName puts the cursor on the first domain called name (on any
