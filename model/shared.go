@@ -100,7 +100,8 @@ type PeerRead struct {
 	// NAME = here NAME (SOURCE)".
 	Pools []string
 	// Hidden names the peer's chains that could not be read to their
-	// end ("DOMAIN TARGET (PROBLEM)"): the files below are unknown.
+	// end ("DOMAIN TARGET (PROBLEM)"): the files below are unknown, and
+	// the plan says so.
 	Hidden []string
 }
 
@@ -131,12 +132,15 @@ func PeerDomains(local []StoragePool, peers []HostView) ([]Domain, PeerReport) {
 }
 
 // hiddenChains are d's chains with a layer whose backing chain could not
-// be read (a missing file hides nothing: nothing reads through it).
+// be read. A missing file hides nothing (nothing reads through it), nor
+// does a loop (its files are all known). A hidden chain is named in the
+// plan, not refused: one broken domain on a peer would otherwise block
+// every merge on every host, and the plan says what was not checked.
 func hiddenChains(d Domain) []string {
 	var out []string
 	for _, disk := range d.Disks {
 		for _, l := range disk.Layers {
-			if l.Problem != "" && l.Problem != ProblemMissing {
+			if l.Problem != "" && !strings.HasPrefix(l.Problem, ProblemMissing) && !strings.HasPrefix(l.Problem, ProblemLoop) {
 				out = append(out, d.Name+" "+disk.Target+" ("+OneLine(l.Problem)+")")
 				break
 			}
@@ -273,23 +277,16 @@ func (r PeerReport) Apply(p *Plan, deleting ...string) error {
 }
 
 // refuseUnchecked is the refusal of a plan that rewrites or deletes file
-// while a peer could not be read, or hides part of a chain: that peer's
-// domains may use the file through shared storage.
+// while a peer could not be read: that peer's domains may use the file
+// through shared storage.
 func (r PeerReport) refuseUnchecked(file string) error {
-	if len(r.Unreachable) > 0 {
-		u := r.Unreachable[0]
-		return Refuse(fmt.Sprintf("host %s could not be read (%s), so virtchain cannot check that none of its domains uses %s through shared storage",
-			u.Name, OneLine(u.Err), file),
-			"bring "+u.Name+" back (virsh -c URI version) and try again; if it shares no storage with this host, drop its -c, or set shared_storage = false in its [[host]] entry of hosts.toml")
+	if len(r.Unreachable) == 0 {
+		return nil
 	}
-	for _, pr := range r.Read {
-		if len(pr.Hidden) > 0 {
-			return Refuse(fmt.Sprintf("on host %s the chain of %s could not be read to its end, so virtchain cannot check that it does not read %s through shared storage",
-				pr.Host, pr.Hidden[0], file),
-				"make that chain readable there (see 'virtchain -c URI chain DOMAIN' on "+pr.Host+"), then try again")
-		}
-	}
-	return nil
+	u := r.Unreachable[0]
+	return Refuse(fmt.Sprintf("host %s could not be read (%s), so virtchain cannot check that none of its domains uses %s through shared storage",
+		u.Name, OneLine(u.Err), file),
+		"bring "+u.Name+" back (virsh -c URI version) and try again; if it shares no storage with this host, drop its -c, or set shared_storage = false in its [[host]] entry of hosts.toml")
 }
 
 // WithPeers is this host's domains followed by the peers', the list every
