@@ -196,6 +196,9 @@ func (c *Conn) CleanupFacts(ctx context.Context, doms []model.Domain, domain str
 	}
 	f := model.CleanupFacts{Inspect: inspectFile, Saved: map[string][]string{}}
 	for _, d := range doms {
+		if d.Host != "" {
+			continue // a peer's domain: its records and save images are on its host
+		}
 		if d.Name == domain && d.UUID != "" {
 			recs, err := leftRecords(d.UUID)
 			if err != nil {
@@ -268,15 +271,11 @@ func (c *Conn) PlanCleanup(ctx context.Context, req model.CleanupRequest) (*mode
 			", so it cannot check that a file is still the one a merge left (same file, not in use) before it deletes it",
 			"clean up the metadata alone (without --delete-files and file arguments), then delete each file the plan lists with 'virsh vol-delete PATH' once 'virtchain chain' shows that nothing uses it; or run virtchain on that host")
 	}
-	doms, err := c.Discover(ctx)
+	doms, peers, err := c.guardDiscover(ctx)
 	if err != nil {
 		return nil, err
 	}
 	f, err := c.CleanupFacts(ctx, doms, req.Domain)
-	if err != nil {
-		return nil, err
-	}
-	doms, peers, err := c.guardWorld(ctx, doms)
 	if err != nil {
 		return nil, err
 	}

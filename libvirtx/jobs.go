@@ -91,11 +91,7 @@ func (c *Conn) PlanPull(ctx context.Context, req model.PullRequest) (*model.Bloc
 
 // planBlock is the one read of the host a block plan needs.
 func (c *Conn) planBlock(ctx context.Context, plan func([]model.Domain, []model.Job) (*model.BlockPlan, error)) (*model.BlockPlan, error) {
-	doms, err := c.Discover(ctx)
-	if err != nil {
-		return nil, err
-	}
-	doms, peers, err := c.guardWorld(ctx, doms)
+	doms, peers, err := c.guardDiscover(ctx)
 	if err != nil {
 		return nil, err
 	}

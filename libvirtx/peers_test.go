@@ -35,49 +35,13 @@ func newSharedLab(t *testing.T) *sharedLab {
 	if l.aURI == l.bURI {
 		t.Skip("test of two hosts: the second host is the host under test")
 	}
-	dir, err := os.MkdirTemp("/var/tmp", "vc10g-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.dir = dir
-	_ = os.Chmod(dir, 0o755)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	l.base = filepath.Join(dir, "base.qcow2")
-	qimg(t, "create", "-q", "-f", "qcow2", l.base, "16M")
+	l.dir = testhost.SharedDir(t, "vc10g")
+	l.base = filepath.Join(l.dir, "base.qcow2")
+	testhost.QemuImg(t, "create", "-q", "-f", "qcow2", l.base, "16M")
 	l.aDom, l.bDom = "vc10g-a-"+l.stamp, "vc10g-b-"+l.stamp
-	l.define(t, l.aURI, l.aDom, "a.qcow2")
-	l.define(t, l.bURI, l.bDom, "b.qcow2")
+	testhost.OverlayDomain(t, l.aURI, l.aDom, l.base, "a.qcow2")
+	testhost.OverlayDomain(t, l.bURI, l.bDom, l.base, "b.qcow2")
 	return l
-}
-
-func qimg(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img %s: %v %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// define makes a shut-off domain on uri whose vda is overlay, a new
-// qcow2 on the shared base; undefined at the end.
-func (l *sharedLab) define(t *testing.T, uri, name, overlay string) {
-	t.Helper()
-	img := filepath.Join(l.dir, overlay)
-	qimg(t, "create", "-q", "-f", "qcow2", "-b", l.base, "-F", "qcow2", img)
-	for _, f := range []string{img, l.base} {
-		_ = os.Chmod(f, 0o644)
-	}
-	xml := fmt.Sprintf(`<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory>
-<os><type arch='x86_64'>hvm</type></os>
-<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='%s'/><target dev='vda' bus='virtio'/></disk></devices>
-</domain>`, name, img)
-	xf := filepath.Join(l.dir, name+".xml")
-	if err := os.WriteFile(xf, []byte(xml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("virsh", "-c", uri, "define", xf).CombinedOutput(); err != nil {
-		t.Fatalf("virsh -c %s define: %v %s", uri, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("virsh", "-c", uri, "undefine", name).Run() })
 }
 
 func (l *sharedLab) baseSum(t *testing.T) string {

@@ -128,7 +128,7 @@ func agentState(dom *libvirt.Domain) model.AgentState {
 type snapshotWorld struct {
 	domains []model.Domain
 	facts   model.SnapshotFacts
-	// peers says which peer hosts' domains are in domains (guardWorld).
+	// peers says which peer hosts' domains are in domains (guardDiscover).
 	peers model.PeerReport
 }
 
@@ -146,11 +146,7 @@ func planned[P interface{ Base() *model.Plan }](w snapshotWorld, p P, err error)
 
 // world discovers every domain and gathers the facts for domain.
 func (c *Conn) world(ctx context.Context, domain string) (snapshotWorld, error) {
-	doms, err := c.Discover(ctx)
-	if err != nil {
-		return snapshotWorld{}, err
-	}
-	doms, peers, err := c.guardWorld(ctx, doms)
+	doms, peers, err := c.guardDiscover(ctx)
 	if err != nil {
 		return snapshotWorld{}, err
 	}
