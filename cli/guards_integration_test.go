@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,5 +143,47 @@ func TestIntegrationVc10gCleanupKeepsAFileAPeerUses(t *testing.T) {
 	code, out, stderr = runMain(t, "-c", f.aURI, "cleanup", f.aDom, "--delete-files", f.base, "--dry-run")
 	if code != 0 || !strings.Contains(out, "rm -- "+f.base) {
 		t.Fatalf("one host: exit %d %s %s", code, out, stderr)
+	}
+}
+
+// The TUI on both hosts: a commit of B's domain into the shared base is
+// refused in the plan dialog, naming A's host and domain, and a pull
+// says who else keeps reading the base and that A was read.
+func TestIntegrationVc10gTUICommitRefusedAcrossHosts(t *testing.T) {
+	f := newVc10gFleet(t)
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("needs tmux")
+	}
+	aName := uniqueHosts([]hostSpec{{uriHostName(f.aURI), f.aURI}, {uriHostName(f.bURI), f.bURI}})[0].Name
+	s := &tmuxTUI{t: t, sock: fmt.Sprintf("vc10g-%d", os.Getpid()), name: "vc10g"}
+	s.tmux("new-session", "-d", "-s", s.name, "-x", "100", "-y", "30", "--", virtchainBin(t), "-c", f.aURI, "-c", f.bURI)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
+	s.tmux("set-option", "-t", s.name, "remain-on-exit", "on")
+	s.waitFor("virtchain 2 hosts", 30*time.Second)
+	closeJobsPanel(s)
+	s.keys("/", f.bDom, "Enter")
+	s.waitFor(f.bDom, 10*time.Second)
+	closeJobsPanel(s)
+	// B's domain, into its chain; mark top and base, commit.
+	s.keys("End", "Tab", "t", "j", "b", "c")
+	scr := s.waitFor("others still need", 15*time.Second)
+	flat := strings.Join(strings.Fields(scr), " ")
+	if want := "chain of " + f.aDom + " vda on host " + aName + " (" + model.SamePath + ")"; !strings.Contains(flat, want) {
+		t.Fatalf("the refusal lacks %q:\n%s", want, scr)
+	}
+	s.keys("Escape")
+	closeJobsPanel(s)
+	s.waitFor("c commit", 10*time.Second)
+	s.keys("x", "p")
+	scr = s.waitFor("Carry out this plan?", 15*time.Second)
+	flat = strings.Join(strings.Fields(scr), " ")
+	if !strings.Contains(flat, "guards also read host "+aName) || !strings.Contains(flat, "chain of "+f.aDom+" vda on host "+aName) {
+		t.Fatalf("the pull plan does not say what it read:\n%s", scr)
+	}
+	s.keys("n")
+	closeJobsPanel(s)
+	s.keys("q")
+	if st := s.exitStatus(10 * time.Second); st != "0" {
+		t.Fatalf("exit status %s:\n%s", st, s.screen())
 	}
 }
