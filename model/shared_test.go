@@ -128,3 +128,18 @@ func TestPeerReportNamesAPeersHiddenChain(t *testing.T) {
 		t.Fatalf("the plan names the hidden chain (a missing file or a loop hides none): %q", bp.Warnings)
 	}
 }
+
+// A snapshot delete commits the overlay into the point: a domain of the
+// same name on a peer host that reads that point is another domain, and
+// blocks it; the same domain's own point does not.
+func TestVc10gSnapshotDeleteSeesAPeerNamesake(t *testing.T) {
+	d := pointedSeed()
+	if _, err := PlanSnapshotDelete([]Domain{d}, SnapshotDeleteRequest{Domain: "vm", Name: "s2"}, nil, SnapshotFacts{}); err != nil {
+		t.Fatal(err)
+	}
+	namesake := Domain{Name: "vm", Snapshots: []Snapshot{{Name: "o", Kind: SnapshotExternal,
+		Disks: []SnapshotDisk{{Target: "vda", Kind: "external", File: "/o.qcow2", Point: img + "test2_nmap.qcow2"}}}}}
+	peers, _ := PeerDomains(nil, []HostView{{Name: "hv2", Domains: []Domain{namesake}}})
+	_, err := PlanSnapshotDelete(WithPeers([]Domain{d}, peers), SnapshotDeleteRequest{Domain: "vm", Name: "s2"}, nil, SnapshotFacts{})
+	refusal(t, err, "point of snapshot o of vm (vda) on host hv2 ("+SamePath+")")
+}
