@@ -109,6 +109,14 @@ func (p *lazyPeer) StoragePools(ctx context.Context) ([]model.StoragePool, error
 	return p.conn.StoragePools(ctx)
 }
 
+// SaveImageUsers reads which files the peer's save images use.
+func (p *lazyPeer) SaveImageUsers(ctx context.Context, doms []model.Domain) map[string][]string {
+	if err := p.open(); err != nil {
+		return nil
+	}
+	return p.conn.SaveImageUsers(ctx, doms)
+}
+
 func (p *lazyPeer) close() {
 	if p.conn != nil {
 		_ = p.conn.Close()

@@ -279,6 +279,12 @@ func (c *Conn) PlanCleanup(ctx context.Context, req model.CleanupRequest) (*mode
 	if err != nil {
 		return nil, err
 	}
+	for p, who := range peers.Saved {
+		if f.Saved == nil {
+			f.Saved = map[string][]string{}
+		}
+		f.Saved[p] = append(f.Saved[p], who...)
+	}
 	cp, err := model.PlanCleanup(doms, req, f)
 	if err != nil {
 		return nil, err

@@ -104,6 +104,9 @@ func (c *Conn) PeerViews(ctx context.Context) []model.HostView {
 				return
 			}
 			out[i].Domains = doms
+			if sr, ok := p.Reader.(SaveImageReader); ok {
+				out[i].Saved = sr.SaveImageUsers(ctx, doms)
+			}
 		}()
 	}
 	wg.Wait()
@@ -155,4 +158,27 @@ func (c *Conn) PeerDomains(ctx context.Context) ([]model.Domain, model.PeerRepor
 	}
 	peers, report := model.PeerDomains(local, c.PeerViews(ctx))
 	return peers, report, nil
+}
+
+// SaveImageReader is a peer that also tells which files its save images
+// use (Conn.SaveImageUsers); a peer without it is read without them.
+type SaveImageReader interface {
+	SaveImageUsers(ctx context.Context, doms []model.Domain) map[string][]string
+}
+
+// SaveImageUsers maps the files that the managed-save images of doms use
+// (each image, and the images its saved definition names) to who uses
+// them. It reads the saved definitions through libvirt, so it works over
+// a remote connection.
+func (c *Conn) SaveImageUsers(ctx context.Context, doms []model.Domain) map[string][]string {
+	saved := map[string][]string{}
+	for _, d := range doms {
+		if ctx.Err() != nil {
+			break
+		}
+		if d.ManagedSave && d.Host == "" {
+			c.managedSaveUsers(d.Name, saved)
+		}
+	}
+	return saved
 }

@@ -80,7 +80,10 @@ type HostView struct {
 	Name    string
 	Domains []Domain
 	Pools   []StoragePool
-	Err     string
+	// Saved maps the files the host's save images use (managed-save
+	// images and the images their saved definitions name) to who.
+	Saved map[string][]string
+	Err   string
 }
 
 // PeerReport says which peers a plan's guards consulted and how.
@@ -90,6 +93,9 @@ type PeerReport struct {
 	Read []PeerRead
 	// Unreachable are the peers that could not be read, with why.
 	Unreachable []HostView
+	// Saved is every peer's HostView.Saved in this host's terms, each
+	// user naming its host (for CleanupFacts.Saved).
+	Saved map[string][]string
 }
 
 // PeerRead is one consulted peer.
@@ -124,6 +130,15 @@ func PeerDomains(local []StoragePool, peers []HostView) ([]Domain, PeerReport) {
 		for _, d := range v.Domains {
 			out = append(out, m.domain(d))
 			pr.Hidden = append(pr.Hidden, hiddenChains(d)...)
+		}
+		for p, who := range v.Saved {
+			q, how := m.path(p)
+			if r.Saved == nil {
+				r.Saved = map[string][]string{}
+			}
+			for _, w := range who {
+				r.Saved[q] = append(r.Saved[q], w+" on host "+v.Name+" ("+how+")")
+			}
 		}
 		pr.Pools = m.matched()
 		r.Read = append(r.Read, pr)

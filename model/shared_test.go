@@ -143,3 +143,27 @@ func TestVc10gSnapshotDeleteSeesAPeerNamesake(t *testing.T) {
 	_, err := PlanSnapshotDelete(WithPeers([]Domain{d}, peers), SnapshotDeleteRequest{Domain: "vm", Name: "s2"}, nil, SnapshotFacts{})
 	refusal(t, err, "point of snapshot o of vm (vda) on host hv2 ("+SamePath+")")
 }
+
+// A peer's save image that names a file here keeps cleanup from deleting
+// it, and names the host; a peer's domain with the name of the domain
+// cleaned up is another domain, whose chain keeps the file too.
+func TestVc10gCleanupKeepsWhatAPeerUses(t *testing.T) {
+	d := committed()
+	left := "/srv/left.qcow2"
+	f := CleanupFacts{Inspect: onHost(nil), Left: []LeftFile{{Path: left, ID: onHost(nil)(left).ID}}}
+	if cp, err := PlanCleanup([]Domain{d}, CleanupRequest{Domain: "vm", Files: []string{left}, DeleteFiles: true}, f); err != nil || len(cp.Files) == 0 {
+		t.Fatalf("one host: %+v %v", cp, err)
+	}
+	pools := []StoragePool{{Name: "nfs", Type: "netfs", Target: "/srv", SourceHosts: []string{"nfs1"}, SourceDir: "/e"}}
+	there := []StoragePool{{Name: "nfs", Type: "netfs", Target: "/mnt/e", SourceHosts: []string{"nfs1"}, SourceDir: "/e"}}
+	_, rep := PeerDomains(pools, []HostView{{Name: "hv2", Pools: there, Saved: map[string][]string{"/mnt/e/left.qcow2": {"managed-save image of db (vda)"}}}})
+	f.Saved = rep.Saved
+	_, err := PlanCleanup([]Domain{d}, CleanupRequest{Domain: "vm", Files: []string{left}, DeleteFiles: true}, f)
+	refusal(t, err, "still used by managed-save image of db (vda) on host hv2 (pool nfs there and nfs here share nfs1:/e)")
+
+	namesake := Domain{Name: "vm", Disks: []Disk{{Target: "vda", Layers: []Layer{{Path: left}}}}}
+	peers, _ := PeerDomains(nil, []HostView{{Name: "hv3", Domains: []Domain{namesake}}})
+	f.Saved = nil
+	_, err = PlanCleanup(WithPeers([]Domain{d}, peers), CleanupRequest{Domain: "vm", Files: []string{left}, DeleteFiles: true}, f)
+	refusal(t, err, "still used by chain of vm vda on host hv3")
+}
