@@ -3,6 +3,7 @@ package libvirtx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -51,6 +52,15 @@ type Conn struct {
 	// peers are the other hosts the guards consult (see SetPeers).
 	peersMu sync.Mutex
 	peers   []model.Peer
+	// life keeps Close from freeing the connection under a discovery,
+	// which another host's plan may be running on it (a peer read) when
+	// the front end closes it.
+	life sync.RWMutex
+}
+
+// errClosed is a read of a connection that Close has closed.
+func (c *Conn) errClosed() error {
+	return fmt.Errorf("the connection to %s is closed", c.uri)
 }
 
 // Keepalive settings: a remote daemon that stops answering for
@@ -249,6 +259,11 @@ func (c *Conn) Close() error {
 	}
 	c.CloseBlockJobs()
 	c.events.close()
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.virt == nil {
+		return nil
+	}
 	n, err := c.virt.Close()
 	c.closeRefs = n
 	c.virt = nil
@@ -265,10 +280,20 @@ func (c *Conn) Events() <-chan model.Event { return c.events.ch }
 // Discover returns every domain with disks, chains and snapshot trees,
 // sorted by name.
 func (c *Conn) Discover(ctx context.Context) ([]model.Domain, error) {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.virt == nil {
+		return nil, c.errClosed()
+	}
 	return c.discoverAll(ctx)
 }
 
 // DiscoverDomain returns one domain by name.
 func (c *Conn) DiscoverDomain(ctx context.Context, name string) (model.Domain, error) {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.virt == nil {
+		return model.Domain{}, c.errClosed()
+	}
 	return c.discoverOne(ctx, name)
 }

@@ -31,6 +31,11 @@ func (c *Conn) Peers() []model.Peer {
 // source, which say whether two hosts' folders are the same storage.
 // It works over a remote connection (the storage API, no files read).
 func (c *Conn) StoragePools(ctx context.Context) ([]model.StoragePool, error) {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.virt == nil {
+		return nil, c.errClosed()
+	}
 	pools, err := c.virt.ListAllStoragePools(libvirt.CONNECT_LIST_STORAGE_POOLS_ACTIVE)
 	if err != nil {
 		return nil, opErr("list storage pools on "+c.uri, err)
@@ -172,6 +177,11 @@ type SaveImageReader interface {
 // a remote connection.
 func (c *Conn) SaveImageUsers(ctx context.Context, doms []model.Domain) map[string][]string {
 	saved := map[string][]string{}
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.virt == nil {
+		return saved
+	}
 	for _, d := range doms {
 		if ctx.Err() != nil {
 			break

@@ -156,3 +156,34 @@ func TestIntegrationVc10gStoragePoolsReadsTargetAndSource(t *testing.T) {
 	}
 	t.Fatalf("pool %s not among %+v", name, pools)
 }
+
+// A front end may close a connection while another host's plan reads it
+// as a peer: the read ends (with its domains, or an error) and nothing
+// crashes.
+func TestIntegrationVc10gCloseDuringAPeerRead(t *testing.T) {
+	testhost.Need(t)
+	for i := 0; i < 5; i++ {
+		c, err := Open(testhost.URI(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 3)
+		for _, read := range []func() error{
+			func() error { _, err := c.Discover(context.Background()); return err },
+			func() error { _, err := c.StoragePools(context.Background()); return err },
+			func() error { _, err := c.DiscoverDomain(context.Background(), "vc10g-none"); return err },
+		} {
+			go func() { done <- read() }()
+		}
+		time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			<-done
+		}
+		if _, err := c.Discover(context.Background()); err == nil || !strings.Contains(err.Error(), "is closed") {
+			t.Fatalf("a read after Close: %v", err)
+		}
+	}
+}

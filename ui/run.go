@@ -48,9 +48,13 @@ func Run(ctx context.Context, hosts []Host, opts Options) error {
 			defer h.Backend.CloseBlockJobs()
 		}
 	}
-	m := NewHosts(ctx, hosts, opts)
+	// Cmds still running at the end (a plan reading every host) see
+	// their context end, so closing the connections waits for little.
+	cmdCtx, cancel := context.WithCancel(ctx)
+	m := NewHosts(cmdCtx, hosts, opts)
 	p := tea.NewProgram(m, tea.WithContext(ctx))
 	_, err := p.Run()
+	cancel()
 	m.closeOpened()
 	if m.crashed != nil {
 		return m.crashed
