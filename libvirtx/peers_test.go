@@ -68,6 +68,23 @@ func TestIntegrationVc10gCommitIntoASharedBaseIsRefusedNamingThePeer(t *testing.
 			l.commitGuards(t, a, b)
 		})
 	}
+	// The peer itself over qemu+ssh: its shut-off chain is read through
+	// the storage API, and still names the shared base.
+	t.Run("peer-ssh", func(t *testing.T) {
+		host := l.bName
+		if host == "local" {
+			host = "local-ssh"
+		}
+		out, err := exec.Command("bash", "../scripts/testhost.sh", "ssh-uri", host).Output()
+		uri := strings.TrimSpace(string(out))
+		if err != nil || uri == "" {
+			t.Skip("no qemu+ssh URI for " + host + " (bash scripts/testhost.sh up " + host + ")")
+		}
+		a := discOpen(t, l.aURI, false)
+		b := discOpen(t, uri, false)
+		b.local = false
+		l.commitGuards(t, a, b)
+	})
 }
 
 func (l *sharedLab) commitGuards(t *testing.T, a, b *Conn) {
