@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"virtchain/libvirtx/qcow2/qcow2test"
@@ -50,7 +51,27 @@ func FuzzReadHeader(f *testing.F) {
 		if h.VirtualSize < 0 {
 			t.Errorf("virtual size %d", h.VirtualSize)
 		}
+		checkBitmaps(t, h)
 	})
+}
+
+// checkBitmaps holds the bitmap list to QEMU's limits: a list or a
+// problem, never both, and nothing QEMU would refuse.
+func checkBitmaps(t *testing.T, h *Header) {
+	if h.Bitmaps != nil && h.BitmapsProblem != "" {
+		t.Errorf("bitmaps %+v with problem %q", h.Bitmaps, h.BitmapsProblem)
+	}
+	if len(h.Bitmaps) > MaxBitmaps {
+		t.Errorf("%d bitmaps accepted", len(h.Bitmaps))
+	}
+	for _, b := range h.Bitmaps {
+		if b.Name == "" || len(b.Name) > MaxBitmapNameLen {
+			t.Errorf("bitmap name of %d bytes accepted", len(b.Name))
+		}
+		if b.Granularity < 1<<MinBitmapGranularityBits || b.Granularity > 1<<MaxBitmapGranularityBits {
+			t.Errorf("granularity %d accepted", b.Granularity)
+		}
+	}
 }
 
 // TestSeedsParse keeps the committed seeds meaningful: each is a real
@@ -95,6 +116,7 @@ func TestRegenTestdata(t *testing.T) {
 		{"v3-datafile.img", []string{"-f", "qcow2", "-o", "data_file=data.raw", p("c"), "64M"}, nil, 1024},
 		{"v3-snapshots-c512.img", []string{"-f", "qcow2", "-o", "cluster_size=512", "-u", "-b", "base.raw", "-F", "raw", p("d"), "1M"}, []string{"fresh", "after-update"}, 0},
 		{"v2-snapshots-c512.img", []string{"-f", "qcow2", "-o", "compat=0.10,cluster_size=512", p("e"), "1M"}, []string{"one"}, 0},
+		{"v3-bitmaps-c512.img", []string{"-f", "qcow2", "-o", "cluster_size=512", p("f"), "1M"}, []string{"one"}, 0},
 	}
 	qcow2test.QemuImg(t, "create", "-f", "raw", p("base.raw"), "1M")
 	for _, s := range seeds {
@@ -102,6 +124,10 @@ func TestRegenTestdata(t *testing.T) {
 		img := s.create[len(s.create)-2]
 		for _, n := range s.snaps {
 			qcow2test.QemuImg(t, "snapshot", "-c", n, img)
+		}
+		if strings.Contains(s.name, "bitmaps") {
+			qcow2test.QemuImg(t, "bitmap", "--add", img, "daily")
+			qcow2test.QemuImg(t, "bitmap", "--add", "-g", "512", "--disable", img, "frozen")
 		}
 		b, err := os.ReadFile(img)
 		if err != nil {

@@ -1,6 +1,7 @@
 // Package qcow2 reads the header of a qcow2 image natively: version, backing
 // file and its format, virtual size, cluster size, feature bits, header
-// extensions and the names in the internal snapshot table. It reads only
+// extensions, the names in the internal snapshot table and the persistent
+// dirty bitmaps' directory. It reads only
 // what it needs (one read for the header cluster's start, one for the
 // snapshot table) so that discovery can walk thousands of layers quickly,
 // and it treats every field as untrusted: garbage gives an error, never a
@@ -108,6 +109,14 @@ type Header struct {
 	SnapshotsOffset int64
 	// Snapshots lists the internal snapshots in table order.
 	Snapshots []Snapshot
+	// Bitmaps lists the persistent dirty bitmaps in directory order; nil
+	// when the image has none (or BitmapsProblem says why they are
+	// unreadable).
+	Bitmaps []Bitmap
+	// BitmapsProblem says why the bitmaps could not be read; the rest of
+	// the header is still good.
+	BitmapsProblem string
+	bitmaps        bitmapExt
 }
 
 // Snapshot is one internal snapshot table entry.
@@ -187,6 +196,7 @@ func Parse(first []byte, r io.ReaderAt, size int64) (*Header, error) {
 	if err := h.readSnapshots(r, size, at.snapshots); err != nil {
 		return nil, err
 	}
+	h.readBitmaps(r, size)
 	return h, nil
 }
 
@@ -310,6 +320,12 @@ func (h *Header) readExtensions(c *cluster, backingOff int64) error {
 			return fmt.Errorf("%w: header extension 0x%08x of %d bytes overruns its area", ErrInvalid, typ, n)
 		}
 		switch typ {
+		case extBitmaps:
+			data, err := c.bytes(off, n)
+			if err != nil {
+				return err
+			}
+			h.parseBitmapExt(data)
 		case extBackingFormat, extDataFile:
 			if typ == extBackingFormat && n >= 16 {
 				// QEMU keeps the format name in 16 bytes with its NUL.
