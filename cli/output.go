@@ -162,6 +162,7 @@ func writePlan(w io.Writer, p model.Plan) error {
 	list("Stale metadata to remove", p.StaleRemoved, false)
 	list("Also used by", p.UsedBy, false)
 	list("Space", p.SpaceLines(), false)
+	list("Bitmaps and backups", p.BackupLines(), false)
 	list("Warnings", p.Warnings, false)
 	list("Equivalent commands", p.Virsh, false)
 	_, err := io.WriteString(w, b.String())

@@ -87,6 +87,8 @@ type listJSON struct {
 type chainJSON struct {
 	Domain string       `json:"domain"`
 	Disks  []model.Disk `json:"disks"`
+	// Checkpoints are the domain's libvirt checkpoints, parents first.
+	Checkpoints []model.Checkpoint `json:"checkpoints"`
 }
 
 // snapshotsJSON is the contract of `virtchain snapshots --json`.
@@ -108,6 +110,14 @@ func normalizeDomain(d model.Domain) model.Domain {
 	if d.Snapshots == nil {
 		d.Snapshots = []model.Snapshot{}
 	}
+	if d.Checkpoints == nil {
+		d.Checkpoints = []model.Checkpoint{}
+	}
+	for i := range d.Checkpoints {
+		if d.Checkpoints[i].Disks == nil {
+			d.Checkpoints[i].Disks = []model.CheckpointDisk{}
+		}
+	}
 	for i := range d.Snapshots {
 		if d.Snapshots[i].Disks == nil {
 			d.Snapshots[i].Disks = []model.SnapshotDisk{}
@@ -123,6 +133,9 @@ func normalizeDisk(d model.Disk) model.Disk {
 	for i := range d.Layers {
 		if d.Layers[i].InternalSnapshots == nil {
 			d.Layers[i].InternalSnapshots = []string{}
+		}
+		if d.Layers[i].Bitmaps == nil {
+			d.Layers[i].Bitmaps = []model.Bitmap{}
 		}
 	}
 	return d
@@ -197,7 +210,7 @@ func runChain(opts *chainOptions) error {
 	if err != nil {
 		return err
 	}
-	out := chainJSON{Domain: d.Name, Disks: d.Disks}
+	out := chainJSON{Domain: d.Name, Disks: d.Disks, Checkpoints: d.Checkpoints}
 	if opts.OneDisk {
 		disk := d.Disk(opts.Target)
 		if disk == nil {
@@ -221,6 +234,7 @@ func writeChain(w io.Writer, c chainJSON) error {
 		}
 		writeDisk(&b, c.Domain, disk)
 	}
+	writeCheckpoints(&b, c.Checkpoints)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -252,6 +266,9 @@ func writeDisk(b *strings.Builder, domain string, disk model.Disk) {
 		}
 		printf(b, "  %s%s%s%s\n", branch, idx, l.Path, layerRole(l, j == 0, last))
 		printf(b, "  %s%s\n", stem, layerDetails(l))
+		if len(l.Bitmaps) > 0 || l.BitmapsProblem != "" {
+			printf(b, "  %s%s\n", stem, layerBitmaps(l))
+		}
 		if l.Problem != "" {
 			printf(b, "  %s! %s\n", stem, l.Problem)
 		}
@@ -428,4 +445,69 @@ func snapshotDisks(sn model.Snapshot) string {
 		parts = append(parts, "memory="+sn.MemoryFile)
 	}
 	return orDash(strings.Join(parts, " "))
+}
+
+// layerBitmaps is a layer's line of persistent dirty bitmaps: each name
+// with its granularity, whether it records writes, its checkpoint, and
+// where the entry was read when not from a closed image.
+func layerBitmaps(l model.Layer) string {
+	parts := make([]string, 0, len(l.Bitmaps))
+	for _, bm := range l.Bitmaps {
+		var about []string
+		if bm.Granularity > 0 {
+			about = append(about, model.FormatBytes(bm.Granularity))
+		}
+		if !bm.Enabled {
+			about = append(about, "disabled")
+		}
+		if bm.Checkpoint != "" {
+			about = append(about, "checkpoint "+bm.Checkpoint)
+		}
+		switch bm.Source {
+		case model.BitmapFromImageInUse:
+			about = append(about, "in use by QEMU: the image's copy may be stale")
+		case model.BitmapFromQEMU:
+			about = append(about, "held by QEMU, not in the image yet")
+		}
+		s := bm.Name
+		if len(about) > 0 {
+			s += " (" + strings.Join(about, ", ") + ")"
+		}
+		parts = append(parts, s)
+	}
+	out := "bitmaps: " + strings.Join(parts, "; ")
+	if l.BitmapsProblem != "" {
+		if len(parts) == 0 {
+			return "bitmaps: " + l.BitmapsProblem
+		}
+		out += "; " + l.BitmapsProblem
+	}
+	return out
+}
+
+// writeCheckpoints lists the domain's checkpoints under its chains.
+func writeCheckpoints(b *strings.Builder, cps []model.Checkpoint) {
+	if len(cps) == 0 {
+		return
+	}
+	printf(b, "\nCheckpoints (%d):\n", len(cps))
+	for _, c := range cps {
+		var disks []string
+		for _, d := range c.Disks {
+			if d.Kind == "bitmap" {
+				disks = append(disks, d.Target+" bitmap "+d.Bitmap)
+			}
+		}
+		line := "  " + c.Name
+		if !c.Created.IsZero() {
+			line += "  " + c.Created.Local().Format("2006-01-02 15:04:05")
+		}
+		if len(disks) > 0 {
+			line += "  " + strings.Join(disks, ", ")
+		}
+		if len(c.Broken) > 0 {
+			line += "  ! bitmap in no layer of " + strings.Join(c.Broken, ", ") + ": a backup from it fails; back up in full"
+		}
+		printf(b, "%s\n", line)
+	}
 }

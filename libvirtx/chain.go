@@ -172,6 +172,7 @@ func describeImage(l *model.Layer, first []byte, r io.ReaderAt, size int64, data
 	if len(h.Snapshots) > 0 {
 		l.InternalSnapshots = h.SnapshotNames()
 	}
+	l.Bitmaps, l.BitmapsProblem = layerBitmaps(h), h.BitmapsProblem
 	if h.DataFile != "" {
 		// Only images with an external data file pay for this check.
 		if p, bad := resolveBacking(l.Path, h.DataFile); bad == "" {
@@ -181,6 +182,23 @@ func describeImage(l *model.Layer, first []byte, r io.ReaderAt, size int64, data
 		}
 	}
 	return true
+}
+
+// layerBitmaps are a header's bitmaps as the model has them: the in-use
+// flag says a QEMU holds them in memory, so the list may be stale.
+func layerBitmaps(h *qcow2.Header) []model.Bitmap {
+	if len(h.Bitmaps) == 0 {
+		return nil
+	}
+	out := make([]model.Bitmap, len(h.Bitmaps))
+	for i, b := range h.Bitmaps {
+		src := model.BitmapFromImage
+		if b.InUse {
+			src = model.BitmapFromImageInUse
+		}
+		out[i] = model.Bitmap{Name: b.Name, Granularity: b.Granularity, Enabled: b.Auto, InUse: b.InUse, Source: src}
+	}
+	return out
 }
 
 // problemLayer is a layer that could not be read, showing where the walk

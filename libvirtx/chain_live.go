@@ -53,6 +53,9 @@ func (c *Conn) liveChain(x libvirtxml.DomainDisk, top diskSource, format, target
 		}
 		if !c.local {
 			applyBlockStats(&layer, target, blocks)
+			if layer.Format == "qcow2" {
+				layer.BitmapsProblem = BitmapsNotRead + " of a running domain over a remote connection; its checkpoints' bitmaps are shown on the active layer"
+			}
 		}
 		if layer.BackingFormat == "" && i+1 < len(chain) {
 			layer.BackingFormat = chain[i+1].format

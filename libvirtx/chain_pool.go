@@ -220,6 +220,9 @@ func volumeOnly(l *model.Layer, v *libvirtxml.StorageVolume) {
 		}
 	}
 	l.VirtualSize = volumeBytes(v.Capacity)
+	if l.Format == "qcow2" {
+		l.BitmapsProblem = BitmapsNotRead + " over a read-only remote connection (libvirt refuses to download a volume's bytes there)"
+	}
 	if b := v.BackingStore; b != nil && b.Path != "" {
 		l.BackingFile = b.Path
 		if b.Format != nil {

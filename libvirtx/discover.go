@@ -204,5 +204,13 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 		// Every consumer sees which snapshots are stale or on a kept branch.
 		model.Reconcile(&d)
 	}
+	if f.hasCheckpoints {
+		cps, err := readCheckpoints(dom, f.state.Active())
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		d.Checkpoints = cps
+	}
+	model.ApplyCheckpoints(&d)
 	return d, false
 }

@@ -14,6 +14,9 @@ type domainFacts struct {
 	managedSave  bool
 	autostart    bool
 	hasSnapshots bool
+	// hasCheckpoints is set for a domain with libvirt checkpoints (or
+	// when that could not be asked in bulk).
+	hasCheckpoints bool
 	// blocks are GetAllDomainStats block entries (with backing layers),
 	// fetched only for active domains over a remote connection.
 	blocks   []libvirt.DomainStatsBlock
@@ -47,20 +50,16 @@ func (c *Conn) bulkFacts(doms []libvirt.Domain, uuids []string) map[string]domai
 	}
 	sets := map[libvirt.ConnectListAllDomainsFlags]map[string]bool{}
 	for _, flag := range flags {
-		list, err := c.virt.ListAllDomains(flag)
-		if err != nil {
+		set := c.uuidSet(flag)
+		if set == nil {
 			return nil
 		}
-		set := map[string]bool{}
-		for i := range list {
-			if u, err := list[i].GetUUIDString(); err == nil {
-				set[u] = true
-			}
-		}
-		freeDomains(list)
 		sets[flag] = set
 	}
 
+	// Asked apart: a daemon that refuses this filter still answers the
+	// others in bulk, and each domain is then asked for its checkpoints.
+	withCheckpoints := c.uuidSet(libvirt.CONNECT_LIST_DOMAINS_HAS_CHECKPOINT)
 	out := map[string]domainFacts{}
 	anyActive := false
 	for i, u := range uuids {
@@ -70,6 +69,7 @@ func (c *Conn) bulkFacts(doms []libvirt.Domain, uuids []string) map[string]domai
 			autostart:    sets[libvirt.CONNECT_LIST_DOMAINS_AUTOSTART][u],
 			hasSnapshots: sets[libvirt.CONNECT_LIST_DOMAINS_HAS_SNAPSHOT][u],
 		}
+		f.hasCheckpoints = withCheckpoints == nil || withCheckpoints[u]
 		for flag, st := range stateLists {
 			if sets[flag][u] {
 				f.state = st
@@ -149,10 +149,28 @@ func (c *Conn) oneFacts(dom *libvirt.Domain) domainFacts {
 	} else if f.persistent {
 		note("autostart", err)
 	}
+	f.hasCheckpoints = true // readCheckpoints lists them in one call
 	if n, err := dom.SnapshotNum(0); err == nil {
 		f.hasSnapshots = n > 0
 	} else {
 		f.hasSnapshots = true // let ListAllSnapshots report the error
 	}
 	return f
+}
+
+// uuidSet is the UUIDs of the domains one ListAllDomains filter gives, or
+// nil when the daemon refuses it.
+func (c *Conn) uuidSet(flag libvirt.ConnectListAllDomainsFlags) map[string]bool {
+	list, err := c.virt.ListAllDomains(flag)
+	if err != nil {
+		return nil
+	}
+	defer freeDomains(list)
+	set := map[string]bool{}
+	for i := range list {
+		if u, err := list[i].GetUUIDString(); err == nil {
+			set[u] = true
+		}
+	}
+	return set
 }

@@ -23,7 +23,9 @@ func opErr(op string, err error) error {
 }
 
 func samePlan(a, b model.Plan) bool {
-	return reflect.DeepEqual(a.Steps, b.Steps) && reflect.DeepEqual(a.Virsh, b.Virsh)
+	// A bitmap or checkpoint that appeared meanwhile changes the warnings.
+	return reflect.DeepEqual(a.Steps, b.Steps) && reflect.DeepEqual(a.Virsh, b.Virsh) &&
+		reflect.DeepEqual(a.Bitmaps, b.Bitmaps) && reflect.DeepEqual(a.BrokenCheckpoints, b.BrokenCheckpoints)
 }
 
 // replan plans again right before running, so what runs is what the user

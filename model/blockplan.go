@@ -115,6 +115,9 @@ type BlockPlan struct {
 	// set), so the plan can be made again right before it runs.
 	Commit *CommitRequest `json:"-"`
 	Pull   *PullRequest   `json:"-"`
+	// bitmaps is what noteBitmaps said, to say again when the tool
+	// changes (ByPausedDomain).
+	bitmaps *bitmapNotes
 }
 
 // mergeBy is who writes the images of a merge: QEMU's block job through

@@ -52,6 +52,9 @@ type Domain struct {
 	Snapshots []Snapshot `json:"-"`
 	// CurrentSnapshot names libvirt's current snapshot, or is empty.
 	CurrentSnapshot string `json:"-"`
+	// Checkpoints are the domain's libvirt checkpoints, oldest first
+	// (chain --json prints them; see ApplyCheckpoints).
+	Checkpoints []Checkpoint `json:"-"`
 	// PointMarks are the destroyed points recorded in the domain's
 	// metadata (see PointMark); Reconcile applies them to Snapshots.
 	PointMarks []PointMark `json:"-"`
@@ -101,6 +104,11 @@ type Layer struct {
 	// layer (the snapshot's <disk><source file> is this path).
 	CreatedBySnapshot string   `json:"created_by_snapshot"`
 	InternalSnapshots []string `json:"internal_snapshots"`
+	// Bitmaps are the image's persistent dirty bitmaps (see Bitmap).
+	Bitmaps []Bitmap `json:"bitmaps"`
+	// BitmapsProblem says why the bitmaps could not be read; the layer is
+	// otherwise fine.
+	BitmapsProblem string `json:"bitmaps_problem,omitempty"`
 	// Problem is empty when the layer is fine, else a one-line reason:
 	// a broken chain is data, not a failure.
 	Problem string `json:"problem"`

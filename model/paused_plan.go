@@ -13,6 +13,18 @@ func (bp *BlockPlan) ByPausedDomain() {
 		return
 	}
 	bp.StartPaused = true
+	if n := bp.bitmaps; n != nil {
+		// QEMU's job through libvirt now merges: libvirt's rules apply.
+		n.take(&bp.Plan)
+		for i := range n.changes {
+			n.changes[i].carried = bp.Kind == JobCommit
+			n.changes[i].by = commitTool(false)
+			if bp.Kind == JobPull {
+				n.changes[i].by = pullTool(false)
+			}
+		}
+		bp.bitmaps = bp.noteBitmaps(n.d, n.changes...)
+	}
 	for i := range bp.Files {
 		if bp.Files[i].By == mergeBy(true) {
 			bp.Files[i].By = mergeBy(false)

@@ -43,6 +43,15 @@ type Plan struct {
 	SpaceUnchecked string `json:"space_unchecked,omitempty"`
 	// Files lists every file created, rewritten or deleted, and by whom.
 	Files []FileChange `json:"files,omitempty"`
+	// Bitmaps says what the plan does to each persistent dirty bitmap of
+	// the layers it merges, drops or rewrites (see bitmaps.go).
+	Bitmaps []BitmapEffect `json:"bitmaps,omitempty"`
+	// BrokenCheckpoints names the libvirt checkpoints whose bitmap the
+	// plan takes out of the chain.
+	BrokenCheckpoints []string `json:"broken_checkpoints,omitempty"`
+	// NextBackup is what an incremental backup has to do next, when the
+	// plan touches bitmaps or checkpoints: BackupFull or BackupIncremental.
+	NextBackup string `json:"next_backup,omitempty"`
 }
 
 // Base is the plan itself; the operation-specific plans that embed Plan

@@ -82,6 +82,7 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 		bp.Warnings = append(bp.Warnings, "the files leaving this chain stay in use by: "+strings.Join(bp.UsedBy, "; "))
 	}
 	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(moving)...)
+	bp.bitmaps = bp.noteBitmaps(d, bitmapChange{target: disk.Target, leaving: moving, into: topL.Path, by: pullTool(offline)})
 	bp.Virsh = pullCommands(d, disk, bp)
 	return bp, nil
 }
@@ -132,4 +133,14 @@ func pullCommands(d *Domain, disk *Disk, bp *BlockPlan) []string {
 		c = append(c, "--bandwidth", mib(bp.Bandwidth))
 	}
 	return []string{ShellJoin(append(c, "--wait", "--verbose"))}
+}
+
+// pullTool names who pulls, for the bitmap words; neither carries the
+// pulled layers' bitmaps into the active layer (measured: blockpull on
+// libvirt 9.0 and 11.3, qemu-img rebase 7.2 and 10.0).
+func pullTool(offline bool) string {
+	if offline {
+		return "qemu-img rebase"
+	}
+	return "blockpull"
 }

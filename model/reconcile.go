@@ -276,6 +276,7 @@ func PlanCleanup(domains []Domain, req CleanupRequest, f CleanupFacts) (*Cleanup
 		cp.Steps = append(cp.Steps, "delete "+p+" (it left the chains of "+d.Name+"; no chain, snapshot or save image of any domain uses it)")
 		cp.Virsh = append(cp.Virsh, ShellJoin([]string{"rm", "--", p}))
 	}
+	cp.noteCleanupBitmaps(&dc)
 	switch {
 	case len(cp.Snapshots) == 0 && len(cp.Files) == 0:
 		cp.Summary = "nothing to clean on " + d.Name

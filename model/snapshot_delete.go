@@ -85,6 +85,8 @@ type deletion struct {
 	moveUp string
 	// metaOnly is the way out of every refusal: a metadata-only delete.
 	metaOnly Hint
+	// bitmaps are the merges, for the bitmap rules.
+	bitmaps []bitmapChange
 }
 
 func newDeletion(domains []Domain, req SnapshotDeleteRequest, d *Domain, s *Snapshot, points []PointDisk, f SnapshotFacts) *deletion {
@@ -195,6 +197,7 @@ func (x *deletion) external() error {
 		x.addMerge(sd, disk, pos)
 	}
 	p.Steps = append(p.Steps, "remove "+s.Name+" from libvirt's snapshot metadata"+x.moveUp)
+	p.noteBitmaps(d, x.bitmaps...)
 	if err := x.memoryFile(); err != nil {
 		return err
 	}
@@ -289,6 +292,10 @@ func (x *deletion) addMerge(sd SnapshotDisk, disk *Disk, pos int) {
 	p.BytesToCopy += disk.Layers[pos].Allocation
 	p.addWriteDo(into.Path, mergeBound(disk.Layers[pos:pos+1], into), "merging "+filepath.Base(sd.File)+" into "+filepath.Base(into.Path), x.metaOnly)
 	p.Kept = append(p.Kept, fmt.Sprintf("%s (%s) stays, now holding %s's data too", into.Path, sd.Target, sd.File))
+	// libvirt commits, and merges the overlay's bitmaps into the image
+	// below, for a running and a shut-off domain (9.0 and 11.3).
+	x.bitmaps = append(x.bitmaps, bitmapChange{target: sd.Target, leaving: disk.Layers[pos : pos+1], into: into.Path,
+		carried: true, by: "libvirt's snapshot delete"})
 }
 
 // memoryFile says what becomes of a checkpoint's memory file.

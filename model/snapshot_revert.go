@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -122,6 +123,7 @@ func PlanSnapshotRevert(domains []Domain, req SnapshotRevertRequest, points []Po
 	if err != nil {
 		return nil, err
 	}
+	x.noteBitmaps()
 	if p.Keep != nil {
 		keepFirst(p)
 	}
@@ -461,4 +463,47 @@ func externalPoint(s *Snapshot, sd SnapshotDisk, points []PointDisk) (*PointDisk
 			Words("revert it by hand, or remove its metadata with "), Do(DoDeleteMetadata))
 	}
 	return pt, nil
+}
+
+// noteBitmaps says what the revert does to each disk's bitmaps: an
+// external revert leaves the layers above the point out of the chain with
+// their bitmaps (nothing merges them: neither libvirt's revert nor
+// virtchain's), an internal one changes its image's data under its
+// bitmaps, which do not record it.
+func (x *reverting) noteBitmaps() {
+	d, s := x.d, x.s
+	by := "virtchain's revert"
+	if x.p.Method == RevertLibvirt {
+		by = "libvirt's revert"
+	}
+	var changes []bitmapChange
+	for _, sd := range s.Disks {
+		disk, pt := d.Disk(sd.Target), snapPoint(x.points, sd.Target)
+		if disk == nil || len(disk.Layers) == 0 {
+			continue
+		}
+		switch sd.Kind {
+		case "external":
+			if pt == nil {
+				continue
+			}
+			above := layersAbove(disk, pt.Path)
+			var leaving []Layer
+			for _, l := range disk.Layers {
+				if slices.Contains(above, l.Path) {
+					leaving = append(leaving, l)
+				}
+			}
+			changes = append(changes, bitmapChange{target: sd.Target, leaving: leaving, by: by})
+		case "internal":
+			img := activePath(disk)
+			if pt != nil && pt.Path != "" {
+				img = pt.Path
+			}
+			if pos := disk.Pos(img); pos >= 0 {
+				changes = append(changes, bitmapChange{target: sd.Target, rewritten: disk.Layers[pos : pos+1], by: "the revert to " + s.Name})
+			}
+		}
+	}
+	x.p.noteBitmaps(d, changes...)
 }

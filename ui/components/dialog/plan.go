@@ -42,6 +42,7 @@ func PlanLines(st *common.Styles, p model.Plan, w int) []string {
 	section("Snapshot metadata that becomes stale", p.StaleSnapshots, "•", st.Warning)
 	section("Stale metadata to remove", p.StaleRemoved, "•", st.Plain)
 	section("Also used by", p.UsedBy, "•", st.Warning)
+	section("Bitmaps and backups", p.BackupLines(), "•", st.Plain)
 	section("Equivalent command", p.Virsh, "$", st.Dim)
 	section("Space", p.SpaceLines(), "•", st.Plain)
 	return out
