@@ -379,7 +379,7 @@ func TestListJSONShape(t *testing.T) {
 
 func TestChainJSONShape(t *testing.T) {
 	d := normalizeDomain(sampleDomain())
-	out := roundTrip(t, chainJSON{Domain: d.Name, Disks: d.Disks})
+	out := roundTrip(t, chainJSON{Domain: d.Name, Disks: d.Disks, Checkpoints: d.Checkpoints})
 	top := hasKeys(t, "chain", out, "domain", "disks")
 	layers := top["disks"].([]any)[0].(map[string]any)["layers"].([]any)
 	want := []string{"index", "path", "format", "virtual_size", "allocation", "backing_format",
@@ -397,6 +397,55 @@ func TestChainJSONShape(t *testing.T) {
 	}
 	if l0["virtual_size"] != float64(64<<20) || l0["created_by_snapshot"] != "s2" {
 		t.Errorf("layer 0: %v", l0)
+	}
+	// Bitmaps and checkpoints are added fields: an array each, never null.
+	if a, ok := l0["bitmaps"].([]any); !ok || len(a) != 0 {
+		t.Errorf("bitmaps is %#v, want []", l0["bitmaps"])
+	}
+	if a, ok := top["checkpoints"].([]any); !ok || len(a) != 0 {
+		t.Errorf("checkpoints is %#v, want []", top["checkpoints"])
+	}
+}
+
+func TestChainJSONBitmapsAndCheckpoints(t *testing.T) {
+	d := sampleDomain()
+	d.Disks[0].Layers[1].Bitmaps = []model.Bitmap{{Name: "nightly", Granularity: 65536, Enabled: true, Source: model.BitmapFromImage}}
+	d.Checkpoints = []model.Checkpoint{
+		{Name: "cp1", Created: time.Unix(1700000000, 0).UTC(), Disks: []model.CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "nightly"}}},
+		{Name: "cp2", Parent: "cp1", Disks: []model.CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp2", Size: 4096, Live: true}}},
+	}
+	model.ApplyCheckpoints(&d)
+	d = normalizeDomain(d)
+	out := roundTrip(t, chainJSON{Domain: d.Name, Disks: d.Disks, Checkpoints: d.Checkpoints})
+	top := hasKeys(t, "chain", out, "domain", "disks", "checkpoints")
+	layers := top["disks"].([]any)[0].(map[string]any)["layers"].([]any)
+	// The running domain's live checkpoint shows on the active layer.
+	b0 := hasKeys(t, "bitmap", layers[0].(map[string]any)["bitmaps"].([]any)[0], "name", "enabled", "source", "checkpoint")
+	if b0["name"] != "cp2" || b0["source"] != model.BitmapFromQEMU {
+		t.Errorf("active layer's bitmap %v", b0)
+	}
+	b1 := hasKeys(t, "bitmap", layers[1].(map[string]any)["bitmaps"].([]any)[0], "name", "granularity", "enabled", "source", "checkpoint")
+	if b1["name"] != "nightly" || b1["granularity"] != 65536.0 || b1["checkpoint"] != "cp1" || b1["source"] != "image" {
+		t.Errorf("base's bitmap %v", b1)
+	}
+	cps := top["checkpoints"].([]any)
+	c0 := hasKeys(t, "checkpoint", cps[0], "name", "parent", "created", "description", "disks")
+	if c0["created"] != "2023-11-14T22:13:20Z" || c0["broken"] != nil {
+		t.Errorf("checkpoint %v", c0)
+	}
+	disk := hasKeys(t, "checkpoint disk", cps[1].(map[string]any)["disks"].([]any)[0], "target", "kind", "bitmap", "size", "live")
+	if disk["size"] != 4096.0 || disk["live"] != true {
+		t.Errorf("checkpoint disk %v", disk)
+	}
+	// The text output shows both.
+	var b strings.Builder
+	if err := writeChain(&b, chainJSON{Domain: d.Name, Disks: d.Disks, Checkpoints: d.Checkpoints}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"bitmaps: nightly (64 KiB, checkpoint cp1)", "bitmaps: cp2 (checkpoint cp2, held by QEMU, not in the image yet)", "Checkpoints (2):", "cp1  ", "vda bitmap nightly"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("chain text lacks %q:\n%s", s, b.String())
+		}
 	}
 }
 

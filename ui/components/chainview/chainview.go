@@ -263,6 +263,7 @@ func (v *Model) renderDisk(d *model.Disk, sel bool) string {
 	if d.Shareable {
 		parts = append(parts, "shareable")
 	}
+	parts = append(parts, diskCheckpoints(v.dom, d.Target)...)
 	// A job on this disk is why the chain is about to change: say so where
 	// the user is looking, not only in the header.
 	if j, ok := v.liveJob(d.Target); ok {
@@ -392,6 +393,7 @@ func (v *Model) layerTags(d *model.Disk, li int) string {
 	if len(l.InternalSnapshots) > 0 {
 		parts = append(parts, "⊙"+strings.Join(l.InternalSnapshots, ","))
 	}
+	parts = append(parts, bitmapTag(l)...)
 	return strings.Join(parts, " ")
 }
 
@@ -417,7 +419,7 @@ func (v *Model) styleTags(tags string, d *model.Disk, li int) string {
 			b.WriteString(st.Warning.Render(t))
 		case strings.HasPrefix(t, "◆"):
 			b.WriteString(st.SnapTag.Render(t))
-		case strings.HasPrefix(t, "⊙"):
+		case strings.HasPrefix(t, "⊙"), strings.HasPrefix(t, bitmapMark):
 			b.WriteString(st.InternTag.Render(t))
 		default:
 			b.WriteString(t)
@@ -453,7 +455,7 @@ func (v *Model) info() []string {
 			parts = append(parts, d.SourceType)
 		}
 		parts = append(parts, src)
-		return append(out, st.Bold.Render(common.Truncate("disk "+d.Target, w)), st.Dim.Render(common.TruncateLeft(strings.Join(parts, " "), w)))
+		return append(out, st.Bold.Render(common.Truncate("disk "+d.Target+checkpointInfo(v.dom, d.Target), w)), st.Dim.Render(common.TruncateLeft(strings.Join(parts, " "), w)))
 	}
 	// Most telling first: the row above already shows sizes, and the next
 	// row is the backing image.
@@ -469,6 +471,7 @@ func (v *Model) info() []string {
 	if len(l.InternalSnapshots) > 0 {
 		parts = append(parts, "internal snapshots "+strings.Join(l.InternalSnapshots, ", "))
 	}
+	parts = append(parts, bitmapInfo(l)...)
 	parts = append(parts, "virtual "+model.FormatBytesShort(l.VirtualSize), "allocated "+model.FormatBytesShort(l.Allocation))
 	if l.ClusterSize > 0 {
 		parts = append(parts, "cluster "+model.FormatBytesShort(l.ClusterSize))
