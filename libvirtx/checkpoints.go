@@ -1,6 +1,7 @@
 package libvirtx
 
 import (
+	"encoding/xml"
 	"errors"
 	"strconv"
 	"strings"
@@ -64,7 +65,11 @@ func readCheckpoint(cp *libvirt.DomainCheckpoint, active bool) (model.Checkpoint
 }
 
 // parseCheckpoint turns a <domaincheckpoint> into a model value; live says
-// libvirt measured each bitmap in QEMU.
+// it was asked with sizes. libvirt gives a disk's size only when the
+// bitmap's chain in QEMU starts at the active layer: with the bitmap only
+// in a layer below (an overlay made offline) it leaves size out (measured
+// on 9.0 and 11.3), so a size says QEMU holds the bitmap on the active
+// layer.
 func parseCheckpoint(doc string, live bool) (model.Checkpoint, error) {
 	var x libvirtxml.DomainCheckpoint
 	if err := x.Unmarshal(doc); err != nil {
@@ -77,6 +82,7 @@ func parseCheckpoint(doc string, live bool) (model.Checkpoint, error) {
 	if sec, err := strconv.ParseInt(x.CreationTime, 10, 64); err == nil {
 		c.Created = time.Unix(sec, 0).UTC()
 	}
+	sized := sizedDisks(doc)
 	if x.Disks != nil {
 		for _, d := range x.Disks.Disks {
 			cd := model.CheckpointDisk{Target: d.Name, Kind: d.Checkpoint, Bitmap: d.Bitmap}
@@ -86,11 +92,46 @@ func parseCheckpoint(doc string, live bool) (model.Checkpoint, error) {
 			if cd.Kind == "bitmap" && cd.Bitmap == "" {
 				cd.Bitmap = c.Name // libvirt names the bitmap after the checkpoint
 			}
-			if live && cd.Kind == "bitmap" {
+			if live && cd.Kind == "bitmap" && sized[d.Name] {
 				cd.Size, cd.Live = int64(d.Size), true
 			}
 			c.Disks = append(c.Disks, cd)
 		}
 	}
 	return c, nil
+}
+
+// sizedDisks names the <disk>s of a checkpoint document that carry a size
+// attribute. libvirtxml reads a missing size and size='0' alike, and that
+// difference is the one that matters here, so the tokens are looked at.
+func sizedDisks(doc string) map[string]bool {
+	out := map[string]bool{}
+	dec := xml.NewDecoder(strings.NewReader(doc))
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return out
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			// <domaincheckpoint><disks><disk>: depth 3.
+			if depth != 3 || t.Name.Local != "disk" {
+				continue
+			}
+			name, sized := "", false
+			for _, a := range t.Attr {
+				switch a.Name.Local {
+				case "name":
+					name = a.Value
+				case "size":
+					sized = true
+				}
+			}
+			out[name] = sized
+		case xml.EndElement:
+			depth--
+		}
+	}
 }

@@ -97,14 +97,39 @@ func ApplyCheckpoints(d *Domain) {
 					}
 				}
 			}
-			if !found && cd.Live && d.State.Active() {
+			if cd.Live && d.State.Active() && !hasBitmap(disk.Layers[0], cd.Bitmap) {
+				// libvirt measured it from the active layer: QEMU holds it
+				// there, whatever the image on disk says yet.
 				top := &disk.Layers[0]
 				top.Bitmaps = append(top.Bitmaps, Bitmap{Name: cd.Bitmap, Enabled: true, Source: BitmapFromQEMU, Checkpoint: c.Name})
 				found = true
+				inferSnapshotCopies(disk, cd.Bitmap)
 			}
 			if !found {
 				c.Broken = append(c.Broken, cd.Target)
 			}
+		}
+	}
+}
+
+func hasBitmap(l Layer, name string) bool {
+	return slices.ContainsFunc(l.Bitmaps, func(b Bitmap) bool { return b.Name == name })
+}
+
+// inferSnapshotCopies adds to a running disk's active layer the enabled
+// bitmaps of the layer below when QEMU holds a checkpoint's bitmap name
+// on the active layer that the layer below has on disk: then libvirt made
+// the active layer while the domain ran, and its external snapshot copies
+// every enabled bitmap of the old active layer into the new one, in
+// QEMU's memory only (measured on 9.0 and 11.3).
+func inferSnapshotCopies(disk *Disk, name string) {
+	if len(disk.Layers) < 2 || !hasBitmap(disk.Layers[1], name) {
+		return
+	}
+	top := &disk.Layers[0]
+	for _, b := range disk.Layers[1].Bitmaps {
+		if b.Enabled && !hasBitmap(*top, b.Name) {
+			top.Bitmaps = append(top.Bitmaps, Bitmap{Name: b.Name, Granularity: b.Granularity, Enabled: true, Source: BitmapFromQEMU, Checkpoint: b.Checkpoint})
 		}
 	}
 }
@@ -156,6 +181,12 @@ type bitmapChange struct {
 	by      string
 	// rewritten are layers whose data changes under their bitmaps.
 	rewritten []Layer
+	// covered says QEMU copies the data into into through its bitmaps: a
+	// bitmap of into with the same name as a leaving one records the
+	// copied clusters as changed (measured for blockpull on 9.0 and 11.3:
+	// the active layer's bitmap counted the pulled data).
+	covered   bool
+	intoLayer *Layer
 }
 
 // bitmapNotes are the words noteBitmaps added, so that a plan whose tool
@@ -210,9 +241,23 @@ func (p *Plan) noteChange(d *Domain, ch bitmapChange, n *bitmapNotes) (full bool
 			n.kept = append(n.kept, k)
 			continue
 		}
+		kept, lost := ch.split(l)
+		if len(kept) > 0 {
+			kl := l
+			kl.Bitmaps = kept
+			p.addEffects(ch.target, kl, BitmapMerged, ch.into)
+			k := fmt.Sprintf("%s: bitmaps %s of %s go on in %s: its bitmaps of the same name record the data %s copies as changed, so incremental backups from them go on",
+				ch.target, bitmapList(kept), filepath.Base(l.Path), filepath.Base(ch.into), ch.by)
+			p.Kept = append(p.Kept, k)
+			n.kept = append(n.kept, k)
+		}
+		if len(lost) == 0 {
+			continue
+		}
+		l.Bitmaps = lost
 		p.addEffects(ch.target, l, BitmapLost, "")
 		w := fmt.Sprintf("%s: bitmaps %s of %s leave the chain with it (%s carries no bitmaps): a backup tool that relies on them must take a full backup of %s next",
-			ch.target, list, filepath.Base(l.Path), ch.by, ch.target)
+			ch.target, bitmapList(lost), filepath.Base(l.Path), ch.by, ch.target)
 		p.Warn(Words(w))
 		n.warned = append(n.warned, w)
 		full = true
@@ -229,6 +274,19 @@ func (p *Plan) noteChange(d *Domain, ch bitmapChange, n *bitmapNotes) (full bool
 		full = true
 	}
 	return full
+}
+
+// split parts a leaving layer's bitmaps into those a same-named bitmap of
+// into goes on for (covered changes only) and those that are lost.
+func (ch bitmapChange) split(l Layer) (kept, lost []Bitmap) {
+	for _, b := range l.Bitmaps {
+		if ch.covered && ch.intoLayer != nil && hasBitmap(*ch.intoLayer, b.Name) {
+			kept = append(kept, b)
+		} else {
+			lost = append(lost, b)
+		}
+	}
+	return kept, lost
 }
 
 func (p *Plan) addEffects(target string, l Layer, effect, into string) {

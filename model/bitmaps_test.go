@@ -122,8 +122,46 @@ func TestPullBitmapsLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bp.BrokenCheckpoints != nil || bp.NextBackup != BackupFull {
-		t.Errorf("broken %v next %q", bp.BrokenCheckpoints, bp.NextBackup)
+	// blockpull writes the pulled data through the active layer's bitmap
+	// of the same name, which so goes on.
+	if bp.BrokenCheckpoints != nil || bp.NextBackup != BackupIncremental || len(bp.Bitmaps) != 1 || bp.Bitmaps[0].Effect != BitmapMerged ||
+		!strings.Contains(joined(bp.Kept), "bitmaps nightly (checkpoint cp1) of test2_nmap.qcow2 go on in test2_lsof.qcow2") {
+		t.Errorf("broken %v next %q bitmaps %+v kept %q", bp.BrokenCheckpoints, bp.NextBackup, bp.Bitmaps, bp.Kept)
+	}
+	// qemu-img rebase is not measured to do so: lost.
+	doms[0].State = StateShutoff
+	bp, err = PlanPull(doms, PullRequest{Domain: "vm", Target: "vda", Base: img + "test2_test.qcow2"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bp.NextBackup != BackupFull || bp.Bitmaps[0].Effect != BitmapLost {
+		t.Errorf("offline: %+v", bp.Bitmaps)
+	}
+}
+
+// QEMU holds cp1 on the active layer that the layer below has on disk:
+// libvirt's snapshot made the active layer while the domain ran, and
+// copied every enabled bitmap of the layer below into it.
+func TestApplyCheckpointsInfersSnapshotCopies(t *testing.T) {
+	d := seed(StateRunning)
+	l := d.Disks[0].Layers
+	l[1].Bitmaps = []Bitmap{{Name: "cp1", Enabled: true, Source: BitmapFromImage}, {Name: "bmt", Enabled: true, Source: BitmapFromImage}, {Name: "off", Source: BitmapFromImage}}
+	d.Checkpoints = []Checkpoint{{Name: "cp1", Disks: []CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp1", Live: true}}}}
+	ApplyCheckpoints(&d)
+	var got []string
+	for _, b := range d.Disks[0].Layers[0].Bitmaps {
+		got = append(got, b.Name+"/"+b.Source)
+	}
+	if !slices.Equal(got, []string{"cp1/qemu", "bmt/qemu"}) {
+		t.Errorf("active layer's bitmaps %q", got)
+	}
+	// Not live (libvirt gave no size): nothing is inferred.
+	d = seed(StateRunning)
+	d.Disks[0].Layers[1].Bitmaps = []Bitmap{{Name: "cp1", Enabled: true, Source: BitmapFromImage}}
+	d.Checkpoints = []Checkpoint{{Name: "cp1", Disks: []CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp1"}}}}
+	ApplyCheckpoints(&d)
+	if len(d.Disks[0].Layers[0].Bitmaps) != 0 || d.Checkpoints[0].Broken != nil {
+		t.Errorf("not live: %+v %+v", d.Disks[0].Layers[0].Bitmaps, d.Checkpoints[0])
 	}
 }
 

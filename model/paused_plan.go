@@ -18,6 +18,7 @@ func (bp *BlockPlan) ByPausedDomain() {
 		n.take(&bp.Plan)
 		for i := range n.changes {
 			n.changes[i].carried = bp.Kind == JobCommit
+			n.changes[i].covered = bp.Kind == JobPull
 			n.changes[i].by = commitTool(false)
 			if bp.Kind == JobPull {
 				n.changes[i].by = pullTool(false)

@@ -82,7 +82,8 @@ func PlanPull(domains []Domain, req PullRequest, jobs []Job) (*BlockPlan, error)
 		bp.Warnings = append(bp.Warnings, "the files leaving this chain stay in use by: "+strings.Join(bp.UsedBy, "; "))
 	}
 	bp.Warnings = append(bp.Warnings, internalSnapshotWarnings(moving)...)
-	bp.bitmaps = bp.noteBitmaps(d, bitmapChange{target: disk.Target, leaving: moving, into: topL.Path, by: pullTool(offline)})
+	bp.bitmaps = bp.noteBitmaps(d, bitmapChange{target: disk.Target, leaving: moving, into: topL.Path, by: pullTool(offline),
+		covered: !offline, intoLayer: &disk.Layers[0]})
 	bp.Virsh = pullCommands(d, disk, bp)
 	return bp, nil
 }
