@@ -302,3 +302,30 @@ func TestIntegrationVc11bPausedCommitMergesOverSSH(t *testing.T) {
 		t.Errorf("%s: after the paused commit base has %q: the plan said bmm merges into it", testhost.Name(), got)
 	}
 }
+
+// Deleting an external snapshot is libvirt's commit of its overlay: the
+// plan says libvirt merges the overlay's bitmaps (a checkpoint's among
+// them) into the image below, and qemu-img info finds them there after.
+func TestIntegrationVc11bSnapshotDeleteMerges(t *testing.T) {
+	name, dir := vc11bDomain(t, false)
+	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
+	labVirsh(t, "snapshot-create-as", name, "s1", "--disk-only", "--diskspec", "vda,snapshot=external,file="+p("ov"))
+	labTool(t, "qemu-img", "bitmap", "--add", p("ov"), "bmo")
+	labVirsh(t, "start", name)
+	labVirsh(t, "checkpoint-create-as", name, "cp1")
+	plan := vc11bPlanOf(t, systemURI, "snapshot", "delete", name, "s1")
+	if got := plan.effects(); !slices.Equal(got, []string{"bmo:merged", "cp1:merged"}) || plan.Plan.NextBackup != model.BackupIncremental {
+		t.Errorf("delete plan: effects %q, next %q", got, plan.Plan.NextBackup)
+	}
+	if k := strings.Join(plan.Plan.Kept, "\n"); !strings.Contains(k, "libvirt's snapshot delete merges bitmaps bmo, cp1 of ov.qcow2 into top.qcow2") {
+		t.Errorf("kept:\n%s", k)
+	}
+	snapCLI(t, "snapshot", "delete", name, "s1")
+	labVirsh(t, "destroy", name)
+	if got := vc11bOnDisk(t, p("top")); !slices.Equal(got, []string{"bmo", "bmt", "cp1"}) {
+		t.Errorf("%s: after the delete top has %q: the plan said bmo and cp1 merge into it", testhost.Name(), got)
+	}
+	if c := vc11bChainOf(t, systemURI, name); len(c.Checkpoints) != 1 || len(c.Checkpoints[0].Broken) != 0 {
+		t.Errorf("checkpoint after the delete: %+v", c.Checkpoints)
+	}
+}

@@ -258,6 +258,9 @@ func (p *Plan) noteChange(d *Domain, ch bitmapChange, n *bitmapNotes) (full bool
 		p.addEffects(ch.target, l, BitmapLost, "")
 		w := fmt.Sprintf("%s: bitmaps %s of %s leave the chain with it (%s carries no bitmaps): a backup tool that relies on them must take a full backup of %s next",
 			ch.target, bitmapList(lost), filepath.Base(l.Path), ch.by, ch.target)
+		if strings.HasPrefix(ch.by, "qemu-img") && ch.into != "" {
+			w += mergeAdvice(l, lost, ch.into, ch.intoLayer)
+		}
 		p.Warn(Words(w))
 		n.warned = append(n.warned, w)
 		full = true
@@ -274,6 +277,22 @@ func (p *Plan) noteChange(d *Domain, ch bitmapChange, n *bitmapNotes) (full bool
 		full = true
 	}
 	return full
+}
+
+// mergeAdvice is how to keep bitmaps that qemu-img would lose: merge each
+// into the image that takes the data, as libvirt does, before the merge.
+func mergeAdvice(l Layer, lost []Bitmap, into string, intoLayer *Layer) string {
+	n := lost[0].Name
+	argv := []string{"qemu-img", "bitmap", "--add", "--merge", n, "-b", l.Path, "-F", OrRaw(l.Format), into, n}
+	if intoLayer != nil && hasBitmap(*intoLayer, n) {
+		argv = slices.Delete(argv, 2, 3) // it has one of that name: merge into it
+	}
+	cmd := ShellJoin(argv)
+	each := ""
+	if len(lost) > 1 {
+		each = " (one for each bitmap)"
+	}
+	return "; to keep them, merge them into " + filepath.Base(into) + " first: " + cmd + each
 }
 
 // split parts a leaving layer's bitmaps into those a same-named bitmap of

@@ -78,13 +78,20 @@ func TestCommitBitmapsLostOffline(t *testing.T) {
 	}
 	w := joined(bp.Warnings)
 	for _, s := range []string{"vda: bitmaps nightly (checkpoint cp1) of test2_nmap.qcow2 leave the chain with it (qemu-img commit carries no bitmaps)",
-		"full backup of vda", "checkpoints cp1 lose their bitmap", "virsh checkpoint-delete vm NAME --metadata"} {
+		"full backup of vda", "checkpoints cp1 lose their bitmap", "virsh checkpoint-delete vm NAME --metadata",
+		"to keep them, merge them into test2_test.qcow2 first: qemu-img bitmap --add --merge nightly -b /var/lib/libvirt/images/test2_nmap.qcow2 -F qcow2 /var/lib/libvirt/images/test2_test.qcow2 nightly"} {
 		if !strings.Contains(w, s) {
 			t.Errorf("warnings lack %q:\n%s", s, w)
 		}
 	}
 	if len(bp.Notes) == 0 || !strings.Contains(bp.WarningsIn(func(Remedy) string { return "" })[len(bp.Warnings)-1], "checkpoint") {
 		t.Errorf("the warnings are not in Notes for the TUI: %q", bp.Notes)
+	}
+	// The base has a bitmap of that name already: merge into it, no --add.
+	doms := bitmapSeed(StateShutoff)
+	doms[0].Disks[0].Layers[3].Bitmaps = []Bitmap{{Name: "nightly", Enabled: true, Source: BitmapFromImage}}
+	if b2, err := PlanCommit(doms, req, nil); err != nil || !strings.Contains(joined(b2.Warnings), "first: qemu-img bitmap --merge nightly -b ") {
+		t.Errorf("merge into an existing bitmap: %v %q", err, b2.Warnings)
 	}
 	bp.ByPausedDomain()
 	if len(bp.Bitmaps) != 1 || bp.Bitmaps[0].Effect != BitmapMerged || bp.NextBackup != BackupIncremental || bp.BrokenCheckpoints != nil {

@@ -193,7 +193,7 @@ func (bp *BlockPlan) describeCommit(d *Domain, disk *Disk, moving []Layer) {
 		bp.Warnings = append(bp.Warnings, "if it stops midway (abort, crash), the chain stays as it is but "+filepath.Base(baseL.Path)+" keeps part of the moved data")
 	}
 	bp.bitmaps = bp.noteBitmaps(d, bitmapChange{target: disk.Target, leaving: leaving, into: baseL.Path,
-		carried: !bp.Offline, by: commitTool(bp.Offline)})
+		carried: !bp.Offline, by: commitTool(bp.Offline), intoLayer: &disk.Layers[bp.BasePos]})
 	bp.Virsh = commitCommands(d, disk, bp)
 }
 
