@@ -329,3 +329,33 @@ func TestIntegrationVc11bSnapshotDeleteMerges(t *testing.T) {
 		t.Errorf("checkpoint after the delete: %+v", c.Checkpoints)
 	}
 }
+
+// A revert to an external snapshot leaves the overlay made since out of
+// the chain, with its bitmaps and the checkpoint whose bitmap is there:
+// the plan warns (libvirt's revert on 11.3, virtchain's on 9.0) and no
+// layer of the new chain has them.
+func TestIntegrationVc11bRevertLosesOverlayBitmaps(t *testing.T) {
+	name, dir := vc11bDomain(t, false)
+	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
+	labVirsh(t, "snapshot-create-as", name, "s1", "--disk-only", "--diskspec", "vda,snapshot=external,file="+p("ov"))
+	labTool(t, "qemu-img", "bitmap", "--add", p("ov"), "bmo")
+	plan := vc11bPlanOf(t, systemURI, "snapshot", "revert", name, "s1", "--discard-current")
+	if got := plan.effects(); !slices.Equal(got, []string{"bmo:lost"}) || plan.Plan.NextBackup != model.BackupFull {
+		t.Errorf("revert plan: effects %q, next %q", got, plan.Plan.NextBackup)
+	}
+	if w := strings.Join(plan.Plan.Warnings, "\n"); !strings.Contains(w, "bitmaps bmo of ov.qcow2 leave the chain with it (") {
+		t.Errorf("revert plan does not warn:\n%s", w)
+	}
+	snapCLI(t, "snapshot", "revert", name, "s1", "--discard-current")
+	c := vc11bChainOf(t, systemURI, name)
+	for _, l := range c.Disks[0].Layers {
+		for _, b := range l.Bitmaps {
+			if b.Name == "bmo" {
+				t.Errorf("%s: bmo still in the chain, in %s", testhost.Name(), l.Path)
+			}
+		}
+	}
+	if got := vc11bBitmaps(c); len(got) != 4 || got[0] != "" || got[1] != "bmt/image" {
+		t.Errorf("%s: after the revert: bitmaps %q, want top's bmt kept below the new overlay", testhost.Name(), got)
+	}
+}
