@@ -98,10 +98,14 @@ func remoteChains(l *discLab) (dom *libvirt.Domain, folders int) {
 	}
 	l.run("qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 1M", l.path("deep5.qcow2"))
 	img("snapshot", "-c", "int1", l.path("deep3.qcow2"))
+	// bitmaps: read remotely from the directory's offset, as locally.
+	img("bitmap", "--add", l.path("deep3.qcow2"), "nightly")
+	img("bitmap", "--add", "-g", "1M", "--disable", l.path("deep3.qcow2"), "frozen")
 	// a raw base under two overlays, the top one with 4 KiB clusters.
 	img("create", "-q", "-f", "raw", l.path("base.raw"), "32M")
 	img("create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", l.path("raw1.qcow2"))
 	img("create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "raw1.qcow2", "-F", "qcow2", l.path("raw2.qcow2"))
+	img("bitmap", "--add", l.path("raw2.qcow2"), "small")
 	// a missing backing file.
 	img("create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", l.path("orphan.qcow2"), "16M")
 	// a loop: a -> b -> a.
@@ -186,6 +190,14 @@ func TestRemoteChainEqualsLocal(t *testing.T) {
 	}
 	if !slices.Equal(local.Disks[0].Layers[2].InternalSnapshots, []string{"int1"}) || local.Disks[1].Layers[0].ClusterSize != 4096 {
 		t.Errorf("snapshot or cluster size not read: %+v", local.Disks[0].Layers)
+	}
+	wantBitmaps := []model.Bitmap{{Name: "nightly", Granularity: 65536, Enabled: true, Source: model.BitmapFromImage},
+		{Name: "frozen", Granularity: 1 << 20, Source: model.BitmapFromImage}}
+	if got := local.Disks[0].Layers[2].Bitmaps; !slices.Equal(got, wantBitmaps) {
+		t.Errorf("deep3's bitmaps %+v, want %+v", got, wantBitmaps)
+	}
+	if got := local.Disks[1].Layers[0].Bitmaps; len(got) != 1 || got[0].Name != "small" || got[0].Granularity != 4096 {
+		t.Errorf("raw2's bitmaps %+v", got)
 	}
 
 	// Calls and pools per discovery, one session over every disk.
@@ -320,6 +332,10 @@ func TestRemoteChainReadOnly(t *testing.T) {
 		if g.Path != w.Path || g.Format != w.Format || g.VirtualSize != w.VirtualSize || g.Allocation != w.Allocation ||
 			g.ClusterSize != w.ClusterSize || g.BackingFile != backing || g.BackingFormat != w.BackingFormat || g.Problem != "" {
 			t.Errorf("read-only layer %d: %+v, local %+v", i, g, w)
+		}
+		// Unknown, not absent: the header was not read.
+		if g.Bitmaps != nil || !strings.HasPrefix(g.BitmapsProblem, BitmapsNotRead) {
+			t.Errorf("read-only layer %d: bitmaps %+v, problem %q", i, g.Bitmaps, g.BitmapsProblem)
 		}
 	}
 	discCloseClean(t, ro)
