@@ -75,7 +75,7 @@ func parseCheckpoint(doc string, live bool) (model.Checkpoint, error) {
 	if err := x.Unmarshal(doc); err != nil {
 		return model.Checkpoint{}, errors.New(model.OneLine(err.Error()))
 	}
-	c := model.Checkpoint{Name: x.Name, Description: x.Description, Disks: []model.CheckpointDisk{}}
+	c := model.Checkpoint{Name: x.Name, Description: x.Description, Disks: []model.CheckpointDisk{}, Sized: live}
 	if x.Parent != nil {
 		c.Parent = x.Parent.Name
 	}

@@ -61,6 +61,10 @@ type Checkpoint struct {
 	// Broken lists the disks whose bitmap is in no layer of the chain: an
 	// incremental backup from this checkpoint fails there.
 	Broken []string `json:"broken,omitempty"`
+	// Sized says libvirt measured the disks in the running QEMU (see
+	// CheckpointDisk.Live); without it a running domain's bitmap that no
+	// image has yet may still be in QEMU, so it is not called broken.
+	Sized bool `json:"-"`
 }
 
 // CheckpointDisk is one <disk> of a checkpoint.
@@ -105,7 +109,7 @@ func ApplyCheckpoints(d *Domain) {
 				found = true
 				inferSnapshotCopies(disk, cd.Bitmap)
 			}
-			if !found {
+			if !found && (c.Sized || !d.State.Active()) {
 				c.Broken = append(c.Broken, cd.Target)
 			}
 		}

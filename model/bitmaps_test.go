@@ -26,15 +26,17 @@ func TestApplyCheckpoints(t *testing.T) {
 	}
 	// A checkpoint QEMU holds in memory only shows on the active layer.
 	d.Checkpoints = append(d.Checkpoints,
-		Checkpoint{Name: "cp2", Disks: []CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp2", Live: true}}},
-		Checkpoint{Name: "cp3", Disks: []CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp3"}, {Target: "vdb", Kind: "no"}}})
+		Checkpoint{Name: "cp2", Sized: true, Disks: []CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp2", Live: true}}},
+		Checkpoint{Name: "cp3", Sized: true, Disks: []CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp3"}, {Target: "vdb", Kind: "no"}}},
+		// libvirt could not be asked: QEMU may hold cp4, so it is not broken.
+		Checkpoint{Name: "cp4", Disks: []CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp4"}}})
 	ApplyCheckpoints(&d)
 	top := d.Disks[0].Layers[0].Bitmaps
 	if len(top) != 1 || top[0] != (Bitmap{Name: "cp2", Enabled: true, Source: BitmapFromQEMU, Checkpoint: "cp2"}) {
 		t.Errorf("active layer's bitmaps %+v", top)
 	}
-	if !slices.Equal(d.Checkpoints[2].Broken, []string{"vda"}) || d.Checkpoints[1].Broken != nil {
-		t.Errorf("broken: cp2 %v cp3 %v", d.Checkpoints[1].Broken, d.Checkpoints[2].Broken)
+	if !slices.Equal(d.Checkpoints[2].Broken, []string{"vda"}) || d.Checkpoints[1].Broken != nil || d.Checkpoints[3].Broken != nil {
+		t.Errorf("broken: cp2 %v cp3 %v cp4 %v", d.Checkpoints[1].Broken, d.Checkpoints[2].Broken, d.Checkpoints[3].Broken)
 	}
 	// Shut off, a live bitmap is not believed: nothing runs to hold it.
 	d = bitmapSeed(StateShutoff)[0]

@@ -16,7 +16,7 @@ func bitmapDomain() model.Domain {
 	l[5].Bitmaps = []model.Bitmap{{Name: "a", Enabled: true, Source: model.BitmapFromImage}, {Name: "b", Source: model.BitmapFromImage}}
 	d.Checkpoints = []model.Checkpoint{
 		{Name: "cp1", Disks: []model.CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "nightly"}}},
-		{Name: "cp2", Disks: []model.CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp2"}}},
+		{Name: "cp2", Sized: true, Disks: []model.CheckpointDisk{{Target: "vda", Kind: "bitmap", Bitmap: "cp2"}}},
 	}
 	model.ApplyCheckpoints(&d)
 	return d
