@@ -93,7 +93,7 @@ func NewCmdRoot(env *Env) *cobra.Command {
 
 	root.SetHelpCommand(NewCmdHelp(env, root))
 	root.AddCommand(
-		NewCmdList(env), NewCmdChain(env), NewCmdSnapshots(env),
+		NewCmdList(env), NewCmdChain(env), NewCmdSnapshots(env), NewCmdCheck(env),
 		newGroup(env, "snapshot", "create, revert or delete a snapshot",
 			NewCmdSnapshotCreate(env), NewCmdSnapshotRevert(env), NewCmdSnapshotDelete(env)),
 		NewCmdSave(env), NewCmdRestore(env), NewCmdManagedSave(env), NewCmdManagedSaveRemove(env), NewCmdStart(env),

@@ -103,7 +103,7 @@ func (r Remedy) CLI() string {
 	case DoDiscardCurrent:
 		return "add --discard-current"
 	}
-	return ""
+	return checkRemedyCLI(r, arg)
 }
 
 // HintPart is a piece of a Hint: Words or a Remedy.

@@ -30,6 +30,10 @@ type fakeBackend struct {
 	history      []model.HistoryOp // the journal, every domain's
 	historyErr   error
 	historyCalls []string
+
+	// checkFacts are the extra facts CheckDomain judges a domain with.
+	checkFacts map[string]model.CheckFacts
+	checkCalls []string
 }
 
 func (f *fakeBackend) History(_ context.Context, domain string) ([]model.HistoryOp, error) {
@@ -72,6 +76,20 @@ func (f *fakeBackend) DiscoverDomain(_ context.Context, name string) (model.Doma
 }
 
 func (f *fakeBackend) Events() <-chan model.Event { return f.events }
+
+// CheckDomain judges the fake's domain with its checkFacts, as libvirtx
+// does with the facts it reads.
+func (f *fakeBackend) CheckDomain(_ context.Context, name string) (model.DomainHealth, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checkCalls = append(f.checkCalls, name)
+	for _, d := range f.domains {
+		if d.Name == name {
+			return model.CheckDomain(d, f.checkFacts[name]), nil
+		}
+	}
+	return model.DomainHealth{}, model.NoDomain(name)
+}
 
 func (f *fakeBackend) set(ds ...model.Domain) {
 	f.mu.Lock()

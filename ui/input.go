@@ -107,6 +107,10 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, km.History):
 		m.detail.SetTab(domain.TabHistory)
 		m.setFocus(focusDetail)
+	case key.Matches(msg, km.Health):
+		m.detail.SetTab(domain.TabHealth)
+		m.setFocus(focusDetail)
+		return m.detail.CheckCmd(), true
 	default:
 		return nil, false
 	}

@@ -207,6 +207,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case common.ErrorMsg:
 		m.status.Update(msg)
 		return nil
+	case domain.HealthMsg:
+		if msg.Err == nil {
+			m.list.SetHealth(msg.Domain, msg.Health.Verdict)
+		}
+		return m.detail.Update(msg)
 	case jobs.Msg, common.SteerMsg:
 		return m.updateJobs(msg)
 	case afterJobMsg:

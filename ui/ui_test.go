@@ -581,7 +581,7 @@ func TestDomainNamesCutInTheMiddle(t *testing.T) {
 	// 120 columns: the list sits beside the detail, names get few cells.
 	h := newHarness(t, newFake(a, b), 120, 30)
 	h.lines()
-	h.contains("prod-da…plica-a", "prod-da…plica-b")
+	h.contains("prod-d…lica-a", "prod-d…lica-b")
 	for _, c := range []struct {
 		s    string
 		w    int

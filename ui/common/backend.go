@@ -15,6 +15,9 @@ type Backend interface {
 	Discover(ctx context.Context) ([]model.Domain, error)
 	DiscoverDomain(ctx context.Context, name string) (model.Domain, error)
 	Events() <-chan model.Event
+	// CheckDomain is `virtchain check DOMAIN`: every layer's verdict and
+	// the metadata findings, each with its fix.
+	CheckDomain(ctx context.Context, name string) (model.DomainHealth, error)
 
 	SnapshotBackend
 	JobBackend

@@ -28,6 +28,8 @@ type KeyMap struct {
 	Chains    key.Binding
 	Snapshots key.Binding
 	History   key.Binding
+	// Health opens the Health tab and checks the domain again.
+	Health key.Binding
 
 	Filter       key.Binding
 	ClearFilter  key.Binding
@@ -70,6 +72,7 @@ func DefaultKeyMap() *KeyMap {
 		Chains:    Bind([]string{"1"}, "1", "chains tab"),
 		Snapshots: Bind([]string{"2"}, "2", "snapshots tab"),
 		History:   Bind([]string{"3"}, "3", "history tab"),
+		Health:    Bind([]string{"4"}, "4", "health tab (checks the domain)"),
 
 		Filter:       Bind([]string{"/"}, "/", "filter"),
 		ClearFilter:  Bind([]string{"esc"}, "esc", "clear filter"),

@@ -50,6 +50,11 @@ type Model struct {
 	// marks is the range picked for a commit or pull (rangepick.go).
 	marks rangeMarks
 	rkeys RangeKeys
+
+	// quick is what discovery alone tells of the domain's health; health
+	// is its last full check (SetHealth), which wins when it is of dom.
+	quick  model.DomainHealth
+	health *model.DomainHealth
 }
 
 const (
@@ -73,6 +78,7 @@ func (v *Model) SetDomain(d *model.Domain) {
 	v.rows = v.rows[:0]
 	v.idxW, v.nameW, v.tagsW = 0, 0, 0
 	if d != nil {
+		v.quick = model.CheckDomain(*d, model.CheckFacts{})
 		for di := range d.Disks {
 			disk := &d.Disks[di]
 			v.rows = append(v.rows, chainRow{disk: di, layer: -1})
@@ -371,11 +377,38 @@ func (v *Model) renderLayer(d *model.Disk, li int, sel bool, idxW, nameW, tagW i
 	return b.String()
 }
 
+// SetHealth shows a full check's verdicts (nil: discovery's only).
+func (v *Model) SetHealth(h *model.DomainHealth) { v.health = h }
+
+// LayerHealth is the verdict of the layer at li of d: from the last full
+// check of this domain, else from what discovery read.
+func (v *Model) LayerHealth(d *model.Disk, li int) *model.LayerHealth {
+	h := &v.quick
+	if v.health != nil && v.dom != nil && v.health.Domain == v.dom.Name {
+		h = v.health
+	}
+	return h.Layer(d.Target, d.Layers[li].Path)
+}
+
+// healthMark is a layer's verdict as one glyph, so it reads without colour.
+func healthMark(lh *model.LayerHealth) string {
+	if lh == nil {
+		return "?"
+	}
+	switch lh.Verdict {
+	case model.VerdictBad:
+		return "✗"
+	case model.VerdictWarning:
+		return "!"
+	}
+	return "✓"
+}
+
 // layerTags is the plain text after the format column: role, the snapshot
 // that created the layer, internal snapshots, and header flags.
 func (v *Model) layerTags(d *model.Disk, li int) string {
 	l := &d.Layers[li]
-	var parts []string
+	parts := []string{healthMark(v.LayerHealth(d, li))}
 	if li == 0 {
 		parts = append(parts, "active")
 	} else if li == len(d.Layers)-1 {
@@ -397,6 +430,16 @@ func (v *Model) layerTags(d *model.Disk, li int) string {
 	return strings.Join(parts, " ")
 }
 
+func isHealthMark(t string) bool { return t == "✗" || t == "!" || t == "✓" || t == "?" }
+
+// styleMark colours a health mark: a fault stands out, health does not.
+func styleMark(st *common.Styles, t string) string {
+	if t == "✗" || t == "!" {
+		return st.Warning.Render(t)
+	}
+	return st.Dim.Render(t)
+}
+
 // styleTags colours the already truncated tag text by its leading words.
 func (v *Model) styleTags(tags string, d *model.Disk, li int) string {
 	st := v.common.Styles
@@ -411,11 +454,13 @@ func (v *Model) styleTags(tags string, d *model.Disk, li int) string {
 		switch {
 		case t == "▲TOP" || t == "▼BASE" || t == "↓moves" || t == "▲TOP▼BASE":
 			b.WriteString(st.Warning.Render(t))
-		case t == "active" && i == 0 && li == 0:
+		case i == 0 && isHealthMark(t):
+			b.WriteString(styleMark(st, t))
+		case t == "active" && i == 1 && li == 0:
 			b.WriteString(st.ActiveTag.Render(t))
-		case t == "base" && i == 0:
+		case t == "base" && i == 1:
 			b.WriteString(st.BaseTag.Render(t))
-		case t == "dirty" || t == "corrupt":
+		case t == "dirty", t == "corrupt":
 			b.WriteString(st.Warning.Render(t))
 		case strings.HasPrefix(t, "◆"):
 			b.WriteString(st.SnapTag.Render(t))

@@ -44,6 +44,10 @@ type Model struct {
 	// saveFiles remembers the save file typed for each domain, so restore
 	// offers it.
 	saveFiles map[string]string
+	// health is each domain's verdict: what discovery shows (model.CheckDomain
+	// without extra facts), or the last full check of it (SetHealth).
+	health  map[string]model.Verdict
+	checked map[string]model.Verdict
 }
 
 // Fixed list columns; the name gets what is left. FixedWidth is their sum.
@@ -53,7 +57,8 @@ const (
 	colChain   = 5
 	colSnaps   = 4
 	colSaved   = 5
-	FixedWidth = 3 + colState + 1 + colDisks + 1 + colChain + 1 + colSnaps + 1 + colSaved + 1
+	colHealth  = 1
+	FixedWidth = 3 + colState + 1 + colDisks + 1 + colChain + 1 + colSnaps + 1 + colSaved + 1 + colHealth + 1
 )
 
 // New builds the list; it starts focused.
@@ -78,8 +83,10 @@ func (l *Model) SetDomains(ds []model.Domain) {
 func (l *Model) setDomains(ds []model.Domain) {
 	l.domains = ds
 	l.nameW = 0
+	l.health = make(map[string]model.Verdict, len(ds))
 	for i := range ds {
 		l.nameW = max(l.nameW, common.TextWidth(ds[i].Name))
+		l.health[ds[i].Name] = model.CheckDomain(ds[i], model.CheckFacts{}).Verdict
 	}
 	l.applyFilter()
 }
@@ -342,7 +349,7 @@ func (l *Model) View() string {
 
 	nameW := common.Clamp(l.nameW, 8, max(w-FixedWidth, 4))
 	head := "   " + common.PadRight("DOMAIN", nameW) + " " + common.PadRight("STATE", colState) + " " +
-		common.PadLeft("DSK", colDisks) + " " + common.PadLeft("CHAIN", colChain) + " " + common.PadLeft("SNAP", colSnaps) + " " + common.PadRight("SAVED", colSaved)
+		common.PadLeft("DSK", colDisks) + " " + common.PadLeft("CHAIN", colChain) + " " + common.PadLeft("SNAP", colSnaps) + " " + common.PadRight("SAVED", colSaved) + " " + common.PadRight("H", colHealth)
 	lines = append(lines, st.ColumnHead.Render(common.Truncate(head, w)))
 
 	if l.Matches() == 0 && l.hosts == nil {
@@ -377,7 +384,7 @@ func (l *Model) renderRow(d *model.Domain, selected bool, nameW int) string {
 	snaps := strconv.Itoa(len(d.Snapshots))
 	text := common.PadRight(common.TruncateMiddle(d.Name, nameW), nameW) + " " + common.PadRight(string(d.State), colState) + " " +
 		common.PadLeft(strconv.Itoa(len(d.Disks)), colDisks) + " " + common.PadLeft(strconv.Itoa(d.DeepestChain()), colChain) + " " +
-		common.PadLeft(snaps, colSnaps) + " " + common.PadRight(saved, colSaved)
+		common.PadLeft(snaps, colSnaps) + " " + common.PadRight(saved, colSaved) + " " + common.PadRight(HealthWord(l.Health(d.Name)), colHealth)
 	text = common.Truncate(text, l.width-3)
 	mark := " "
 	if selected {
@@ -391,6 +398,38 @@ func (l *Model) renderRow(d *model.Domain, selected bool, nameW int) string {
 	default:
 		return mark + stStyle.Render(glyph) + " " + text
 	}
+}
+
+// SetHealth records the verdict of a full check of the named domain; it
+// stands until the next one.
+func (l *Model) SetHealth(name string, v model.Verdict) {
+	if l.checked == nil {
+		l.checked = map[string]model.Verdict{}
+	}
+	l.checked[name] = v
+}
+
+// Health is the domain's verdict: its last full check, else what
+// discovery shows.
+func (l *Model) Health(name string) model.Verdict {
+	if v, ok := l.checked[name]; ok {
+		return v
+	}
+	return l.health[name]
+}
+
+// HealthWord is a verdict in the list's one-cell H column, the glyphs
+// the chain view marks layers with.
+func HealthWord(v model.Verdict) string {
+	switch v {
+	case model.VerdictBad:
+		return "✗"
+	case model.VerdictWarning:
+		return "!"
+	case model.VerdictOK:
+		return "✓"
+	}
+	return "-"
 }
 
 // stateGlyph gives each state a distinct shape, so state reads without

@@ -25,6 +25,7 @@ const (
 	TabChains Tab = iota
 	TabSnapshots
 	TabHistory
+	TabHealth
 	tabCount
 )
 
@@ -37,6 +38,8 @@ func (t Tab) String() string {
 		return "Snapshots"
 	case TabHistory:
 		return "History"
+	case TabHealth:
+		return "Health"
 	}
 	return "?"
 }
@@ -54,6 +57,12 @@ type Model struct {
 	chains *chainview.Model
 	snaps  *snaptree.Model
 	hist   *history.Model
+
+	// health is the last full check of dom (health.go); checking names
+	// the domain a check runs for.
+	health    *model.DomainHealth
+	healthErr string
+	checking  string
 }
 
 // New builds the page with no domain.
@@ -68,6 +77,8 @@ func (p *Model) SetDomain(d *model.Domain) {
 		// A different domain: start its views from the top.
 		p.chains.SetDomain(nil)
 		p.snaps.SetDomain(nil)
+		p.health, p.healthErr = nil, ""
+		p.chains.SetHealth(nil)
 	}
 	p.dom = d
 	p.chains.SetDomain(d)
@@ -128,11 +139,18 @@ func (p *Model) HeadH() int {
 }
 
 func (p *Model) Update(msg tea.Msg) tea.Cmd {
+	if h, ok := msg.(HealthMsg); ok {
+		p.setHealth(h)
+		return nil
+	}
 	switch msg.(type) {
 	case chainview.JobEndedMsg:
 		return p.chains.Update(msg) // whichever tab shows
 	case history.LoadedMsg:
 		return p.hist.Update(msg)
+	}
+	if p.active == TabHealth {
+		return nil // the findings are read, not acted on
 	}
 	return p.current().Update(msg)
 }
@@ -213,7 +231,7 @@ func (p *Model) ShortHelp() []key.Binding { return p.current().ShortHelp() }
 
 func (p *Model) FullHelp() [][]key.Binding {
 	km := p.common.KeyMap
-	return append(p.current().FullHelp(), []key.Binding{km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots, km.History})
+	return append(p.current().FullHelp(), []key.Binding{km.Left, km.NextFocus, km.PrevFocus, km.Chains, km.Snapshots, km.History, km.Health})
 }
 
 func (p *Model) View() string {
@@ -248,6 +266,9 @@ func (p *Model) View() string {
 	head := common.FitLine(b.String(), p.width)
 	if p.dom != nil && p.dom.Problem != "" {
 		head += "\n" + common.FitLine(st.Warning.Render(common.Truncate("⚠ "+p.dom.Problem, p.width)), p.width)
+	}
+	if p.active == TabHealth {
+		return head + "\n" + p.healthView(max(p.height-p.HeadH(), 1))
 	}
 	return head + "\n" + p.current().View()
 }

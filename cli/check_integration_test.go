@@ -1,0 +1,513 @@
+package cli
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"virtchain/libvirtx/testhost"
+)
+
+// `virtchain check` against the real libvirtd: one shut-off domain (vc11c-)
+// per finding, its images made by qemu-img and its faults made by hand
+// (header bytes written here, files removed, a FIFO, a loop, a deep chain).
+
+type checkFindingJSON struct {
+	Kind     string `json:"kind"`
+	Verdict  string `json:"verdict"`
+	Disk     string `json:"disk"`
+	Path     string `json:"path"`
+	Snapshot string `json:"snapshot"`
+	Text     string `json:"text"`
+	Fix      string `json:"fix"`
+}
+
+type checkLayerJSON struct {
+	Path     string             `json:"path"`
+	Verdict  string             `json:"verdict"`
+	Checked  []string           `json:"checked"`
+	Notes    []string           `json:"notes"`
+	Findings []checkFindingJSON `json:"findings"`
+}
+
+type checkDomainJSON struct {
+	Domain  string `json:"domain"`
+	Verdict string `json:"verdict"`
+	Disks   []struct {
+		Target string           `json:"target"`
+		Layers []checkLayerJSON `json:"layers"`
+	} `json:"disks"`
+	Findings []checkFindingJSON `json:"findings"`
+	Notes    []string           `json:"notes"`
+}
+
+type checkOutJSON struct {
+	Healthy bool              `json:"healthy"`
+	Domains []checkDomainJSON `json:"domains"`
+}
+
+// runCheckJSON runs check --json on uri and returns its exit status and
+// the one domain's report.
+func runCheckJSON(t *testing.T, uri, name string) (int, checkDomainJSON, string) {
+	t.Helper()
+	code, stdout, stderr := runMain(t, "-c", uri, "--json", "check", name)
+	var out checkOutJSON
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out.Domains) != 1 {
+		t.Fatalf("check %s: exit %d, bad JSON (%v):\n%s\n%s", name, code, err, stdout, stderr)
+	}
+	if out.Healthy != (code == 0) {
+		t.Errorf("healthy %v with exit %d", out.Healthy, code)
+	}
+	return code, out.Domains[0], stderr
+}
+
+// findingOf is the first finding of kind in d (layers, then metadata).
+func findingOf(d checkDomainJSON, kind string) *checkFindingJSON {
+	for _, disk := range d.Disks {
+		for _, l := range disk.Layers {
+			for i := range l.Findings {
+				if l.Findings[i].Kind == kind {
+					return &l.Findings[i]
+				}
+			}
+		}
+	}
+	for i := range d.Findings {
+		if d.Findings[i].Kind == kind {
+			return &d.Findings[i]
+		}
+	}
+	return nil
+}
+
+// wantFinding checks that check exits 1 with a finding of kind at path
+// (any path when ""), whose fix contains fix.
+func wantFinding(t *testing.T, uri, name, kind, path, fix string) checkDomainJSON {
+	t.Helper()
+	code, d, stderr := runCheckJSON(t, uri, name)
+	f := findingOf(d, kind)
+	switch {
+	case f == nil:
+		t.Fatalf("exit %d, no %s finding: %+v", code, kind, d)
+	case path != "" && f.Path != path:
+		t.Errorf("%s finding on %s, want %s", kind, f.Path, path)
+	case !strings.Contains(f.Fix, fix):
+		t.Errorf("%s fix %q lacks %q", kind, f.Fix, fix)
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (%s)", code, stderr)
+	} else {
+		wantOneLine(t, stderr, "findings on 1 of 1 domains", name)
+	}
+	t.Logf("%s: %s; fix: %s", kind, f.Text, f.Fix)
+	return d
+}
+
+// checkScratch makes a folder and a domain name of this test's own.
+func checkScratch(t *testing.T, what string) (name, dir string) {
+	t.Helper()
+	name = fmt.Sprintf("vc11c-%s-%d", what, time.Now().UnixNano()%1_000_000_000)
+	return name, scratchDomain(t, name, "vc11c-")
+}
+
+// twoLayers makes base.qcow2 (with data) and top.qcow2 over it in dir.
+func twoLayers(t *testing.T, dir string) (base, top string) {
+	t.Helper()
+	base, top = filepath.Join(dir, "base.qcow2"), filepath.Join(dir, "top.qcow2")
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "64M")
+	labTool(t, "qemu-io", "-c", "write -P 0x11 0 1M", base)
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top)
+	return base, top
+}
+
+// setIncompatible ors bits into the image's incompatible features field
+// (offset 72 of a version 3 header).
+func setIncompatible(t *testing.T, path string, bits uint64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [8]byte
+	if _, err := f.ReadAt(b[:], 72); err != nil {
+		t.Fatal(err)
+	}
+	binary.BigEndian.PutUint64(b[:], binary.BigEndian.Uint64(b[:])|bits)
+	if _, err := f.WriteAt(b[:], 72); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setRefcount writes a 16-bit refcount for cluster n of a fresh qcow2
+// image: the first refcount block covers it.
+func setRefcount(t *testing.T, path string, n int64, refcount uint16) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var hdr [104]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	if order := binary.BigEndian.Uint32(hdr[96:]); order != 4 {
+		t.Fatalf("refcount order %d, want 4", order)
+	}
+	var e [8]byte
+	if _, err := f.ReadAt(e[:], int64(binary.BigEndian.Uint64(hdr[48:]))); err != nil {
+		t.Fatal(err)
+	}
+	block := int64(binary.BigEndian.Uint64(e[:]))
+	var r [2]byte
+	binary.BigEndian.PutUint16(r[:], refcount)
+	if _, err := f.WriteAt(r[:], block+2*n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIntegrationCheckHealthy(t *testing.T) {
+	needIntegration(t)
+	name, dir := checkScratch(t, "ok")
+	base, top := twoLayers(t, dir)
+	defineDiskDomain(t, name, dir, top)
+	code, d, stderr := runCheckJSON(t, systemURI, name)
+	if code != 0 || d.Verdict != "ok" || stderr != "" {
+		t.Fatalf("healthy shut-off domain: exit %d, verdict %s: %s %+v", code, d.Verdict, stderr, d)
+	}
+	for i, l := range d.Disks[0].Layers {
+		if l.Path != []string{top, base}[i] || !strings.Contains(strings.Join(l.Checked, ","), "qemu-img check") || len(l.Findings) != 0 {
+			t.Errorf("layer %d: %+v", i, l)
+		}
+	}
+	text := cliText(t, "check", name)
+	if !strings.Contains(text, name+" (shut off): ok") {
+		t.Errorf("text:\n%s", text)
+	}
+
+	// Running: the active layer is QEMU's and is not checked from outside,
+	// its base is checked with -U; still healthy, still exit 0.
+	labVirsh(t, "start", name)
+	code, d, stderr = runCheckJSON(t, systemURI, name)
+	if code != 0 || d.Verdict != "ok" {
+		t.Fatalf("healthy running domain: exit %d, verdict %s: %s %+v", code, d.Verdict, stderr, d)
+	}
+	active, below := d.Disks[0].Layers[0], d.Disks[0].Layers[1]
+	if strings.Contains(strings.Join(active.Checked, ","), "qemu-img") || !strings.Contains(strings.Join(active.Notes, " "), "writes it") {
+		t.Errorf("active layer of a running domain: %+v", active)
+	}
+	if !strings.Contains(strings.Join(below.Checked, ","), "qemu-img check -U") {
+		t.Errorf("backing layer of a running domain: %+v", below)
+	}
+	// A dirty bit on the image QEMU writes is its in-memory state, not a
+	// fault.
+	setIncompatible(t, top, 1)
+	if code, d, _ := runCheckJSON(t, systemURI, name); code != 0 || findingOf(d, "dirty") != nil {
+		t.Errorf("dirty active layer of a running domain: exit %d %+v", code, d)
+	}
+	labVirsh(t, "destroy", name)
+}
+
+func TestIntegrationCheckHeader(t *testing.T) {
+	needIntegration(t)
+	for _, c := range []struct {
+		what, kind string
+		bits       uint64
+		fix        string
+	}{
+		{"dirty", "dirty", 1, "qemu-img check -r all"},
+		{"corrupt", "corrupt", 2, "qemu-img check -r all"},
+		{"unknown", "unknown-features", 1 << 20, "qemu-img info"},
+	} {
+		t.Run(c.what, func(t *testing.T) {
+			name, dir := checkScratch(t, c.what)
+			base, top := twoLayers(t, dir)
+			setIncompatible(t, base, c.bits)
+			defineDiskDomain(t, name, dir, top)
+			wantFinding(t, systemURI, name, c.kind, base, c.fix+" "+base)
+		})
+	}
+}
+
+func TestIntegrationCheckBackingNames(t *testing.T) {
+	needIntegration(t)
+	t.Run("format", func(t *testing.T) {
+		name, dir := checkScratch(t, "fmt")
+		base, top := filepath.Join(dir, "base.raw"), filepath.Join(dir, "top.qcow2")
+		labTool(t, "qemu-img", "create", "-q", "-f", "raw", base, "64M")
+		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", base, "-F", "qcow2", top, "64M")
+		defineDiskDomain(t, name, dir, top)
+		wantFinding(t, systemURI, name, "backing-format", top, "qemu-img rebase -u -F raw -b "+base+" "+top)
+	})
+	t.Run("relative", func(t *testing.T) {
+		// The domain opens link/top.qcow2, a symlink to real/top.qcow2
+		// whose relative backing name base.qcow2 means link/base.qcow2
+		// there and real/base.qcow2 beside the file.
+		name, dir := checkScratch(t, "rel")
+		real, link := filepath.Join(dir, "real"), filepath.Join(dir, "link")
+		for _, d := range []string{real, link} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", filepath.Join(real, "base.qcow2"), "64M")
+		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", filepath.Join(link, "base.qcow2"), "64M")
+		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", filepath.Join(real, "top.qcow2"))
+		if err := os.Symlink("../real/top.qcow2", filepath.Join(link, "top.qcow2")); err != nil {
+			t.Fatal(err)
+		}
+		top := filepath.Join(link, "top.qcow2")
+		defineDiskDomain(t, name, dir, top)
+		f := findingOf(wantFinding(t, systemURI, name, "relative-backing", top, "-b "+filepath.Join(link, "base.qcow2")+" "+top), "relative-backing")
+		if !strings.Contains(f.Text, filepath.Join(real, "base.qcow2")) {
+			t.Errorf("text does not name the file beside: %s", f.Text)
+		}
+	})
+}
+
+func TestIntegrationCheckImageCheck(t *testing.T) {
+	needIntegration(t)
+	t.Run("corruptions", func(t *testing.T) {
+		name, dir := checkScratch(t, "corr")
+		base, top := twoLayers(t, dir)
+		setRefcount(t, base, 0, 0) // the header cluster, in use, counted 0
+		defineDiskDomain(t, name, dir, top)
+		wantFinding(t, systemURI, name, "image-corruptions", base, "qemu-img check -r all "+base)
+	})
+	t.Run("leaks", func(t *testing.T) {
+		name, dir := checkScratch(t, "leak")
+		_, top := twoLayers(t, dir)
+		// A cluster past the last one in use, counted 1 and used by
+		// nothing: the file grows to hold it.
+		st, err := os.Stat(top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(top, st.Size()+4<<16); err != nil {
+			t.Fatal(err)
+		}
+		setRefcount(t, top, st.Size()>>16+1, 1)
+		defineDiskDomain(t, name, dir, top)
+		d := wantFinding(t, systemURI, name, "image-leaks", top, "qemu-img check -r leaks "+top)
+		if d.Verdict != "warning" {
+			t.Errorf("leaks only: verdict %s, want warning", d.Verdict)
+		}
+	})
+}
+
+func TestIntegrationCheckChainFiles(t *testing.T) {
+	needIntegration(t)
+	t.Run("missing", func(t *testing.T) {
+		name, dir := checkScratch(t, "miss")
+		base, top := twoLayers(t, dir)
+		if err := os.Remove(base); err != nil {
+			t.Fatal(err)
+		}
+		defineDiskDomain(t, name, dir, top)
+		d := wantFinding(t, systemURI, name, "missing", base, "qemu-img rebase -u -F FORMAT -b BACKING "+top)
+		if notes := strings.Join(d.Disks[0].Layers[0].Notes, " "); !strings.Contains(notes, "broken below") {
+			t.Errorf("the top over a missing base is not qemu-img checked, and says why: %+v", d.Disks[0].Layers[0])
+		}
+	})
+	t.Run("fifo", func(t *testing.T) {
+		name, dir := checkScratch(t, "fifo")
+		base, top := twoLayers(t, dir)
+		if err := os.Remove(base); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(base, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defineDiskDomain(t, name, dir, top)
+		wantFinding(t, systemURI, name, "not-regular", base, top)
+	})
+	t.Run("loop", func(t *testing.T) {
+		name, dir := checkScratch(t, "loop")
+		a, b := filepath.Join(dir, "a.qcow2"), filepath.Join(dir, "b.qcow2")
+		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", a, "64M")
+		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", a, "-F", "qcow2", b)
+		labTool(t, "qemu-img", "rebase", "-q", "-u", "-f", "qcow2", "-b", b, "-F", "qcow2", a)
+		defineDiskDomain(t, name, dir, a)
+		wantFinding(t, systemURI, name, "loop", a, "qemu-img rebase -u")
+	})
+	t.Run("qemu-cannot-enter", func(t *testing.T) {
+		name, dir := checkScratch(t, "priv")
+		private := filepath.Join(dir, "private")
+		if err := os.Mkdir(private, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		_, top := twoLayers(t, private)
+		defineDiskDomain(t, name, dir, top)
+		conf := testhost.InRoot("/etc/libvirt/qemu.conf")
+		if b, _ := os.ReadFile(conf); strings.Contains(string(b), "\nuser = \"root\"") {
+			code, d, _ := runCheckJSON(t, systemURI, name)
+			if code != 0 || !strings.Contains(strings.Join(d.Notes, " "), "QEMU runs as root") {
+				t.Errorf("QEMU as root: exit %d, notes %v", code, d.Notes)
+			}
+			return
+		}
+		wantFinding(t, systemURI, name, "qemu-cannot-read", top, "chmod o+rX "+private)
+	})
+}
+
+// A chain over 1000 layers. qemu-img makes one overlay; the other 1000
+// are copies of its bytes with the backing name (same length in each)
+// changed, which takes milliseconds where 1001 qemu-img runs take a minute.
+func TestIntegrationCheckTooDeep(t *testing.T) {
+	needIntegration(t)
+	name, dir := checkScratch(t, "deep")
+	layer := func(i int) string { return filepath.Join(dir, fmt.Sprintf("l%04d.qcow2", i)) }
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", layer(0), "64M")
+	labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", filepath.Base(layer(0)), "-F", "qcow2", layer(1), "64M")
+	tmpl, err := os.ReadFile(layer(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := strings.Index(string(tmpl), filepath.Base(layer(0)))
+	if at < 0 {
+		t.Fatal("backing name not in the header")
+	}
+	prev := layer(1)
+	for i := 2; i <= 1001; i++ {
+		b := append([]byte(nil), tmpl...)
+		copy(b[at:], filepath.Base(layer(i-1)))
+		prev = layer(i)
+		if err := os.WriteFile(prev, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defineDiskDomain(t, name, dir, prev)
+	start := time.Now()
+	d := wantFinding(t, systemURI, name, "too-deep", "", "virtchain commit "+name+" vda")
+	t.Logf("check of a 1002-layer chain: %v", time.Since(start))
+	if n := len(d.Disks[0].Layers); n != 1001 {
+		t.Errorf("%d layers, want the 1000 read plus the one where the walk stopped", n)
+	}
+}
+
+func TestIntegrationCheckMetadata(t *testing.T) {
+	needIntegration(t)
+	t.Run("stale-and-gone", func(t *testing.T) {
+		name, dir := checkScratch(t, "snap")
+		base := filepath.Join(dir, "base.qcow2")
+		labTool(t, "qemu-img", "create", "-q", "-f", "qcow2", base, "64M")
+		defineDiskDomain(t, name, dir, base)
+		overlay := filepath.Join(dir, "s1.qcow2")
+		labVirsh(t, "snapshot-create-as", "--domain", name, "--name", "s1", "--disk-only",
+			"--diskspec", "vda,snapshot=external,file="+overlay)
+		// Back on the base: the overlay s1 made left the chain.
+		xml := strings.Replace(labVirsh(t, "dumpxml", "--inactive", name), overlay, base, 1)
+		path := filepath.Join(dir, "back.xml")
+		if err := os.WriteFile(path, []byte(xml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		labVirsh(t, "define", path)
+		f := findingOf(wantFinding(t, systemURI, name, "stale-snapshot", "", "virtchain snapshot delete "+name+" s1 --metadata-only"), "stale-snapshot")
+		if f.Snapshot != "s1" {
+			t.Errorf("stale finding names %q", f.Snapshot)
+		}
+		if code, d, _ := runCheckJSON(t, systemURI, name); code != 1 || findingOf(d, "snapshot-file-missing") != nil {
+			t.Errorf("the overlay still exists: %+v", d.Findings)
+		}
+		if err := os.Remove(overlay); err != nil {
+			t.Fatal(err)
+		}
+		f = findingOf(wantFinding(t, systemURI, name, "snapshot-file-missing", overlay, "--metadata-only"), "snapshot-file-missing")
+		if f.Snapshot != "s1" || f.Verdict != "bad" {
+			t.Errorf("gone finding: %+v", f)
+		}
+	})
+	t.Run("managed-save", func(t *testing.T) {
+		name, dir := checkScratch(t, "msave")
+		_, top := twoLayers(t, dir)
+		defineDiskDomain(t, name, dir, top)
+		labVirsh(t, "start", name)
+		labVirsh(t, "managedsave", name)
+		if code, d, _ := runCheckJSON(t, systemURI, name); code != 0 {
+			t.Fatalf("managed save of the same definition: exit %d %+v", code, d)
+		}
+		// Redefine it with more memory: starting would resume the old one.
+		xml := labVirsh(t, "dumpxml", "--inactive", name)
+		xml = strings.Replace(xml, "<memory unit='KiB'>65536</memory>", "<memory unit='KiB'>131072</memory>", 1)
+		xml = strings.Replace(xml, "<currentMemory unit='KiB'>65536</currentMemory>", "<currentMemory unit='KiB'>131072</currentMemory>", 1)
+		path := filepath.Join(dir, "bigger.xml")
+		if err := os.WriteFile(path, []byte(xml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		labVirsh(t, "define", path)
+		f := findingOf(wantFinding(t, systemURI, name, "managed-save-changed", "", "virtchain managedsave-remove "+name), "managed-save-changed")
+		if !strings.Contains(f.Text, "memory 65536 KiB, now 131072 KiB") {
+			t.Errorf("text: %s", f.Text)
+		}
+	})
+}
+
+// Over ssh the headers are read through storage pools, and qemu-img check
+// is not run: the report says so, and a healthy domain still exits 0.
+func TestIntegrationCheckRemote(t *testing.T) {
+	needIntegration(t)
+	ssh := testhost.NeedSSH(t)
+	name, dir := checkScratch(t, "ssh")
+	base, top := twoLayers(t, dir)
+	defineDiskDomain(t, name, dir, top)
+	code, d, stderr := runCheckJSON(t, ssh, name)
+	if code != 0 || !strings.Contains(strings.Join(d.Notes, " "), "qemu-img check") || !strings.Contains(strings.Join(d.Notes, " "), "remote") {
+		t.Fatalf("healthy remote: exit %d %s %+v", code, stderr, d)
+	}
+	for _, l := range d.Disks[0].Layers {
+		if strings.Contains(strings.Join(l.Checked, ","), "qemu-img") || !strings.Contains(strings.Join(l.Checked, ","), "header") {
+			t.Errorf("remote layer: %+v", l)
+		}
+	}
+	setIncompatible(t, base, 1<<1|1<<20)
+	wantFinding(t, ssh, name, "corrupt", base, "qemu-img check -r all "+base)
+	wantFinding(t, ssh, name, "unknown-features", base, "qemu-img info "+base)
+	if err := os.Remove(base); err != nil {
+		t.Fatal(err)
+	}
+	wantFinding(t, ssh, name, "missing", base, top)
+}
+
+func TestIntegrationCheckUsage(t *testing.T) {
+	needIntegration(t)
+	code, _, stderr := runMain(t, "-c", systemURI, "check", "vc11c-no-such-domain")
+	if code != 1 {
+		t.Errorf("unknown domain: exit %d", code)
+	}
+	wantOneLine(t, stderr, `no domain "vc11c-no-such-domain"`, "virtchain list")
+	code, _, stderr = runMain(t, "-c", systemURI, "check", "--dry-run")
+	if code != 2 {
+		t.Errorf("--dry-run: exit %d", code)
+	}
+	wantOneLine(t, stderr, "has no --dry-run")
+}
+
+// With two hosts, check runs on each; a domain only one host has is
+// checked there.
+func TestIntegrationCheckHosts(t *testing.T) {
+	needIntegration(t)
+	_, other := testhost.Other(t)
+	name, dir := checkScratch(t, "hosts")
+	_, top := twoLayers(t, dir)
+	defineDiskDomain(t, name, dir, top)
+	code, stdout, stderr := runMain(t, "-c", systemURI, "-c", other, "--json", "check", name)
+	var out checkHostsJSON
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || code != 0 || len(out.Hosts) != 2 {
+		t.Fatalf("exit %d (%s), %v:\n%s", code, stderr, err, stdout)
+	}
+	if len(out.Hosts[0].Domains) != 1 || len(out.Hosts[1].Domains) != 0 || !out.Healthy {
+		t.Errorf("hosts: %+v", out.Hosts)
+	}
+	code, _, stderr = runMain(t, "-c", systemURI, "-c", other, "check", "vc11c-nowhere")
+	if code != 1 {
+		t.Errorf("a domain on no host: exit %d", code)
+	}
+	wantOneLine(t, stderr, "no domain vc11c-nowhere on hosts")
+}
