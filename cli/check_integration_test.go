@@ -231,7 +231,10 @@ func TestIntegrationCheckHeader(t *testing.T) {
 			base, top := twoLayers(t, dir)
 			setIncompatible(t, base, c.bits)
 			defineDiskDomain(t, name, dir, top)
-			wantFinding(t, systemURI, name, c.kind, base, c.fix+" "+base)
+			d := wantFinding(t, systemURI, name, c.kind, base, c.fix+" "+base)
+			if f := findingOf(d, c.kind); c.kind == "unknown-features" && !strings.Contains(f.Text, "0x100000 (bit 20)") {
+				t.Errorf("text %q does not name the bit", f.Text)
+			}
 		})
 	}
 }

@@ -181,10 +181,29 @@ func (k *checker) header(l *model.Layer, f *model.LayerFacts) {
 	}
 	f.Header = true
 	f.UnknownIncompatible = h.UnknownIncompatible()
+	if f.UnknownIncompatible != 0 && k.c.local {
+		f.UnknownNames = localFeatureNames(l.Path, f.UnknownIncompatible)
+	}
 	l.Dirty, l.Corrupt = h.Dirty, h.Corrupt
 	if l.BackingFile == "" {
 		l.BackingFile, l.BackingFormat = h.BackingFile, h.BackingFormat
 	}
+}
+
+// localFeatureNames names the unknown bits, from the image's own feature
+// name table where it has one.
+func localFeatureNames(path string, bits uint64) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	table, _ := qcow2.ReadFeatureNames(f, st.Size())
+	return qcow2.IncompatibleNames(bits, table)
 }
 
 // backing reads the real format of the layer's backing file and, for a

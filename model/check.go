@@ -164,6 +164,8 @@ type LayerFacts struct {
 	// Header says the qcow2 header was read for this check.
 	Header              bool
 	UnknownIncompatible uint64
+	// UnknownNames names those bits (from the image's feature table).
+	UnknownNames []string
 	// BackingRealFormat is the format the backing file's own bytes show
 	// ("" when it was not read).
 	BackingRealFormat string
@@ -292,7 +294,11 @@ func (c *layerCheck) header(f LayerFacts, written string) {
 		c.add(FindCorrupt, VerdictBad, "corrupt bit set: QEMU found its metadata inconsistent and will open it read-only at most", repair("all"))
 	}
 	if u := f.UnknownIncompatible; u != 0 {
-		c.add(FindUnknownFeatures, VerdictBad, fmt.Sprintf("unknown incompatible features 0x%x: this QEMU refuses to open it", u),
+		names := ""
+		if len(f.UnknownNames) > 0 {
+			names = " (" + strings.Join(f.UnknownNames, ", ") + ")"
+		}
+		c.add(FindUnknownFeatures, VerdictBad, fmt.Sprintf("unknown incompatible features 0x%x%s: this QEMU refuses to open it", u, names),
 			Hint{Words("open it with the QEMU that wrote it, or see "), Do(DoImageInfo, l.Path)})
 	}
 	if l.BackingFile != "" && f.BackingRealFormat != "" && l.BackingFormat != "" && l.BackingFormat != f.BackingRealFormat {
