@@ -227,7 +227,13 @@ func (p *Model) titleText() string {
 	return common.Truncate(p.dom.Name, max(p.width/3, 8))
 }
 
-func (p *Model) ShortHelp() []key.Binding { return p.current().ShortHelp() }
+func (p *Model) ShortHelp() []key.Binding {
+	if p.active == TabHealth {
+		km := p.common.KeyMap
+		return []key.Binding{km.Health, km.Chains, km.Snapshots, km.Left, km.Help, km.Quit}
+	}
+	return p.current().ShortHelp()
+}
 
 func (p *Model) FullHelp() [][]key.Binding {
 	km := p.common.KeyMap
