@@ -161,8 +161,10 @@ type ImageCheck struct {
 
 // LayerFacts is what libvirtx read about one image beyond discovery.
 type LayerFacts struct {
-	// Header says the qcow2 header was read for this check.
+	// Header says the qcow2 header was read for this check; HeaderSkipped
+	// says why it could not be (the verdict then rests on discovery).
 	Header              bool
+	HeaderSkipped       string
 	UnknownIncompatible uint64
 	// UnknownNames names those bits (from the image's feature table).
 	UnknownNames []string
@@ -261,7 +263,10 @@ func checkLayer(d Domain, disk Disk, i int, f LayerFacts) LayerHealth {
 		return lh
 	}
 	lh.Checked = append(lh.Checked, "chain")
-	if l.Format == "qcow2" {
+	switch {
+	case f.HeaderSkipped != "":
+		lh.Notes = append(lh.Notes, "header not read: "+f.HeaderSkipped)
+	case l.Format == "qcow2":
 		c.header(f, written)
 	}
 	if f.QEMUCannotRead != "" {
@@ -334,13 +339,13 @@ func (c *layerCheck) imageCheck(f LayerFacts) {
 	case ic.Error != "":
 		c.add(FindImageCheckFailed, VerdictBad, "qemu-img check could not check it: "+ic.Error, Hint{Words("see "), Do(DoImageInfo, path)})
 	case ic.Corruptions > 0:
-		c.add(FindImageCorruptions, VerdictBad, fmt.Sprintf("qemu-img check found %d corruptions", ic.Corruptions),
+		c.add(FindImageCorruptions, VerdictBad, fmt.Sprintf("qemu-img check found corruptions: %d", ic.Corruptions),
 			Hint{Words("copy it aside, then with nothing using it "), Do(DoImageRepair, path, "all")})
 	case ic.CheckErrors > 0:
-		c.add(FindImageCheckFailed, VerdictBad, fmt.Sprintf("qemu-img check hit %d errors while checking", ic.CheckErrors), Hint{Words("see "), Do(DoImageInfo, path)})
+		c.add(FindImageCheckFailed, VerdictBad, fmt.Sprintf("qemu-img check hit errors while checking: %d", ic.CheckErrors), Hint{Words("see "), Do(DoImageInfo, path)})
 	}
 	if ic.Error == "" && ic.Leaks > 0 {
-		c.add(FindImageLeaks, VerdictWarning, fmt.Sprintf("qemu-img check found %d leaked clusters (space lost, data safe)", ic.Leaks),
+		c.add(FindImageLeaks, VerdictWarning, fmt.Sprintf("qemu-img check found leaked clusters: %d (space lost, data safe)", ic.Leaks),
 			Hint{Words("with nothing using it, "), Do(DoImageRepair, path, "leaks")})
 	}
 }

@@ -78,7 +78,7 @@ func TestHealthTabChecksAndShowsFixes(t *testing.T) {
 		t.Fatalf("check calls %v", f.checkCalls)
 	}
 	h.send(msg)
-	h.contains("health bad: 1 finding", "qemu-img check found 3 corruptions", "fix: copy it aside", "qemu-img check -r all")
+	h.contains("health bad: 1 finding", "qemu-img check found corruptions: 3", "fix: copy it aside", "qemu-img check -r all")
 	// The full check's verdict reaches the list and the chain view.
 	if r := listRow(h, name); !strings.HasSuffix(r, "✗") {
 		t.Errorf("list row %q after the check, want ✗", r)
