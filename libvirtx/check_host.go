@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,21 +95,12 @@ func readQemuIdentity(root string) qemuIdentity {
 		}
 	}
 	for _, e := range groups {
-		if len(e) > 3 && containsWord(strings.Split(e[3], ","), name) {
+		if len(e) > 3 && slices.Contains(strings.Split(e[3], ","), name) {
 			n, _ := strconv.ParseUint(e[2], 10, 32)
 			id.gids = append(id.gids, uint32(n))
 		}
 	}
 	return id
-}
-
-func containsWord(list []string, s string) bool {
-	for _, w := range list {
-		if w == s {
-			return true
-		}
-	}
-	return false
 }
 
 // confValues reads the key = value lines of a libvirt config file (only
@@ -156,19 +148,10 @@ func (id qemuIdentity) may(st *syscall.Stat_t, bit uint32) bool {
 	switch {
 	case st.Uid == id.uid:
 		return st.Mode>>6&bit != 0
-	case containsGid(id.gids, st.Gid):
+	case slices.Contains(id.gids, st.Gid):
 		return st.Mode>>3&bit != 0
 	}
 	return st.Mode&bit != 0
-}
-
-func containsGid(list []uint32, g uint32) bool {
-	for _, x := range list {
-		if x == g {
-			return true
-		}
-	}
-	return false
 }
 
 // cannotRead says why QEMU's user cannot read path, and which folder or

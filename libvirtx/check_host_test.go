@@ -3,6 +3,7 @@ package libvirtx
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,7 +39,7 @@ func TestQemuIdentityAndAccess(t *testing.T) {
 	write("etc/group", "root:x:0:\nkvm:x:108:\nlibvirt-qemu:x:64056:libvirt-qemu\n")
 	write("etc/libvirt/qemu.conf", "# user = \"root\"\n")
 	id := readQemuIdentity(root)
-	if id.skip != "" || id.name != "libvirt-qemu" || id.uid != 64055 || !containsGid(id.gids, 108) || !containsGid(id.gids, 64056) || !id.owned {
+	if id.skip != "" || id.name != "libvirt-qemu" || id.uid != 64055 || !slices.Contains(id.gids, 108) || !slices.Contains(id.gids, 64056) || !id.owned {
 		t.Fatalf("identity %+v", id)
 	}
 	// t.TempDir's own folders are 0700 and root's: QEMU's user is out.
