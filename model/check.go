@@ -134,10 +134,18 @@ func (h DomainHealth) All() []Finding {
 }
 
 // Layer is the health of the layer at path on disk target, or nil.
-func (h *DomainHealth) Layer(target, path string) *LayerHealth {
+func (h *DomainHealth) Layer(target, path string) *LayerHealth { return h.LayerAt(target, -1, path) }
+
+// LayerAt is Layer for the layer at position pos of the chain, found at
+// once when the check read the chain as it is now (a 1000-layer chain
+// is drawn a row at a time), else by path.
+func (h *DomainHealth) LayerAt(target string, pos int, path string) *LayerHealth {
 	for i := range h.Disks {
 		if h.Disks[i].Target != target {
 			continue
+		}
+		if ls := h.Disks[i].Layers; pos >= 0 && pos < len(ls) && ls[pos].Path == path {
+			return &ls[pos]
 		}
 		for j := range h.Disks[i].Layers {
 			if h.Disks[i].Layers[j].Path == path {

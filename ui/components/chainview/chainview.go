@@ -387,7 +387,7 @@ func (v *Model) LayerHealth(d *model.Disk, li int) *model.LayerHealth {
 	if v.health != nil && v.dom != nil && v.health.Domain == v.dom.Name {
 		h = v.health
 	}
-	return h.Layer(d.Target, d.Layers[li].Path)
+	return h.LayerAt(d.Target, li, d.Layers[li].Path)
 }
 
 // healthMark is a layer's verdict as one glyph, so it reads without colour.
