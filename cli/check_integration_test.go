@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -537,4 +538,26 @@ func TestIntegrationCheckHosts(t *testing.T) {
 		t.Errorf("a domain on no host: exit %d", code)
 	}
 	wantOneLine(t, stderr, "no domain vc11c-nowhere on hosts")
+}
+
+// A block job rewriting a disk's chain: its images are not qemu-img
+// checked meanwhile, and the report says why; still exit 0.
+func TestIntegrationCheckBlockJob(t *testing.T) {
+	needIntegration(t)
+	name, dir := checkScratch(t, "job")
+	base, top := twoLayers(t, dir)
+	labTool(t, "qemu-io", "-c", "write -P 0x33 0 32M", top)
+	defineDiskDomain(t, name, dir, top)
+	labVirsh(t, "start", name)
+	// 1 MiB/s: the 32 MiB take half a minute, long enough to look.
+	labVirsh(t, "blockcommit", name, "vda", "--active", "--bandwidth", "1")
+	t.Cleanup(func() { _ = exec.Command("virsh", "-c", systemURI, "blockjob", name, "vda", "--abort").Run() })
+	code, d, stderr := runCheckJSON(t, systemURI, name)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %+v", code, stderr, d)
+	}
+	below := d.Disks[0].Layers[1]
+	if below.Path != base || slices.Contains(below.Checked, "qemu-img check -U") || !strings.Contains(strings.Join(below.Notes, " "), "block job") {
+		t.Errorf("the base a commit writes into: %+v", below)
+	}
 }
