@@ -118,6 +118,7 @@ func (m *Model) discovered(msg discoveredMsg) tea.Cmd {
 		case on >= 0 && m.list.SelectIn(on, want):
 			m.openedDomain = true
 			m.syncDetail()
+			m.noteSelection()
 			m.setFocus(focusDetail)
 		case !m.multi() || m.allRead():
 			m.status.SetErr(model.NoDomain(m.opts.Domain).Error())

@@ -224,6 +224,7 @@ func (m *Model) hostsChanged() {
 	m.syncPeers()
 	m.layout()
 	m.syncDetail()
+	m.noteSelection()
 }
 
 // peerSetter is a Backend whose guards can read other hosts

@@ -74,6 +74,8 @@ type Model struct {
 	mux *jobMux
 	// openedDomain says Options.Domain was found and opened.
 	openedDomain bool
+	// sel is the selection the settle timer last saw (focus.go).
+	sel selection
 }
 
 // New builds the root model on one open connection. Run uses it; tests
@@ -231,7 +233,14 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case spinner.TickMsg:
 		return m.tick(msg)
 	case tea.KeyPressMsg, tea.MouseClickMsg, tea.MouseWheelMsg:
-		return m.input(msg)
+		cmd := m.input(msg)
+		return tea.Batch(cmd, m.selectionMoved())
+	case tea.FocusMsg:
+		return m.focused()
+	case tea.BlurMsg:
+		return nil
+	case selectedMsg:
+		return m.settled(msg)
 	}
 	// Anything else goes to the open dialog (its Cmds' results), or to
 	// the list (cursor blink of the filter input).

@@ -125,6 +125,8 @@ func (m *Model) View() (v tea.View) {
 		}
 	}()
 	v.AltScreen = !m.opts.NoAltScreen
+	// Focus-in re-reads the selected domain (focus.go).
+	v.ReportFocus = true
 	if !m.opts.NoMouse {
 		v.MouseMode = tea.MouseModeCellMotion
 	}
