@@ -7,7 +7,7 @@ BIN     := virtchain
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build install setup demo test test-matrix hosts-up hosts-down unit soak bench fuzz vet clean
+.PHONY: build install setup demo screenshots test test-matrix hosts-up hosts-down unit soak bench fuzz vet clean
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags "-X virtchain/cli.Version=$(VERSION)" -o $(BIN) .
@@ -34,6 +34,15 @@ setup:
 demo: setup build
 	./$(BIN) lab up
 	./$(BIN)
+
+# screenshots remakes assets/screenshots/*.png from the real program: a lab
+# of its own (LAB_PREFIX, LAB_DIR; none may exist yet), the TUI in a tmux
+# of its own at 80x24, each screen captured with capture-pane -e and drawn
+# by scripts/ansishot with the DejaVu fonts setup installs.
+LAB_PREFIX ?= lab-
+LAB_DIR    ?= /var/lib/libvirt/images/virtchain-lab
+screenshots: setup build
+	LAB_PREFIX=$(LAB_PREFIX) LAB_DIR=$(LAB_DIR) bash scripts/screenshots.sh
 
 # vet runs the linters. staticcheck and gocyclo are go.mod tool directives,
 # so `go tool` fetches them through the module proxy like any dependency: a

@@ -11,7 +11,9 @@ uri=qemu:///system
 # openssh-server: the sshd through which qemu+ssh reaches this machine's
 # own libvirtd in tests (testhost.sh up local-ssh). Without systemd its
 # package starts no daemon, and testhost.sh runs its own on a loopback port.
-need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux gcc make ca-certificates debootstrap openssh-client openssh-server)
+# tmux and fonts-dejavu-core: `make screenshots` drives the TUI in tmux and
+# draws its screens with the DejaVu fonts.
+need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux fonts-dejavu-core gcc make ca-certificates debootstrap openssh-client openssh-server)
 
 sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
