@@ -81,13 +81,19 @@ func (m *Model) settled(msg selectedMsg) tea.Cmd {
 
 // reread reads one domain of host h again, coalesced with a read already
 // under way; nil while the host is not connected (its reconnect reads
-// everything) or a full read runs.
+// everything). During a full read it waits for that read to end: the full
+// read may have read the domain before the change, and its result would
+// overwrite a fresher one.
 func (m *Model) reread(h int, name string) tea.Cmd {
 	if h < 0 || h >= len(m.hosts) {
 		return nil
 	}
 	hs := m.hosts[h]
-	if hs.b == nil || hs.conn.lost || hs.loading {
+	if hs.b == nil || hs.conn.lost {
+		return nil
+	}
+	if hs.loading {
+		hs.afterLoad[name] = true
 		return nil
 	}
 	if hs.inflight[name] {
@@ -96,4 +102,16 @@ func (m *Model) reread(h int, name string) tea.Cmd {
 	}
 	hs.inflight[name] = true
 	return m.rediscover(h, name)
+}
+
+// readAfterLoad issues the re-reads asked for while host h's full read
+// ran (reread), once it has ended.
+func (m *Model) readAfterLoad(h int) tea.Cmd {
+	hs := m.hosts[h]
+	var cmds []tea.Cmd
+	for name := range hs.afterLoad {
+		delete(hs.afterLoad, name)
+		cmds = append(cmds, m.reread(h, name))
+	}
+	return tea.Batch(cmds...)
 }

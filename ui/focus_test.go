@@ -188,3 +188,29 @@ func TestSelectionMovedOnBeforeSettling(t *testing.T) {
 		t.Error("a stale settle timer started a read")
 	}
 }
+
+// TestFocusInDuringFullReadReadsAfterIt: a full read under way may have
+// read the domain before virsh changed it; the focus-in's read waits for
+// it and then runs, so the change shows.
+func TestFocusInDuringFullReadReadsAfterIt(t *testing.T) {
+	f := newFake(labDomains()...)
+	h := newHarness(t, f, 80, 24)
+	h.keys("j", "j", "2")      // lab-test2
+	stale := h.m.discover(0)() // a full read made before virsh's snapshot
+	h.keys("ctrl+r")
+	f.set(append([]model.Domain{withVirshSnapshot()}, labDomains()[1:]...)...)
+	f.domainCalls = nil
+	for _, msg := range runAll(h.send(tea.FocusMsg{})) {
+		h.send(msg)
+	}
+	if len(f.domainCalls) != 0 {
+		t.Fatalf("read %v while the full read ran", f.domainCalls)
+	}
+	cmd := h.send(stale)
+	h.lacks("vc12r-by-virsh")
+	h.run(cmd)
+	if len(f.domainCalls) != 1 || f.domainCalls[0] != "lab-test2" {
+		t.Errorf("after the full read: read %v, want [lab-test2]", f.domainCalls)
+	}
+	h.contains("vc12r-by-virsh")
+}

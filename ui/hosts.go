@@ -50,10 +50,12 @@ type host struct {
 	conn     connState
 	inflight map[string]bool
 	dirty    map[string]bool
+	// afterLoad are domains to read again once the full read ends (focus.go).
+	afterLoad map[string]bool
 }
 
 func newHost(h Host) *host {
-	return &host{Host: h, b: h.Backend, inflight: map[string]bool{}, dirty: map[string]bool{}}
+	return &host{Host: h, b: h.Backend, inflight: map[string]bool{}, dirty: map[string]bool{}, afterLoad: map[string]bool{}}
 }
 
 // uri is the host's URI, as its connection says once there is one.

@@ -199,7 +199,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.layout()
 		return nil
 	case discoveredMsg:
-		return m.discovered(msg)
+		return tea.Batch(m.discovered(msg), m.readAfterLoad(msg.h))
 	case domainMsg:
 		return m.domainRead(msg)
 	case eventMsg:
