@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,25 +10,15 @@ import (
 	"virtchain/libvirtx/testhost"
 )
 
-// TestIntegrationLabPullVisible measures how long a pull of the demo lab's
+// TestIntegrationVc12rLabPullVisible measures how long a pull of the demo lab's
 // lab-test2 shows its progress: started the way README's "first five
 // minutes" says (base test2.qcow2, + pressed once: 1 MiB/s), and
 // without a limit. It reports the seconds; it asserts only that the
 // limited job was seen in progress at least twice.
-func TestIntegrationLabPullVisible(t *testing.T) {
+func TestIntegrationVc12rLabPullVisible(t *testing.T) {
 	testhost.Need(t)
-	dir, err := os.MkdirTemp("/var/tmp", "vc12r-labjob-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	prefix := "vc12r-labjob-"
-	t.Cleanup(func() {
-		labMain("-c", labURI, "lab", "down", "--prefix", prefix, "--dir", dir)
-		os.RemoveAll(dir)
-	})
+	dir := labDir(t, prefix)
 	conn, err := libvirtx.Open(labURI, true)
 	if err != nil {
 		t.Fatal(err)
