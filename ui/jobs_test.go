@@ -683,3 +683,23 @@ func TestChainViewShowsTheDisksJob(t *testing.T) {
 		t.Errorf("a finished job still shows on the disk:\n%s", out)
 	}
 }
+
+// TestNextJobOnADiskOpensThePanel: after a commit finished on vda (its
+// row stays), a pull on vda opens the panel like the first job did.
+func TestNextJobOnADiskOpensThePanel(t *testing.T) {
+	jf := newJobFake(classicDomain())
+	h := newJobHarness(t, jf, 100, 30)
+	c := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobCommit, Phase: model.PhaseRunning}
+	h.update(progressJob(&c, 1*mib, 10*mib, time.Now()))
+	c.SetPhase(model.PhaseCompleted, time.Now())
+	h.update(c)
+	h.press("J")
+	if h.m.jobs.Visible() {
+		t.Fatal("J did not close the panel")
+	}
+	pl := model.Job{Domain: "lab-test2", Disk: "vda", Kind: model.JobPull, Phase: model.PhaseRunning}
+	h.update(progressJob(&pl, 1*mib, 10*mib, time.Now()))
+	if !h.m.jobs.Visible() {
+		t.Errorf("a new pull on a disk with a finished commit did not open the panel:\n%s", h.view())
+	}
+}

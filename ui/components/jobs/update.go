@@ -133,8 +133,12 @@ func (p *Model) stream(msg Msg) tea.Cmd {
 			return nil // the lost connection's stream
 		}
 		cmds := []tea.Cmd{waitJobCmd(p.common.Ctx, p.ch)}
-		if p.index(msg.Job.Key()) < 0 && msg.Job.Phase.Live() {
-			p.visible = true // a new job: show it
+		if msg.Job.Phase.Live() {
+			// A new job: show it. A disk's finished job keeps its row, so
+			// the next job on that disk is new too.
+			if i := p.index(msg.Job.Key()); i < 0 || !p.jobs[i].Phase.Live() {
+				p.visible = true
+			}
 		}
 		return tea.Batch(append(cmds, p.hold(msg.Job))...)
 	case TickMsg:
