@@ -144,7 +144,11 @@ func (m *Model) domainRead(msg domainMsg) tea.Cmd {
 		}
 		return nil
 	}
-	m.putDomain(msg.h, msg.dom)
+	if !hs.same(msg.dom) {
+		// A read that found nothing new (a focus-in, the cursor resting
+		// on a domain) changes nothing: no redraw, no journal read.
+		m.putDomain(msg.h, msg.dom)
+	}
 	if hs.dirty[msg.name] {
 		delete(hs.dirty, msg.name)
 		hs.inflight[msg.name] = true

@@ -7,9 +7,12 @@ package ui
 // nothing happens.
 
 import (
+	"reflect"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
 )
 
 // selectSettle is how long the cursor must rest on a domain before it is
@@ -114,4 +117,14 @@ func (m *Model) readAfterLoad(h int) tea.Cmd {
 		cmds = append(cmds, m.reread(h, name))
 	}
 	return tea.Batch(cmds...)
+}
+
+// same reports whether host hs already holds d exactly as read.
+func (hs *host) same(d model.Domain) bool {
+	for i := range hs.domains {
+		if hs.domains[i].Name == d.Name {
+			return reflect.DeepEqual(hs.domains[i], d)
+		}
+	}
+	return false
 }
