@@ -55,6 +55,11 @@ keys() { t send-keys -t shots "$@"; sleep 0.4; }
 panel() { t capture-pane -p -t shots | grep -qF "Block jobs" || keys J; see "Block jobs"; }
 shot() {
 	sleep 0.5
+	# Others' domains coming and going set off full reads: wait one out.
+	for _ in $(seq 1 50); do
+		t capture-pane -p -t shots | grep -qF "reading libvirt" || break
+		sleep 0.2
+	done
 	t capture-pane -e -p -t shots > "$tmp/$1.ansi"
 	"$tmp/ansishot" -o "$out/$1.png" "$tmp/$1.ansi"
 	echo "screenshots: $out/$1.png"
@@ -103,6 +108,8 @@ see "✔ Started pull"
 keys Escape
 panel
 see "Block jobs · 1 running"
+# x: other programs' finished jobs on this host leave the panel.
+keys x
 sleep 3
 shot jobs-pull
 see "pull on ${prefix}test2 vda completed"
