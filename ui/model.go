@@ -220,12 +220,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.afterJob(msg)
 	case connMsg:
 		return m.updateConn(msg)
-	case dialog.OpenMsg:
-		m.setDialog(msg.D)
-		return nil
-	case dialog.CloseMsg:
-		m.setDialog(nil)
-		return nil
+	case dialog.OpenMsg, dialog.CloseMsg:
+		return m.openOrClose(msg)
 	case dialog.DoneMsg:
 		return m.opDone(msg)
 	case history.LoadedMsg:
@@ -235,12 +231,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg, tea.MouseClickMsg, tea.MouseWheelMsg:
 		cmd := m.input(msg)
 		return tea.Batch(cmd, m.selectionMoved())
-	case tea.FocusMsg:
-		return m.focused()
-	case tea.BlurMsg:
-		return nil
-	case selectedMsg:
-		return m.settled(msg)
+	case tea.FocusMsg, tea.BlurMsg, selectedMsg:
+		return m.updateFocus(msg)
 	}
 	// Anything else goes to the open dialog (its Cmds' results), or to
 	// the list (cursor blink of the filter input).
@@ -248,6 +240,28 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.dialog.Update(msg)
 	}
 	return m.list.Update(msg)
+}
+
+// openOrClose opens the dialog a component asked for, or closes it.
+func (m *Model) openOrClose(msg tea.Msg) tea.Cmd {
+	if o, ok := msg.(dialog.OpenMsg); ok {
+		m.setDialog(o.D)
+		return nil
+	}
+	m.setDialog(nil)
+	return nil
+}
+
+// updateFocus re-reads the selected domain when the terminal regains
+// focus or the cursor settles on a domain; losing focus changes nothing.
+func (m *Model) updateFocus(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.FocusMsg:
+		return m.focused()
+	case selectedMsg:
+		return m.settled(msg)
+	}
+	return nil
 }
 
 // updateHost handles what one host's connection reports: its dial, its
