@@ -9,8 +9,11 @@ export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: build install setup demo screenshots test test-matrix hosts-up hosts-down unit soak bench fuzz vet clean
 
+# build uses libvirt.org/go/libvirt with its init() made lazy (see
+# scripts/libvirt_lazy.sh): commands that never connect (version, help,
+# completion) then never load libvirt.so.0.
 build:
-	$(GO) build -tags $(TAGS) -ldflags "-X virtchain/cli.Version=$(VERSION)" -o $(BIN) .
+	$(GO) build -modfile $$(GO=$(GO) bash scripts/libvirt_lazy.sh) -tags $(TAGS) -ldflags "-X virtchain/cli.Version=$(VERSION)" -o $(BIN) .
 
 # install puts the binary, the man page and the bash completion under
 # PREFIX, all written by the binary itself; DESTDIR stages them for a
@@ -98,3 +101,4 @@ fuzz:
 
 clean:
 	rm -f $(BIN)
+	rm -rf .build
