@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"libvirt.org/go/libvirt"
-	"libvirt.org/go/libvirtxml"
 
 	"virtchain/model"
 )
@@ -54,6 +53,7 @@ func freeStats(stats []libvirt.DomainStats) {
 // for states and yes/no facts, then one XML per domain (and snapshots only
 // where there are some) in a bounded worker pool.
 func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
+	c.called(1)
 	doms, err := c.virt.ListAllDomains(0)
 	if err != nil {
 		le := &LibvirtError{Op: "list domains on " + c.uri, Err: err}
@@ -114,6 +114,7 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 
 // discoverOne reads one domain by name with per-domain calls.
 func (c *Conn) discoverOne(ctx context.Context, name string) (model.Domain, error) {
+	c.called(1)
 	dom, err := c.virt.LookupDomainByName(name)
 	if err != nil {
 		if virtCode(err) == libvirt.ERR_NO_DOMAIN {
@@ -171,6 +172,7 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 
 	// Flags 0: the live definition for an active domain, which is the one
 	// carrying <backingStore index=..>; the persistent one otherwise.
+	c.called(1)
 	doc, err := dom.GetXMLDesc(0)
 	if virtCode(err) == libvirt.ERR_NO_DOMAIN {
 		return d, true
@@ -178,23 +180,21 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 	if err != nil {
 		problems = append(problems, "domain XML: "+errorText(err))
 	} else {
-		var x libvirtxml.Domain
-		if err := x.Unmarshal(doc); err != nil {
+		x, err := decodeDomainParts(doc)
+		if err != nil {
 			problems = append(problems, "domain XML: "+model.OneLine(err.Error()))
 		} else {
-			if x.Devices != nil {
-				for _, xd := range x.Devices.Disks {
-					d.Disks = append(d.Disks, c.buildDisk(xd, f, pools))
-				}
+			for _, xd := range x.disks {
+				d.Disks = append(d.Disks, c.buildDisk(xd, f, pools))
 			}
-			if x.Metadata != nil {
-				d.PointMarks = parseMarks(x.Metadata.XML, false)
+			if x.metadata != nil {
+				d.PointMarks = parseMarks(x.metadata.XML, false)
 			}
 		}
 	}
 
 	if f.hasSnapshots {
-		snaps, current, formats, err := readSnapshots(dom)
+		snaps, current, formats, err := readSnapshots(dom, c.called)
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
