@@ -19,15 +19,84 @@ func writeJSON(w io.Writer, v any) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
+	// encoding/json's own indenting re-scans every byte through its
+	// validating state machine: for a large host's list it cost more than
+	// the encoding. The encoder's output is valid, so indentJSON only
+	// follows strings and punctuation, and writes the same bytes.
+	out := indentJSON(make([]byte, 0, b.Len()*2), b.Bytes())
 	// encoding/json escapes C0 but writes DEL and C1 (U+0080-U+009F) raw;
 	// \u escapes keep the names exact and the terminal undisturbed. They
-	// can only occur inside strings, so a plain replacement is safe.
-	_, err := io.WriteString(w, jsonControls.Replace(b.String()))
+	// can only occur inside strings, so a plain replacement is safe, and
+	// it is needed only where a DEL or a C1 lead byte (0xc2) occurs.
+	if bytes.IndexByte(out, 0x7f) < 0 && bytes.IndexByte(out, 0xc2) < 0 {
+		_, err := w.Write(out)
+		return err
+	}
+	_, err := io.WriteString(w, jsonControls.Replace(string(out)))
 	return err
+}
+
+// indentJSON appends src, valid compact JSON, indented as json.Indent(dst,
+// src, "", "  ") would: two spaces a level, "{}" and "[]" kept empty.
+func indentJSON(dst, src []byte) []byte {
+	depth := 0
+	needIndent := false
+	newline := func() {
+		dst = append(dst, '\n')
+		for range depth {
+			dst = append(dst, ' ', ' ')
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if needIndent && c != '}' && c != ']' {
+			needIndent = false
+			depth++
+			newline()
+		}
+		switch c {
+		case '"':
+			end := stringEnd(src, i)
+			dst = append(dst, src[i:end]...)
+			i = end - 1
+		case '{', '[':
+			needIndent = true
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline()
+		case ':':
+			dst = append(dst, c, ' ')
+		case '}', ']':
+			if needIndent {
+				needIndent = false
+			} else {
+				depth--
+				newline()
+			}
+			dst = append(dst, c)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// stringEnd returns the index just past the JSON string that starts at
+// src[i] (a '"').
+func stringEnd(src []byte, i int) int {
+	for j := i + 1; j < len(src); j++ {
+		switch src[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(src)
 }
 
 var jsonControls = func() *strings.Replacer {
