@@ -23,7 +23,8 @@ const BitmapsNotRead = "bitmaps not read"
 // when that answers, QEMU holds the bitmap, which the image on disk only
 // gets when QEMU closes it (measured on 9.0 and 11.3). A checkpoint whose
 // XML cannot be read is still listed, by name.
-func readCheckpoints(dom *libvirt.Domain, active bool) ([]model.Checkpoint, error) {
+func readCheckpoints(dom *libvirt.Domain, active bool, called func(int)) ([]model.Checkpoint, error) {
+	called(1)
 	list, err := dom.ListAllCheckpoints(libvirt.DOMAIN_CHECKPOINT_LIST_TOPOLOGICAL)
 	if err != nil {
 		if virtCode(err) == libvirt.ERR_NO_SUPPORT {
@@ -35,7 +36,7 @@ func readCheckpoints(dom *libvirt.Domain, active bool) ([]model.Checkpoint, erro
 	var problems []string
 	for i := range list {
 		name, _ := list[i].GetName()
-		cp, err := readCheckpoint(&list[i], active)
+		cp, err := readCheckpoint(&list[i], active, called)
 		_ = list[i].Free()
 		if err != nil {
 			problems = append(problems, "checkpoint "+name+": "+err.Error())
@@ -50,13 +51,15 @@ func readCheckpoints(dom *libvirt.Domain, active bool) ([]model.Checkpoint, erro
 }
 
 // readCheckpoint reads one checkpoint, with sizes when QEMU can give them.
-func readCheckpoint(cp *libvirt.DomainCheckpoint, active bool) (model.Checkpoint, error) {
+func readCheckpoint(cp *libvirt.DomainCheckpoint, active bool, called func(int)) (model.Checkpoint, error) {
 	if active {
+		called(1)
 		if doc, err := cp.GetXMLDesc(libvirt.DOMAIN_CHECKPOINT_XML_NO_DOMAIN | libvirt.DOMAIN_CHECKPOINT_XML_SIZE); err == nil {
 			return parseCheckpoint(doc, true)
 		}
 		// A bitmap QEMU lost (or a read-only connection): no sizes.
 	}
+	called(1)
 	doc, err := cp.GetXMLDesc(libvirt.DOMAIN_CHECKPOINT_XML_NO_DOMAIN)
 	if err != nil {
 		return model.Checkpoint{}, errors.New(errorText(err))

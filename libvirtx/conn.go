@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"libvirt.org/go/libvirt"
@@ -56,6 +57,9 @@ type Conn struct {
 	// which another host's plan may be running on it (a peer read) when
 	// the front end closes it.
 	life sync.RWMutex
+
+	// calls counts discovery's round trips (see Calls).
+	calls atomic.Int64
 }
 
 // errClosed is a read of a connection that Close has closed.

@@ -205,7 +205,7 @@ func (c *Conn) buildDomain(ctx context.Context, dom *libvirt.Domain, uuid string
 		model.Reconcile(&d)
 	}
 	if f.hasCheckpoints {
-		cps, err := readCheckpoints(dom, f.state.Active())
+		cps, err := readCheckpoints(dom, f.state.Active(), c.called)
 		if err != nil {
 			problems = append(problems, err.Error())
 		}

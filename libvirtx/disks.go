@@ -119,16 +119,19 @@ func (c *Conn) buildDisk(x libvirtxml.DomainDisk, f domainFacts, pools *poolSess
 // chain can be read like a file's. Left as pool/volume when that fails.
 func (c *Conn) resolveVolume(src *diskSource) {
 	pool, vol, _ := strings.Cut(src.name, "/")
+	c.called(1)
 	p, err := c.virt.LookupStoragePoolByName(pool)
 	if err != nil {
 		return
 	}
 	defer p.Free()
+	c.called(1)
 	v, err := p.LookupStorageVolByName(vol)
 	if err != nil {
 		return
 	}
 	defer v.Free()
+	c.called(1)
 	if path, err := v.GetPath(); err == nil && path != "" {
 		src.path, src.name = path, path
 	}

@@ -1,6 +1,8 @@
 package libvirtx
 
 import (
+	"sync"
+
 	"libvirt.org/go/libvirt"
 
 	"virtchain/model"
@@ -48,18 +50,26 @@ func (c *Conn) bulkFacts(doms []libvirt.Domain, uuids []string) map[string]domai
 	for f := range stateLists {
 		flags = append(flags, f)
 	}
+	// The lists are asked at once: each is a round trip that waits on the
+	// daemon, and the daemon answers a client's calls in parallel. The
+	// checkpoint filter's answer stands apart: a daemon that refuses it
+	// still answers the others in bulk, and each domain is then asked for
+	// its checkpoints.
+	all := append(flags, libvirt.CONNECT_LIST_DOMAINS_HAS_CHECKPOINT)
+	lists := make([]map[string]bool, len(all))
+	var wg sync.WaitGroup
+	for k, flag := range all {
+		wg.Go(func() { lists[k] = c.uuidSet(flag) })
+	}
+	wg.Wait()
 	sets := map[libvirt.ConnectListAllDomainsFlags]map[string]bool{}
-	for _, flag := range flags {
-		set := c.uuidSet(flag)
-		if set == nil {
+	for k, flag := range flags {
+		if lists[k] == nil {
 			return nil
 		}
-		sets[flag] = set
+		sets[flag] = lists[k]
 	}
-
-	// Asked apart: a daemon that refuses this filter still answers the
-	// others in bulk, and each domain is then asked for its checkpoints.
-	withCheckpoints := c.uuidSet(libvirt.CONNECT_LIST_DOMAINS_HAS_CHECKPOINT)
+	withCheckpoints := lists[len(flags)]
 	out := map[string]domainFacts{}
 	anyActive := false
 	for i, u := range uuids {
@@ -76,6 +86,7 @@ func (c *Conn) bulkFacts(doms []libvirt.Domain, uuids []string) map[string]domai
 			}
 		}
 		if f.state == "" {
+			c.called(1)
 			st, _, err := doms[i].GetState()
 			if err != nil {
 				continue // undefined meanwhile, or odd: oneFacts decides
@@ -104,6 +115,7 @@ func (c *Conn) blockStats(doms []*libvirt.Domain) map[string][]libvirt.DomainSta
 	if doms == nil {
 		flags |= libvirt.CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
 	}
+	c.called(1)
 	stats, err := c.virt.GetAllDomainStats(doms, libvirt.DOMAIN_STATS_BLOCK, flags)
 	if err != nil {
 		return nil
@@ -127,6 +139,8 @@ func (c *Conn) oneFacts(dom *libvirt.Domain) domainFacts {
 	note := func(what string, err error) {
 		f.problems = append(f.problems, what+": "+errorText(err))
 	}
+	// Five round trips, whatever they answer.
+	c.called(5)
 	if st, _, err := dom.GetState(); err == nil {
 		f.state = stateName(st)
 	} else {
@@ -161,6 +175,7 @@ func (c *Conn) oneFacts(dom *libvirt.Domain) domainFacts {
 // uuidSet is the UUIDs of the domains one ListAllDomains filter gives, or
 // nil when the daemon refuses it.
 func (c *Conn) uuidSet(flag libvirt.ConnectListAllDomainsFlags) map[string]bool {
+	c.called(1)
 	list, err := c.virt.ListAllDomains(flag)
 	if err != nil {
 		return nil

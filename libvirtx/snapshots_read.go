@@ -22,7 +22,8 @@ import (
 // A snapshot whose XML cannot be read is still listed, by name. formats
 // maps each image at a snapshot point to its format in the saved
 // definition.
-func readSnapshots(dom *libvirt.Domain) (snaps []model.Snapshot, current string, formats map[string]string, err error) {
+func readSnapshots(dom *libvirt.Domain, called func(int)) (snaps []model.Snapshot, current string, formats map[string]string, err error) {
+	called(1)
 	list, err := dom.ListAllSnapshots(0)
 	if err != nil {
 		return nil, "", nil, &LibvirtError{Op: "list snapshots", Err: err}
@@ -32,6 +33,7 @@ func readSnapshots(dom *libvirt.Domain) (snaps []model.Snapshot, current string,
 	snaps = make([]model.Snapshot, 0, len(list))
 	for i := range list {
 		name, _ := list[i].GetName()
+		called(1)
 		doc, err := list[i].GetXMLDesc(0)
 		_ = list[i].Free()
 		if err != nil {
@@ -54,6 +56,7 @@ func readSnapshots(dom *libvirt.Domain) (snaps []model.Snapshot, current string,
 	}
 
 	if len(snaps) > 0 {
+		called(1)
 		cur, err := dom.SnapshotCurrent(0)
 		switch {
 		case err == nil:

@@ -74,6 +74,7 @@ func (c *Conn) newPoolSession(ctx context.Context) *poolSession {
 // call counts one libvirt call.
 func (s *poolSession) call(op string) {
 	s.calls.Add(1)
+	s.c.called(1)
 	if poolCallHook != nil {
 		poolCallHook(op)
 	}
@@ -101,7 +102,6 @@ func (s *poolSession) release(fp *folderPool) {
 		return
 	}
 	if fp.ours && strings.HasPrefix(fp.name, TransientPoolPrefix) {
-		s.calls.Add(1)
 		s.destroy(fp.pool)
 	}
 	_ = fp.pool.Free()
@@ -117,7 +117,7 @@ const destroyPatience = 5 * time.Second
 // running"): that ends within milliseconds, so it tries again.
 func (s *poolSession) destroy(p *libvirt.StoragePool) {
 	for deadline := time.Now().Add(destroyPatience); ; time.Sleep(20 * time.Millisecond) {
-		s.calls.Add(1)
+		s.call("StoragePoolDestroy")
 		err := p.Destroy()
 		switch virtCode(err) {
 		case libvirt.ERR_OK, libvirt.ERR_NO_STORAGE_POOL, libvirt.ERR_OPERATION_INVALID:

@@ -1,0 +1,92 @@
+package libvirtx
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+)
+
+// callsLab starts a running domain whose one disk has depth layers.
+func callsLab(t *testing.T, name string, depth int) *discLab {
+	t.Helper()
+	l := newDiscLab(t, name)
+	top := l.qcow2("l0.qcow2", "")
+	for i := 1; i < depth; i++ {
+		top = l.qcow2(fmt.Sprintf("l%d.qcow2", i), top)
+	}
+	dom := l.define(discFileDisk("vda", top, "qcow2"))
+	if err := dom.Create(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	return l
+}
+
+// callsOf counts the libvirt calls f makes on c.
+func callsOf(c *Conn, f func()) int64 {
+	before := c.Calls()
+	f()
+	return c.Calls() - before
+}
+
+// Discovery makes a few bulk calls plus a constant per domain: a running
+// domain with a 16-layer chain costs what a running domain with one layer
+// does, for DiscoverDomain and for the whole host's Discover, locally and
+// over qemu+ssh (where the sizes of live layers come from one bulk stats
+// call instead of the images).
+func TestIntegrationDiscoveryCallsBound(t *testing.T) {
+	flat := callsLab(t, "vc12s-calls-flat", 1)
+	deep := callsLab(t, "vc12s-calls-deep", 16)
+	conns := map[string]*Conn{"local": flat.c}
+	if u := os.Getenv("VIRTCHAIN_TEST_SSH_URI"); u != "" {
+		conns["ssh"] = openRemote(t, u, true)
+	}
+	ctx := context.Background()
+	for kind, c := range conns {
+		one := map[string]int64{}
+		for _, l := range []*discLab{flat, deep} {
+			var layers int
+			one[l.name] = callsOf(c, func() {
+				d, err := c.DiscoverDomain(ctx, l.name)
+				if err != nil {
+					t.Fatalf("%s: DiscoverDomain %s: %v", kind, l.name, err)
+				}
+				layers = len(d.Disks[0].Layers)
+			})
+			t.Logf("%s: DiscoverDomain %s (%d layers, running): %d libvirt calls", kind, l.name, layers, one[l.name])
+		}
+		if one[flat.name] != one[deep.name] {
+			t.Errorf("%s: DiscoverDomain made %d calls for 1 layer and %d for 16: the calls depend on the chain", kind, one[flat.name], one[deep.name])
+		}
+		// Lookup, five facts, the XML, the snapshot list; the block stats
+		// over a remote connection.
+		if limit := int64(9); one[deep.name] > limit {
+			t.Errorf("%s: DiscoverDomain made %d calls, want at most %d", kind, one[deep.name], limit)
+		}
+
+		var n, snapCalls, layers int
+		calls := callsOf(c, func() {
+			doms, err := c.Discover(ctx)
+			if err != nil {
+				t.Fatalf("%s: Discover: %v", kind, err)
+			}
+			n = len(doms)
+			for _, d := range doms {
+				if len(d.Snapshots) > 0 {
+					snapCalls += 2 + len(d.Snapshots) // the list, each XML, the current one
+				}
+				for _, k := range d.Disks {
+					layers += len(k.Layers)
+				}
+			}
+		})
+		// Eight lists (all, then seven filters), one stats call when
+		// remote, one XML per domain (and a state for the rare states the
+		// filters do not tell apart), the snapshots where there are some.
+		limit := int64(9 + 2*n + snapCalls)
+		t.Logf("%s: Discover of %d domains (%d layers): %d libvirt calls, bound %d", kind, n, layers, calls, limit)
+		if calls > limit {
+			t.Errorf("%s: Discover made %d calls for %d domains, want at most %d", kind, calls, n, limit)
+		}
+	}
+}
