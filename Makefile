@@ -93,6 +93,9 @@ soak: setup build
 	SOAK_SKIP=$(SKIP) SOAK_LIBVIRTD=$(LIBVIRTD) \
 	$(GO) test -tags $(TAGS) -count=1 -timeout 0 -run '^TestSoak$$' -v ./soak/
 
+# bench prints the README's figures (scripts/bench.sh). SCALE=500 times a
+# 500-domain fleet instead of 40 (built for the run, removed afterwards);
+# BENCH_PARTS picks parts, BENCH_PREFIX names the fleet.
 bench: setup build
 	bash scripts/bench.sh
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
+
+	"virtchain/model"
 )
 
 // Budget (DESIGN.md): a frame of a 1000-layer chain or of a 500-domain list
@@ -53,5 +55,40 @@ func BenchmarkDomainList500(b *testing.B) {
 				_ = m.View()
 			}
 		})
+	}
+}
+
+// Budget (issue 12): on a 500-domain host the TUI redraws within 50 ms of
+// a lifecycle event. One op is what the program does between the event and
+// the new frame: Update takes the event (and asks for that one domain
+// only), the re-read's answer (here from the fake backend; the real
+// DiscoverDomain is timed in libvirtx's BenchmarkIntegrationDiscoverPhases)
+// goes through Update, and the frame is rendered. The event's domain is the
+// selected one, so the detail pane is rebuilt too.
+func BenchmarkEventRedraw500(b *testing.B) {
+	f := newFake(fleet(500)...)
+	m := benchModel(b, 200, 60, f)
+	for range 250 {
+		m.Update(keyMsg("j"))
+	}
+	name := m.list.SelectedName()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		m.Update(eventMsg{ev: model.Event{Domain: name, Kind: "Started"}})
+		if !m.hosts[0].inflight[name] {
+			b.Fatal("the event did not start a re-read of its domain")
+		}
+		m.Update(m.rediscover(0, name)())
+		_ = m.View()
+	}
+	b.StopTimer()
+	if f.discoverCalls != 1 {
+		b.Fatalf("events led to %d full discoveries, want none after the first", f.discoverCalls-1)
+	}
+	for _, n := range f.domainCalls {
+		if n != name {
+			b.Fatalf("an event on %s re-read %s", name, n)
+		}
 	}
 }
