@@ -23,9 +23,15 @@ type domainParts struct {
 // the scan does not understand goes through the full decoder, which also
 // words the error.
 func decodeDomainParts(doc string) (domainParts, error) {
+	return decodeDiskParts(doc, "domain")
+}
+
+// decodeDiskParts is decodeDomainParts for a domain definition whose root
+// element is root (a snapshot's <inactiveDomain> is one).
+func decodeDiskParts(doc, root string) (domainParts, error) {
 	var p domainParts
-	spans, err := scanDomain(doc)
-	if err != nil {
+	spans, err := scanDomain(doc, root)
+	if err != nil && root == "domain" {
 		var x libvirtxml.Domain
 		if err := x.Unmarshal(doc); err != nil {
 			return p, err
@@ -34,6 +40,9 @@ func decodeDomainParts(doc string) (domainParts, error) {
 			p.disks = x.Devices.Disks
 		}
 		return domainParts{disks: p.disks, metadata: x.Metadata}, nil
+	}
+	if err != nil {
+		return p, err
 	}
 	for _, s := range spans.disks {
 		var x libvirtxml.DomainDisk
@@ -60,11 +69,30 @@ type domainSpans struct {
 
 var errScan = errors.New("not a document the scan reads")
 
-// scanDomain finds the spans: it follows markup only (libvirt escapes '<'
-// in text and attribute values), skipping comments, CDATA, processing
+// scanDomain finds the spans of a domain definition whose root element
+// is root.
+func scanDomain(doc, root string) (domainSpans, error) {
+	var s domainSpans
+	_, err := scanElements(doc, root, func(depth int, child, name string) bool {
+		return (depth == 2 && child == "devices" && name == "disk") || (depth == 1 && name == "metadata")
+	}, func(name, text string, _, _ int) {
+		if name == "disk" {
+			s.disks = append(s.disks, text)
+		} else {
+			s.metadata = text
+		}
+	})
+	return s, err
+}
+
+// scanElements walks the markup of doc, whose root element must be root,
+// and hands each element that pick chooses (by its depth, the root's open
+// child and its name; not inside another chosen one) to found with its
+// text and byte range. It follows markup only (libvirt escapes '<' in
+// text and attribute values), skipping comments, CDATA, processing
 // instructions and quoted attribute values, and counts open elements.
-func scanDomain(doc string) (domainSpans, error) {
-	sc := domScan{doc: doc, open: span{start: -1}}
+func scanElements(doc, root string, pick func(depth int, child, name string) bool, found func(name, text string, start, end int)) (int, error) {
+	sc := domScan{doc: doc, root: root, pick: pick, found: found, open: span{start: -1}}
 	for i := 0; ; {
 		j := strings.IndexByte(doc[i:], '<')
 		if j < 0 {
@@ -87,22 +115,25 @@ func scanDomain(doc string) (domainSpans, error) {
 			i = sc.startTag(i)
 		}
 		if i < 0 {
-			return sc.spans, errScan
+			return 0, errScan
 		}
 	}
 	if sc.depth != 0 || !sc.seenRoot {
-		return sc.spans, errScan
+		return 0, errScan
 	}
-	return sc.spans, nil
+	return sc.picked, nil
 }
 
-// domScan is scanDomain's state.
+// domScan is scanElements' state.
 type domScan struct {
 	doc      string
-	spans    domainSpans
+	root     string
+	pick     func(depth int, child, name string) bool
+	found    func(name, text string, start, end int)
+	picked   int
 	depth    int    // open elements
 	child    string // the open child of <domain>
-	open     span   // the open <disk> or <metadata>, start -1 when none
+	open     span   // the open chosen element, start -1 when none
 	seenRoot bool
 }
 
@@ -114,48 +145,43 @@ func (sc *domScan) endTag(i int) int {
 	}
 	sc.depth--
 	if sc.open.start >= 0 && sc.depth == sc.open.depth {
-		sc.spans.add(sc.open, sc.doc[sc.open.start:end])
-		sc.open.start = -1
+		sc.emit(end)
 	}
 	return end
+}
+
+func (sc *domScan) emit(end int) {
+	sc.picked++
+	sc.found(sc.open.name, sc.doc[sc.open.start:end], sc.open.start, end)
+	sc.open.start = -1
 }
 
 // startTag takes the start tag at i and returns the index past it, or -1.
 func (sc *domScan) startTag(i int) int {
 	name, end, empty := startTag(sc.doc, i)
-	if end < 0 || (sc.depth == 0 && (name != "domain" || sc.seenRoot)) {
+	if end < 0 || (sc.depth == 0 && (name != sc.root || sc.seenRoot)) {
 		return -1
 	}
 	sc.seenRoot = true
 	if sc.depth == 1 {
 		sc.child = name
 	}
-	disk := sc.depth == 2 && sc.child == "devices" && name == "disk"
-	if sc.open.start < 0 && (disk || (sc.depth == 1 && name == "metadata")) {
-		sc.open = span{start: i, depth: sc.depth, disk: disk}
+	if sc.open.start < 0 && sc.depth > 0 && sc.pick(sc.depth, sc.child, name) {
+		sc.open = span{start: i, depth: sc.depth, name: name}
 	}
 	if !empty {
 		sc.depth++
 	} else if sc.open.start == i {
-		sc.spans.add(sc.open, sc.doc[i:end])
-		sc.open.start = -1
+		sc.emit(end)
 	}
 	return end
 }
 
-// span is an open element scanDomain keeps: where it starts, at which
-// depth, and whether it is a disk (else the metadata).
+// span is the chosen element scanElements has open: where it starts, at
+// which depth, its name.
 type span struct {
 	start, depth int
-	disk         bool
-}
-
-func (s *domainSpans) add(sp span, text string) {
-	if sp.disk {
-		s.disks = append(s.disks, text)
-	} else {
-		s.metadata = text
-	}
+	name         string
 }
 
 // skipPast returns the index just past the first sep at or after from,

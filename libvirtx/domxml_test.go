@@ -9,6 +9,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"virtchain/libvirtx/testhost"
+	"virtchain/model"
 )
 
 // fullParts is the reference: libvirtxml's decoder over the whole document.
@@ -32,7 +33,7 @@ func sameParts(t *testing.T, name, doc string) {
 	if (werr == nil) != (gerr == nil) {
 		t.Fatalf("%s: full decode error %v, parts error %v", name, werr, gerr)
 	}
-	if _, err := scanDomain(doc); werr == nil && err != nil {
+	if _, err := scanDomain(doc, "domain"); werr == nil && err != nil {
 		t.Errorf("%s: the scan gave up on a document libvirtxml reads (%v): the fast path is not taken", name, err)
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -121,4 +122,88 @@ func TestIntegrationDecodeDomainPartsOnHost(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no domain XML read on the host")
 	}
+}
+
+// fullSnapshot is the reference: the whole snapshot document decoded.
+func fullSnapshot(doc string) (model.Snapshot, []model.PointDisk, error) {
+	var x libvirtxml.DomainSnapshot
+	if err := x.Unmarshal(doc); err != nil {
+		return model.Snapshot{}, nil, err
+	}
+	return snapshotOf(&x, doc)
+}
+
+func sameSnapshot(t *testing.T, name, doc string) {
+	t.Helper()
+	ws, wp, werr := fullSnapshot(doc)
+	gs, gp, gerr := parseSnapshotPoints(doc)
+	if _, err := scanElements(doc, "domainsnapshot", func(int, string, string) bool { return false }, nil); werr == nil && err != nil {
+		t.Errorf("%s: the scan gave up on a snapshot libvirtxml reads (%v)", name, err)
+	}
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("%s: full decode error %v, parts error %v", name, werr, gerr)
+	}
+	if !reflect.DeepEqual(gs, ws) || !reflect.DeepEqual(gp, wp) {
+		t.Errorf("%s: snapshot differs from the full decode\n got %+v %+v\nwant %+v %+v", name, gs, gp, ws, wp)
+	}
+}
+
+const snapDoc = `<domainsnapshot>
+  <name>s2</name>
+  <state>running</state>
+  <parent><name>s1</name></parent>
+  <creationTime>1764640000</creationTime>
+  <memory snapshot='external' file='/var/tmp/vc12s/s2.mem'/>
+  <disks>
+    <disk name='vda' snapshot='external' type='file'><driver type='qcow2'/><source file='/var/tmp/vc12s/s2.qcow2'/></disk>
+    <disk name='vdb' snapshot='no'/>
+  </disks>
+  <domain type='kvm'><name>vc12s-d</name><devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/var/tmp/vc12s/s1.qcow2'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/vc12s'/><target dev='vdb' bus='virtio'/></disk>
+  </devices></domain>
+  <inactiveDomain type='kvm'><name>vc12s-d</name><devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/var/tmp/vc12s/base.qcow2'/><target dev='vda' bus='virtio'/></disk>
+  </devices></inactiveDomain>
+  <revertDisks>
+    <disk name='vda' snapshot='external' type='file'><source file='/var/tmp/vc12s/r.qcow2'/></disk>
+  </revertDisks>
+</domainsnapshot>`
+
+// A snapshot reads the same whether its saved definitions are decoded
+// whole or only their disks, on a crafted document and on every snapshot
+// of every domain on the real host.
+func TestParseSnapshotPointsEqualsFullDecode(t *testing.T) {
+	sameSnapshot(t, "crafted", snapDoc)
+	sameSnapshot(t, "inactive only", strings.Replace(snapDoc, "<domain type='kvm'><name>vc12s-d</name><devices>", "<x><devices>", 1))
+	sameSnapshot(t, "broken", "<domainsnapshot><name>x</name><domain>")
+	if _, _, err := parseSnapshotPoints("<domainsnapshot><name>x</name><domain>"); err == nil {
+		t.Error("a broken snapshot document was accepted")
+	}
+}
+
+func TestIntegrationParseSnapshotPointsOnHost(t *testing.T) {
+	testhost.Need(t)
+	c := discOpen(t, testhost.URI(), true)
+	doms, err := c.virt.ListAllDomains(libvirt.CONNECT_LIST_DOMAINS_HAS_SNAPSHOT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer freeDomains(doms)
+	n := 0
+	for i := range doms {
+		snaps, err := doms[i].ListAllSnapshots(0)
+		if err != nil {
+			continue
+		}
+		for j := range snaps {
+			if doc, err := snaps[j].GetXMLDesc(0); err == nil {
+				name, _ := snaps[j].GetName()
+				sameSnapshot(t, name, doc)
+				n++
+			}
+			_ = snaps[j].Free()
+		}
+	}
+	t.Logf("%d snapshots compared", n)
 }

@@ -85,10 +85,61 @@ func parseSnapshot(doc string) (model.Snapshot, error) {
 // parseSnapshotPoints is parseSnapshot that also returns the images at the
 // snapshot point (with their formats) that it put into the disks' Point.
 func parseSnapshotPoints(doc string) (model.Snapshot, []model.PointDisk, error) {
-	var x libvirtxml.DomainSnapshot
-	if err := x.Unmarshal(doc); err != nil {
+	x, rest, err := decodeSnapshot(doc)
+	if err != nil {
 		return model.Snapshot{}, nil, err
 	}
+	return snapshotOf(&x, rest)
+}
+
+// decodeSnapshot decodes a snapshot document, of whose saved domain
+// definitions (<domain>, <inactiveDomain>) only the disks, which is all
+// discovery reads of them: a definition is most of the document. rest is
+// the document without them, for revertDisks. A document the scan does not
+// follow is decoded whole.
+func decodeSnapshot(doc string) (x libvirtxml.DomainSnapshot, rest string, err error) {
+	type cut struct {
+		name, text string
+		start, end int
+	}
+	var cuts []cut
+	if _, serr := scanElements(doc, "domainsnapshot", func(depth int, _, name string) bool {
+		return depth == 1 && (name == "domain" || name == "inactiveDomain")
+	}, func(name, text string, start, end int) {
+		cuts = append(cuts, cut{name, text, start, end})
+	}); serr != nil {
+		err = x.Unmarshal(doc)
+		return x, doc, err
+	}
+	var b strings.Builder
+	at := 0
+	for _, c := range cuts {
+		b.WriteString(doc[at:c.start])
+		at = c.end
+	}
+	b.WriteString(doc[at:])
+	rest = b.String()
+	if err := x.Unmarshal(rest); err != nil {
+		return x, rest, err
+	}
+	for _, c := range cuts {
+		parts, err := decodeDiskParts(c.text, c.name)
+		if err != nil {
+			return x, rest, err
+		}
+		def := libvirtxml.Domain{Devices: &libvirtxml.DomainDeviceList{Disks: parts.disks}}
+		if c.name == "domain" {
+			x.Domain = &def
+		} else {
+			x.InactiveDomain = &libvirtxml.DomainSnapshotInactiveDomain{Domain: def}
+		}
+	}
+	return x, rest, nil
+}
+
+// snapshotOf turns a decoded snapshot into a model value; doc is (at
+// least) its document outside the saved definitions.
+func snapshotOf(x *libvirtxml.DomainSnapshot, doc string) (model.Snapshot, []model.PointDisk, error) {
 	s := model.Snapshot{
 		Name:        x.Name,
 		State:       x.State,
@@ -101,7 +152,7 @@ func parseSnapshotPoints(doc string) (model.Snapshot, []model.PointDisk, error) 
 	if secs, err := strconv.ParseInt(strings.TrimSpace(x.CreationTime), 10, 64); err == nil {
 		s.Created = time.Unix(secs, 0).UTC()
 	}
-	points := pointDisks(&x)
+	points := pointDisks(x)
 	if x.Disks != nil {
 		for _, xd := range x.Disks.Disks {
 			sd := snapshotDisk(xd)
@@ -120,7 +171,7 @@ func parseSnapshotPoints(doc string) (model.Snapshot, []model.PointDisk, error) 
 	for _, xd := range revert {
 		s.RevertDisks = append(s.RevertDisks, snapshotDisk(xd))
 	}
-	s.Memory, s.MemoryFile = snapshotMemory(&x, s.Disks)
+	s.Memory, s.MemoryFile = snapshotMemory(x, s.Disks)
 	s.Kind = model.SnapshotInternal
 	if s.Memory == model.MemoryExternal || slices.ContainsFunc(s.Disks, isExternal) {
 		s.Kind = model.SnapshotExternal
