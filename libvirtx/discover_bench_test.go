@@ -87,6 +87,39 @@ func BenchmarkIntegrationDiscoverPhases(b *testing.B) {
 			}
 		}
 	})
+	var snapDocs []string
+	for i := range doms {
+		snaps, err := doms[i].ListAllSnapshots(0)
+		if err != nil {
+			continue
+		}
+		for j := range snaps {
+			if doc, err := snaps[j].GetXMLDesc(0); err == nil {
+				snapDocs = append(snapDocs, doc)
+			}
+			_ = snaps[j].Free()
+		}
+	}
+	if len(snapDocs) > 0 {
+		b.Run("snapshot-decode-full", func(b *testing.B) {
+			for b.Loop() {
+				for _, doc := range snapDocs {
+					var x libvirtxml.DomainSnapshot
+					if x.Unmarshal(doc) == nil {
+						_, _, _ = snapshotOf(&x, doc)
+					}
+				}
+			}
+			b.ReportMetric(float64(len(snapDocs)), "snapshots")
+		})
+		b.Run("snapshot-decode-parts", func(b *testing.B) {
+			for b.Loop() {
+				for _, doc := range snapDocs {
+					_, _, _ = parseSnapshotPoints(doc)
+				}
+			}
+		})
+	}
 	b.Run("headers", func(b *testing.B) {
 		for b.Loop() {
 			for _, d := range disks {
