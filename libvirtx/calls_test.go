@@ -33,7 +33,8 @@ func callsOf(c *Conn, f func()) int64 {
 // domain with a 16-layer chain costs what a running domain with one layer
 // does, for DiscoverDomain and for the whole host's Discover, locally and
 // over qemu+ssh (where the sizes of live layers come from one bulk stats
-// call instead of the images).
+// call instead of the images). Checkpoints count like snapshots: their
+// list, then one XML each, for the domains that have some.
 func TestIntegrationDiscoveryCallsBound(t *testing.T) {
 	flat := callsLab(t, "vc12s-calls-flat", 1)
 	deep := callsLab(t, "vc12s-calls-deep", 16)
@@ -58,9 +59,9 @@ func TestIntegrationDiscoveryCallsBound(t *testing.T) {
 		if one[flat.name] != one[deep.name] {
 			t.Errorf("%s: DiscoverDomain made %d calls for 1 layer and %d for 16: the calls depend on the chain", kind, one[flat.name], one[deep.name])
 		}
-		// Lookup, five facts, the XML, the snapshot list; the block stats
-		// over a remote connection.
-		if limit := int64(9); one[deep.name] > limit {
+		// Lookup, five facts, the XML, the snapshot and checkpoint lists;
+		// the block stats over a remote connection.
+		if limit := int64(10); one[deep.name] > limit {
 			t.Errorf("%s: DiscoverDomain made %d calls, want at most %d", kind, one[deep.name], limit)
 		}
 
@@ -75,6 +76,9 @@ func TestIntegrationDiscoveryCallsBound(t *testing.T) {
 				if len(d.Snapshots) > 0 {
 					snapCalls += 2 + len(d.Snapshots) // the list, each XML, the current one
 				}
+				if len(d.Checkpoints) > 0 {
+					snapCalls += 1 + 2*len(d.Checkpoints) // the list, each XML (with sizes, else without)
+				}
 				for _, k := range d.Disks {
 					layers += len(k.Layers)
 					if !d.State.Active() {
@@ -83,13 +87,13 @@ func TestIntegrationDiscoveryCallsBound(t *testing.T) {
 				}
 			}
 		})
-		// Eight lists (all, then seven filters), one stats call when
+		// Nine lists (all, then eight filters), one stats call when
 		// remote, one XML per domain (and a state for the rare states the
 		// filters do not tell apart), the snapshots where there are some;
 		// over a remote connection a shut-off chain that a storage pool
 		// covers is read through it, at most 6 calls a layer
 		// (TestRemoteChainEqualsLocal holds that).
-		limit := int64(9 + 2*n + snapCalls)
+		limit := int64(10 + 2*n + snapCalls)
 		if !c.local {
 			limit += int64(6 * offline)
 		}

@@ -64,6 +64,6 @@ for h in "local|$local_uri" "trixie|$trixie_uri" "local over ssh|$lssh_uri" "tri
 		-bench 'DiscoverPhases/discover$' -benchtime 3x ./libvirtx/ >"$work/calls.txt" 2>&1 || { cat "$work/calls.txt" >&2; exit 1; }
 	awk -v name="$name" '/DiscoverPhases\/discover/ {
 		for (i = 1; i <= NF; i++) { if ($i == "calls/op") c = $(i-1); if ($i == "domains") d = $(i-1); if ($i == "layers") l = $(i-1) }
-		printf "| libvirt calls per discovery, %s | %d calls | %d domains, %d layers: %.1f per domain | 8 + 1 per domain (+ snapshots, remote pools) | |\n", name, c, d, l, (d ? c / d : 0)
+		printf "| libvirt calls per discovery, %s | %d calls | %d domains, %d layers: %.1f per domain | 9 + 1 per domain (+ snapshots, checkpoints, remote pools) | |\n", name, c, d, l, (d ? c / d : 0)
 	}' "$work/calls.txt" | tee -a "$out"
 done
