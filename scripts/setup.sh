@@ -12,8 +12,10 @@ uri=qemu:///system
 # own libvirtd in tests (testhost.sh up local-ssh). Without systemd its
 # package starts no daemon, and testhost.sh runs its own on a loopback port.
 # tmux and fonts-dejavu-core: `make screenshots` drives the TUI in tmux and
-# draws its screens with the DejaVu fonts.
-need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux fonts-dejavu-core gcc make ca-certificates debootstrap openssh-client openssh-server)
+# draws its screens with the DejaVu fonts. patch: `make build` patches a
+# copy of the libvirt module so that libvirt loads at its first use
+# (scripts/libvirt_lazy.sh); minimal images lack it.
+need=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config jq tmux fonts-dejavu-core patch gcc make ca-certificates debootstrap openssh-client openssh-server)
 
 sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
