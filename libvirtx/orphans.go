@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +48,7 @@ func (c *Conn) OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFact
 			c.managedSaveUsers(d.Name, f.Saved)
 		}
 	}
+	f.Unsure = append(f.Unsure, c.definitionUsers(f.Domains, f.Saved)...)
 	f.Folders = c.orphanFolders(doms, dirs)
 	var saves []string
 	if c.local {
@@ -426,35 +426,11 @@ func (c *Conn) saveImageUsers(file string, saved map[string][]string) {
 		return
 	}
 	var x libvirtxml.Domain
-	if x.Unmarshal(doc) != nil || x.Devices == nil {
+	if x.Unmarshal(doc) != nil {
 		return
 	}
 	who += " (of " + x.Name + ")"
-	add := func(p string) {
-		p = filepath.Clean(p)
-		if !slices.Contains(saved[p], who) {
-			saved[p] = append(saved[p], who)
-		}
-	}
-	for _, d := range x.Devices.Disks {
-		if d.Source == nil || d.Source.File == nil || d.Source.File.File == "" {
-			continue
-		}
-		top := d.Source.File.File
-		add(top)
-		if c.local {
-			for _, l := range WalkChain(top, "") {
-				if l.Path != "" {
-					add(l.Path)
-				}
-			}
-		}
-		for bs := d.BackingStore; bs != nil; bs = bs.BackingStore {
-			if bs.Source != nil && bs.Source.File != nil && bs.Source.File.File != "" {
-				add(bs.Source.File.File)
-			}
-		}
-	}
+	c.addDefinitionFiles(&x, who, true, saved)
 }
 
 // DeleteOrphan deletes one orphan the plan lists, only if it is still the

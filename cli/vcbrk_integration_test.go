@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"virtchain/libvirtx/testhost"
+	"virtchain/model"
+)
+
+// Files a domain uses that its chains do not show: the disk of a running
+// domain's persistent definition (its next boot), a block copy's
+// destination, and the firmware, NVRAM, kernel and initrd of a shut-off
+// domain. Each looks like a raw or qcow2 image, and none is an orphan.
+func TestIntegrationVcbrkOrphansDefinitionFiles(t *testing.T) {
+	testhost.Need(t)
+	uris := []string{systemURI}
+	if u := testhost.SSHURI(); u != "" {
+		uris = append(uris, u)
+	}
+	stamp := time.Now().UnixNano() % 1e9
+	dir := fmt.Sprintf("/var/tmp/vcbrk-it-%d", stamp)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	p := func(name string) string { return filepath.Join(dir, name) }
+	for _, c := range [][]string{
+		{"create", "-q", "-f", "qcow2", p("live.qcow2"), "16M"},
+		{"create", "-q", "-f", "qcow2", p("next.qcow2"), "16M"},
+		{"create", "-q", "-f", "qcow2", p("boot.qcow2"), "16M"},
+		{"create", "-q", "-f", "qcow2", p("lone.qcow2"), "16M"},
+		{"create", "-q", "-f", "raw", p("nvram.fd"), "128K"},
+		{"create", "-q", "-f", "raw", p("code.fd"), "2M"},
+		{"create", "-q", "-f", "raw", p("kernel.img"), "1M"},
+		{"create", "-q", "-f", "raw", p("initrd.img"), "512K"},
+	} {
+		if out, err := exec.Command("qemu-img", c...).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img %v: %v %s", c, err, out)
+		}
+	}
+	run := fmt.Sprintf("vcbrk-it-run-%d", stamp)
+	boot := fmt.Sprintf("vcbrk-it-boot-%d", stamp)
+	disk := func(file string) string {
+		return "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='" + file +
+			"'/><target dev='vda' bus='virtio'/></disk>"
+	}
+	define := func(name, uuid, osXML, devices string) {
+		if uuid != "" {
+			uuid = "<uuid>" + uuid + "</uuid>"
+		}
+		xml := "<domain type='qemu'><name>" + name + "</name>" + uuid + "<memory unit='MiB'>64</memory><os>" + osXML +
+			"</os><features><acpi/></features><devices>" + devices + "</devices></domain>"
+		xf := filepath.Join(t.TempDir(), "def.xml")
+		if err := os.WriteFile(xf, []byte(xml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		testhost.Virsh(t, "define", xf)
+		t.Cleanup(func() {
+			testhost.VirshQuiet("destroy", name)
+			testhost.VirshQuiet("undefine", name, "--keep-nvram")
+		})
+	}
+	define(run, "", "<type arch='x86_64' machine='pc'>hvm</type>", disk(p("live.qcow2")))
+	testhost.Virsh(t, "start", run)
+	// The same domain (its UUID), to boot from next.qcow2 next time.
+	uuid := strings.TrimSpace(testhost.Virsh(t, "domuuid", run))
+	define(run, uuid, "<type arch='x86_64' machine='pc'>hvm</type>", disk(p("next.qcow2")))
+	testhost.Virsh(t, "blockcopy", run, "vda", p("copy.qcow2"), "--transient-job", "--format", "qcow2", "--wait")
+	t.Cleanup(func() { testhost.VirshQuiet("blockjob", run, "vda", "--abort") })
+	define(boot, "", "<type arch='x86_64' machine='q35'>hvm</type><loader readonly='yes' type='pflash'>"+p("code.fd")+
+		"</loader><nvram>"+p("nvram.fd")+"</nvram><kernel>"+p("kernel.img")+"</kernel><initrd>"+p("initrd.img")+"</initrd>",
+		disk(p("boot.qcow2")))
+
+	for _, uri := range uris {
+		t.Run(uriHostOrLocal(uri), func(t *testing.T) {
+			var r model.OrphanReport
+			code, stdout, stderr := runMain(t, "-c", uri, "--json", "orphans", "--min-age", "0", "--dir", dir)
+			if code != 0 {
+				t.Fatalf("orphans: exit %d: %s", code, stderr)
+			}
+			if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+				t.Fatal(err)
+			}
+			if got := orphanNames(&r, dir); strings.Join(got, " ") != "lone.qcow2" {
+				t.Fatalf("orphans in %s: %v, want only lone.qcow2 (%v)", dir, got, r.Unsure)
+			}
+			for _, f := range []string{"next.qcow2", "copy.qcow2", "nvram.fd", "code.fd", "kernel.img", "initrd.img"} {
+				code, _, stderr := runMain(t, "-c", uri, "orphans", "--min-age", "0", "--dir", dir, "--delete", "--dry-run", p(f))
+				if code == 0 || !strings.Contains(stderr, "is not an orphan") {
+					t.Errorf("deleting %s: exit %d, %q; want 'is not an orphan'", f, code, stderr)
+				}
+			}
+		})
+	}
+}
+
+func uriHostOrLocal(uri string) string {
+	if strings.Contains(uri, "+ssh") {
+		return "ssh"
+	}
+	return "local"
+}
