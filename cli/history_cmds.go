@@ -29,7 +29,7 @@ func NewCmdHistory(env *Env) *cobra.Command {
 		Use:   "history [DOMAIN]",
 		Short: "what virtchain changed, oldest first, from its journal",
 		Long: "Every change virtchain makes (snapshots, save and restore, commit, pull, cleanup,\n" +
-			"job abort, pivot and bandwidth, lab up and down) is written to a journal before it\n" +
+			"job abort, pivot and bandwidth, lab up and down, each orphan deleted) is written to a journal before it\n" +
 			"starts and when it ends. An operation whose end is missing is shown as\n" +
 			"\"interrupted\" (virtchain stopped: a crash, kill -9) or \"started\" (a block job\n" +
 			"left running, whose end no virtchain saw), with the commands to look at.\n" +

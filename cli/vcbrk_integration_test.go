@@ -107,3 +107,38 @@ func uriHostOrLocal(uri string) string {
 	}
 	return "local"
 }
+
+// Deleting an orphan is a change: it is in the journal once per file,
+// with its result and the rm that does the same.
+func TestIntegrationVcbrkOrphansDeleteJournaled(t *testing.T) {
+	testhost.Need(t)
+	journal := vc11hState(t)
+	dir := fmt.Sprintf("/var/tmp/vcbrk-itj-%d", time.Now().UnixNano()%1e9)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	lone := filepath.Join(dir, "lone.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", lone, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v %s", err, out)
+	}
+	// A dry run and a refusal change nothing and write nothing.
+	cliText(t, "orphans", "--min-age", "0", "--dir", dir, "--delete", "--dry-run", lone)
+	if code, _, _ := runMain(t, "-c", systemURI, "orphans", "--dir", dir, "--delete", lone); code == 0 {
+		t.Fatal("a fresh file was deleted within --min-age")
+	}
+	if _, err := os.Stat(journal); !os.IsNotExist(err) {
+		t.Fatalf("a dry run or a refusal wrote the journal: %v", err)
+	}
+	cliText(t, "orphans", "--min-age", "0", "--dir", dir, "--delete", lone)
+	var ops []vc11hOp
+	cliJSON(t, &ops, "history")
+	if len(ops) != 1 || ops[0].Op != "orphans-delete" || ops[0].State != "ok" || ops[0].Host != systemURI ||
+		len(ops[0].Virsh) != 1 || ops[0].Virsh[0] != "rm -- "+lone || !strings.Contains(ops[0].Summary, lone) {
+		t.Fatalf("history after deleting %s: %+v", lone, ops)
+	}
+	script := cliText(t, "history", "--virsh")
+	if !strings.Contains(script, "\nrm -- "+lone+"\n") || strings.Contains(script, " on :") {
+		t.Fatalf("history --virsh:\n%s", script)
+	}
+}

@@ -448,7 +448,7 @@ func (c *Conn) DeleteOrphan(ctx context.Context, img model.OrphanImage) error {
 	case !img.Remote && !c.local:
 		return model.ErrPlanChanged
 	case !img.Remote:
-		return deleteLocalOrphan(img)
+		return c.deleteLocalOrphan(img)
 	case img.Pool == "":
 		return model.RemoteNotVolume(img, c.uri)
 	}
@@ -457,17 +457,19 @@ func (c *Conn) DeleteOrphan(ctx context.Context, img model.OrphanImage) error {
 
 // deleteLocalOrphan removes the file if it is still the one found: same
 // path (no link on the way), identity and status change time.
-func deleteLocalOrphan(img model.OrphanImage) error {
+func (c *Conn) deleteLocalOrphan(img model.OrphanImage) error {
 	hf := inspectFile(img.Path)
 	var st syscall.Stat_t
 	if hf.Path != img.Path || hf.Type != model.FileRegular || hf.ID != img.ID ||
 		syscall.Lstat(img.Path, &st) != nil || !time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Equal(img.Changed) {
 		return model.ErrPlanChanged
 	}
-	if err := os.Remove(img.Path); err != nil {
-		return &LibvirtError{Op: "delete " + img.Path, Err: err}
-	}
-	return nil
+	return c.journaled(model.OrphanDeleteOne(img), func() error {
+		if err := os.Remove(img.Path); err != nil {
+			return &LibvirtError{Op: "delete " + img.Path, Err: err}
+		}
+		return nil
+	})
 }
 
 // deleteOrphanVolume deletes the volume of img's pool if it is still the
@@ -491,10 +493,12 @@ func (c *Conn) deleteOrphanVolume(img model.OrphanImage) error {
 	if err != nil || v.Unmarshal(doc) != nil || v.Target == nil || filepath.Clean(v.Target.Path) != img.Path || volumeIdentity(&v, img.Path) != img.Key {
 		return model.ErrPlanChanged
 	}
-	if err := vol.Delete(0); err != nil {
-		return &LibvirtError{Op: "delete volume " + img.Path + " of pool " + img.Pool, Err: err}
-	}
-	return nil
+	return c.journaled(model.OrphanDeleteOne(img), func() error {
+		if err := vol.Delete(0); err != nil {
+			return &LibvirtError{Op: "delete volume " + img.Path + " of pool " + img.Pool, Err: err}
+		}
+		return nil
+	})
 }
 
 // domainGone reports that the domain with uuid is no longer defined: what

@@ -312,8 +312,12 @@ func HistoryScript(ops []HistoryOp) string {
 			host = o.Host
 			fmt.Fprintf(&b, "export LIBVIRT_DEFAULT_URI=%s\n", ShellQuote(host))
 		}
-		fmt.Fprintf(&b, "# %s %s %s on %s: %s\n", o.Time.UTC().Format(time.RFC3339), commentText(o.User), commentText(o.Op),
-			commentText(o.Domain), commentText(o.Summary))
+		on := "" // an orphan's deletion is no domain's
+		if o.Domain != "" {
+			on = " on " + commentText(o.Domain)
+		}
+		fmt.Fprintf(&b, "# %s %s %s%s: %s\n", o.Time.UTC().Format(time.RFC3339), commentText(o.User), commentText(o.Op),
+			on, commentText(o.Summary))
 		fmt.Fprintf(&b, "# result: %s\n", commentText(o.Outcome()))
 		for _, c := range o.Virsh {
 			line := oneLine(c)

@@ -166,3 +166,16 @@ func BenchmarkFoldHistory10k(b *testing.B) {
 		}
 	}
 }
+
+// An orphan's deletion is no domain's: its comment names none.
+func TestVcbrkHistoryScriptNoDomain(t *testing.T) {
+	img := OrphanImage{Host: "local", Path: "/var/tmp/vcbrk/o.qcow2", Format: "qcow2", Allocation: 4096}
+	p := OrphanDeleteOne(img)
+	if p.Domain != "" || len(p.Virsh) != 1 || p.Virsh[0] != "rm -- /var/tmp/vcbrk/o.qcow2" || !strings.Contains(p.Summary, img.Path) {
+		t.Fatalf("plan %+v", p)
+	}
+	s := HistoryScript([]HistoryOp{{Op: p.Op, Summary: p.Summary, Virsh: p.Virsh, State: StateOK, Host: "qemu:///system"}})
+	if strings.Contains(s, " on :") || !strings.Contains(s, " orphans-delete: delete orphan image /var/tmp/vcbrk/o.qcow2") {
+		t.Fatalf("script:\n%s", s)
+	}
+}

@@ -556,3 +556,17 @@ func (t OrphanTree) KindWords() string {
 	}
 	return "orphans on a backing file not searched"
 }
+
+// OrphanDeleteOne is the deletion of the one orphan img as the journal
+// records it: each file deleted is its own change, so a deletion that
+// stops midway says which files went.
+func OrphanDeleteOne(img OrphanImage) *Plan {
+	op := &OrphanPlan{}
+	op.Op = "orphans-delete"
+	op.addDelete(img, img.Remote)
+	op.Summary = "delete orphan image " + op.Files[0].Path + ", freeing " + FormatBytes(img.Allocation)
+	if img.Remote {
+		op.Summary = "delete orphan image " + img.Host + ":" + img.Path + ", freeing " + FormatBytes(img.Allocation)
+	}
+	return &op.Plan
+}
