@@ -142,3 +142,30 @@ func TestIntegrationVcbrkOrphansDeleteJournaled(t *testing.T) {
 		t.Fatalf("history --virsh:\n%s", script)
 	}
 }
+
+// A --dir that is no folder is refused in one line naming it, not
+// searched as an empty folder ("0 orphans").
+func TestIntegrationVcbrkOrphansBadDir(t *testing.T) {
+	testhost.Need(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := exec.Command("mkfifo", fifo).Run(); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]string{
+		fifo:                       "is not a folder (a FIFO)",
+		file:                       "is not a folder (a regular file); give its folder with --dir " + dir,
+		filepath.Join(dir, "typo"): "cannot be searched: no such file or directory",
+		"/dev/null":                "is not a folder (a character device)",
+	} {
+		code, stdout, stderr := runMain(t, "-c", systemURI, "orphans", "--dir", d)
+		if code != 1 || stdout != "" {
+			t.Errorf("--dir %s: exit %d, stdout %q", d, code, stdout)
+		}
+		wantOneLine(t, stderr, "--dir "+d, want)
+	}
+}

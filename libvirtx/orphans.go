@@ -36,6 +36,13 @@ func (c *Conn) OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFact
 		if !filepath.IsAbs(d) {
 			return f, model.NotAbsolute("folder", d)
 		}
+		if c.local {
+			// A typo or a FIFO would be searched as an empty folder,
+			// and "0 orphans" would be the answer.
+			if err := localFolder(d); err != nil {
+				return f, err
+			}
+		}
 	}
 	doms, err := c.Discover(ctx)
 	if err != nil {
@@ -72,6 +79,24 @@ func (c *Conn) OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFact
 		}
 	}
 	return f, ctx.Err()
+}
+
+// localFolder refuses a --dir that is no folder on this machine.
+func localFolder(d string) error {
+	st, err := os.Stat(d)
+	switch {
+	case err != nil:
+		return model.Refuse("--dir "+model.Escape(d)+" cannot be searched: "+errText(err), "give a folder that exists with --dir")
+	case st.Mode().IsRegular():
+		return model.Refuse("--dir "+model.Escape(d)+" is not a folder (a regular file)", "give its folder with --dir "+model.ShellQuote(filepath.Dir(d)))
+	case !st.IsDir():
+		kind := "a special file"
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			kind = fileKind(sys.Mode)
+		}
+		return model.Refuse("--dir "+model.Escape(d)+" is not a folder ("+kind+")", "give a folder with --dir")
+	}
+	return nil
 }
 
 // rereadUnsure reads again, up to twice, each domain with a layer that
