@@ -99,6 +99,50 @@ func startEventLoop() error {
 	return loopErr
 }
 
+// ConnectTimeout bounds how long Open waits for a host to answer.
+// libvirt's own connect has no deadline: an ssh to a host that drops
+// packets waits for minutes with nothing on the screen.
+var ConnectTimeout = 30 * time.Second
+
+type dialed struct {
+	virt *libvirt.Connect
+	err  error
+}
+
+// connectWithin opens the libvirt connection, or gives up after limit
+// with a CauseNoDaemon error. A connection that answers after that is
+// closed as soon as it does, so nothing is left open behind the error.
+func connectWithin(uri string, readonly bool, limit time.Duration) (*libvirt.Connect, error) {
+	done := make(chan dialed, 1)
+	go func() {
+		var d dialed
+		if readonly {
+			d.virt, d.err = libvirt.NewConnectReadOnly(uri)
+		} else {
+			d.virt, d.err = libvirt.NewConnect(uri)
+		}
+		done <- d
+	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case d := <-done:
+		if d.err != nil {
+			return nil, classifyConnectError(uri, readonly, d.err)
+		}
+		return d.virt, nil
+	case <-timer.C:
+		go func() {
+			if d := <-done; d.virt != nil {
+				_, _ = d.virt.Close()
+			}
+		}()
+		return nil, &ConnectError{URI: uri, Cause: CauseNoDaemon,
+			Detail: "no answer within " + limit.String(),
+			Fix:    model.Say("check that the host is up and reachable (for qemu+ssh: `ssh` to it by hand), or leave it out of -c/--host")}
+	}
+}
+
 // Open connects to uri (read-only when readonly is set). It registers the
 // libvirt event loop first. Errors are *ConnectError with a one-line message
 // naming the URI, the cause and what to run.
@@ -106,17 +150,9 @@ func Open(uri string, readonly bool) (*Conn, error) {
 	if err := startEventLoop(); err != nil {
 		return nil, classifyConnectError(uri, readonly, err)
 	}
-	var (
-		virt *libvirt.Connect
-		err  error
-	)
-	if readonly {
-		virt, err = libvirt.NewConnectReadOnly(uri)
-	} else {
-		virt, err = libvirt.NewConnect(uri)
-	}
+	virt, err := connectWithin(uri, readonly, ConnectTimeout)
 	if err != nil {
-		return nil, classifyConnectError(uri, readonly, err)
+		return nil, err
 	}
 	// Drivers without a daemon (test:///) do not support keepalive; that is fine.
 	_ = virt.SetKeepAlive(keepaliveInterval, keepaliveCount)
