@@ -17,15 +17,42 @@ import (
 // small domain of their own (prefix vct-cli-), behind VIRTCHAIN_INTEGRATION=1.
 // They share the lab test's helpers (labTool, labVirsh, labDisk, labQemuInfo).
 
-// systemURI is the host this pass of the suite runs against (make test runs
-// it once per host).
-var systemURI = testhost.URI()
+// systemURI is the connection under test of this pass of the suite (make
+// test runs it once per host, directly and over the host's qemu+ssh URI);
+// hostURI is the host's own socket, for the tests' setup and checks with
+// virsh.
+var systemURI, hostURI = testhost.URI(), testhost.DirectURI()
 
 func needIntegration(t *testing.T) {
 	t.Helper()
-	if os.Getenv("VIRTCHAIN_INTEGRATION") != "1" {
-		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run it against the real libvirtd")
+	testhost.Need(t)
+}
+
+// remoteFilesRefused reports, in a pass over ssh, that the cleanup args
+// (with --delete-files or file arguments) is refused as local-only, and
+// fails t when it is not; the caller then cleans the metadata alone. In a
+// direct pass it runs nothing and reports false.
+func remoteFilesRefused(t *testing.T, args ...string) bool {
+	t.Helper()
+	if !testhost.OverSSH() {
+		return false
 	}
+	code, _, stderr := runMain(t, append([]string{"-c", systemURI}, args...)...)
+	if code != 1 || !strings.Contains(stderr, "over a remote connection virtchain cannot look at the files on") || !strings.Contains(stderr, "virsh vol-delete") {
+		t.Fatalf("%q over ssh: exit %d, want the remote refusal: %s", args, code, stderr)
+	}
+	return true
+}
+
+// withoutDeleteFiles is args without --delete-files.
+func withoutDeleteFiles(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if a != "--delete-files" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // cliJSON runs Main with --json and decodes its output into v.
@@ -54,7 +81,7 @@ func cliText(t *testing.T, args ...string) string {
 // test's own prefix is touched.
 func sweepStale(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command("virsh", "-c", systemURI, "list", "--all", "--name").Output()
+	out, err := exec.Command("virsh", "-c", hostURI, "list", "--all", "--name").Output()
 	if err != nil {
 		t.Fatalf("virsh list: %v", err)
 	}
@@ -62,8 +89,8 @@ func sweepStale(t *testing.T) {
 		// Names carry their creation time: leave a run in progress alone.
 		var born, nonce int64
 		if n, _ := fmt.Sscanf(d, "vct-cli-%d-%d", &born, &nonce); n == 2 && time.Since(time.Unix(born, 0)) > 30*time.Minute {
-			_ = exec.Command("virsh", "-c", systemURI, "destroy", d).Run()
-			_ = exec.Command("virsh", "-c", systemURI, "undefine", d, "--snapshots-metadata", "--managed-save").Run()
+			_ = exec.Command("virsh", "-c", hostURI, "destroy", d).Run()
+			_ = exec.Command("virsh", "-c", hostURI, "undefine", d, "--snapshots-metadata", "--managed-save").Run()
 		}
 	}
 	old, _ := filepath.Glob("/var/tmp/vct-cli-*")

@@ -191,6 +191,20 @@ func TestIntegrationJobCommands(t *testing.T) {
 		!strings.Contains(out, "Stale metadata to remove:\n  - s2\n  - s3\n  - s4") || strings.Contains(out, "becomes stale") {
 		t.Fatalf("cleanup dry run:\n%s", out)
 	}
+	if remoteFilesRefused(t, "cleanup", name, "--delete-files", p("s1.qcow2")) {
+		// Over ssh every cleanup of files is refused: the metadata alone.
+		remoteFilesRefused(t, "cleanup", name, "--delete-files")
+		cliText(t, "cleanup", name)
+		if snaps := strings.Fields(labVirsh(t, "snapshot-list", name, "--name")); !reflect.DeepEqual(snaps, []string{"s1"}) {
+			t.Fatalf("snapshots left: %v", snaps)
+		}
+		for _, f := range []string{"s2.qcow2", "s3.qcow2", "active.qcow2", "test2.qcow2", "base.qcow2"} {
+			if _, err := os.Stat(p(f)); err != nil {
+				t.Errorf("%s gone after a cleanup of metadata: %v", f, err)
+			}
+		}
+		return
+	}
 	code, _, stderr = runMain(t, "-c", systemURI, "cleanup", name, "--delete-files", p("s1.qcow2"))
 	if code != 1 {
 		t.Fatalf("deleting the active layer: exit %d", code)

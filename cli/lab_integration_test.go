@@ -43,7 +43,7 @@ func labTool(t *testing.T, name string, args ...string) string {
 
 func labVirsh(t *testing.T, args ...string) string {
 	t.Helper()
-	return labTool(t, "virsh", append([]string{"-c", labURI}, args...)...)
+	return labTool(t, "virsh", append([]string{"-c", testhost.DirectURI()}, args...)...)
 }
 
 // labLayer and labDisk read the JSON contract of `virtchain chain --json`.

@@ -21,8 +21,7 @@ func TestIntegrationOfflineMergesOverSSH(t *testing.T) {
 	name, dir := vc8wDomain(t, vc8wDeepChain(t, g))
 	testhost.Virsh(t, "destroy", name)
 	pool := strings.Replace(name, "vc8w-", "vc10s-", 1) + "-pool"
-	testhost.Virsh(t, "pool-create-as", pool, "dir", "--target", dir)
-	t.Cleanup(func() { testhost.VirshQuiet("pool-destroy", pool) })
+	testhost.Pool(t, pool, dir)
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
 	chain := func(want ...string) {
 		t.Helper()

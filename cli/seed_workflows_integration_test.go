@@ -479,7 +479,11 @@ func TestIntegrationVc8wMerges(t *testing.T) {
 	vc8wChain(t, name, "test2_lsof", "test2_test", "test2", "base")
 	g.check(t, name, dir, "after the commit of 2-3 into 1")
 
-	vc8wRun(t, dir, "cleanup", name, "--delete-files")
+	if remoteFilesRefused(t, "cleanup", name, "--delete-files") {
+		vc8wRun(t, dir, "cleanup", name) // over ssh: the metadata alone
+	} else {
+		vc8wRun(t, dir, "cleanup", name, "--delete-files")
+	}
 	// test2_nmap's point (test2_test) was written over, test2_net-tools'
 	// (test2_nmap) left the chain; test2_lsof's point is now test2_test.
 	vc8wWant(t, "snapshots after cleanup", vc8wSnapshots(t, name), "test2_test", "test2_lsof")

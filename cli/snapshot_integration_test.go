@@ -27,7 +27,7 @@ func snapCLIDomainAs(t *testing.T, name string) (string, string) {
 		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run it against the real libvirtd")
 	}
 	virsh := func(args ...string) error {
-		return exec.Command("virsh", append([]string{"-c", systemURI}, args...)...).Run()
+		return exec.Command("virsh", append([]string{"-c", hostURI}, args...)...).Run()
 	}
 	remove := func() {
 		_ = virsh("destroy", name)
@@ -94,7 +94,7 @@ func snapCLI(t *testing.T, args ...string) string {
 
 func domState(t *testing.T, name string) string {
 	t.Helper()
-	out, err := exec.Command("virsh", "-c", systemURI, "domstate", name).Output()
+	out, err := exec.Command("virsh", "-c", hostURI, "domstate", name).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func domState(t *testing.T, name string) string {
 func guestView(t *testing.T, name, top, ref string) {
 	t.Helper()
 	if domState(t, name) == "running" {
-		_ = exec.Command("virsh", "-c", systemURI, "qemu-monitor-command", name, "--hmp",
+		_ = exec.Command("virsh", "-c", hostURI, "qemu-monitor-command", name, "--hmp",
 			`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"`).Run()
 	}
 	if out, err := exec.Command("qemu-img", "convert", "-U", "-O", "qcow2", top, ref).CombinedOutput(); err != nil {
@@ -116,7 +116,7 @@ func guestView(t *testing.T, name, top, ref string) {
 func sameGuest(t *testing.T, name, top, ref string) {
 	t.Helper()
 	if domState(t, name) == "running" {
-		_ = exec.Command("virsh", "-c", systemURI, "qemu-monitor-command", name, "--hmp",
+		_ = exec.Command("virsh", "-c", hostURI, "qemu-monitor-command", name, "--hmp",
 			`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"`).Run()
 	}
 	if out, err := exec.Command("qemu-img", "compare", "-U", ref, top).CombinedOutput(); err != nil {
@@ -127,7 +127,7 @@ func sameGuest(t *testing.T, name, top, ref string) {
 func TestSnapshotSeedSequence(t *testing.T) {
 	name, dir := snapCLIDomain(t)
 	base := filepath.Join(dir, "base.qcow2")
-	if err := exec.Command("virsh", "-c", systemURI, "qemu-monitor-command", name, "--hmp",
+	if err := exec.Command("virsh", "-c", hostURI, "qemu-monitor-command", name, "--hmp",
 		`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x5a 0 1M"`).Run(); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestSnapshotSeedSequence(t *testing.T) {
 	sameGuest(t, name, base, ref)
 
 	// 2. destroy; 3. revert to fresh, which was running.
-	if err := exec.Command("virsh", "-c", systemURI, "destroy", name).Run(); err != nil {
+	if err := exec.Command("virsh", "-c", hostURI, "destroy", name).Run(); err != nil {
 		t.Fatal(err)
 	}
 	// As virsh snapshot-revert does: no keep snapshot of the destroyed state.

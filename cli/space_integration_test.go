@@ -71,7 +71,7 @@ func spaceDomain(t *testing.T, name, dir, active string) {
 		virsh := func(args ...string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			return exec.CommandContext(ctx, "virsh", append([]string{"-c", systemURI}, args...)...).Run()
+			return exec.CommandContext(ctx, "virsh", append([]string{"-c", hostURI}, args...)...).Run()
 		}
 		for i := 0; i < 60 && virsh("version") != nil; i++ {
 			time.Sleep(500 * time.Millisecond)
@@ -231,7 +231,7 @@ func TestSpaceGuestFillsFilesystemDuringJob(t *testing.T) {
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		out, _ := exec.Command("virsh", "-c", systemURI, "blockjob", name, "vda").CombinedOutput()
+		out, _ := exec.Command("virsh", "-c", hostURI, "blockjob", name, "vda").CombinedOutput()
 		if strings.Contains(string(out), "Commit") {
 			break
 		}
@@ -260,7 +260,7 @@ func TestSpaceGuestFillsFilesystemDuringJob(t *testing.T) {
 	labVirsh(t, "resume", name)
 	paused := false
 	for i := 0; i < 150 && !paused; i++ {
-		st, _ := exec.Command("virsh", "-c", systemURI, "domstate", "--reason", name).Output()
+		st, _ := exec.Command("virsh", "-c", hostURI, "domstate", "--reason", name).Output()
 		paused = strings.Contains(string(st), "I/O error")
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -70,7 +70,7 @@ func newJobLab(t *testing.T, name string, running bool) *jobLab {
 // the QEMU monitor, as the guest would write.
 func (l *jobLab) hmp(cmd string) {
 	l.t.Helper()
-	out := l.run("virsh", "-c", testhost.URI(), "qemu-monitor-command", l.name, "--hmp",
+	out := l.run("virsh", "-c", testhost.DirectURI(), "qemu-monitor-command", l.name, "--hmp",
 		`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "`+cmd+`"`)
 	if strings.Contains(out, "rror") || strings.Contains(out, "failed") {
 		l.t.Fatalf("monitor %q: %s", cmd, out)
@@ -258,11 +258,11 @@ func TestJobSeedWorkflow(t *testing.T) {
 	}
 	// s4 is not stale (its overlay is the chain), but reverting to it
 	// reads s3.qcow2 and everything below: those files are s4's point.
-	left := []string{l.path("test2.qcow2"), l.path("base.qcow2")}
-	if _, err := l.c.PlanCleanup(ctx, model.CleanupRequest{Domain: l.name, Files: left, DeleteFiles: true}); err == nil || !strings.Contains(err.Error(), "point of snapshot s4") {
+	left := model.CleanupRequest{Domain: l.name, Files: []string{l.path("test2.qcow2"), l.path("base.qcow2")}, DeleteFiles: true}
+	if _, err := l.c.PlanCleanup(ctx, left); !remoteCleanupRefused(t, l.c, err) && (err == nil || !strings.Contains(err.Error(), "point of snapshot s4")) {
 		t.Fatalf("deleting s4's point: %v", err)
 	}
-	cp, err := l.c.PlanCleanup(ctx, model.CleanupRequest{Domain: l.name, DeleteFiles: true})
+	cp, err := l.c.PlanCleanup(ctx, model.CleanupRequest{Domain: l.name, DeleteFiles: l.c.Local()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,11 +287,16 @@ func TestJobSeedWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	left = nil
+	var gone []string
 	for _, f := range jobLayerFiles[:5] {
-		left = append(left, l.path(f))
+		gone = append(gone, l.path(f))
 	}
-	if cp, err = l.c.PlanCleanup(ctx, model.CleanupRequest{Domain: l.name, Files: left, DeleteFiles: true}); err != nil {
+	cp, err = l.c.PlanCleanup(ctx, model.CleanupRequest{Domain: l.name, Files: gone, DeleteFiles: true})
+	if remoteCleanupRefused(t, l.c, err) {
+		l.sameView(ref)
+		return
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if res, err = l.c.Cleanup(ctx, cp); err != nil {
@@ -443,7 +448,10 @@ func TestJobOffline(t *testing.T) {
 		t.Fatal("plan is not offline")
 	}
 	_, seen := l.runJob(w, bp)
-	if len(seen) < 2 {
+	// qemu-img reports as it goes; over a remote connection the paused
+	// domain's job is polled, and a merge this small ends before the first
+	// poll, so only its end is sure to be seen.
+	if min := map[bool]int{true: 2, false: 1}[l.c.Local()]; len(seen) < min {
 		t.Fatalf("offline progress: %d updates", len(seen))
 	}
 	wantChain(t, l.chain(), "active.qcow2", "s1.qcow2", "test2.qcow2", "base.qcow2")

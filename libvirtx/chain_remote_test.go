@@ -15,6 +15,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"virtchain/libvirtx/qcow2/qcow2test"
+	"virtchain/libvirtx/testhost"
 	"virtchain/model"
 )
 
@@ -24,22 +25,14 @@ import (
 // host under test sees at the same path (shared storage), so the same
 // chain can be read locally (WalkChain) and remotely and compared.
 
-// remoteSSHURI is the host under test over qemu+ssh, the variable
-// scripts/test.sh sets (VIRTCHAIN_TEST_SSH_URI); the test skips without it.
-func remoteSSHURI(t *testing.T) string {
+// sshConn opens the host under test over qemu+ssh (the test skips
+// without that URI, and in a pass over ssh: testhost.NeedSSH), as remote
+// whatever isLocalURI says of the test hosts' loopback address: the
+// connection must be what it is from another machine. Every test that
+// sets a remote connection beside the lab's opens it here.
+func sshConn(t *testing.T, readonly bool) *Conn {
 	t.Helper()
-	u := os.Getenv("VIRTCHAIN_TEST_SSH_URI")
-	if u == "" {
-		t.Skip("remote chain test: set VIRTCHAIN_TEST_SSH_URI to the host's qemu+ssh URI (bash scripts/testhost.sh ssh-uri trixie)")
-	}
-	return u
-}
-
-// openRemote opens the ssh URI and makes it remote even when its host is
-// a loopback address (the test hosts are reached through 127.0.0.1).
-func openRemote(t *testing.T, uri string, readonly bool) *Conn {
-	t.Helper()
-	c := discOpen(t, uri, readonly)
+	c := discOpen(t, testhost.NeedSSH(t), readonly)
 	c.local = false
 	return c
 }
@@ -148,11 +141,10 @@ func remoteChains(l *discLab) (dom *libvirt.Domain, folders int) {
 // (storage volumes and StorageVolDownload only), and wants them equal
 // field by field.
 func TestRemoteChainEqualsLocal(t *testing.T) {
-	sshURI := remoteSSHURI(t)
 	l := newDiscLab(t, "vc10p-eq")
 	_, folders := remoteChains(l)
 	local := l.discover()
-	remote := openRemote(t, sshURI, false)
+	remote := sshConn(t, false)
 	noTransientPools(t, remote, l.dir, "before")
 	got := l.discoverWith(remote)
 	noTransientPools(t, remote, l.dir, "after discovery")
@@ -229,7 +221,6 @@ func TestRemoteChainEqualsLocal(t *testing.T) {
 // left as it was (defined, active, same target), even though an image made
 // after the pool was started needs a refresh of it.
 func TestRemoteChainAdminPool(t *testing.T) {
-	sshURI := remoteSSHURI(t)
 	l := newDiscLab(t, "vc10p-admin")
 	qcow2test.QemuImg(t, "create", "-q", "-f", "qcow2", l.path("base.qcow2"), "32M")
 	poolName := "vc10p-admin-pool"
@@ -253,7 +244,7 @@ func TestRemoteChainAdminPool(t *testing.T) {
 	l.define(discFileDisk("vda", l.path("top.qcow2"), "qcow2"))
 	local := l.discover()
 
-	remote := openRemote(t, sshURI, false)
+	remote := sshConn(t, false)
 	s := remote.newPoolSession(context.Background())
 	chain := s.chain(l.path("top.qcow2"), "qcow2")
 	created := s.created.Load()
@@ -288,13 +279,12 @@ func TestRemoteChainAdminPool(t *testing.T) {
 // TestRemoteChainReadOnly: a read-only connection creates no pool and
 // names the folder that needs one, with the commands that define it.
 func TestRemoteChainReadOnly(t *testing.T) {
-	sshURI := remoteSSHURI(t)
 	l := newDiscLab(t, "vc10p-ro")
 	qcow2test.QemuImg(t, "create", "-q", "-f", "qcow2", l.path("base.qcow2"), "32M")
 	qcow2test.QemuImg(t, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", l.path("top.qcow2"))
 	l.define(discFileDisk("vda", l.path("top.qcow2"), "qcow2"))
 	before := poolsUnder(t, l.c, l.dir)
-	ro := openRemote(t, sshURI, true)
+	ro := sshConn(t, true)
 	got := l.discoverWith(ro).Disks[0].Layers
 	if len(got) != 1 || got[0].Path != l.path("top.qcow2") {
 		t.Fatalf("read-only chain: %+v", got)
@@ -313,12 +303,7 @@ func TestRemoteChainReadOnly(t *testing.T) {
 	// (libvirt refuses StorageVolDownload there): the same layers, sizes
 	// and cluster size, with the backing image as libvirt resolved it.
 	local := l.discover().Disks[0].Layers
-	doc, _ := (&libvirtxml.StoragePool{Type: "dir", Name: l.name + "-pool", Target: &libvirtxml.StoragePoolTarget{Path: l.dir}}).Marshal()
-	pool, err := l.c.virt.StoragePoolCreateXML(doc, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = pool.Destroy(); _ = pool.Free() }()
+	l.addPool()
 	got = l.discoverWith(ro).Disks[0].Layers
 	if len(got) != len(local) {
 		t.Fatalf("read-only chain through a pool: %+v", got)
@@ -353,12 +338,11 @@ func poolsUnder(t *testing.T, c *Conn, dir string) []string {
 // the same folder at once, and a pool left by a killed virtchain is
 // cleaned up by the next one.
 func TestRemoteChainNoPoolLeft(t *testing.T) {
-	sshURI := remoteSSHURI(t)
 	l := newDiscLab(t, "vc10p-left")
 	remoteChains(l)
 	local := l.discover()
 	vda := local.Disks[0]
-	remote := openRemote(t, sshURI, false)
+	remote := sshConn(t, false)
 	t.Cleanup(func() { poolCallHook = nil })
 
 	t.Run("panic midway", func(t *testing.T) {
@@ -401,7 +385,7 @@ func TestRemoteChainNoPoolLeft(t *testing.T) {
 	})
 
 	t.Run("pool destroyed by another virtchain", func(t *testing.T) {
-		other := openRemote(t, sshURI, false)
+		other := sshConn(t, false)
 		defer discCloseClean(t, other)
 		done := false
 		poolCallHook = func(op string) {
@@ -427,7 +411,7 @@ func TestRemoteChainNoPoolLeft(t *testing.T) {
 	})
 
 	t.Run("two at once", func(t *testing.T) {
-		other := openRemote(t, sshURI, false)
+		other := sshConn(t, false)
 		defer discCloseClean(t, other)
 		var wg sync.WaitGroup
 		chains := make([][]model.Layer, 4)

@@ -37,9 +37,7 @@ type discLab struct {
 
 func newDiscLab(t *testing.T, name string) *discLab {
 	t.Helper()
-	if !discIntegration() {
-		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run against the real libvirtd")
-	}
+	testhost.Need(t)
 	c := discOpen(t, testhost.URI(), false)
 	dir, err := os.MkdirTemp("/var/tmp", name+"-")
 	if err != nil {
@@ -300,13 +298,7 @@ func TestDiscoverShutoff(t *testing.T) {
 	if got := rd.Disks[0].Layers; len(got) != 1 || !strings.HasPrefix(got[0].Problem, ProblemRemoteNoPool+": folder "+l.dir+";") {
 		t.Errorf("remote chain without a pool: %+v", got)
 	}
-	poolXML, _ := (&libvirtxml.StoragePool{Type: "dir", Name: l.name + "-pool",
-		Target: &libvirtxml.StoragePoolTarget{Path: l.dir}}).Marshal()
-	pool, err := l.c.virt.StoragePoolCreateXML(poolXML, 0)
-	if err != nil {
-		t.Fatalf("create pool: %v", err)
-	}
-	defer func() { _ = pool.Destroy(); _ = pool.Free() }()
+	l.addPool()
 	rd = l.discoverWith(remote)
 	rvda := rd.Disks[0]
 	if got := layerPaths(rvda); !slices.Equal(got, []string{top, mid, base}) {
@@ -327,7 +319,7 @@ func TestDiscoverShutoff(t *testing.T) {
 // domstatsIndices is `virsh domstats --block --backing`: path -> backing
 // index for one disk, an answer independent of the live XML we parse.
 func (l *discLab) domstatsIndices(target string) map[string]int {
-	out := l.run("virsh", "-c", testhost.URI(), "domstats", "--block", "--backing", l.name)
+	out := l.run("virsh", "-c", testhost.DirectURI(), "domstats", "--block", "--backing", l.name)
 	byNum := map[string]map[string]string{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {

@@ -148,6 +148,9 @@ func (l *jobLab) threeTrips(plan func([]model.Domain, []model.Job) (*model.Block
 	if err != nil {
 		return nil, err
 	}
+	if bp.Offline && !l.c.Local() {
+		bp.ByPausedDomain() // remote: the images are out of qemu-img's reach
+	}
 	if err := model.CheckSpace(&bp.Plan, l.c.SpaceFacts("")); err != nil {
 		return nil, err
 	}

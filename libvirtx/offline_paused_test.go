@@ -35,12 +35,8 @@ type remoteLab struct {
 
 func newRemoteLab(t *testing.T, name string, pool bool) *remoteLab {
 	t.Helper()
-	uri := testhost.NeedSSH(t)
-	l := &remoteLab{jobLab: newJobLab(t, name, false), rc: discOpen(t, uri, false)}
-	// The test URIs reach the host through 127.0.0.1: the connection must
-	// be what it is from another machine whatever isLocalURI says of a
-	// loopback host.
-	l.rc.local = false
+	rc := sshConn(t, false)
+	l := &remoteLab{jobLab: newJobLab(t, name, false), rc: rc}
 	if pool {
 		l.addPool()
 	}
@@ -52,13 +48,7 @@ func newRemoteLab(t *testing.T, name string, pool bool) *remoteLab {
 // and creates images only in pools.
 func (l *discLab) addPool() {
 	l.t.Helper()
-	poolXML, _ := (&libvirtxml.StoragePool{Type: "dir", Name: l.name + "-pool",
-		Target: &libvirtxml.StoragePoolTarget{Path: l.dir}}).Marshal()
-	pool, err := l.c.virt.StoragePoolCreateXML(poolXML, 0)
-	if err != nil {
-		l.t.Fatalf("create pool: %v", err)
-	}
-	l.t.Cleanup(func() { _ = pool.Destroy(); _ = pool.Free() })
+	testhost.Pool(l.t, l.name+"-pool", l.dir)
 }
 
 // remoteChain is the chain as the remote connection reads it.

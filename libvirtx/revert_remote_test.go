@@ -17,10 +17,8 @@ import (
 // transient pool where no pool covers its folder, else in that pool; the
 // result is what TestSnapExternalRevertDiskOnly checks on the local path.
 func TestSnapExternalRevertOverSSH(t *testing.T) {
-	uri := testhost.NeedSSH(t)
+	rc := sshConn(t, false)
 	l := newSnapLab(t, "revssh", true)
-	rc := discOpen(t, uri, false)
-	rc.local = false // see newRemoteLab
 	l.write("vda", "write -P 0x11 0 1M")
 	l.create(model.SnapshotCreateRequest{Name: "s1", External: true, DiskOnly: true})
 	l.write("vda", "write -P 0x22 0 1M")

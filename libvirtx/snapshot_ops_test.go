@@ -562,8 +562,10 @@ func TestSnapRefusedWhileBlockJobRuns(t *testing.T) {
 	}
 	l.create(model.SnapshotCreateRequest{Name: "s1", External: true, DiskOnly: true})
 	// A pull limited to 1 MiB/s keeps the disk busy for a while.
-	l.run("virsh", "-c", testhost.URI(), "blockpull", l.name, "vda", "--bandwidth", "1")
-	t.Cleanup(func() { _ = exec.Command("virsh", "-c", testhost.URI(), "blockjob", l.name, "vda", "--abort").Run() })
+	l.run("virsh", "-c", testhost.DirectURI(), "blockpull", l.name, "vda", "--bandwidth", "1")
+	t.Cleanup(func() {
+		_ = exec.Command("virsh", "-c", testhost.DirectURI(), "blockjob", l.name, "vda", "--abort").Run()
+	})
 	before := l.snapshotDirState()
 	_, err := l.c.PlanSnapshotCreate(l.ctx, model.SnapshotCreateRequest{Domain: l.name, Name: "s2", External: true, DiskOnly: true})
 	l.wantRefused(err, before, "vda has a pull job running", "--abort")

@@ -24,22 +24,61 @@ const (
 	envURI         = "VIRTCHAIN_TEST_URI"     // its libvirt URI
 	envRoot        = "VIRTCHAIN_TEST_ROOT"    // the folder its daemons see as /
 	envSSHURI      = "VIRTCHAIN_TEST_SSH_URI" // the same host over qemu+ssh
+	envVia         = "VIRTCHAIN_TEST_VIA"     // "ssh": URI is the qemu+ssh URI
 )
 
 // Enabled reports whether integration tests run in this pass.
 func Enabled() bool { return os.Getenv(envIntegration) == "1" }
 
-// Need skips t unless integration tests run in this pass.
+// Need skips t unless integration tests run in this pass. A pass over ssh
+// without an ssh URI fails: it would test the direct path and say ssh.
 func Need(t testing.TB) {
 	t.Helper()
 	if !Enabled() {
 		t.Skip("integration test: set VIRTCHAIN_INTEGRATION=1 (make test does) to run it against the real libvirtd")
 	}
+	if OverSSH() && SSHURI() == "" {
+		t.Fatal(envVia + "=ssh needs " + envSSHURI + " (bash scripts/testhost.sh ssh-uri local-ssh, or ssh-uri trixie)")
+	}
 }
 
-// URI is the libvirt URI of the host under test (qemu:///system unless
-// make test names another).
+// OverSSH reports a pass whose connection under test is the host's
+// qemu+ssh URI (VIRTCHAIN_TEST_VIA=ssh): virtchain then goes through ssh
+// and libvirt's remote code paths, while the test's own setup and checks
+// (virsh, qemu-img on the files: the machine is the same) use DirectURI.
+func OverSSH() bool { return os.Getenv(envVia) == "ssh" }
+
+// NeedDirect skips t in a pass over ssh, saying why the test cannot apply
+// to a remote connection. Keep these few: a test that only expects another
+// answer remotely checks that answer instead.
+func NeedDirect(t testing.TB, why string) {
+	t.Helper()
+	if OverSSH() {
+		t.Skip("not over ssh: " + why)
+	}
+}
+
+// Via names the pass's transport for messages: "ssh" or "direct".
+func Via() string {
+	if OverSSH() {
+		return "ssh"
+	}
+	return "direct"
+}
+
+// URI is the connection under test: the host's qemu+ssh URI in a pass over
+// ssh, else DirectURI.
 func URI() string {
+	if u := SSHURI(); OverSSH() && u != "" {
+		return u
+	}
+	return DirectURI()
+}
+
+// DirectURI is the host's own socket (qemu:///system unless make test
+// names another), for the test's setup and oracle: virsh, the daemon's
+// answers, whatever must not depend on the path under test.
+func DirectURI() string {
 	if u := os.Getenv(envURI); u != "" {
 		return u
 	}
@@ -53,10 +92,15 @@ func URI() string {
 func SSHURI() string { return os.Getenv(envSSHURI) }
 
 // NeedSSH skips t unless integration tests run and the host under test has
-// a qemu+ssh URI, and returns that URI.
+// a qemu+ssh URI, and returns that URI. Such a test opens the ssh URI
+// beside the direct one itself (to compare the two paths): it runs in the
+// direct pass, and a pass over ssh, where both would be ssh, skips it.
 func NeedSSH(t testing.TB) string {
 	t.Helper()
 	Need(t)
+	if OverSSH() {
+		t.Skip("test of the ssh URI beside the direct one: it runs in the direct pass (" + envVia + " unset)")
+	}
 	u := SSHURI()
 	if u == "" {
 		t.Skip("test of a remote connection: no qemu+ssh URI for host " + Name() + " (set " + envSSHURI +
@@ -87,12 +131,12 @@ func Root() string {
 // (a managed-save image, a log).
 func InRoot(path string) string { return filepath.Join(Root(), path) }
 
-// Virsh runs virsh against the host and fails t on a non-zero exit.
+// Virsh runs virsh against the host (its own socket) and fails t on a non-zero exit.
 func Virsh(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("virsh", append([]string{"-c", URI()}, args...)...).CombinedOutput()
+	out, err := exec.Command("virsh", append([]string{"-c", DirectURI()}, args...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("virsh -c %s %s: %v\n%s", URI(), strings.Join(args, " "), err, out)
+		t.Fatalf("virsh -c %s %s: %v\n%s", DirectURI(), strings.Join(args, " "), err, out)
 	}
 	return string(out)
 }
@@ -100,7 +144,7 @@ func Virsh(t testing.TB, args ...string) string {
 // VirshQuiet runs virsh against the host and ignores the outcome, for
 // cleanup that may find nothing left to do.
 func VirshQuiet(args ...string) {
-	_ = exec.Command("virsh", append([]string{"-c", URI()}, args...)...).Run()
+	_ = exec.Command("virsh", append([]string{"-c", DirectURI()}, args...)...).Run()
 }
 
 // daemonPIDs lists the processes named comm whose root is the host's.
@@ -124,9 +168,14 @@ func daemonPIDs(comm string) []int {
 	return out
 }
 
+// LibvirtdRunning reports whether a libvirtd process of the host exists:
+// one that crashed (libvirt 9.0's segfaulted once) is gone for good, as
+// nothing here restarts it.
+func LibvirtdRunning() bool { return len(daemonPIDs("libvirtd")) > 0 }
+
 // Answers reports whether the host's libvirtd answers within a few seconds.
 func Answers() bool {
-	cmd := exec.Command("timeout", "10", "virsh", "-c", URI(), "version")
+	cmd := exec.Command("timeout", "10", "virsh", "-c", DirectURI(), "version")
 	return cmd.Run() == nil
 }
 
@@ -161,7 +210,7 @@ func StartLibvirtd() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("libvirtd on %s does not answer on %s after a restart", Name(), URI())
+	return fmt.Errorf("libvirtd on %s does not answer on %s after a restart", Name(), DirectURI())
 }
 
 // RestartLibvirtd stops and starts the host's libvirtd, and makes sure t
