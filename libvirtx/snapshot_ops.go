@@ -46,13 +46,13 @@ func replan[P interface{ Base() *model.Plan }](c *Conn, op string, shown model.P
 	return fresh, nil
 }
 
-// statFunc answers whether a path exists and what it is, for a connection
-// to this host. Over a remote connection it answers nothing (FileUnknown)
-// and libvirt decides; issue 10 ("many hosts") brings checks on the remote
-// host itself.
+// statFunc answers whether a path exists and what it is: on this host
+// from the file system, over a remote connection through the storage API
+// (remoteFileState), so a save or a snapshot never overwrites a remote
+// file either.
 func (c *Conn) statFunc() func(string) model.FileState {
 	if !c.local {
-		return nil
+		return c.remoteFileState
 	}
 	return localFileState
 }
