@@ -45,6 +45,13 @@ func TestSoak(t *testing.T) {
 			}
 		})
 		total -= max(len(steps), 1)
+		if err := dog.dead(); err != nil {
+			// The next worlds cannot run: fail now, with the step it died in.
+			if f != nil {
+				err = f
+			}
+			t.Fatalf("seed %d: %v\n  steps: %s", s, err, goLiteral(steps))
+		}
 		if f == nil {
 			continue
 		}
@@ -87,6 +94,9 @@ func TestRegressions(t *testing.T) {
 				t.Fatalf("only %d of %d steps applied: %s", len(steps), len(c.steps), goLiteral(steps))
 			}
 		})
+		if err := dog.dead(); err != nil {
+			t.Fatalf("after %s: %v", c.name, err)
+		}
 	}
 }
 

@@ -174,7 +174,9 @@ func segment(bin string, seed int64, given []Step, count int, st *stats, log fun
 		t0 := time.Now()
 		w.note = ""
 		f := o.run(w, s.N)
-		if f == nil {
+		if err := dog.dead(); err != nil {
+			f = fail(fHarness, "%v", err) // not the step's doing: say so, not what it then saw
+		} else if f == nil {
 			f = w.check(s.Op)
 		}
 		st.add(func(st *stats) {

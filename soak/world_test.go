@@ -99,6 +99,9 @@ func needSoak(t *testing.T) string {
 	if bin == "" {
 		t.Fatal("VIRTCHAIN_BIN must name the built virtchain binary (make test sets it)")
 	}
+	quiet := dog
+	dog = watch(daemonAlive, 3*time.Second, 30*time.Second)
+	t.Cleanup(func() { dog.stop(); dog = quiet })
 	return bin
 }
 
@@ -117,8 +120,9 @@ func (r result) String() string {
 }
 
 // run starts name with args and kills it after timeout (a hang).
+// A daemon that died (see watchdog) ends it at once.
 func run(timeout time.Duration, name string, args ...string) result {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(dog.ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	var o, e strings.Builder
@@ -126,6 +130,10 @@ func run(timeout time.Duration, name string, args ...string) result {
 	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
 	r := result{out: o.String(), errs: e.String()}
+	if err := dog.dead(); err != nil {
+		r.code, r.errs = -3, r.errs+err.Error()
+		return r
+	}
 	if ctx.Err() != nil {
 		r.hang = true
 		r.code = -1
@@ -147,7 +155,7 @@ func run(timeout time.Duration, name string, args ...string) result {
 func virsh(args ...string) result {
 	r := run(60*time.Second, "virsh", append([]string{"-c", uri}, args...)...)
 	if r.code != 0 && strings.Contains(r.errs, "connect") {
-		for i := 0; i < 240 && run(5*time.Second, "virsh", "-c", uri, "version").code != 0; i++ {
+		for i := 0; i < 240 && dog.dead() == nil && run(5*time.Second, "virsh", "-c", uri, "version").code != 0; i++ {
 			time.Sleep(500 * time.Millisecond)
 		}
 		r = run(60*time.Second, "virsh", append([]string{"-c", uri}, args...)...)
@@ -471,7 +479,7 @@ func (w *world) vcJSON(v any, args ...string) error {
 // vcKill starts virtchain and kills it with SIGKILL once a line holding
 // match appears (or after limit).
 func (w *world) vcKill(match string, limit time.Duration, args ...string) (sawLine bool) {
-	cmd := exec.Command(w.bin, append([]string{"-c", uri}, args...)...)
+	cmd := exec.CommandContext(dog.ctx, w.bin, append([]string{"-c", uri}, args...)...)
 	var errs strings.Builder
 	cmd.Stderr = &errs
 	out, err := cmd.StdoutPipe()
