@@ -142,8 +142,8 @@ func (s *poolSession) readVolume(l model.Layer, vol *libvirt.StorageVol) (model.
 		l.Problem = model.ProblemUnreadable + ": storage volume: " + errorText(err)
 		return l, "", false
 	}
-	var v libvirtxml.StorageVolume
-	if err := v.Unmarshal(doc); err != nil {
+	v, err := unmarshalVolume(doc)
+	if err != nil {
 		l.Problem = model.ProblemUnreadable + ": storage volume XML: " + model.OneLine(err.Error())
 		return l, "", false
 	}
