@@ -119,6 +119,12 @@ func makeChainDomain(t *testing.T) (name, dir string) {
 	return name, dir
 }
 
+// runningRemote: a running domain (its layers have indexes) read over ssh,
+// where virtchain reads the chain from the live XML and the block stats
+// alone, a bounded number of calls whatever the chain's length, and no
+// layer's header: the internal snapshots of its layers are not there.
+func runningRemote(indexed bool) bool { return indexed && testhost.OverSSH() }
+
 // checkChain compares our layers with qemu-img's, and checks the snapshot
 // marks our test put there.
 func checkChain(t *testing.T, disk labDisk, ref []labQemuLayer, wantIndex bool, ext string) {
@@ -141,7 +147,7 @@ func checkChain(t *testing.T, disk labDisk, ref []labQemuLayer, wantIndex bool, 
 		for _, s := range r.Snapshots {
 			refSnaps = append(refSnaps, s.Name)
 		}
-		if len(refSnaps) > 0 || len(l.InternalSnapshots) > 0 {
+		if (len(refSnaps) > 0 || len(l.InternalSnapshots) > 0) && !runningRemote(wantIndex) {
 			if !reflect.DeepEqual(l.InternalSnapshots, refSnaps) {
 				t.Errorf("layer %d: internal snapshots %q, qemu-img %q", i, l.InternalSnapshots, refSnaps)
 			}
@@ -156,7 +162,7 @@ func checkChain(t *testing.T, disk labDisk, ref []labQemuLayer, wantIndex bool, 
 	if disk.Layers[0].Path != ext || disk.Layers[0].CreatedBySnapshot != "vct-ext" {
 		t.Errorf("top layer %s created by %q, want %s by vct-ext", disk.Layers[0].Path, disk.Layers[0].CreatedBySnapshot, ext)
 	}
-	if len(disk.Layers) > 1 && !reflect.DeepEqual(disk.Layers[1].InternalSnapshots, []string{"vct-int"}) {
+	if len(disk.Layers) > 1 && !runningRemote(wantIndex) && !reflect.DeepEqual(disk.Layers[1].InternalSnapshots, []string{"vct-int"}) {
 		t.Errorf("middle layer internal snapshots %q, want [vct-int]", disk.Layers[1].InternalSnapshots)
 	}
 	if wantIndex {
@@ -264,6 +270,9 @@ func TestIntegrationReadCommands(t *testing.T) {
 			filepath.Join(dir, "base.qcow2") + "  [base]",
 			"64 MiB virtual",
 		} {
+			if strings.HasPrefix(want, "internal") && runningRemote(true) {
+				continue
+			}
 			if !strings.Contains(text, want) {
 				t.Errorf("chain text lacks %q:\n%s", want, text)
 			}
