@@ -21,6 +21,11 @@ import (
 // folder and the commands that define a pool for it.
 const ProblemRemoteNoPool = "chain cannot be read over a read-only remote connection: the image's folder is in no storage pool"
 
+// ProblemRemoteControlName is a layer's problem over a remote connection
+// when its file name holds a control character: libvirt's storage pools
+// list no such file, so the storage API cannot read it (it is not missing).
+const ProblemRemoteControlName = model.ProblemUnreadable + ": over a remote connection: libvirt's storage pools list no file whose name holds a control character; rename it, or run virtchain on the host"
+
 // poolChain reads one chain with a session of its own (see poolSession),
 // for callers outside a discovery.
 func (c *Conn) poolChain(path, format string) []model.Layer {
@@ -126,6 +131,10 @@ func (s *poolSession) volume(fp *folderPool, name string) (vol *libvirt.StorageV
 		if !again {
 			break
 		}
+	}
+	if strings.ContainsFunc(name, forbiddenInXML) {
+		// libvirt's pools leave such files out (9.0 and 11.3): not missing.
+		return nil, ProblemRemoteControlName, false
 	}
 	if s.c.readonly && !fp.ours {
 		return nil, model.ProblemMissing + " (storage pool " + fp.name + " lists no volume " + name +
