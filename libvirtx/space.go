@@ -13,12 +13,13 @@ import (
 
 // SpaceFacts are the host facts for the space rule (model.CheckSpace):
 // free bytes and identity of the filesystem that holds a path, and the
-// domain's current memory. Over a remote connection the filesystems are
-// unknown (FS is nil), and the plan says space was not checked.
+// domain's current memory. Over a remote connection the storage pools
+// tell the free bytes (remoteFilesystemOf); where none can, the plan says
+// space was not checked there.
 func (c *Conn) SpaceFacts(domain string) model.SpaceFacts {
-	var f model.SpaceFacts
-	if c.local {
-		f.FS = filesystemOf
+	f := model.SpaceFacts{FS: filesystemOf}
+	if !c.local {
+		f.FS = c.remoteFilesystemOf
 	}
 	if domain == "" {
 		return f

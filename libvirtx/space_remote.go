@@ -1,0 +1,34 @@
+package libvirtx
+
+import (
+	"context"
+	"path/filepath"
+
+	"virtchain/model"
+)
+
+// remoteFilesystemOf is the filesystem of path on a remote host as the
+// storage API sees it: the pool over the path's folder (a transient one
+// where none covers it) reports the free bytes of the filesystem that
+// holds its target. libvirt names no device, so each folder counts as a
+// filesystem of its own: two folders on one filesystem are each held
+// against all of its free space (never a refusal too many). false when no
+// pool can be used there (a read-only connection, a missing folder).
+func (c *Conn) remoteFilesystemOf(path string) (model.Filesystem, bool) {
+	if !filepath.IsAbs(path) {
+		return model.Filesystem{}, false
+	}
+	s := c.newPoolSession(context.Background())
+	defer s.close()
+	dir := filepath.Dir(filepath.Clean(path))
+	fp := s.folder(dir)
+	if fp.pool == nil {
+		return model.Filesystem{}, false
+	}
+	s.call("StoragePoolGetInfo")
+	info, err := fp.pool.GetInfo()
+	if err != nil {
+		return model.Filesystem{}, false
+	}
+	return model.Filesystem{ID: "folder " + dir, Mount: dir, Device: "storage pool " + fp.name, Free: int64(info.Available)}, true
+}
