@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"virtchain/libvirtx"
+	"virtchain/libvirtx/testhost"
 	"virtchain/model"
 )
 
@@ -118,6 +119,24 @@ func spaceCommitDomain(t *testing.T, kind, data string) (name, mnt string) {
 	return name, mnt
 }
 
+// spaceDevice starts the name a plan gives the device of a filesystem: the
+// loop device on the host; over ssh the storage pool over the folder, whose
+// free bytes are what libvirt reports (it names no device, and counts the
+// blocks reserved for root as free: a few percent more than statfs gives
+// a user).
+func spaceDevice() string {
+	if testhost.OverSSH() {
+		return "storage pool "
+	}
+	return "/dev/loop"
+}
+
+// noENOSPCRemotely is why the tests of a job stopped by a full filesystem
+// do not run over ssh: virtchain tells that from the filesystem's free
+// bytes on the host (statfs) when the job fails; over a remote connection it
+// names QEMU's failure and the log without that line.
+const noENOSPCRemotely = "a job stopped by a full filesystem is told from statfs on the host; over a remote connection virtchain reports QEMU's failure and its log without naming the filesystem"
+
 func TestSpaceCommitRefusedOnSmallFilesystem(t *testing.T) {
 	name, mnt := spaceCommitDomain(t, "commit", "512M")
 	base := filepath.Join(mnt, "base.qcow2")
@@ -138,7 +157,7 @@ func TestSpaceCommitRefusedOnSmallFilesystem(t *testing.T) {
 		if code != 1 {
 			t.Fatalf("%s: exit %d, want a refusal\n%s%s", what, code, stdout, stderr)
 		}
-		wantOneLine(t, stderr, "committing into base.qcow2 needs up to 512.", "on "+mnt+" (device /dev/loop", "MiB free: ", "MiB missing", "commit into another base")
+		wantOneLine(t, stderr, "committing into base.qcow2 needs up to 512.", "on "+mnt+" (device "+spaceDevice(), "MiB free: ", "MiB missing", "commit into another base")
 		t.Logf("%s: %s", what, stderr)
 		if strings.Contains(stdout, "Started") {
 			t.Errorf("%s: a refused plan started: %s", what, stdout)
@@ -168,12 +187,12 @@ func TestSpaceCommitRefusedOnSmallFilesystem(t *testing.T) {
 	var out struct{ Plan spacePlanJSON }
 	cliJSON(t, &out, "snapshot", "create", name, "s1", "--external", "--disk-only", "--file", "vda="+ov, "--dry-run")
 	if sp := out.Plan.Space; len(sp) != 1 || sp[0].Mount != mnt || len(sp[0].Files) != 1 || sp[0].Files[0].Path != ov ||
-		sp[0].Need < 196624 || sp[0].Need > 1<<20 || sp[0].Free != free {
+		sp[0].Need < 196624 || sp[0].Need > 1<<20 || sp[0].Free < free || sp[0].Free != free && !testhost.OverSSH() {
 		t.Errorf("snapshot plan's space: %+v (free %d)", sp, free)
 	}
 	text := cliText(t, "snapshot", "create", name, "s1", "--external", "--disk-only", "--file", "vda="+ov, "--dry-run")
 	t.Logf("snapshot plan:\n%s", text)
-	if !strings.Contains(text, "Space:\n  - "+mnt+" (device /dev/loop") || !strings.Contains(text, "ov.qcow2 ") || !strings.Contains(text, "fits") {
+	if !strings.Contains(text, "Space:\n  - "+mnt+" (device "+spaceDevice()) || !strings.Contains(text, "ov.qcow2 ") || !strings.Contains(text, "fits") {
 		t.Errorf("snapshot plan text lacks its space line:\n%s", text)
 	}
 	if _, err := os.Stat(ov); err == nil {
@@ -195,6 +214,7 @@ func TestSpaceCommitRefusedOnSmallFilesystem(t *testing.T) {
 const bootWriter = "fa31c08ed88ed0bc007cfb8816277cbe287c8a16277cb80043cd138306307c7f8316327c00ebe80010007f000000001000080000000000000000"
 
 func TestSpaceGuestFillsFilesystemDuringJob(t *testing.T) {
+	testhost.NeedDirect(t, noENOSPCRemotely)
 	dir, mnt := spaceDir(t, "enospc", "300M")
 	name := fmt.Sprintf("vc7z-enospc-%d", time.Now().UnixNano()%1_000_000_000)
 	base, mid, act := filepath.Join(dir, "base.qcow2"), filepath.Join(dir, "mid.qcow2"), filepath.Join(mnt, "act.qcow2")
@@ -326,7 +346,7 @@ func TestSpaceCheckedAgainBeforeJobStarts(t *testing.T) {
 	if err := model.CheckSpace(&bp.Plan, conn.SpaceFacts("")); err != nil {
 		t.Fatalf("64 MiB into an empty 300M filesystem: %v", err)
 	}
-	if len(bp.Space) != 1 || bp.Space[0].Mount != mnt || !strings.HasPrefix(bp.Space[0].Device, "/dev/loop") {
+	if len(bp.Space) != 1 || bp.Space[0].Mount != mnt || !strings.HasPrefix(bp.Space[0].Device, spaceDevice()) {
 		t.Fatalf("space of the plan: %+v", bp.Space)
 	}
 	before := fileState(t, base)
@@ -356,6 +376,7 @@ func TestSpaceCheckedAgainBeforeJobStarts(t *testing.T) {
 // space ran out. libvirt's event of a failed job carries no reason; the
 // nearly full filesystem of its base does.
 func TestSpaceCommitOfCompressedDataFailsOnFullFilesystem(t *testing.T) {
+	testhost.NeedDirect(t, noENOSPCRemotely)
 	for _, live := range []bool{false, true} {
 		t.Run(map[bool]string{false: "offline", true: "live"}[live], func(t *testing.T) {
 			dir, mnt := spaceDir(t, "compressed", "300M")
