@@ -84,12 +84,15 @@ func TestIntegrationVc10uTUISeveralHosts(t *testing.T) {
 
 			// Other tests' domains share the daemons: filter down to ours.
 			// Their block jobs may open the jobs panel over the list.
+			// The filter comes first: a host that answers later (over ssh)
+			// puts its rows above a selection already made, and at 80x24
+			// its header would be scrolled away by other tests' domains.
 			s.waitFor("virtchain 2 hosts", 30*time.Second)
 			closeJobsPanel(s)
-			s.waitForRow(30*time.Second, nameA, "libvirt ", "· connected")
-			s.waitForRow(30*time.Second, nameB, "libvirt ", "· connected")
 			s.keys("/", prefix, "Enter")
 			s.waitFor("/"+prefix, 10*time.Second)
+			s.waitForRow(30*time.Second, nameA, "libvirt ", "· connected")
+			s.waitForRow(30*time.Second, nameB, "libvirt ", "· connected")
 			// "(2/N)" while other tests' domains are on the daemons, "(2)" alone.
 			s.waitForAny(10*time.Second, "Domains on 2 hosts (2/", "Domains on 2 hosts (2)")
 			closeJobsPanel(s)
