@@ -59,8 +59,8 @@ func vc11bDomain(t *testing.T, running bool) (name, dir string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = exec.Command("virsh", "-c", systemURI, "destroy", name).Run()
-		_ = exec.Command("virsh", "-c", systemURI, "undefine", name, "--checkpoints-metadata", "--snapshots-metadata", "--managed-save").Run()
+		_ = exec.Command("virsh", "-c", hostURI, "destroy", name).Run()
+		_ = exec.Command("virsh", "-c", hostURI, "undefine", name, "--checkpoints-metadata", "--snapshots-metadata", "--managed-save").Run()
 		_ = os.RemoveAll(dir)
 	})
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }

@@ -551,7 +551,7 @@ func TestIntegrationCheckBlockJob(t *testing.T) {
 	labVirsh(t, "start", name)
 	// 1 MiB/s: the 32 MiB take half a minute, long enough to look.
 	labVirsh(t, "blockcommit", name, "vda", "--active", "--bandwidth", "1")
-	t.Cleanup(func() { _ = exec.Command("virsh", "-c", systemURI, "blockjob", name, "vda", "--abort").Run() })
+	t.Cleanup(func() { _ = exec.Command("virsh", "-c", hostURI, "blockjob", name, "vda", "--abort").Run() })
 	code, d, stderr := runCheckJSON(t, systemURI, name)
 	if code != 0 {
 		t.Fatalf("exit %d: %s %+v", code, stderr, d)

@@ -374,9 +374,8 @@ func TestIntegrationOrphansTwoHosts(t *testing.T) {
 // a file in no pool is refused with the alternative.
 func TestIntegrationOrphansRemote(t *testing.T) {
 	testhost.Need(t)
-	uri := remoteSSHURI(t)
+	rc := sshConn(t, false)
 	l := orphanLab(t, "vc11o-remote")
-	rc := openRemote(t, uri, false)
 	srcs := []model.OrphanSource{{Name: "far", Host: rc}}
 	// No pool covers the folder: it is read through a transient pool,
 	// whose volumes go with it.
