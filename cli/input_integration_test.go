@@ -321,7 +321,8 @@ func TestVc7iTUIEscapesHostNames(t *testing.T) {
 	// the panel or clears the filter).
 	waitFor := func(keys []string, what ...string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
+		// Over ssh the first full read goes through the shared host's pools.
+		deadline := time.Now().Add(map[bool]time.Duration{false: 20 * time.Second, true: 60 * time.Second}[testhost.OverSSH()])
 		for next := time.Now(); ; {
 			got := out.String()
 			seen := true
