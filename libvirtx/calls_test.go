@@ -3,8 +3,9 @@ package libvirtx
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
+
+	"virtchain/libvirtx/testhost"
 )
 
 // callsLab starts a running domain whose one disk has depth layers.
@@ -38,9 +39,11 @@ func callsOf(c *Conn, f func()) int64 {
 func TestIntegrationDiscoveryCallsBound(t *testing.T) {
 	flat := callsLab(t, "vc12s-calls-flat", 1)
 	deep := callsLab(t, "vc12s-calls-deep", 16)
-	conns := map[string]*Conn{"local": flat.c}
-	if u := os.Getenv("VIRTCHAIN_TEST_SSH_URI"); u != "" {
-		conns["ssh"] = openRemote(t, u, true)
+	// The lab's connection is the one under test (ssh in a pass over ssh);
+	// the direct pass adds the ssh URI beside it.
+	conns := map[string]*Conn{testhost.Via(): flat.c}
+	if testhost.SSHURI() != "" && !testhost.OverSSH() {
+		conns["ssh"] = sshConn(t, true)
 	}
 	ctx := context.Background()
 	for kind, c := range conns {
