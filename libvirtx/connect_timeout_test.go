@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -15,20 +16,29 @@ func TestOpenGivesUpOnAHostThatNeverAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	held := make(chan net.Conn, 4)
+	var (
+		mu   sync.Mutex
+		held []net.Conn // kept open, never answered
+	)
+	accepted := make(chan struct{})
 	go func() {
+		defer close(accepted)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			held <- c // keep it open, never answer
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
 		}
 	}()
 	defer func() {
-		close(held)
-		for c := range held {
+		ln.Close()
+		<-accepted
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
 			c.Close()
 		}
 	}()
