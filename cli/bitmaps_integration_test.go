@@ -150,6 +150,7 @@ func (p vc11bPlan) effects() []string {
 // libvirt checkpoint shows as the domain's and, held by QEMU, on the
 // active layer, until QEMU writes it into the image at shutdown.
 func TestIntegrationVc11bBitmapsAndCheckpointsShown(t *testing.T) {
+	testhost.NeedDirect(t, "a remote connection does not read a running domain's bitmaps from its images, so the expected lists are the local ones (TestRemoteChainEqualsLocal covers shut-off chains); not yet adapted")
 	name, dir := vc11bDomain(t, false)
 	c := vc11bChainOf(t, systemURI, name)
 	if got, want := vc11bBitmaps(c), []string{"bmt/image", "bmm/image", "bmb/image"}; !slices.Equal(got, want) {
@@ -202,6 +203,7 @@ func TestIntegrationVc11bBitmapsAndCheckpointsShown(t *testing.T) {
 // that libvirt runs says it merges them, and really does. Checked with
 // qemu-img info after each merge.
 func TestIntegrationVc11bCommitBitmapClaims(t *testing.T) {
+	testhost.NeedDirect(t, "an offline commit over a remote connection runs in the domain started paused, where libvirt merges the bitmaps (TestIntegrationVc11bPausedCommitMergesOverSSH), not in qemu-img commit as here")
 	name, dir := vc11bDomain(t, false)
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
 
@@ -254,6 +256,7 @@ func TestIntegrationVc11bCommitBitmapClaims(t *testing.T) {
 // active layer has by name (QEMU marks the pulled data in them) and loses
 // the others; qemu-img info after the pull says the same.
 func TestIntegrationVc11bPullKeepsAndLoses(t *testing.T) {
+	testhost.NeedDirect(t, "a remote connection does not read a running domain's bitmaps from its images, so the expected lists are the local ones (TestRemoteChainEqualsLocal covers shut-off chains); not yet adapted")
 	name, dir := vc11bDomain(t, true)
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
 	labVirsh(t, "checkpoint-create-as", name, "cp1")
@@ -307,6 +310,7 @@ func TestIntegrationVc11bPausedCommitMergesOverSSH(t *testing.T) {
 // plan says libvirt merges the overlay's bitmaps (a checkpoint's among
 // them) into the image below, and qemu-img info finds them there after.
 func TestIntegrationVc11bSnapshotDeleteMerges(t *testing.T) {
+	testhost.NeedDirect(t, "a remote connection does not read a running domain's bitmaps from its images, so the expected lists are the local ones (TestRemoteChainEqualsLocal covers shut-off chains); not yet adapted")
 	name, dir := vc11bDomain(t, false)
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
 	labVirsh(t, "snapshot-create-as", name, "s1", "--disk-only", "--diskspec", "vda,snapshot=external,file="+p("ov"))

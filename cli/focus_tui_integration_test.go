@@ -62,6 +62,7 @@ func attachClient(t *testing.T, s *tmuxTUI) {
 // full read that others' domains set off can show them early: the checks
 // that nothing showed yet look at once.
 func TestIntegrationVc12rTUIFocusInRereads(t *testing.T) {
+	testhost.NeedDirect(t, "it builds the demo lab, which `lab up` makes only through the host's own libvirt; not yet built through the host's socket in the pass over ssh")
 	testhost.Need(t)
 	prefix := "vc12r-focus-"
 	focusLab(t, prefix)

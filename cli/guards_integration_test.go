@@ -117,6 +117,7 @@ func TestIntegrationVc10gCommitIntoSharedBaseRefusedAcrossHosts(t *testing.T) {
 }
 
 func TestIntegrationVc10gCleanupKeepsAFileAPeerUses(t *testing.T) {
+	testhost.NeedDirect(t, "cleanup --delete-files is refused over a remote connection (TestRemoteRefusalsSayWhy)")
 	f := newVc10gFleet(t)
 	two := []string{"-c", f.aURI, "-c", f.bURI}
 	// A full pull: A no longer reads the base, B still does.

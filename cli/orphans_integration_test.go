@@ -83,6 +83,7 @@ func orphanNames(r *model.OrphanReport, dir string) []string {
 }
 
 func TestIntegrationOrphansCLI(t *testing.T) {
+	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	needIntegration(t)
 	name := fmt.Sprintf("vc11o-cli-%d", time.Now().UnixNano()%1e9)
 	dir := orphanDir(t, systemURI, name)
@@ -159,6 +160,7 @@ func TestIntegrationOrphansCLI(t *testing.T) {
 // With both hosts named, an image on shared storage that only the other
 // host's domain uses is no orphan; with this host alone it is.
 func TestIntegrationOrphansCLITwoHosts(t *testing.T) {
+	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	needIntegration(t)
 	otherName, otherURI := testhost.Other(t)
 	if otherURI == systemURI {

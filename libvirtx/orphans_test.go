@@ -107,6 +107,7 @@ func orphanLab(t *testing.T, name string) *discLab {
 }
 
 func TestIntegrationOrphansTrees(t *testing.T) {
+	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	l := orphanLab(t, "vc11o-trees")
 	r := orphanReport(t, l.dir, model.OrphanSource{Name: "here", Host: l.c})
 	got := orphansIn(r, l.dir)
@@ -260,6 +261,7 @@ func TestIntegrationOrphansSnapshotPoint(t *testing.T) {
 // Deleting deletes exactly the files the plan lists, and nothing when a
 // file starts being used between the plan and the run.
 func TestIntegrationOrphansDelete(t *testing.T) {
+	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	l := orphanLab(t, "vc11o-delete")
 	srcs := []model.OrphanSource{{Name: "here", Host: l.c}}
 	r := orphanReport(t, l.dir, srcs...)

@@ -30,5 +30,11 @@ func (c *Conn) remoteFilesystemOf(path string) (model.Filesystem, bool) {
 	if err != nil {
 		return model.Filesystem{}, false
 	}
-	return model.Filesystem{ID: "folder " + dir, Mount: dir, Device: "storage pool " + fp.name, Free: int64(info.Available)}, true
+	// A transient pool's name is new each time: naming it would make a
+	// re-plan differ from the plan shown for no change on the host.
+	device := "storage pool " + fp.name
+	if fp.ours {
+		device = "a transient storage pool over " + dir
+	}
+	return model.Filesystem{ID: "folder " + dir, Mount: dir, Device: device, Free: int64(info.Available)}, true
 }
