@@ -34,7 +34,7 @@ func (c *Conn) remoteFilesystemOf(path string) (model.Filesystem, bool) {
 	// re-plan differ from the plan shown for no change on the host.
 	device := "storage pool " + fp.name
 	if fp.ours {
-		device = "a transient storage pool over " + dir
+		device = "storage pool over " + dir
 	}
 	return model.Filesystem{ID: "folder " + dir, Mount: dir, Device: device, Free: int64(info.Available)}, true
 }
