@@ -87,7 +87,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(130)
 	}()
-	os.Exit(m.Run())
+	os.Exit(testhost.RunWithOwnState(m))
 }
 
 func needSoak(t *testing.T) string {

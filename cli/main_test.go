@@ -1,0 +1,10 @@
+package cli
+
+import (
+	"os"
+	"testing"
+
+	"virtchain/libvirtx/testhost"
+)
+
+func TestMain(m *testing.M) { os.Exit(testhost.RunWithOwnState(m)) }
