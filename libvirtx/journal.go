@@ -25,9 +25,34 @@ import (
 // kernel puts each such write whole at the end, so two virtchains never
 // interleave their lines. Each write is synced before the operation goes
 // on.
+//
+// At journalRotateAt bytes the next operation's begin moves the file to
+// journal.1.jsonl (and .1 to .2, up to journalKeep): the journal is read
+// whole by every history and every job watcher, so it must stay small,
+// and root's /var/lib must not fill up. Readers read the generations
+// oldest first, so an operation whose begin and end straddle a rotation
+// still folds into one.
 
 // JournalFile is the journal's name in its folder.
 const JournalFile = "journal.jsonl"
+
+// The journal's rotation: 4 MiB is about 8000 operations; with four old
+// generations history reaches back about 40,000.
+const (
+	journalRotateAt = 4 << 20
+	journalKeep     = 4
+)
+
+// journalRotateLimit is journalRotateAt; tests lower it.
+var journalRotateLimit int64 = journalRotateAt
+
+// journalGeneration is the name of the n-th old journal (0: the journal).
+func journalGeneration(n int) string {
+	if n == 0 {
+		return JournalFile
+	}
+	return fmt.Sprintf("journal.%d.jsonl", n)
+}
 
 // journalDir is the journal's folder, made and checked like the job
 // intents' folder.
@@ -58,6 +83,11 @@ func appendJournal(e model.JournalEntry) error {
 	}
 	journalMu.Lock()
 	defer journalMu.Unlock()
+	if e.Event == model.JournalBegin {
+		if err := rotateJournal(path, journalRotateLimit); err != nil {
+			return err
+		}
+	}
 	f, err := openJournal(path)
 	if err != nil {
 		return err
@@ -74,6 +104,35 @@ func appendJournal(e model.JournalEntry) error {
 	}
 	if err != nil {
 		return model.Refuse("cannot write virtchain's journal "+path+": "+errText(err), "check the free space of "+filepath.Dir(path))
+	}
+	return nil
+}
+
+// rotateJournal moves a journal of at least limit bytes to generation 1,
+// shifting the older ones up and dropping the oldest. An flock on the
+// folder keeps two virtchains from rotating at once; appends need no lock:
+// a line written into a file just renamed is still read, from there.
+func rotateJournal(path string, limit int64) error {
+	if st, err := os.Lstat(path); err != nil || st.Size() < limit {
+		return nil // a missing or odd journal is openJournal's to judge
+	}
+	dir := filepath.Dir(path)
+	d, err := os.Open(dir)
+	if err != nil {
+		return journalRefusal(path, err)
+	}
+	defer d.Close()
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+		return journalRefusal(path, err)
+	}
+	if st, err := os.Lstat(path); err != nil || st.Size() < limit || !st.Mode().IsRegular() {
+		return nil // rotated meanwhile by another virtchain
+	}
+	for n := journalKeep - 1; n >= 0; n-- {
+		err := os.Rename(filepath.Join(dir, journalGeneration(n)), filepath.Join(dir, journalGeneration(n+1)))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return model.Refuse("cannot rotate virtchain's journal "+path+": "+errText(err), "check virtchain's state folder "+dir)
+		}
 	}
 	return nil
 }
@@ -125,30 +184,43 @@ func journalRefusal(path string, err error) error {
 	return model.Refuse("cannot open virtchain's journal "+path+": "+errText(err), "check virtchain's state folder "+filepath.Dir(path))
 }
 
-// ReadJournal reads the whole journal (none yet: no entries). Lines that
-// are not entries are skipped and counted.
+// ReadJournal reads the whole journal, its old generations first (none
+// yet: no entries). Lines that are not entries are skipped and counted.
 func ReadJournal() (entries []model.JournalEntry, skipped int, err error) {
 	path, err := JournalPath()
 	if err != nil {
 		return nil, 0, err
 	}
+	for n := journalKeep; n >= 0; n-- {
+		data, err := readJournalFile(filepath.Join(filepath.Dir(path), journalGeneration(n)))
+		if err != nil {
+			return nil, 0, err
+		}
+		e, s := model.ParseJournal(data)
+		entries, skipped = append(entries, e...), skipped+s
+	}
+	return entries, skipped, nil
+}
+
+// readJournalFile reads one generation of the journal, checked like the
+// journal itself; a missing one is empty.
+func readJournalFile(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, 0, journalRefusal(path, err)
+		return nil, journalRefusal(path, err)
 	}
 	defer f.Close()
 	if err := checkJournalFile(path, f); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return nil, 0, journalRefusal(path, err)
+		return nil, journalRefusal(path, err)
 	}
-	entries, skipped = model.ParseJournal(data)
-	return entries, skipped, nil
+	return data, nil
 }
 
 // History reads the journal and folds it into operations, oldest first,

@@ -33,6 +33,11 @@ func vc11hBig(who string, i int) model.JournalEntry {
 
 const vc11hChildEnv = "VC11H_JOURNAL_CHILD"
 
+// vc11hRotate is the rotation limit of the concurrency test: low enough
+// that the writers rotate the journal under each other several times, high
+// enough that no generation is dropped.
+const vc11hRotate = 1536 << 10
+
 // TestVc11hJournalChild is the second writer of the concurrency test,
 // run as a child process; it does nothing in a normal run.
 func TestVc11hJournalChild(t *testing.T) {
@@ -40,6 +45,7 @@ func TestVc11hJournalChild(t *testing.T) {
 	if who == "" {
 		t.Skip("the child of TestJournalConcurrentWriters")
 	}
+	journalRotateLimit = vc11hRotate
 	for i := range 200 {
 		if err := appendJournal(vc11hBig(who, i)); err != nil {
 			t.Fatal(err)
@@ -47,10 +53,12 @@ func TestVc11hJournalChild(t *testing.T) {
 	}
 }
 
-// Two processes and several goroutines append at once: every line is one
-// whole entry, none is lost.
+// Two processes and several goroutines append at once, rotating the
+// journal as they go: every line is one whole entry, none is lost.
 func TestJournalConcurrentWriters(t *testing.T) {
-	vc11hJournalState(t)
+	path := vc11hJournalState(t)
+	journalRotateLimit = vc11hRotate
+	t.Cleanup(func() { journalRotateLimit = journalRotateAt })
 	var children []*exec.Cmd
 	for _, who := range []string{"p1", "p2"} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestVc11hJournalChild$", "-test.count=1")
@@ -86,12 +94,99 @@ func TestJournalConcurrentWriters(t *testing.T) {
 	if len(entries) != 2*200+3*100 {
 		t.Fatalf("%d entries, want %d", len(entries), 700)
 	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(path), journalGeneration(2))); err != nil {
+		t.Fatalf("4 MiB written at a limit of 1.5 MiB left no second old journal: %v", err)
+	}
 	for _, e := range entries {
 		who, i, _ := strings.Cut(e.ID, "-")
 		n, _ := strconv.Atoi(i)
 		if e.Summary != vc11hBig(who, n).Summary {
 			t.Fatalf("entry %s is not whole (%d bytes of summary)", e.ID, len(e.Summary))
 		}
+	}
+}
+
+// A journal past its limit moves to journal.1.jsonl at the next begin,
+// up to journalKeep old ones: history keeps the newest operations, whole,
+// also one whose begin and end are in two files.
+func TestJournalRotation(t *testing.T) {
+	path := vc11hJournalState(t)
+	journalRotateLimit = 2000
+	t.Cleanup(func() { journalRotateLimit = journalRotateAt })
+	plan := &model.Plan{Op: "snapshot-create", Domain: "vc11h-rot"}
+	const ops = 200
+	for i := range ops {
+		id := fmt.Sprintf("op%03d", i)
+		if err := appendJournal(model.BeginEntry(id, time.Now(), "test:///default", plan)); err != nil {
+			t.Fatal(err)
+		}
+		if err := appendJournal(model.EndEntry(id, time.Now(), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Dir(path)
+	var sizes []int64
+	for n := 0; n <= journalKeep; n++ {
+		st, err := os.Stat(filepath.Join(dir, journalGeneration(n)))
+		if err != nil {
+			t.Fatalf("generation %d: %v", n, err)
+		}
+		sizes = append(sizes, st.Size())
+	}
+	if _, err := os.Stat(filepath.Join(dir, journalGeneration(journalKeep+1))); err == nil {
+		t.Fatalf("more than %d old journals kept", journalKeep)
+	}
+	for n, size := range sizes {
+		// A generation ends at the first begin past the limit: one
+		// operation's lines more at most.
+		if size > journalRotateLimit+1000 {
+			t.Fatalf("generation %d is %d bytes at a limit of %d", n, size, journalRotateLimit)
+		}
+	}
+	entries, skipped, err := ReadJournal()
+	if err != nil || skipped != 0 {
+		t.Fatalf("read: %v, %d skipped", err, skipped)
+	}
+	folded := model.FoldHistory(entries, nil)
+	if len(folded) == 0 || len(folded) >= ops {
+		t.Fatalf("%d operations kept of %d", len(folded), ops)
+	}
+	first := ops - len(folded)
+	for i, o := range folded {
+		if want := fmt.Sprintf("op%03d", first+i); o.ID != want || o.State != model.StateOK {
+			t.Fatalf("operation %d is %s (%s), want %s, ok: the newest, in order", i, o.ID, o.State, want)
+		}
+	}
+	// Rotation happens only at a begin, so a long job's end lands in a
+	// newer file than its begin.
+	if err := appendJournal(model.BeginEntry("straddle", time.Now(), "test:///default", plan)); err != nil {
+		t.Fatal(err)
+	}
+	running := model.JournalEntry{ID: "straddle", Event: model.JournalRunning, Time: time.Now(), Summary: strings.Repeat("x", 3000)}
+	if err := appendJournal(running); err != nil { // past the limit, but no begin: no rotation
+		t.Fatal(err)
+	}
+	if err := appendJournal(model.BeginEntry("next", time.Now(), "test:///default", plan)); err != nil { // rotates
+		t.Fatal(err)
+	}
+	if err := appendJournal(model.EndEntry("straddle", time.Now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(filepath.Join(dir, journalGeneration(1)))
+	cur, _ := os.ReadFile(path)
+	if !strings.Contains(string(old), `"straddle","event":"begin"`) || !strings.Contains(string(cur), `"straddle","event":"end"`) {
+		t.Fatalf("the straddling operation's begin is not in journal.1 and its end in the journal:\n%s\n--\n%s", old, cur)
+	}
+	entries, _, _ = ReadJournal()
+	folded = model.FoldHistory(entries, nil)
+	var found bool
+	for _, o := range folded {
+		if o.ID == "straddle" {
+			found = o.State == model.StateOK
+		}
+	}
+	if !found {
+		t.Fatal("an operation begun before a rotation and ended after it is not one finished operation")
 	}
 }
 
