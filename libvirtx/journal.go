@@ -36,8 +36,8 @@ import (
 // JournalFile is the journal's name in its folder.
 const JournalFile = "journal.jsonl"
 
-// The journal's rotation: 4 MiB is about 8000 operations; with four old
-// generations history reaches back about 40,000.
+// The journal's rotation: 4 MiB is about 6000 operations; with four old
+// generations history reaches back about 30,000.
 const (
 	journalRotateAt = 4 << 20
 	journalKeep     = 4
