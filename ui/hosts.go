@@ -284,7 +284,8 @@ func (m *Model) routeBackend() {
 	if !m.multi() {
 		return
 	}
-	hs := m.hosts[m.selHost()]
+	m.common.Host = m.selHost()
+	hs := m.hosts[m.common.Host]
 	if hs.b != nil {
 		m.common.Backend = hs.b
 	} else {

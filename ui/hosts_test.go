@@ -321,3 +321,44 @@ func TestSeveralHostsDomainFlagTakesHostColonDomain(t *testing.T) {
 		t.Error("the backend does not follow the opened domain's host")
 	}
 }
+
+// Two hosts each have a lab-test2: a full check of b's marks b's row only,
+// and its answer, come back after the cursor moved to a's, is not shown as
+// a's health.
+func TestSeveralHostsHealthIsPerHost(t *testing.T) {
+	fa := newFake(classicDomain(), branchyDomain())
+	fb := newFake(classicDomain())
+	h := twoHosts(t, 120, 30, fa, fb)
+	h.keys("down", "down")
+	if h.m.list.SelectedHost() != 1 || h.m.list.SelectedName() != "lab-test2" {
+		t.Fatalf("selected host %d %q", h.m.list.SelectedHost(), h.m.list.SelectedName())
+	}
+	d := h.m.list.Selected()
+	base := d.Disks[0].Layers[len(d.Disks[0].Layers)-1].Path
+	fb.checkFacts = map[string]model.CheckFacts{"lab-test2": {Layers: map[string]model.LayerFacts{
+		base: {ImageCheck: &model.ImageCheck{Corruptions: 3}},
+	}}}
+	check := h.keys("4")
+	if check == nil {
+		t.Fatal("4 started no check")
+	}
+	h.keys("shift+tab", "shift+tab", "shift+tab", "shift+tab", "up", "up") // History, Snapshots, Chains, the list
+	if h.m.list.SelectedHost() != 0 || h.m.list.SelectedName() != "lab-test2" {
+		t.Fatalf("back on host %d %q", h.m.list.SelectedHost(), h.m.list.SelectedName())
+	}
+	h.keys("4") // a's own check starts; b's answer comes first
+	h.send(check())
+	if frame := strings.Join(h.lines(), "\n"); strings.Contains(frame, "qemu-img check found corruptions") {
+		t.Fatalf("b's check shown as a's lab-test2:\n%s", frame)
+	}
+	var rows []string
+	for _, l := range h.lines() {
+		left, _, _ := strings.Cut(l, "│")
+		if strings.Contains(left, "lab-test2 ") {
+			rows = append(rows, strings.TrimSpace(left))
+		}
+	}
+	if len(rows) != 2 || strings.HasSuffix(rows[0], "✗") || !strings.HasSuffix(rows[1], "✗") {
+		t.Fatalf("lab-test2 rows %q: want b's (the second) marked ✗ and a's not", rows)
+	}
+}

@@ -211,7 +211,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case domain.HealthMsg:
 		if msg.Err == nil {
-			m.list.SetHealth(msg.Domain, msg.Health.Verdict)
+			m.list.SetHealth(msg.Host, msg.Domain, msg.Health.Verdict)
 		}
 		return m.detail.Update(msg)
 	case jobs.Msg, common.SteerMsg:

@@ -19,8 +19,11 @@ import (
 type Common struct {
 	Ctx     context.Context
 	Backend Backend
-	Styles  *Styles
-	KeyMap  *KeyMap
+	// Host is the index of Backend's host among several (0 with one): an
+	// answer that comes back after the selection moved names its host.
+	Host   int
+	Styles *Styles
+	KeyMap *KeyMap
 }
 
 // Lost reports that the backend's connection to the host is lost: keys

@@ -44,10 +44,18 @@ type Model struct {
 	// saveFiles remembers the save file typed for each domain, so restore
 	// offers it.
 	saveFiles map[string]string
-	// health is each domain's verdict: what discovery shows (model.CheckDomain
-	// without extra facts), or the last full check of it (SetHealth).
-	health  map[string]model.Verdict
-	checked map[string]model.Verdict
+	// health[i] is domains[i]'s verdict from what discovery shows
+	// (model.CheckDomain without extra facts); checked holds the last full
+	// check of a domain (SetHealth), by host: two hosts may each have a
+	// domain of that name.
+	health  []model.Verdict
+	checked map[hostDomain]model.Verdict
+}
+
+// hostDomain is a domain of host h (0 with one host).
+type hostDomain struct {
+	h    int
+	name string
 }
 
 // Fixed list columns; the name gets what is left. FixedWidth is their sum.
@@ -83,10 +91,10 @@ func (l *Model) SetDomains(ds []model.Domain) {
 func (l *Model) setDomains(ds []model.Domain) {
 	l.domains = ds
 	l.nameW = 0
-	l.health = make(map[string]model.Verdict, len(ds))
+	l.health = make([]model.Verdict, len(ds))
 	for i := range ds {
 		l.nameW = max(l.nameW, common.TextWidth(ds[i].Name))
-		l.health[ds[i].Name] = model.CheckDomain(ds[i], model.CheckFacts{}).Verdict
+		l.health[i] = model.CheckDomain(ds[i], model.CheckFacts{}).Verdict
 	}
 	l.applyFilter()
 }
@@ -365,13 +373,13 @@ func (l *Model) View() string {
 			lines = append(lines, l.renderHost(-i-1))
 			continue
 		}
-		d := &l.domains[l.shown[row]]
-		lines = append(lines, l.renderRow(d, row == l.scroll.Cursor, nameW))
+		lines = append(lines, l.renderRow(l.shown[row], row == l.scroll.Cursor, nameW))
 	}
 	return common.Block(lines, w, l.height)
 }
 
-func (l *Model) renderRow(d *model.Domain, selected bool, nameW int) string {
+func (l *Model) renderRow(i int, selected bool, nameW int) string {
+	d := &l.domains[i]
 	st := l.common.Styles
 	glyph, stStyle := stateGlyph(st, d.State)
 	if d.Problem != "" {
@@ -384,7 +392,7 @@ func (l *Model) renderRow(d *model.Domain, selected bool, nameW int) string {
 	snaps := strconv.Itoa(len(d.Snapshots))
 	text := common.PadRight(common.TruncateMiddle(d.Name, nameW), nameW) + " " + common.PadRight(string(d.State), colState) + " " +
 		common.PadLeft(strconv.Itoa(len(d.Disks)), colDisks) + " " + common.PadLeft(strconv.Itoa(d.DeepestChain()), colChain) + " " +
-		common.PadLeft(snaps, colSnaps) + " " + common.PadRight(saved, colSaved) + " " + common.PadRight(HealthWord(l.Health(d.Name)), colHealth)
+		common.PadLeft(snaps, colSnaps) + " " + common.PadRight(saved, colSaved) + " " + common.PadRight(HealthWord(l.Health(i)), colHealth)
 	text = common.Truncate(text, l.width-3)
 	mark := " "
 	if selected {
@@ -400,22 +408,22 @@ func (l *Model) renderRow(d *model.Domain, selected bool, nameW int) string {
 	}
 }
 
-// SetHealth records the verdict of a full check of the named domain; it
-// stands until the next one.
-func (l *Model) SetHealth(name string, v model.Verdict) {
+// SetHealth records the verdict of a full check of host h's domain name
+// (h is 0 with one host); it stands until the next one.
+func (l *Model) SetHealth(h int, name string, v model.Verdict) {
 	if l.checked == nil {
-		l.checked = map[string]model.Verdict{}
+		l.checked = map[hostDomain]model.Verdict{}
 	}
-	l.checked[name] = v
+	l.checked[hostDomain{h, name}] = v
 }
 
-// Health is the domain's verdict: its last full check, else what
+// Health is domains[i]'s verdict: its last full check, else what
 // discovery shows.
-func (l *Model) Health(name string) model.Verdict {
-	if v, ok := l.checked[name]; ok {
+func (l *Model) Health(i int) model.Verdict {
+	if v, ok := l.checked[hostDomain{l.host(i), l.domains[i].Name}]; ok {
 		return v
 	}
-	return l.health[name]
+	return l.health[i]
 }
 
 // HealthWord is a verdict in the list's one-cell H column, the glyphs

@@ -12,6 +12,7 @@ import (
 
 // HealthMsg is the answer of a full check of one domain.
 type HealthMsg struct {
+	Host   int // common.Common.Host when the check started
 	Domain string
 	Health model.DomainHealth
 	Err    error
@@ -23,11 +24,11 @@ func (p *Model) CheckCmd() tea.Cmd {
 	if p.dom == nil {
 		return nil
 	}
-	name, b, ctx := p.dom.Name, p.common.Backend, p.common.Ctx
+	name, b, ctx, host := p.dom.Name, p.common.Backend, p.common.Ctx, p.common.Host
 	p.checking = name
 	return func() tea.Msg {
 		h, err := b.CheckDomain(ctx, name)
-		return HealthMsg{Domain: name, Health: h, Err: err}
+		return HealthMsg{Host: host, Domain: name, Health: h, Err: err}
 	}
 }
 
@@ -36,8 +37,8 @@ func (p *Model) setHealth(msg HealthMsg) {
 	if p.checking == msg.Domain {
 		p.checking = ""
 	}
-	if p.dom == nil || msg.Domain != p.dom.Name {
-		return
+	if p.dom == nil || msg.Domain != p.dom.Name || msg.Host != p.common.Host {
+		return // another domain's, or a same-named one's of another host
 	}
 	if msg.Err != nil {
 		p.health, p.healthErr = nil, model.OneLine(msg.Err.Error())
