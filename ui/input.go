@@ -95,9 +95,9 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, km.Refresh):
 		return m.refresh(), true // the domains read again read the journal again
 	case key.Matches(msg, km.NextFocus):
-		m.cycleFocus(1)
+		return m.cycleFocus(1), true
 	case key.Matches(msg, km.PrevFocus):
-		m.cycleFocus(-1)
+		return m.cycleFocus(-1), true
 	case key.Matches(msg, km.Chains):
 		m.detail.SetTab(domain.TabChains)
 		m.setFocus(focusDetail)
@@ -138,12 +138,13 @@ func (m *Model) refresh() tea.Cmd {
 	return tea.Batch(append(cmds, m.spinner.Tick, m.jobs.Rescan())...)
 }
 
-// cycleFocus walks list -> Chains -> Snapshots -> History -> list.
-func (m *Model) cycleFocus(d int) {
+// cycleFocus walks list -> Chains -> Snapshots -> History -> Health ->
+// list. Arriving at Health runs the check, as 4 does.
+func (m *Model) cycleFocus(d int) tea.Cmd {
 	stops := []struct {
 		f focus
 		t domain.Tab
-	}{{focusList, 0}, {focusDetail, domain.TabChains}, {focusDetail, domain.TabSnapshots}, {focusDetail, domain.TabHistory}}
+	}{{focusList, 0}, {focusDetail, domain.TabChains}, {focusDetail, domain.TabSnapshots}, {focusDetail, domain.TabHistory}, {focusDetail, domain.TabHealth}}
 	cur := 0
 	if m.focus == focusDetail {
 		cur = 1 + int(m.detail.Active())
@@ -153,6 +154,10 @@ func (m *Model) cycleFocus(d int) {
 		m.detail.SetTab(stops[next].t)
 	}
 	m.setFocus(stops[next].f)
+	if stops[next].f == focusDetail && stops[next].t == domain.TabHealth {
+		return m.detail.CheckCmd()
+	}
+	return nil
 }
 
 func (m *Model) setFocus(f focus) {

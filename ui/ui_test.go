@@ -299,17 +299,23 @@ func TestSnapshotTagsStaleAndBranch(t *testing.T) {
 }
 
 func TestTabCyclesPanesAndTabs(t *testing.T) {
-	h := newHarness(t, newFake(labDomains()...), 80, 24)
+	f := newFake(labDomains()...)
+	h := newHarness(t, f, 80, 24)
 	type stop struct {
 		f focus
 		t domain.Tab
 	}
 	want := []stop{{focusDetail, domain.TabChains}, {focusDetail, domain.TabSnapshots}, {focusDetail, domain.TabHistory},
-		{focusList, domain.TabHistory}, {focusDetail, domain.TabChains}}
+		{focusDetail, domain.TabHealth}, {focusList, domain.TabHealth}, {focusDetail, domain.TabChains}}
 	for i, w := range want {
-		h.keys("tab")
+		checks := len(f.checkCalls)
+		h.press("tab")
 		if h.m.focus != w.f || (w.f == focusDetail && h.m.detail.Active() != w.t) {
 			t.Fatalf("after %d tabs: focus %d tab %d, want %+v", i+1, h.m.focus, h.m.detail.Active(), w)
+		}
+		// Arriving at Health starts its check (as 4 does), in a Cmd.
+		if want := w.f == focusDetail && w.t == domain.TabHealth; want != (len(f.checkCalls) > checks) {
+			t.Fatalf("after %d tabs: checked %v, want %v", i+1, len(f.checkCalls) > checks, want)
 		}
 	}
 	h.keys("shift+tab")
@@ -317,8 +323,8 @@ func TestTabCyclesPanesAndTabs(t *testing.T) {
 		t.Errorf("shift+tab from chains should reach the list")
 	}
 	h.keys("shift+tab")
-	if h.m.focus != focusDetail || h.m.detail.Active() != domain.TabHistory {
-		t.Errorf("shift+tab from the list should reach history")
+	if h.m.focus != focusDetail || h.m.detail.Active() != domain.TabHealth {
+		t.Errorf("shift+tab from the list should reach health")
 	}
 }
 
