@@ -118,7 +118,7 @@ func (k *checker) domain(d model.Domain) model.DomainHealth {
 		k.jobDisks = k.c.diskJobs(d)
 	}
 	if !k.c.local {
-		f.Notes = append(f.Notes, "qemu-img check and QEMU's access to the images were not checked: the images are on a remote host (run virtchain check there)")
+		f.Notes = append(f.Notes, RemoteCheckNote)
 	}
 	if k.c.local && k.qemu.skip != "" {
 		f.Notes = append(f.Notes, "QEMU's access to the images was not checked: "+k.qemu.skip)
@@ -129,6 +129,9 @@ func (k *checker) domain(d model.Domain) model.DomainHealth {
 			l := &disk.Layers[li]
 			if _, seen := f.Layers[l.Path]; seen || l.Path == "" || !filepath.IsAbs(l.Path) {
 				continue // a loop names a file twice: its first sight counts
+			}
+			if !k.c.local && l.Problem == model.ProblemMissing && k.pools.unlisted(l.Path) {
+				l.Problem = ProblemRemoteUnlisted
 			}
 			f.Layers[l.Path] = k.layer(d, disk, li)
 		}
@@ -156,7 +159,7 @@ func (k *checker) layer(d model.Domain, disk *model.Disk, i int) model.LayerFact
 	f.WrittenBy = k.users.writer[l.Path]
 	if l.Format == "qcow2" {
 		k.header(l, &f)
-		if l.BackingFile != "" && k.c.local {
+		if l.BackingFile != "" && (k.c.local || f.Header) {
 			k.backing(disk, i, &f)
 		}
 	}
@@ -174,20 +177,22 @@ func (k *checker) header(l *model.Layer, f *model.LayerFacts) {
 		return
 	}
 	var h *qcow2.Header
+	var names []string
 	var err error
 	if k.c.local {
 		h, err = qcow2.Open(l.Path)
+		if err == nil && h.UnknownIncompatible() != 0 {
+			names = localFeatureNames(l.Path, h.UnknownIncompatible())
+		}
 	} else {
-		h, err = k.pools.header(l.Path)
+		h, names, err = k.pools.header(l.Path)
 	}
 	if err != nil || h == nil {
 		return // discovery already judged an image it could not read
 	}
 	f.Header = true
 	f.UnknownIncompatible = h.UnknownIncompatible()
-	if f.UnknownIncompatible != 0 && k.c.local {
-		f.UnknownNames = localFeatureNames(l.Path, f.UnknownIncompatible)
-	}
+	f.UnknownNames = names
 	l.Dirty, l.Corrupt = h.Dirty, h.Corrupt
 	if l.BackingFile == "" {
 		l.BackingFile, l.BackingFormat = h.BackingFile, h.BackingFormat
@@ -212,7 +217,10 @@ func localFeatureNames(path string, bits uint64) []string {
 
 // backing reads the real format of the layer's backing file and, for a
 // relative name, whether it means the same file from where the domain
-// opens the image and from the image's real folder.
+// opens the image and from the image's real folder. Over a remote
+// connection the first bytes come through the backing file's folder's
+// pool, as headers do, and a relative name cannot be followed through a
+// symlink: the layer's notes say so.
 func (k *checker) backing(disk *model.Disk, i int, f *model.LayerFacts) {
 	l := disk.Layers[i]
 	runs, problem := resolveBacking(l.Path, l.BackingFile)
@@ -223,8 +231,18 @@ func (k *checker) backing(disk *model.Disk, i int, f *model.LayerFacts) {
 		// A running domain's live XML says what QEMU really opened.
 		runs = disk.Layers[i+1].Path
 	}
+	relative := !strings.HasPrefix(l.BackingFile, "/") && !strings.Contains(l.BackingFile, ":")
+	if !k.c.local {
+		if filepath.IsAbs(runs) {
+			f.BackingRealFormat = k.pools.probe(runs)
+		}
+		if relative {
+			f.RelativeSkipped = RemoteRelativeSkipped
+		}
+		return
+	}
 	f.BackingRealFormat = probeFile(runs)
-	if strings.HasPrefix(l.BackingFile, "/") || strings.Contains(l.BackingFile, ":") {
+	if !relative {
 		return
 	}
 	real, err := filepath.EvalSymlinks(l.Path)
@@ -245,6 +263,15 @@ func (k *checker) backing(disk *model.Disk, i int, f *model.LayerFacts) {
 		f.RelativeBeside += " (missing)"
 	}
 }
+
+// RemoteCheckNote is the domain's note over a remote connection: what
+// the storage API cannot do, and where it can be done.
+const RemoteCheckNote = "qemu-img check and QEMU's access to the images were not checked: over a remote connection libvirt's storage API runs no qemu-img on the host and shows neither QEMU's user nor the folders' modes on the way; run virtchain check on the host itself for them"
+
+// RemoteRelativeSkipped is why a relative backing name is not compared
+// over a remote connection: the storage API names a volume by the path it
+// was looked up by, a symlink's own, and never says where a link leads.
+const RemoteRelativeSkipped = "over a remote connection libvirt's storage API does not show whether the image's path is a symlink, or where it leads, so whether the name means another file beside the real image cannot be told; run virtchain check on the host itself"
 
 // probeFile is the format an image's first bytes show, "" when unreadable.
 func probeFile(path string) string {
@@ -372,23 +399,86 @@ func (k *checker) snapshotFiles(d model.Domain, f *model.CheckFacts) {
 }
 
 // header reads the qcow2 header of a file through its folder's storage
-// pool, as remote chains are read. A read-only connection cannot download
-// bytes: nil and no error then.
-func (s *poolSession) header(path string) (*qcow2.Header, error) {
+// pool, as remote chains are read, and names the incompatible bits this
+// reader does not know from the image's own feature name table, read
+// through the same volume. A read-only connection cannot download bytes:
+// nil and no error then.
+func (s *poolSession) header(path string) (*qcow2.Header, []string, error) {
+	r, size, done, err := s.open(path)
+	if err != nil || r.vol == nil {
+		return nil, nil, err
+	}
+	defer done()
+	h, err := qcow2.Read(r, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	if u := h.UnknownIncompatible(); u != 0 {
+		table, _ := qcow2.ReadFeatureNames(r, size)
+		names = qcow2.IncompatibleNames(u, table)
+	}
+	return h, names, nil
+}
+
+// ProblemRemoteUnlisted is a layer's problem over a remote connection when
+// its folder's pool lists no such file and yet the path exists.
+const ProblemRemoteUnlisted = model.ProblemNotRegular + ": its folder's storage pool does not list it, yet it exists and is no folder: a FIFO, a socket or a character device, which libvirt's pools leave out"
+
+// unlisted says whether a path its folder's pool does not list exists all
+// the same: libvirt refuses it as a directory pool's target with "Not a
+// directory", where a missing path gives "No such file or directory". A
+// pool lists files, block devices and folders; what is left is a FIFO, a
+// socket or a character device. Opening a directory cannot block on a
+// FIFO. Only a connection that may create pools can ask.
+func (s *poolSession) unlisted(path string) bool {
 	if s.c.readonly {
-		return nil, nil
+		return false
+	}
+	fp := s.folder(filepath.Clean(path))
+	return !fp.gone && fp.pool == nil && strings.Contains(fp.problem, "Not a directory")
+}
+
+// probe is the format the first bytes of a file show, downloaded through
+// its folder's pool: probeFile over a remote connection. "" when it
+// cannot be read (a missing layer is its own finding).
+func (s *poolSession) probe(path string) string {
+	r, size, done, err := s.open(path)
+	if err != nil || r.vol == nil {
+		return ""
+	}
+	defer done()
+	buf := make([]byte, min(size, 512))
+	n, err := r.ReadAt(buf, 0)
+	if err != nil && n == 0 {
+		return ""
+	}
+	return qcow2.ProbeBytes(buf[:n])
+}
+
+// open finds path's volume in its folder's pool (a transient pool where no
+// pool covers the folder) and returns a reader of its bytes, the file's
+// size, and done, which frees the volume. A read-only connection cannot
+// download bytes: a nil reader and no error then. Only files and block
+// devices are read.
+func (s *poolSession) open(path string) (r volReader, size int64, done func(), err error) {
+	if s.c.readonly {
+		return volReader{}, 0, nil, nil
 	}
 	dir, name := filepath.Split(filepath.Clean(path))
 	vol, problem, _ := s.volume(s.folder(filepath.Clean(dir)), name)
 	if vol == nil {
-		return nil, errors.New(problem)
+		return volReader{}, 0, nil, errors.New(problem)
 	}
-	defer vol.Free()
 	// With GET_PHYSICAL, Allocation is the file's size.
 	s.call("StorageVolGetInfoFlags")
 	info, err := vol.GetInfoFlags(libvirt.STORAGE_VOL_GET_PHYSICAL)
-	if err != nil {
-		return nil, err
+	if err == nil && info.Type != libvirt.STORAGE_VOL_FILE && info.Type != libvirt.STORAGE_VOL_BLOCK {
+		err = errors.New(model.ProblemNotRegular)
 	}
-	return qcow2.Read(volReader{s: s, vol: vol}, int64(info.Allocation))
+	if err != nil {
+		_ = vol.Free()
+		return volReader{}, 0, nil, err
+	}
+	return volReader{s: s, vol: vol}, int64(info.Allocation), func() { _ = vol.Free() }, nil
 }

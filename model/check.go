@@ -179,6 +179,10 @@ type LayerFacts struct {
 	// BackingRealFormat is the format the backing file's own bytes show
 	// ("" when it was not read).
 	BackingRealFormat string
+	// RelativeSkipped says why a relative backing name was not compared
+	// with the image's real folder (RelativeRuns and RelativeBeside are
+	// then unset).
+	RelativeSkipped string
 	// RelativeRuns is where the backing name resolves from the path the
 	// domain opens the image by; RelativeBeside where it resolves from
 	// the image's real folder. Set only when they are different files.
@@ -317,6 +321,9 @@ func (c *layerCheck) header(f LayerFacts, written string) {
 	if l.BackingFile != "" && f.BackingRealFormat != "" && l.BackingFormat != "" && l.BackingFormat != f.BackingRealFormat {
 		c.add(FindBackingFormat, VerdictBad, fmt.Sprintf("declares its backing file %s as %s, but it is %s", l.BackingFile, l.BackingFormat, f.BackingRealFormat),
 			Hint{Words("record the real format: "), Do(DoRebaseUnsafe, l.Path, l.BackingFile, f.BackingRealFormat)})
+	}
+	if f.RelativeSkipped != "" {
+		c.lh.Notes = append(c.lh.Notes, "relative backing name "+l.BackingFile+" not compared with the image's real folder: "+f.RelativeSkipped)
 	}
 	if f.RelativeRuns != "" && f.RelativeBeside != "" {
 		format := l.BackingFormat

@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -79,6 +80,12 @@ func TestCheckBackingNames(t *testing.T) {
 	}
 	if fix := all[1].Fix.String(); fix != "make it absolute: qemu-img rebase -u -F qcow2 -b /l/base /l/top" {
 		t.Errorf("relative fix %q", fix)
+	}
+	// Not compared (over a remote connection): a note, not a finding.
+	f = CheckFacts{Layers: map[string]LayerFacts{"/l/top": {BackingRealFormat: "qcow2", RelativeSkipped: "why"}}}
+	h := CheckDomain(d, f)
+	if h.Verdict != VerdictOK || len(h.All()) != 0 || !slices.Contains(h.Disks[0].Layers[0].Notes, "relative backing name base not compared with the image's real folder: why") {
+		t.Errorf("relative name not compared: %+v", h)
 	}
 }
 
