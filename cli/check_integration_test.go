@@ -122,6 +122,62 @@ func wantFinding(t *testing.T, uri, name, kind, path, fix string) checkDomainJSO
 	return d
 }
 
+// Over ssh, libvirt's storage API is check's only view of the host: it
+// reads headers and first bytes there, but runs no qemu-img and shows no
+// folder modes, nor where a symlink leads. These are the report's words.
+const (
+	remoteCheckNote = "qemu-img check and QEMU's access to the images were not checked: over a remote connection libvirt's storage API runs no qemu-img on the host and shows neither QEMU's user nor the folders' modes on the way; run virtchain check on the host itself for them"
+	remoteRelative  = "not compared with the image's real folder: over a remote connection libvirt's storage API does not show whether the image's path is a symlink, or where it leads, so whether the name means another file beside the real image cannot be told; run virtchain check on the host itself"
+)
+
+// checkedBy is what a layer's report says was checked, given what a
+// direct check looks at: over ssh the same, but no qemu-img check.
+func checkedBy(direct ...string) []string {
+	if !testhost.OverSSH() {
+		return direct
+	}
+	var out []string
+	for _, c := range direct {
+		if !strings.HasPrefix(c, "qemu-img check") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// wantChecked checks a layer's "checked" list against checkedBy(direct...).
+func wantChecked(t *testing.T, l checkLayerJSON, direct ...string) {
+	t.Helper()
+	if want := checkedBy(direct...); !slices.Equal(l.Checked, want) {
+		t.Errorf("%s over %s: checked %q, want %q", l.Path, testhost.Via(), l.Checked, want)
+	}
+}
+
+// wantRemoteNote checks that the domain's notes hold remoteCheckNote over
+// ssh, and not directly.
+func wantRemoteNote(t *testing.T, d checkDomainJSON) {
+	t.Helper()
+	if has := slices.Contains(d.Notes, remoteCheckNote); has != testhost.OverSSH() {
+		t.Errorf("over %s: notes %q (remote note there: %v)", testhost.Via(), d.Notes, has)
+	}
+}
+
+// wantUncheckedRemotely checks what a fault only qemu-img check or a look
+// at the host's folders finds gives over ssh: nothing found, exit 0, and
+// the note that says what was not checked and where it can be.
+func wantUncheckedRemotely(t *testing.T, name string) checkDomainJSON {
+	t.Helper()
+	code, d, stderr := runCheckJSON(t, systemURI, name)
+	if code != 0 || d.Verdict != "ok" || stderr != "" {
+		t.Errorf("over ssh: exit %d, verdict %s (%s): %+v", code, d.Verdict, stderr, d)
+	}
+	wantRemoteNote(t, d)
+	for _, l := range d.Disks[0].Layers {
+		wantChecked(t, l, "chain", "header", "qemu-img check")
+	}
+	return d
+}
+
 // checkScratch makes a folder and a domain name of this test's own.
 func checkScratch(t *testing.T, what string) (name, dir string) {
 	t.Helper()
@@ -187,7 +243,6 @@ func setRefcount(t *testing.T, path string, n int64, refcount uint16) {
 }
 
 func TestIntegrationCheckHealthy(t *testing.T) {
-	testhost.NeedDirect(t, "check over a remote connection runs no qemu-img check, sees no FIFO, and does not yet compare backing formats, relative names or feature names (TestIntegrationCheckRemote covers what it checks there); not yet adapted")
 	needIntegration(t)
 	name, dir := checkScratch(t, "ok")
 	base, top := twoLayers(t, dir)
@@ -196,8 +251,12 @@ func TestIntegrationCheckHealthy(t *testing.T) {
 	if code != 0 || d.Verdict != "ok" || stderr != "" {
 		t.Fatalf("healthy shut-off domain: exit %d, verdict %s: %s %+v", code, d.Verdict, stderr, d)
 	}
+	// Over ssh the same verdict, without qemu-img check, which the
+	// domain's note says; no layer has a note (no relative backing name).
+	wantRemoteNote(t, d)
 	for i, l := range d.Disks[0].Layers {
-		if l.Path != []string{top, base}[i] || !strings.Contains(strings.Join(l.Checked, ","), "qemu-img check") || len(l.Findings) != 0 {
+		wantChecked(t, l, "chain", "header", "qemu-img check")
+		if l.Path != []string{top, base}[i] || len(l.Findings) != 0 || len(l.Notes) != 0 {
 			t.Errorf("layer %d: %+v", i, l)
 		}
 	}
@@ -213,24 +272,27 @@ func TestIntegrationCheckHealthy(t *testing.T) {
 	if code != 0 || d.Verdict != "ok" {
 		t.Fatalf("healthy running domain: exit %d, verdict %s: %s %+v", code, d.Verdict, stderr, d)
 	}
+	wantRemoteNote(t, d)
 	active, below := d.Disks[0].Layers[0], d.Disks[0].Layers[1]
-	if strings.Contains(strings.Join(active.Checked, ","), "qemu-img") || !strings.Contains(strings.Join(active.Notes, " "), "writes it") {
+	wantChecked(t, active, "chain", "header")
+	wantChecked(t, below, "chain", "header", "qemu-img check -U")
+	if writes := strings.Contains(strings.Join(active.Notes, " "), "writes it"); writes == testhost.OverSSH() {
+		// Directly the layer says why qemu-img check skipped it; over
+		// ssh the domain's note says why none ran.
 		t.Errorf("active layer of a running domain: %+v", active)
 	}
-	if !strings.Contains(strings.Join(below.Checked, ","), "qemu-img check -U") {
-		t.Errorf("backing layer of a running domain: %+v", below)
-	}
 	// A dirty bit on the image QEMU writes is its in-memory state, not a
-	// fault.
+	// fault (over ssh the header is read through the folder's pool all the
+	// same).
 	setIncompatible(t, top, 1)
-	if code, d, _ := runCheckJSON(t, systemURI, name); code != 0 || findingOf(d, "dirty") != nil {
+	code, d, _ = runCheckJSON(t, systemURI, name)
+	if code != 0 || findingOf(d, "dirty") != nil || !strings.Contains(strings.Join(d.Disks[0].Layers[0].Notes, " "), "dirty bit set while "+name+"'s QEMU has it open") {
 		t.Errorf("dirty active layer of a running domain: exit %d %+v", code, d)
 	}
 	labVirsh(t, "destroy", name)
 }
 
 func TestIntegrationCheckHeader(t *testing.T) {
-	testhost.NeedDirect(t, "check over a remote connection runs no qemu-img check, sees no FIFO, and does not yet compare backing formats, relative names or feature names (TestIntegrationCheckRemote covers what it checks there); not yet adapted")
 	needIntegration(t)
 	for _, c := range []struct {
 		what, kind string
@@ -239,23 +301,63 @@ func TestIntegrationCheckHeader(t *testing.T) {
 	}{
 		{"dirty", "dirty", 1, "qemu-img check -r all"},
 		{"corrupt", "corrupt", 2, "qemu-img check -r all"},
-		{"unknown", "unknown-features", 1 << 20, "qemu-img info"},
+		{"unknown", "unknown-features", 1<<20 | 1<<21, "qemu-img info"},
 	} {
 		t.Run(c.what, func(t *testing.T) {
 			name, dir := checkScratch(t, c.what)
 			base, top := twoLayers(t, dir)
 			setIncompatible(t, base, c.bits)
+			if c.kind == "unknown-features" {
+				// As a newer QEMU would: its table names bit 20 (not 21).
+				nameFeature(t, base, 20, "vc11c future feature")
+			}
 			defineDiskDomain(t, name, dir, top)
 			d := wantFinding(t, systemURI, name, c.kind, base, c.fix+" "+base)
-			if f := findingOf(d, c.kind); c.kind == "unknown-features" && !strings.Contains(f.Text, "0x100000 (bit 20)") {
-				t.Errorf("text %q does not name the bit", f.Text)
+			if f := findingOf(d, c.kind); c.kind == "unknown-features" && !strings.Contains(f.Text, "0x300000 (vc11c future feature, bit 21)") {
+				t.Errorf("text %q does not name the bits from the image's table", f.Text)
 			}
 		})
 	}
 }
 
+// nameFeature renames the image's feature name table entry of the
+// incompatible bit 4 (extended L2 entries, unset in these images) to bit
+// bit, named name: the table of a QEMU that knows that bit.
+func nameFeature(t *testing.T, path string, bit uint8, name string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hdr := make([]byte, 65536)
+	if _, err := f.ReadAt(hdr, 0); err != nil {
+		t.Fatal(err)
+	}
+	be := binary.BigEndian
+	for off := int(be.Uint32(hdr[100:])); off+8 <= len(hdr); {
+		typ, n := be.Uint32(hdr[off:]), int(be.Uint32(hdr[off+4:]))
+		off += 8
+		if typ == 0 {
+			break
+		}
+		for e := off; typ == 0x6803f857 && e+48 <= off+n; e += 48 {
+			if hdr[e] == 0 && hdr[e+1] == 4 {
+				entry := make([]byte, 48)
+				entry[1] = bit
+				copy(entry[2:], name)
+				if _, err := f.WriteAt(entry, int64(e)); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+		off += (n + 7) &^ 7
+	}
+	t.Fatal("no feature name table entry for incompatible bit 4 in " + path)
+}
+
 func TestIntegrationCheckBackingNames(t *testing.T) {
-	testhost.NeedDirect(t, "check over a remote connection runs no qemu-img check, sees no FIFO, and does not yet compare backing formats, relative names or feature names (TestIntegrationCheckRemote covers what it checks there); not yet adapted")
 	needIntegration(t)
 	t.Run("format", func(t *testing.T) {
 		name, dir := checkScratch(t, "fmt")
@@ -284,6 +386,21 @@ func TestIntegrationCheckBackingNames(t *testing.T) {
 		}
 		top := filepath.Join(link, "top.qcow2")
 		defineDiskDomain(t, name, dir, top)
+		if testhost.OverSSH() {
+			// The storage API names the volume by the link's path and
+			// never says where it leads: the top's note says what was not
+			// compared, and why; nothing is found.
+			code, d, stderr := runCheckJSON(t, systemURI, name)
+			if code != 0 || d.Verdict != "ok" {
+				t.Errorf("relative name over ssh: exit %d (%s) %+v", code, stderr, d)
+			}
+			wantRemoteNote(t, d)
+			top, below := d.Disks[0].Layers[0], d.Disks[0].Layers[1]
+			if want := []string{"relative backing name base.qcow2 " + remoteRelative}; !slices.Equal(top.Notes, want) || len(below.Notes) != 0 {
+				t.Errorf("notes of %s %q and %s %q, want %q on the top only", top.Path, top.Notes, below.Path, below.Notes, want)
+			}
+			return
+		}
 		f := findingOf(wantFinding(t, systemURI, name, "relative-backing", top, "-b "+filepath.Join(link, "base.qcow2")+" "+top), "relative-backing")
 		if !strings.Contains(f.Text, filepath.Join(real, "base.qcow2")) {
 			t.Errorf("text does not name the file beside: %s", f.Text)
@@ -292,13 +409,16 @@ func TestIntegrationCheckBackingNames(t *testing.T) {
 }
 
 func TestIntegrationCheckImageCheck(t *testing.T) {
-	testhost.NeedDirect(t, "check over a remote connection runs no qemu-img check, sees no FIFO, and does not yet compare backing formats, relative names or feature names (TestIntegrationCheckRemote covers what it checks there); not yet adapted")
 	needIntegration(t)
 	t.Run("corruptions", func(t *testing.T) {
 		name, dir := checkScratch(t, "corr")
 		base, top := twoLayers(t, dir)
 		setRefcount(t, base, 0, 0) // the header cluster, in use, counted 0
 		defineDiskDomain(t, name, dir, top)
+		if testhost.OverSSH() {
+			wantUncheckedRemotely(t, name)
+			return
+		}
 		wantFinding(t, systemURI, name, "image-corruptions", base, "qemu-img check -r all "+base)
 	})
 	t.Run("leaks", func(t *testing.T) {
@@ -315,6 +435,10 @@ func TestIntegrationCheckImageCheck(t *testing.T) {
 		}
 		setRefcount(t, top, st.Size()>>16+1, 1)
 		defineDiskDomain(t, name, dir, top)
+		if testhost.OverSSH() {
+			wantUncheckedRemotely(t, name)
+			return
+		}
 		d := wantFinding(t, systemURI, name, "image-leaks", top, "qemu-img check -r leaks "+top)
 		if d.Verdict != "warning" {
 			t.Errorf("leaks only: verdict %s, want warning", d.Verdict)
@@ -323,7 +447,6 @@ func TestIntegrationCheckImageCheck(t *testing.T) {
 }
 
 func TestIntegrationCheckChainFiles(t *testing.T) {
-	testhost.NeedDirect(t, "check over a remote connection runs no qemu-img check, sees no FIFO, and does not yet compare backing formats, relative names or feature names (TestIntegrationCheckRemote covers what it checks there); not yet adapted")
 	needIntegration(t)
 	t.Run("missing", func(t *testing.T) {
 		name, dir := checkScratch(t, "miss")
@@ -333,8 +456,11 @@ func TestIntegrationCheckChainFiles(t *testing.T) {
 		}
 		defineDiskDomain(t, name, dir, top)
 		d := wantFinding(t, systemURI, name, "missing", base, "qemu-img rebase -u -F FORMAT -b BACKING "+top)
-		// qemu-img checks the top on its own, without the chain below.
-		if top := d.Disks[0].Layers[0]; !slices.Contains(top.Checked, "qemu-img check") || len(top.Findings) != 0 {
+		// qemu-img checks the top on its own, without the chain below
+		// (over ssh its header is read, and qemu-img not run).
+		wantRemoteNote(t, d)
+		wantChecked(t, d.Disks[0].Layers[0], "chain", "header", "qemu-img check")
+		if top := d.Disks[0].Layers[0]; len(top.Findings) != 0 {
 			t.Errorf("the top over a missing base: %+v", top)
 		}
 	})
@@ -348,7 +474,16 @@ func TestIntegrationCheckChainFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		defineDiskDomain(t, name, dir, top)
-		wantFinding(t, systemURI, name, "not-regular", base, top)
+		d := wantFinding(t, systemURI, name, "not-regular", base, top)
+		// Over ssh the folder's pool leaves the FIFO out; that it exists
+		// all the same is what libvirt says when asked for a pool there.
+		want := "not a regular file or block device: a FIFO"
+		if testhost.OverSSH() {
+			want = "not a regular file or block device: its folder's storage pool does not list it, yet it exists and is no folder: a FIFO, a socket or a character device, which libvirt's pools leave out"
+		}
+		if f := findingOf(d, "not-regular"); f.Text != want {
+			t.Errorf("text %q, want %q", f.Text, want)
+		}
 	})
 	t.Run("loop", func(t *testing.T) {
 		name, dir := checkScratch(t, "loop")
@@ -359,7 +494,8 @@ func TestIntegrationCheckChainFiles(t *testing.T) {
 		defineDiskDomain(t, name, dir, a)
 		d := wantFinding(t, systemURI, name, "loop", a, "qemu-img rebase -u")
 		for _, l := range d.Disks[0].Layers[:2] {
-			if !slices.Contains(l.Checked, "qemu-img check") || len(l.Findings) != 0 {
+			wantChecked(t, l, "chain", "header", "qemu-img check")
+			if len(l.Findings) != 0 {
 				t.Errorf("a layer of the loop, checked on its own: %+v", l)
 			}
 		}
@@ -372,6 +508,11 @@ func TestIntegrationCheckChainFiles(t *testing.T) {
 		}
 		_, top := twoLayers(t, private)
 		defineDiskDomain(t, name, dir, top)
+		if testhost.OverSSH() {
+			// Folder modes are no part of the storage API.
+			wantUncheckedRemotely(t, name)
+			return
+		}
 		conf := testhost.InRoot("/etc/libvirt/qemu.conf")
 		if b, _ := os.ReadFile(conf); strings.Contains(string(b), "\nuser = \"root\"") {
 			code, d, _ := runCheckJSON(t, systemURI, name)
@@ -485,7 +626,7 @@ func TestIntegrationCheckRemote(t *testing.T) {
 	base, top := twoLayers(t, dir)
 	defineDiskDomain(t, name, dir, top)
 	code, d, stderr := runCheckJSON(t, ssh, name)
-	if code != 0 || !strings.Contains(strings.Join(d.Notes, " "), "qemu-img check") || !strings.Contains(strings.Join(d.Notes, " "), "remote") {
+	if code != 0 || !slices.Contains(d.Notes, remoteCheckNote) {
 		t.Fatalf("healthy remote: exit %d %s %+v", code, stderr, d)
 	}
 	for _, l := range d.Disks[0].Layers {
@@ -548,7 +689,6 @@ func TestIntegrationCheckHosts(t *testing.T) {
 // A block job rewriting a disk's chain: its images are not qemu-img
 // checked meanwhile, and the report says why; still exit 0.
 func TestIntegrationCheckBlockJob(t *testing.T) {
-	testhost.NeedDirect(t, "check over a remote connection runs no qemu-img check, sees no FIFO, and does not yet compare backing formats, relative names or feature names (TestIntegrationCheckRemote covers what it checks there); not yet adapted")
 	needIntegration(t)
 	name, dir := checkScratch(t, "job")
 	base, top := twoLayers(t, dir)
@@ -562,8 +702,12 @@ func TestIntegrationCheckBlockJob(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s %+v", code, stderr, d)
 	}
+	// Over ssh no qemu-img check runs at all (the domain's note), and the
+	// headers are read through the pool during the job all the same.
+	wantRemoteNote(t, d)
 	below := d.Disks[0].Layers[1]
-	if below.Path != base || slices.Contains(below.Checked, "qemu-img check -U") || !strings.Contains(strings.Join(below.Notes, " "), "block job") {
+	wantChecked(t, below, "chain", "header")
+	if below.Path != base || strings.Contains(strings.Join(below.Notes, " "), "block job") == testhost.OverSSH() {
 		t.Errorf("the base a commit writes into: %+v", below)
 	}
 }
