@@ -29,6 +29,13 @@ import (
 // folders asked for besides the ones searched anyway.
 func (c *Conn) OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFacts, error) {
 	f := model.OrphanFacts{Host: c.uri, Remote: !c.local, Saved: map[string][]string{}, RefIDs: map[model.FileID]string{}}
+	var s *poolSession
+	if !c.local {
+		// One session for the checks and the listing: a --dir's transient
+		// pool is made once.
+		s = c.newPoolSession(ctx)
+		defer s.close()
+	}
 	for _, d := range dirs {
 		if err := model.CheckInput("folder", d); err != nil {
 			return f, err
@@ -36,12 +43,14 @@ func (c *Conn) OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFact
 		if !filepath.IsAbs(d) {
 			return f, model.NotAbsolute("folder", d)
 		}
-		if c.local {
-			// A typo or a FIFO would be searched as an empty folder,
-			// and "0 orphans" would be the answer.
-			if err := localFolder(d); err != nil {
-				return f, err
-			}
+		// A typo or a FIFO would be searched as an empty folder,
+		// and "0 orphans" would be the answer.
+		check := localFolder
+		if !c.local {
+			check = s.remoteFolder
+		}
+		if err := check(d); err != nil {
+			return f, err
 		}
 	}
 	doms, err := c.Discover(ctx)
@@ -61,7 +70,7 @@ func (c *Conn) OrphanFacts(ctx context.Context, dirs []string) (model.OrphanFact
 	if c.local {
 		f.Images, saves = scanLocalFolders(f.Folders)
 	} else {
-		f.Images, saves, f.Unsure = c.scanRemoteFolders(ctx, f.Folders, f.Unsure)
+		f.Images, saves, f.Unsure = s.scanRemoteFolders(f.Folders, f.Unsure)
 	}
 	for _, s := range saves {
 		c.saveImageUsers(s, f.Saved)
@@ -97,6 +106,66 @@ func localFolder(d string) error {
 		return model.Refuse("--dir "+model.Escape(d)+" is not a folder ("+kind+")", "give a folder with --dir")
 	}
 	return nil
+}
+
+// remoteFolder refuses a --dir that is no folder on the remote host, as
+// localFolder does here, through the storage API alone: the pool over it
+// (a transient one where no pool covers it) cannot be made when the path
+// does not exist ("No such file or directory") or is no folder ("Not a
+// directory"); then the volume of that name in its parent folder's pool
+// tells a regular file or a block device from a kind of file that pools
+// do not list (a FIFO, a socket, a character device).
+func (s *poolSession) remoteFolder(d string) error {
+	d = filepath.Clean(d)
+	host, q := uriHost(s.c.uri), model.Escape(d)
+	if d == "/dev" || strings.HasPrefix(d, "/dev/") {
+		return model.Refuse("--dir "+q+" on "+host+" cannot be searched: over a remote connection virtchain lists a folder as a storage pool, and one under /dev would list device nodes, not images",
+			"give a folder of image files with --dir")
+	}
+	fp := s.folder(d)
+	switch {
+	case fp.gone:
+		return model.Refuse("--dir "+q+" on "+host+" cannot be searched: no such file or directory", "give a folder that exists on "+host+" with --dir")
+	case fp.notDir:
+		kind, fix := s.remoteKind(d), "give a folder with --dir"
+		if kind == "a regular file" {
+			fix = "give its folder with --dir " + model.ShellQuote(filepath.Dir(d))
+		}
+		return model.Refuse("--dir "+q+" on "+host+" is not a folder ("+kind+")", fix)
+	case fp.problem != "" && s.c.readonly:
+		uri, name := model.ShellQuote(s.c.uri), model.ShellQuote(suggestedPoolName(d))
+		return model.Refuse("--dir "+q+" on "+host+" cannot be searched over a read-only remote connection: no storage pool covers it, and only a connection that may write can create the transient pool virtchain lists such a folder through",
+			"define a pool for it: virsh -c "+uri+" pool-define-as "+name+" dir --target "+model.ShellQuote(d)+" && virsh -c "+uri+" pool-start "+name+"; or connect without --readonly")
+	case fp.problem != "":
+		return model.Refuse("--dir "+q+" on "+host+" cannot be searched: "+fp.problem, "fix that, or leave the folder out")
+	}
+	return nil
+}
+
+// remoteKind says what the path d, which is no folder, is: a volume of
+// its parent folder's pool is a regular file or a block device; pools
+// leave the other kinds out.
+func (s *poolSession) remoteKind(d string) string {
+	fp := s.folder(filepath.Dir(d))
+	vol, _, _ := s.volume(fp, filepath.Base(d))
+	if vol == nil {
+		if fp.problem != "" || fp.gone {
+			return "libvirt cannot open it as a directory"
+		}
+		return "a special file: a FIFO, a socket or a device, which storage pools do not list"
+	}
+	defer vol.Free()
+	s.call("StorageVolGetInfo")
+	info, err := vol.GetInfo()
+	switch {
+	case err != nil:
+		return "libvirt cannot open it as a directory"
+	case info.Type == libvirt.STORAGE_VOL_FILE:
+		return "a regular file"
+	case info.Type == libvirt.STORAGE_VOL_BLOCK:
+		return "a block device"
+	}
+	return "a special file"
 }
 
 // rereadUnsure reads again, up to twice, each domain with a layer that
@@ -318,9 +387,8 @@ func readLocalImage(p string, buf []byte) (img model.OrphanImage, save, ok bool)
 // that may write), refreshed, then every file volume's XML and, unless
 // read-only, its first bytes through StorageVolDownload. A folder that
 // cannot be listed is named in unsure.
-func (c *Conn) scanRemoteFolders(ctx context.Context, folders, unsure []string) (imgs []model.OrphanImage, saves []string, _ []string) {
-	s := c.newPoolSession(ctx)
-	defer s.close()
+func (s *poolSession) scanRemoteFolders(folders, unsure []string) (imgs []model.OrphanImage, saves []string, _ []string) {
+	c := s.c
 	for _, dir := range folders {
 		fp := s.folder(dir)
 		switch {
@@ -348,7 +416,9 @@ func (c *Conn) scanRemoteFolders(ctx context.Context, folders, unsure []string) 
 				saves = append(saves, img.Path)
 			case ok:
 				img.Remote = true
-				if !fp.ours {
+				// Another virtchain's transient pool is no pool to name:
+				// it goes when that virtchain is done.
+				if !fp.ours && !strings.HasPrefix(fp.name, TransientPoolPrefix) {
 					img.Pool = fp.name
 				}
 				imgs = append(imgs, img)
@@ -460,8 +530,10 @@ func (c *Conn) saveImageUsers(file string, saved map[string][]string) {
 
 // DeleteOrphan deletes one orphan the plan lists, only if it is still the
 // very file that was found: a local file by its identity, through
-// os.Remove; a remote one as the same volume of its pool, through
-// StorageVolDelete. A remote file that is no pool volume is refused.
+// os.Remove; a remote one as the same volume (same path and what libvirt
+// reports of the file) through StorageVolDelete: a volume of its pool, or,
+// in a folder no pool covers, of the transient pool virtchain lists it
+// through, destroyed afterwards.
 func (c *Conn) DeleteOrphan(ctx context.Context, img model.OrphanImage) error {
 	if err := c.refuseReadOnly("delete orphan images"); err != nil {
 		return err
@@ -470,12 +542,12 @@ func (c *Conn) DeleteOrphan(ctx context.Context, img model.OrphanImage) error {
 		return err
 	}
 	switch {
-	case !img.Remote && !c.local:
+	case img.Remote == c.local:
 		return model.ErrPlanChanged
 	case !img.Remote:
 		return c.deleteLocalOrphan(img)
 	case img.Pool == "":
-		return model.RemoteNotVolume(img, c.uri)
+		return c.deleteTransientVolume(ctx, img)
 	}
 	return c.deleteOrphanVolume(img)
 }
@@ -498,29 +570,69 @@ func (c *Conn) deleteLocalOrphan(img model.OrphanImage) error {
 }
 
 // deleteOrphanVolume deletes the volume of img's pool if it is still the
-// one found (same path and what libvirt reports of the file).
+// one found.
 func (c *Conn) deleteOrphanVolume(img model.OrphanImage) error {
 	pool, err := c.virt.LookupStoragePoolByName(img.Pool)
 	if err != nil {
 		return &LibvirtError{Op: "find storage pool " + img.Pool, Err: err}
 	}
 	defer pool.Free()
-	vol, err := pool.LookupStorageVolByName(filepath.Base(img.Path))
-	if err != nil {
-		if virtCode(err) == libvirt.ERR_NO_STORAGE_VOL {
+	_, err = c.deleteSameVolume(pool, img, "storage pool "+img.Pool)
+	return err
+}
+
+// deleteTransientVolume deletes img, found in a folder no pool covers,
+// as a volume of the transient pool over its folder (this session's, or
+// another virtchain's that is using the folder right now), if it is still
+// the one found. A pool that is no transient one covers the folder now:
+// the plan, which names none, changed.
+func (c *Conn) deleteTransientVolume(ctx context.Context, img model.OrphanImage) error {
+	s := c.newPoolSession(ctx)
+	defer s.close()
+	dir := filepath.Dir(img.Path)
+	for attempt := 0; ; attempt++ {
+		fp := s.folder(dir)
+		switch {
+		case fp.gone:
+			return model.ErrPlanChanged
+		case fp.problem != "":
+			return model.Refuse(img.Path+" on "+uriHost(c.uri)+" cannot be deleted: "+fp.problem, "fix that and plan again")
+		case !strings.HasPrefix(fp.name, TransientPoolPrefix):
 			return model.ErrPlanChanged
 		}
-		return &LibvirtError{Op: "find volume " + img.Path, Err: err}
+		vanished, err := c.deleteSameVolume(fp.pool, img, "transient storage pool "+fp.name)
+		if vanished && attempt < 3 {
+			// Another virtchain destroyed the pool it shared: make one.
+			s.forget(dir, fp)
+			continue
+		}
+		return err
+	}
+}
+
+// deleteSameVolume deletes the volume of pool named as img if it is still
+// the one found, and journals it. vanished reports that the pool went
+// away before anything was deleted.
+func (c *Conn) deleteSameVolume(pool *libvirt.StoragePool, img model.OrphanImage, what string) (vanished bool, _ error) {
+	vol, err := pool.LookupStorageVolByName(filepath.Base(img.Path))
+	if err != nil {
+		switch virtCode(err) {
+		case libvirt.ERR_NO_STORAGE_VOL:
+			return false, model.ErrPlanChanged
+		case libvirt.ERR_NO_STORAGE_POOL, libvirt.ERR_OPERATION_INVALID:
+			return true, &LibvirtError{Op: "find volume " + img.Path + " in " + what, Err: err}
+		}
+		return false, &LibvirtError{Op: "find volume " + img.Path + " in " + what, Err: err}
 	}
 	defer vol.Free()
 	doc, err := vol.GetXMLDesc(0)
 	var v libvirtxml.StorageVolume
 	if err != nil || v.Unmarshal(doc) != nil || v.Target == nil || filepath.Clean(v.Target.Path) != img.Path || volumeIdentity(&v, img.Path) != img.Key {
-		return model.ErrPlanChanged
+		return false, model.ErrPlanChanged
 	}
-	return c.journaled(model.OrphanDeleteOne(img), func() error {
+	return false, c.journaled(model.OrphanDeleteOne(img), func() error {
 		if err := vol.Delete(0); err != nil {
-			return &LibvirtError{Op: "delete volume " + img.Path + " of pool " + img.Pool, Err: err}
+			return &LibvirtError{Op: "delete volume " + img.Path + " of " + what, Err: err}
 		}
 		return nil
 	})

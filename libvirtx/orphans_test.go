@@ -107,11 +107,26 @@ func orphanLab(t *testing.T, name string) *discLab {
 }
 
 func TestIntegrationOrphansTrees(t *testing.T) {
-	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	l := orphanLab(t, "vc11o-trees")
 	r := orphanReport(t, l.dir, model.OrphanSource{Name: "here", Host: l.c})
 	got := orphansIn(r, l.dir)
-	if want := []string{"left.qcow2", "left2.qcow2", "ob.qcow2", "oo.qcow2", "r.img"}; !slices.Equal(names(got), want) {
+	want := []string{"left.qcow2", "left2.qcow2", "ob.qcow2", "oo.qcow2", "r.img"}
+	if !l.c.local {
+		// Over a remote connection the files are a transient pool's
+		// volumes: ob.qcow2 and link.qcow2 are one file to libvirt, and
+		// both are left out, the link named.
+		want = []string{"left.qcow2", "left2.qcow2", "oo.qcow2", "r.img"}
+		if !strings.Contains(strings.Join(r.Skipped, "\n"), l.path("link.qcow2")+" is the same file as "+l.path("ob.qcow2")) {
+			t.Fatalf("the link is named: %v", r.Skipped)
+		}
+		for n, o := range got {
+			if !o.Remote || o.Host != "here" || o.Pool != "" {
+				t.Fatalf("%s over a remote connection: %+v", n, o)
+			}
+		}
+		noTransientPools(t, l.c, l.dir, "after the search")
+	}
+	if !slices.Equal(names(got), want) {
 		t.Fatalf("orphans %v, want %v", names(got), want)
 	}
 	over := treeOf(t, r, l.path("left.qcow2"))
@@ -124,11 +139,16 @@ func TestIntegrationOrphansTrees(t *testing.T) {
 	if want := allocated(t, l.path("left.qcow2")) + allocated(t, l.path("left2.qcow2")); over.Free != want || want == 0 {
 		t.Fatalf("overlay tree frees %d, the files allocate %d", over.Free, want)
 	}
-	chain := treeOf(t, r, l.path("ob.qcow2"))
-	if chain.Kind != model.OrphanChain || len(chain.Root.Children) != 1 || chain.Root.Children[0].Path != l.path("oo.qcow2") {
-		t.Fatalf("orphaned chain: %+v", chain)
+	if l.c.local {
+		chain := treeOf(t, r, l.path("ob.qcow2"))
+		if chain.Kind != model.OrphanChain || len(chain.Root.Children) != 1 || chain.Root.Children[0].Path != l.path("oo.qcow2") {
+			t.Fatalf("orphaned chain: %+v", chain)
+		}
+	} else if tr := treeOf(t, r, l.path("oo.qcow2")); tr.Kind == model.OrphanChain || got["oo.qcow2"].Backing != l.path("ob.qcow2") {
+		// Its base, left out as one file with the link, is no orphan here.
+		t.Fatalf("oo.qcow2 over a remote connection: %+v", tr)
 	}
-	if got["r.img"].Format != "raw" || got["ob.qcow2"].Format != "qcow2" {
+	if got["r.img"].Format != "raw" || got["oo.qcow2"].Format != "qcow2" {
 		t.Fatalf("formats from headers: %+v", got)
 	}
 	if !slices.Contains(r.Folders, l.dir) {
@@ -261,14 +281,29 @@ func TestIntegrationOrphansSnapshotPoint(t *testing.T) {
 // Deleting deletes exactly the files the plan lists, and nothing when a
 // file starts being used between the plan and the run.
 func TestIntegrationOrphansDelete(t *testing.T) {
-	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	l := orphanLab(t, "vc11o-delete")
+	if !l.c.local {
+		// To libvirt the link is ob.qcow2 itself, and both are left out
+		// (TestIntegrationOrphansTrees); this test deletes ob.qcow2.
+		if err := os.Remove(l.path("link.qcow2")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	srcs := []model.OrphanSource{{Name: "here", Host: l.c}}
 	r := orphanReport(t, l.dir, srcs...)
 	req := model.OrphanDeleteRequest{OrphanQuery: model.OrphanQuery{Dirs: []string{l.dir}}, Files: []string{l.path("left.qcow2"), l.path("left2.qcow2"), l.path("oo.qcow2")}}
 	plan, err := model.PlanOrphanDelete(r, req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !l.c.local {
+		// No pool covers the folder: each file goes as a volume of a
+		// transient pool over it, through StorageVolDelete.
+		for _, f := range plan.Files {
+			if f.By != "libvirt" || !slices.Contains(plan.Virsh, "virsh vol-delete --pool "+model.TransientPoolWord+" "+f.Path) {
+				t.Fatalf("remote plan for %s: %+v", f.Path, plan.Plan)
+			}
+		}
 	}
 	before := testhost.List(t, l.dir, testhost.ListOptions{AnyType: true})
 	deleted, err := model.DeleteOrphans(context.Background(), srcs, plan)
@@ -297,6 +332,9 @@ func TestIntegrationOrphansDelete(t *testing.T) {
 	}
 	if plan.Delete[0].Path == l.path("left.qcow2") {
 		t.Fatal("an overlay is deleted before the image it backs onto")
+	}
+	if !l.c.local {
+		noTransientPools(t, l.c, l.dir, "after the deletion")
 	}
 
 	// Something starts using ob.qcow2 after the plan: nothing is deleted.
@@ -339,6 +377,9 @@ func TestIntegrationOrphansDelete(t *testing.T) {
 	if _, err := os.Stat(l.path("r.img")); err != nil {
 		t.Fatal("the new r.img is kept")
 	}
+	if !l.c.local {
+		noTransientPools(t, l.c, l.dir, "after the refusals")
+	}
 }
 
 // An image on shared storage that only a domain on the other host uses is
@@ -372,8 +413,9 @@ func TestIntegrationOrphansTwoHosts(t *testing.T) {
 }
 
 // Over a remote connection the images are listed as pool volumes, their
-// headers read with StorageVolDownload, and deleted with StorageVolDelete;
-// a file in no pool is refused with the alternative.
+// headers read with StorageVolDownload, and deleted with StorageVolDelete,
+// as volumes of the pool over their folder (a transient one where none
+// covers it).
 func TestIntegrationOrphansRemote(t *testing.T) {
 	testhost.Need(t)
 	rc := sshConn(t, false)
@@ -393,7 +435,10 @@ func TestIntegrationOrphansRemote(t *testing.T) {
 	if tr := treeOf(t, r, l.path("left.qcow2")); tr.Kind != model.OrphanOnUsedBase || got["left.qcow2"].Backing != l.path("base.qcow2") || !got["left.qcow2"].Remote {
 		t.Fatalf("remote overlay on a used base: %+v", tr)
 	}
-	if _, err := model.PlanOrphanDelete(r, model.OrphanDeleteRequest{Files: []string{l.path("oo.qcow2")}}); err == nil || !strings.Contains(err.Error(), "pool-define-as") {
+	// A file in no pool is deleted as a transient pool's volume (see
+	// TestIntegrationOrphansDelete); with a pool, as that pool's.
+	if p, err := model.PlanOrphanDelete(r, model.OrphanDeleteRequest{Files: []string{l.path("oo.qcow2")}}); err != nil || p.Delete[0].Pool != "" ||
+		!slices.Contains(p.Virsh, "virsh vol-delete --pool "+model.TransientPoolWord+" "+l.path("oo.qcow2")) {
 		t.Fatalf("a file in no pool: %v", err)
 	}
 	noTransientPools(t, rc, l.dir, "after the search")
@@ -473,4 +518,47 @@ func TestIntegrationOrphansSaveImage(t *testing.T) {
 	if _, err := model.PlanOrphanDelete(r, model.OrphanDeleteRequest{Files: []string{disk}}); err == nil || !strings.Contains(err.Error(), "save image "+save+" (of vc11o-save)") {
 		t.Fatalf("the save image is named: %v", err)
 	}
+}
+
+// Over a remote connection a --dir that is no folder is refused in one
+// line naming it, as locally, through the storage API alone; a read-only
+// connection, which cannot make the transient pool, names the pool to
+// define. No transient pool is left behind.
+func TestIntegrationOrphansRemoteDirChecked(t *testing.T) {
+	rc := sshConn(t, false)
+	dir := testhost.SharedDir(t, "vcorph-dir")
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host := uriHost(rc.uri)
+	for d, want := range map[string]string{
+		filepath.Join(dir, "typo"): "--dir " + filepath.Join(dir, "typo") + " on " + host + " cannot be searched: no such file or directory",
+		file:                       "--dir " + file + " on " + host + " is not a folder (a regular file); give its folder with --dir " + dir,
+		fifo:                       "--dir " + fifo + " on " + host + " is not a folder (a special file: a FIFO, a socket or a device",
+		"/dev/null":                "--dir /dev/null on " + host + " cannot be searched: over a remote connection virtchain lists a folder as a storage pool, and one under /dev",
+	} {
+		_, err := rc.OrphanFacts(context.Background(), []string{d})
+		var r *model.Refusal
+		if !errors.As(err, &r) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("--dir %s over %s: %v; want %q", d, rc.uri, err, want)
+		}
+	}
+	if _, err := rc.OrphanFacts(context.Background(), []string{dir}); err != nil {
+		t.Fatalf("a folder that exists: %v", err)
+	}
+	ro := sshConn(t, true)
+	_, err := ro.OrphanFacts(context.Background(), []string{dir})
+	if err == nil || !strings.Contains(err.Error(), "cannot be searched over a read-only remote connection") || !strings.Contains(err.Error(), "pool-define-as") {
+		t.Fatalf("read-only, no pool: %v", err)
+	}
+	createPool(t, rc, "vcorph-dir-"+filepath.Base(dir), dir)
+	if _, err := ro.OrphanFacts(context.Background(), []string{dir}); err != nil {
+		t.Fatalf("read-only, a pool over the folder: %v", err)
+	}
+	noTransientPools(t, rc, dir, "after the checks")
 }

@@ -57,6 +57,9 @@ type folderPool struct {
 	ours bool
 	// gone: the folder does not exist, so each of its files is missing.
 	gone bool
+	// notDir: the path is there but is no folder (libvirt: "Not a
+	// directory"); problem says so too.
+	notDir bool
 	// problem says why no pool can be used; every layer there carries it.
 	problem string
 
@@ -231,6 +234,9 @@ func (s *poolSession) create(dir string, fp *folderPool) bool {
 	switch m := conflictPool.FindStringSubmatch(text); {
 	case strings.Contains(text, "No such file or directory"):
 		fp.gone = true
+	case strings.Contains(text, "Not a directory"):
+		fp.notDir = true
+		fp.problem = "create a transient storage pool for " + dir + ": " + text
 	case m != nil && strings.HasPrefix(m[1], TransientPoolPrefix):
 		// Another virtchain's, just made: the next lookup finds it.
 	case m != nil:

@@ -29,8 +29,9 @@ type OrphanImage struct {
 	// Modified is the file's modification time; zero when unknown.
 	Modified time.Time `json:"modified,omitzero"`
 	// Pool is the storage pool it is a volume of, when it was listed
-	// through the storage API (a remote host); "" when it is not a pool
-	// volume (a transient pool's, which goes with the listing).
+	// through the storage API (a remote host); "" when no pool covers its
+	// folder: it was listed, and is deleted, as a volume of a transient
+	// pool virtchain makes over the folder and destroys afterwards.
 	Pool string `json:"pool,omitempty"`
 	// Remote says it was listed over a remote connection: its path is
 	// that host's, and only the storage API reaches it.
@@ -417,9 +418,6 @@ func PlanOrphanDelete(r *OrphanReport, req OrphanDeleteRequest) (*OrphanPlan, er
 		if !picked[imageKey(img)] {
 			continue
 		}
-		if img.Remote && img.Pool == "" {
-			return nil, RemoteNotVolume(img, img.Host)
-		}
 		op.Delete = append(op.Delete, img)
 		op.Free += img.Allocation
 		op.addDelete(img, len(r.Hosts) > 1)
@@ -435,13 +433,23 @@ func (op *OrphanPlan) addDelete(img OrphanImage, several bool) {
 		where = img.Host + ":" + img.Path
 	}
 	by := "virtchain"
-	cmd := ShellJoin([]string{"rm", "--", img.Path})
-	if img.Remote {
+	cmds := []string{ShellJoin([]string{"rm", "--", img.Path})}
+	switch {
+	case img.Remote && img.Pool != "":
 		by = "libvirt"
-		cmd = ShellJoin([]string{"virsh", "vol-delete", "--pool", img.Pool, img.Path})
+		cmds = []string{ShellJoin([]string{"virsh", "vol-delete", "--pool", img.Pool, img.Path})}
+	case img.Remote:
+		// In no pool: as a volume of a transient pool over its folder,
+		// which virtchain makes and destroys around the deletion.
+		by = "libvirt"
+		cmds = []string{
+			ShellJoin([]string{"virsh", "pool-create-as", TransientPoolWord, "dir", "--target", filepath.Dir(img.Path)}),
+			ShellJoin([]string{"virsh", "vol-delete", "--pool", TransientPoolWord, img.Path}),
+			ShellJoin([]string{"virsh", "pool-destroy", TransientPoolWord}),
+		}
 	}
 	op.Steps = append(op.Steps, fmt.Sprintf("delete %s (%s, frees %s; no domain uses it)", where, img.Format, FormatBytes(img.Allocation)))
-	op.Virsh = append(op.Virsh, cmd)
+	op.Virsh = append(op.Virsh, cmds...)
 	op.Files = append(op.Files, FileChange{Path: img.Path, Change: FileDeleted, By: by, Why: "orphan image"})
 }
 
@@ -499,14 +507,10 @@ func SameOrphanPlan(a, b *OrphanPlan) bool {
 	return true
 }
 
-// RemoteNotVolume refuses deleting a file on a remote host that is no
-// volume of a storage pool: over a remote connection only the storage
-// API reaches files, and it deletes pool volumes alone.
-func RemoteNotVolume(img OrphanImage, uri string) error {
-	dir := filepath.Dir(img.Path)
-	return Refuse(img.Path+" on "+img.Host+" is in no storage pool, and over a remote connection virtchain deletes files only as pool volumes (virsh vol-delete)",
-		"define a pool for its folder ("+ShellJoin([]string{"virsh", "-c", uri, "pool-define-as", "NAME", "dir", "--target", dir})+", then pool-start NAME) and plan again, or delete it on that host: "+ShellJoin([]string{"rm", "--", img.Path}))
-}
+// TransientPoolWord names, in the virsh equivalent of a remote deletion,
+// the transient pool virtchain makes over a folder no pool covers (its
+// real name, virtchain-tmp-..., differs on every run).
+const TransientPoolWord = "virtchain-tmp"
 
 // OrphanRow is one line of the orphans drawn as trees: a tree's head (the
 // base still in use, or the backing file not searched) or an orphan at a

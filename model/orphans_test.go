@@ -2,6 +2,7 @@ package model
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,6 +168,16 @@ func TestPlanOrphanDeleteRemote(t *testing.T) {
 	}
 	if p.Virsh[0] != "virsh vol-delete --pool default /i/o.qcow2" || p.Files[0].By != "libvirt" || !strings.Contains(p.Steps[0], "far:/i/o.qcow2") {
 		t.Fatalf("remote plan: %+v", p.Plan)
+	}
+	// In no pool: deleted as a volume of a transient pool over its folder.
+	h = orphanHost("far", nil, OrphanImage{Path: "/i/o.qcow2", Format: "qcow2", Remote: true, Allocation: 1})
+	h.Remote = true
+	if p, err = PlanOrphanDelete(FindOrphans([]OrphanFacts{h}), OrphanDeleteRequest{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"virsh pool-create-as virtchain-tmp dir --target /i", "virsh vol-delete --pool virtchain-tmp /i/o.qcow2", "virsh pool-destroy virtchain-tmp"}; !slices.Equal(p.Virsh, want) ||
+		len(p.Files) != 1 || p.Files[0].By != "libvirt" || p.Files[0].Change != FileDeleted {
+		t.Fatalf("remote plan, no pool: %+v", p.Plan)
 	}
 }
 
