@@ -82,8 +82,16 @@ func orphanNames(r *model.OrphanReport, dir string) []string {
 	return out
 }
 
+// orphanShown is a file as the orphans output names it: over a remote
+// connection with its host (the URI given), else its path alone.
+func orphanShown(p string) string {
+	if testhost.OverSSH() {
+		return systemURI + ":" + p
+	}
+	return p
+}
+
 func TestIntegrationOrphansCLI(t *testing.T) {
-	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	needIntegration(t)
 	name := fmt.Sprintf("vc11o-cli-%d", time.Now().UnixNano()%1e9)
 	dir := orphanDir(t, systemURI, name)
@@ -96,9 +104,9 @@ func TestIntegrationOrphansCLI(t *testing.T) {
 	for _, want := range []string{
 		"orphan overlays on an image in use",
 		filepath.Join(dir, "base.qcow2") + " (in use: chain of " + name + " vda)",
-		"└─ " + filepath.Join(dir, "left.qcow2") + "  qcow2",
+		"└─ " + orphanShown(filepath.Join(dir, "left.qcow2")) + "  qcow2",
 		"a whole orphaned chain",
-		"└─ " + filepath.Join(dir, "oo.qcow2"),
+		"└─ " + orphanShown(filepath.Join(dir, "oo.qcow2")),
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
@@ -107,7 +115,7 @@ func TestIntegrationOrphansCLI(t *testing.T) {
 
 	// By default fresh files are not orphans yet.
 	fresh := cliText(t, "orphans", "--dir", dir)
-	if !strings.Contains(fresh, "not orphans yet:") || !strings.Contains(fresh, filepath.Join(dir, "oo.qcow2")+"  qcow2") || strings.Contains(fresh, "└─ "+filepath.Join(dir, "left.qcow2")) {
+	if !strings.Contains(fresh, "not orphans yet:") || !strings.Contains(fresh, "  "+orphanShown(filepath.Join(dir, "oo.qcow2"))+"  qcow2") || strings.Contains(fresh, "└─ "+orphanShown(filepath.Join(dir, "left.qcow2"))) {
 		t.Fatalf("fresh files:\n%s", fresh)
 	}
 	// Bad input: one line, nothing done.
@@ -121,6 +129,7 @@ func TestIntegrationOrphansCLI(t *testing.T) {
 		{"orphans", "--min-age", "-1m"},
 		{"orphans", "--delete", "--dir", dir, filepath.Join(dir, "oo.qcow2")}, // fresh
 		{"orphans", "--dir", "relative"},
+		{"orphans", "--dir", filepath.Join(dir, "typo")}, // checked on the host, also a remote one
 	} {
 		code, _, stderr := runMain(t, append([]string{"-c", systemURI}, bad...)...)
 		if code == 0 {
@@ -142,6 +151,15 @@ func TestIntegrationOrphansCLI(t *testing.T) {
 	if after := testhost.List(t, dir, testhost.ListOptions{}); len(after) != len(before) {
 		t.Fatal("--dry-run deleted something")
 	}
+	if testhost.OverSSH() {
+		// No pool covers the folder: libvirt deletes each file as a
+		// volume of a transient pool virtchain makes over it.
+		for _, f := range plan.Files {
+			if f.By != "libvirt" || !slices.Contains(plan.Virsh, "virsh vol-delete --pool "+model.TransientPoolWord+" "+f.Path) {
+				t.Fatalf("remote plan for %s: %+v", f.Path, plan.Plan)
+			}
+		}
+	}
 	out := cliText(t, "orphans", "--min-age", "0", "--delete", "--dir", dir, filepath.Join(dir, "ob.qcow2"), filepath.Join(dir, "oo.qcow2"))
 	after := testhost.List(t, dir, testhost.ListOptions{})
 	var gone []string
@@ -152,7 +170,7 @@ func TestIntegrationOrphansCLI(t *testing.T) {
 	}
 	sort.Strings(gone)
 	sort.Strings(planned)
-	if !slices.Equal(gone, planned) || !strings.Contains(out, "deleted "+filepath.Join(dir, "oo.qcow2")) {
+	if !slices.Equal(gone, planned) || !strings.Contains(out, "deleted "+orphanShown(filepath.Join(dir, "oo.qcow2"))+" (") {
 		t.Fatalf("gone %v, planned %v; output %s", gone, planned, out)
 	}
 }
@@ -160,7 +178,6 @@ func TestIntegrationOrphansCLI(t *testing.T) {
 // With both hosts named, an image on shared storage that only the other
 // host's domain uses is no orphan; with this host alone it is.
 func TestIntegrationOrphansCLITwoHosts(t *testing.T) {
-	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	needIntegration(t)
 	otherName, otherURI := testhost.Other(t)
 	if otherURI == systemURI {
@@ -198,7 +215,18 @@ func TestIntegrationOrphansCLITwoHosts(t *testing.T) {
 		t.Fatalf("this host alone: %v", orphanNames(alone, dir))
 	}
 	both := decode("--host", "here,"+otherName+"x", "orphans", "--min-age", "0", "--json", "--dir", dir)
-	if got := orphanNames(both, dir); slices.Contains(got, "shared.qcow2") || !slices.Equal(got, []string{"left.qcow2", "ob.qcow2", "oo.qcow2"}) {
+	want := []string{"left.qcow2", "ob.qcow2", "oo.qcow2"}
+	if testhost.OverSSH() {
+		// A remote host's paths are its own: the shared folder's
+		// orphans are listed once for each host, as HOST:PATH.
+		want = []string{"left.qcow2", "left.qcow2", "ob.qcow2", "ob.qcow2", "oo.qcow2", "oo.qcow2"}
+		for _, tr := range both.Trees {
+			if n := tr.Root; filepath.Dir(n.Path) == dir && n.Remote != (n.Host == "here") {
+				t.Fatalf("%s:%s: remote %v", n.Host, n.Path, n.Remote)
+			}
+		}
+	}
+	if got := orphanNames(both, dir); slices.Contains(got, "shared.qcow2") || !slices.Equal(got, want) {
 		t.Fatalf("both hosts: %v", got)
 	}
 	if !slices.Equal(both.Hosts, []string{"here", otherName + "x"}) {
@@ -207,6 +235,21 @@ func TestIntegrationOrphansCLITwoHosts(t *testing.T) {
 	code, _, stderr := runMain(t, "--host", "here,"+otherName+"x", "orphans", "--min-age", "0", "--delete", "--dir", dir, "here:"+shared)
 	if code == 0 || !strings.Contains(stderr, "not an orphan") || !strings.Contains(stderr, otherName+"x:vc11o-cli-b-") {
 		t.Fatalf("deleting a file the other host uses: exit %d %s", code, stderr)
+	}
+	if _, err := os.Stat(shared); err != nil {
+		t.Fatal("shared.qcow2 is kept")
+	}
+	// The orphans of this host go, on it (over ssh, as volumes through
+	// StorageVolDelete), while both hosts are asked.
+	oo, ob := filepath.Join(dir, "oo.qcow2"), filepath.Join(dir, "ob.qcow2")
+	code, out, stderr := runMain(t, "--host", "here,"+otherName+"x", "orphans", "--min-age", "0", "--delete", "--dir", dir, "here:"+oo, "here:"+ob)
+	if code != 0 || !strings.Contains(out, "deleted here:"+oo+" (") || !strings.Contains(out, "deleted here:"+ob+" (") {
+		t.Fatalf("deleting this host's orphans with both hosts asked: exit %d %s %s", code, out, stderr)
+	}
+	for _, p := range []string{oo, ob} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s is still there: %v", p, err)
+		}
 	}
 	if _, err := os.Stat(shared); err != nil {
 		t.Fatal("shared.qcow2 is kept")

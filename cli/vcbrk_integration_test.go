@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +112,6 @@ func uriHostOrLocal(uri string) string {
 // Deleting an orphan is a change: it is in the journal once per file,
 // with its result and the rm that does the same.
 func TestIntegrationVcbrkOrphansDeleteJournaled(t *testing.T) {
-	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	testhost.Need(t)
 	journal := vc11hState(t)
 	dir := fmt.Sprintf("/var/tmp/vcbrk-itj-%d", time.Now().UnixNano()%1e9)
@@ -132,14 +132,23 @@ func TestIntegrationVcbrkOrphansDeleteJournaled(t *testing.T) {
 		t.Fatalf("a dry run or a refusal wrote the journal: %v", err)
 	}
 	cliText(t, "orphans", "--min-age", "0", "--dir", dir, "--delete", lone)
+	// Locally virtchain removes the file; over a remote connection libvirt
+	// deletes it as a volume of a transient pool over its folder.
+	virsh := []string{"rm -- " + lone}
+	if testhost.OverSSH() {
+		virsh = []string{"virsh pool-create-as virtchain-tmp dir --target " + dir, "virsh vol-delete --pool virtchain-tmp " + lone, "virsh pool-destroy virtchain-tmp"}
+	}
 	var ops []vc11hOp
 	cliJSON(t, &ops, "history")
 	if len(ops) != 1 || ops[0].Op != "orphans-delete" || ops[0].State != "ok" || ops[0].Host != systemURI ||
-		len(ops[0].Virsh) != 1 || ops[0].Virsh[0] != "rm -- "+lone || !strings.Contains(ops[0].Summary, lone) {
+		!slices.Equal(ops[0].Virsh, virsh) || !strings.Contains(ops[0].Summary, lone) {
 		t.Fatalf("history after deleting %s: %+v", lone, ops)
 	}
+	if _, err := os.Stat(lone); !os.IsNotExist(err) {
+		t.Fatalf("%s is still there: %v", lone, err)
+	}
 	script := cliText(t, "history", "--virsh")
-	if !strings.Contains(script, "\nrm -- "+lone+"\n") || strings.Contains(script, " on :") {
+	if !strings.Contains(script, "\n"+strings.Join(virsh, "\n")+"\n") || strings.Contains(script, " on :") {
 		t.Fatalf("history --virsh:\n%s", script)
 	}
 }
@@ -147,9 +156,10 @@ func TestIntegrationVcbrkOrphansDeleteJournaled(t *testing.T) {
 // A --dir that is no folder is refused in one line naming it, not
 // searched as an empty folder ("0 orphans").
 func TestIntegrationVcbrkOrphansBadDir(t *testing.T) {
-	testhost.NeedDirect(t, "orphans over a remote connection deletes only pool volumes, names each file with its host and does not yet check --dir there (TestIntegrationOrphansRemote covers the remote path); not yet adapted")
 	testhost.Need(t)
-	dir := t.TempDir()
+	// Under /var/tmp, which every test host sees at the same path: over
+	// ssh the folder is looked at on the host, through its storage pools.
+	dir := testhost.SharedDir(t, "vcbrk-baddir")
 	fifo := filepath.Join(dir, "fifo")
 	if err := exec.Command("mkfifo", fifo).Run(); err != nil {
 		t.Fatal(err)
@@ -158,12 +168,25 @@ func TestIntegrationVcbrkOrphansBadDir(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for d, want := range map[string]string{
+	wants := map[string]string{
 		fifo:                       "is not a folder (a FIFO)",
 		file:                       "is not a folder (a regular file); give its folder with --dir " + dir,
 		filepath.Join(dir, "typo"): "cannot be searched: no such file or directory",
 		"/dev/null":                "is not a folder (a character device)",
-	} {
+	}
+	if testhost.OverSSH() {
+		// The storage API tells a folder, a regular file and a missing
+		// path apart; pools list no FIFO or device, and none is made
+		// under /dev.
+		on := " on " + uriHostName(systemURI) + " "
+		wants = map[string]string{
+			fifo:                       on + "is not a folder (a special file: a FIFO, a socket or a device, which storage pools do not list)",
+			file:                       on + "is not a folder (a regular file); give its folder with --dir " + dir,
+			filepath.Join(dir, "typo"): on + "cannot be searched: no such file or directory; give a folder that exists on",
+			"/dev/null":                on + "cannot be searched: over a remote connection virtchain lists a folder as a storage pool, and one under /dev would list device nodes",
+		}
+	}
+	for d, want := range wants {
 		code, stdout, stderr := runMain(t, "-c", systemURI, "orphans", "--dir", d)
 		if code != 1 || stdout != "" {
 			t.Errorf("--dir %s: exit %d, stdout %q", d, code, stdout)
