@@ -191,6 +191,24 @@ func TestIntegrationCleanupDeletesOnlyLeftFiles(t *testing.T) {
 	}
 	if remoteFilesRefused(t, "cleanup", name, "--delete-files", p("sub/dir/mid.qcow2")) {
 		checkSurvivors("after the remote refusal")
+		// The way the refusal names: orphans --delete, through the
+		// storage API, deletes the left layer and keeps what is in use.
+		code, _, stderr := runMain(t, "-c", systemURI, "orphans", "--min-age", "0", "--dir", dir, "--delete", p("base.qcow2"))
+		if code != 1 || !strings.Contains(stderr, "is not an orphan: it is used by chain of "+name+" vda") {
+			t.Fatalf("orphans --delete of the base in use: exit %d %s", code, stderr)
+		}
+		out = cliText(t, "orphans", "--min-age", "0", "--dir", dir, "--delete", p("mid.qcow2"))
+		if !strings.Contains(out, "deleted "+systemURI+":"+p("mid.qcow2")+" (") {
+			t.Fatalf("orphans --delete of the left layer:\n%s", out)
+		}
+		if _, err := os.Lstat(p("mid.qcow2")); !os.IsNotExist(err) {
+			t.Fatalf("mid.qcow2 still there: %v", err)
+		}
+		for _, f := range []string{"base.qcow2", "top.qcow2", "midcopy.qcow2", "notes.txt"} {
+			if _, err := os.Lstat(p(f)); err != nil {
+				t.Errorf("after orphans --delete: %v", err)
+			}
+		}
 		return
 	}
 	out = cliText(t, "cleanup", name, "--delete-files", p("sub/dir/mid.qcow2"))

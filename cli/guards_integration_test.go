@@ -117,7 +117,7 @@ func TestIntegrationVc10gCommitIntoSharedBaseRefusedAcrossHosts(t *testing.T) {
 }
 
 func TestIntegrationVc10gCleanupKeepsAFileAPeerUses(t *testing.T) {
-	testhost.NeedDirect(t, "cleanup --delete-files is refused over a remote connection (TestRemoteRefusalsSayWhy)")
+	testhost.NeedDirect(t, "cleanup --delete-files is local-only: it deletes a file only while it is still the one the merge's record names by device and inode, which libvirt's storage API does not report, so over ssh it is refused with the remote way, orphans --delete (TestRemoteRefusalsSayWhy; a shared file a peer uses is kept over ssh by TestIntegrationOrphansCLITwoHosts)")
 	f := newVc10gFleet(t)
 	two := []string{"-c", f.aURI, "-c", f.bURI}
 	// A full pull: A no longer reads the base, B still does.

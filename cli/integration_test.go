@@ -38,7 +38,7 @@ func remoteFilesRefused(t *testing.T, args ...string) bool {
 		return false
 	}
 	code, _, stderr := runMain(t, append([]string{"-c", systemURI}, args...)...)
-	if code != 1 || !strings.Contains(stderr, "over a remote connection virtchain cannot look at the files on") || !strings.Contains(stderr, "virsh vol-delete") {
+	if code != 1 || !strings.Contains(stderr, "over a remote connection virtchain cannot look at the files on") || !strings.Contains(stderr, " orphans --delete --dry-run ") {
 		t.Fatalf("%q over ssh: exit %d, want the remote refusal: %s", args, code, stderr)
 	}
 	return true

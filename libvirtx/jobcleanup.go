@@ -267,9 +267,15 @@ type CleanupResult struct {
 // cleanup asked for.
 func (c *Conn) PlanCleanup(ctx context.Context, req model.CleanupRequest) (*model.CleanupPlan, error) {
 	if !c.local && (req.DeleteFiles || len(req.Files) > 0) {
+		// The record a merge leaves names each file by device and inode,
+		// and a file is deleted only while it is still that one; libvirt's
+		// storage API reports neither. 'orphans --delete' needs no record:
+		// it deletes what no domain on any host named uses, as volumes.
 		return nil, model.Refuse("over a remote connection virtchain cannot look at the files on "+uriHost(c.uri)+
-			", so it cannot check that a file is still the one a merge left (same file, not in use) before it deletes it",
-			"clean up the metadata alone (without --delete-files and file arguments), then delete each file the plan lists with 'virsh vol-delete PATH' once 'virtchain chain' shows that nothing uses it; or run virtchain on that host")
+			" as cleanup needs: it deletes only a file that the record made when the merge started names by device and inode, while it is still that file, and libvirt's storage API reports no device or inode",
+			"clean up the metadata alone (without --delete-files and file arguments), then delete the files the merge left with "+
+				model.ShellJoin([]string{"virtchain", "-c", c.uri, "orphans", "--delete", "--dry-run", "FILE..."})+
+				" and again without --dry-run (it deletes through libvirt's storage API only a file no domain on any host named uses; add --min-age 0 for a file changed within the last hour); or run virtchain on that host")
 	}
 	doms, peers, err := c.guardDiscover(ctx)
 	if err != nil {

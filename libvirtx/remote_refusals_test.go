@@ -36,7 +36,8 @@ func TestRemoteRefusalsSayWhy(t *testing.T) {
 		_, err := rc.PlanCleanup(context.Background(), req)
 		var r *model.Refusal
 		if !errors.As(err, &r) || !strings.Contains(err.Error(), "cannot look at the files on 127.0.0.1") ||
-			!strings.Contains(r.Instead.String(), "virsh vol-delete") || strings.Contains(err.Error(), "\n") {
+			!strings.Contains(err.Error(), "names by device and inode") ||
+			!strings.Contains(r.Instead.String(), "virtchain -c "+model.ShellQuote(rc.uri)+" orphans --delete --dry-run") || strings.Contains(err.Error(), "\n") {
 			t.Fatalf("cleanup %+v over %s: %v", req, rc.uri, err)
 		}
 	}
