@@ -388,45 +388,77 @@ func readLocalImage(p string, buf []byte) (img model.OrphanImage, save, ok bool)
 // read-only, its first bytes through StorageVolDownload. A folder that
 // cannot be listed is named in unsure.
 func (s *poolSession) scanRemoteFolders(folders, unsure []string) (imgs []model.OrphanImage, saves []string, _ []string) {
-	c := s.c
 	for _, dir := range folders {
-		fp := s.folder(dir)
-		switch {
-		case fp.gone:
-			continue
-		case fp.problem != "":
-			unsure = append(unsure, "folder "+dir+" on "+uriHost(c.uri)+" was not listed: "+fp.problem)
-			continue
-		}
-		if !fp.ours && !c.readonly {
-			s.call("StoragePoolRefresh")
-			_ = fp.pool.Refresh(0)
-		}
-		s.call("StoragePoolListAllVolumes")
-		vols, err := fp.pool.ListAllStorageVolumes(0)
-		if err != nil {
-			unsure = append(unsure, "folder "+dir+" on "+uriHost(c.uri)+" was not listed: "+errorText(err))
-			continue
-		}
-		for i := range vols {
-			img, save, ok := s.readOrphanVolume(&vols[i])
-			_ = vols[i].Free()
-			switch {
-			case save:
-				saves = append(saves, img.Path)
-			case ok:
-				img.Remote = true
-				// Another virtchain's transient pool is no pool to name:
-				// it goes when that virtchain is done.
-				if !fp.ours && !strings.HasPrefix(fp.name, TransientPoolPrefix) {
-					img.Pool = fp.name
-				}
-				imgs = append(imgs, img)
+		for attempt := 0; ; attempt++ {
+			fp := s.folder(dir)
+			got, saved, problem, vanished := s.listFolder(fp)
+			if vanished && attempt < 4 {
+				// Another virtchain destroyed the transient pool this
+				// session shared: list the folder through a new one.
+				s.forget(dir, fp)
+				continue
 			}
+			if problem != "" {
+				unsure = append(unsure, "folder "+dir+" on "+uriHost(s.c.uri)+" was not listed: "+problem)
+			}
+			imgs, saves = append(imgs, got...), append(saves, saved...)
+			break
 		}
 	}
 	sameFiles(imgs)
 	return imgs, saves, unsure
+}
+
+// listFolder reads the images of fp's folder. vanished reports that its
+// pool went away meanwhile; problem, that the folder could not be listed.
+func (s *poolSession) listFolder(fp *folderPool) (imgs []model.OrphanImage, saves []string, problem string, vanished bool) {
+	switch {
+	case fp.gone:
+		return nil, nil, "", false
+	case fp.problem != "":
+		return nil, nil, fp.problem, false
+	}
+	if !fp.ours && !s.c.readonly {
+		s.call("StoragePoolRefresh")
+		_ = fp.pool.Refresh(0)
+	}
+	s.call("StoragePoolListAllVolumes")
+	vols, err := fp.pool.ListAllStorageVolumes(0)
+	if err != nil {
+		switch virtCode(err) {
+		case libvirt.ERR_NO_STORAGE_POOL, libvirt.ERR_OPERATION_INVALID:
+			return nil, nil, errorText(err), true
+		}
+		return nil, nil, errorText(err), false
+	}
+	failed := false
+	for i := range vols {
+		img, save, ok := s.readOrphanVolume(&vols[i])
+		_ = vols[i].Free()
+		switch {
+		case save:
+			saves = append(saves, img.Path)
+		case ok:
+			img.Remote = true
+			// Another virtchain's transient pool is no pool to name:
+			// it goes when that virtchain is done.
+			if !fp.ours && !strings.HasPrefix(fp.name, TransientPoolPrefix) {
+				img.Pool = fp.name
+			}
+			imgs = append(imgs, img)
+		default:
+			failed = true
+		}
+	}
+	if failed && !fp.ours {
+		// A volume that could not be read: not an image, or the pool
+		// that left (a save image missed would hide its users).
+		s.call("StoragePoolIsActive")
+		if active, err := fp.pool.IsActive(); err != nil || !active {
+			return nil, nil, "storage pool " + fp.name + " went away while it was read", true
+		}
+	}
+	return imgs, saves, "", false
 }
 
 // sameFiles marks the volumes that libvirt describes as one file (same
