@@ -15,8 +15,10 @@ import (
 // where none covers it, destroyed before the answer) is a file, a block
 // device or a folder; a path whose folder, or which itself, cannot be
 // opened as a directory pool for want of the file ("No such file or
-// directory") is missing. Anything else, a FIFO for one (pools skip them),
-// is FileUnknown, and libvirt decides. Each call has a session of its own:
+// directory") is missing; one that is there, is no volume and cannot be
+// opened as a folder ("Not a directory") is a FIFO, socket or character
+// device, which pools skip. A dangling symlink looks missing. Anything
+// else is FileUnknown, and libvirt decides. Each call has a session of its own:
 // a plan asks about a handful of paths.
 func (c *Conn) remoteFileState(p string) model.FileState {
 	if !filepath.IsAbs(p) {
@@ -33,6 +35,10 @@ func (c *Conn) remoteFileState(p string) model.FileState {
 	switch {
 	case fp.gone:
 		return model.FileMissing
+	case fp.problem != "" && (p == "/dev" || strings.HasPrefix(p, "/dev/")):
+		// No pool is made over /dev (it would scan every node), so
+		// /dev/null is told only by where it is.
+		return model.FileRemoteDevice
 	case fp.problem != "":
 		return model.FileUnknown
 	}
@@ -54,10 +60,15 @@ func (c *Conn) remoteFileState(p string) model.FileState {
 	if !strings.HasPrefix(problem, model.ProblemMissing) || c.readonly {
 		return model.FileUnknown
 	}
-	// Not a volume: missing, or a kind of file pools leave out. Opening it
-	// as a folder tells the two apart.
-	if s.folder(p).gone {
+	// Not a volume: missing, or a kind of file pools leave out (a FIFO, a
+	// socket, a character device). Opening it as a folder tells them
+	// apart: "No such file or directory", or "Not a directory". Opening a
+	// folder never blocks on a FIFO.
+	switch fp := s.folder(p); {
+	case fp.gone:
 		return model.FileMissing
+	case fp.notDir:
+		return model.FileNotRegular
 	}
 	return model.FileUnknown
 }

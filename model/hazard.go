@@ -50,6 +50,11 @@ func refuseNotRegular(what, path string, f SnapshotFacts, devOK bool) error {
 			return nil
 		}
 		kind = "a block device"
+	case FileRemoteDevice:
+		if devOK {
+			return nil
+		}
+		kind = "a device node under /dev"
 	default:
 		return nil
 	}

@@ -83,7 +83,7 @@ func TestHangingChainRefusedByEveryOperation(t *testing.T) {
 // Every file virtchain is handed must be a regular file, or missing for one
 // it creates; FIFOs, devices and folders are refused.
 func TestHandedFilesMustBeRegular(t *testing.T) {
-	for _, st := range []FileState{FileNotRegular, FileBlockDevice} {
+	for _, st := range []FileState{FileNotRegular, FileBlockDevice, FileRemoteDevice} {
 		f := withStates(map[string]FileState{"/img/x": st})
 		_, err := PlanSave(snapFixture(), SaveRequest{Domain: "vm", File: "/img/x"}, f)
 		wantRefusal(t, err, "save file /img/x is not a regular file")
@@ -121,6 +121,9 @@ func TestRevertPointsMustBeRegular(t *testing.T) {
 		"vda image of snapshot s1 /img/base.qcow2 is not a regular file")
 	if err := revert(snapFixture(), "s1", pts, withStates(map[string]FileState{"/img/base.qcow2": FileBlockDevice})); err != nil {
 		t.Errorf("block device point: %v", err)
+	}
+	if err := revert(snapFixture(), "s1", pts, withStates(map[string]FileState{"/img/base.qcow2": FileRemoteDevice})); err != nil {
+		t.Errorf("a remote host's device node as a point: %v", err)
 	}
 
 	doms := snapFixture()

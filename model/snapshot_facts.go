@@ -37,6 +37,10 @@ const (
 	// FileBlockDevice is a block device: a disk may live there, but virtchain
 	// writes or restores no file of its own onto one.
 	FileBlockDevice
+	// FileRemoteDevice is a path under /dev on a remote host that no pool lists:
+	// a device node of a kind the storage API does not tell. A disk may be
+	// one; a file virtchain is handed may not.
+	FileRemoteDevice
 )
 
 // AgentState is the state of a domain's QEMU guest agent channel.
