@@ -23,11 +23,8 @@ import (
 // And signals: a call really blocked in libvirtd (its save file's
 // filesystem frozen) must not keep virtchain from ending.
 
-// noFIFOsRemotely is why the tests of FIFOs and other special files cannot
-// run over a remote connection: only an lstat on the host tells them from
-// regular files, and libvirt's storage API, virtchain's only view of a
-// remote host's files, leaves them out of its pools (a missing file to
-// it): libvirt decides there, and may sit in the FIFO's open().
+// noFIFOsRemotely is why the test of a FIFO in a running chain cannot run
+// over a remote connection.
 const noFIFOsRemotely = "over a remote connection a running domain's chain is its live XML, whose layers virtchain does not look up one by one through storage pools (a FIFO is told from a missing file only by such a lookup), so a FIFO swapped in under a running QEMU is not refused before libvirt is called"
 
 // refusedAtOnce runs virtchain with args and checks that it refuses within
