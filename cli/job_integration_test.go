@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"virtchain/libvirtx/testhost"
 )
 
 // The block-job commands against the real libvirtd, on a domain of their
@@ -348,16 +350,9 @@ func newPivotLab(t *testing.T, prefix string) pivotLab {
 	t.Helper()
 	var lab pivotLab
 	lab.name, lab.dir = jobCLIDomainNamed(t, prefix)
-	// Root keeps intents in /var/lib/virtchain (XDG_STATE_HOME is a user's),
-	// shared with other tests: this domain's are the ones named by its UUID.
-	state, err := os.UserHomeDir()
-	if os.Geteuid() == 0 || err != nil {
-		state = "/var/lib"
-	} else if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
-		state = x
-	} else {
-		state = filepath.Join(state, ".local", "state")
-	}
+	// The intents' folder may be shared with other tests: this domain's
+	// are the ones named by its UUID.
+	state := testhost.StateBase()
 	uuid := strings.TrimSpace(labVirsh(t, "domuuid", lab.name))
 	lab.intents = func() []string {
 		m, _ := filepath.Glob(filepath.Join(state, "virtchain", "jobs", uuid+"_*.json"))

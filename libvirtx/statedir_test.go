@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"virtchain/libvirtx/testhost"
 	"virtchain/model"
 )
 
@@ -111,6 +112,7 @@ func TestStateFileNoFollow(t *testing.T) {
 // Root keeps its state in /var/lib/virtchain whatever XDG_STATE_HOME says
 // ('sudo -E' passes a user's); a user follows XDG_STATE_HOME.
 func TestStateBaseIgnoresXDGForRoot(t *testing.T) {
+	testhost.WithoutStateHome(t)
 	t.Setenv("XDG_STATE_HOME", "/home/someone/.local/state")
 	got, err := stateBase()
 	if err != nil {

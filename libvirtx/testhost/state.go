@@ -3,6 +3,7 @@ package testhost
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -26,4 +27,38 @@ func RunWithOwnState(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// WithoutStateHome unsets VIRTCHAIN_STATE_HOME for the test (restored at
+// its end), for a test of where virtchain keeps its state by default, and
+// returns the folder virtchain then uses as its state base.
+func WithoutStateHome(t testing.TB) string {
+	t.Helper()
+	old, had := os.LookupEnv("VIRTCHAIN_STATE_HOME")
+	if err := os.Unsetenv("VIRTCHAIN_STATE_HOME"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if had {
+			_ = os.Setenv("VIRTCHAIN_STATE_HOME", old)
+		}
+	})
+	return StateBase()
+}
+
+// StateBase is the folder under which virtchain keeps its state (its
+// virtchain/ folder) in the tests' environment: VIRTCHAIN_STATE_HOME, else
+// /var/lib for root, else XDG_STATE_HOME or ~/.local/state.
+func StateBase() string {
+	if d, ok := os.LookupEnv("VIRTCHAIN_STATE_HOME"); ok {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib"
+	}
+	if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return x
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state")
 }
