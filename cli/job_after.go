@@ -45,7 +45,11 @@ func reconcileAfterJob(env *Env, conn *libvirtx.Conn, bp *model.BlockPlan, out *
 	}
 }
 
-func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
+// writeAfterJob prints what a finished job left: stale metadata and the
+// files that left the chain, with the command that deletes them. remoteURI
+// is a remote connection's URI ("" for a local one), where they are deleted
+// with orphans (PlanCleanup says why).
+func writeAfterJob(w io.Writer, domain, remoteURI string, out blockJobJSON) {
 	printf(w, "Done: %s on %s %s\n", out.Job.Kind, out.Job.Domain, out.Job.Disk)
 	if out.Job.Error != "" { // what happened meanwhile, such as a full filesystem
 		printf(w, "Note: %s\n", out.Job.Error)
@@ -73,7 +77,13 @@ func writeAfterJob(w io.Writer, domain string, out blockJobJSON) {
 		if len(free) < len(out.LeftFiles) {
 			them = "the ones nothing uses"
 		}
-		if len(free) > 0 {
+		switch {
+		case len(free) > 0 && remoteURI != "":
+			// orphans spares a file changed within --min-age (1 h):
+			// these just left the chain.
+			printf(w, "Delete %s with '%s'\n", them,
+				model.ShellJoin(append([]string{"virtchain", "-c", remoteURI, "orphans", "--delete", "--min-age", "0"}, free...)))
+		case len(free) > 0:
 			printf(w, "Delete %s with 'virtchain cleanup %s --delete-files %s'\n",
 				them, model.ShellQuote(domain), model.ShellJoin(free))
 		}

@@ -132,7 +132,11 @@ func followBlockJob(env *Env, f *jobFollow, bp *model.BlockPlan, job model.Job) 
 	if env.JSON {
 		return env.PrintJSON(out)
 	}
-	writeAfterJob(env.Stdout, bp.Domain, out)
+	remote := ""
+	if !conn.Local() {
+		remote = conn.URI()
+	}
+	writeAfterJob(env.Stdout, bp.Domain, remote, out)
 	return nil
 }
 

@@ -119,3 +119,18 @@ func TestProgressLineFitsTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+// The files a merge left are deleted with cleanup on the host itself and
+// with orphans over a remote connection, whose cleanup cannot delete them.
+func TestAfterJobNamesTheWayToDeleteLeftFiles(t *testing.T) {
+	out := blockJobJSON{Job: &model.Job{Kind: model.JobCommit, Domain: "vm", Disk: "vda"}, LeftFiles: []string{"/img/a b.qcow2", "/img/c.qcow2"}, KeptFiles: []string{"/img/c.qcow2 (used by vm2)"}}
+	var local, remote bytes.Buffer
+	writeAfterJob(&local, "vm", "", out)
+	writeAfterJob(&remote, "vm", "qemu+ssh://hv/system", out)
+	if want := "Delete the ones nothing uses with 'virtchain cleanup vm --delete-files '/img/a b.qcow2''"; !strings.Contains(local.String(), want) {
+		t.Errorf("local:\n%s\nwant %s", local.String(), want)
+	}
+	if want := "Delete the ones nothing uses with 'virtchain -c qemu+ssh://hv/system orphans --delete --min-age 0 '/img/a b.qcow2''"; !strings.Contains(remote.String(), want) {
+		t.Errorf("remote:\n%s\nwant %s", remote.String(), want)
+	}
+}

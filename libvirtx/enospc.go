@@ -80,8 +80,8 @@ func (w *JobWatcher) watchIOErrors() {
 func (w *JobWatcher) applyIOError(e ioError) {
 	disk, file := w.c.diskOfAlias(e.domain, e.alias, e.path)
 	var fs model.Filesystem
-	if w.c.local && file != "" {
-		fs, _ = filesystemOf(file)
+	if file != "" {
+		fs, _ = w.c.filesystemOf(file)
 	}
 	text := model.IOErrorText(e.domain, disk, file, fs, e.paused)
 	var hit []model.Job
@@ -146,9 +146,6 @@ func (c *Conn) diskOfAlias(domain, alias, path string) (target, file string) {
 // full, or returns "". A commit writes into its base, a pull into the
 // active layer.
 func (c *Conn) noSpaceFailure(j model.Job) string {
-	if !c.local {
-		return ""
-	}
 	file := j.Top
 	if j.Kind == model.JobCommit || j.Kind == model.JobActiveCommit {
 		file = j.Base
@@ -156,9 +153,18 @@ func (c *Conn) noSpaceFailure(j model.Job) string {
 	if file == "" {
 		return ""
 	}
-	fs, ok := filesystemOf(file)
+	fs, ok := c.filesystemOf(file)
 	if !ok {
 		return ""
 	}
 	return model.NoSpaceText(j.Kind, file, fs)
+}
+
+// filesystemOf is the filesystem holding path on c's host: statfs here,
+// or what the storage pool over its folder reports on a remote host.
+func (c *Conn) filesystemOf(path string) (model.Filesystem, bool) {
+	if c.local {
+		return filesystemOf(path)
+	}
+	return c.remoteFilesystemOf(path)
 }

@@ -25,6 +25,11 @@ func (c *Conn) remoteFilesystemOf(path string) (model.Filesystem, bool) {
 	if fp.pool == nil {
 		return model.Filesystem{}, false
 	}
+	// A pool's free bytes are as of its last refresh, and a pool found
+	// (the admin's, another virtchain's) may be hours old. A refresh
+	// refused while a download runs leaves the old figure.
+	s.call("StoragePoolRefresh")
+	_ = fp.pool.Refresh(0)
 	s.call("StoragePoolGetInfo")
 	info, err := fp.pool.GetInfo()
 	if err != nil {
@@ -36,5 +41,7 @@ func (c *Conn) remoteFilesystemOf(path string) (model.Filesystem, bool) {
 	if fp.ours {
 		device = "storage pool over " + dir
 	}
-	return model.Filesystem{ID: "folder " + dir, Mount: dir, Device: device, Free: int64(info.Available)}, true
+	// Available is f_bfree: ext4's default reserve for root (5%) is in it.
+	return model.Filesystem{ID: "folder " + dir, Mount: dir, Device: device, Free: int64(info.Available),
+		RootReserve: int64(info.Capacity) / 20}, true
 }
