@@ -150,7 +150,6 @@ func (p vc11bPlan) effects() []string {
 // libvirt checkpoint shows as the domain's and, held by QEMU, on the
 // active layer, until QEMU writes it into the image at shutdown.
 func TestIntegrationVc11bBitmapsAndCheckpointsShown(t *testing.T) {
-	testhost.NeedDirect(t, "a remote connection does not read a running domain's bitmaps from its images, so the expected lists are the local ones (TestRemoteChainEqualsLocal covers shut-off chains); not yet adapted")
 	name, dir := vc11bDomain(t, false)
 	c := vc11bChainOf(t, systemURI, name)
 	if got, want := vc11bBitmaps(c), []string{"bmt/image", "bmm/image", "bmb/image"}; !slices.Equal(got, want) {
@@ -201,27 +200,39 @@ func TestIntegrationVc11bBitmapsAndCheckpointsShown(t *testing.T) {
 
 // A commit whose tool carries no bitmap warns, and really loses it; one
 // that libvirt runs says it merges them, and really does. Checked with
-// qemu-img info after each merge.
+// qemu-img info after each merge. Over a remote connection the offline
+// commit runs in the domain started paused, where libvirt merges: the
+// plan says so, and base really gets bmm.
 func TestIntegrationVc11bCommitBitmapClaims(t *testing.T) {
-	testhost.NeedDirect(t, "an offline commit over a remote connection runs in the domain started paused, where libvirt merges the bitmaps (TestIntegrationVc11bPausedCommitMergesOverSSH), not in qemu-img commit as here")
 	name, dir := vc11bDomain(t, false)
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
 
-	// Shut off, on this host: qemu-img commit.
+	// Shut off: qemu-img commit on this host, libvirt's blockcommit in
+	// the domain started paused over ssh.
+	remote := testhost.OverSSH()
+	effects, next, line, base := []string{"bmm:lost"}, model.BackupFull, "vda: bitmap bmm of mid.qcow2: lost (leaves the chain)", []string{"bmb"}
+	if remote {
+		effects, next, line, base = []string{"bmm:merged"}, model.BackupIncremental, "vda: bitmap bmm of mid.qcow2: merged into base.qcow2", []string{"bmb", "bmm"}
+	}
 	args := []string{"commit", name, "vda", "--top", p("mid"), "--base", p("base")}
 	plan := vc11bPlanOf(t, systemURI, args...)
-	if got := plan.effects(); !slices.Equal(got, []string{"bmm:lost"}) || plan.Plan.NextBackup != model.BackupFull {
-		t.Errorf("offline commit plan: effects %q, next %q", got, plan.Plan.NextBackup)
+	if got := plan.effects(); !slices.Equal(got, effects) || plan.Plan.NextBackup != next || plan.Plan.StartPaused != remote {
+		t.Errorf("%s over %s: offline commit plan: effects %q, next %q, start paused %v; want %q, %q, %v",
+			testhost.Name(), testhost.Via(), got, plan.Plan.NextBackup, plan.Plan.StartPaused, effects, next, remote)
 	}
-	if w := strings.Join(plan.Plan.Warnings, "\n"); !strings.Contains(w, "bitmaps bmm of mid.qcow2 leave the chain with it (qemu-img commit carries no bitmaps)") {
+	w, k := strings.Join(plan.Plan.Warnings, "\n"), strings.Join(plan.Plan.Kept, "\n")
+	switch {
+	case !remote && !strings.Contains(w, "bitmaps bmm of mid.qcow2 leave the chain with it (qemu-img commit carries no bitmaps)"):
 		t.Errorf("offline commit plan does not warn:\n%s", w)
+	case remote && (strings.Contains(w, "bitmap") || !strings.Contains(k, "merges bitmaps bmm of mid.qcow2 into base.qcow2")):
+		t.Errorf("paused commit plan: warnings:\n%s\nkept:\n%s", w, k)
 	}
-	if out := cliText(t, append([]string{"--dry-run"}, args...)...); !strings.Contains(out, "vda: bitmap bmm of mid.qcow2: lost (leaves the chain)") {
-		t.Errorf("plan text:\n%s", out)
+	if out := cliText(t, append([]string{"--dry-run"}, args...)...); !strings.Contains(out, line) {
+		t.Errorf("plan text lacks %q:\n%s", line, out)
 	}
 	cliText(t, append(args, "--wait")...)
-	if got := vc11bOnDisk(t, p("base")); !slices.Equal(got, []string{"bmb"}) {
-		t.Errorf("%s: after qemu-img commit base has %q: the plan said bmm is lost", testhost.Name(), got)
+	if got := vc11bOnDisk(t, p("base")); !slices.Equal(got, base) {
+		t.Errorf("%s over %s: after the offline commit base has %q: the plan said %q", testhost.Name(), testhost.Via(), got, effects)
 	}
 
 	// Running, with a checkpoint: libvirt's active commit merges.
@@ -241,8 +252,8 @@ func TestIntegrationVc11bCommitBitmapClaims(t *testing.T) {
 	}
 	cliText(t, append(args, "--wait")...)
 	labVirsh(t, "destroy", name)
-	if got := vc11bOnDisk(t, p("base")); !slices.Equal(got, []string{"bmb", "bmt", "cp1"}) {
-		t.Errorf("%s: after the active commit base has %q: the plan said bmt and cp1 merge into it", testhost.Name(), got)
+	if got, want := vc11bOnDisk(t, p("base")), append(base, "bmt", "cp1"); !slices.Equal(got, want) {
+		t.Errorf("%s over %s: after the active commit base has %q, want %q: the plan said bmt and cp1 merge into it", testhost.Name(), testhost.Via(), got, want)
 	}
 	c := vc11bChainOf(t, systemURI, name)
 	if len(c.Checkpoints) != 1 || len(c.Checkpoints[0].Broken) != 0 {
@@ -256,7 +267,6 @@ func TestIntegrationVc11bCommitBitmapClaims(t *testing.T) {
 // active layer has by name (QEMU marks the pulled data in them) and loses
 // the others; qemu-img info after the pull says the same.
 func TestIntegrationVc11bPullKeepsAndLoses(t *testing.T) {
-	testhost.NeedDirect(t, "a remote connection does not read a running domain's bitmaps from its images, so the expected lists are the local ones (TestRemoteChainEqualsLocal covers shut-off chains); not yet adapted")
 	name, dir := vc11bDomain(t, true)
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
 	labVirsh(t, "checkpoint-create-as", name, "cp1")
@@ -310,7 +320,6 @@ func TestIntegrationVc11bPausedCommitMergesOverSSH(t *testing.T) {
 // plan says libvirt merges the overlay's bitmaps (a checkpoint's among
 // them) into the image below, and qemu-img info finds them there after.
 func TestIntegrationVc11bSnapshotDeleteMerges(t *testing.T) {
-	testhost.NeedDirect(t, "a remote connection does not read a running domain's bitmaps from its images, so the expected lists are the local ones (TestRemoteChainEqualsLocal covers shut-off chains); not yet adapted")
 	name, dir := vc11bDomain(t, false)
 	p := func(f string) string { return filepath.Join(dir, f+".qcow2") }
 	labVirsh(t, "snapshot-create-as", name, "s1", "--disk-only", "--diskspec", "vda,snapshot=external,file="+p("ov"))

@@ -10,8 +10,10 @@ import (
 // liveChain reads an active disk's chain from its live XML: <source
 // index=N> and nested <backingStore index=N>. The indices are libvirt's
 // node ids and are copied as they are. Sizes and headers come from the
-// images themselves when local, from block stats when remote.
-func (c *Conn) liveChain(x libvirtxml.DomainDisk, top diskSource, format, target string, blocks []libvirt.DomainStatsBlock) []model.Layer {
+// images themselves when local; when remote, sizes come from block stats
+// and each qcow2 layer's bitmaps from its header, read through its
+// folder's storage pool as a shut-off chain is (see liveBitmaps).
+func (c *Conn) liveChain(x libvirtxml.DomainDisk, top diskSource, format, target string, blocks []libvirt.DomainStatsBlock, pools *poolSession) []model.Layer {
 	type live struct {
 		index  uint
 		src    diskSource
@@ -53,8 +55,8 @@ func (c *Conn) liveChain(x libvirtxml.DomainDisk, top diskSource, format, target
 		}
 		if !c.local {
 			applyBlockStats(&layer, target, blocks)
-			if layer.Format == "qcow2" {
-				layer.BitmapsProblem = BitmapsNotRead + " of a running domain over a remote connection; its checkpoints' bitmaps are shown on the active layer"
+			if layer.Format == "qcow2" && l.src.path != "" {
+				layer.Bitmaps, layer.BitmapsProblem = pools.liveBitmaps(l.src.path)
 			}
 		}
 		if layer.BackingFormat == "" && i+1 < len(chain) {

@@ -230,7 +230,7 @@ func volumeOnly(l *model.Layer, v *libvirtxml.StorageVolume) {
 	}
 	l.VirtualSize = volumeBytes(v.Capacity)
 	if l.Format == "qcow2" {
-		l.BitmapsProblem = BitmapsNotRead + " over a read-only remote connection (libvirt refuses to download a volume's bytes there)"
+		l.BitmapsProblem = bitmapsReadOnly
 	}
 	if b := v.BackingStore; b != nil && b.Path != "" {
 		l.BackingFile = b.Path
@@ -238,6 +238,66 @@ func volumeOnly(l *model.Layer, v *libvirtxml.StorageVolume) {
 			l.BackingFormat = b.Format.Type
 		}
 	}
+}
+
+// bitmapsReadOnly is a qcow2 layer's BitmapsProblem over a read-only
+// remote connection.
+const bitmapsReadOnly = BitmapsNotRead + " over a read-only remote connection (libvirt refuses to download a volume's bytes there)"
+
+// liveBitmaps reads the persistent bitmaps of one layer of a running
+// domain's chain from its header, through its folder's pool as a shut-off
+// chain's layers are read, so a remote chain has the bitmaps a local one
+// has. The active layer is read while QEMU writes it, as locally: its
+// bitmaps are then in use (BitmapFromImageInUse), and the ones QEMU holds
+// only in memory come from the checkpoints (model.ApplyCheckpoints). When
+// the header cannot be read, the problem says so: unknown, not absent.
+func (s *poolSession) liveBitmaps(path string) ([]model.Bitmap, string) {
+	if s.c.readonly {
+		return nil, bitmapsReadOnly
+	}
+	if s.ctx.Err() != nil {
+		return nil, BitmapsNotRead + ": discovery cancelled"
+	}
+	if !filepath.IsAbs(path) {
+		return nil, BitmapsNotRead + ": a relative path cannot be read over a remote connection"
+	}
+	dir, name := filepath.Split(filepath.Clean(path))
+	dir = filepath.Clean(dir)
+	for attempt := 0; ; attempt++ {
+		fp := s.folder(dir)
+		vol, problem, vanished := s.volume(fp, name)
+		if vanished && attempt < 4 {
+			s.forget(dir, fp) // another virtchain destroyed the pool: find one again
+			continue
+		}
+		if vol == nil {
+			return nil, BitmapsNotRead + ": " + problem
+		}
+		h, err := s.volumeHeader(vol)
+		_ = vol.Free()
+		if err != nil {
+			if fp.pool != nil && attempt < 4 {
+				s.call("StoragePoolIsActive")
+				if active, aerr := fp.pool.IsActive(); aerr != nil || !active {
+					s.forget(dir, fp)
+					continue
+				}
+			}
+			return nil, BitmapsNotRead + ": " + errorText(err)
+		}
+		return layerBitmaps(h), h.BitmapsProblem
+	}
+}
+
+// volumeHeader reads a volume's qcow2 header (its bitmap directory too).
+func (s *poolSession) volumeHeader(vol *libvirt.StorageVol) (*qcow2.Header, error) {
+	// With GET_PHYSICAL, Allocation is the file's size.
+	s.call("StorageVolGetInfoFlags")
+	info, err := vol.GetInfoFlags(libvirt.STORAGE_VOL_GET_PHYSICAL)
+	if err != nil {
+		return nil, err
+	}
+	return qcow2.Read(volReader{s: s, vol: vol}, int64(info.Allocation))
 }
 
 // fileProblem says why path (an external data file) cannot be opened, as

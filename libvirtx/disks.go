@@ -103,7 +103,7 @@ func (c *Conn) buildDisk(x libvirtxml.DomainDisk, f domainFacts, pools *poolSess
 
 	switch {
 	case f.state.Active():
-		disk.Layers = c.liveChain(x, src, disk.Format, disk.Target, f.blocks)
+		disk.Layers = c.liveChain(x, src, disk.Format, disk.Target, f.blocks, pools)
 	case src.path == "":
 		disk.Layers = []model.Layer{{Path: src.name, Format: disk.Format}}
 	case c.local:
