@@ -16,15 +16,16 @@ import (
 func focusLab(t *testing.T, prefix string) {
 	t.Helper()
 	dir := labDir(t, prefix)
-	labCLI(t, "lab", "up", "--prefix", prefix, "--dir", dir, "--only", "deep", "--only", "shared-b")
+	labBuild(t, "lab", "up", "--prefix", prefix, "--dir", dir, "--only", "deep", "--only", "shared-b")
 }
 
 // labDir is a folder for a lab of prefix, QEMU can traverse it; the lab
-// and the folder go when the test ends.
+// and the folder go when the test ends (lab down on the host's socket,
+// where labBuild built it).
 func labDir(t *testing.T, prefix string) string {
 	t.Helper()
 	dir := scratchDomain(t, prefix+"test2", prefix)
-	t.Cleanup(func() { labMain("-c", labURI, "lab", "down", "--prefix", prefix, "--dir", dir) })
+	t.Cleanup(func() { labMain("-c", hostURI, "lab", "down", "--prefix", prefix, "--dir", dir) })
 	return dir
 }
 
@@ -62,12 +63,12 @@ func attachClient(t *testing.T, s *tmuxTUI) {
 // full read that others' domains set off can show them early: the checks
 // that nothing showed yet look at once.
 func TestIntegrationVc12rTUIFocusInRereads(t *testing.T) {
-	testhost.NeedDirect(t, "it builds the demo lab, which `lab up` makes only through the host's own libvirt; not yet built through the host's socket in the pass over ssh")
 	testhost.Need(t)
 	prefix := "vc12r-focus-"
 	focusLab(t, prefix)
-	uris := map[string]string{"direct": labURI}
-	if u := testhost.SSHURI(); u != "" {
+	// The connection under test; the direct pass adds the ssh URI beside it.
+	uris := map[string]string{testhost.Via(): labURI}
+	if u := testhost.SSHURI(); u != "" && !testhost.OverSSH() {
 		uris["ssh"] = u
 	}
 	for _, via := range []string{"direct", "ssh"} {

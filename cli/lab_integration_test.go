@@ -102,6 +102,19 @@ type labSnapJSON struct {
 }
 
 // labCLI runs Main against the host under test and fails on a non-zero exit.
+// labBuild runs `lab up` or `lab down` (args) on the host's own socket:
+// the lab makes its images with qemu-img where virtchain runs, so over
+// ssh it refuses (TestIntegrationLab checks that) and a test builds its
+// lab there, then runs what it tests through labURI.
+func labBuild(t *testing.T, args ...string) string {
+	t.Helper()
+	code, stdout, stderr := labMain(append([]string{"-c", hostURI}, args...)...)
+	if code != 0 {
+		t.Fatalf("virtchain -c %s %s: exit %d: %s", hostURI, strings.Join(args, " "), code, stderr)
+	}
+	return stdout
+}
+
 func labCLI(t *testing.T, args ...string) string {
 	t.Helper()
 	code, stdout, stderr := labMain(append([]string{"-c", labURI}, args...)...)
