@@ -86,7 +86,14 @@ func focusRereads(t *testing.T, uri, prefix, tag string) {
 	tui := startTmuxTUI(t, virtchainBin(t), "-c", uri, "--domain", shared)
 	tui.tmux("set-option", "-g", "focus-events", "on")
 	attachClient(t, tui)
-	tui.waitFor(shared+"  Chains", 30*time.Second)
+	// Over ssh the first full read goes through the shared host's pools,
+	// every shut-off chain and every running chain's headers: on a host
+	// with hundreds of others' domains that takes minutes.
+	first := 30 * time.Second
+	if tag == "ssh" {
+		first = 3 * time.Minute
+	}
+	tui.waitFor(shared+"  Chains", first)
 	tui.keys("2")
 	tui.waitFor("Snapshots", 10*time.Second)
 
