@@ -35,13 +35,8 @@ type Filesystem struct {
 	Mount  string `json:"mount"`
 	Device string `json:"device,omitempty"`
 	// Free is what an unprivileged writer (QEMU runs as libvirt-qemu) may
-	// still use: statfs f_bavail.
+	// still use: statfs f_bavail (on a remote host, see remoteFilesystemOf).
 	Free int64 `json:"free"`
-	// RootReserve, on a remote host, bounds the blocks reserved for root
-	// that Free counts as free: libvirt's pools report f_bfree, which
-	// holds them (5% of an ext4 filesystem by default), and QEMU may not
-	// use them.
-	RootReserve int64 `json:"-"`
 }
 
 // SpaceFacts are what the space rule needs from the host.
@@ -307,13 +302,9 @@ func IOErrorText(domain, disk, file string, fs Filesystem, paused bool) string {
 // NoSpaceText words a job or qemu-img run that failed while the filesystem
 // it writes to is (nearly) full; "" when the space left says nothing.
 func NoSpaceText(kind JobKind, file string, fs Filesystem) string {
-	if fs.Mount == "" || fs.Free >= LowSpace+fs.RootReserve {
+	if fs.Mount == "" || fs.Free >= LowSpace {
 		return ""
 	}
-	free := FormatBytes(fs.Free)
-	if fs.RootReserve > 0 {
-		free += " (as libvirt counts it: with the blocks reserved for root)"
-	}
 	return fmt.Sprintf("%s stopped for lack of space: the filesystem holding %s%s has %s free; free space there and run it again",
-		kind, filepath.Base(file), fs.on(), free)
+		kind, filepath.Base(file), fs.on(), FormatBytes(fs.Free))
 }
