@@ -197,25 +197,6 @@ func twoLayers(t *testing.T, dir string) (base, top string) {
 	return base, top
 }
 
-// setIncompatible ors bits into the image's incompatible features field
-// (offset 72 of a version 3 header).
-func setIncompatible(t *testing.T, path string, bits uint64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var b [8]byte
-	if _, err := f.ReadAt(b[:], 72); err != nil {
-		t.Fatal(err)
-	}
-	binary.BigEndian.PutUint64(b[:], binary.BigEndian.Uint64(b[:])|bits)
-	if _, err := f.WriteAt(b[:], 72); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // setRefcount writes a 16-bit refcount for cluster n of a fresh qcow2
 // image: the first refcount block covers it.
 func setRefcount(t *testing.T, path string, n int64, refcount uint16) {
@@ -281,7 +262,7 @@ func TestIntegrationCheckHealthy(t *testing.T) {
 	// A dirty bit on the image QEMU writes is its in-memory state, not a
 	// fault (over ssh the header is read through the folder's pool all the
 	// same).
-	setIncompatible(t, top, 1)
+	testhost.SetIncompatible(t, top, 1)
 	code, d, _ = runCheckJSON(t, systemURI, name)
 	if code != 0 || findingOf(d, "dirty") != nil || !strings.Contains(strings.Join(d.Disks[0].Layers[0].Notes, " "), "dirty bit set while "+name+"'s QEMU has it open") {
 		t.Errorf("dirty active layer of a running domain: exit %d %+v", code, d)
@@ -303,7 +284,7 @@ func TestIntegrationCheckHeader(t *testing.T) {
 		t.Run(c.what, func(t *testing.T) {
 			name, dir := checkScratch(t, c.what)
 			base, top := twoLayers(t, dir)
-			setIncompatible(t, base, c.bits)
+			testhost.SetIncompatible(t, base, c.bits)
 			if c.kind == "unknown-features" {
 				// As a newer QEMU would: its table names bit 20 (not 21).
 				nameFeature(t, base, 20, "vc11c future feature")
@@ -637,7 +618,7 @@ func TestIntegrationCheckRemote(t *testing.T) {
 	if code, ro, stderr := runCheckRO(t, ssh, name); code != 0 || !strings.Contains(strings.Join(ro.Disks[0].Layers[0].Notes, " "), "read-only remote connection") {
 		t.Errorf("read-only remote: exit %d %s %+v", code, stderr, ro)
 	}
-	setIncompatible(t, base, 1<<1|1<<20)
+	testhost.SetIncompatible(t, base, 1<<1|1<<20)
 	wantFinding(t, ssh, name, "corrupt", base, "qemu-img check -r all "+base)
 	wantFinding(t, ssh, name, "unknown-features", base, "qemu-img info "+base)
 	if err := os.Remove(base); err != nil {

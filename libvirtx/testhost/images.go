@@ -1,7 +1,9 @@
 package testhost
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -43,5 +45,25 @@ func ReadPattern(t testing.TB, top, pattern, off, length string) {
 	out, err := exec.Command("qemu-io", "-U", "-r", "-f", "qcow2", "-c", "read -P "+pattern+" "+off+" "+length, top).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "failed") {
 		t.Errorf("%s: want %s at %s+%s: %s %v", filepath.Base(top), pattern, off, length, out, err)
+	}
+}
+
+// SetIncompatible ors bits into a qcow2 image's incompatible features
+// field (offset 72 of a version 3 header), as QEMU does when it marks an
+// image dirty (bit 0) or corrupt (bit 1).
+func SetIncompatible(t testing.TB, path string, bits uint64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [8]byte
+	if _, err := f.ReadAt(b[:], 72); err != nil {
+		t.Fatal(err)
+	}
+	binary.BigEndian.PutUint64(b[:], binary.BigEndian.Uint64(b[:])|bits)
+	if _, err := f.WriteAt(b[:], 72); err != nil {
+		t.Fatal(err)
 	}
 }
