@@ -10,7 +10,11 @@
 # (scripts/libvirt-lazy-init.patch) moves that call into libvirtLoad, the
 # function every wrapper goes through before its first libvirt call, so
 # libvirt is loaded and its error printer silenced at the first call
-# instead. Nothing of the module is kept in this repository: the module is
+# instead. Two more changes cut what a connection's first call costs:
+# libvirt.so.0 is opened RTLD_LAZY (its libraries' functions bound when
+# first called), and EventRegisterDefaultImpl no longer initializes the
+# admin API, which virtchain never uses and whose library it would load.
+# Nothing of the module is kept in this repository: the module is
 # copied from the module cache (checked against go.sum by the go command)
 # into ~/.cache/virtchain/, patched there, and used through a replace in
 # .build/go.mod, which `make build` passes as -modfile.
