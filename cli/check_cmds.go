@@ -60,6 +60,7 @@ type checkHostJSON struct {
 
 func runCheck(opts *checkOptions) error {
 	env := opts.Env
+	env.query = true
 	if len(env.multi) > 1 {
 		return runCheckHosts(opts)
 	}

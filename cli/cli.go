@@ -66,6 +66,9 @@ type Env struct {
 	peers   []*lazyPeer
 	conn    *libvirtx.Conn
 	connErr error
+	// query: the command reads once and ends (list, chain, snapshots,
+	// check), so its connections open with libvirtx.OpenQuery.
+	query bool
 	// signals ends virtchain when a signal comes during a blocked call.
 	signals *interrupt
 }
@@ -81,7 +84,7 @@ func (e *Env) Conn() (*libvirtx.Conn, error) {
 		if e.signals != nil {
 			e.signals.uri.Store(&e.URI)
 		}
-		e.conn, e.connErr = openConn(e.URI, e.ReadOnly)
+		e.conn, e.connErr = e.open(e.URI, e.ReadOnly)
 		if e.conn != nil {
 			e.setPeers(e.conn)
 		}
@@ -93,8 +96,20 @@ func (e *Env) Conn() (*libvirtx.Conn, error) {
 }
 
 // openConn is where every connection virtchain makes is opened; tests
-// replace it to see which commands connect, and how.
-var openConn = libvirtx.Open
+// replace it to see which commands connect, and how. openQuery is the
+// one-shot reads' (Env.query).
+var (
+	openConn  = libvirtx.Open
+	openQuery = libvirtx.OpenQuery
+)
+
+// open opens a connection of the running command: see Env.query.
+func (e *Env) open(uri string, readonly bool) (*libvirtx.Conn, error) {
+	if e.query {
+		return openQuery(uri, readonly)
+	}
+	return openConn(uri, readonly)
+}
 
 func (e *Env) close() {
 	for _, p := range e.peers {

@@ -73,7 +73,7 @@ func eachHost[T any](e *Env, specs []hostSpec, readonly bool, fn func(*libvirtx.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := openConn(s.URI, readonly)
+			conn, err := e.open(s.URI, readonly)
 			if err != nil {
 				out[i].err = err
 				return

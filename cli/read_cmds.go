@@ -143,6 +143,7 @@ func normalizeDisk(d model.Disk) model.Disk {
 
 func runList(opts *listOptions) error {
 	env := opts.Env
+	env.query = true
 	if len(env.multi) > 1 {
 		return runListHosts(env)
 	}
@@ -206,6 +207,7 @@ func discoverDomain(env *Env, name string) (model.Domain, error) {
 
 func runChain(opts *chainOptions) error {
 	env := opts.Env
+	env.query = true
 	d, err := discoverDomain(env, opts.Domain)
 	if err != nil {
 		return err
@@ -334,6 +336,7 @@ func layerDetails(l model.Layer) string {
 
 func runSnapshots(opts *snapshotsOptions) error {
 	env := opts.Env
+	env.query = true
 	d, err := discoverDomain(env, opts.Domain)
 	if err != nil {
 		return err

@@ -86,6 +86,7 @@ func dialHosts(specs []hostSpec, readonly bool) []ui.Host {
 			if err != nil {
 				return nil, err
 			}
+			conn.Follow() // here, so that Update's Events() waits for nothing
 			return tuiConn{conn}, nil
 		}})
 	}

@@ -21,5 +21,6 @@ func (c tuiConn) Reconnect(ctx context.Context, tried func(int, time.Duration, e
 	if err != nil {
 		return nil, err
 	}
+	nc.Follow()
 	return tuiConn{nc}, nil
 }

@@ -162,6 +162,34 @@ func discTestDriverChecks(t *testing.T, c *Conn, ctx context.Context) {
 	}
 }
 
+// TestEventsFollowedOnlyWhenAsked: Open and Discover subscribe to no
+// domain event (each would be a round trip at Open and at Close); Events
+// subscribes once, however often it is called.
+func TestEventsFollowedOnlyWhenAsked(t *testing.T) {
+	c := discOpen(t, "test:///default", false)
+	subscribed := func() int {
+		c.events.mu.Lock()
+		defer c.events.mu.Unlock()
+		return len(c.events.ids)
+	}
+	if _, err := c.Discover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := subscribed(); n != 0 {
+		t.Fatalf("after Open and Discover: %d domain event subscriptions, want none", n)
+	}
+	c.Events()
+	want := subscribed()
+	if want != 5 {
+		t.Fatalf("after Events: %d subscriptions, want 5 (lifecycle, device added and removed, disk change, I/O error)", want)
+	}
+	c.Follow()
+	c.Events()
+	if n := subscribed(); n != want {
+		t.Errorf("Events and Follow again: %d subscriptions, want still %d", n, want)
+	}
+}
+
 func TestTestDriverEvents(t *testing.T) {
 	c := discOpen(t, "test:///default", false)
 	dom, err := c.virt.LookupDomainByName("test")
@@ -169,6 +197,7 @@ func TestTestDriverEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dom.Free()
+	c.Follow()
 	if err := dom.Suspend(); err != nil {
 		t.Fatal(err)
 	}

@@ -374,10 +374,11 @@ func TestDiscoverRunning(t *testing.T) {
 	base := l.qcow2("base.qcow2", "")
 	top := l.qcow2("top.qcow2", l.path("base.qcow2"))
 	dom := l.define(discFileDisk("vda", top, "qcow2"))
+	events := l.c.Events() // from now on
 	if err := dom.Create(); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	discWaitEvent(t, l.c.Events(), model.Event{Domain: l.name, Kind: EventStarted})
+	discWaitEvent(t, events, model.Event{Domain: l.name, Kind: EventStarted})
 
 	d := l.discover()
 	if d.State != model.StateRunning || !d.Persistent || d.ManagedSave {
@@ -453,7 +454,7 @@ func TestDiscoverRunning(t *testing.T) {
 	if err := dom.AttachDeviceFlags(diskXML, libvirt.DOMAIN_DEVICE_MODIFY_LIVE); err != nil {
 		t.Fatalf("attach vdb: %v", err)
 	}
-	discWaitEvent(t, l.c.Events(), model.Event{Domain: l.name, Kind: EventDeviceAdded})
+	discWaitEvent(t, events, model.Event{Domain: l.name, Kind: EventDeviceAdded})
 	if d := l.discover(); len(d.Disks) != 2 || d.Disks[1].Target != "vdb" || len(d.Disks[1].Layers) != 1 ||
 		d.Disks[1].Layers[0].Index == nil || d.Disks[1].Layers[0].VirtualSize != 8<<20 {
 		t.Errorf("after hot-plug: %+v", d.Disks)
@@ -464,7 +465,7 @@ func TestDiscoverRunning(t *testing.T) {
 	if err := dom.ManagedSave(0); err != nil {
 		t.Fatalf("managed save: %v", err)
 	}
-	discWaitEvent(t, l.c.Events(), model.Event{Domain: l.name, Kind: EventStopped})
+	discWaitEvent(t, events, model.Event{Domain: l.name, Kind: EventStopped})
 	d = l.discover()
 	if d.State != model.StateShutoff || !d.ManagedSave {
 		t.Errorf("after managed save: state %q managed_save %v", d.State, d.ManagedSave)

@@ -60,10 +60,12 @@ type eventHub struct {
 	// onClose runs when libvirt closes the connection under us.
 	onClose func()
 
-	mu       sync.Mutex
-	closed   bool
-	ids      []int
-	closeCBs bool
+	followMu  sync.Mutex // follow's round trips against close's
+	mu        sync.Mutex
+	closed    bool
+	following bool
+	ids       []int
+	closeCBs  bool
 	// noSpace fans enospc I/O errors out to job watchers: libvirt takes
 	// one callback per event type and connection.
 	noSpace noSpaceSubs
@@ -97,9 +99,38 @@ func domainName(d *libvirt.Domain) string {
 	return name
 }
 
-// register subscribes to every domain event that changes what discovery
-// shows. A driver that lacks one of them (test:///) simply never sends it.
-func (h *eventHub) register() {
+// watchClose registers the close callback, at Open: it is how a lost
+// connection is known at once (EOF on the socket, keepalive timeout),
+// before any call fails. It costs no round trip.
+func (h *eventHub) watchClose() {
+	if err := h.virt.RegisterCloseCallback(func(_ *libvirt.Connect, _ libvirt.ConnectCloseReason) {
+		if h.onClose != nil {
+			h.onClose()
+		}
+		h.send(model.Event{Kind: EventDisconnected})
+	}); err == nil {
+		h.closeCBs = true
+	}
+}
+
+// follow subscribes, once, to every domain event that changes what
+// discovery shows. It runs when someone first listens (Events, a job
+// watcher) rather than at Open: each subscription is a round trip there
+// and another at Close, which a one-shot command like `list` would pay
+// for nothing. A driver that lacks one of them (test:///) simply never
+// sends it.
+func (h *eventHub) follow() {
+	// Not h.mu: a callback's send takes that, and may fire while these
+	// round trips are under way.
+	h.followMu.Lock()
+	defer h.followMu.Unlock()
+	h.mu.Lock()
+	skip := h.following || h.closed
+	h.following = true
+	h.mu.Unlock()
+	if skip {
+		return
+	}
 	add := func(id int, err error) {
 		if err == nil {
 			h.mu.Lock()
@@ -131,22 +162,14 @@ func (h *eventHub) register() {
 			h.send(model.Event{Domain: e.domain, Kind: EventNoSpace, Detail: model.IOErrorText(e.domain, "", e.path, model.Filesystem{}, e.paused)})
 		}
 	}))
-	// The close callback is how a lost connection is known at once (EOF
-	// on the socket, keepalive timeout), before any call fails.
-	if err := h.virt.RegisterCloseCallback(func(_ *libvirt.Connect, _ libvirt.ConnectCloseReason) {
-		if h.onClose != nil {
-			h.onClose()
-		}
-		h.send(model.Event{Kind: EventDisconnected})
-	}); err == nil {
-		h.closeCBs = true
-	}
 }
 
 // close deregisters every callback, then closes the channel. The closed
 // flag, taken under the same lock as send, keeps a late callback from
 // sending on a closed channel.
 func (h *eventHub) close() {
+	h.followMu.Lock()
+	defer h.followMu.Unlock()
 	h.mu.Lock()
 	ids := h.ids
 	h.ids = nil

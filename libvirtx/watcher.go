@@ -87,6 +87,10 @@ func (c *Conn) WatchJobsToStop(ctx context.Context) (*JobWatcher, error) {
 }
 
 func (c *Conn) watchJobs(ctx context.Context, hold bool) (*JobWatcher, error) {
+	if c.noLoop {
+		// A programming error: block-job events need the event loop.
+		return nil, fmt.Errorf("internal error: the connection to %s was opened for a one-shot read (OpenQuery), so it cannot follow block jobs (please report it)", c.uri)
+	}
 	w := &JobWatcher{
 		hold:    hold,
 		c:       c,
