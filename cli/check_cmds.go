@@ -60,7 +60,7 @@ type checkHostJSON struct {
 
 func runCheck(opts *checkOptions) error {
 	env := opts.Env
-	env.query = true
+	env.readOnce()
 	if len(env.multi) > 1 {
 		return runCheckHosts(opts)
 	}

@@ -16,33 +16,47 @@ import (
 func (e *Env) PrintJSON(v any) error { return writeJSON(e.Stdout, v) }
 
 func writeJSON(w io.Writer, v any) error {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := compactJSON(v)
+	if err != nil {
 		return err
 	}
 	// encoding/json's own indenting re-scans every byte through its
 	// validating state machine: for a large host's list it cost more than
 	// the encoding. The encoder's output is valid, so indentJSON only
 	// follows strings and punctuation, and writes the same bytes.
-	out := indentJSON(make([]byte, 0, b.Len()*2), b.Bytes())
-	// encoding/json escapes C0 but writes DEL and C1 (U+0080-U+009F) raw;
-	// \u escapes keep the names exact and the terminal undisturbed. They
-	// can only occur inside strings, so a plain replacement is safe, and
-	// it is needed only where a DEL or a C1 lead byte (0xc2) occurs.
-	if bytes.IndexByte(out, 0x7f) < 0 && bytes.IndexByte(out, 0xc2) < 0 {
-		_, err := w.Write(out)
-		return err
-	}
-	_, err := io.WriteString(w, jsonControls.Replace(string(out)))
+	out := append(indentJSON(make([]byte, 0, len(b)*2+1), b, 0), '\n')
+	_, err = w.Write(escapeC1(out))
 	return err
+}
+
+// compactJSON is encoding/json's output for v, without HTML escapes and
+// without the Encoder's newline.
+func compactJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// escapeC1 gives DEL and C1 (U+0080-U+009F), which encoding/json writes
+// raw, as \u escapes: that keeps the names exact and the terminal
+// undisturbed. They can only occur inside strings, so a plain replacement
+// is safe, and it is needed only where a DEL or a C1 lead byte (0xc2)
+// occurs.
+func escapeC1(out []byte) []byte {
+	if bytes.IndexByte(out, 0x7f) < 0 && bytes.IndexByte(out, 0xc2) < 0 {
+		return out
+	}
+	return []byte(jsonControls.Replace(string(out)))
 }
 
 // indentJSON appends src, valid compact JSON, indented as json.Indent(dst,
 // src, "", "  ") would: two spaces a level, "{}" and "[]" kept empty.
-func indentJSON(dst, src []byte) []byte {
-	depth := 0
+// depth is the level src starts at, for a value inside a larger document.
+func indentJSON(dst, src []byte, depth int) []byte {
 	needIndent := false
 	newline := func() {
 		dst = append(dst, '\n')

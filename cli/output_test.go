@@ -88,3 +88,55 @@ func TestWriteJSONSameBytesAsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// randomDomain is a domain with the odd strings of randomValue in its
+// names, paths and problems, and empty and absent lists.
+func randomDomain(r *rand.Rand) model.Domain {
+	str := func() string {
+		s, _ := randomValue(r, 4).(string)
+		return s
+	}
+	d := model.Domain{Name: str(), UUID: str(), State: model.StateShutoff, Persistent: r.IntN(2) == 0, Problem: str()}
+	if r.IntN(3) > 0 {
+		d.Disks = []model.Disk{}
+	}
+	for range r.IntN(3) {
+		disk := model.Disk{Target: str(), Source: str()}
+		for k := range r.IntN(4) {
+			l := model.Layer{Path: str(), Format: "qcow2", VirtualSize: r.Int64(), BackingFile: str(), Problem: str()}
+			if r.IntN(2) == 0 {
+				idx := k
+				l.Index = &idx
+				l.InternalSnapshots = []string{str()}
+			}
+			disk.Layers = append(disk.Layers, l)
+		}
+		d.Disks = append(d.Disks, disk)
+	}
+	if r.IntN(2) == 0 {
+		d.Snapshots = []model.Snapshot{{Name: str(), Parent: str()}}
+	}
+	return d
+}
+
+// writeListJSON, which encodes the domains side by side, writes what
+// writeJSON and encoding/json write for the same list.
+func TestWriteListJSONSameBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 40))
+	for i := range 300 {
+		l := listJSON{URI: "qemu+ssh://h\u0085/system", Domains: []model.Domain{}}
+		for range r.IntN(12) {
+			l.Domains = append(l.Domains, randomDomain(r))
+		}
+		if i == 1 {
+			l.Domains = nil
+		}
+		var got bytes.Buffer
+		if err := writeListJSON(&got, l); err != nil {
+			t.Fatal(err)
+		}
+		if want := oldWriteJSON(t, l); got.String() != want {
+			t.Fatalf("list %d (%d domains): writeListJSON differs\n got %q\nwant %q", i, len(l.Domains), got.String(), want)
+		}
+	}
+}

@@ -143,7 +143,7 @@ func normalizeDisk(d model.Disk) model.Disk {
 
 func runList(opts *listOptions) error {
 	env := opts.Env
-	env.query = true
+	env.readOnce()
 	if len(env.multi) > 1 {
 		return runListHosts(env)
 	}
@@ -159,7 +159,10 @@ func runList(opts *listOptions) error {
 	for _, d := range doms {
 		out.Domains = append(out.Domains, normalizeDomain(d))
 	}
-	return env.Emit(out, func(w io.Writer) error { return writeList(w, out) })
+	if env.JSON {
+		return writeListJSON(env.Stdout, out)
+	}
+	return writeList(env.Stdout, out)
 }
 
 func writeList(w io.Writer, l listJSON) error {
@@ -207,7 +210,7 @@ func discoverDomain(env *Env, name string) (model.Domain, error) {
 
 func runChain(opts *chainOptions) error {
 	env := opts.Env
-	env.query = true
+	env.readOnce()
 	d, err := discoverDomain(env, opts.Domain)
 	if err != nil {
 		return err
@@ -336,7 +339,7 @@ func layerDetails(l model.Layer) string {
 
 func runSnapshots(opts *snapshotsOptions) error {
 	env := opts.Env
-	env.query = true
+	env.readOnce()
 	d, err := discoverDomain(env, opts.Domain)
 	if err != nil {
 		return err
