@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -110,10 +111,19 @@ var (
 // exits, so collections find little to free. On 500 domains that is a
 // fifth of `list --json` (207 ms, 165 ms at 400) for 15 MB more memory.
 // A GOGC the admin set stays.
+//
+// It also runs Go code on twice as many threads as it may use CPUs:
+// discovery's workers wait in libvirt's calls (cgo), and a thread waiting
+// there keeps its slot until Go's monitor hands it on, while another
+// worker has headers to read. On 500 domains that is 7-10% of `list
+// --json`. A GOMAXPROCS the admin set stays too.
 func (e *Env) readOnce() {
 	e.query = true
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(2 * runtime.GOMAXPROCS(0)) // the default counts the CPUs a cgroup allows
 	}
 }
 
