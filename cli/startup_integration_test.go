@@ -55,7 +55,7 @@ func loadsLibvirt(t *testing.T, bin string, args ...string) bool {
 func TestIntegrationStartupLoadsNoLibvirt(t *testing.T) {
 	testhost.Need(t)
 	bin := lazyBin(t)
-	for _, args := range [][]string{{"version"}, {"help"}, {"completion", "bash"}, {"--version"}, {"list", "--help"}} {
+	for _, args := range [][]string{{"version"}, {"help"}, {"completion", "bash"}, {"--version"}, {"list", "--help"}, {"man"}, {"history"}, {"-c", "qemu:///system", "help", "list"}} {
 		if loadsLibvirt(t, bin, args...) {
 			t.Errorf("virtchain %s loaded libvirt.so.0; it never talks to libvirt", strings.Join(args, " "))
 		}
