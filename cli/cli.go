@@ -182,6 +182,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func run(args []string, stdout, stderr io.Writer, extra func(*Env) []*cobra.Command) (status int) {
 	ctx, signals := watchSignals(stderr)
 	defer signals.stop()
+	times := newTimings()
+	defer times.print(stderr)
 	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, signals: signals, args: args}
 	// A panic anywhere is a bug, but the user still gets one line, not a
 	// stack trace.
@@ -192,7 +194,11 @@ func run(args []string, stdout, stderr io.Writer, extra func(*Env) []*cobra.Comm
 			status = 1
 		}
 	}()
-	defer env.close()
+	defer func() {
+		times.step("command done")
+		env.close()
+		times.step("connections closed")
+	}()
 
 	root := NewCmdRoot(env)
 	if extra != nil {

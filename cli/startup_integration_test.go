@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,5 +77,55 @@ func TestIntegrationStartupLoadsNoLibvirt(t *testing.T) {
 	}
 	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || strings.HasPrefix(lines[0], "libvirt:") {
 		t.Errorf("a failed connection printed %d lines, want virtchain's one:\n%s", len(lines), out)
+	}
+}
+
+// VIRTCHAIN_TIMINGS=1 makes a command say when each of its steps ended,
+// in order, on stderr; without it nothing of the kind is printed, and the
+// output is the same either way.
+func TestIntegrationTimingsSteps(t *testing.T) {
+	testhost.Need(t)
+	bin := lazyBin(t)
+	run := func(timings bool) (stdout, stderr string) {
+		cmd := exec.Command(bin, "-c", testhost.URI(), "list", "--json")
+		cmd.Env = os.Environ()
+		if timings {
+			cmd.Env = append(cmd.Env, "VIRTCHAIN_TIMINGS=1")
+		}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("list --json (timings %v): %v\n%s", timings, err, errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	plainOut, plainErr := run(false)
+	if strings.Contains(plainErr, "timing") {
+		t.Errorf("without VIRTCHAIN_TIMINGS, stderr has timings:\n%s", plainErr)
+	}
+	out, stderr := run(true)
+	if !json.Valid([]byte(out)) || (len(out) == 0) != (len(plainOut) == 0) {
+		t.Errorf("with VIRTCHAIN_TIMINGS, stdout is not the JSON list:\n%.300s", out)
+	}
+	want := []string{"libvirt loaded", "connected", "domains listed", "bulk facts", "domains read", "command done", "connections closed"}
+	var got []string
+	last := -1.0
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var ms float64
+		var step string
+		rest, ok := strings.CutPrefix(line, "virtchain: timing: ")
+		if !ok {
+			t.Errorf("stderr line that is not a timing: %q", line)
+			continue
+		}
+		at, name, _ := strings.Cut(rest, " ms ")
+		if _, err := fmt.Sscan(at, &ms); err != nil || ms < last {
+			t.Errorf("timing %q: not a time at or after the one before (%.2f ms)", line, last)
+		}
+		last, step = ms, name
+		got = append(got, step)
+	}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("steps %q, want %q", got, want)
 	}
 }

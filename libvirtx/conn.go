@@ -168,17 +168,25 @@ func OpenQuery(uri string, readonly bool) (*Conn, error) {
 }
 
 func open(uri string, readonly, loop bool) (*Conn, error) {
+	if Timings != nil {
+		// The library loads on its first call; a call that needs no
+		// connection makes that a step of its own.
+		_, _ = libvirt.GetVersion()
+		timed("libvirt loaded")
+	}
 	// Once the loop runs, every connection uses it.
 	loop = loop || loopStarted.Load()
 	if loop {
 		if err := startEventLoop(); err != nil {
 			return nil, classifyConnectError(uri, readonly, err)
 		}
+		timed("event loop")
 	}
 	virt, err := connectWithin(uri, readonly, ConnectTimeout)
 	if err != nil {
 		return nil, err
 	}
+	timed("connected")
 	if loop {
 		// Drivers without a daemon (test:///) do not support keepalive; that is fine.
 		_ = virt.SetKeepAlive(keepaliveInterval, keepaliveCount)

@@ -63,12 +63,14 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 		return nil, le
 	}
 	defer freeDomains(doms)
+	timed("domains listed")
 
 	uuids := make([]string, len(doms))
 	for i := range doms {
 		uuids[i], _ = doms[i].GetUUIDString()
 	}
 	bulk := c.bulkFacts(doms, uuids)
+	timed("bulk facts")
 	// Remote shut-off chains read through storage pools that the workers
 	// share; transient ones are destroyed when discovery ends, however.
 	pools := c.newPoolSession(ctx)
@@ -99,6 +101,7 @@ func (c *Conn) discoverAll(ctx context.Context) ([]model.Domain, error) {
 	}
 	close(jobs)
 	wg.Wait()
+	timed("domains read")
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

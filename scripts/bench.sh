@@ -99,6 +99,29 @@ verdict=$(jq -rn --argjson r "$ratio" --argjson t "$target" 'if $r >= $t then "m
 ff_row=$(bash scripts/bench_firstframe.sh "$bin" "$uri" "${prefix}00" "$prefix" 1000)
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# Where a `list --json` spends its time, step by step as virtchain itself
+# reports it (VIRTCHAIN_TIMINGS=1: when each step ended, in ms since its Go
+# code started), the median of 7 runs; exec and Go's runtime come before.
+echo "bench: list --json step by step (VIRTCHAIN_TIMINGS=1, 7 runs)"
+: >"$work/steps.txt"
+for _ in $(seq 7); do
+	VIRTCHAIN_TIMINGS=1 "$bin" -c "$uri" list --json 2>&1 >/dev/null |
+		sed -n 's/^virtchain: timing: \([0-9.]*\) ms \(.*\)$/\2\t\1/p' >>"$work/steps.txt"
+done
+step_rows=$(awk -F'\t' '
+	!($1 in seen) { seen[$1] = 1; order[++n] = $1 }
+	{ v[$1, ++c[$1]] = $2 }
+	END {
+		prev = 0
+		for (i = 1; i <= n; i++) {
+			s = order[i]; k = c[s]
+			for (a = 1; a <= k; a++) for (b = a + 1; b <= k; b++) if (v[s, b] + 0 < v[s, a] + 0) { t = v[s, a]; v[s, a] = v[s, b]; v[s, b] = t }
+			med = v[s, int((k + 1) / 2)]
+			printf "| list step: %s (ends at %.1f ms) | %.1f ms | | | |\n", s, med, med - prev
+			prev = med
+		}
+	}' "$work/steps.txt")
+
 # Where discovery's time goes: each phase alone, serially, in one process
 # (so without start-up); the whole Discover runs its domains in parallel.
 echo "bench: discovery phases (go test -bench DiscoverPhases ./libvirtx)"
@@ -115,6 +138,7 @@ disc_rows="| full discovery: \`virtchain list --json\` | $vc_med ms | $vc_mean Â
 | ratio of medians | virtchain is ${ratio}x faster | | at least ${target}x | $verdict |
 $ff_row
 $su_rows
+$step_rows
 $phase_rows"
 fi
 
