@@ -14,8 +14,9 @@ import (
 // VIRTCHAIN_TIMINGS=1: where the time of a slow `list` goes on this host
 // (make bench prints the same steps). Steps come from libvirtx (loading
 // libvirt, connecting, the parts of a discovery) and from here (output
-// written, connection closed), as milliseconds since virtchain's Go code
-// started; what came before (exec, the runtime) is `virtchain version`.
+// written, connection closed), as milliseconds since this package was
+// initialized; what comes before (exec, Go's runtime, the other packages'
+// initialization) is most of `virtchain version`'s time.
 type timings struct {
 	mu    sync.Mutex
 	start time.Time
@@ -27,7 +28,7 @@ type timedStep struct {
 	at   time.Duration
 }
 
-// processStart is as early as Go code runs: package initialization.
+// processStart is when this package was initialized.
 var processStart = time.Now()
 
 func newTimings() *timings {
