@@ -123,9 +123,14 @@ func (e *Env) readOnce() {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(2 * runtime.GOMAXPROCS(0)) // the default counts the CPUs a cgroup allows
+		runtime.GOMAXPROCS(2 * defaultProcs)
 	}
 }
+
+// defaultProcs is Go's GOMAXPROCS before readOnce changed it (it counts
+// the CPUs a cgroup allows); kept so that several commands in one
+// process (the tests) do not double it each time.
+var defaultProcs = runtime.GOMAXPROCS(0)
 
 // open opens a connection of the running command: see Env.query.
 func (e *Env) open(uri string, readonly bool) (*libvirtx.Conn, error) {

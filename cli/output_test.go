@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -138,5 +141,24 @@ func TestWriteListJSONSameBytes(t *testing.T) {
 		if want := oldWriteJSON(t, l); got.String() != want {
 			t.Fatalf("list %d (%d domains): writeListJSON differs\n got %q\nwant %q", i, len(l.Domains), got.String(), want)
 		}
+	}
+}
+
+// readOnce sets the one-shot reads' runtime settings to the same values
+// however many commands one process runs (the tests run hundreds).
+func TestReadOnceSettingsDoNotCompound(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" || os.Getenv("GOGC") != "" {
+		t.Skip("GOMAXPROCS or GOGC is set: readOnce leaves them alone")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for range 3 {
+		(&Env{}).readOnce()
+	}
+	if got := runtime.GOMAXPROCS(0); got != 2*defaultProcs {
+		t.Errorf("GOMAXPROCS after three one-shot reads: %d, want %d", got, 2*defaultProcs)
+	}
+	if got := debug.SetGCPercent(400); got != 400 {
+		t.Errorf("GOGC after three one-shot reads: %d, want 400", got)
 	}
 }
