@@ -60,7 +60,6 @@ func (s *noSpaceSubs) publish(e ioError) {
 // hub) and puts them, in words, on the jobs of that domain's disk (any of
 // its jobs when the disk is not known). It ends with the watcher.
 func (w *JobWatcher) watchIOErrors() {
-	w.c.events.follow()
 	ch := make(chan ioError, 16)
 	id := w.c.events.noSpace.add(ch)
 	w.wg.Add(1)

@@ -91,6 +91,11 @@ func (c *Conn) watchJobs(ctx context.Context, hold bool) (*JobWatcher, error) {
 		// A programming error: block-job events need the event loop.
 		return nil, fmt.Errorf("internal error: the connection to %s was opened for a one-shot read (OpenQuery), so it cannot follow block jobs (please report it)", c.uri)
 	}
+	// The domain events (enospc I/O errors among them) are subscribed
+	// before the watcher's loop starts: their round trips after it would
+	// give the loop time to act on a READY job, and end it, before the
+	// caller has seen it.
+	c.events.follow()
 	w := &JobWatcher{
 		hold:    hold,
 		c:       c,
