@@ -75,7 +75,12 @@ func TestIntegrationVc7rCommitPivotAcrossRestart(t *testing.T) {
 	start()
 	t.Logf("libvirtd did not answer for %s", time.Since(t0).Round(time.Millisecond))
 	if len(intents()) != 1 {
-		t.Fatalf("the pivot intent was deleted while libvirtd restarted:\n%s", stderr.String())
+		// libvirtd 9.0 sometimes takes 8 s to stop: the job (6 MB at
+		// 1 MiB/s) can reach READY meanwhile, and the reconnected follower
+		// pivot it at once, which ends the job and its intent. A follower
+		// that dropped the intent wrongly would not pivot: the checks
+		// below fail then.
+		t.Logf("no pivot intent right after the restart: the follower may have pivoted already")
 	}
 
 	select {
